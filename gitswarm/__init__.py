@@ -1,0 +1,3 @@
+"""gitswarm: many coding agents on one codebase, coordinated through a bare git repository."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,344 @@
+"""The board client: reads the hub's `tasks` branch and changes it by pushing commits.
+
+Optimistic concurrency through push: a change is built in memory on the tip we know and pushed; when
+`tasks` moved underneath, git refuses the push, and we fetch, re-apply the change on the new tip (a
+claim takes the next ready task if its task is gone) and push again, with jittered backoff.
+
+Group commit: all threads of a process share one Board. Their requests queue up while a push is in
+flight; the next thread to lead takes them all, applies them one after another (one commit each, so
+`git log tasks` reads one line per change) and pushes the whole chain at once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from . import git
+from . import rules
+from . import task as T
+from .errors import GitswarmError, PushDeclined, PushRace, TaskInvalid
+from .task import Task
+
+BRANCH = "tasks"
+BOARD_REF = f"refs/heads/{BRANCH}"
+
+
+@dataclass
+class Outcome:
+    """What one request wants to commit, and what it returns to its caller."""
+    action: str
+    tasks: list[Task]
+    worker: str | None = None
+    token: int | None = None
+    body: str = ""
+    result: Any = None
+
+
+class State:
+    """The board as one batch attempt sees it: tasks by id, changed as requests apply."""
+
+    def __init__(self, tasks: dict[str, Task]):
+        self.tasks = dict(tasks)
+        self._ready: list[Task] | None = None
+
+    def get(self, task_id: str) -> Task:
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise GitswarmError(f"no task {task_id} on the board",
+                                "list the tasks with `gitswarm status`") from None
+
+    def next_ready(self, kinds: Iterable[str] | None, goal: str | None) -> Task | None:
+        if self._ready is None:
+            self._ready = ready(self.tasks.values(), self.tasks)
+        for t in self._ready:
+            current = self.tasks[t.id]
+            if current.status == "open" and (kinds is None or t.kind in kinds) \
+                    and (goal is None or t.goal == goal):
+                return current
+        return None
+
+
+def ready(tasks: Iterable[Task], by_id: dict[str, Task]) -> list[Task]:
+    """Open tasks whose dependencies are all done: by priority (higher first), then age."""
+    def deps_done(t: Task) -> bool:
+        return all(d in by_id and by_id[d].status == "done" for d in t.depends_on)
+    found = [t for t in tasks if t.status == "open" and deps_done(t)]
+    found.sort(key=lambda t: (-t.priority, t.created, t.id))
+    return found
+
+
+@dataclass
+class _Request:
+    apply: Callable[[State], Outcome | None]
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+    done: bool = False
+    events: list[str] = field(default_factory=list)
+
+
+class Board:
+    def __init__(self, remote: str, *, cache: Path | None = None, max_tries: int = 200,
+                 author: tuple[str, str] | None = None):
+        self.mirror = git.Mirror(remote, cache)
+        self.remote = self.mirror.remote
+        self.max_tries = max_tries
+        self.author = author
+        self.tip: str | None = None
+        self._tasks: dict[str, Task] = {}
+        self.problems: list[str] = []  # files on the board that do not parse (a board pushed unguarded)
+        self.rejected_pushes = 0
+        self.pushes = 0
+        self._pending: list[_Request] = []
+        self._queue = threading.Lock()
+        self._leader = threading.Lock()
+
+    def __enter__(self) -> "Board":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.mirror.close()
+
+    # ------------------------------------------------------------ reading
+
+    def refresh(self) -> None:
+        with self._leader:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        tip = self.mirror.fetch(BRANCH)
+        if tip is None:
+            raise GitswarmError(f"{self.remote} has no tasks branch: it is not a gitswarm hub",
+                                f"run `gitswarm init {self.remote}` on the machine that holds it")
+        if tip == self.tip:
+            return
+        repo = self.mirror.repo
+        if self.tip is None:
+            tasks, problems = {}, []
+            for path, _, data in git.tree_files(repo, tip, "tasks"):
+                self._load(tasks, problems, path, data)
+        else:
+            tasks, problems = dict(self._tasks), list(self.problems)
+            for path, data in git.changed_files(repo, self.tip, tip):
+                if data is not None:
+                    self._load(tasks, problems, path, data)
+        self._tasks, self.problems, self.tip = tasks, problems, tip
+
+    @staticmethod
+    def _load(tasks: dict[str, Task], problems: list[str], path: str, data: bytes) -> None:
+        if T.id_from_path(path) is None:
+            return
+        try:
+            t = T.parse(data, path)
+        except TaskInvalid as e:
+            problems.append(str(e))
+            return
+        tasks[t.id] = t
+
+    def tasks(self) -> list[Task]:
+        return sorted(self._tasks.values(), key=lambda t: (t.created, t.id))
+
+    def get(self, task_id: str) -> Task:
+        return State(self._tasks).get(task_id)
+
+    def ready(self) -> list[Task]:
+        return ready(self._tasks.values(), self._tasks)
+
+    # ------------------------------------------------------------ changing
+
+    def add(self, new: list[Task]) -> list[Task]:
+        """Add tasks in one commit. Their depends_on may name each other or existing tasks."""
+        if not new:
+            return []
+
+        def apply(state: State) -> Outcome:
+            for t in new:
+                if t.id in state.tasks:
+                    raise GitswarmError(f"a task {t.id} already exists", "choose another id")
+            return Outcome("add", list(new), result=list(new))
+        return self._submit(apply)
+
+    def claim(self, worker: str, kinds: Iterable[str] | None = None, goal: str | None = None) -> Task | None:
+        """Claim the next ready task (of these kinds, of this goal); None when none is ready."""
+        kinds = tuple(kinds) if kinds else None
+        _check_worker(worker)
+
+        def apply(state: State) -> Outcome | None:
+            t = state.next_ready(kinds, goal)
+            if t is None:
+                return None
+            claimed = rules.claim(t, worker)
+            return Outcome("claim", [claimed], worker=worker, token=claimed.attempts, result=claimed)
+        return self._submit(apply)
+
+    def complete(self, task_id: str, worker: str, summary: str, commit: str | None = None,
+                 token: int | None = None) -> Task:
+        def apply(state: State) -> Outcome:
+            held = _held(state, task_id, worker, token, "complete")
+            return _holder_outcome("complete", held, rules.complete(held, worker, summary, commit))
+        return self._submit(apply)
+
+    def fail(self, task_id: str, worker: str, reason: str, token: int | None = None) -> Task:
+        def apply(state: State) -> Outcome:
+            held = _held(state, task_id, worker, token, "fail")
+            return _holder_outcome("fail", held, rules.fail(held, worker, reason), body=reason)
+        return self._submit(apply)
+
+    def release(self, task_id: str, worker: str, token: int | None = None) -> Task:
+        def apply(state: State) -> Outcome:
+            held = _held(state, task_id, worker, token, "release")
+            return _holder_outcome("release", held, rules.release(held))
+        return self._submit(apply)
+
+    def reopen(self, task_id: str) -> Task:
+        def apply(state: State) -> Outcome:
+            t = state.get(task_id)
+            if t.status != "failed":
+                raise GitswarmError(f"{task_id} is {t.status}; only a failed task can be reopened")
+            new = rules.reopen(t)
+            return Outcome("reopen", [new], result=new)
+        return self._submit(apply)
+
+    def cancel(self, task_id: str, reason: str) -> Task:
+        def apply(state: State) -> Outcome:
+            t = state.get(task_id)
+            if t.status not in ("open", "claimed"):
+                raise GitswarmError(f"{task_id} is {t.status}; only an open or claimed task can be cancelled")
+            new = rules.cancel(t, reason)
+            return Outcome("cancel", [new], body=reason, result=new)
+        return self._submit(apply)
+
+    # ------------------------------------------------------------ group commit
+
+    def _submit(self, apply: Callable[[State], Outcome | None]) -> Any:
+        request = _Request(apply)
+        with self._queue:
+            self._pending.append(request)
+        with self._leader:
+            if not request.done:
+                with self._queue:
+                    batch, self._pending = self._pending, []
+                self._run(batch)
+        if request.error is not None:
+            raise request.error
+        return request.outcome.result if request.outcome else None
+
+    def _run(self, batch: list[_Request]) -> None:
+        try:
+            self._run_batch(batch)
+        except BaseException as e:  # a failure of the batch is every request's failure
+            for r in batch:
+                if not r.done:
+                    r.error, r.done = e, True
+            raise_if_fatal(e)
+
+    def _run_batch(self, batch: list[_Request]) -> None:
+        fresh = self.tip is None
+        if fresh:
+            self._refresh()
+        for attempt in range(self.max_tries):
+            state = State(self._tasks)
+            chain = self._build_chain(batch, state)
+            unsure = any(r.error is not None or r.outcome is None for r in batch)
+            if unsure and not fresh:  # "nothing ready" or an error may come from a stale view
+                self._refresh()
+                fresh = True
+                continue
+            if chain == self.tip:
+                break
+            try:
+                self.pushes += 1
+                self.mirror.push({BOARD_REF: chain})
+            except PushRace:
+                self.rejected_pushes += 1
+                time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 10))))
+                self._refresh()
+                fresh = True
+                continue
+            except PushDeclined as e:
+                for r in batch:
+                    if r.outcome is not None:
+                        r.error = e
+                break
+            self.tip, self._tasks = chain, state.tasks
+            break
+        else:
+            raise GitswarmError(f"gave up after {self.max_tries} rejected pushes to {self.remote}",
+                                "the board is very busy; try again, or batch changes in one process")
+        for r in batch:
+            r.done = True
+
+    def _build_chain(self, batch: list[_Request], state: State) -> str | None:
+        """Apply each request in turn; one commit each, chained on the tip. The chain's last commit."""
+        parent = self.tip
+        for r in batch:
+            r.error, r.outcome = None, None
+            try:
+                outcome = r.apply(state)
+                if outcome is None:
+                    continue
+                files = {t.path: T.dump(t) for t in outcome.tasks}
+                info = rules.CommitInfo(outcome.action, [t.id for t in outcome.tasks], outcome.worker,
+                                        outcome.token)
+                changes = [rules.Change(path, _dump_or_none(state.tasks, path), data)
+                           for path, data in files.items()]
+                rules.check_commit(info, changes, lambda i: i in state.tasks)  # the hook's own rules
+            except GitswarmError as e:
+                r.error = e
+                continue
+            message = rules.message(outcome.action, outcome.tasks, outcome.worker, outcome.token, outcome.body)
+            author = (outcome.worker, f"{outcome.worker}@gitswarm") if outcome.worker else self._author()
+            parent = git.write_commit(self.mirror.repo, parent, files, message, author)
+            for t in outcome.tasks:
+                state.tasks[t.id] = t
+            r.outcome = outcome
+        return parent
+
+    def _author(self) -> tuple[str, str]:
+        if self.author is None:
+            name = git.run(["config", "user.name"], check=False).stdout.decode().strip()
+            email = git.run(["config", "user.email"], check=False).stdout.decode().strip()
+            self.author = (name or "gitswarm", email or "gitswarm@localhost")
+        return self.author
+
+
+def raise_if_fatal(e: BaseException) -> None:
+    if not isinstance(e, Exception):  # KeyboardInterrupt, SystemExit: the leader's own to raise
+        raise e
+
+
+def _check_worker(worker: str) -> None:
+    if not T.NAME_RE.match(worker or ""):
+        raise GitswarmError(f"worker name {worker!r} is not valid",
+                            "use letters, digits, '.', '_', '@' or '-' (at most 64)")
+
+
+def _held(state: State, task_id: str, worker: str, token: int | None, verb: str) -> Task:
+    t = state.get(task_id)
+    if t.status != "claimed" or t.claim is None:
+        raise GitswarmError(f"cannot {verb} {task_id}: it is {t.status}, not claimed by {worker}",
+                            "claims end when they are completed, failed, released or cancelled")
+    if t.claim.worker != worker or (token is not None and token != t.claim.token):
+        raise GitswarmError(f"cannot {verb} {task_id}: it is claimed by {t.claim.worker} "
+                            f"(token {t.claim.token}), not by {worker}"
+                            + (f" (token {token})" if token is not None else ""),
+                            "only the claim's holder may end it; your claim was lost")
+    return t
+
+
+def _holder_outcome(action: str, held: Task, new: Task, body: str = "") -> Outcome:
+    assert held.claim is not None
+    return Outcome(action, [new], worker=held.claim.worker, token=held.claim.token, body=body, result=new)
+
+
+def _dump_or_none(tasks: dict[str, Task], path: str) -> bytes | None:
+    task_id = T.id_from_path(path)
+    return T.dump(tasks[task_id]) if task_id in tasks else None

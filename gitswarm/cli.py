@@ -1,0 +1,261 @@
+"""The command line: a thin click layer over plain functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from . import __version__
+from . import events as spool
+from . import task as T
+from .board import Board
+from .errors import GitswarmError
+
+REMOTE = click.argument("remote", metavar="HUB")
+WORKER = click.option("--worker", "-w", required=True, envvar="GITSWARM_WORKER",
+                      help="Who holds the claim (env GITSWARM_WORKER).")
+TOKEN = click.option("--token", type=int, help="The claim's token, checked against the board's.")
+STATUS_ORDER = ("claimed", "open", "failed", "done", "dead", "cancelled")
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GitswarmError as e:
+            click.echo(f"gitswarm: error: {e.message}", err=True)
+            if e.hint:
+                click.echo(f"hint: {e.hint}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="gitswarm")
+def cli() -> None:
+    """Run many coding agents on one codebase, coordinated through git alone.
+
+    HUB is any git remote holding a board: a path, file://, ssh://, git:// or https://.
+    """
+
+
+@cli.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+def init(path: Path) -> None:
+    """Make PATH (new, or an existing bare repository) a hub: hooks, settings, branch tasks."""
+    from .install import init as run_init
+
+    done = run_init(path)
+    for line in done:
+        click.echo(line)
+    click.echo("nothing to change: already a gitswarm hub" if not done else f"{path} is ready")
+
+
+@cli.group()
+def task() -> None:
+    """Add and inspect tasks."""
+
+
+@task.command("add")
+@REMOTE
+@click.option("--title", help="One line: what is to be done.")
+@click.option("--description", "-d", default="", help="The whole task, for the agent that takes it.")
+@click.option("--kind", type=click.Choice(T.KINDS), default="work", show_default=True)
+@click.option("--depends-on", "depends_on", multiple=True, metavar="ID", help="A task that must be done first.")
+@click.option("--priority", type=int, default=0, show_default=True, help="Higher goes first.")
+@click.option("--goal", default=None, help="The goal this task serves.")
+@click.option("--parent", default=None, metavar="ID", help="The plan task this one came from.")
+@click.option("--id", "task_id", default=None, help="Choose the id (t-...); a random one by default.")
+@click.option("--from", "from_file", type=click.File("r"), default=None,
+              help="A YAML list of tasks (title, description, kind, depends_on, priority, goal, parent, id), "
+                   "added in one commit.")
+def task_add(remote: str, title: str | None, description: str, kind: str, depends_on: tuple[str, ...],
+             priority: int, goal: str | None, parent: str | None, task_id: str | None, from_file: Any) -> None:
+    """Add a task (or many, --from FILE, in one commit); prints each new id."""
+    if from_file is not None:
+        new = _tasks_from_file(from_file)
+    elif title is None:
+        raise GitswarmError("task add needs --title (or --from FILE)", "gitswarm task add HUB --title '...'")
+    else:
+        new = [T.new_task(title, description, kind=kind, goal=goal, parent=parent, depends_on=depends_on,
+                          priority=priority, task_id=task_id)]
+    with Board(remote) as board:
+        for t in board.add(new):
+            click.echo(t.id)
+
+
+def _tasks_from_file(handle: Any) -> list[T.Task]:
+    name = getattr(handle, "name", "input")
+    try:
+        doc = yaml.safe_load(handle)
+    except yaml.YAMLError as e:
+        raise GitswarmError(f"{name}: not valid YAML: {' '.join(str(e).split())}") from None
+    if not isinstance(doc, list) or not doc:
+        raise GitswarmError(f"{name}: expected a YAML list of tasks", "- title: ...\n  description: ...")
+    allowed = {"title", "description", "kind", "depends_on", "priority", "goal", "parent", "id"}
+    created = T.now()
+    out = []
+    for i, item in enumerate(doc):
+        if not isinstance(item, dict) or "title" not in item:
+            raise GitswarmError(f"{name}: item {i + 1}: needs at least a title")
+        extra = set(item) - allowed
+        if extra:
+            raise GitswarmError(f"{name}: item {i + 1}: unknown field {sorted(extra)[0]}",
+                                f"the fields are: {', '.join(sorted(allowed))}")
+        fields = {k: v for k, v in item.items() if k != "id"}
+        fields["depends_on"] = tuple(fields.get("depends_on") or ())
+        out.append(T.new_task(task_id=item.get("id"), created=_offset(created, i), **fields))
+    return out
+
+
+def _offset(stamp: str, micros: int) -> str:
+    """Keep a file's order as the tasks' age: one microsecond apart."""
+    from datetime import datetime, timedelta
+
+    t = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(microseconds=micros)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@task.command("show")
+@REMOTE
+@click.argument("task_id", metavar="ID")
+def task_show(remote: str, task_id: str) -> None:
+    """Print a task's file."""
+    with Board(remote) as board:
+        board.refresh()
+        click.echo(T.dump(board.get(task_id)).decode(), nl=False)
+
+
+@cli.command()
+@REMOTE
+@WORKER
+@click.option("--kind", type=click.Choice(T.KINDS), default=None, help="Only tasks of this kind.")
+@click.option("--goal", default=None, help="Only tasks of this goal.")
+def claim(remote: str, worker: str, kind: str | None, goal: str | None) -> None:
+    """Claim the next ready task and print its id; exit 1 when none is ready."""
+    with Board(remote) as board:
+        got = board.claim(worker, kinds=[kind] if kind else None, goal=goal)
+    if got is None:
+        click.echo(f"gitswarm: no ready task on {remote}", err=True)
+        sys.exit(1)
+    click.echo(got.id)
+
+
+@cli.command()
+@REMOTE
+@click.argument("task_id", metavar="ID")
+@WORKER
+@click.option("--summary", "-m", required=True, help="What was done.")
+@click.option("--commit", default=None, help="The commit that did it (full id).")
+@TOKEN
+def complete(remote: str, task_id: str, worker: str, summary: str, commit: str | None, token: int | None) -> None:
+    """Mark a task you hold as done."""
+    with Board(remote) as board:
+        board.complete(task_id, worker, summary, commit=commit, token=token)
+    click.echo(f"{task_id} done")
+
+
+@cli.command()
+@REMOTE
+@click.argument("task_id", metavar="ID")
+@WORKER
+@click.option("--reason", "-m", required=True, help="Why it failed.")
+@TOKEN
+def fail(remote: str, task_id: str, worker: str, reason: str, token: int | None) -> None:
+    """Mark a task you hold as failed."""
+    with Board(remote) as board:
+        board.fail(task_id, worker, reason, token=token)
+    click.echo(f"{task_id} failed")
+
+
+@cli.command()
+@REMOTE
+@click.argument("task_id", metavar="ID")
+@WORKER
+@TOKEN
+def release(remote: str, task_id: str, worker: str, token: int | None) -> None:
+    """Give a task you hold back to the board (open again)."""
+    with Board(remote) as board:
+        board.release(task_id, worker, token=token)
+    click.echo(f"{task_id} released")
+
+
+@cli.command()
+@REMOTE
+@click.argument("task_id", metavar="ID")
+def reopen(remote: str, task_id: str) -> None:
+    """Open a failed task again."""
+    with Board(remote) as board:
+        board.reopen(task_id)
+    click.echo(f"{task_id} open")
+
+
+@cli.command()
+@REMOTE
+@click.argument("task_id", metavar="ID")
+@click.option("--reason", "-m", required=True, help="Why it is cancelled.")
+def cancel(remote: str, task_id: str, reason: str) -> None:
+    """Cancel an open or claimed task."""
+    with Board(remote) as board:
+        board.cancel(task_id, reason)
+    click.echo(f"{task_id} cancelled")
+
+
+@cli.command()
+@REMOTE
+@click.option("--json", "as_json", is_flag=True, help='{"tasks": [...]}, each with the YAML\'s fields.')
+def status(remote: str, as_json: bool) -> None:
+    """The board: a table by state."""
+    with Board(remote) as board:
+        board.refresh()
+        tasks, ready_ids = board.tasks(), {t.id for t in board.ready()}
+        problems = board.problems
+    if as_json:
+        click.echo(json.dumps({"tasks": [t.to_dict() for t in tasks]}, indent=2))
+        return
+    click.echo(format_status(tasks, ready_ids))
+    for p in problems:
+        click.echo(f"unreadable: {p}", err=True)
+
+
+def format_status(tasks: list[T.Task], ready_ids: set[str]) -> str:
+    counts = {s: sum(1 for t in tasks if t.status == s) for s in STATUS_ORDER}
+    lines = ["  ".join(f"{s} {n}" for s, n in counts.items() if n) or "no tasks"]
+    for s in STATUS_ORDER:
+        group = [t for t in tasks if t.status == s]
+        if not group:
+            continue
+        lines += ["", f"{s.upper()} ({len(group)})"]
+        for t in group:
+            note = ""
+            if t.claim:
+                note = f"  [{t.claim.worker}, token {t.claim.token}]"
+            elif s == "open":
+                note = "  [ready]" if t.id in ready_ids else f"  [waits for {', '.join(t.depends_on)}]"
+            elif t.result and "worker" in t.result:
+                note = f"  [{t.result['worker']}]"
+            lines.append(f"  {t.id:<14} {t.kind:<4} {t.priority:>4}  {t.title}{note}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def events(path: Path, as_json: bool) -> None:
+    """List the events waiting in a hub's spool (PATH: the bare repository)."""
+    pending = spool.pending(path)
+    if as_json:
+        click.echo(json.dumps({"events": [e.to_dict() for e in pending]}, indent=2))
+        return
+    for e in pending:
+        click.echo(f"{e.name}  {e.ref}  {e.old[:10]} -> {e.new[:10]}")
+    if not pending:
+        click.echo("no pending events")
+
+
+def main() -> None:
+    cli(prog_name="gitswarm")

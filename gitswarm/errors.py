@@ -1,0 +1,49 @@
+"""Exceptions. `GitswarmError` is the one a user sees: a sentence and a hint saying what to do."""
+
+from __future__ import annotations
+
+
+class GitswarmError(Exception):
+    """An error meant for the user: what went wrong, and a hint on how to fix it."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+class TaskInvalid(GitswarmError):
+    """A task file breaks the schema. Names the file and the field."""
+
+    def __init__(self, path: str, field: str | None, problem: str, hint: str | None = None):
+        where = f"{path}: {field}" if field else path
+        super().__init__(f"{where}: {problem}", hint)
+        self.path, self.field, self.problem = path, field, problem
+
+
+class RuleViolation(GitswarmError):
+    """A board change that the rules forbid (illegal transition, wrong file, ...)."""
+
+    def __init__(self, path: str, rule: str, hint: str | None = None):
+        super().__init__(f"{path}: {rule}", hint)
+        self.path, self.rule = path, rule
+
+
+class GitError(GitswarmError):
+    """A git command failed for a reason other than a lost race."""
+
+
+class PushRace(Exception):
+    """The push lost a race: the branch moved underneath. Fetch, re-apply, push again."""
+
+
+class PushDeclined(GitswarmError):
+    """The server's hook refused the push; `lines` are what it said."""
+
+    def __init__(self, lines: list[str]):
+        text = "\n".join(lines) if lines else "the server's pre-receive hook declined the push"
+        super().__init__(f"the hub refused the change:\n{text}")
+        self.lines = lines

@@ -1,0 +1,285 @@
+"""All git access: pygit2 for objects, the `git` command line for everything that crosses to another
+repository (fetch, push) and inside hooks.
+
+Never push with pygit2 to a local path: libgit2's local transport skips the server's hooks and its
+receive.* settings (../shared/FACTS.md). Pushes go through `git push`, so that receive-pack's
+compare-and-swap, the server's settings and its hooks always run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import tempfile
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .errors import GitError, PushDeclined, PushRace
+
+ZERO = "0" * 40
+_KEEP_GIT_VARS = re.compile(
+    r"GIT_(EXEC_PATH|SSH|SSH_COMMAND|SSH_VARIANT|SSL_CAINFO|SSL_NO_VERIFY|ASKPASS|TERMINAL_PROMPT|"
+    r"HTTP_.*|CONFIG_NOSYSTEM|CONFIG_GLOBAL|CONFIG_SYSTEM|AUTHOR_.*|COMMITTER_.*|TRACE.*|PROTOCOL_FROM_USER)\Z")
+
+
+def no_git_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment minus the GIT_* variables that point git at a repository (hooks export them)."""
+    env = dict(os.environ if env is None else env)
+    return {k: v for k, v in env.items() if not k.startswith("GIT_") or _KEEP_GIT_VARS.match(k)}
+
+
+def run(args: list[str], *, cwd: str | Path | None = None, input: bytes | None = None,
+        env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Run `git <args>`; on failure (check=True) raise GitError with git's own message."""
+    env = no_git_env() if env is None else env
+    env.setdefault("LC_ALL", "C")
+    proc = subprocess.run(["git", *args], cwd=cwd, input=input, env=env, capture_output=True)
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise GitError(f"git {' '.join(args[:2])} failed: {err or 'exit ' + str(proc.returncode)}")
+    return proc
+
+
+def out(args: list[str], **kw) -> str:
+    return run(args, **kw).stdout.decode().strip()
+
+
+# ---------------------------------------------------------------- remotes and the local mirror
+
+def normalize_remote(remote: str) -> str:
+    """A remote as git takes it; local paths become absolute (we push from another directory)."""
+    if "://" in remote:
+        return remote
+    if re.match(r"[^/]*:", remote) and not os.path.exists(remote):  # scp-like user@host:path
+        return remote
+    return str(Path(remote).expanduser().resolve())
+
+
+def cache_root() -> Path:
+    base = os.environ.get("GITSWARM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gitswarm")
+    return Path(base)
+
+
+@dataclass
+class PushResult:
+    ok: bool
+    race: bool
+    lines: list[str]
+
+
+class Mirror:
+    """A local bare repository that holds what we fetched of one hub, and the commits we build.
+
+    Shared between processes (objects are written atomically); each Mirror instance fetches into a
+    ref of its own, so concurrent fetches never fight over a ref or FETCH_HEAD.
+    """
+
+    def __init__(self, remote: str, root: Path | None = None):
+        import pygit2
+
+        self.remote = normalize_remote(remote)
+        root = root or cache_root()
+        self.path = root / (hashlib.sha1(self.remote.encode()).hexdigest()[:16] + ".git")
+        if not (self.path / "HEAD").exists():
+            _create_bare(self.path)
+        self.repo = pygit2.Repository(str(self.path))
+        self.ref = f"refs/gitswarm/mirror-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def fetch(self, branch: str) -> str | None:
+        """Fetch the hub's branch; its commit id, or None when the hub has no such branch."""
+        proc = run(["fetch", "--no-write-fetch-head", "--no-tags", "--no-auto-maintenance", "-q",
+                    self.remote, f"+refs/heads/{branch}:{self.ref}"], cwd=self.path, check=False)
+        if proc.returncode != 0:
+            err = proc.stderr.decode(errors="replace")
+            if "couldn't find remote ref" in err:
+                return None
+            raise GitError(f"cannot fetch {branch} from {self.remote}: {err.strip()}",
+                           "check that the hub exists and that you can reach it with `git ls-remote`")
+        return str(self.repo.references[self.ref].target)
+
+    def push(self, updates: dict[str, str], atomic: bool = False) -> None:
+        """Push commit ids to refs of the hub (`{ref: sha}`). Raises PushRace when a ref moved
+        underneath, PushDeclined when the hub's hook refused, GitError otherwise."""
+        args = ["push", "--porcelain", "--no-verify"] + (["--atomic"] if atomic else [])
+        args += [self.remote] + [f"{sha}:{ref}" for ref, sha in updates.items()]
+        proc = run(args, cwd=self.path, check=False)
+        result = parse_push(proc.returncode, proc.stdout.decode(errors="replace"),
+                            proc.stderr.decode(errors="replace"))
+        if result.ok:
+            return
+        if result.race:
+            raise PushRace()
+        if any("hook declined" in line for line in result.lines):
+            raise PushDeclined([ln for ln in result.lines if not ln.startswith("!")])
+        raise GitError(f"push to {self.remote} failed:\n" + "\n".join(result.lines))
+
+    def close(self) -> None:
+        try:
+            self.repo.references.delete(self.ref)
+        except KeyError:
+            pass
+        self.repo.free()
+
+
+_RACE = ("non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref",
+         "stale info", "incorrect old value")
+
+
+def parse_push(code: int, stdout: str, stderr: str) -> PushResult:
+    remote = [ln[len("remote: "):].rstrip() for ln in stderr.splitlines() if ln.startswith("remote: ")]
+    rejected = [ln for ln in stdout.splitlines() if ln.startswith("!")]
+    if code == 0 and not rejected:
+        return PushResult(True, False, remote)
+    reasons = " ".join(ln.split("\t")[-1] for ln in rejected)
+    race = bool(rejected) and "hook declined" not in reasons and any(r in reasons for r in _RACE)
+    lines = [ln for ln in remote if ln.strip()] + rejected
+    if not rejected:
+        lines += [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("remote: ")]
+    return PushResult(False, race, lines)
+
+
+def _create_bare(path: Path) -> None:
+    """Create a bare repository atomically: two processes may race to create the same mirror."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".new-", dir=path.parent)
+    run(["init", "-q", "--bare", tmp])
+    try:
+        os.rename(tmp, path)
+    except OSError:  # somebody else made it first
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (path / "HEAD").exists():
+            raise
+
+
+# ---------------------------------------------------------------- objects (pygit2)
+
+def write_commit(repo, parent: str | None, files: dict[str, bytes], message: str,
+                 author: tuple[str, str]) -> str:
+    """Commit `files` (path -> content) on top of `parent` without a working tree; its id."""
+    import pygit2
+
+    base = repo[parent].tree if parent else None
+    changes = {tuple(path.split("/")): repo.create_blob(data) for path, data in files.items()}
+    tree = _update_tree(repo, base, changes)
+    sig = pygit2.Signature(*author)
+    return str(repo.create_commit(None, sig, sig, message, tree, [parent] if parent else []))
+
+
+def _update_tree(repo, tree, changes: dict[tuple[str, ...], object]):
+    import pygit2
+
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    below: dict[str, dict[tuple[str, ...], object]] = defaultdict(dict)
+    for parts, oid in changes.items():
+        if len(parts) == 1:
+            builder.insert(parts[0], oid, pygit2.enums.FileMode.BLOB)
+        else:
+            below[parts[0]][parts[1:]] = oid
+    for name, sub in below.items():
+        subtree = tree[name] if tree is not None and name in tree else None
+        builder.insert(name, _update_tree(repo, subtree, sub), pygit2.enums.FileMode.TREE)
+    return builder.write()
+
+
+def tree_files(repo, commit: str, folder: str) -> Iterator[tuple[str, str, bytes]]:
+    """(path, blob id, content) of every file below `folder` in a commit."""
+    tree = repo[commit].tree
+    if folder not in tree:
+        return
+    stack = [(folder, tree[folder])]
+    while stack:
+        prefix, sub = stack.pop()
+        for entry in sub:
+            path = f"{prefix}/{entry.name}"
+            if entry.type_str == "tree":
+                stack.append((path, entry))
+            else:
+                yield path, str(entry.id), entry.data
+
+
+def changed_files(repo, old: str, new: str) -> Iterator[tuple[str, bytes | None]]:
+    """(path, new content or None) of every file that differs between two commits."""
+    diff = repo.diff(repo[old].tree, repo[new].tree)
+    for delta in diff.deltas:
+        if delta.status_char() == "D":
+            yield delta.old_file.path, None
+        else:
+            yield delta.new_file.path, repo[delta.new_file.id].data
+
+
+def read_file(repo, commit: str, path: str) -> bytes | None:
+    try:
+        return (repo[commit].tree / path).data
+    except KeyError:
+        return None
+
+
+# ---------------------------------------------------------------- inside a hook (git CLI only)
+
+class HookRepo:
+    """Reads the repository a hook runs in, pushed objects included (they sit in quarantine until
+    pre-receive accepts; git's own commands find them through the variables the hook inherits).
+    Uses the git command line only: importing pygit2 would cost a hook ~45 ms."""
+
+    def __init__(self) -> None:
+        self.env = dict(os.environ, LC_ALL="C")
+        self._cat: subprocess.Popen[bytes] | None = None
+
+    def commits(self, old: str, new: str) -> list[tuple[str, list[str]]]:
+        """(commit, parents) of each commit the update brings, oldest first."""
+        limit = [f"^{old}"] if old != ZERO else ["--not", "--all"]
+        text = out(["rev-list", "--reverse", "--parents", new, *limit], env=self.env)
+        return [(parts[0], parts[1:]) for parts in (ln.split() for ln in text.splitlines())]
+
+    def changes(self, commits: list[tuple[str, list[str]]]) -> dict[str, list[tuple[str, str, str, str]]]:
+        """commit -> [(status, old blob, new blob, path)], from one `git diff-tree --stdin`."""
+        feed = "".join(" ".join([c, *parents]) + "\n" for c, parents in commits)
+        raw = run(["diff-tree", "--stdin", "--root", "-r", "-z", "--no-renames"],
+                  input=feed.encode(), env=self.env).stdout.decode("utf-8", errors="surrogateescape")
+        result: dict[str, list[tuple[str, str, str, str]]] = {c: [] for c, _ in commits}
+        tokens = raw.split("\0")
+        current, i = None, 0
+        while i < len(tokens):
+            tok = tokens[i]
+            if tok.startswith(":"):
+                _, _, old_blob, new_blob, status = tok[1:].split(" ")
+                result[current].append((status, old_blob, new_blob, tokens[i + 1]))
+                i += 2
+            else:
+                if tok:
+                    current = tok
+                i += 1
+        return result
+
+    def read(self, spec: str) -> bytes | None:
+        """An object's content (`<sha>` or `<commit>:<path>`), None when missing."""
+        if self._cat is None:
+            self._cat = subprocess.Popen(["git", "cat-file", "--batch"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, env=self.env)
+        assert self._cat.stdin and self._cat.stdout
+        self._cat.stdin.write(spec.encode() + b"\n")
+        self._cat.stdin.flush()
+        header = self._cat.stdout.readline().split()
+        if len(header) < 3 or header[1] == b"missing":
+            return None
+        size = int(header[2])
+        data = self._cat.stdout.read(size)
+        self._cat.stdout.read(1)
+        return data
+
+    def close(self) -> None:
+        if self._cat is not None:
+            self._cat.stdin.close()  # type: ignore[union-attr]
+            self._cat.wait()
+            self._cat = None
+
+
+def hook_git_dir() -> Path:
+    return Path(os.environ.get("GIT_DIR", ".")).resolve()

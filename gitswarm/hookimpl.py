@@ -1,0 +1,56 @@
+"""What the hook shims in hooks/ run: `python -m gitswarm.hookimpl <hook-name>`.
+
+pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard.
+post-receive: spool one event per updated ref and return at once; never fails the push.
+Imports stay lazy: every push pays for this process's start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def _legacy(git_dir: str, name: str, data: bytes) -> int:
+    path = os.path.join(git_dir, "hooks", f"{name}.legacy")
+    if not os.access(path, os.X_OK):
+        return 0
+    return subprocess.run([path], input=data).returncode
+
+
+def _updates(data: bytes) -> list[tuple[str, str, str]]:
+    lines = (line.split(" ", 2) for line in data.decode("utf-8", errors="replace").splitlines())
+    return [(p[0], p[1], p[2]) for p in lines if len(p) == 3]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    name = argv[0] if argv else ""
+    git_dir = os.environ.get("GIT_DIR", ".")
+    data = sys.stdin.buffer.read()
+    if name == "pre-receive":
+        code = _legacy(git_dir, name, data)
+        if code:
+            return code
+        from .guard import check_updates
+
+        problems = check_updates(_updates(data))
+        for line in problems:
+            print(line, file=sys.stderr)
+        return 1 if problems else 0
+    if name == "post-receive":
+        from . import events
+
+        try:
+            events.write(git_dir, [u for u in _updates(data)])
+        except Exception as e:  # the push has landed; say what went wrong, never fail it
+            print(f"gitswarm: could not spool the event: {e}", file=sys.stderr)
+        _legacy(git_dir, name, data)
+        return 0
+    print(f"gitswarm: unknown hook {name!r}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""`gitswarm init`: make a bare repository a hub. Hooks, settings, the `tasks` branch, the spool.
+Safe to run again: a second run changes nothing."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from importlib import resources
+from pathlib import Path
+
+from . import git
+from .errors import GitswarmError
+from .events import spool_dir
+
+HOOKS = ("pre-receive", "post-receive")
+MARKER = "gitswarm-hook:"
+SETTINGS = {
+    "receive.denyNonFastForwards": "true",
+    "receive.denyDeletes": "true",
+    "core.logAllRefUpdates": "always",  # the server's own record of when each ref moved
+}
+BOARD_AUTHOR = ("gitswarm", "gitswarm@localhost")
+
+
+def resource_dir(package: str, source_folder: str) -> Path:
+    """A folder shipped in the package (installed), or at the top of a source checkout."""
+    try:
+        return Path(str(resources.files(package)))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / source_folder
+
+
+def hook_script(name: str) -> str:
+    template = (resource_dir("gitswarm.hooks", "hooks") / name).read_text()
+    return template.replace("@PYTHON@", shlex.quote(sys.executable))
+
+
+def board_readme() -> bytes:
+    return (resource_dir("gitswarm.schema", "tasks") / "BOARD.md").read_bytes()
+
+
+def init(path: str | Path) -> list[str]:
+    """Make `path` (new or an existing bare repository) a gitswarm hub. Returns what was done."""
+    repo = Path(path).expanduser().resolve()
+    done: list[str] = []
+    if not repo.exists() or (repo.is_dir() and not any(repo.iterdir())):
+        git.run(["init", "-q", "--bare", "--initial-branch=main", str(repo)])
+        done.append(f"created bare repository {repo}")
+    elif git.run(["rev-parse", "--is-bare-repository"], cwd=repo, check=False).stdout.strip() != b"true":
+        raise GitswarmError(f"{repo} is not a bare git repository",
+                            f"give a bare repository (git init --bare {repo.name}) or a new path")
+    hooks_path = git.run(["config", "core.hooksPath"], cwd=repo, check=False).stdout.decode().strip()
+    if hooks_path:
+        raise GitswarmError(f"{repo}: core.hooksPath is set ({hooks_path}), so git would not run "
+                            "gitswarm's hooks",
+                            f"unset it (git -C {repo} config --unset core.hooksPath, or --global) "
+                            "and run gitswarm init again")
+    done += _install_hooks(repo)
+    for key, value in SETTINGS.items():
+        current = git.run(["config", "--local", key], cwd=repo, check=False).stdout.decode().strip()
+        if current != value:
+            git.run(["config", "--local", key, value], cwd=repo)
+            done.append(f"set {key}={value}")
+    if not spool_dir(repo).is_dir():
+        spool_dir(repo).mkdir(parents=True)
+        done.append(f"created the event spool {spool_dir(repo)}")
+    if git.run(["rev-parse", "-q", "--verify", "refs/heads/tasks"], cwd=repo, check=False).returncode:
+        _create_board(repo)
+        done.append("created branch tasks")
+    return done
+
+
+def _install_hooks(repo: Path) -> list[str]:
+    done = []
+    folder = repo / "hooks"
+    folder.mkdir(exist_ok=True)
+    for name in HOOKS:
+        target = folder / name
+        script = hook_script(name)
+        if target.exists():
+            current = target.read_text(errors="replace")
+            if current == script:
+                continue
+            if MARKER not in current:
+                legacy = folder / f"{name}.legacy"
+                if legacy.exists():
+                    raise GitswarmError(f"{target} is not gitswarm's and {legacy.name} exists too",
+                                        f"merge or remove one of them, then run gitswarm init again")
+                os.rename(target, legacy)
+                done.append(f"kept the existing {name} hook as {legacy.name}; it still runs")
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(script)
+        tmp.chmod(0o755)
+        os.rename(tmp, target)
+        done.append(f"installed the {name} hook")
+    return done
+
+
+def _create_board(repo: Path) -> None:
+    import pygit2
+
+    from .rules import message
+
+    handle = pygit2.Repository(str(repo))
+    try:
+        msg = message("init", [], body="The task board: one YAML file per task under tasks/.")
+        sha = git.write_commit(handle, None, {"README.md": board_readme()}, msg, BOARD_AUTHOR)
+    finally:
+        handle.free()
+    git.run(["update-ref", "-m", "gitswarm init", "refs/heads/tasks", sha, git.ZERO], cwd=repo)

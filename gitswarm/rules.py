@@ -1,0 +1,266 @@
+"""The rules of the board: which changes a commit on `tasks` may make. One implementation, used by
+the client before it pushes and by the server's pre-receive hook on every push.
+
+A board change is one commit. Its trailers say what it does (`Gitswarm-Action`), to which tasks
+(`Gitswarm-Task`, one per task) and, for a claim's holder, as whom (`Gitswarm-Worker`,
+`Gitswarm-Token`). Pure: no git, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import task as T
+from .errors import RuleViolation
+from .task import Claim, Task
+
+ACTIONS = ("init", "add", "claim", "complete", "fail", "release", "reopen", "cancel")
+# (from, to) -> the action that makes the move. Nothing else is legal.
+TRANSITIONS = {
+    ("open", "claimed"): "claim",
+    ("claimed", "done"): "complete",
+    ("claimed", "failed"): "fail",
+    ("claimed", "open"): "release",
+    ("failed", "open"): "reopen",
+    ("open", "cancelled"): "cancel",
+    ("claimed", "cancelled"): "cancel",
+}
+HOLDER_ACTIONS = ("complete", "fail", "release")  # only the claim's holder, under its token
+IMMUTABLE = ("id", "title", "description", "kind", "goal", "parent", "depends_on", "priority", "created")
+SUBJECT_VERB = {"complete": "done"}
+TRAILER = "Gitswarm-"
+
+
+# ---------------------------------------------------------------- making changes
+
+def claim(task: Task, worker: str, at: str | None = None) -> Task:
+    attempts = task.attempts + 1
+    return task.replace(status="claimed", attempts=attempts,
+                        claim=Claim(worker=worker, token=attempts, at=at or T.now()))
+
+
+def complete(task: Task, worker: str, summary: str, commit: str | None = None,
+             at: str | None = None) -> Task:
+    result = {"worker": worker, "at": at or T.now(), "summary": summary}
+    if commit:
+        result["commit"] = commit
+    return task.replace(status="done", claim=None, result=result)
+
+
+def fail(task: Task, worker: str, reason: str, at: str | None = None) -> Task:
+    return task.replace(status="failed", claim=None,
+                        result={"worker": worker, "at": at or T.now(), "reason": reason})
+
+
+def release(task: Task) -> Task:
+    return task.replace(status="open", claim=None, result=None)
+
+
+def reopen(task: Task) -> Task:
+    return task.replace(status="open", claim=None, result=None)
+
+
+def cancel(task: Task, reason: str, at: str | None = None) -> Task:
+    return task.replace(status="cancelled", claim=None, result={"at": at or T.now(), "reason": reason})
+
+
+# ---------------------------------------------------------------- commit messages
+
+@dataclass
+class CommitInfo:
+    """What a board commit says of itself in its trailers."""
+    action: str | None
+    tasks: list[str] = field(default_factory=list)
+    worker: str | None = None
+    token: int | None = None
+    name: str = "commit"  # how to name the commit in an error ("commit 1a2b3c4d")
+
+
+def message(action: str, tasks: list[Task], worker: str | None = None, token: int | None = None,
+            body: str = "") -> str:
+    """A commit message a person reads in `git log`: subject, body, trailers."""
+    verb = SUBJECT_VERB.get(action, action)
+    who = f" ({worker})" if worker else ""
+    if not tasks:
+        subject = f"{verb} board"
+    elif len(tasks) == 1:
+        subject = f"{verb} {tasks[0].id}: {tasks[0].title}"
+    else:
+        subject = f"{verb} {len(tasks)} tasks: " + ", ".join(t.title for t in tasks)
+    limit = 100 - len(who)
+    if len(subject) > limit:
+        subject = subject[: limit - 3].rstrip() + "..."
+    lines = [subject + who, ""]
+    if len(tasks) > 1:
+        lines += [f"- {t.id}: {t.title}" for t in tasks] + [""]
+    if body.strip():
+        lines += [body.strip(), ""]
+    lines.append(f"{TRAILER}Action: {action}")
+    lines += [f"{TRAILER}Task: {t.id}" for t in tasks]
+    if worker:
+        lines.append(f"{TRAILER}Worker: {worker}")
+    if token is not None:
+        lines.append(f"{TRAILER}Token: {token}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_trailers(text: str, name: str = "commit") -> CommitInfo:
+    info = CommitInfo(action=None, name=name)
+    for line in text.splitlines():
+        if not line.startswith(TRAILER):
+            continue
+        key, sep, value = line[len(TRAILER):].partition(": ")
+        value = value.strip()
+        if not sep:
+            continue
+        if key == "Action":
+            info.action = value
+        elif key == "Task":
+            info.tasks.append(value)
+        elif key == "Worker":
+            info.worker = value
+        elif key == "Token":
+            info.token = int(value) if value.isdigit() else -1
+    return info
+
+
+# ---------------------------------------------------------------- checking changes
+
+@dataclass
+class Change:
+    """One file changed by a commit: its bytes before and after (None: absent)."""
+    path: str
+    old: bytes | None
+    new: bytes | None
+
+
+def check_commit(info: CommitInfo, changes: list[Change], exists: Callable[[str], bool],
+                 root: bool = False) -> list[Task]:
+    """Check one commit on `tasks` against its parent. Returns the tasks it adds or changes.
+
+    `exists(id)` tells whether a task exists in the commit's tree (for depends_on and parent).
+    Raises RuleViolation or TaskInvalid naming the file and the rule.
+    """
+    if info.action not in ACTIONS:
+        raise RuleViolation(info.name, f"Gitswarm-Action {info.action!r} is not one of: {', '.join(ACTIONS)}"
+                            if info.action else "has no Gitswarm-Action trailer",
+                            "change the board with the gitswarm client, which writes the trailers")
+    if root and info.action != "init":
+        raise RuleViolation(info.name, "the first commit of tasks must be an init commit",
+                            "create the board with `gitswarm init`")
+    changed: list[Task] = []
+    added: list[Task] = []
+    for change in changes:
+        moved = _check_change(info, change)
+        if moved is None:
+            continue
+        (added if change.old is None else changed).append(moved)
+    touched = [t.id for t in added + changed]
+    if info.action == "claim" and len(changes) != 1:
+        raise RuleViolation(info.name, f"a claim changes only the task it claims; this one changes "
+                            f"{len(changes)} files", "claim one task per commit")
+    if info.action in ("init",) and touched:
+        raise RuleViolation(info.name, "an init commit holds only README.md")
+    if sorted(touched) != sorted(info.tasks):
+        raise RuleViolation(info.name, f"its Gitswarm-Task trailers ({', '.join(info.tasks) or 'none'}) "
+                            f"must name exactly the tasks it changes ({', '.join(touched) or 'none'})")
+    if added:
+        _check_references(added, exists)
+    return added + changed
+
+
+def _check_change(info: CommitInfo, change: Change) -> Task | None:
+    path = change.path
+    if path == "README.md":
+        if change.new is None:
+            raise RuleViolation(path, "the board's README is never deleted")
+        return None
+    task_id = T.id_from_path(path)
+    if task_id is None:
+        if path.startswith("tasks/"):
+            raise RuleViolation(path, "is not a task file name",
+                                "a task lives at tasks/<xx>/<id>.yaml, xx being the two characters after 't-'")
+        raise RuleViolation(path, "lies outside tasks/ (only README.md may)",
+                            "the tasks branch holds task files only")
+    if change.new is None:
+        raise RuleViolation(path, "task files are never deleted", "cancel the task instead")
+    new = T.parse(change.new, path)
+    if new.id != task_id:
+        raise RuleViolation(path, f"id {new.id} does not match the file name ({task_id})")
+    if change.old is None:
+        if info.action != "add":
+            raise RuleViolation(path, f"new task in a {info.action} commit; tasks are created by add commits")
+        check_added(new, path)
+        return new
+    old = T.parse(change.old, path)
+    check_transition(old, new, info, path)
+    return new
+
+
+def check_added(task: Task, path: str) -> None:
+    if task.status != "open" or task.attempts or task.claim or task.result:
+        raise RuleViolation(path, f"a new task starts open with 0 attempts, no claim and no result "
+                            f"(this one is {task.status}, attempts {task.attempts})")
+
+
+def check_transition(old: Task, new: Task, info: CommitInfo, path: str) -> None:
+    for name in IMMUTABLE:
+        if getattr(old, name) != getattr(new, name):
+            raise RuleViolation(path, f"field {name} never changes once a task exists",
+                                "cancel the task and add a corrected one")
+    action = TRANSITIONS.get((old.status, new.status))
+    if action is None:
+        allowed = [to for (frm, to) in TRANSITIONS if frm == old.status]
+        raise RuleViolation(path, f"illegal transition {old.status} -> {new.status} "
+                            f"(from {old.status}: {', '.join(allowed) or 'none, it has ended'})")
+    if action != info.action:
+        raise RuleViolation(path, f"{old.status} -> {new.status} is a {action}, "
+                            f"but the commit says Gitswarm-Action: {info.action}")
+    if action == "claim":
+        assert new.claim is not None  # check_consistent
+        if new.attempts != old.attempts + 1:
+            raise RuleViolation(path, f"a claim counts one more attempt ({old.attempts + 1}, not {new.attempts})")
+        if (info.worker, info.token) != (new.claim.worker, new.claim.token):
+            raise RuleViolation(path, f"claimed for {new.claim.worker} with token {new.claim.token}, but the "
+                                f"commit's trailers say {info.worker or 'nobody'}, token {info.token}")
+        return
+    if old.attempts != new.attempts:
+        raise RuleViolation(path, "attempts changes only when the task is claimed")
+    if action in HOLDER_ACTIONS:
+        assert old.claim is not None
+        if (info.worker, info.token) != (old.claim.worker, old.claim.token):
+            raise RuleViolation(
+                path, f"only the claim's holder ({old.claim.worker}, token {old.claim.token}) may {action} it; "
+                f"this commit is from {info.worker or 'nobody'}, token {info.token}",
+                "a claim that was lost cannot be completed: fetch the board and take another task")
+        worker = (new.result or {}).get("worker")
+        if action != "release" and worker != old.claim.worker:
+            raise RuleViolation(path, f"result.worker must be the claim's holder ({old.claim.worker})")
+
+
+def _check_references(added: list[Task], exists: Callable[[str], bool]) -> None:
+    new_ids = {t.id: t for t in added}
+    for t in added:
+        for dep in t.depends_on:
+            if dep not in new_ids and not exists(dep):
+                raise RuleViolation(t.path, f"depends_on {dep}: no such task")
+        if t.parent and t.parent not in new_ids and not exists(t.parent):
+            raise RuleViolation(t.path, f"parent {t.parent}: no such task")
+    # a cycle can only form among tasks added together: older tasks never gain dependencies
+    state: dict[str, int] = {}
+
+    def visit(tid: str, trail: list[str]) -> None:
+        state[tid] = 1
+        for dep in new_ids[tid].depends_on:
+            if dep in new_ids:
+                if state.get(dep) == 1:
+                    cycle = trail[trail.index(dep):] + [dep] if dep in trail else [tid, dep]
+                    raise RuleViolation(new_ids[tid].path, "depends_on forms a cycle: " + " -> ".join(cycle))
+                if dep not in state:
+                    visit(dep, trail + [dep])
+        state[tid] = 2
+
+    for tid in new_ids:
+        if tid not in state:
+            visit(tid, [tid])

@@ -1,0 +1,81 @@
+"""Fixtures: real bare repositories in temp folders, real `git`, real hooks; nothing of git mocked.
+
+Every test runs with its own HOME, git identity and gitswarm cache, so nothing reads or writes the
+real home directory.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitswarm import git
+from gitswarm.install import init
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test Author", "GIT_AUTHOR_EMAIL": "author@example.com",
+    "GIT_COMMITTER_NAME": "Test Committer", "GIT_COMMITTER_EMAIL": "committer@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GITSWARM_CACHE", str(home / "cache"))
+    monkeypatch.delenv("GITSWARM_WORKER", raising=False)
+    for key in list(os.environ):
+        if key.startswith("GIT_"):
+            monkeypatch.delenv(key)
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    return home
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Path:
+    """A bare repository made a hub by `gitswarm init`."""
+    path = tmp_path / "hub.git"
+    init(path)
+    return path
+
+
+def sh(*args: str, cwd: str | Path | None = None, check: bool = True, input: str | None = None
+       ) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure show its output."""
+    proc = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, input=input)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def gitswarm(*args: str, check: bool = True, cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command line, in a process of its own."""
+    return sh(sys.executable, "-m", "gitswarm", *args, check=check, cwd=cwd)
+
+
+@pytest.fixture
+def board_clone(hub: Path, tmp_path: Path) -> Path:
+    """A clone of the hub with branch tasks checked out, for pushing by hand."""
+    path = tmp_path / "clone"
+    sh("git", "clone", "-q", "--branch", "tasks", str(hub), str(path))
+    return path
+
+
+def push(clone: Path, *refspecs: str) -> subprocess.CompletedProcess[str]:
+    return sh("git", "push", "origin", *(refspecs or ("HEAD:refs/heads/tasks",)), cwd=clone, check=False)
+
+
+def commit_all(clone: Path, message: str) -> None:
+    sh("git", "add", "-A", cwd=clone)
+    sh("git", "commit", "-q", "--allow-empty", "-m", message, cwd=clone)
+
+
+__all__ = ["sh", "gitswarm", "push", "commit_all", "git"]
