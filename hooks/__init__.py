@@ -1,0 +1,1 @@
+"""The hook shims that `gitswarm init` installs (shipped in the package as gitswarm.hooks)."""
