@@ -7,8 +7,8 @@ check that both agree on the examples.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -34,8 +34,10 @@ RESULT_KEYS = ("worker", "at", "commit", "summary", "reason")
 ID_RE = re.compile(r"t-[0-9a-z][0-9a-z-]{0,46}[0-9a-z]\Z")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")  # worker and goal names
 SHA_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
-TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z\Z")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z\Z")
+_CONTROL_RE = re.compile(  # C0/C1 controls, invisible, bidi and tag characters, lone surrogates
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+    "\ud800-\udfff\U000e0000-\U000e007f]")
 _TITLE_MAX, _TEXT_MAX = 200, 32 * 1024
 
 
@@ -66,6 +68,13 @@ class Task:
     def path(self) -> str:
         return task_path(self.id)
 
+    @property
+    def age(self) -> str:
+        """`created` with six fraction digits, so that it sorts as time (a hand-written file may
+        give fewer)."""
+        head, _, frac = self.created[:-1].partition(".")
+        return f"{head}.{frac:0<6}"
+
     def replace(self, **changes: Any) -> "Task":
         return dataclasses.replace(self, **changes)
 
@@ -86,7 +95,7 @@ def now() -> str:
 
 
 def new_id() -> str:
-    return "t-" + secrets.token_hex(4)
+    return "t-" + os.urandom(4).hex()
 
 
 def task_path(task_id: str) -> str:
@@ -125,6 +134,9 @@ def parse(data: bytes, path: str) -> Task:
 
 
 def _refuse_tags_and_aliases(text: str, path: str) -> None:
+    """Refuse what safe_load would quietly accept: tags, anchors and aliases (YAML bombs among
+    them), and a key given twice in one mapping (the last would win unseen)."""
+    maps: list[list] = []  # per open collection: [keys seen, next node is a key] (None for a list)
     try:
         for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
@@ -134,6 +146,19 @@ def _refuse_tags_and_aliases(text: str, path: str) -> None:
             if tag is not None:
                 raise TaskInvalid(path, None, f"YAML tags are not allowed (found {tag})",
                                   "remove the tag; task files hold plain maps, lists and scalars")
+            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)) and maps and maps[-1]:
+                top = maps[-1]
+                if top[1] and isinstance(event, yaml.ScalarEvent):
+                    if event.value in top[0]:
+                        raise TaskInvalid(path, event.value, "given twice", "keep one of them")
+                    top[0].add(event.value)
+                top[1] = not top[1]
+            if isinstance(event, yaml.MappingStartEvent):
+                maps.append([set(), True])
+            elif isinstance(event, yaml.SequenceStartEvent):
+                maps.append(None)  # type: ignore[arg-type]
+            elif isinstance(event, yaml.CollectionEndEvent):
+                maps.pop()
     except yaml.YAMLError as e:
         raise TaskInvalid(path, None, f"not valid YAML: {_one_line(e)}") from None
 
