@@ -12,8 +12,6 @@ import hashlib
 import os
 import re
 import subprocess
-import tempfile
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +87,7 @@ class Mirror:
         if not (self.path / "HEAD").exists():
             _create_bare(self.path)
         self.repo = pygit2.Repository(str(self.path))
-        self.ref = f"refs/gitswarm/mirror-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.ref = f"refs/gitswarm/mirror-{os.getpid()}-{os.urandom(4).hex()}"
 
     def fetch(self, branch: str) -> str | None:
         """Fetch the hub's branch; its commit id, or None when the hub has no such branch."""
@@ -129,6 +127,7 @@ class Mirror:
 
 _RACE = ("non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref",
          "stale info", "incorrect old value")
+STALE = "gitswarm: stale:"  # the hub's guard saw the branch move before it even looked: a race
 
 
 def parse_push(code: int, stdout: str, stderr: str) -> PushResult:
@@ -137,7 +136,8 @@ def parse_push(code: int, stdout: str, stderr: str) -> PushResult:
     if code == 0 and not rejected:
         return PushResult(True, False, remote)
     reasons = " ".join(ln.split("\t")[-1] for ln in rejected)
-    race = bool(rejected) and "hook declined" not in reasons and any(r in reasons for r in _RACE)
+    race = bool(rejected) and ("hook declined" not in reasons and any(r in reasons for r in _RACE)
+                               or any(ln.startswith(STALE) for ln in remote))
     lines = [ln for ln in remote if ln.strip()] + rejected
     if not rejected:
         lines += [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("remote: ")]
@@ -146,13 +146,15 @@ def parse_push(code: int, stdout: str, stderr: str) -> PushResult:
 
 def _create_bare(path: Path) -> None:
     """Create a bare repository atomically: two processes may race to create the same mirror."""
+    import shutil
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".new-", dir=path.parent)
     run(["init", "-q", "--bare", tmp])
     try:
         os.rename(tmp, path)
     except OSError:  # somebody else made it first
-        import shutil
         shutil.rmtree(tmp, ignore_errors=True)
         if not (path / "HEAD").exists():
             raise
@@ -232,25 +234,29 @@ class HookRepo:
         self.env = dict(os.environ, LC_ALL="C")
         self._cat: subprocess.Popen[bytes] | None = None
 
+    def ref(self, name: str) -> str | None:
+        proc = run(["rev-parse", "-q", "--verify", name], env=self.env, check=False)
+        return proc.stdout.decode().strip() or None
+
     def commits(self, old: str, new: str) -> list[tuple[str, list[str]]]:
         """(commit, parents) of each commit the update brings, oldest first."""
         limit = [f"^{old}"] if old != ZERO else ["--not", "--all"]
         text = out(["rev-list", "--reverse", "--parents", new, *limit], env=self.env)
         return [(parts[0], parts[1:]) for parts in (ln.split() for ln in text.splitlines())]
 
-    def changes(self, commits: list[tuple[str, list[str]]]) -> dict[str, list[tuple[str, str, str, str]]]:
-        """commit -> [(status, old blob, new blob, path)], from one `git diff-tree --stdin`."""
+    def changes(self, commits: list[tuple[str, list[str]]]) -> dict[str, list[tuple[str, str, str, str, str]]]:
+        """commit -> [(status, old blob, new blob, path, new mode)], from one `git diff-tree --stdin`."""
         feed = "".join(" ".join([c, *parents]) + "\n" for c, parents in commits)
         raw = run(["diff-tree", "--stdin", "--root", "-r", "-z", "--no-renames"],
                   input=feed.encode(), env=self.env).stdout.decode("utf-8", errors="surrogateescape")
-        result: dict[str, list[tuple[str, str, str, str]]] = {c: [] for c, _ in commits}
+        result: dict[str, list[tuple[str, str, str, str, str]]] = {c: [] for c, _ in commits}
         tokens = raw.split("\0")
         current, i = None, 0
         while i < len(tokens):
             tok = tokens[i]
             if tok.startswith(":"):
-                _, _, old_blob, new_blob, status = tok[1:].split(" ")
-                result[current].append((status, old_blob, new_blob, tokens[i + 1]))
+                _, new_mode, old_blob, new_blob, status = tok[1:].split(" ")
+                result[current].append((status, old_blob, new_blob, tokens[i + 1], new_mode))
                 i += 2
             else:
                 if tok:
@@ -258,21 +264,29 @@ class HookRepo:
                 i += 1
         return result
 
+    def size(self, spec: str) -> int | None:
+        """An object's size (`<sha>` or `<commit>:<path>`), None when missing."""
+        header = self._ask(b"info " + spec.encode())
+        return int(header[2]) if len(header) >= 3 and header[1] != b"missing" else None
+
     def read(self, spec: str) -> bytes | None:
-        """An object's content (`<sha>` or `<commit>:<path>`), None when missing."""
-        if self._cat is None:
-            self._cat = subprocess.Popen(["git", "cat-file", "--batch"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, env=self.env)
-        assert self._cat.stdin and self._cat.stdout
-        self._cat.stdin.write(spec.encode() + b"\n")
-        self._cat.stdin.flush()
-        header = self._cat.stdout.readline().split()
+        """An object's content, None when missing."""
+        header = self._ask(b"contents " + spec.encode())
         if len(header) < 3 or header[1] == b"missing":
             return None
-        size = int(header[2])
-        data = self._cat.stdout.read(size)
+        assert self._cat is not None and self._cat.stdout is not None
+        data = self._cat.stdout.read(int(header[2]))
         self._cat.stdout.read(1)
         return data
+
+    def _ask(self, command: bytes) -> list[bytes]:
+        if self._cat is None:
+            self._cat = subprocess.Popen(["git", "cat-file", "--batch-command"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, env=self.env)
+        assert self._cat.stdin and self._cat.stdout
+        self._cat.stdin.write(command + b"\n")
+        self._cat.stdin.flush()
+        return self._cat.stdout.readline().split()
 
     def close(self) -> None:
         if self._cat is not None:

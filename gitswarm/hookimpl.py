@@ -33,9 +33,14 @@ def main(argv: list[str] | None = None) -> int:
         code = _legacy(git_dir, name, data)
         if code:
             return code
-        from .guard import check_updates
+        from .git import HookRepo
+        from .guard import check_updates, stale
 
-        problems = check_updates(_updates(data))
+        updates, repo = _updates(data), HookRepo()
+        try:
+            problems = stale(updates, repo) or check_updates(updates, repo)
+        except Exception as e:  # a bug must not let a push through unchecked: refuse, and say why
+            problems = [f"gitswarm: internal error in the guard, push refused: {type(e).__name__}: {e}"]
         for line in problems:
             print(line, file=sys.stderr)
         return 1 if problems else 0

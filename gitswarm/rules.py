@@ -8,6 +8,7 @@ A board change is one commit. Its trailers say what it does (`Gitswarm-Action`),
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -75,6 +76,7 @@ class CommitInfo:
     worker: str | None = None
     token: int | None = None
     name: str = "commit"  # how to name the commit in an error ("commit 1a2b3c4d")
+    problem: str | None = None  # malformed trailers
 
 
 def message(action: str, tasks: list[Task], worker: str | None = None, token: int | None = None,
@@ -106,14 +108,19 @@ def message(action: str, tasks: list[Task], worker: str | None = None, token: in
 
 
 def parse_trailers(text: str, name: str = "commit") -> CommitInfo:
+    """Read the trailers: the message's last paragraph only, so that a summary or a reason in the
+    body can never pass for one. A trailer given twice (but Gitswarm-Task) is an error."""
     info = CommitInfo(action=None, name=name)
-    for line in text.splitlines():
-        if not line.startswith(TRAILER):
+    paragraphs = [p for p in text.strip().split("\n\n") if p.strip()]
+    seen: set[str] = set()
+    for line in (paragraphs[-1].splitlines() if paragraphs else []):
+        key, sep, value = line.partition(": ")
+        if not key.startswith(TRAILER) or not sep:
             continue
-        key, sep, value = line[len(TRAILER):].partition(": ")
-        value = value.strip()
-        if not sep:
-            continue
+        key, value = key[len(TRAILER):], value.strip()
+        if key in seen and key != "Task":
+            info.problem = f"gives Gitswarm-{key} twice"
+        seen.add(key)
         if key == "Action":
             info.action = value
         elif key == "Task":
@@ -121,7 +128,7 @@ def parse_trailers(text: str, name: str = "commit") -> CommitInfo:
         elif key == "Worker":
             info.worker = value
         elif key == "Token":
-            info.token = int(value) if value.isdigit() else -1
+            info.token = int(value) if re.fullmatch(r"[0-9]{1,9}", value) else -1
     return info
 
 
@@ -142,6 +149,8 @@ def check_commit(info: CommitInfo, changes: list[Change], exists: Callable[[str]
     `exists(id)` tells whether a task exists in the commit's tree (for depends_on and parent).
     Raises RuleViolation or TaskInvalid naming the file and the rule.
     """
+    if info.problem:
+        raise RuleViolation(info.name, info.problem, "give each trailer once, in the last paragraph")
     if info.action not in ACTIONS:
         raise RuleViolation(info.name, f"Gitswarm-Action {info.action!r} is not one of: {', '.join(ACTIONS)}"
                             if info.action else "has no Gitswarm-Action trailer",
@@ -159,7 +168,8 @@ def check_commit(info: CommitInfo, changes: list[Change], exists: Callable[[str]
     touched = [t.id for t in added + changed]
     if info.action == "claim" and len(changes) != 1:
         raise RuleViolation(info.name, f"a claim changes only the task it claims; this one changes "
-                            f"{len(changes)} files", "claim one task per commit")
+                            f"{len(changes)} files ({', '.join(c.path for c in changes)})",
+                            "claim one task per commit")
     if info.action in ("init",) and touched:
         raise RuleViolation(info.name, "an init commit holds only README.md")
     if sorted(touched) != sorted(info.tasks):
@@ -193,6 +203,9 @@ def _check_change(info: CommitInfo, change: Change) -> Task | None:
             raise RuleViolation(path, f"new task in a {info.action} commit; tasks are created by add commits")
         check_added(new, path)
         return new
+    if info.action == "add":
+        raise RuleViolation(path, f"task {task_id} already exists; an add commit only creates tasks",
+                            "choose another id")
     old = T.parse(change.old, path)
     check_transition(old, new, info, path)
     return new
