@@ -26,6 +26,7 @@ from .task import Task
 
 BRANCH = "tasks"
 BOARD_REF = f"refs/heads/{BRANCH}"
+MIN_BACKOFF, MAX_BACKOFF = 0.02, 2.0  # seconds
 
 
 @dataclass
@@ -69,7 +70,7 @@ def ready(tasks: Iterable[Task], by_id: dict[str, Task]) -> list[Task]:
     def deps_done(t: Task) -> bool:
         return all(d in by_id and by_id[d].status == "done" for d in t.depends_on)
     found = [t for t in tasks if t.status == "open" and deps_done(t)]
-    found.sort(key=lambda t: (-t.priority, t.created, t.id))
+    found.sort(key=lambda t: (-t.priority, t.age, t.id))
     return found
 
 
@@ -94,6 +95,10 @@ class Board:
         self.problems: list[str] = []  # files on the board that do not parse (a board pushed unguarded)
         self.rejected_pushes = 0
         self.pushes = 0
+        # Contention, learnt from rejected pushes: how long to back off (grows on each rejection,
+        # halves on each success). While it is non-zero the board is busy with other writers, so a
+        # batch starts from a fresh fetch instead of a push that would surely be refused.
+        self._backoff = 0.0
         self._pending: list[_Request] = []
         self._queue = threading.Lock()
         self._leader = threading.Lock()
@@ -144,7 +149,7 @@ class Board:
         tasks[t.id] = t
 
     def tasks(self) -> list[Task]:
-        return sorted(self._tasks.values(), key=lambda t: (t.created, t.id))
+        return sorted(self._tasks.values(), key=lambda t: (t.age, t.id))
 
     def get(self, task_id: str) -> Task:
         return State(self._tasks).get(task_id)
@@ -241,7 +246,7 @@ class Board:
             raise_if_fatal(e)
 
     def _run_batch(self, batch: list[_Request]) -> None:
-        fresh = self.tip is None
+        fresh = self.tip is None or self._backoff > 0
         if fresh:
             self._refresh()
         for attempt in range(self.max_tries):
@@ -259,7 +264,8 @@ class Board:
                 self.mirror.push({BOARD_REF: chain})
             except PushRace:
                 self.rejected_pushes += 1
-                time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 10))))
+                self._backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, self._backoff * 2))
+                time.sleep(random.uniform(0, self._backoff))  # full jitter
                 self._refresh()
                 fresh = True
                 continue
@@ -269,6 +275,7 @@ class Board:
                         r.error = e
                 break
             self.tip, self._tasks = chain, state.tasks
+            self._backoff = self._backoff / 2 if self._backoff > MIN_BACKOFF else 0.0
             break
         else:
             raise GitswarmError(f"gave up after {self.max_tries} rejected pushes to {self.remote}",

@@ -1,0 +1,85 @@
+"""The post-receive hook: one event per updated ref, spooled atomically; never fails or holds a push."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from gitswarm import events
+from gitswarm.board import Board
+from gitswarm.task import new_task
+
+from conftest import commit_all, gitswarm, push, sh
+
+
+def test_each_updated_ref_spools_one_event(hub, tmp_path):
+    work = tmp_path / "work"
+    sh("git", "clone", "-q", str(hub), str(work))
+    commit_all(work, "one")
+    sh("git", "branch", "feature", cwd=work)
+    before = sh("git", "rev-parse", "tasks", cwd=hub).stdout.strip()
+    result = push(work, "HEAD:refs/heads/main", "feature:refs/heads/feature")
+    assert result.returncode == 0, result.stderr
+    pending = events.pending(hub)
+    assert sorted(e.ref for e in pending) == ["refs/heads/feature", "refs/heads/main"]
+    head = sh("git", "rev-parse", "HEAD", cwd=work).stdout.strip()
+    for e in pending:
+        assert e.old == "0" * 40 and e.new == head and e.time > 0
+    # a board change is an event too, with the board's old and new tips
+    with Board(str(hub)) as board:
+        board.add([new_task("Spool me")])
+    last = events.pending(hub)[-1]
+    assert last.ref == "refs/heads/tasks" and last.old == before
+    assert last.new == sh("git", "rev-parse", "tasks", cwd=hub).stdout.strip()
+    assert not [n for n in os.listdir(events.spool_dir(hub)) if n.startswith(".")]  # no temp files left
+
+
+def test_events_command_lists_and_acks(hub):
+    assert "no pending events" in gitswarm("events", str(hub)).stdout
+    with Board(str(hub)) as board:
+        board.add([new_task("First")])
+        board.add([new_task("Second")])
+    doc = json.loads(gitswarm("events", str(hub), "--json").stdout)
+    assert [e["ref"] for e in doc["events"]] == ["refs/heads/tasks"] * 2
+    assert doc["events"][0]["new"] == doc["events"][1]["old"]  # in order of arrival
+    first = events.pending(hub)[0]
+    events.ack(hub, first)
+    assert [e.name for e in events.pending(hub)] == [doc["events"][1]["name"]]
+
+
+def test_spool_failure_never_fails_the_push(hub, tmp_path):
+    spool = events.spool_dir(hub)
+    os.rmdir(spool)
+    spool.write_text("a file where the spool folder should be")
+    work = tmp_path / "work"
+    sh("git", "clone", "-q", str(hub), str(work))
+    commit_all(work, "one")
+    result = push(work, "HEAD:refs/heads/main")
+    assert result.returncode == 0
+    assert "could not spool the event" in result.stderr
+    assert sh("git", "rev-parse", "main", cwd=hub).stdout.strip() == \
+        sh("git", "rev-parse", "HEAD", cwd=work).stdout.strip()
+
+
+def test_post_receive_leaves_nothing_holding_the_pusher(hub):
+    """The hook process must exit with nothing left attached to its output: a child holding the
+    pipe would hold every push (../shared/FACTS.md). communicate() returns only at EOF."""
+    line = f"{'0' * 40} {'1' * 40} refs/heads/main\n"
+    proc = subprocess.Popen([str(hub / "hooks" / "post-receive")], cwd=hub, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, GIT_DIR="."))
+    out, err = proc.communicate(line.encode(), timeout=30)  # a hang detector, not a timing assertion
+    assert proc.returncode == 0, err
+    assert [e.new for e in events.pending(hub)] == ["1" * 40]
+
+
+def test_spool_writes_are_atomic_under_concurrent_hooks(hub):
+    """Many hook processes at once: every event lands whole, none is lost or torn."""
+    line = f"{'0' * 40} {'2' * 40} refs/heads/main\n".encode()
+    procs = [subprocess.Popen([sys.executable, "-m", "gitswarm.hookimpl", "post-receive"], cwd=hub,
+                              stdin=subprocess.PIPE, env=dict(os.environ, GIT_DIR=".")) for _ in range(20)]
+    for p in procs:
+        p.communicate(line, timeout=60)
+    pending = events.pending(hub)
+    assert len(pending) == 20 and len({e.name for e in pending}) == 20

@@ -1,0 +1,148 @@
+"""`gitswarm init`: new and existing repos, twice; foreign hooks kept and still run; refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitswarm.errors import GitswarmError
+from gitswarm.install import HOOKS, init
+
+from conftest import commit_all, gitswarm, push, sh
+
+
+def snapshot(repo: Path) -> dict[str, str]:
+    """Everything init may touch: hooks, config, refs, spool."""
+    out = {}
+    for path in sorted(repo.rglob("*")):
+        rel = path.relative_to(repo).as_posix()
+        if path.is_file() and (rel.startswith(("hooks/", "refs/", "gitswarm/")) or rel in ("config", "HEAD", "packed-refs")):
+            out[rel] = hashlib.sha1(path.read_bytes()).hexdigest() + oct(path.stat().st_mode)
+    return out
+
+
+def test_init_new_repo(tmp_path):
+    hub = tmp_path / "hub.git"
+    done = init(hub)
+    assert any("created bare repository" in d for d in done)
+    assert sh("git", "rev-parse", "--is-bare-repository", cwd=hub).stdout.strip() == "true"
+    for name in HOOKS:
+        hook = hub / "hooks" / name
+        text = hook.read_text()
+        assert "gitswarm-hook:" in text and sys.executable in text and f"hookimpl {name}" in text
+        assert hook.stat().st_mode & stat.S_IXUSR
+    for key, value in [("receive.denyNonFastForwards", "true"), ("receive.denyDeletes", "true")]:
+        assert sh("git", "config", key, cwd=hub).stdout.strip() == value
+    assert (hub / "gitswarm" / "spool").is_dir()
+    log = sh("git", "log", "--format=%s%n%b", "tasks", cwd=hub).stdout
+    assert log.startswith("init board") and "Gitswarm-Action: init" in log
+    readme = sh("git", "show", "tasks:README.md", cwd=hub).stdout
+    assert "gitswarm task board" in readme
+
+
+def test_init_twice_changes_nothing(tmp_path):
+    hub = tmp_path / "hub.git"
+    init(hub)
+    before = snapshot(hub)
+    assert init(hub) == []
+    assert snapshot(hub) == before
+    out = gitswarm("init", str(hub)).stdout
+    assert "nothing to change" in out
+    assert snapshot(hub) == before
+
+
+def test_init_existing_repo_keeps_its_history(tmp_path):
+    hub = tmp_path / "existing.git"
+    sh("git", "init", "-q", "--bare", str(hub))
+    work = tmp_path / "work"
+    sh("git", "clone", "-q", str(hub), str(work))
+    (work / "app.py").write_text("print('hi')\n")
+    commit_all(work, "first commit")
+    sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=work)
+    main_before = sh("git", "rev-parse", "main", cwd=hub).stdout
+    done = init(hub)
+    assert not any("created bare repository" in d for d in done)
+    assert "created branch tasks" in done
+    assert sh("git", "rev-parse", "main", cwd=hub).stdout == main_before
+    # tasks is its own history: no commit in common with main
+    assert sh("git", "merge-base", "main", "tasks", cwd=hub, check=False).returncode == 1
+    before = snapshot(hub)
+    assert init(hub) == []
+    assert snapshot(hub) == before
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_foreign_hook_is_kept_and_still_runs(tmp_path, name):
+    hub = tmp_path / "hub.git"
+    sh("git", "init", "-q", "--bare", str(hub))
+    log = tmp_path / f"{name}.log"
+    foreign = hub / "hooks" / name
+    foreign.write_text(f"#!/bin/sh\ncat >> {log}\necho 'foreign {name} ran'\n")
+    foreign.chmod(0o755)
+    done = init(hub)
+    assert any(f"{name}.legacy" in d for d in done)
+    assert (hub / "hooks" / f"{name}.legacy").read_text().startswith("#!/bin/sh\ncat >>")
+    work = tmp_path / "work"
+    sh("git", "clone", "-q", str(hub), str(work))
+    commit_all(work, "hello")
+    result = push(work, "HEAD:refs/heads/main")
+    assert result.returncode == 0, result.stderr
+    assert f"remote: foreign {name} ran" in result.stderr
+    assert "refs/heads/main" in log.read_text()  # it got the same stdin
+    # a second init leaves the legacy hook where it is
+    assert init(hub) == []
+
+
+def test_foreign_pre_receive_can_still_refuse(tmp_path):
+    hub = tmp_path / "hub.git"
+    sh("git", "init", "-q", "--bare", str(hub))
+    foreign = hub / "hooks" / "pre-receive"
+    foreign.write_text("#!/bin/sh\necho 'policy says no'\nexit 1\n")
+    foreign.chmod(0o755)
+    init(hub)
+    work = tmp_path / "work"
+    sh("git", "clone", "-q", str(hub), str(work))
+    commit_all(work, "hello")
+    result = push(work, "HEAD:refs/heads/main")
+    assert result.returncode != 0
+    assert "remote: policy says no" in result.stderr
+
+
+def test_refuses_core_hooks_path(tmp_path):
+    hub = tmp_path / "hub.git"
+    sh("git", "init", "-q", "--bare", str(hub))
+    sh("git", "config", "core.hooksPath", "/somewhere/else", cwd=hub)
+    with pytest.raises(GitswarmError) as e:
+        init(hub)
+    assert "core.hooksPath" in e.value.message and "--unset core.hooksPath" in e.value.hint
+    assert not (hub / "hooks" / "pre-receive").exists()
+    result = gitswarm("init", str(hub), check=False)
+    assert result.returncode == 1
+    assert "core.hooksPath" in result.stderr and "hint:" in result.stderr
+
+
+def test_refuses_a_working_tree(tmp_path):
+    work = tmp_path / "work"
+    sh("git", "init", "-q", str(work))
+    with pytest.raises(GitswarmError, match="not a bare git repository"):
+        init(work)
+
+
+def test_refuses_a_plain_folder_with_files(tmp_path):
+    folder = tmp_path / "stuff"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(GitswarmError, match="not a bare git repository"):
+        init(folder)
+    assert os.listdir(folder) == ["notes.txt"]
+
+
+def test_hook_shim_is_thin(hub):
+    for name in HOOKS:
+        lines = [ln for ln in (hub / "hooks" / name).read_text().splitlines() if ln and not ln.startswith("#")]
+        assert len(lines) == 1 and lines[0].startswith("exec ")
