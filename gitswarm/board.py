@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 from . import git
 from . import rules
 from . import task as T
-from .errors import GitswarmError, PushDeclined, PushRace, TaskInvalid
+from .errors import BranchMoved, GitswarmError, PushDeclined, PushRace, TaskInvalid
 from .task import Task
 
 BRANCH = "tasks"
@@ -38,6 +38,7 @@ class Outcome:
     token: int | None = None
     body: str = ""
     result: Any = None
+    refs: dict[str, str] = field(default_factory=dict)  # other branches pushed with it, atomically
 
 
 class State:
@@ -80,7 +81,7 @@ class _Request:
     outcome: Outcome | None = None
     error: BaseException | None = None
     done: bool = False
-    events: list[str] = field(default_factory=list)
+    deferred: bool = False  # waits for the next batch (one branch update besides tasks per push)
 
 
 class Board:
@@ -191,6 +192,23 @@ class Board:
             return _holder_outcome("complete", held, rules.complete(held, worker, summary, commit))
         return self._submit(apply)
 
+    def land(self, task_id: str, worker: str, commit: str, summary: str, token: int | None = None,
+             branch: str = "main") -> Task:
+        """Push `commit` to `branch` and complete the task with it, in one atomic push: the work
+        never lands without its task done, nor the task done without its work. Raises BranchMoved
+        when the branch moved: rebase the work on the new tip and land again."""
+        def apply(state: State) -> Outcome:
+            held = _held(state, task_id, worker, token, "complete")
+            outcome = _holder_outcome("complete", held, rules.complete(held, worker, summary, commit))
+            outcome.refs = {f"refs/heads/{branch}": commit}
+            return outcome
+        return self._submit(apply)
+
+    def fetch_branch(self, branch: str = "main") -> str | None:
+        """Fetch a branch of the hub into the local mirror; its tip, or None when it has none."""
+        with self._leader:
+            return self.mirror.fetch(branch)
+
     def fail(self, task_id: str, worker: str, reason: str, token: int | None = None) -> Task:
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "fail")
@@ -227,11 +245,12 @@ class Board:
         request = _Request(apply)
         with self._queue:
             self._pending.append(request)
-        with self._leader:
-            if not request.done:
-                with self._queue:
-                    batch, self._pending = self._pending, []
-                self._run(batch)
+        while not request.done:
+            with self._leader:
+                if not request.done:
+                    with self._queue:
+                        batch, self._pending = self._pending, []
+                    self._run(batch)
         if request.error is not None:
             raise request.error
         return request.outcome.result if request.outcome else None
@@ -243,36 +262,52 @@ class Board:
             for r in batch:
                 if not r.done:
                     r.error, r.done = e, True
-            raise_if_fatal(e)
+            if not isinstance(e, Exception):  # KeyboardInterrupt, SystemExit: the leader's to raise
+                raise
+        deferred = [r for r in batch if not r.done]
+        if deferred:
+            with self._queue:
+                self._pending[:0] = deferred
 
     def _run_batch(self, batch: list[_Request]) -> None:
         fresh = self.tip is None or self._backoff > 0
         if fresh:
             self._refresh()
-        for attempt in range(self.max_tries):
+        for _ in range(self.max_tries):
             state = State(self._tasks)
             chain = self._build_chain(batch, state)
-            unsure = any(r.error is not None or r.outcome is None for r in batch)
+            unsure = any(r.error is not None or (r.outcome is None and not r.deferred) for r in batch)
             if unsure and not fresh:  # "nothing ready" or an error may come from a stale view
                 self._refresh()
                 fresh = True
                 continue
             if chain == self.tip:
                 break
+            updates = {BOARD_REF: chain}
+            for r in batch:
+                updates.update(r.outcome.refs if r.outcome else {})
             try:
                 self.pushes += 1
-                self.mirror.push({BOARD_REF: chain})
-            except PushRace:
+                self.mirror.push(updates, atomic=len(updates) > 1)
+            except PushRace as race:
                 self.rejected_pushes += 1
+                for r in batch:  # work that must be rebased: its branch moved
+                    moved = [b for b in race.branches if r.outcome and f"refs/heads/{b}" in r.outcome.refs]
+                    if moved:
+                        r.error, r.done = BranchMoved(moved[0]), True
+                batch = [r for r in batch if not r.done]
                 self._backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, self._backoff * 2))
                 time.sleep(random.uniform(0, self._backoff))  # full jitter
                 self._refresh()
                 fresh = True
                 continue
             except PushDeclined as e:
-                for r in batch:
-                    if r.outcome is not None:
-                        r.error = e
+                changing = [r for r in batch if r.outcome is not None]
+                if len(changing) > 1:  # find whose change the hub refuses: push them one by one
+                    for r in changing:
+                        self._run_batch([r])
+                else:
+                    changing[0].error = e
                 break
             self.tip, self._tasks = chain, state.tasks
             self._backoff = self._backoff / 2 if self._backoff > MIN_BACKOFF else 0.0
@@ -281,16 +316,21 @@ class Board:
             raise GitswarmError(f"gave up after {self.max_tries} rejected pushes to {self.remote}",
                                 "the board is very busy; try again, or batch changes in one process")
         for r in batch:
-            r.done = True
+            if not r.deferred:
+                r.done = True
 
     def _build_chain(self, batch: list[_Request], state: State) -> str | None:
         """Apply each request in turn; one commit each, chained on the tip. The chain's last commit."""
         parent = self.tip
+        branches: set[str] = set()
         for r in batch:
-            r.error, r.outcome = None, None
+            r.error, r.outcome, r.deferred = None, None, False
             try:
                 outcome = r.apply(state)
                 if outcome is None:
+                    continue
+                if outcome.refs and branches & set(outcome.refs):
+                    r.deferred = True  # another request of this batch moves that branch
                     continue
                 files = {t.path: T.dump(t) for t in outcome.tasks}
                 info = rules.CommitInfo(outcome.action, [t.id for t in outcome.tasks], outcome.worker,
@@ -306,6 +346,7 @@ class Board:
             parent = git.write_commit(self.mirror.repo, parent, files, message, author)
             for t in outcome.tasks:
                 state.tasks[t.id] = t
+            branches |= set(outcome.refs)
             r.outcome = outcome
         return parent
 
@@ -315,11 +356,6 @@ class Board:
             email = git.run(["config", "user.email"], check=False).stdout.decode().strip()
             self.author = (name or "gitswarm", email or "gitswarm@localhost")
         return self.author
-
-
-def raise_if_fatal(e: BaseException) -> None:
-    if not isinstance(e, Exception):  # KeyboardInterrupt, SystemExit: the leader's own to raise
-        raise e
 
 
 def _check_worker(worker: str) -> None:

@@ -37,7 +37,12 @@ class GitError(GitswarmError):
 
 
 class PushRace(Exception):
-    """The push lost a race: the branch moved underneath. Fetch, re-apply, push again."""
+    """The push lost a race: a branch moved underneath. Fetch, re-apply, push again.
+    `branches`: the branches that moved (all of the push's when git does not say)."""
+
+    def __init__(self, branches: set[str]):
+        super().__init__(", ".join(sorted(branches)))
+        self.branches = branches
 
 
 class PushDeclined(GitswarmError):
@@ -47,3 +52,12 @@ class PushDeclined(GitswarmError):
         text = "\n".join(lines) if lines else "the server's pre-receive hook declined the push"
         super().__init__(f"the hub refused the change:\n{text}")
         self.lines = lines
+
+
+class BranchMoved(GitswarmError):
+    """A branch pushed together with a board change (main, when work lands) moved underneath: the
+    work must be rebased on the new tip and pushed again."""
+
+    def __init__(self, branch: str):
+        super().__init__(f"{branch} moved while this change was pushed", f"fetch {branch}, rebase, push again")
+        self.branch = branch

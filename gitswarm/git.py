@@ -67,7 +67,7 @@ def cache_root() -> Path:
 @dataclass
 class PushResult:
     ok: bool
-    race: bool
+    raced: set[str]  # branches refused because they moved underneath
     lines: list[str]
 
 
@@ -87,19 +87,20 @@ class Mirror:
         if not (self.path / "HEAD").exists():
             _create_bare(self.path)
         self.repo = pygit2.Repository(str(self.path))
-        self.ref = f"refs/gitswarm/mirror-{os.getpid()}-{os.urandom(4).hex()}"
+        self.prefix = f"refs/gitswarm/{os.getpid()}-{os.urandom(4).hex()}"
 
     def fetch(self, branch: str) -> str | None:
         """Fetch the hub's branch; its commit id, or None when the hub has no such branch."""
+        ref = f"{self.prefix}/{branch}"
         proc = run(["fetch", "--no-write-fetch-head", "--no-tags", "--no-auto-maintenance", "-q",
-                    self.remote, f"+refs/heads/{branch}:{self.ref}"], cwd=self.path, check=False)
+                    self.remote, f"+refs/heads/{branch}:{ref}"], cwd=self.path, check=False)
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace")
             if "couldn't find remote ref" in err:
                 return None
             raise GitError(f"cannot fetch {branch} from {self.remote}: {err.strip()}",
                            "check that the hub exists and that you can reach it with `git ls-remote`")
-        return str(self.repo.references[self.ref].target)
+        return str(self.repo.references[ref].target)
 
     def push(self, updates: dict[str, str], atomic: bool = False) -> None:
         """Push commit ids to refs of the hub (`{ref: sha}`). Raises PushRace when a ref moved
@@ -107,21 +108,21 @@ class Mirror:
         args = ["push", "--porcelain", "--no-verify"] + (["--atomic"] if atomic else [])
         args += [self.remote] + [f"{sha}:{ref}" for ref, sha in updates.items()]
         proc = run(args, cwd=self.path, check=False)
+        branches = [ref.removeprefix("refs/heads/") for ref in updates]
         result = parse_push(proc.returncode, proc.stdout.decode(errors="replace"),
-                            proc.stderr.decode(errors="replace"))
+                            proc.stderr.decode(errors="replace"), branches)
         if result.ok:
             return
-        if result.race:
-            raise PushRace()
+        if result.raced:
+            raise PushRace(result.raced)
         if any("hook declined" in line for line in result.lines):
             raise PushDeclined([ln for ln in result.lines if not ln.startswith("!")])
         raise GitError(f"push to {self.remote} failed:\n" + "\n".join(result.lines))
 
     def close(self) -> None:
-        try:
-            self.repo.references.delete(self.ref)
-        except KeyError:
-            pass
+        for name in list(self.repo.references):
+            if name.startswith(self.prefix + "/"):
+                self.repo.references.delete(name)
         self.repo.free()
 
 
@@ -130,18 +131,29 @@ _RACE = ("non-fast-forward", "fetch first", "failed to update ref", "cannot lock
 STALE = "gitswarm: stale:"  # the hub's guard saw the branch move before it even looked: a race
 
 
-def parse_push(code: int, stdout: str, stderr: str) -> PushResult:
+def parse_push(code: int, stdout: str, stderr: str, branches: list[str]) -> PushResult:
+    """Read `git push --porcelain` (an --atomic push refused on the client side prints the human
+    format on stderr instead): which branches were refused, and why."""
     remote = [ln[len("remote: "):].rstrip() for ln in stderr.splitlines() if ln.startswith("remote: ")]
-    rejected = [ln for ln in stdout.splitlines() if ln.startswith("!")]
+    rejected = [ln.strip() for ln in (stdout + "\n" + stderr).splitlines()
+                if not ln.startswith("remote: ") and ("[rejected]" in ln or "[remote rejected]" in ln)]
     if code == 0 and not rejected:
-        return PushResult(True, False, remote)
-    reasons = " ".join(ln.split("\t")[-1] for ln in rejected)
-    race = bool(rejected) and ("hook declined" not in reasons and any(r in reasons for r in _RACE)
-                               or any(ln.startswith(STALE) for ln in remote))
+        return PushResult(True, set(), remote)
+    raced: set[str] = set()
+    for line in rejected:
+        reason = line[line.rfind("("):]
+        if "hook declined" not in reason and any(r in reason for r in _RACE):
+            target = line.split("\t")[1].split(":")[-1] if "\t" in line else line.split(" -> ")[-1].split(" (")[0]
+            raced.add(target.strip().removeprefix("refs/heads/"))
+    for ln in remote:
+        if ln.startswith(STALE):
+            raced.add(ln[len(STALE):].split()[0].removeprefix("refs/heads/"))
+    if not raced and any("atomic transaction failed" in ln for ln in rejected):
+        raced = set(branches)  # the hub did not say which one moved
     lines = [ln for ln in remote if ln.strip()] + rejected
     if not rejected:
         lines += [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("remote: ")]
-    return PushResult(False, race, lines)
+    return PushResult(False, raced, lines)
 
 
 def _create_bare(path: Path) -> None:
@@ -237,6 +249,18 @@ class HookRepo:
     def ref(self, name: str) -> str | None:
         proc = run(["rev-parse", "-q", "--verify", name], env=self.env, check=False)
         return proc.stdout.decode().strip() or None
+
+    def task_trailers(self, old: str, new: str) -> list[tuple[str, list[str]]]:
+        """(commit, task ids of its Gitswarm-Task trailers) for each commit the update brings that
+        has any: one `git log`, however long the pushed history."""
+        limit = [f"^{old}"] if old != ZERO else ["--not", "--all"]
+        text = out(["log", "--format=%H %(trailers:key=Gitswarm-Task,valueonly,separator=%x20)", new, *limit],
+                   env=self.env)
+        found = [ln.split() for ln in text.splitlines()]
+        return [(parts[0], parts[1:]) for parts in found if len(parts) > 1]
+
+    def is_ancestor(self, commit: str, of: str) -> bool:
+        return run(["merge-base", "--is-ancestor", commit, of], env=self.env, check=False).returncode == 0
 
     def commits(self, old: str, new: str) -> list[tuple[str, list[str]]]:
         """(commit, parents) of each commit the update brings, oldest first."""

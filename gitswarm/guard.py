@@ -9,29 +9,45 @@ from .git import STALE, ZERO, HookRepo
 
 
 BOARD_REF = "refs/heads/tasks"
+MAIN_REF = "refs/heads/main"
 REGULAR = "100644"
 
 
 def stale(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
-    """The board moved since the pusher looked: its push would lose the ref's compare-and-swap
+    """Refs that moved since the pusher looked: its push would lose the ref's compare-and-swap
     anyway. Saying so at once, before loading the rules, keeps lost races cheap for the hub."""
+    lines = []
     for old, new, ref in updates:
-        if ref == BOARD_REF and old != ZERO:
-            tip = repo.ref(BOARD_REF)
+        if old != ZERO:
+            tip = repo.ref(ref)
             if tip and tip != old:
-                return [f"{STALE} {BOARD_REF} moved to {tip[:10]} while you pushed: fetch and retry"]
-    return []
+                lines.append(f"{STALE} {ref} moved to {tip[:10]} while you pushed: fetch and retry")
+    return lines
 
 
 def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = None) -> list[str]:
     """Check (old, new, ref) updates; the lines to print for the first violation, or []."""
+    from .rules import CommitInfo, check_landing
+
     repo = repo or HookRepo()
+    refs = {ref: (old, new) for old, new, ref in updates}
+    rejected = BOARD_REF
     try:
-        for old, new, ref in updates:
-            if ref == BOARD_REF:
-                _check_board_update(repo, old, new)
+        completed = _check_board_update(repo, *refs[BOARD_REF]) if BOARD_REF in refs else []
+        rejected = MAIN_REF
+        main_commits = []
+        if MAIN_REF in refs and refs[MAIN_REF][1] != ZERO:
+            old, new = refs[MAIN_REF]
+            main_commits = [(c, CommitInfo(None, ids)) for c, ids in repo.task_trailers(old, new)]
+        main_tip = refs[MAIN_REF][1] if MAIN_REF in refs else repo.ref(MAIN_REF)
+        new_on_main = {c for c, _ in main_commits}
+
+        def on_main(commit: str) -> bool:
+            return commit in new_on_main or bool(main_tip and repo.is_ancestor(commit, main_tip))
+
+        check_landing(main_commits, completed, on_main)
     except GitswarmError as e:
-        lines = [f"gitswarm: rejected {BOARD_REF}: {e.message}"]
+        lines = [f"gitswarm: rejected {rejected}: {e.message}"]
         if e.hint:
             lines.append(f"gitswarm: hint: {e.hint}")
         return lines
@@ -40,8 +56,17 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     return []
 
 
-def _check_board_update(repo: HookRepo, old: str, new: str) -> None:
-    from .rules import Change, check_commit, parse_trailers
+def _trailers(repo: HookRepo, commit: str):
+    from .rules import parse_trailers
+
+    raw = repo.read(commit) or b""
+    message = raw.split(b"\n\n", 1)[1] if b"\n\n" in raw else b""
+    return parse_trailers(message.decode("utf-8", errors="replace"), name=f"commit {commit[:10]}")
+
+
+def _check_board_update(repo: HookRepo, old: str, new: str) -> list:
+    """Check every commit the update brings; the tasks they leave done."""
+    from .rules import Change, check_commit
     from .task import task_path
 
     if new == ZERO:
@@ -62,11 +87,10 @@ def _check_board_update(repo: HookRepo, old: str, new: str) -> None:
                                 "fetch tasks and re-apply your change on top")
         expected_parent = commit
     diffs = repo.changes(commits)
+    done = []
     for commit, parents in commits:
         name = f"commit {commit[:10]}"
-        raw = repo.read(commit) or b""
-        message = raw.split(b"\n\n", 1)[1] if b"\n\n" in raw else b""
-        info = parse_trailers(message.decode("utf-8", errors="replace"), name=name)
+        info = _trailers(repo, commit)
         changes = []
         for status, old_blob, new_blob, path, mode in diffs[commit]:
             if mode not in (REGULAR, "000000"):
@@ -77,11 +101,12 @@ def _check_board_update(repo: HookRepo, old: str, new: str) -> None:
             return repo.size(f"{commit}:{task_path(task_id)}") is not None
 
         try:
-            check_commit(info, changes, exists, root=not parents)
+            done += [t for t in check_commit(info, changes, exists, root=not parents) if t.status == "done"]
         except GitswarmError as e:
             if not e.message.startswith(name):  # in a chain, say which commit broke the rule
                 e.message = f"{name}: {e.message}"
             raise
+    return done
 
 
 def _blob(repo: HookRepo, sha: str, path: str) -> bytes | None:

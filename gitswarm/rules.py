@@ -277,3 +277,24 @@ def _check_references(added: list[Task], exists: Callable[[str], bool]) -> None:
     for tid in new_ids:
         if tid not in state:
             visit(tid, [tid])
+
+
+# ---------------------------------------------------------------- landing work on main
+
+def check_landing(main_commits: list[tuple[str, CommitInfo]], completed: list[Task],
+                  on_main: Callable[[str], bool]) -> None:
+    """Work and its task's completion travel together, in one atomic push: a commit on main that
+    names a task (Gitswarm-Task) lands only with that task's completion naming it, and a task is
+    done with a commit only when the commit is on main (`on_main`, after the push)."""
+    done_by_commit = {t.result["commit"]: t for t in completed if t.result and "commit" in t.result}
+    for sha, info in main_commits:
+        for task_id in info.tasks:
+            t = done_by_commit.get(sha)
+            if t is None or t.id != task_id:
+                raise RuleViolation(f"commit {sha[:10]}", f"is work for {task_id}, which this push does not "
+                                    "complete with it", "push it together with the task's completion "
+                                    "(git push --atomic, as gitswarm's workers do)")
+    for commit, t in done_by_commit.items():
+        if not on_main(commit):
+            raise RuleViolation(t.path, f"result.commit {commit[:10]} is not on main",
+                                "land the commit on main first, or in the same atomic push")

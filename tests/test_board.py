@@ -17,6 +17,18 @@ def log(hub, *args):
     return sh("git", "log", "--format=%s", *args, "tasks", cwd=hub).stdout.splitlines()
 
 
+def main_commit(hub, tmp_path, name="work.txt", message="some work") -> str:
+    """Push a plain commit to the hub's main; its id."""
+    clone = tmp_path / f"main-{name}"
+    if not clone.exists():
+        sh("git", "clone", "-q", str(hub), str(clone))
+    (clone / name).write_text(message + "\n")
+    sh("git", "add", "-A", cwd=clone)
+    sh("git", "commit", "-q", "-m", message, cwd=clone)
+    sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
+    return sh("git", "rev-parse", "HEAD", cwd=clone).stdout.strip()
+
+
 def test_claims_follow_priority_then_age_and_wait_for_dependencies(hub):
     with Board(str(hub)) as board:
         low, = board.add([new_task("low", priority=0)])
@@ -67,7 +79,8 @@ def test_adding_many_tasks_is_one_commit(hub):
     assert body.count("Gitswarm-Task: ") == 10 and "Gitswarm-Action: add" in body
 
 
-def test_only_the_holder_ends_a_claim(hub):
+def test_only_the_holder_ends_a_claim(hub, tmp_path):
+    landed = main_commit(hub, tmp_path)
     with Board(str(hub)) as board:
         t, = board.add([new_task("guarded")])
         board.claim("alice")
@@ -81,7 +94,9 @@ def test_only_the_holder_ends_a_claim(hub):
         assert board.claim("bob").claim.token == 2
         with pytest.raises(GitswarmError, match="claimed by bob"):
             board.complete(t.id, "alice", "too late", token=1)
-        board.complete(t.id, "bob", "done", commit="a" * 40)
+        with pytest.raises(GitswarmError, match="is not on main"):
+            board.complete(t.id, "bob", "done", commit="a" * 40)
+        board.complete(t.id, "bob", "done", commit=landed)
         with pytest.raises(GitswarmError, match="it is done"):
             board.fail(t.id, "bob", "again")
         with pytest.raises(GitswarmError, match="only an open or claimed task"):
@@ -131,12 +146,13 @@ def test_no_board_at_the_remote(tmp_path):
 
 def test_cli_round_trip(hub, tmp_path):
     url = f"file://{hub}"  # any git remote: a file:// URL here
+    landed = main_commit(hub, tmp_path)
     a = gitswarm("task", "add", url, "--title", "Parse CSS selectors", "--description", "all of CSS 3").stdout.strip()
     b = gitswarm("task", "add", str(hub), "--title", "Then this", "--depends-on", a, "--priority", "3").stdout.strip()
     assert gitswarm("claim", url, "--worker", "alice").stdout.strip() == a
     none = gitswarm("claim", url, "--worker", "bob", check=False)
     assert none.returncode == 1 and none.stderr.strip().count("\n") == 0 and "no ready task" in none.stderr
-    gitswarm("complete", url, a, "--worker", "alice", "--commit", "b" * 40, "--summary", "parsed")
+    gitswarm("complete", url, a, "--worker", "alice", "--commit", landed, "--summary", "parsed")
     assert gitswarm("claim", url, "--worker", "bob").stdout.strip() == b
     gitswarm("fail", url, b, "--worker", "bob", "--reason", "tests fail")
     gitswarm("reopen", url, b)
@@ -146,7 +162,7 @@ def test_cli_round_trip(hub, tmp_path):
     by_id = {t["id"]: t for t in doc["tasks"]}
     assert set(by_id[a]) == {"id", "title", "description", "kind", "goal", "parent", "depends_on", "priority",
                              "status", "attempts", "claim", "result", "created"}
-    assert by_id[a]["status"] == "done" and by_id[a]["result"]["commit"] == "b" * 40
+    assert by_id[a]["status"] == "done" and by_id[a]["result"]["commit"] == landed
     assert by_id[b]["status"] == "open" and by_id[b]["attempts"] == 2 and by_id[b]["depends_on"] == [a]
     table = gitswarm("status", url).stdout
     assert "open 1  done 1" in table and "Parse CSS selectors  [alice]" in table
