@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import git
-from . import rules
+from . import git, record, rules
 from . import task as T
+from .record import GoalRecord
 from .errors import BranchMoved, GitswarmError, PushDeclined, PushRace, TaskInvalid
 from .task import Task
 
@@ -34,6 +34,8 @@ class Outcome:
     """What one request wants to commit, and what it returns to its caller."""
     action: str
     tasks: list[Task]
+    records: list[GoalRecord] = field(default_factory=list)
+    subject: str | None = None
     worker: str | None = None
     token: int | None = None
     body: str = ""
@@ -42,11 +44,21 @@ class Outcome:
 
 
 class State:
-    """The board as one batch attempt sees it: tasks by id, changed as requests apply."""
+    """The board as one batch attempt sees it: tasks by id and goal records by name, changed as
+    requests apply."""
 
-    def __init__(self, tasks: dict[str, Task]):
+    def __init__(self, tasks: dict[str, Task], records: dict[str, GoalRecord]):
         self.tasks = dict(tasks)
+        self.records = dict(records)
         self._ready: list[Task] | None = None
+
+    def goal_open(self, name: str | None) -> bool:
+        """May tasks of this goal be claimed? Not once the goal is done, stopped or invalid."""
+        record = self.records.get(name) if name else None
+        return record is None or record.status == "active"
+
+    def find(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
 
     def get(self, task_id: str) -> Task:
         try:
@@ -61,7 +73,7 @@ class State:
         for t in self._ready:
             current = self.tasks[t.id]
             if current.status == "open" and (kinds is None or t.kind in kinds) \
-                    and (goal is None or t.goal == goal):
+                    and (goal is None or t.goal == goal) and self.goal_open(t.goal):
                 return current
         return None
 
@@ -93,6 +105,7 @@ class Board:
         self.author = author
         self.tip: str | None = None
         self._tasks: dict[str, Task] = {}
+        self._records: dict[str, GoalRecord] = {}
         self.problems: list[str] = []  # files on the board that do not parse (a board pushed unguarded)
         self.rejected_pushes = 0
         self.pushes = 0
@@ -128,32 +141,39 @@ class Board:
             return
         repo = self.mirror.repo
         if self.tip is None:
-            tasks, problems = {}, []
-            for path, _, data in git.tree_files(repo, tip, "tasks"):
-                self._load(tasks, problems, path, data)
+            tasks, records, problems = {}, {}, []
+            files = [(p, d) for folder in ("tasks", "goals") for p, _, d in git.tree_files(repo, tip, folder)]
         else:
-            tasks, problems = dict(self._tasks), list(self.problems)
-            for path, data in git.changed_files(repo, self.tip, tip):
-                if data is not None:
-                    self._load(tasks, problems, path, data)
-        self._tasks, self.problems, self.tip = tasks, problems, tip
+            tasks, records, problems = dict(self._tasks), dict(self._records), list(self.problems)
+            files = [(p, d) for p, d in git.changed_files(repo, self.tip, tip) if d is not None]
+        for path, data in files:
+            self._load(tasks, records, problems, path, data)
+        self._tasks, self._records, self.problems, self.tip = tasks, records, problems, tip
 
     @staticmethod
-    def _load(tasks: dict[str, Task], problems: list[str], path: str, data: bytes) -> None:
-        if T.id_from_path(path) is None:
-            return
+    def _load(tasks: dict[str, Task], records: dict[str, GoalRecord], problems: list[str], path: str,
+              data: bytes) -> None:
         try:
-            t = T.parse(data, path)
+            if T.id_from_path(path) is not None:
+                t = T.parse(data, path)
+                tasks[t.id] = t
+            elif record.name_from_path(path) is not None:
+                r = record.parse(data, path)
+                records[r.name] = r
         except TaskInvalid as e:
             problems.append(str(e))
-            return
-        tasks[t.id] = t
+
+    def records(self) -> dict[str, GoalRecord]:
+        return dict(self._records)
 
     def tasks(self) -> list[Task]:
         return sorted(self._tasks.values(), key=lambda t: (t.age, t.id))
 
+    def find(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
     def get(self, task_id: str) -> Task:
-        return State(self._tasks).get(task_id)
+        return State(self._tasks, self._records).get(task_id)
 
     def ready(self) -> list[Task]:
         return ready(self._tasks.values(), self._tasks)
@@ -186,33 +206,57 @@ class Board:
         return self._submit(apply)
 
     def complete(self, task_id: str, worker: str, summary: str, commit: str | None = None,
-                 token: int | None = None) -> Task:
+                 token: int | None = None, tokens: int = 0) -> Task:
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "complete")
-            return _holder_outcome("complete", held, rules.complete(held, worker, summary, commit))
+            return _holder_outcome("complete", held, rules.complete(held, worker, summary, commit, tokens=tokens))
         return self._submit(apply)
 
     def land(self, task_id: str, worker: str, commit: str, summary: str, token: int | None = None,
-             branch: str = "main") -> Task:
+             branch: str = "main", tokens: int = 0) -> Task:
         """Push `commit` to `branch` and complete the task with it, in one atomic push: the work
         never lands without its task done, nor the task done without its work. Raises BranchMoved
         when the branch moved: rebase the work on the new tip and land again."""
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "complete")
-            outcome = _holder_outcome("complete", held, rules.complete(held, worker, summary, commit))
+            outcome = _holder_outcome("complete", held, rules.complete(held, worker, summary, commit, tokens=tokens))
             outcome.refs = {f"refs/heads/{branch}": commit}
             return outcome
         return self._submit(apply)
+
+    def update_goal(self, name: str, change: Callable[[GoalRecord | None, State], GoalRecord | None],
+                    subject: str, cancel_open: bool = False) -> GoalRecord | None:
+        """Change a goal's record: `change(current or None, state)` returns the new record (None:
+        leave it as it is). With cancel_open, once the goal has ended its open tasks are cancelled,
+        in a commit of their own (one action per commit)."""
+        def apply(state: State) -> Outcome | None:
+            new = change(state.records.get(name), state)
+            if new is None or new == state.records.get(name):
+                return None
+            return Outcome("goal", [], records=[new], subject=subject, result=new)
+        result = self._submit(apply)
+        if cancel_open and result is not None and result.ended:
+            self.cancel_goal_tasks(name, f"goal {name} is {result.status}")
+        return result
+
+    def cancel_goal_tasks(self, name: str, reason: str) -> list[Task]:
+        """Cancel every open task of a goal, in one commit."""
+        def apply(state: State) -> Outcome | None:
+            found = [rules.cancel(t, reason) for t in state.tasks.values() if t.goal == name and t.status == "open"]
+            if not found:
+                return None
+            return Outcome("cancel", found, body=reason, result=found)
+        return self._submit(apply) or []
 
     def fetch_branch(self, branch: str = "main") -> str | None:
         """Fetch a branch of the hub into the local mirror; its tip, or None when it has none."""
         with self._leader:
             return self.mirror.fetch(branch)
 
-    def fail(self, task_id: str, worker: str, reason: str, token: int | None = None) -> Task:
+    def fail(self, task_id: str, worker: str, reason: str, token: int | None = None, tokens: int = 0) -> Task:
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "fail")
-            return _holder_outcome("fail", held, rules.fail(held, worker, reason), body=reason)
+            return _holder_outcome("fail", held, rules.fail(held, worker, reason, tokens=tokens), body=reason)
         return self._submit(apply)
 
     def release(self, task_id: str, worker: str, token: int | None = None) -> Task:
@@ -274,7 +318,7 @@ class Board:
         if fresh:
             self._refresh()
         for _ in range(self.max_tries):
-            state = State(self._tasks)
+            state = State(self._tasks, self._records)
             chain = self._build_chain(batch, state)
             unsure = any(r.error is not None or (r.outcome is None and not r.deferred) for r in batch)
             if unsure and not fresh:  # "nothing ready" or an error may come from a stale view
@@ -309,7 +353,7 @@ class Board:
                 else:
                     changing[0].error = e
                 break
-            self.tip, self._tasks = chain, state.tasks
+            self.tip, self._tasks, self._records = chain, state.tasks, state.records
             self._backoff = self._backoff / 2 if self._backoff > MIN_BACKOFF else 0.0
             break
         else:
@@ -333,19 +377,22 @@ class Board:
                     r.deferred = True  # another request of this batch moves that branch
                     continue
                 files = {t.path: T.dump(t) for t in outcome.tasks}
+                files.update({r.path: record.dump(r) for r in outcome.records})
                 info = rules.CommitInfo(outcome.action, [t.id for t in outcome.tasks], outcome.worker,
                                         outcome.token)
-                changes = [rules.Change(path, _dump_or_none(state.tasks, path), data)
-                           for path, data in files.items()]
+                changes = [rules.Change(path, _dump_or_none(state, path), data) for path, data in files.items()]
                 rules.check_commit(info, changes, lambda i: i in state.tasks)  # the hook's own rules
             except GitswarmError as e:
                 r.error = e
                 continue
-            message = rules.message(outcome.action, outcome.tasks, outcome.worker, outcome.token, outcome.body)
+            message = rules.message(outcome.action, outcome.tasks, outcome.worker, outcome.token, outcome.body,
+                                    outcome.subject)
             author = (outcome.worker, f"{outcome.worker}@gitswarm") if outcome.worker else self._author()
             parent = git.write_commit(self.mirror.repo, parent, files, message, author)
             for t in outcome.tasks:
                 state.tasks[t.id] = t
+            for g in outcome.records:
+                state.records[g.name] = g
             branches |= set(outcome.refs)
             r.outcome = outcome
         return parent
@@ -382,6 +429,10 @@ def _holder_outcome(action: str, held: Task, new: Task, body: str = "") -> Outco
     return Outcome(action, [new], worker=held.claim.worker, token=held.claim.token, body=body, result=new)
 
 
-def _dump_or_none(tasks: dict[str, Task], path: str) -> bytes | None:
-    task_id = T.id_from_path(path)
-    return T.dump(tasks[task_id]) if task_id in tasks else None
+def _dump_or_none(state: State, path: str) -> bytes | None:
+    task_id, name = T.id_from_path(path), record.name_from_path(path)
+    if task_id in state.tasks:
+        return T.dump(state.tasks[task_id])
+    if name in state.records:
+        return record.dump(state.records[name])
+    return None

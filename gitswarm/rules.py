@@ -16,7 +16,7 @@ from . import task as T
 from .errors import RuleViolation
 from .task import Claim, Task
 
-ACTIONS = ("init", "add", "claim", "complete", "fail", "release", "reopen", "cancel")
+ACTIONS = ("init", "add", "claim", "complete", "fail", "release", "reopen", "cancel", "goal")
 # (from, to) -> the action that makes the move. Nothing else is legal.
 TRANSITIONS = {
     ("open", "claimed"): "claim",
@@ -42,16 +42,20 @@ def claim(task: Task, worker: str, at: str | None = None) -> Task:
 
 
 def complete(task: Task, worker: str, summary: str, commit: str | None = None,
-             at: str | None = None) -> Task:
-    result = {"worker": worker, "at": at or T.now(), "summary": summary}
+             at: str | None = None, tokens: int = 0) -> Task:
+    result: dict = {"worker": worker, "at": at or T.now(), "summary": summary}
     if commit:
         result["commit"] = commit
+    if tokens:
+        result["tokens"] = tokens
     return task.replace(status="done", claim=None, result=result)
 
 
-def fail(task: Task, worker: str, reason: str, at: str | None = None) -> Task:
-    return task.replace(status="failed", claim=None,
-                        result={"worker": worker, "at": at or T.now(), "reason": reason})
+def fail(task: Task, worker: str, reason: str, at: str | None = None, tokens: int = 0) -> Task:
+    result: dict = {"worker": worker, "at": at or T.now(), "reason": reason}
+    if tokens:
+        result["tokens"] = tokens
+    return task.replace(status="failed", claim=None, result=result)
 
 
 def release(task: Task) -> Task:
@@ -80,11 +84,13 @@ class CommitInfo:
 
 
 def message(action: str, tasks: list[Task], worker: str | None = None, token: int | None = None,
-            body: str = "") -> str:
+            body: str = "", subject: str | None = None) -> str:
     """A commit message a person reads in `git log`: subject, body, trailers."""
     verb = SUBJECT_VERB.get(action, action)
     who = f" ({worker})" if worker else ""
-    if not tasks:
+    if subject is not None:
+        pass
+    elif not tasks:
         subject = f"{verb} board"
     elif len(tasks) == 1:
         subject = f"{verb} {tasks[0].id}: {tasks[0].title}"
@@ -186,6 +192,9 @@ def _check_change(info: CommitInfo, change: Change) -> Task | None:
         if change.new is None:
             raise RuleViolation(path, "the board's README is never deleted")
         return None
+    if path.startswith("goals/"):
+        _check_goal_record(info, change)
+        return None
     task_id = T.id_from_path(path)
     if task_id is None:
         if path.startswith("tasks/"):
@@ -209,6 +218,18 @@ def _check_change(info: CommitInfo, change: Change) -> Task | None:
     old = T.parse(change.old, path)
     check_transition(old, new, info, path)
     return new
+
+
+def _check_goal_record(info: CommitInfo, change: Change) -> None:
+    from . import record
+
+    if record.name_from_path(change.path) is None:
+        raise RuleViolation(change.path, "is not a goal record name", "goal records live at goals/<name>.yaml")
+    if info.action != "goal":
+        raise RuleViolation(change.path, f"goal records change only in goal commits, not in a {info.action}")
+    if change.new is None:
+        raise RuleViolation(change.path, "goal records are never deleted")
+    record.parse(change.new, change.path)
 
 
 def check_added(task: Task, path: str) -> None:

@@ -29,7 +29,7 @@ STATUSES = ("open", "claimed", "done", "failed", "dead", "cancelled")
 ENDED = ("done", "failed", "dead", "cancelled")
 FIELDS = ("id", "title", "description", "kind", "goal", "parent", "depends_on", "priority",
           "status", "attempts", "claim", "result", "created")
-RESULT_KEYS = ("worker", "at", "commit", "summary", "reason")
+RESULT_KEYS = ("worker", "at", "commit", "summary", "reason", "tokens")
 
 ID_RE = re.compile(r"t-[0-9a-z][0-9a-z-]{0,46}[0-9a-z]\Z")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")  # worker and goal names
@@ -61,7 +61,7 @@ class Task:
     status: str = "open"
     attempts: int = 0
     claim: Claim | None = None
-    result: dict[str, str] | None = field(default=None, hash=False)
+    result: dict[str, Any] | None = field(default=None, hash=False)
     created: str = ""
 
     @property
@@ -289,12 +289,12 @@ class _Validator:
             at=self.match("claim.at", value["at"], TIME_RE, "UTC time like 2026-11-25T08:30:00Z"),
         )
 
-    def result(self, value: Any) -> dict[str, str] | None:
+    def result(self, value: Any) -> dict[str, Any] | None:
         if value is None:
             return None
         if not isinstance(value, dict):
             raise self.fail("result", f"must be null or a mapping, not {_typename(value)}")
-        out: dict[str, str] = {}
+        out: dict[str, Any] = {}
         for key, item in value.items():
             if key not in RESULT_KEYS:
                 raise self.fail(f"result.{key}", "unknown field", f"result holds: {', '.join(RESULT_KEYS)}")
@@ -302,6 +302,8 @@ class _Validator:
                 out[key] = self.match("result.commit", item, SHA_RE, "a full commit id")
             elif key == "worker":
                 out[key] = self.match("result.worker", item, NAME_RE, "a worker name")
+            elif key == "tokens":
+                out[key] = self.integer("result.tokens", item, 0, 10**12)
             elif key == "at":
                 out[key] = self.match("result.at", item, TIME_RE, "UTC time like 2026-11-25T08:30:00Z")
             else:

@@ -493,7 +493,7 @@ def _build(tmp_path: Path) -> Path:
     pytest.importorskip("setuptools")
     src = tmp_path / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("gitswarm", "hooks", "tasks"):
+    for folder in ("gitswarm", "hooks", "tasks", "prompts"):
         shutil.copytree(ROOT / folder, src / folder, ignore=ignore)
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         if (ROOT / name).exists():

@@ -1,0 +1,113 @@
+"""A goal's record on the `tasks` branch: `goals/<name>.yaml`. Its state (active, done, stopped,
+invalid), its cycle, the judge's verdicts and the tokens its planners and judge spent. Written by the
+daemon and the judge (Gitswarm-Action: goal); read by everyone. Pure: no git."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+
+from . import task as T
+from .errors import TaskInvalid
+
+STATES = ("active", "done", "stopped", "invalid")
+DECISIONS = ("continue", "done", "stop")
+FIELDS = ("name", "status", "cycle", "source", "reason", "tokens", "verdicts", "updated")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    cycle: int
+    decision: str
+    reasons: str
+    at: str
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class GoalRecord:
+    name: str
+    status: str = "active"
+    cycle: int = 1
+    source: str | None = None  # the main commit whose goal file this record follows
+    reason: str | None = None  # why the goal is invalid or stopped
+    tokens: int = 0  # spent by its planners and judge (workers' spend is on their tasks)
+    verdicts: tuple[Verdict, ...] = field(default=())
+    updated: str = ""
+
+    @property
+    def path(self) -> str:
+        return record_path(self.name)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("done", "stopped")
+
+    def replace(self, **changes: Any) -> "GoalRecord":
+        return replace(self, updated=T.now(), **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "cycle": self.cycle, "source": self.source,
+                "reason": self.reason, "tokens": self.tokens,
+                "verdicts": [v.__dict__.copy() for v in self.verdicts], "updated": self.updated}
+
+
+def record_path(name: str) -> str:
+    return f"goals/{name}.yaml"
+
+
+def name_from_path(path: str) -> str | None:
+    parts = path.split("/")
+    if len(parts) != 2 or parts[0] != "goals" or not parts[1].endswith(".yaml"):
+        return None
+    name = parts[1][: -len(".yaml")]
+    return name if T.NAME_RE.match(name) else None
+
+
+def dump(record: GoalRecord) -> bytes:
+    return yaml.dump(record.to_dict(), Dumper=T._Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=100).encode("utf-8")
+
+
+def parse(data: bytes, path: str) -> GoalRecord:
+    """Parse and validate a goal record; TaskInvalid names the file and the field."""
+    if len(data) > T.MAX_FILE_BYTES:
+        raise TaskInvalid(path, None, f"file is {len(data)} bytes; the limit is {T.MAX_FILE_BYTES}")
+    text = data.decode("utf-8", errors="strict")
+    T._refuse_tags_and_aliases(text, path)
+    doc = yaml.load(text, Loader=T._Loader)
+    if not isinstance(doc, dict) or set(doc) != set(FIELDS):
+        raise TaskInvalid(path, None, f"a goal record holds exactly: {', '.join(FIELDS)}")
+    v = T._Validator(path)
+    verdicts = doc["verdicts"]
+    if not isinstance(verdicts, list):
+        raise TaskInvalid(path, "verdicts", "must be a list")
+    record = GoalRecord(
+        name=v.match("name", doc["name"], T.NAME_RE, "a goal name"),
+        status=v.choice("status", doc["status"], STATES),
+        cycle=v.integer("cycle", doc["cycle"], 1, 1_000_000),
+        source=v.optional_match("source", doc["source"], T.SHA_RE, "a full commit id"),
+        reason=None if doc["reason"] is None else v.text("reason", doc["reason"], 32 * 1024),
+        tokens=v.integer("tokens", doc["tokens"], 0, 10**15),
+        verdicts=tuple(_verdict(v, i, item) for i, item in enumerate(verdicts)),
+        updated=v.match("updated", doc["updated"], T.TIME_RE, "UTC time like 2026-11-25T08:30:00Z"),
+    )
+    if name_from_path(path) not in (None, record.name):
+        raise TaskInvalid(path, "name", f"{record.name} does not match the file name")
+    return record
+
+
+def _verdict(v: T._Validator, i: int, item: Any) -> Verdict:
+    if not isinstance(item, dict) or set(item) != {"cycle", "decision", "reasons", "at", "tokens"}:
+        raise TaskInvalid(v.path, f"verdicts[{i}]", "holds cycle, decision, reasons, at and tokens")
+    return Verdict(cycle=v.integer(f"verdicts[{i}].cycle", item["cycle"], 1, 1_000_000),
+                   decision=v.choice(f"verdicts[{i}].decision", item["decision"], DECISIONS),
+                   reasons=v.text(f"verdicts[{i}].reasons", item["reasons"], 32 * 1024),
+                   at=v.match(f"verdicts[{i}].at", item["at"], T.TIME_RE, "UTC time"),
+                   tokens=v.integer(f"verdicts[{i}].tokens", item["tokens"], 0, 10**15))
+
+
+def new_record(name: str, source: str | None) -> GoalRecord:
+    return GoalRecord(name=name, source=source, updated=T.now())
