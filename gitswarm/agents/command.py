@@ -1,0 +1,170 @@
+"""The `command` backend: an external agent program (a CLI coding agent, a script) does the step.
+
+The program runs through `/bin/sh -c` in `cwd`, in a process group of its own, with the prompt on
+stdin or in a file (path in GITSWARM_PROMPT_FILE, and substituted for `{prompt_file}`). When the
+wall time is up the whole group gets SIGTERM, then SIGKILL; whatever the program left running in
+its group when it exits is ended the same way. Output is read by threads that keep only a bounded
+head and tail, so a chatty program cannot fill memory and a stray process holding the pipe cannot
+hang us.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Callable, Literal
+
+from gitswarm.agents import AgentResult, Limits
+
+SUMMARY_CHARS = 2000
+
+
+class _Capture(threading.Thread):
+    """Reads a pipe to the end, keeping `keep` bytes (half from the start, half from the end)."""
+
+    def __init__(self, pipe: IO[bytes], keep: int):
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.keep_head, self.keep_tail = keep // 2, keep - keep // 2
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def run(self) -> None:
+        try:
+            while chunk := self.pipe.read1(65536):  # type: ignore[attr-defined]
+                self.total += len(chunk)
+                room = self.keep_head - len(self.head)
+                if room > 0:
+                    self.head += chunk[:room]
+                    chunk = chunk[room:]
+                if chunk:
+                    self.tail += chunk
+                    del self.tail[:-self.keep_tail or len(self.tail)]
+        except (OSError, ValueError):
+            pass
+
+    def text(self) -> str:
+        head = self.head.decode(errors="replace")
+        tail = self.tail.decode(errors="replace")
+        cut = self.total - len(self.head) - len(self.tail)
+        return head + (f"\n[... {cut} bytes cut ...]\n" if cut > 0 else "") + tail
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except (BrokenPipeError, OSError):
+        pass  # the program did not read its stdin: its business
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. Zombies do not count: an orphan's zombie stays in
+    the group until init reaps it, which some container inits do only every few seconds."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    if not os.path.isdir("/proc"):
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
+def kill_group(pgid: int, grace: float, reap: Callable[[], object] = lambda: None) -> None:
+    """SIGTERM the process group, wait up to `grace` seconds for it to empty, then SIGKILL it.
+    `reap` collects the leader once it exits (a zombie still counts as a member of the group)."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        reap()
+        if not group_alive(pgid):
+            return
+        time.sleep(0.02)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run_command_agent(command: str, prompt: str, cwd: Path, limits: Limits, env: dict[str, str] | None = None,
+                      prompt_mode: Literal["stdin", "file"] = "stdin", *, grace: float = 5.0,
+                      stop: threading.Event | None = None) -> AgentResult:
+    """Run `command` as the agent. Exit 0: reason "finished", the tail of stdout as summary;
+    non-zero: "error" with the tail of stderr (or stdout); wall time exceeded: "time"; `stop` set
+    (the swarm shuts down): "stopped", the program's process group killed.
+    `env` is added to the inherited environment."""
+    if prompt_mode not in ("stdin", "file"):
+        raise ValueError(f"prompt_mode must be 'stdin' or 'file', not {prompt_mode!r}")
+    full_env = {**os.environ, **(env or {})}
+    prompt_dir = None
+    if prompt_mode == "file":
+        prompt_dir = tempfile.mkdtemp(prefix="gitswarm-prompt-")
+        prompt_file = Path(prompt_dir) / "prompt.md"
+        prompt_file.write_text(prompt)
+        full_env["GITSWARM_PROMPT_FILE"] = str(prompt_file)
+        command = command.replace("{prompt_file}", shlex.quote(str(prompt_file)))
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=full_env, start_new_session=True,
+                                stdin=subprocess.PIPE if prompt_mode == "stdin" else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = _Capture(proc.stdout, limits.max_output), _Capture(proc.stderr, limits.max_output)
+        out.start()
+        err.start()
+        if proc.stdin is not None:
+            threading.Thread(target=_feed, args=(proc.stdin, prompt.encode()), daemon=True).start()
+        timed_out = stopped = False
+        deadline = start + limits.wall_time
+        while proc.poll() is None:
+            if stop is not None and stop.is_set():
+                stopped = True
+                break
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
+            try:
+                proc.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass
+        kill_group(proc.pid, grace if timed_out or stopped else 0.5, proc.poll)  # the program, or what it left behind
+        code = proc.wait()
+        out.join(1.0)
+        err.join(1.0)
+    finally:
+        if prompt_dir:
+            for item in Path(prompt_dir).iterdir():
+                item.unlink()
+            os.rmdir(prompt_dir)
+    elapsed = time.monotonic() - start
+    stdout, stderr = out.text().strip(), err.text().strip()
+    if stopped:
+        return AgentResult(f"stopped after {elapsed:.1f}s: the swarm is stopping", "stopped", 1, 0, 0, command)
+    if timed_out:
+        summary = f"killed after {elapsed:.1f}s (wall time {limits.wall_time:g}s)"
+        tail = (stderr or stdout)[-SUMMARY_CHARS:]
+        return AgentResult(f"{summary}\n{tail}".strip(), "time", 1, 0, 0, command)
+    if code == 0:
+        return AgentResult(stdout[-SUMMARY_CHARS:], "finished", 1, 0, 0, command)
+    tail = (stderr or stdout)[-SUMMARY_CHARS:]
+    return AgentResult(f"exit status {code}\n{tail}".strip(), "error", 1, 0, 0, command)
