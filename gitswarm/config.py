@@ -1,0 +1,390 @@
+"""Settings: `.gitswarm.yaml` on main. How each role (planner, worker, judge) runs its agent, and
+the daemon's timings. Pure: the caller reads the file from main's tip and passes its text.
+
+    # .gitswarm.yaml
+    model: gpt-4o                  # every role's model; or `defaults:` with any role setting
+    worker:
+      max_steps: 80
+      wall_time: 20m
+    judge:
+      backend: command             # an agent that is a program, not a model
+      command: ./scripts/judge.sh
+    debounce: 2s
+    lease: 15m
+    workers: 4
+
+A role's settings are layered: the built-in defaults, then `defaults:` (or `model:`), then the
+role's own section, then a goal's `models:` (`Config.for_goal`). Durations are seconds or text
+like 30s, 10m, 2h, 1h30m (`parse_duration`).
+
+Also here, shared with gitswarm.goal: `parse_duration` and `load_yaml` (YAML without tags,
+anchors, aliases or repeated keys).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import yaml
+
+from .errors import GitswarmError
+from .task import _CONTROL_RE as CONTROL_RE  # the characters task files refuse
+
+try:  # libyaml when available, as in gitswarm.task
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+CONFIG_PATH = ".gitswarm.yaml"
+DEFAULT_MODEL = "gpt-4o-mini"
+MODEL_ENV = "GITSWARM_MODEL"
+MAX_FILE_BYTES = 64 * 1024
+
+ROLES = ("planner", "worker", "judge")
+BACKENDS = ("openai", "command")
+PROMPT_MODES = ("stdin", "file")
+ROLE_FIELDS = ("backend", "model", "base_url", "api_key_env", "temperature", "command", "prompt_mode",
+               "max_steps", "max_tokens", "wall_time", "max_output")
+FIELDS = ("defaults", "model", *ROLES, "debounce", "max_depth", "lease", "workers")
+
+DURATION_HINT = "write seconds (90) or a duration like 30s, 10m, 2h or 1h30m"
+_DURATION_RE = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)d)?(?:([0-9]+(?:\.[0-9]+)?)h)?"
+                          r"(?:([0-9]+(?:\.[0-9]+)?)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?\Z")
+_NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")
+_ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+_MODEL_RE = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}\Z")
+_URL_RE = re.compile(r"https?://[^\s\x00-\x1f\x7f]{1,2000}\Z")
+
+
+class ConfigInvalid(GitswarmError):
+    """`.gitswarm.yaml` (or a goal's `models:`) breaks the rules. Names the file and the field."""
+
+    def __init__(self, path: str, field: str | None, problem: str, hint: str | None = None):
+        where = f"{path}: {field}" if field else path
+        super().__init__(f"{where}: {problem}", hint)
+        self.path, self.field, self.problem = path, field, problem
+
+
+@dataclass(frozen=True)
+class RoleConfig:
+    """How one role runs its agent.
+
+    backend: "openai" (any OpenAI-compatible endpoint: `base_url`, the key in the environment
+    variable `api_key_env`) or "command" (a program is the agent: `command`, given the prompt on
+    stdin or in a file, per `prompt_mode`). The limits bound one agent run: `max_steps` model
+    calls, `max_tokens` tokens (prompt and completion, summed over the run), `wall_time` seconds,
+    `max_output` characters of one tool result shown to the model."""
+
+    backend: str = "openai"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float | None = None
+    command: str | None = None
+    prompt_mode: str = "stdin"
+    max_steps: int = 50
+    max_tokens: int = 200_000
+    wall_time: float = 1800.0
+    max_output: int = 20_000
+
+
+@dataclass(frozen=True)
+class Config:
+    """`.gitswarm.yaml`: a RoleConfig per role, and the daemon's settings: `debounce` (seconds to
+    wait for more events before acting), `max_depth` (how deep planners may hand areas to
+    sub-planners), `lease` (seconds a claim holds without news before it may be taken back),
+    `workers` (worker processes; None: the daemon decides)."""
+
+    planner: RoleConfig = field(default_factory=RoleConfig)
+    worker: RoleConfig = field(default_factory=RoleConfig)
+    judge: RoleConfig = field(default_factory=RoleConfig)
+    debounce: float = 2.0
+    max_depth: int = 2
+    lease: float = 900.0
+    workers: int | None = None
+
+    def role(self, name: str) -> RoleConfig:
+        if name not in ROLES:
+            raise ValueError(f"unknown role {name!r}; the roles are: {', '.join(ROLES)}")
+        return getattr(self, name)
+
+    def for_goal(self, goal_models: dict[str, dict[str, Any]] | None, path: str = "the goal") -> Config:
+        """This config with a goal's per-role overrides (`models:` in the goal's front matter)
+        applied on top. `path` is the goal's file, named in errors (field `models.<role>...`)."""
+        if not goal_models:
+            return self
+        if not isinstance(goal_models, dict):
+            raise ConfigInvalid(path, "models", f"must be a mapping of roles, not {_typename(goal_models)}",
+                                f"the roles are: {', '.join(ROLES)}")
+        changed: dict[str, RoleConfig] = {}
+        for role, overrides in goal_models.items():
+            if role not in ROLES:
+                raise ConfigInvalid(path, f"models.{role}", "unknown role", f"the roles are: {', '.join(ROLES)}")
+            settings = parse_role_overrides(overrides, path, f"models.{role}")
+            changed[role] = _finish(dataclasses.replace(self.role(role), **settings), path, f"models.{role}")
+        return dataclasses.replace(self, **changed)
+
+
+# ---------------------------------------------------------------- loading
+
+def load_config(text: str | None, path: str = CONFIG_PATH) -> Config:
+    """Parse `.gitswarm.yaml`. None (no such file on main) or an empty file: the defaults, with the
+    model from $GITSWARM_MODEL or gpt-4o-mini. Raises ConfigInvalid naming the file and field."""
+    doc = None if text is None else load_yaml(text, path, _failer(path), MAX_FILE_BYTES)
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ConfigInvalid(path, None, f"must hold a YAML mapping, not {_typename(doc)}",
+                            f"the settings are: {', '.join(FIELDS)}")
+    for key in doc:
+        if key not in FIELDS:
+            raise ConfigInvalid(path, str(key), "unknown setting", f"the settings are: {', '.join(FIELDS)}")
+    common = _common(doc, path)
+    roles: dict[str, RoleConfig] = {}
+    for role in ROLES:
+        own = parse_role_overrides(doc[role], path, role) if doc.get(role) is not None else {}
+        roles[role] = _finish(RoleConfig(**{**common, **own}), path, role)
+    fail = _failer(path)
+    return Config(
+        **roles,
+        debounce=_duration(doc.get("debounce", 2.0), "debounce", fail, low=0.0, high=3600.0),
+        max_depth=_integer(doc.get("max_depth", 2), "max_depth", fail, 0, 5),
+        lease=_duration(doc.get("lease", 900.0), "lease", fail, low=1.0, high=7 * 86400.0),
+        workers=None if doc.get("workers") is None else _integer(doc["workers"], "workers", fail, 1, 1024),
+    )
+
+
+def _common(doc: dict[str, Any], path: str) -> dict[str, Any]:
+    """The settings every role shares: `defaults:`, and `model:` (a model name, or a mapping like
+    `defaults:`)."""
+    defaults = doc.get("defaults")
+    common = parse_role_overrides(defaults, path, "defaults") if defaults is not None else {}
+    if "model" not in doc:
+        return common
+    model = doc["model"]
+    if isinstance(model, dict):
+        if defaults is not None:
+            raise ConfigInvalid(path, "model", "given together with defaults",
+                                "put the settings under one of them; `model:` alone may name the model")
+        return parse_role_overrides(model, path, "model")
+    if "model" in common:
+        raise ConfigInvalid(path, "model", "given twice (also as defaults.model)", "keep one of them")
+    return {**common, **parse_role_overrides({"model": model}, path, "")}
+
+
+def parse_role_overrides(doc: Any, path: str, field_name: str) -> dict[str, Any]:
+    """Validate a (partial) mapping of role settings and return it normalized (durations in
+    seconds). `field_name` prefixes the fields named in errors ("worker" -> "worker.max_steps")."""
+    prefix = f"{field_name}." if field_name else ""
+    if not isinstance(doc, dict):
+        raise ConfigInvalid(path, field_name or None, f"must be a mapping of settings, not {_typename(doc)}",
+                            f"the settings are: {', '.join(ROLE_FIELDS)}")
+    fail = _failer(path)
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if key not in ROLE_FIELDS:
+            raise ConfigInvalid(path, name, "unknown setting", f"the settings are: {', '.join(ROLE_FIELDS)}")
+        out[key] = _ROLE_CHECKS[key](value, name, fail)
+    return out
+
+
+def _finish(role: RoleConfig, path: str, field_name: str) -> RoleConfig:
+    """Checks across fields, and the default model for an openai role without one."""
+    if role.backend == "command" and not role.command:
+        raise ConfigInvalid(path, f"{field_name}.command", "required when backend is command",
+                            "give the program that runs the agent, e.g. command: ./agent.sh "
+                            "(or use backend: openai)")
+    if role.backend == "openai" and role.model is None:
+        return dataclasses.replace(role, model=os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    return role
+
+
+# ---------------------------------------------------------------- values
+
+Fail = Callable[[str | None, str, str | None], Exception]
+
+
+def _failer(path: str) -> Fail:
+    return lambda field_name, problem, hint=None: ConfigInvalid(path, field_name, problem, hint)
+
+
+def _typename(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _choice(options: tuple[str, ...], what: str) -> Callable[[Any, str, Fail], str]:
+    def check(value: Any, name: str, fail: Fail) -> str:
+        if not isinstance(value, str) or value not in options:
+            raise fail(name, f"{_shown(value)} is not {what}", f"write one of: {', '.join(options)}")
+        return value
+    return check
+
+
+def _pattern(regex: re.Pattern[str], what: str, optional: bool) -> Callable[[Any, str, Fail], str | None]:
+    def check(value: Any, name: str, fail: Fail) -> str | None:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not regex.match(value):
+            raise fail(name, f"{_shown(value)} is not valid", f"expected {what}")
+        return value
+    return check
+
+
+def _command(value: Any, name: str, fail: Fail) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise fail(name, f"must be a shell command, not {_shown(value)}",
+                   "give the command as text, or leave the setting out")
+    if len(value) > 8192:
+        raise fail(name, f"is {len(value)} characters; the limit is 8192", "put a long command in a script")
+    bad = CONTROL_RE.search(value)
+    if bad:
+        raise fail(name, f"holds a control or invisible character (U+{ord(bad.group()):04X})", "remove it")
+    return value
+
+
+def _temperature(value: Any, name: str, fail: Fail) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 2:
+        raise fail(name, f"{_shown(value)} is not a temperature", "give a number from 0 to 2 (or null)")
+    return float(value)
+
+
+def _integer(value: Any, name: str, fail: Fail, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail(name, f"must be a whole number, not {_shown(value)}", f"give a number from {low} to {high}")
+    if not low <= value <= high:
+        raise fail(name, f"{value} is out of range", f"give a number from {low} to {high}")
+    return value
+
+
+def _limit(low: int, high: int) -> Callable[[Any, str, Fail], int]:
+    return lambda value, name, fail: _integer(value, name, fail, low, high)
+
+
+def _duration(value: Any, name: str, fail: Fail, low: float = 1.0, high: float = 7 * 86400.0) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise fail(name, f"{_shown(value)} is not a duration", DURATION_HINT) from None
+    if not low <= seconds <= high:
+        raise fail(name, f"{_shown(value)} is out of range",
+                   f"give from {_format(low)} to {_format(high)}")
+    return seconds
+
+
+def _format(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+_ROLE_CHECKS: dict[str, Callable[[Any, str, Fail], Any]] = {
+    "backend": _choice(BACKENDS, "a backend"),
+    "model": _pattern(_MODEL_RE, "a model name without spaces, e.g. gpt-4o-mini", optional=True),
+    "base_url": _pattern(_URL_RE, "an http:// or https:// URL, e.g. http://localhost:8000/v1", optional=True),
+    "api_key_env": _pattern(_ENV_RE, "the name of an environment variable, e.g. OPENAI_API_KEY", optional=False),
+    "temperature": _temperature,
+    "command": _command,
+    "prompt_mode": _choice(PROMPT_MODES, "a prompt mode"),
+    "max_steps": _limit(1, 100_000),
+    "max_tokens": _limit(1, 10_000_000_000),
+    "wall_time": _duration,
+    "max_output": _limit(100, 10_000_000),
+}
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Seconds in a duration: a number of seconds (90, "90", 1.5), or units in the order d, h, m,
+    s with no spaces: "30s", "10m", "2h", "1h30m", "1d", "1.5h". Raises ValueError otherwise."""
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a duration")
+    if isinstance(text, (int, float)):
+        if not math.isfinite(text) or text < 0:
+            raise ValueError(f"{text!r} is not a duration")
+        return float(text)
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a duration")
+    value = text.strip()
+    if _NUMBER_RE.match(value):
+        return float(value)
+    match = _DURATION_RE.match(value)
+    if not value or not match:
+        raise ValueError(f"{text!r} is not a duration; {DURATION_HINT}")
+    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return days * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
+# ---------------------------------------------------------------- YAML
+
+def load_yaml(text: str, path: str, fail: Fail | None = None, max_bytes: int = MAX_FILE_BYTES) -> Any:
+    """Load YAML as plain data, refusing what safe_load would quietly accept: tags, anchors and
+    aliases (YAML bombs among them), and a key given twice in one mapping (the last would win
+    unseen). `fail(field, problem, hint)` makes the error raised (default: ConfigInvalid)."""
+    fail = fail or _failer(path)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise fail(None, f"is {size} bytes; the limit is {max_bytes}", "make it shorter")
+    frames: list[list[Any]] = []  # per open collection: [keys seen or None for a list, key or index, at a key]
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            is_key = False
+            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent, yaml.AliasEvent)) and frames:
+                top = frames[-1]
+                if top[0] is None:  # an item of a list
+                    top[1] += 1
+                elif top[2]:  # a key of a mapping
+                    is_key, top[2] = True, False
+                    if isinstance(event, yaml.ScalarEvent):
+                        top[1] = event.value
+                else:
+                    top[2] = True
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise fail(_where(frames), "YAML anchors and aliases are not allowed",
+                           "write every value out in full")
+            tag = getattr(event, "tag", None)
+            if tag is not None:
+                raise fail(_where(frames), f"YAML tags are not allowed (found {tag})",
+                           "remove the tag; write plain mappings, lists and values")
+            if is_key:
+                if not isinstance(event, yaml.ScalarEvent):
+                    raise fail(_where(frames), "a mapping key must be plain text", "write key: value")
+                if event.value in frames[-1][0]:
+                    raise fail(_where(frames), "given twice", "keep one of them")
+                frames[-1][0].add(event.value)
+                continue
+            if isinstance(event, yaml.MappingStartEvent):
+                frames.append([set(), None, True])
+            elif isinstance(event, yaml.SequenceStartEvent):
+                frames.append([None, -1, False])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                frames.pop()
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise fail(None, f"not valid YAML: {' '.join(str(e).split())}",
+                   "check the indentation and quoting at the line given") from None
+
+
+def _where(frames: list[list[Any]]) -> str | None:
+    """The field an event belongs to, like `worker.max_steps` or `tasks[2].title`."""
+    out = ""
+    for seen, key, _ in frames:
+        if seen is None:
+            out += f"[{key}]" if key >= 0 else ""
+        elif key is not None:
+            out += f".{key}" if out else str(key)
+    return out or None

@@ -1,0 +1,387 @@
+"""A goal: `goals/<name>.md` on main. Pushing one starts a run. Markdown, with optional YAML front
+matter between two `---` lines:
+
+    ---
+    budget: 2_000_000            # tokens for the whole run (or budget: {tokens: 2_000_000})
+    judge: {every: 10m}          # how often the judge looks (default 10m)
+    test: pytest -q              # run after each task; its result goes to the judge
+    check: ./ci/goal-met.sh      # the judge without a model: exit 0 means done
+    models:                      # per-role settings over .gitswarm.yaml (see gitswarm.config)
+      worker: {model: gpt-4o, max_steps: 80}
+    max_depth: 2                 # how deep planners may hand areas to sub-planners (0 to 5)
+    max_cycles: 10               # judge cycles before the run stops
+    tasks:                       # tasks given up front; a task with `run` needs no model
+      - title: Migrate src/parser
+        run: ./codemod.sh src/parser
+      - title: Migrate src/render
+        run: ./codemod.sh src/render
+        depends_on: [Migrate src/parser]     # a title or an id from this list
+    ---
+    # A CSS selector parser
+    Everything below the front matter is the goal, as the planner, workers and judge read it.
+
+A task of `tasks:` without an `id` gets one derived from the goal's name, its title and how many
+tasks before it have the same title: parsing the file again (or after reordering or editing other
+tasks) gives it the same id. Pure: no git, no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import (DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, load_yaml, parse_duration,
+                     parse_role_overrides)
+from .errors import GitswarmError
+from .task import ID_RE
+
+__all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
+           "goal_path", "is_goal_path", "parse_duration", "task_id_for"]
+
+GOALS_DIR = "goals"
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+FIELDS = ("budget", "judge", "test", "check", "models", "max_depth", "max_cycles", "tasks")
+TASK_FIELDS = ("id", "title", "description", "run", "depends_on", "priority")
+MAX_FILE_BYTES = 256 * 1024
+MAX_TASKS = 1000
+_TITLE_MAX, _TEXT_MAX, _COMMAND_MAX = 200, 32 * 1024, 8192
+_NAME_HINT = "a goal's name is its file's: letters, digits, '.', '_' or '-', up to 64, starting with a letter or digit"
+
+
+class GoalInvalid(GitswarmError):
+    """A goal file breaks the rules. Names the file and the field (None: the whole file)."""
+
+    def __init__(self, path: str, field: str | None, problem: str, hint: str | None = None):
+        where = f"{path}: {field}" if field else path
+        super().__init__(f"{where}: {problem}", hint)
+        self.path, self.field, self.problem = path, field, problem
+
+
+@dataclass(frozen=True)
+class GoalTask:
+    """A task given up front in the goal's `tasks:`. `depends_on` holds ids (titles resolved).
+    `run`: a shell command that is the task's agent (no model); None: a worker's model does it."""
+
+    id: str
+    title: str
+    description: str = ""
+    run: str | None = None
+    depends_on: tuple[str, ...] = ()
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Goal:
+    name: str
+    body: str
+    budget_tokens: int | None = None
+    judge_every: float = 600.0
+    test: str | None = None
+    check: str | None = None
+    models: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False)
+    max_depth: int = 2
+    max_cycles: int = 10
+    tasks: list[GoalTask] = field(default_factory=list, hash=False)
+
+    @property
+    def path(self) -> str:
+        return goal_path(self.name)
+
+
+# ---------------------------------------------------------------- paths
+
+def goal_path(name: str) -> str:
+    """Where goal `name` lives on main: goals/<name>.md."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise GoalInvalid(f"{GOALS_DIR}/", "name", f"{name!r} is not a goal name", _NAME_HINT)
+    return f"{GOALS_DIR}/{name}.md"
+
+
+def is_goal_path(path: str) -> bool:
+    """Whether a path on main is a goal file: goals/<name>.md, directly in goals/ (a README there
+    explains the folder; it is no goal)."""
+    head, _, rest = path.partition("/")
+    return (head == GOALS_DIR and "/" not in rest and rest.endswith(".md") and bool(NAME_RE.match(rest[:-3]))
+            and rest.lower() != "readme.md")
+
+
+def task_id_for(goal_name: str, title: str, occurrence: int = 0) -> str:
+    """The id of a goal's task that gives none: derived from the goal's name, the task's title
+    and `occurrence` (0 for the first task with this title, 1 for the second, ...)."""
+    digest = hashlib.sha256(f"{goal_name}\n{title}\n{occurrence}".encode("utf-8")).hexdigest()
+    return f"t-{digest[:10]}"
+
+
+# ---------------------------------------------------------------- parsing
+
+def parse_goal(path: str, text: str) -> Goal:
+    """Parse and validate a goal file. `path` is like goals/css-parser.md (its stem is the name).
+    Raises GoalInvalid naming the file, the field and the fix."""
+    base = path.rsplit("/", 1)[-1]
+    if not base.endswith(".md"):
+        raise GoalInvalid(path, None, "a goal file's name ends in .md", "rename it goals/<name>.md")
+    name = base[:-3]
+    if not NAME_RE.match(name):
+        raise GoalInvalid(path, "name", f"{name!r} is not a goal name", _NAME_HINT)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise GoalInvalid(path, None, f"is {size} bytes; the limit is {MAX_FILE_BYTES}",
+                          "put long material in the repository and point to it from the goal")
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    front, body = _split(path, text)
+    v = _Check(path)
+    doc: Any = {}
+    if front is not None:
+        # a blank line for the opening ---, so that YAML's line numbers are the file's
+        doc = load_yaml("\n" + front, path, v.fail, MAX_FILE_BYTES)
+        if doc is None:
+            doc = {}
+        if not isinstance(doc, dict):
+            raise v.fail(None, f"the front matter must be a YAML mapping, not {_typename(doc)}",
+                         f"write key: value lines; the keys are: {', '.join(FIELDS)}")
+    for key in doc:
+        if key not in FIELDS:
+            raise v.fail(str(key), "unknown field", f"the fields are: {', '.join(FIELDS)}")
+    body = v.text("body", body.strip("\n").rstrip(), 128 * 1024, required=True,
+                  hint="write what the goal is, in Markdown, below the front matter")
+    return Goal(
+        name=name,
+        body=body,
+        budget_tokens=v.budget(doc.get("budget")),
+        judge_every=v.judge(doc.get("judge")),
+        test=v.command("test", doc.get("test")),
+        check=v.command("check", doc.get("check")),
+        models=v.models(doc.get("models")),
+        max_depth=v.integer("max_depth", doc.get("max_depth", 2), 0, 5),
+        max_cycles=v.integer("max_cycles", doc.get("max_cycles", 10), 1, 1000),
+        tasks=v.tasks(name, doc.get("tasks")),
+    )
+
+
+def _split(path: str, text: str) -> tuple[str | None, str]:
+    """(front matter, body); the front matter is None when the file does not open with ---."""
+    lines = text.split("\n")
+    if lines[0].rstrip() != "---":
+        return None, text
+    for i in range(1, len(lines)):
+        if lines[i].rstrip() == "---":
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1:])
+    raise GoalInvalid(path, None, "the front matter opened by --- on line 1 is never closed",
+                      "end it with a line holding only ---, then write the goal below it")
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _typename(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Check:
+    def __init__(self, path: str):
+        self.path = path
+
+    def fail(self, field_name: str | None, problem: str, hint: str | None = None) -> GoalInvalid:
+        return GoalInvalid(self.path, field_name, problem, hint)
+
+    def text(self, name: str, value: Any, limit: int, *, required: bool = False, single_line: bool = False,
+             hint: str | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.fail(name, f"must be text, not {_typename(value)}", hint or "quote it")
+        if required and not value.strip():
+            raise self.fail(name, "must not be empty", hint or "give it some text, or leave the field out")
+        if len(value) > limit:
+            raise self.fail(name, f"is {len(value)} characters; the limit is {limit}", "shorten it")
+        if single_line and "\n" in value:
+            raise self.fail(name, "must be a single line", "put the details in the description")
+        bad = CONTROL_RE.search(value)
+        if bad:
+            raise self.fail(name, f"holds a control or invisible character (U+{ord(bad.group()):04X})",
+                            "remove it; only printable text, newlines and tabs are allowed")
+        return value
+
+    def command(self, name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(name, f"must be a shell command, not {_typename(value)}",
+                            "quote it: " + name.rsplit(".", 1)[-1] + ": 'make test'")
+        return self.text(name, value, _COMMAND_MAX, required=True,
+                         hint="give a shell command, or leave the field out")
+
+    def integer(self, name: str, value: Any, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, f"must be a whole number, not {_shown(value)}", f"give a number from {low} to {high}")
+        if not low <= value <= high:
+            raise self.fail(name, f"{value} is out of range", f"give a number from {low} to {high}")
+        return value
+
+    def budget(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            for key in value:
+                if key != "tokens":
+                    raise self.fail(f"budget.{key}", "unknown field", "the budget holds: tokens")
+            if value.get("tokens") is None:
+                return None
+            return self.integer("budget.tokens", value["tokens"], 1, 10**12)
+        if isinstance(value, str):
+            raise self.fail("budget", f"{_shown(value)} is not a number of tokens",
+                            "write digits, with _ to group them: budget: 2_000_000")
+        return self.integer("budget", value, 1, 10**12)
+
+    def judge(self, value: Any) -> float:
+        if value is None:
+            return 600.0
+        if not isinstance(value, dict):
+            raise self.fail("judge", f"must be a mapping, not {_typename(value)}", "write judge: {every: 10m}")
+        for key in value:
+            if key != "every":
+                raise self.fail(f"judge.{key}", "unknown field", "judge holds: every")
+        every = value.get("every")
+        if every is None:
+            return 600.0
+        try:
+            seconds = parse_duration(every)
+        except ValueError:
+            raise self.fail("judge.every", f"{_shown(every)} is not a duration", DURATION_HINT) from None
+        if not 1 <= seconds <= 7 * 86400:
+            raise self.fail("judge.every", f"{_shown(every)} is out of range", "give from 1s to 7d")
+        return seconds
+
+    def models(self, value: Any) -> dict[str, dict[str, Any]]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail("models", f"must be a mapping of roles, not {_typename(value)}",
+                            f"write models: {{worker: {{model: gpt-4o}}}}; the roles are: {', '.join(ROLES)}")
+        out: dict[str, dict[str, Any]] = {}
+        for role, settings in value.items():
+            if role not in ROLES:
+                raise self.fail(f"models.{role}", "unknown role", f"the roles are: {', '.join(ROLES)}")
+            try:
+                out[role] = parse_role_overrides(settings, self.path, f"models.{role}")
+            except ConfigInvalid as e:
+                raise self.fail(e.field, e.problem, e.hint) from None
+        return out
+
+    def tasks(self, goal_name: str, value: Any) -> list[GoalTask]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail("tasks", f"must be a list of tasks, not {_typename(value)}",
+                            "write one `- title: ...` item per task")
+        if len(value) > MAX_TASKS:
+            raise self.fail("tasks", f"lists {len(value)} tasks; the limit is {MAX_TASKS}",
+                            "split the work over several goals, or let a planner break it down")
+        drafts: list[tuple[str, dict[str, Any]]] = []  # (field name, item)
+        seen_titles: dict[str, int] = {}
+        ids: dict[str, str] = {}  # id -> field name of the task holding it
+        out: list[GoalTask] = []
+        for i, item in enumerate(value):
+            where = f"tasks[{i}]"
+            if not isinstance(item, dict):
+                raise self.fail(where, f"must be a mapping, not {_typename(item)}",
+                                "write `- title: ...` with optional id, description, run, depends_on, priority")
+            for key in item:
+                if key not in TASK_FIELDS:
+                    raise self.fail(f"{where}.{key}", "unknown field", f"a task holds: {', '.join(TASK_FIELDS)}")
+            if "title" not in item:
+                raise self.fail(f"{where}.title", "missing", "every task needs a one-line title")
+            title = self.text(f"{where}.title", item["title"], _TITLE_MAX, required=True, single_line=True)
+            occurrence = seen_titles.get(title, 0)
+            seen_titles[title] = occurrence + 1
+            if item.get("id") is None:
+                task_id = task_id_for(goal_name, title, occurrence)
+            else:
+                task_id = item["id"]
+                if not isinstance(task_id, str) or not ID_RE.match(task_id):
+                    raise self.fail(f"{where}.id", f"{_shown(task_id)} is not a task id",
+                                    "write t- then 2 to 48 lowercase letters, digits or dashes "
+                                    "(t-parser-1), or leave id out to have one derived")
+            if task_id in ids:
+                raise self.fail(f"{where}.id", f"{task_id} is also the id of {ids[task_id]}",
+                                "give each task its own id")
+            ids[task_id] = where
+            priority = item.get("priority")
+            out.append(GoalTask(
+                id=task_id, title=title,
+                description=self.text(f"{where}.description", _or(item.get("description"), ""), _TEXT_MAX),
+                run=self.command(f"{where}.run", item.get("run")),
+                priority=0 if priority is None else self.integer(f"{where}.priority", priority,
+                                                                  -1_000_000, 1_000_000),
+            ))
+            drafts.append((where, item))
+        return self._resolve(out, drafts)
+
+    def _resolve(self, tasks: list[GoalTask], drafts: list[tuple[str, dict[str, Any]]]) -> list[GoalTask]:
+        """Turn each task's depends_on (ids or titles in the same list) into ids; refuse cycles."""
+        by_id = {t.id: t for t in tasks}
+        by_title: dict[str, list[str]] = {}
+        for t in tasks:
+            by_title.setdefault(t.title, []).append(t.id)
+        resolved: list[GoalTask] = []
+        for task, (where, item) in zip(tasks, drafts):
+            refs = item.get("depends_on")
+            if refs is None:
+                refs = []
+            if not isinstance(refs, list):
+                raise self.fail(f"{where}.depends_on", f"must be a list, not {_typename(refs)}",
+                                "write depends_on: [<title or id>, ...]")
+            deps: list[str] = []
+            for j, ref in enumerate(refs):
+                name = f"{where}.depends_on[{j}]"
+                if not isinstance(ref, str):
+                    raise self.fail(name, f"{_shown(ref)} is not a task's id or title", "quote it")
+                if ref in by_id:
+                    dep = ref
+                elif len(by_title.get(ref, [])) == 1:
+                    dep = by_title[ref][0]
+                elif ref in by_title:
+                    raise self.fail(name, f"{len(by_title[ref])} tasks have the title {ref!r}",
+                                    "give the task you mean an id: and depend on the id")
+                else:
+                    raise self.fail(name, f"no task in tasks has the id or title {ref!r}",
+                                    "name the exact title or the id of another task of this goal")
+                if dep == task.id:
+                    raise self.fail(name, "a task cannot depend on itself", "remove it")
+                if dep in deps:
+                    raise self.fail(name, f"{ref!r} is listed twice", "keep one of them")
+                deps.append(dep)
+            resolved.append(GoalTask(task.id, task.title, task.description, task.run, tuple(deps), task.priority))
+        self._refuse_cycles(resolved, drafts)
+        return resolved
+
+    def _refuse_cycles(self, tasks: list[GoalTask], drafts: list[tuple[str, dict[str, Any]]]) -> None:
+        by_id = {t.id: t for t in tasks}
+        where = {t.id: w for t, (w, _) in zip(tasks, drafts)}
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        for start in tasks:
+            if state.get(start.id):
+                continue
+            path: list[str] = [start.id]
+            stack = [iter(start.depends_on)]
+            state[start.id] = 1
+            while stack:
+                dep = next(stack[-1], None)
+                if dep is None:
+                    state[path.pop()] = 2
+                    stack.pop()
+                elif state.get(dep) == 1:
+                    loop = path[path.index(dep):] + [dep]
+                    titles = " -> ".join(repr(by_id[x].title) for x in loop)
+                    raise self.fail(f"{where[loop[0]]}.depends_on", f"the tasks depend on each other in a "
+                                    f"circle: {titles}", "remove one of these dependencies")
+                elif not state.get(dep):
+                    state[dep] = 1
+                    path.append(dep)
+                    stack.append(iter(by_id[dep].depends_on))

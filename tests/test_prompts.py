@@ -1,0 +1,176 @@
+"""The roles' prompts: each renders with its documented variables and names its tools; a missing
+variable fails loudly; a repository's override wins; the installed package finds the files."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitswarm import prompts as P
+from gitswarm.prompts import PromptError, fill, render
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "prompts"
+
+# The tool set each role is given, as its prompt must spell it.
+SIGNATURES = {
+    "planner": ["create_tasks(tasks: [{title, description, kind, depends_on, priority}])", "finish(summary)"],
+    "worker": ["bash(command)", "read_file(path)", "write_file(path, content)", "edit_file(path, old, new)",
+               "finish(summary)"],
+    "judge": ["verdict(decision, reasons)"],
+}
+
+
+def values(name: str) -> dict[str, str]:
+    return {v: f"<<{v.upper()}>>" for v in P.VARIABLES[name]}
+
+
+def test_the_shipped_prompts():
+    assert P.names() == ["judge", "planner", "worker"]
+    assert sorted(P.VARIABLES) == sorted(P.TOOLS) == sorted(SIGNATURES) == P.names()
+    assert P.prompt_dir().resolve() == SOURCE.resolve()  # in a source checkout
+
+
+@pytest.mark.parametrize("name", ["planner", "worker", "judge"])
+def test_each_prompt_uses_exactly_its_documented_variables(name: str):
+    template = (SOURCE / f"{name}.md").read_text(encoding="utf-8")
+    used = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", template))
+    assert used == set(P.VARIABLES[name])
+    text = render(name, values(name))
+    for value in values(name).values():
+        assert value in text
+    assert "{{" not in text and "}}" not in text
+
+
+@pytest.mark.parametrize("name", ["planner", "worker", "judge"])
+def test_each_prompt_names_its_tools(name: str):
+    text = render(name, values(name))
+    for signature in SIGNATURES[name]:
+        assert signature in text, signature
+    for tool in P.TOOLS[name]:
+        assert f"`{tool}(" in text
+    others = {t for role, tools in P.TOOLS.items() if role != name for t in tools} - set(P.TOOLS[name])
+    for tool in others:  # no tool of another role is offered
+        assert f"{tool}(" not in text, tool
+
+
+def test_the_planner_explains_kinds_depth_and_dependencies():
+    text = render("planner", {**values("planner"), "depth": "1", "max_depth": "2"})
+    assert "`work`" in text and "`plan`" in text
+    assert "only while your depth (1) is less than the deepest allowed (2)" in text
+    assert "titles of tasks in the same" in text and "ids of tasks that already exist" in text
+
+
+def test_the_judge_explains_its_three_decisions():
+    text = render("judge", values("judge"))
+    for decision in ("`continue`", "`done`", "`stop`"):
+        assert decision in text
+
+
+def test_a_missing_variable_fails_loudly():
+    partial = values("worker")
+    del partial["test_command"]
+    with pytest.raises(PromptError) as raised:
+        render("worker", partial)
+    e = raised.value
+    assert (e.path, e.variable) == ("prompts/worker.md", "test_command")
+    assert str(e) == ("prompts/worker.md: {{test_command}}: no value given\n"
+                      "hint: pass it to render(), or take {{test_command}} out of the prompt")
+
+
+def test_unused_variables_and_numbers_are_fine():
+    text = render("planner", {**values("planner"), "depth": 0, "max_depth": 2, "extra": "unused"})
+    assert "depth 0" in text
+
+
+@pytest.mark.parametrize("value", [None, True, ["a"], {"a": 1}])
+def test_a_value_that_is_not_text_fails(value: object):
+    with pytest.raises(PromptError) as raised:
+        render("judge", {**values("judge"), "cycle": value})
+    assert raised.value.variable == "cycle" and "hint:" in str(raised.value)
+
+
+def test_an_override_wins_and_is_named_in_errors():
+    assert render("judge", {"goal": "G"}, {"judge": "Judge {{goal}}."}) == "Judge G."
+    assert render("worker", values("worker"), {"judge": "other"}) == render("worker", values("worker"))
+    with pytest.raises(PromptError) as raised:
+        render("judge", {}, {"judge": "Judge {{goal}}."})
+    assert raised.value.path == ".gitswarm/prompts/judge.md"
+    assert str(raised.value).startswith(".gitswarm/prompts/judge.md: {{goal}}: no value given")
+    assert render("reviewer", {"x": "1"}, {"reviewer": "{{x}}"}) == "1"  # a prompt of the repository's own
+
+
+def test_unknown_and_malformed_prompt_names():
+    with pytest.raises(PromptError) as raised:
+        render("reviewer", {})
+    assert str(raised.value).startswith("prompts/reviewer.md: no such prompt")
+    assert "judge, planner, worker" in str(raised.value)
+    with pytest.raises(PromptError, match="is not a prompt name"):
+        render("../pyproject", {})
+
+
+def test_template_syntax():
+    assert fill("{{a}} and {{ a }} and {{  b_2 }}", {"a": "1", "b_2": "2"}) == "1 and 1 and 2"
+    assert fill("{{a}}", {"a": "{{b}}", "b": "no"}) == "{{b}}"  # values are never expanded again
+    assert fill(r"\{{a}} is literal, {{a}} is not", {"a": "x"}) == "{{a}} is literal, x is not"
+    assert fill("}} and { single } braces", {}) == "}} and { single } braces"
+    assert fill(r"a lone \{{", {}) == "a lone {{"
+
+
+@pytest.mark.parametrize("template", ["{{goal name}}", "{{", "x {{1x}}", "{{a-b}}"])
+def test_a_brace_pair_that_opens_no_placeholder_fails(template: str):
+    with pytest.raises(PromptError) as raised:
+        fill(f"first line\n{template}", {"goal": "g", "a": "", "b": ""}, "p.md")
+    assert str(raised.value).startswith("p.md: line 2: '{{' does not open a placeholder")
+    assert "\\{{" in raised.value.hint
+
+
+# ---------------------------------------------------------------- shipped in the package
+
+def _build(tmp_path: Path) -> Path:
+    """Build the package the way an install does (setuptools build_py) into tmp_path/lib."""
+    pytest.importorskip("setuptools")
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for folder in ("gitswarm", "hooks", "tasks", "prompts"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, src / name)
+    lib = tmp_path / "lib"
+    proc = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()",
+                           "-q", "build_py", "--build-lib", str(lib)],
+                          cwd=src, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return lib
+
+
+def test_the_built_package_ships_and_finds_the_prompts(tmp_path: Path):
+    lib = _build(tmp_path)
+    for name in ("planner", "worker", "judge"):
+        assert (lib / "gitswarm" / "prompt_templates" / f"{name}.md").read_bytes() == \
+            (SOURCE / f"{name}.md").read_bytes()
+    code = (
+        "import json, sys, gitswarm, gitswarm.prompts as P\n"
+        "from importlib.resources import files\n"
+        "json.dump({'module': gitswarm.__file__, 'prompts_module': P.__file__,\n"
+        "           'dir': str(P.prompt_dir()), 'names': P.names(),\n"
+        "           'resource': files('gitswarm.prompt_templates').joinpath('judge.md').read_text('utf-8'),\n"
+        "           'worker': P.render('worker', {v: v.upper() for v in P.VARIABLES['worker']})},\n"
+        "          sys.stdout)\n")
+    env = {"PYTHONPATH": str(lib), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert Path(got["module"]).is_relative_to(lib)
+    assert Path(got["prompts_module"]) == lib / "gitswarm" / "prompts.py"  # not hidden by the templates
+    assert Path(got["dir"]).resolve() == (lib / "gitswarm" / "prompt_templates").resolve()
+    assert got["names"] == ["judge", "planner", "worker"]
+    assert got["resource"] == (SOURCE / "judge.md").read_text(encoding="utf-8")
+    assert got["worker"] == render("worker", {v: v.upper() for v in P.VARIABLES["worker"]})
