@@ -257,5 +257,48 @@ def events(path: Path, as_json: bool) -> None:
         click.echo("no pending events")
 
 
+@cli.command()
+@click.argument("hub", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--workers", "-n", type=int, default=4, show_default=True, help="Worker agents in this process.")
+@click.option("--planners", type=int, default=2, show_default=True, help="Sub-planner agents in this process.")
+@click.option("--until-done", is_flag=True, help="Exit once every goal is done or stopped (0; 1 if one is invalid).")
+@click.option("--id", "name", default=None, help="This daemon's name, prefix of its agents' names (default: host).")
+def serve(hub: Path, workers: int, planners: int, until_done: bool, name: str | None) -> None:
+    """Run the swarm on a hub: events to planners, workers and the judge. Ctrl-C stops it."""
+    from .daemon import Daemon
+
+    sys.exit(Daemon(hub, workers=workers, planners=planners, until_done=until_done, name=name).run())
+
+
+@cli.command("judge")
+@click.argument("hub", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--goal", "goals", multiple=True, help="Only this goal (default: every active goal).")
+def judge_cmd(hub: Path, goals: tuple[str, ...]) -> None:
+    """One judge pass over the hub's active goals (for cron or a systemd timer)."""
+    import tempfile
+
+    from .roles import Swarm
+    from .roles.judge import judge
+
+    with Board(str(hub)) as board, tempfile.TemporaryDirectory(prefix="gitswarm-judge-") as work:
+        board.refresh()
+        names = goals or [n for n, r in board.records().items() if r.status == "active"]
+        swarm = Swarm(board, Path(work))
+        for name in names:
+            verdict = judge(swarm, name)
+            click.echo(f"{name}: {verdict.decision if verdict else 'not active'}")
+
+
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to build the demo (default: a new temporary folder).")
+@click.option("--workers", "-n", type=int, default=4, show_default=True)
+def demo(directory: Path | None, workers: int) -> None:
+    """The whole flow, offline and without a model: hub, goal push, workers, judge."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(directory, workers=workers, say=lambda line: click.echo(line)))
+
+
 def main() -> None:
     cli(prog_name="gitswarm")

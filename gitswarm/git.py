@@ -321,3 +321,107 @@ class HookRepo:
 
 def hook_git_dir() -> Path:
     return Path(os.environ.get("GIT_DIR", ".")).resolve()
+
+
+# ---------------------------------------------------------------- worktrees (a worker's checkout)
+
+SAFE = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false", "-c", "core.fsmonitor=false"]
+
+
+def add_worktree(mirror: Path, path: Path, commit: str) -> None:
+    """A checkout of `commit` at `path`, sharing the mirror's objects: commits made there can be
+    pushed from the mirror at once."""
+    run([*SAFE, "worktree", "add", "-q", "--detach", str(path), commit], cwd=mirror)
+
+
+def remove_worktree(mirror: Path, path: Path) -> None:
+    run(["worktree", "remove", "--force", str(path)], cwd=mirror, check=False)
+    run(["worktree", "prune"], cwd=mirror, check=False)
+
+
+def commit_all(worktree: Path, message: str, author: tuple[str, str]) -> str | None:
+    """Commit everything in the worktree; the new commit, or None when nothing changed. Runs with
+    hooks and the repository's config-driven programs neutralised."""
+    run([*SAFE, "add", "-A"], cwd=worktree)
+    if run(["diff", "--cached", "--quiet"], cwd=worktree, check=False).returncode == 0:
+        return None
+    env = dict(no_git_env(), GIT_AUTHOR_NAME=author[0], GIT_AUTHOR_EMAIL=author[1],
+               GIT_COMMITTER_NAME=author[0], GIT_COMMITTER_EMAIL=author[1])
+    run([*SAFE, "commit", "-q", "--no-verify", "-F", "-"], cwd=worktree, input=message.encode(), env=env)
+    return out(["rev-parse", "HEAD"], cwd=worktree)
+
+
+def rebase(worktree: Path, onto: str) -> list[str]:
+    """Rebase the worktree's commit onto `onto`. The conflicted paths ([] when it went through);
+    with conflicts the rebase is left in progress for someone to resolve."""
+    proc = run([*SAFE, "-c", "user.name=gitswarm", "-c", "user.email=gitswarm@localhost",
+                "rebase", "-q", onto], cwd=worktree, check=False)
+    if proc.returncode == 0:
+        return []
+    conflicted = out(["diff", "--name-only", "--diff-filter=U"], cwd=worktree).splitlines()
+    if not conflicted:
+        raise GitError(f"git rebase failed: {proc.stderr.decode(errors='replace').strip()}")
+    return conflicted
+
+
+def continue_rebase(worktree: Path) -> list[str]:
+    """After conflicts were resolved in the files: stage and continue. Conflicts left, or []."""
+    run([*SAFE, "add", "-A"], cwd=worktree)
+    env = dict(no_git_env(), GIT_EDITOR="true")
+    proc = run([*SAFE, "-c", "user.name=gitswarm", "-c", "user.email=gitswarm@localhost",
+                "rebase", "--continue"], cwd=worktree, env=env, check=False)
+    if proc.returncode == 0:
+        return []
+    return out(["diff", "--name-only", "--diff-filter=U"], cwd=worktree).splitlines() or ["(rebase stopped)"]
+
+
+def abort_rebase(worktree: Path) -> None:
+    run(["rebase", "--abort"], cwd=worktree, check=False)
+
+
+def reset_hard(worktree: Path, commit: str) -> None:
+    run([*SAFE, "reset", "-q", "--hard", commit], cwd=worktree)
+    run([*SAFE, "clean", "-q", "-fdx"], cwd=worktree)
+
+
+def head(worktree: Path) -> str:
+    return out(["rev-parse", "HEAD"], cwd=worktree)
+
+
+# ---------------------------------------------------------------- what agents see of main
+
+def list_files(repo, commit: str, limit: int = 400) -> list[str]:
+    """Paths of the files at a commit, at most `limit` (a map of the repository)."""
+    paths: list[str] = []
+    stack = [("", repo[commit].tree)]
+    while stack and len(paths) < limit:
+        prefix, tree = stack.pop()
+        for entry in tree:
+            path = f"{prefix}{entry.name}"
+            if entry.type_str == "tree":
+                stack.append((path + "/", entry))
+            else:
+                paths.append(path)
+    return sorted(paths[:limit])
+
+
+def log_lines(repo, commit: str | None, limit: int = 20) -> list[str]:
+    """`<short id> <subject>` of the last commits up to `commit`, newest first."""
+    if commit is None:
+        return []
+    import pygit2
+
+    lines = []
+    for c in repo.walk(commit, pygit2.enums.SortMode.TOPOLOGICAL):
+        lines.append(f"{str(c.id)[:10]} {c.message.splitlines()[0] if c.message else ''}")
+        if len(lines) >= limit:
+            break
+    return lines
+
+
+def changed_paths(repo, old: str | None, new: str) -> list[str]:
+    """Paths that differ between two commits (all of `new`'s when old is None)."""
+    if old is None:
+        return list_files(repo, new, limit=1_000_000)
+    return [d.new_file.path if d.status_char() != "D" else d.old_file.path
+            for d in repo.diff(repo[old].tree, repo[new].tree).deltas]

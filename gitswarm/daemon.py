@@ -1,0 +1,328 @@
+"""`gitswarm serve`: events to roles. Watches the hub's event spool (watchdog, no polling loop),
+handles what arrived while it was down first, and turns git events into work: a goal pushed to main
+makes its root planner run; tasks that end and commits that land wake it again (at most once per
+debounce window per goal); the judge runs on its schedule and when a cycle's tasks have all ended.
+Worker and planner threads claim tasks meanwhile. SIGINT or SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from . import events as spool
+from . import git, record
+from .board import Board
+from .errors import GitswarmError
+from .goal import is_goal_path, parse_goal
+from .roles import Swarm, default_model, judge, planner, stderr_log, worker
+from .task import ENDED, id_from_path
+
+ZERO = git.ZERO
+
+
+@dataclass
+class GoalClock:
+    plan_due: float | None = None  # when the root planner should run next
+    planning: bool = False
+    last_plan: float = 0.0
+    judge_due: float = 0.0
+    judging: bool = False
+
+
+class _Wake(FileSystemEventHandler):
+    def __init__(self, wake: threading.Event):
+        self.wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self.wake.set()
+
+
+class Daemon:
+    def __init__(self, hub: str | Path, workers: int = 4, planners: int = 2, until_done: bool = False,
+                 name: str | None = None, log: Callable[[str], None] = stderr_log,
+                 model_factory=default_model, debounce: float | None = None, judge_every: float | None = None):
+        self.hub = Path(hub).resolve()
+        if not spool.spool_dir(self.hub).is_dir():
+            raise GitswarmError(f"{self.hub} is not a gitswarm hub (no event spool)",
+                                f"run `gitswarm init {hub}` first")
+        self.board = Board(str(self.hub))
+        self.name = _safe(name or socket.gethostname())
+        self.workdir = self.board.mirror.path.parent / "work" / f"{self.name}-{os.getpid()}"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.swarm = Swarm(self.board, self.workdir, log=log, model_factory=model_factory)
+        self.workers, self.planners, self.until_done = workers, planners, until_done
+        self.debounce, self.judge_every = debounce, judge_every
+        self.clocks: dict[str, GoalClock] = {}
+        self.wake = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.log = log
+
+    @property
+    def stop(self) -> threading.Event:
+        return self.swarm.stop
+
+    def agent_names(self) -> list[str]:
+        return [f"{self.name}-w{i}" for i in range(self.workers)] + [f"{self.name}-p{i}" for i in range(self.planners)]
+
+    # ------------------------------------------------------------ running
+
+    def run(self) -> int:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: self.shutdown())
+        observer = Observer()
+        observer.schedule(_Wake(self.wake), str(spool.spool_dir(self.hub)))
+        observer.start()
+        try:
+            self.log(f"serve {self.hub}: {self.workers} workers, {self.planners} planners")
+            self._release_stale_claims()
+            self._adopt_goals()
+            for role, count, target in (("w", self.workers, worker.run), ("p", self.planners, planner.run)):
+                for i in range(count):
+                    t = threading.Thread(target=self._guarded, args=(target, f"{self.name}-{role}{i}"),
+                                         name=f"{self.name}-{role}{i}", daemon=True)
+                    t.start()
+                    self.threads.append(t)
+            code = self._loop()
+            return 2 if self.swarm.fatal else code
+        finally:
+            self.stop.set()
+            self.swarm.work_ready.set()
+            observer.stop()
+            for t in self.threads:
+                t.join(timeout=30)
+            self._release_stale_claims()
+            observer.join(timeout=5)
+            self.board.close()
+            self.log("stopped" + (f": {self.swarm.fatal}" if self.swarm.fatal else ""))
+
+    def shutdown(self) -> None:
+        self.log("stopping: agents are told to stop, their tasks released")
+        self.stop.set()
+        self.wake.set()
+
+    def _guarded(self, target, name: str) -> None:
+        while not self.stop.is_set():
+            try:
+                target(self.swarm, name)
+            except Exception as e:  # a role's loop must not die silently: log, pause, go on
+                self.log(f"{name}: {type(e).__name__}: {e}")
+                self.stop.wait(1.0)
+
+    def _loop(self) -> int:
+        while not self.stop.is_set():
+            self.wake.clear()
+            try:
+                self.handle_events()
+                self._schedule()
+            except GitswarmError as e:
+                self.log(f"error: {e}")
+            if self.until_done:
+                code = self._finished()
+                if code is not None:
+                    return code
+            self.wake.wait(self._next_due())
+        return 0
+
+    # ------------------------------------------------------------ events
+
+    def handle_events(self) -> None:
+        for event in spool.pending(self.hub):
+            if event.ref == "refs/heads/main":
+                self._on_main(event.old, event.new)
+            elif event.ref == "refs/heads/tasks":
+                self._on_tasks(event.old, event.new)
+            spool.ack(self.hub, event)
+
+    def _on_main(self, old: str, new: str) -> None:
+        if new == ZERO:
+            return
+        self.board.fetch_branch("main")
+        repo = self.board.mirror.repo
+        if new not in repo:
+            return
+        paths = git.changed_paths(repo, None if old == ZERO or old not in repo else old, new)
+        for path in paths:
+            if is_goal_path(path):
+                self._goal_changed(path, new)
+        for name, clock in self.clocks.items():  # work landed: the planners may add follow-ups
+            self._plan_soon(name)
+
+    def _on_tasks(self, old: str, new: str) -> None:
+        self.board.refresh()
+        self.swarm.work_ready.set()
+        repo = self.board.mirror.repo
+        if old == ZERO or old not in repo or new not in repo:
+            return
+        ended = set()
+        for path, _ in git.changed_files(repo, old, new):
+            task_id = id_from_path(path)
+            t = self.board.find(task_id) if task_id else None
+            if t is not None and t.status in ENDED and t.goal in self.clocks:
+                ended.add(t.goal)
+        for name in ended:  # tasks it created ended: the planner may follow up; the cycle may be over
+            self._plan_soon(name)
+            if self._cycle_over(name):
+                self.clocks[name].judge_due = min(self.clocks[name].judge_due, time.time())
+
+    def _goal_changed(self, path: str, tip: str) -> None:
+        name = Path(path).stem
+        text = self.swarm.read_main(tip, path)
+        if text is None:
+            self._set_record(name, "stopped", tip, f"{path} was deleted from main")
+            return
+        try:
+            parse_goal(path, text)
+        except GitswarmError as e:
+            self.log(f"goal {name}: invalid: {e}")
+            self._set_record(name, "invalid", tip, str(e))
+            return
+        self._set_record(name, "active", tip, None)
+        self.log(f"goal {name}: {'re-planning' if name in self.clocks else 'planning'} ({path} at {tip[:10]})")
+        self.clocks.setdefault(name, GoalClock(judge_due=time.time() + self._judge_every(name, tip)))
+        self._plan_soon(name, now=True)
+
+    def _set_record(self, name: str, status: str, source: str, reason: str | None) -> None:
+        def change(current, state):
+            base = current or record.new_record(name, source)
+            if (base.status, base.source, base.reason) == (status, source, reason) and current is not None:
+                return None
+            return base.replace(status=status, source=source, reason=reason)
+        self.board.update_goal(name, change, f"goal {name}: {status}" + (f" ({source[:10]})" if source else ""),
+                               cancel_open=status in ("stopped",))
+
+    def _adopt_goals(self) -> None:
+        """On start: handle the spool, then make sure every goal on main has a record and a clock
+        (rebuilt from git alone: nothing is carried over from an earlier run)."""
+        self.handle_events()
+        tip = self.board.fetch_branch("main")
+        self.board.refresh()
+        records = self.board.records()
+        if tip is not None:
+            for path in git.list_files(self.board.mirror.repo, tip, limit=100_000):
+                if is_goal_path(path) and Path(path).stem not in self.clocks:
+                    current = records.get(Path(path).stem)
+                    seen = self.swarm.read_main(current.source, path) if current and current.source else None
+                    if current is None or seen != self.swarm.read_main(tip, path):
+                        self._goal_changed(path, tip)
+        for name, rec in self.board.records().items():
+            if rec.status == "active" and name not in self.clocks:
+                self.clocks[name] = GoalClock(judge_due=time.time() + self._judge_every(name, tip))
+                self._plan_soon(name, now=True)
+
+    # ------------------------------------------------------------ schedules
+
+    def _plan_soon(self, name: str, now: bool = False) -> None:
+        clock = self.clocks.setdefault(name, GoalClock())
+        due = time.time() if now else max(time.time(), clock.last_plan + self._debounce())
+        clock.plan_due = due if clock.plan_due is None else min(clock.plan_due, due)
+        self.wake.set()
+
+    def _schedule(self) -> None:
+        records = self.board.records()
+        now = time.time()
+        for name, clock in list(self.clocks.items()):
+            rec = records.get(name)
+            if rec is None or rec.status != "active":
+                continue
+            if clock.plan_due is not None and clock.plan_due <= now and not clock.planning:
+                clock.plan_due, clock.planning, clock.last_plan = None, True, now
+                self._spawn(f"plan-{name}", self._plan, name)
+            planning_now = clock.planning or (clock.plan_due is not None and clock.plan_due <= now)
+            if clock.judge_due <= now and not clock.judging and not planning_now:
+                clock.judging = True
+                self._spawn(f"judge-{name}", self._judge, name)
+
+    def _spawn(self, label: str, target, name: str) -> None:
+        threading.Thread(target=target, args=(name,), name=label, daemon=True).start()
+
+    def _plan(self, name: str) -> None:
+        try:
+            summary, tokens = planner.plan(self.swarm, name, planner=f"{self.name}-root")
+            self.log(f"planner {name}: {summary}")
+            if tokens:
+                self.board.update_goal(name, lambda cur, st: cur.replace(tokens=cur.tokens + tokens) if cur else None,
+                                       f"goal {name}: planner spent {tokens} tokens")
+        except Exception as e:
+            self.log(f"planner {name}: {e}")
+        finally:
+            self.clocks[name].planning = False
+            if self._cycle_over(name):
+                self.clocks[name].judge_due = min(self.clocks[name].judge_due, time.time())
+            self.wake.set()
+
+    def _judge(self, name: str) -> None:
+        clock = self.clocks[name]
+        try:
+            verdict = judge.judge(self.swarm, name)
+            if verdict is not None and verdict.decision == "continue":
+                self._plan_soon(name, now=True)  # a new cycle, planned afresh
+        except Exception as e:
+            self.log(f"judge {name}: {e}")
+        finally:
+            clock.judging = False
+            clock.judge_due = time.time() + self._judge_every(name, None)
+            self.wake.set()
+
+    def _cycle_over(self, name: str) -> bool:
+        rec = self.board.records().get(name)
+        if rec is None:
+            return False
+        tasks = judge.cycle_tasks(self.swarm, rec)
+        return bool(tasks) and all(t.status in ENDED for t in tasks)
+
+    def _next_due(self) -> float:
+        dues = [c.plan_due for c in self.clocks.values() if c.plan_due is not None]
+        dues += [c.judge_due for c in self.clocks.values()]
+        return max(0.05, min([d - time.time() for d in dues] + [5.0]))
+
+    def _debounce(self) -> float:
+        if self.debounce is not None:
+            return self.debounce
+        return self.swarm.config(self.board.fetch_branch("main")).debounce
+
+    def _judge_every(self, name: str, tip: str | None) -> float:
+        if self.judge_every is not None:
+            return self.judge_every
+        try:
+            return self.swarm.goal(tip or self.board.fetch_branch("main"), name).judge_every
+        except GitswarmError:
+            return 600.0
+
+    def _finished(self) -> int | None:
+        records = self.board.records()
+        if not records or any(r.status == "active" for r in records.values()):
+            return None
+        invalid = [r.name for r in records.values() if r.status == "invalid"]
+        for r in records.values():
+            self.log(f"goal {r.name}: {r.status} after {r.cycle} cycle(s)")
+        return 1 if invalid else 0
+
+    def _release_stale_claims(self) -> None:
+        """Claims held under this daemon's agent names by nobody alive (an earlier run that died, or
+        agents that did not stop in time) go back to the board."""
+        self.board.refresh()
+        mine = set(self.agent_names())
+        for t in self.board.tasks():
+            if t.status == "claimed" and t.claim and t.claim.worker in mine:
+                if any(th.name == t.claim.worker and th.is_alive() for th in self.threads):
+                    continue
+                try:
+                    self.board.release(t.id, t.claim.worker, token=t.claim.token)
+                    self.log(f"released {t.id} (held by {t.claim.worker})")
+                except GitswarmError as e:
+                    self.log(f"could not release {t.id}: {e.message}")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "-", name)[:40] or "gitswarm"

@@ -1,0 +1,132 @@
+"""What every role stands on: the hub's board, main as the mirror last fetched it, the settings and
+prompts found there, and how to run an agent for a role (a model through `openai`, or a command).
+Each role (planner, worker, judge) is one module with one short loop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import git, prompts
+from ..agents import AgentResult, ChatModel, LimitExceeded, Limits, Step, Tool, run_agent
+from ..agents.command import run_command_agent
+from ..board import Board
+from ..config import Config, RoleConfig, load_config
+from ..errors import GitswarmError
+from ..goal import Goal, goal_path, parse_goal
+
+SYSTEM = {
+    "planner": "You are a gitswarm planner: you turn a goal into tasks for coding agents.",
+    "worker": "You are a gitswarm worker: you carry out one task in a git repository.",
+    "judge": "You are a gitswarm judge: you decide whether a goal is met.",
+}
+
+
+def default_model(role: RoleConfig) -> ChatModel:
+    from ..agents.openai_backend import OpenAIModel
+
+    key = os.environ.get(role.api_key_env) if role.api_key_env else None
+    return OpenAIModel(role.model or "gpt-4o-mini", base_url=role.base_url, api_key=key,
+                       temperature=role.temperature)
+
+
+def stderr_log(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Swarm:
+    """The shared context of one process's agents."""
+
+    board: Board
+    workdir: Path
+    log: Callable[[str], None] = stderr_log
+    model_factory: Callable[[RoleConfig], ChatModel] = default_model
+    stop: threading.Event = field(default_factory=threading.Event)
+    fatal: str | None = None  # why the swarm cannot go on (a refused model configuration)
+    work_ready: threading.Event = field(default_factory=threading.Event)
+
+    # ------------------------------------------------------------ main, as fetched
+
+    def main_tip(self) -> str | None:
+        return self.board.fetch_branch("main")
+
+    def read_main(self, tip: str | None, path: str) -> str | None:
+        if tip is None:
+            return None
+        data = git.read_file(self.board.mirror.repo, tip, path)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def config(self, tip: str | None, goal: Goal | None = None) -> Config:
+        config = load_config(self.read_main(tip, ".gitswarm.yaml"))
+        return config.for_goal(goal.models, goal.path) if goal else config
+
+    def goal(self, tip: str | None, name: str) -> Goal:
+        text = self.read_main(tip, goal_path(name))
+        if text is None:
+            raise GitswarmError(f"{goal_path(name)} is not on main", "push the goal file to main")
+        return parse_goal(goal_path(name), text)
+
+    def prompt(self, tip: str | None, role: str, variables: dict[str, str]) -> str:
+        override = self.read_main(tip, f".gitswarm/prompts/{role}.md")
+        return prompts.render(role, variables, {role: override} if override is not None else None)
+
+    def main_log(self, tip: str | None, limit: int = 20) -> str:
+        return "\n".join(git.log_lines(self.board.mirror.repo, tip, limit)) or "(no commits yet)"
+
+    def repo_map(self, tip: str | None) -> str:
+        return "\n".join(git.list_files(self.board.mirror.repo, tip)) if tip else "(empty repository)"
+
+    # ------------------------------------------------------------ agents
+
+    def run_agent(self, role: str, settings: RoleConfig, prompt: str, tools: list[Tool],
+                  cwd: Path | None = None, command: str | None = None) -> AgentResult:
+        """Run one agent for a role: the `command` given (a goal's model-free task), the role's
+        command backend, or its model. Stops early when the swarm is stopping."""
+        limits = Limits(max_steps=settings.max_steps, max_tokens=settings.max_tokens,
+                        wall_time=settings.wall_time, max_output=settings.max_output)
+        if command is not None or settings.backend == "command":
+            return run_command_agent(command or settings.command or "", prompt, cwd or self.workdir, limits,
+                                     env=_agent_env(), prompt_mode=settings.prompt_mode,  # type: ignore[arg-type]
+                                     stop=self.stop)
+
+        def on_step(step: Step) -> None:
+            if self.stop.is_set():
+                raise LimitExceeded("stopped", "the swarm is stopping")
+
+        return run_agent(self.model_factory(settings), SYSTEM[role], prompt, tools, limits, on_step=on_step)
+
+    def run_check(self, command: str, cwd: Path, timeout: float = 1800.0) -> tuple[bool, str]:
+        """Run a goal's test or check command; (passed, the tail of its output)."""
+        try:
+            proc = subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env=_agent_env(), capture_output=True,
+                                  timeout=timeout, start_new_session=True)
+        except subprocess.TimeoutExpired:
+            return False, f"timed out after {timeout:g}s"
+        output = (proc.stdout + proc.stderr).decode(errors="replace")
+        return proc.returncode == 0, f"exit {proc.returncode}\n{output[-4000:]}"
+
+
+def _agent_env() -> dict[str, str]:
+    """What an agent's commands see: no GIT_* pointing at another repository."""
+    return git.no_git_env()
+
+
+def describe_tasks(tasks: list[Any]) -> str:
+    """The goal's tasks as an agent reads them: one line each, with the result when ended."""
+    if not tasks:
+        return "(no tasks yet)"
+    lines = []
+    for t in tasks:
+        line = f"- {t.id} [{t.status}] ({t.kind}) {t.title}"
+        if t.result:
+            said = t.result.get("summary") or t.result.get("reason") or ""
+            line += f" -- {' '.join(said.split())[:300]}"
+        lines.append(line)
+    return "\n".join(lines)

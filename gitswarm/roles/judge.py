@@ -1,0 +1,100 @@
+"""The judge: on a schedule, and when every task of the current cycle has ended, decides whether a
+goal is met. It sees the goal, the board, main's state and log and the test command's result, and
+records its verdict on the goal's record (goals/<name>.yaml on `tasks`): continue starts a new
+cycle (planned afresh, from git alone), done or stop ends the goal. A goal with a `check:` command
+needs no model: exit 0 means done."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from .. import git
+from .. import task as T
+from ..agents.tools import judge_tools
+from ..errors import GitswarmError
+from ..record import GoalRecord, Verdict
+from . import Swarm, describe_tasks
+
+
+def cycle_start(record: GoalRecord) -> str:
+    """When the record's current cycle began: its last continue verdict, else the beginning."""
+    continues = [v for v in record.verdicts if v.decision == "continue"]
+    return continues[-1].at if continues else ""
+
+
+def cycle_tasks(swarm: Swarm, record: GoalRecord) -> list[T.Task]:
+    start = cycle_start(record)
+    return [t for t in swarm.board.tasks() if t.goal == record.name and t.age >= start]
+
+
+def judge(swarm: Swarm, goal_name: str) -> Verdict | None:
+    """One judge pass on a goal; its verdict, or None when the goal has no active record."""
+    board = swarm.board
+    board.refresh()
+    record = board.records().get(goal_name)
+    if record is None or record.status != "active":
+        return None
+    tip = swarm.main_tip()
+    goal = swarm.goal(tip, goal_name)
+    decision, reasons, tokens = _decide(swarm, goal, record, tip)
+    if decision == "continue" and record.cycle >= goal.max_cycles:
+        decision, reasons = "stop", f"{reasons}\n(stopped: max_cycles {goal.max_cycles} reached)"
+    verdict = Verdict(cycle=record.cycle, decision=decision, reasons=reasons[:8000], at=T.now(), tokens=tokens)
+
+    def change(current: GoalRecord | None, state) -> GoalRecord | None:
+        if current is None or current.status != "active" or current.cycle != record.cycle:
+            return None  # somebody judged this cycle meanwhile
+        status = {"continue": "active", "done": "done", "stop": "stopped"}[decision]
+        return current.replace(status=status, cycle=current.cycle + (decision == "continue"),
+                               verdicts=current.verdicts + (verdict,), tokens=current.tokens + tokens,
+                               reason=None if decision != "stop" else reasons[:2000])
+
+    subject = f"judge {goal_name}: {decision} (cycle {record.cycle})"
+    if board.update_goal(goal_name, change, subject, cancel_open=True) is None:
+        return None
+    swarm.log(f"judge: {goal_name} cycle {record.cycle}: {decision}: {' '.join(reasons.split())[:200]}")
+    return verdict
+
+
+def _decide(swarm: Swarm, goal, record: GoalRecord, tip: str | None) -> tuple[str, str, int]:
+    with _checkout(swarm, tip) as where:
+        test_result = "(no test command)"
+        if goal.test and where:
+            passed, output = swarm.run_check(goal.test, where)
+            test_result = f"{'passed' if passed else 'FAILED'}: {goal.test}\n{output}"
+        if goal.check:
+            if where is None:
+                return "continue", "main has no commits yet", 0
+            passed, output = swarm.run_check(goal.check, where)
+            return ("done" if passed else "continue"), f"check {goal.check!r}: {output.strip()[:2000]}", 0
+    said: list[tuple[str, str]] = []
+    prompt = swarm.prompt(tip, "judge", {
+        "goal_name": goal.name, "goal": goal.body, "cycle": str(record.cycle),
+        "tasks": describe_tasks(cycle_tasks(swarm, record)), "main_log": swarm.main_log(tip),
+        "test_result": test_result})
+    result = swarm.run_agent("judge", swarm.config(tip, goal).judge, prompt,
+                             judge_tools(lambda decision, reasons: said.append((decision, reasons))))
+    if not said:
+        raise GitswarmError(f"the judge gave no verdict ({result.reason}): {result.summary}")
+    return said[-1][0], said[-1][1], result.tokens_in + result.tokens_out
+
+
+class _checkout:
+    """A throwaway worktree of main's tip, for the test and check commands."""
+
+    def __init__(self, swarm: Swarm, tip: str | None):
+        self.swarm, self.tip, self.path = swarm, tip, None
+
+    def __enter__(self) -> Path | None:
+        if self.tip is None:
+            return None
+        self.path = Path(tempfile.mkdtemp(prefix="judge-", dir=self.swarm.workdir)) / "main"
+        git.add_worktree(self.swarm.board.mirror.path, self.path, self.tip)
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path is not None:
+            git.remove_worktree(self.swarm.board.mirror.path, self.path)
+            shutil.rmtree(self.path.parent, ignore_errors=True)

@@ -1,0 +1,120 @@
+"""The planner: sees the goal, a map of main, the goal's tasks and main's recent log, and answers by
+creating tasks (one commit on `tasks`). `kind: plan` tasks hand an area to a sub-planner, which
+planner threads claim and plan the same way, down to the goal's max_depth. A goal that lists its
+tasks in its front matter needs no model: planning adds those not yet on the board."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..board import Board
+from ..errors import GitswarmError
+from ..goal import Goal
+from ..task import Task, new_task
+from . import Swarm, describe_tasks
+from ..agents.tools import planner_tools
+
+
+def run(swarm: Swarm, name: str, idle: float = 2.0) -> None:
+    """Claim plan tasks (sub-planners) until the swarm stops."""
+    while not swarm.stop.is_set():
+        task = swarm.board.claim(name, kinds=["plan"])
+        if task is None:
+            swarm.work_ready.wait(idle)
+            continue
+        swarm.log(f"{name}: planning area {task.id} {task.title!r}")
+        try:
+            summary, tokens = plan(swarm, task.goal, area=task, planner=name) if task.goal else ("no goal", 0)
+            swarm.board.complete(task.id, name, summary or "planned", token=task.claim.token, tokens=tokens)
+        except Exception as e:
+            reason = e.message if isinstance(e, GitswarmError) else f"{type(e).__name__}: {e}"
+            swarm.log(f"{name}: planning {task.id} failed: {reason}")
+            try:
+                swarm.board.fail(task.id, name, reason[:4000], token=task.claim.token)
+            except GitswarmError:
+                pass
+
+
+def depth_of(board: Board, task: Task | None) -> int:
+    """How deep an area lies: the root planner is depth 0, each plan task above adds one."""
+    by_id = {t.id: t for t in board.tasks()}
+    depth, seen = 0, set()
+    while task is not None and task.id not in seen:
+        seen.add(task.id)
+        depth += task.kind == "plan"
+        task = by_id.get(task.parent) if task.parent else None
+    return depth
+
+
+def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = "planner") -> tuple[str, int]:
+    """Plan a goal (or an area of it). Returns (summary, tokens spent)."""
+    tip = swarm.main_tip()
+    goal = swarm.goal(tip, goal_name)
+    board = swarm.board
+    board.refresh()
+    if goal.tasks:
+        return _add_listed(swarm, goal), 0
+    depth = depth_of(board, area)
+    mine = [t for t in board.tasks() if t.goal == goal.name]
+    created: list[Task] = []
+
+    def create(items: list[dict[str, Any]]) -> str:
+        try:
+            tasks = tasks_from_call(goal, items, area, depth, {t.id for t in board.tasks()})
+            created.extend(board.add(tasks))
+        except GitswarmError as e:  # a bad title, a refused add: the model reads why and tries again
+            raise ValueError(str(e)) from None
+        swarm.work_ready.set()
+        return "created " + ", ".join(f"{t.id} ({t.title})" for t in tasks)
+
+    prompt = swarm.prompt(tip, "planner", {
+        "goal_name": goal.name, "goal": goal.body,
+        "area": f"{area.title}\n\n{area.description}" if area else "the whole goal",
+        "depth": str(depth), "max_depth": str(goal.max_depth), "repo_map": swarm.repo_map(tip),
+        "tasks": describe_tasks(mine), "main_log": swarm.main_log(tip)})
+    settings = swarm.config(tip, goal).planner
+    result = swarm.run_agent("planner", settings, prompt, planner_tools(create))
+    swarm.log(f"{planner}: {goal.name}: {len(created)} tasks created ({result.reason})")
+    if result.reason not in ("finished",) and not created:
+        raise GitswarmError(f"the planner stopped ({result.reason}): {result.summary}")
+    return result.summary, result.tokens_in + result.tokens_out
+
+
+def tasks_from_call(goal: Goal, items: list[dict[str, Any]], area: Task | None, depth: int,
+                    existing: set[str]) -> list[Task]:
+    """The tasks of one create_tasks call. depends_on names titles of the same call or existing ids.
+    A ValueError goes back to the model as the tool's result."""
+    if not items:
+        raise ValueError("tasks is empty")
+    drafts = [new_task(str(i.get("title", "")).strip() or "(untitled)", str(i.get("description", "")),
+                       kind=i.get("kind") or "work", goal=goal.name, parent=area.id if area else None,
+                       priority=int(i.get("priority") or 0)) for i in items]
+    by_title = {t.title: t.id for t in drafts}
+    out = []
+    for item, draft in zip(items, drafts):
+        if draft.kind == "plan" and depth >= goal.max_depth:
+            raise ValueError(f"{draft.title!r}: kind plan is not allowed at depth {depth} (max_depth "
+                             f"{goal.max_depth}); make it work tasks")
+        deps = []
+        for ref in item.get("depends_on") or []:
+            if ref in by_title:
+                deps.append(by_title[ref])
+            elif ref in existing:
+                deps.append(ref)
+            else:
+                raise ValueError(f"{draft.title!r}: depends_on {ref!r} is neither a title in this call "
+                                 "nor an existing task id")
+        out.append(draft.replace(depends_on=tuple(deps)))
+    return out
+
+
+def _add_listed(swarm: Swarm, goal: Goal) -> str:
+    """A model-free goal: its front matter lists the tasks; add those not yet on the board."""
+    board = swarm.board
+    existing = {t.id for t in board.tasks()}
+    missing = [new_task(t.title, t.description, goal=goal.name, depends_on=t.depends_on,
+                        priority=t.priority, task_id=t.id) for t in goal.tasks if t.id not in existing]
+    if missing:
+        board.add(missing)
+        swarm.work_ready.set()
+    return f"{len(missing)} listed tasks added" if missing else "every listed task is on the board"

@@ -1,0 +1,166 @@
+"""The worker: claim a work task, do it in a worktree at main's tip, test it, commit it, and land it
+on main together with the task's completion. When main moved, rebase and land again; a conflict goes
+to the worker's own agent (a command agent redoes its task on the new tip). There is no integrator."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .. import git
+from ..agents import AgentResult, ModelRejected
+from ..agents.tools import worker_tools
+from ..errors import BranchMoved, GitswarmError
+from ..goal import Goal
+from ..task import Task
+from . import Swarm
+
+MAX_LANDINGS = 20
+
+
+class Stopping(Exception):
+    """The swarm is stopping (or cannot go on): hand the task back."""
+CONFLICT_PROMPT = """Rebasing your work for task {task_id} ({title}) onto the new tip of main stopped with
+conflicts in these files:
+{files}
+Edit them to remove every conflict marker (<<<<<<<, =======, >>>>>>>), keeping the intent of both
+main's change and yours. Do not run git yourself. Call finish(summary) when the files are resolved."""
+
+
+def run(swarm: Swarm, name: str, idle: float = 2.0) -> None:
+    """Work tasks until the swarm stops."""
+    while not swarm.stop.is_set():
+        if not work_one(swarm, name):
+            swarm.work_ready.wait(idle)
+            swarm.work_ready.clear()
+
+
+def work_one(swarm: Swarm, name: str) -> bool:
+    """Claim and work one task; False when none was ready."""
+    task = swarm.board.claim(name, kinds=["work"])
+    if task is None:
+        return False
+    swarm.log(f"{name}: claimed {task.id} {task.title!r}")
+    Job(swarm, name, task).run()
+    return True
+
+
+class Job:
+    def __init__(self, swarm: Swarm, name: str, task: Task):
+        self.swarm, self.name, self.task = swarm, name, task
+        self.token = task.claim.token if task.claim else None
+        self.tokens = 0
+        self.model = "none"
+
+    def run(self) -> None:
+        board, task = self.swarm.board, self.task
+        tip = self.swarm.main_tip()
+        worktree = self.swarm.workdir / f"{self.name}-{task.id}-{self.token}"
+        try:
+            if tip is None:
+                raise GitswarmError("main has no commits to work on")
+            goal = self.swarm.goal(tip, task.goal) if task.goal else None
+            shutil.rmtree(worktree, ignore_errors=True)
+            git.add_worktree(board.mirror.path, worktree, tip)
+            self._land(worktree, goal, tip)
+        except Stopping:  # the swarm stops: the task goes back to the board, not lost
+            try:
+                board.release(task.id, self.name, token=self.token)
+                self.swarm.log(f"{self.name}: released {task.id}")
+            except GitswarmError as lost:
+                self.swarm.log(f"{self.name}: could not release {task.id}: {lost.message}")
+        except Exception as e:  # the task is failed with the reason, never left claimed
+            reason = str(e) if isinstance(e, GitswarmError) else f"{type(e).__name__}: {e}"
+            self.swarm.log(f"{self.name}: {task.id} failed: {reason}")
+            try:
+                board.fail(task.id, self.name, reason[:4000], token=self.token, tokens=self.tokens)
+            except GitswarmError as lost:
+                self.swarm.log(f"{self.name}: could not fail {task.id}: {lost.message}")
+        finally:
+            git.remove_worktree(board.mirror.path, worktree)
+
+    def _land(self, worktree: Path, goal: Goal | None, tip: str) -> None:
+        board, task = self.swarm.board, self.task
+        result = self._agent(worktree, goal, tip)
+        if result.reason == "stopped" or self.swarm.stop.is_set():
+            raise Stopping()
+        if isinstance(result.error, ModelRejected):  # misconfigured: every task would fail the same way
+            self.swarm.fatal = f"the model refused the request: {result.error}"
+            self.swarm.stop.set()
+            raise Stopping()
+        if result.reason != "finished":
+            raise GitswarmError(f"the agent stopped ({result.reason}): {result.summary}")
+        if result.summary.lstrip().upper().startswith("FAILED:"):
+            raise GitswarmError(result.summary.strip())
+        self._test(worktree, goal)
+        commit = git.commit_all(worktree, self._message(result), (self.name, f"{self.name}@gitswarm"))
+        if commit is None:
+            board.complete(task.id, self.name, result.summary or "nothing to change", token=self.token,
+                           tokens=self.tokens)
+            self.swarm.log(f"{self.name}: {task.id} done, nothing to change")
+            return
+        for _ in range(MAX_LANDINGS):
+            try:
+                board.land(task.id, self.name, commit, result.summary or task.title, token=self.token,
+                           tokens=self.tokens)
+                self.swarm.log(f"{self.name}: {task.id} landed {commit[:10]} on main")
+                return
+            except BranchMoved:
+                tip = self.swarm.main_tip() or tip
+                self.swarm.log(f"{self.name}: main moved; rebasing {task.id} onto {tip[:10]}")
+                commit = self._rebase(worktree, goal, tip, result)
+                self._test(worktree, goal)
+        raise GitswarmError(f"main kept moving: gave up after {MAX_LANDINGS} landings")
+
+    def _agent(self, worktree: Path, goal: Goal | None, tip: str, prompt: str | None = None) -> AgentResult:
+        swarm, task = self.swarm, self.task
+        settings = swarm.config(tip, goal).worker
+        run_command = next((t.run for t in goal.tasks if t.id == task.id and t.run), None) if goal else None
+        prompt = prompt or swarm.prompt(tip, "worker", {
+            "goal_name": goal.name if goal else "(none)", "goal": goal.body if goal else "(none)",
+            "task_id": task.id, "title": task.title, "description": task.description or "(none)",
+            "test_command": (goal.test if goal else None) or "(none)", "main_log": swarm.main_log(tip)})
+        result = swarm.run_agent("worker", settings, prompt, worker_tools(worktree, max_output=settings.max_output),
+                                 cwd=worktree, command=run_command)
+        self.tokens += result.tokens_in + result.tokens_out
+        self.model = "command" if run_command or settings.backend == "command" else result.model
+        return result
+
+    def _rebase(self, worktree: Path, goal: Goal | None, tip: str, result: AgentResult) -> str:
+        conflicts = git.rebase(worktree, tip)
+        if conflicts:
+            settings = self.swarm.config(tip, goal).worker
+            scripted = goal and any(t.id == self.task.id and t.run for t in goal.tasks)
+            if scripted or settings.backend == "command":  # a command agent redoes its task on the new tip
+                self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; redoing {self.task.id} on the new main")
+                git.abort_rebase(worktree)
+                git.reset_hard(worktree, tip)
+                redo = self._agent(worktree, goal, tip)
+                if redo.reason != "finished":
+                    raise GitswarmError(f"redoing the task on the new main failed: {redo.summary}")
+                self._test(worktree, goal)
+                commit = git.commit_all(worktree, self._message(redo), (self.name, f"{self.name}@gitswarm"))
+                if commit is None:
+                    raise GitswarmError("redone on the new main, the task changes nothing")
+                return commit
+            self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; resolving")
+            prompt = CONFLICT_PROMPT.format(task_id=self.task.id, title=self.task.title,
+                                            files="\n".join(f"- {c}" for c in conflicts))
+            fixed = self._agent(worktree, goal, tip, prompt=prompt)
+            left = git.continue_rebase(worktree) if fixed.reason == "finished" else conflicts
+            if left:
+                git.abort_rebase(worktree)
+                raise GitswarmError(f"could not resolve the conflict with main in {', '.join(left)}")
+        return git.head(worktree)
+
+    def _test(self, worktree: Path, goal: Goal | None) -> None:
+        if goal and goal.test:
+            passed, output = self.swarm.run_check(goal.test, worktree)
+            if not passed:
+                raise GitswarmError(f"the goal's tests fail: {goal.test}\n{output[-1500:]}")
+
+    def _message(self, result: AgentResult) -> str:
+        summary = (result.summary or "").strip()
+        body = f"{summary}\n\n" if summary and summary != self.task.title else ""
+        return (f"{self.task.title}\n\n{body}Gitswarm-Task: {self.task.id}\nGitswarm-Worker: {self.name}\n"
+                f"Gitswarm-Model: {self.model}\nGitswarm-Tokens: {self.tokens}\n")
