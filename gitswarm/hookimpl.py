@@ -8,7 +8,6 @@ Imports stay lazy: every push pays for this process's start-up.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 
@@ -16,6 +15,8 @@ def _legacy(git_dir: str, name: str, data: bytes) -> int:
     path = os.path.join(git_dir, "hooks", f"{name}.legacy")
     if not os.access(path, os.X_OK):
         return 0
+    import subprocess
+
     return subprocess.run([path], input=data).returncode
 
 
