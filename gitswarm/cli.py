@@ -213,13 +213,27 @@ def status(remote: str, as_json: bool) -> None:
     with Board(remote) as board:
         board.refresh()
         tasks, ready_ids = board.tasks(), {t.id for t in board.ready()}
-        problems = board.problems
+        problems, records = board.problems, board.records()
     if as_json:
-        click.echo(json.dumps({"tasks": [t.to_dict() for t in tasks]}, indent=2))
+        click.echo(json.dumps({"tasks": [t.to_dict() for t in tasks],
+                               "goals": [goal_summary(r, tasks) for r in records.values()]}, indent=2))
         return
+    for r in records.values():
+        g = goal_summary(r, tasks)
+        click.echo(f"goal {g['name']}: {g['status']}, cycle {g['cycle']}, {g['tasks_done']}/{g['tasks']} tasks done, "
+                   f"{g['tokens']} tokens" + (f" ({r.reason.splitlines()[0][:100]})" if r.reason else ""))
     click.echo(format_status(tasks, ready_ids))
     for p in problems:
         click.echo(f"unreadable: {p}", err=True)
+
+
+def goal_summary(record: Any, tasks: list[T.Task]) -> dict[str, Any]:
+    """A goal's state with what it has spent: its planners' and judge's tokens (on its record) and
+    its tasks' (on their results)."""
+    mine = [t for t in tasks if t.goal == record.name]
+    spent = record.tokens + sum(int((t.result or {}).get("tokens", 0)) for t in mine)
+    return {"name": record.name, "status": record.status, "cycle": record.cycle, "tokens": spent,
+            "tasks": len(mine), "tasks_done": sum(t.status == "done" for t in mine), "reason": record.reason}
 
 
 def format_status(tasks: list[T.Task], ready_ids: set[str]) -> str:
@@ -283,6 +297,8 @@ def judge_cmd(hub: Path, goals: tuple[str, ...]) -> None:
     with Board(str(hub)) as board, tempfile.TemporaryDirectory(prefix="gitswarm-judge-") as work:
         board.refresh()
         names = goals or [n for n, r in board.records().items() if r.status == "active"]
+        if not names:
+            click.echo(f"no active goal on {hub}")
         swarm = Swarm(board, Path(work))
         for name in names:
             verdict = judge(swarm, name)

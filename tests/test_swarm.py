@@ -168,3 +168,55 @@ Never ends.
         task, = board.tasks()
     assert task.status == "open" and task.attempts == 1  # released, not lost
     assert subprocess.run(["pgrep", "-f", "sleep 613.25"], capture_output=True).returncode == 1  # killed whole
+
+
+COMMAND_AGENTS = """defaults:
+  backend: command
+planner:
+  command: "printf -- '- title: Write one\\\\n  description: the first file\\\\n- title: Write two\\\\n  description: the second\\\\n  depends_on: [Write one]\\\\n' > $GITSWARM_TASKS_FILE"
+worker:
+  command: "python3 -c \\"import re, sys; p = sys.stdin.read(); t = re.search(r'[*][*](.+?)[*][*]', p).group(1); open(t.replace(' ', '-') + '.txt', 'w').write(t); print('wrote', t)\\""
+judge:
+  command: "test -f Write-one.txt && test -f Write-two.txt"
+"""
+
+
+def test_every_role_can_be_an_external_command(hub, tmp_path):
+    """backend: command for planner (writes a YAML list to $GITSWARM_TASKS_FILE), worker (reads its
+    prompt on stdin, edits the checkout) and judge (exit 0 means done): no model anywhere."""
+    push_goal(hub, tmp_path, "cmd", "Write two files.\n", files={".gitswarm.yaml": COMMAND_AGENTS})
+    lines: list[str] = []
+    assert serve(hub, lines) == 0, lines
+    assert sh("git", "show", "main:Write-two.txt", cwd=hub).stdout == "Write two"
+    with Board(str(hub)) as board:
+        board.refresh()
+        tasks = board.tasks()
+    assert [(t.title, t.status) for t in tasks] == [("Write one", "done"), ("Write two", "done")]
+    assert tasks[1].depends_on == (tasks[0].id,)
+    trailers = sh("git", "log", "-1", "--format=%(trailers)", "main", cwd=hub).stdout
+    assert "Gitswarm-Model: command" in trailers and f"Gitswarm-Task: {tasks[1].id}" in trailers
+    assert "status: done" in record(hub, "cmd")
+
+
+def test_judge_command_runs_one_pass(hub, tmp_path):
+    goal = TWO_TASKS.replace('check: "test -s a.txt && test -s b.txt"', 'check: "test -s a.txt"')
+    push_goal(hub, tmp_path, "two", goal)
+    out = gitswarm("judge", str(hub)).stdout
+    assert out.strip() == f"no active goal on {hub}"  # no daemon has seen the goal yet: no record
+    lines: list[str] = []
+    daemon = Daemon(hub, workers=0, planners=0, name="t", log=lines.append, judge_every=3600)
+    thread = threading.Thread(target=daemon.run)
+    thread.start()
+    try:
+        deadline = time.time() + 60
+        while "goals/two.yaml" not in sh("git", "ls-tree", "-r", "--name-only", "tasks", cwd=hub).stdout:
+            assert time.time() < deadline
+            time.sleep(0.1)
+    finally:
+        daemon.shutdown()
+        thread.join(60)
+    assert gitswarm("judge", str(hub)).stdout.strip() == "two: continue"  # a.txt is not on main
+    push_goal(hub, tmp_path, "two", goal, files={"a.txt": "by hand\n"})
+    assert gitswarm("judge", str(hub), "--goal", "two").stdout.strip() == "two: done"
+    text = record(hub, "two")
+    assert "decision: continue" in text and "decision: done" in text and "status: done" in text

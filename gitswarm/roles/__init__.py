@@ -86,14 +86,17 @@ class Swarm:
     # ------------------------------------------------------------ agents
 
     def run_agent(self, role: str, settings: RoleConfig, prompt: str, tools: list[Tool],
-                  cwd: Path | None = None, command: str | None = None) -> AgentResult:
+                  cwd: Path | None = None, command: str | None = None,
+                  env: dict[str, str] | None = None) -> AgentResult:
         """Run one agent for a role: the `command` given (a goal's model-free task), the role's
-        command backend, or its model. Stops early when the swarm is stopping."""
+        command backend, or its model. Stops early when the swarm is stopping. `env` is given
+        to a command agent (how it answers: GITSWARM_TASKS_FILE for a planner)."""
         limits = Limits(max_steps=settings.max_steps, max_tokens=settings.max_tokens,
                         wall_time=settings.wall_time, max_output=settings.max_output)
         if command is not None or settings.backend == "command":
             return run_command_agent(command or settings.command or "", prompt, cwd or self.workdir, limits,
-                                     env=_agent_env(), prompt_mode=settings.prompt_mode,  # type: ignore[arg-type]
+                                     env={**_agent_env(), **(env or {})},
+                                     prompt_mode=settings.prompt_mode,  # type: ignore[arg-type]
                                      stop=self.stop)
 
         def on_step(step: Step) -> None:

@@ -59,23 +59,27 @@ def judge(swarm: Swarm, goal_name: str) -> Verdict | None:
 
 
 def _decide(swarm: Swarm, goal, record: GoalRecord, tip: str | None) -> tuple[str, str, int]:
+    settings = swarm.config(tip, goal).judge
     with _checkout(swarm, tip) as where:
+        if goal.check or settings.backend == "command":  # model-free: exit 0 means done
+            if where is None:
+                return "continue", "main has no commits yet", 0
+            if goal.check:
+                passed, output = swarm.run_check(goal.check, where)
+                return ("done" if passed else "continue"), f"check {goal.check!r}: {output.strip()[:2000]}", 0
         test_result = "(no test command)"
         if goal.test and where:
             passed, output = swarm.run_check(goal.test, where)
             test_result = f"{'passed' if passed else 'FAILED'}: {goal.test}\n{output}"
-        if goal.check:
-            if where is None:
-                return "continue", "main has no commits yet", 0
-            passed, output = swarm.run_check(goal.check, where)
-            return ("done" if passed else "continue"), f"check {goal.check!r}: {output.strip()[:2000]}", 0
-    said: list[tuple[str, str]] = []
-    prompt = swarm.prompt(tip, "judge", {
-        "goal_name": goal.name, "goal": goal.body, "cycle": str(record.cycle),
-        "tasks": describe_tasks(cycle_tasks(swarm, record)), "main_log": swarm.main_log(tip),
-        "test_result": test_result})
-    result = swarm.run_agent("judge", swarm.config(tip, goal).judge, prompt,
-                             judge_tools(lambda decision, reasons: said.append((decision, reasons))))
+        said: list[tuple[str, str]] = []
+        prompt = swarm.prompt(tip, "judge", {
+            "goal_name": goal.name, "goal": goal.body, "cycle": str(record.cycle),
+            "tasks": describe_tasks(cycle_tasks(swarm, record)), "main_log": swarm.main_log(tip),
+            "test_result": test_result})
+        result = swarm.run_agent("judge", settings, prompt,
+                                 judge_tools(lambda decision, reasons: said.append((decision, reasons))), cwd=where)
+    if settings.backend == "command":
+        return ("done" if result.reason == "finished" else "continue"), result.summary or result.reason, 0
     if not said:
         raise GitswarmError(f"the judge gave no verdict ({result.reason}): {result.summary}")
     return said[-1][0], said[-1][1], result.tokens_in + result.tokens_out

@@ -5,13 +5,18 @@ tasks in its front matter needs no model: planning adds those not yet on the boa
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ..board import Board
 from ..errors import GitswarmError
 from ..goal import Goal
 from ..task import Task, new_task
 from . import Swarm, describe_tasks
+from ..agents import AgentResult
 from ..agents.tools import planner_tools
 
 
@@ -60,12 +65,15 @@ def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = 
 
     def create(items: list[dict[str, Any]]) -> str:
         try:
-            tasks = tasks_from_call(goal, items, area, depth, {t.id for t in board.tasks()})
+            tasks, known = tasks_from_call(goal, items, area, depth, board.tasks())
             created.extend(board.add(tasks))
         except GitswarmError as e:  # a bad title, a refused add: the model reads why and tries again
             raise ValueError(str(e)) from None
         swarm.work_ready.set()
-        return "created " + ", ".join(f"{t.id} ({t.title})" for t in tasks)
+        said = ["created " + ", ".join(f"{t.id} ({t.title})" for t in tasks)] if tasks else []
+        if known:
+            said.append("already on the board, not added again: " + ", ".join(f"{t.id} ({t.title})" for t in known))
+        return "; ".join(said)
 
     prompt = swarm.prompt(tip, "planner", {
         "goal_name": goal.name, "goal": goal.body,
@@ -73,25 +81,55 @@ def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = 
         "depth": str(depth), "max_depth": str(goal.max_depth), "repo_map": swarm.repo_map(tip),
         "tasks": describe_tasks(mine), "main_log": swarm.main_log(tip)})
     settings = swarm.config(tip, goal).planner
-    result = swarm.run_agent("planner", settings, prompt, planner_tools(create))
+    if settings.backend == "command":
+        result = _command_planner(swarm, settings, prompt, create)
+    else:
+        result = swarm.run_agent("planner", settings, prompt, planner_tools(create))
     swarm.log(f"{planner}: {goal.name}: {len(created)} tasks created ({result.reason})")
     if result.reason not in ("finished",) and not created:
         raise GitswarmError(f"the planner stopped ({result.reason}): {result.summary}")
     return result.summary, result.tokens_in + result.tokens_out
 
 
+def _command_planner(swarm: Swarm, settings, prompt: str, create) -> AgentResult:
+    """A command as the planner: it reads the prompt and writes its tasks, a YAML list of
+    {title, description, kind, depends_on, priority}, to the file named by GITSWARM_TASKS_FILE."""
+    with tempfile.TemporaryDirectory(prefix="gitswarm-plan-") as folder:
+        answer = Path(folder) / "tasks.yaml"
+        result = swarm.run_agent("planner", settings, prompt, [], cwd=Path(folder),
+                                 env={"GITSWARM_TASKS_FILE": str(answer)})
+        if result.reason == "finished" and answer.exists():
+            try:
+                items = yaml.safe_load(answer.read_text()) or []
+                if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                    raise ValueError("expected a YAML list of tasks (mappings)")
+                create(items) if items else None
+            except (yaml.YAMLError, ValueError) as e:
+                raise GitswarmError(f"the planner command's tasks file: {' '.join(str(e).split())}",
+                                    "write a YAML list of {title, description, kind, depends_on, priority} "
+                                    "to $GITSWARM_TASKS_FILE") from None
+    return result
+
+
 def tasks_from_call(goal: Goal, items: list[dict[str, Any]], area: Task | None, depth: int,
-                    existing: set[str]) -> list[Task]:
-    """The tasks of one create_tasks call. depends_on names titles of the same call or existing ids.
+                    board_tasks: list[Task]) -> tuple[list[Task], list[Task]]:
+    """The tasks of one create_tasks call: (new tasks, tasks of the goal already on the board under
+    the same title, which are not added again, so that a planner waking again may repeat its
+    plan). depends_on names titles of the same call or of the goal's tasks, or existing ids.
     A ValueError goes back to the model as the tool's result."""
     if not items:
         raise ValueError("tasks is empty")
+    existing = {t.id for t in board_tasks}
+    same_goal = {t.title: t for t in board_tasks if t.goal == goal.name and t.status not in ("cancelled", "dead")}
     drafts = [new_task(str(i.get("title", "")).strip() or "(untitled)", str(i.get("description", "")),
                        kind=i.get("kind") or "work", goal=goal.name, parent=area.id if area else None,
                        priority=int(i.get("priority") or 0)) for i in items]
-    by_title = {t.title: t.id for t in drafts}
+    known = [same_goal[d.title] for d in drafts if d.title in same_goal]
+    by_title = {t.title: t.id for t in drafts} | {t.title: t.id for t in known}
     out = []
     for item, draft in zip(items, drafts):
+        if draft.title in same_goal:
+            continue
         if draft.kind == "plan" and depth >= goal.max_depth:
             raise ValueError(f"{draft.title!r}: kind plan is not allowed at depth {depth} (max_depth "
                              f"{goal.max_depth}); make it work tasks")
@@ -105,7 +143,7 @@ def tasks_from_call(goal: Goal, items: list[dict[str, Any]], area: Task | None, 
                 raise ValueError(f"{draft.title!r}: depends_on {ref!r} is neither a title in this call "
                                  "nor an existing task id")
         out.append(draft.replace(depends_on=tuple(deps)))
-    return out
+    return out, known
 
 
 def _add_listed(swarm: Swarm, goal: Goal) -> str:
