@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .errors import GitswarmError
+from .errors import FileInvalid, GitswarmError
 from .task import _CONTROL_RE as CONTROL_RE  # the characters task files refuse
 
 try:  # libyaml when available, as in gitswarm.task
@@ -61,13 +61,8 @@ _MODEL_RE = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}\Z")
 _URL_RE = re.compile(r"https?://[^\s\x00-\x1f\x7f]{1,2000}\Z")
 
 
-class ConfigInvalid(GitswarmError):
-    """`.gitswarm.yaml` (or a goal's `models:`) breaks the rules. Names the file and the field."""
-
-    def __init__(self, path: str, field: str | None, problem: str, hint: str | None = None):
-        where = f"{path}: {field}" if field else path
-        super().__init__(f"{where}: {problem}", hint)
-        self.path, self.field, self.problem = path, field, problem
+class ConfigInvalid(FileInvalid):
+    """`.gitswarm.yaml` (or a goal's `models:`) breaks the rules."""
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,17 @@ class GitswarmError(Exception):
         return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
 
 
-class TaskInvalid(GitswarmError):
-    """A task file breaks the schema. Names the file and the field."""
+class FileInvalid(GitswarmError):
+    """A file breaks its rules. Names the file and the field (None: the whole file)."""
 
     def __init__(self, path: str, field: str | None, problem: str, hint: str | None = None):
         where = f"{path}: {field}" if field else path
         super().__init__(f"{where}: {problem}", hint)
         self.path, self.field, self.problem = path, field, problem
+
+
+class TaskInvalid(FileInvalid):
+    """A task file (or a goal record on the board) breaks the schema."""
 
 
 class RuleViolation(GitswarmError):

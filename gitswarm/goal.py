@@ -34,7 +34,7 @@ from typing import Any
 
 from .config import (DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, load_yaml, parse_duration,
                      parse_role_overrides)
-from .errors import GitswarmError
+from .errors import FileInvalid, GitswarmError
 from .task import ID_RE
 
 __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
@@ -50,13 +50,8 @@ _TITLE_MAX, _TEXT_MAX, _COMMAND_MAX = 200, 32 * 1024, 8192
 _NAME_HINT = "a goal's name is its file's: letters, digits, '.', '_' or '-', up to 64, starting with a letter or digit"
 
 
-class GoalInvalid(GitswarmError):
-    """A goal file breaks the rules. Names the file and the field (None: the whole file)."""
-
-    def __init__(self, path: str, field: str | None, problem: str, hint: str | None = None):
-        where = f"{path}: {field}" if field else path
-        super().__init__(f"{where}: {problem}", hint)
-        self.path, self.field, self.problem = path, field, problem
+class GoalInvalid(FileInvalid):
+    """A goal file breaks the rules."""
 
 
 @dataclass(frozen=True)
