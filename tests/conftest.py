@@ -57,8 +57,9 @@ def sh(*args: str, cwd: str | Path | None = None, check: bool = True, input: str
 
 
 def gitswarm(*args: str, check: bool = True, cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
-    """The real command line, in a process of its own."""
-    return sh(sys.executable, "-m", "gitswarm", *args, check=check, cwd=cwd)
+    """The real command line, in a process of its own. It runs outside the source checkout (in the
+    test's home), so that `-m` imports the installed gitswarm, as a user's shell would."""
+    return sh(sys.executable, "-m", "gitswarm", *args, check=check, cwd=cwd or os.environ["HOME"])
 
 
 @pytest.fixture

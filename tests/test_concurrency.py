@@ -36,7 +36,8 @@ def test_sixteen_processes_claim_two_hundred_tasks_exactly_once(hub):
         ids = {t.id for t in board.add([new_task(f"task {i}", priority=i % 7) for i in range(200)])}
     start = time.time() + 3  # let every interpreter start, then go at once
     procs = {f"w{i:02d}": subprocess.Popen([sys.executable, "-c", CLAIMER, str(hub), f"w{i:02d}", str(start)],
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                           cwd=hub.parent)
              for i in range(16)}
     acked: dict[str, str] = {}
     rejected = 0

@@ -116,7 +116,7 @@ def test_a_goal_pushed_with_git_runs_to_done_through_the_cli(hub, tmp_path, serv
     push_files(hub, tmp_path, {".gitswarm.yaml": settings(server), "README.md": "project\n"})
     push_files(hub, tmp_path, {"goals/hello.md": GOAL}, "add goal hello")
     proc = subprocess.run([sys.executable, "-m", "gitswarm", "serve", str(hub), "--workers", "2",
-                           "--until-done"], capture_output=True, text=True, timeout=300)
+                           "--until-done"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     tasks, records = board_tasks(hub)
     assert sorted((t.title, t.status) for t in tasks) == [("Write hello", "done"), ("Write world", "done")]

@@ -151,7 +151,7 @@ Never ends.
 """
     push_goal(hub, tmp_path, "slow", goal)
     proc = subprocess.Popen([sys.executable, "-m", "gitswarm", "serve", str(hub), "--workers", "1",
-                             "--planners", "0", "--id", "box"], stderr=subprocess.PIPE, text=True)
+                             "--planners", "0", "--id", "box"], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.time() + 60
     while time.time() < deadline:
         out = sh("git", "log", "--format=%s", "tasks", cwd=hub).stdout
