@@ -21,12 +21,13 @@ from typing import Any, Callable, Iterable
 from . import git, record, rules
 from . import task as T
 from .record import GoalRecord
-from .errors import BranchMoved, GitswarmError, PushDeclined, PushRace, TaskInvalid
+from .errors import BranchMoved, ClaimLost, GitswarmError, PushDeclined, PushRace, TaskInvalid
 from .task import Task
 
 BRANCH = "tasks"
 BOARD_REF = f"refs/heads/{BRANCH}"
 MIN_BACKOFF, MAX_BACKOFF = 0.02, 2.0  # seconds
+HEARTBEATS = "refs/gitswarm/heartbeats"
 
 
 @dataclass
@@ -41,13 +42,15 @@ class Outcome:
     body: str = ""
     result: Any = None
     refs: dict[str, str] = field(default_factory=dict)  # other branches pushed with it, atomically
+    heartbeats: list[str] = field(default_factory=list)  # workers whose heartbeat ref it moves
 
 
 class State:
     """The board as one batch attempt sees it: tasks by id and goal records by name, changed as
     requests apply."""
 
-    def __init__(self, tasks: dict[str, Task], records: dict[str, GoalRecord]):
+    def __init__(self, tasks: dict[str, Task], records: dict[str, GoalRecord], retry_backoff: float = 0.0):
+        self.retry_backoff = retry_backoff
         self.tasks = dict(tasks)
         self.records = dict(records)
         self._ready: list[Task] | None = None
@@ -69,7 +72,7 @@ class State:
 
     def next_ready(self, kinds: Iterable[str] | None, goal: str | None) -> Task | None:
         if self._ready is None:
-            self._ready = ready(self.tasks.values(), self.tasks)
+            self._ready = ready(self.tasks.values(), self.tasks, self.retry_backoff)
         for t in self._ready:
             current = self.tasks[t.id]
             if current.status == "open" and (kinds is None or t.kind in kinds) \
@@ -78,11 +81,22 @@ class State:
         return None
 
 
-def ready(tasks: Iterable[Task], by_id: dict[str, Task]) -> list[Task]:
-    """Open tasks whose dependencies are all done: by priority (higher first), then age."""
+def ready(tasks: Iterable[Task], by_id: dict[str, Task], retry_backoff: float = 0.0,
+          now: float | None = None) -> list[Task]:
+    """Open tasks whose dependencies are all done: by priority (higher first), then age. A task
+    whose last attempt ended (it has a result) waits retry_backoff * 2^(attempts-1) after that."""
+    now = time.time() if now is None else now
+
     def deps_done(t: Task) -> bool:
         return all(d in by_id and by_id[d].status == "done" for d in t.depends_on)
-    found = [t for t in tasks if t.status == "open" and deps_done(t)]
+
+    def rested(t: Task) -> bool:
+        if not t.result or not retry_backoff or "at" not in t.result:
+            return True
+        wait = min(3600.0, retry_backoff * 2 ** max(0, t.attempts - 1))
+        return T.timestamp(t.result["at"]) + wait <= now
+
+    found = [t for t in tasks if t.status == "open" and deps_done(t) and rested(t)]
     found.sort(key=lambda t: (-t.priority, t.age, t.id))
     return found
 
@@ -98,11 +112,14 @@ class _Request:
 
 class Board:
     def __init__(self, remote: str, *, cache: Path | None = None, max_tries: int = 200,
-                 author: tuple[str, str] | None = None):
+                 author: tuple[str, str] | None = None, lease: int = 900, retry_backoff: float = 0.0):
         self.mirror = git.Mirror(remote, cache)
         self.remote = self.mirror.remote
         self.max_tries = max_tries
         self.author = author
+        self.lease = lease
+        self.retry_backoff = retry_backoff  # seconds before a task whose attempt ended is ready again
+        self._beats: dict[str, str | None] = {}  # worker -> its heartbeat ref on the hub, as we left it
         self.tip: str | None = None
         self._tasks: dict[str, Task] = {}
         self._records: dict[str, GoalRecord] = {}
@@ -176,7 +193,7 @@ class Board:
         return State(self._tasks, self._records).get(task_id)
 
     def ready(self) -> list[Task]:
-        return ready(self._tasks.values(), self._tasks)
+        return ready(self._tasks.values(), self._tasks, self.retry_backoff)
 
     # ------------------------------------------------------------ changing
 
@@ -192,8 +209,11 @@ class Board:
             return Outcome("add", list(new), result=list(new))
         return self._submit(apply)
 
-    def claim(self, worker: str, kinds: Iterable[str] | None = None, goal: str | None = None) -> Task | None:
-        """Claim the next ready task (of these kinds, of this goal); None when none is ready."""
+    def claim(self, worker: str, kinds: Iterable[str] | None = None, goal: str | None = None,
+              lease: int | None = None) -> Task | None:
+        """Claim the next ready task (of these kinds, of this goal) for `lease` seconds (renewed
+        by heartbeats); None when none is ready. The claim's push also moves the worker's
+        heartbeat ref, so the hub's clock knows when the lease began."""
         kinds = tuple(kinds) if kinds else None
         _check_worker(worker)
 
@@ -201,8 +221,37 @@ class Board:
             t = state.next_ready(kinds, goal)
             if t is None:
                 return None
-            claimed = rules.claim(t, worker)
-            return Outcome("claim", [claimed], worker=worker, token=claimed.attempts, result=claimed)
+            claimed = rules.claim(t, worker, lease=int(lease or self.lease))
+            return Outcome("claim", [claimed], worker=worker, token=claimed.attempts, result=claimed,
+                           heartbeats=[worker])
+        return self._submit(apply)
+
+    def heartbeat(self, workers: Iterable[str]) -> None:
+        """Renew the leases of these workers' claims: one push of their heartbeat refs, never of
+        tasks, so heartbeats do not contend with claims."""
+        names = sorted(set(workers))
+        if names:
+            self._submit(lambda state: Outcome("heartbeat", [], heartbeats=names))
+
+    def reclaim(self, task_id: str, reason: str, dead: bool = False) -> Task | None:
+        """Take a claim back from a holder whose lease lapsed: open again, or dead. The hub checks
+        the lapse on its own clock. None when the task is no longer claimed."""
+        def apply(state: State) -> Outcome | None:
+            t = state.get(task_id)
+            if t.status != "claimed" or t.claim is None:
+                return None
+            new = rules.reclaim(t, reason, dead=dead)
+            return Outcome("reclaim", [new], body=reason, result=new)
+        return self._submit(apply)
+
+    def bury(self, task_id: str, reason: str) -> Task | None:
+        """A failed task out of attempts: dead, with its last error."""
+        def apply(state: State) -> Outcome | None:
+            t = state.get(task_id)
+            if t.status != "failed":
+                return None
+            new = rules.bury(t, reason)
+            return Outcome("bury", [new], body=reason, result=new)
         return self._submit(apply)
 
     def complete(self, task_id: str, worker: str, summary: str, commit: str | None = None,
@@ -318,18 +367,21 @@ class Board:
         if fresh:
             self._refresh()
         for _ in range(self.max_tries):
-            state = State(self._tasks, self._records)
+            state = State(self._tasks, self._records, self.retry_backoff)
             chain = self._build_chain(batch, state)
             unsure = any(r.error is not None or (r.outcome is None and not r.deferred) for r in batch)
             if unsure and not fresh:  # "nothing ready" or an error may come from a stale view
                 self._refresh()
                 fresh = True
                 continue
-            if chain == self.tip:
+            beating = sorted({w for r in batch if r.outcome for w in r.outcome.heartbeats})
+            if chain == self.tip and not beating:
                 break
-            updates = {BOARD_REF: chain}
+            updates = {BOARD_REF: chain} if chain != self.tip else {}
             for r in batch:
                 updates.update(r.outcome.refs if r.outcome else {})
+            beats = self._beat_commits(beating)
+            updates.update(beats)
             try:
                 self.pushes += 1
                 self.mirror.push(updates, atomic=len(updates) > 1)
@@ -339,6 +391,9 @@ class Board:
                     moved = [b for b in race.branches if r.outcome and f"refs/heads/{b}" in r.outcome.refs]
                     if moved:
                         r.error, r.done = BranchMoved(moved[0]), True
+                for ref in beats:  # a heartbeat ref moved: another process beats under that name
+                    if ref in race.branches:
+                        self._beats.pop(ref.rsplit("/", 1)[1], None)
                 batch = [r for r in batch if not r.done]
                 self._backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, self._backoff * 2))
                 time.sleep(random.uniform(0, self._backoff))  # full jitter
@@ -354,6 +409,7 @@ class Board:
                     changing[0].error = e
                 break
             self.tip, self._tasks, self._records = chain, state.tasks, state.records
+            self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})
             self._backoff = self._backoff / 2 if self._backoff > MIN_BACKOFF else 0.0
             break
         else:
@@ -376,12 +432,16 @@ class Board:
                 if outcome.refs and branches & set(outcome.refs):
                     r.deferred = True  # another request of this batch moves that branch
                     continue
+                if not outcome.tasks and not outcome.records:  # a heartbeat: no board change
+                    r.outcome = outcome
+                    continue
                 files = {t.path: T.dump(t) for t in outcome.tasks}
                 files.update({r.path: record.dump(r) for r in outcome.records})
                 info = rules.CommitInfo(outcome.action, [t.id for t in outcome.tasks], outcome.worker,
                                         outcome.token)
                 changes = [rules.Change(path, _dump_or_none(state, path), data) for path, data in files.items()]
-                rules.check_commit(info, changes, lambda i: i in state.tasks)  # the hook's own rules
+                rules.check_commit(info, changes, lambda i: i in state.tasks,  # the hook's own rules
+                                   lapsed=lambda claim: True)  # a lapse only the hub can tell: its clock
             except GitswarmError as e:
                 r.error = e
                 continue
@@ -396,6 +456,19 @@ class Board:
             branches |= set(outcome.refs)
             r.outcome = outcome
         return parent
+
+    def _beat_commits(self, workers: list[str]) -> dict[str, str]:
+        """A new heartbeat commit per worker, each on its last one (fast-forward only, like
+        every ref of the hub): {ref: commit}."""
+        unknown = [w for w in workers if w not in self._beats]
+        if unknown:
+            existing = self.mirror.remote_refs(f"{HEARTBEATS}/*")
+            wanted = [f"{HEARTBEATS}/{w}" for w in unknown]
+            self.mirror.fetch_refs([r for r in wanted if r in existing])
+            self._beats.update({w: existing.get(f"{HEARTBEATS}/{w}") for w in unknown})
+        return {f"{HEARTBEATS}/{w}": git.write_commit(self.mirror.repo, self._beats[w], {},
+                                                        f"heartbeat {w}\n", (w, f"{w}@gitswarm"))
+                for w in workers}
 
     def _author(self) -> tuple[str, str]:
         if self.author is None:
@@ -414,10 +487,11 @@ def _check_worker(worker: str) -> None:
 def _held(state: State, task_id: str, worker: str, token: int | None, verb: str) -> Task:
     t = state.get(task_id)
     if t.status != "claimed" or t.claim is None:
-        raise GitswarmError(f"cannot {verb} {task_id}: it is {t.status}, not claimed by {worker}",
-                            "claims end when they are completed, failed, released or cancelled")
+        raise ClaimLost(f"cannot {verb} {task_id}: it is {t.status}, not claimed by {worker}",
+                        "claims end when they are completed, failed, released, cancelled or taken back "
+                        "after their lease lapsed")
     if t.claim.worker != worker or (token is not None and token != t.claim.token):
-        raise GitswarmError(f"cannot {verb} {task_id}: it is claimed by {t.claim.worker} "
+        raise ClaimLost(f"cannot {verb} {task_id}: it is claimed by {t.claim.worker} "
                             f"(token {t.claim.token}), not by {worker}"
                             + (f" (token {token})" if token is not None else ""),
                             "only the claim's holder may end it; your claim was lost")

@@ -135,10 +135,12 @@ def task_show(remote: str, task_id: str) -> None:
 @WORKER
 @click.option("--kind", type=click.Choice(T.KINDS), default=None, help="Only tasks of this kind.")
 @click.option("--goal", default=None, help="Only tasks of this goal.")
-def claim(remote: str, worker: str, kind: str | None, goal: str | None) -> None:
+@click.option("--lease", default="15m", show_default=True,
+              help="How long the claim holds without a heartbeat (30s, 15m, 2h).")
+def claim(remote: str, worker: str, kind: str | None, goal: str | None, lease: str) -> None:
     """Claim the next ready task and print its id; exit 1 when none is ready."""
     with Board(remote) as board:
-        got = board.claim(worker, kinds=[kind] if kind else None, goal=goal)
+        got = board.claim(worker, kinds=[kind] if kind else None, goal=goal, lease=_seconds(lease, "--lease"))
     if got is None:
         click.echo(f"gitswarm: no ready task on {remote}", err=True)
         sys.exit(1)
@@ -182,6 +184,40 @@ def release(remote: str, task_id: str, worker: str, token: int | None) -> None:
     with Board(remote) as board:
         board.release(task_id, worker, token=token)
     click.echo(f"{task_id} released")
+
+
+@cli.command()
+@REMOTE
+@WORKER
+def heartbeat(remote: str, worker: str) -> None:
+    """Renew the leases of the claims a worker holds (its heartbeat ref, on the hub's clock)."""
+    with Board(remote) as board:
+        board.heartbeat([worker])
+    click.echo(f"{worker}: heartbeat")
+
+
+@cli.command()
+@click.argument("hub", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--max-attempts", type=int, default=3, show_default=True,
+              help="Claims of a task before a lapse or a failure leaves it dead.")
+def reclaim(hub: Path, max_attempts: int) -> None:
+    """One pass: take back claims whose lease lapsed; retry failed tasks, or bury them when out of
+    attempts. HUB is the bare repository (its reflogs are the clock)."""
+    from .leases import reclaim_pass
+
+    with Board(str(hub)) as board:
+        changed = reclaim_pass(board, hub, max_attempts, log=click.echo)
+    if not changed:
+        click.echo("nothing to reclaim")
+
+
+def _seconds(text: str, option: str) -> int:
+    from .config import parse_duration
+
+    try:
+        return max(1, int(round(parse_duration(text))))
+    except ValueError:
+        raise GitswarmError(f"{option}: {text!r} is not a duration", "write 30s, 15m or 2h") from None
 
 
 @cli.command()

@@ -50,7 +50,7 @@ BACKENDS = ("openai", "command")
 PROMPT_MODES = ("stdin", "file")
 ROLE_FIELDS = ("backend", "model", "base_url", "api_key_env", "temperature", "command", "prompt_mode",
                "max_steps", "max_tokens", "wall_time", "max_output")
-FIELDS = ("defaults", "model", *ROLES, "debounce", "max_depth", "lease", "workers")
+FIELDS = ("defaults", "model", *ROLES, "debounce", "max_depth", "lease", "workers", "max_attempts", "retry_backoff")
 
 DURATION_HINT = "write seconds (90) or a duration like 30s, 10m, 2h or 1h30m"
 _DURATION_RE = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)d)?(?:([0-9]+(?:\.[0-9]+)?)h)?"
@@ -102,6 +102,8 @@ class Config:
     max_depth: int = 2
     lease: float = 900.0
     workers: int | None = None
+    max_attempts: int = 3  # claims of a task before a lapse or failure leaves it dead
+    retry_backoff: float = 10.0  # seconds before a task whose attempt ended is claimed again (doubling)
 
     def role(self, name: str) -> RoleConfig:
         if name not in ROLES:
@@ -151,6 +153,8 @@ def load_config(text: str | None, path: str = CONFIG_PATH) -> Config:
         max_depth=_integer(doc.get("max_depth", 2), "max_depth", fail, 0, 5),
         lease=_duration(doc.get("lease", 900.0), "lease", fail, low=1.0, high=7 * 86400.0),
         workers=None if doc.get("workers") is None else _integer(doc["workers"], "workers", fail, 1, 1024),
+        max_attempts=_integer(doc.get("max_attempts", 3), "max_attempts", fail, 1, 1000),
+        retry_backoff=_duration(doc.get("retry_backoff", 10.0), "retry_backoff", fail, low=0.0, high=86400.0),
     )
 
 

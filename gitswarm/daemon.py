@@ -24,10 +24,12 @@ from . import git, record
 from .board import Board
 from .errors import GitswarmError
 from .goal import is_goal_path, parse_goal
+from .leases import reclaim_pass
 from .roles import Swarm, default_model, judge, planner, stderr_log, worker
 from .task import ENDED, id_from_path
 
 ZERO = git.ZERO
+RECLAIM_EVERY = 5.0  # seconds between passes at most: failed tasks are retried (or buried) this soon
 
 
 @dataclass
@@ -50,7 +52,8 @@ class _Wake(FileSystemEventHandler):
 class Daemon:
     def __init__(self, hub: str | Path, workers: int = 4, planners: int = 2, until_done: bool = False,
                  name: str | None = None, log: Callable[[str], None] = stderr_log,
-                 model_factory=default_model, debounce: float | None = None, judge_every: float | None = None):
+                 model_factory=default_model, debounce: float | None = None, judge_every: float | None = None,
+                 lease: float | None = None, max_attempts: int | None = None, retry_backoff: float | None = None):
         self.hub = Path(hub).resolve()
         if not spool.spool_dir(self.hub).is_dir():
             raise GitswarmError(f"{self.hub} is not a gitswarm hub (no event spool)",
@@ -63,6 +66,12 @@ class Daemon:
         self.workers, self.planners, self.until_done = workers, planners, until_done
         self.debounce, self.judge_every = debounce, judge_every
         self.clocks: dict[str, GoalClock] = {}
+        settings = self.swarm.config(self.board.fetch_branch("main"))
+        self.lease = float(lease if lease is not None else settings.lease)
+        self.max_attempts = max_attempts if max_attempts is not None else settings.max_attempts
+        self.board.lease = max(1, int(round(self.lease)))
+        self.board.retry_backoff = retry_backoff if retry_backoff is not None else settings.retry_backoff
+        self.next_reclaim = 0.0
         self.wake = threading.Event()
         self.threads: list[threading.Thread] = []
         self.log = log
@@ -87,6 +96,8 @@ class Daemon:
             self.log(f"serve {self.hub}: {self.workers} workers, {self.planners} planners")
             self._release_stale_claims()
             self._adopt_goals()
+            beat = threading.Thread(target=self._heartbeats, name="heartbeats", daemon=True)
+            beat.start()
             for role, count, target in (("w", self.workers, worker.run), ("p", self.planners, planner.run)):
                 for i in range(count):
                     t = threading.Thread(target=self._guarded, args=(target, f"{self.name}-{role}{i}"),
@@ -110,6 +121,14 @@ class Daemon:
         self.log("stopping: agents are told to stop, their tasks released")
         self.stop.set()
         self.wake.set()
+
+    def _heartbeats(self) -> None:
+        """Renew the leases of this daemon's agents that hold a claim: a third of the lease apart."""
+        while not self.stop.wait(max(0.2, self.lease / 3)):
+            try:
+                self.board.heartbeat(set(self.swarm.holding))
+            except GitswarmError as e:
+                self.log(f"heartbeat: {e.message}")
 
     def _guarded(self, target, name: str) -> None:
         while not self.stop.is_set():
@@ -168,6 +187,8 @@ class Daemon:
         for path, _ in git.changed_files(repo, old, new):
             task_id = id_from_path(path)
             t = self.board.find(task_id) if task_id else None
+            if t is not None and t.status == "failed":
+                self.next_reclaim = 0.0  # retry it (or bury it) now
             if t is not None and t.status in ENDED and t.goal in self.clocks:
                 ended.add(t.goal)
         for name in ended:  # tasks it created ended: the planner may follow up; the cycle may be over
@@ -229,8 +250,12 @@ class Daemon:
         self.wake.set()
 
     def _schedule(self) -> None:
-        records = self.board.records()
         now = time.time()
+        if now >= self.next_reclaim:  # lapsed claims back to the board; failed tasks retried or buried
+            self.next_reclaim = now + min(max(0.5, self.lease / 3), RECLAIM_EVERY)
+            if reclaim_pass(self.board, self.hub, self.max_attempts, self.log):
+                self.swarm.work_ready.set()
+        records = self.board.records()
         for name, clock in list(self.clocks.items()):
             rec = records.get(name)
             if rec is None or rec.status != "active":
@@ -279,11 +304,14 @@ class Daemon:
         if rec is None:
             return False
         tasks = judge.cycle_tasks(self.swarm, rec)
-        return bool(tasks) and all(t.status in ENDED for t in tasks)
+
+        def over(t) -> bool:  # a failed task with attempts left will be retried: not over yet
+            return t.status in ENDED and not (t.status == "failed" and t.attempts < self.max_attempts)
+        return bool(tasks) and all(over(t) for t in tasks)
 
     def _next_due(self) -> float:
         dues = [c.plan_due for c in self.clocks.values() if c.plan_due is not None]
-        dues += [c.judge_due for c in self.clocks.values()]
+        dues += [c.judge_due for c in self.clocks.values()] + [self.next_reclaim]
         return max(0.05, min([d - time.time() for d in dues] + [5.0]))
 
     def _debounce(self) -> float:

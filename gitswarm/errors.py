@@ -65,3 +65,8 @@ class BranchMoved(GitswarmError):
     def __init__(self, branch: str):
         super().__init__(f"{branch} moved while this change was pushed", f"fetch {branch}, rebase, push again")
         self.branch = branch
+
+
+class ClaimLost(GitswarmError):
+    """The task is no longer held under this claim (its lease lapsed and it was taken back, or it
+    ended): the old holder must abandon it."""

@@ -102,6 +102,17 @@ class Mirror:
                            "check that the hub exists and that you can reach it with `git ls-remote`")
         return str(self.repo.references[ref].target)
 
+    def remote_refs(self, pattern: str) -> dict[str, str]:
+        """{ref: sha} of the hub's refs matching a pattern (`git ls-remote`)."""
+        proc = run(["ls-remote", self.remote, pattern], cwd=self.path)
+        return {ref: sha for sha, ref in (ln.split("\t") for ln in proc.stdout.decode().splitlines() if "\t" in ln)}
+
+    def fetch_refs(self, refs: list[str]) -> None:
+        """Fetch refs of the hub (objects only: what they point at becomes readable here)."""
+        if refs:
+            run(["fetch", "--no-write-fetch-head", "--no-tags", "--no-auto-maintenance", "-q", self.remote,
+                 *[f"+{r}:{self.prefix}/{r.removeprefix('refs/')}" for r in refs]], cwd=self.path)
+
     def push(self, updates: dict[str, str], atomic: bool = False) -> None:
         """Push commit ids to refs of the hub (`{ref: sha}`). Raises PushRace when a ref moved
         underneath, PushDeclined when the hub's hook refused, GitError otherwise."""
@@ -259,6 +270,10 @@ class HookRepo:
         found = [ln.split() for ln in text.splitlines()]
         return [(parts[0], parts[1:]) for parts in found if len(parts) > 1]
 
+    def updated_at(self, ref: str) -> float | None:
+        """When the hub last moved a ref, on its own clock: the last entry of the ref's reflog."""
+        return reflog_time(Path(self.env.get("GIT_DIR", ".")), ref)
+
     def is_ancestor(self, commit: str, of: str) -> bool:
         return run(["merge-base", "--is-ancestor", commit, of], env=self.env, check=False).returncode == 0
 
@@ -317,6 +332,24 @@ class HookRepo:
             self._cat.stdin.close()  # type: ignore[union-attr]
             self._cat.wait()
             self._cat = None
+
+
+def reflog_time(git_dir: Path, ref: str) -> float | None:
+    """The time of a ref's last reflog entry (`<old> <new> <who> <email> <unix time> <tz>\t<msg>`),
+    None without one. Reads the file's tail only: reflogs grow."""
+    path = git_dir / "logs" / ref
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = f.read().splitlines()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    for line in reversed(lines):
+        head = line.split(b"\t", 1)[0].rsplit(b" ", 2)
+        if len(head) == 3 and head[1].isdigit():
+            return float(head[1])
+    return None
 
 
 def hook_git_dir() -> Path:

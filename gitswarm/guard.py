@@ -7,8 +7,8 @@ from __future__ import annotations
 from .errors import GitswarmError, RuleViolation, TaskInvalid
 from .git import STALE, ZERO, HookRepo
 
-
 BOARD_REF = "refs/heads/tasks"
+HEARTBEATS = "refs/gitswarm/heartbeats"
 MAIN_REF = "refs/heads/main"
 REGULAR = "100644"
 
@@ -66,6 +66,18 @@ def _trailers(repo: HookRepo, commit: str):
 
 def _check_board_update(repo: HookRepo, old: str, new: str) -> list:
     """Check every commit the update brings; the tasks they leave done."""
+    import time
+
+    from .task import timestamp
+
+    def lapsed(claim) -> bool:
+        """On the hub's clock: no news from the holder (its heartbeat ref's reflog; a claim push
+        updates it too) for longer than the claim's lease."""
+        last = repo.updated_at(f"{HEARTBEATS}/{claim.worker}")
+        if last is None:  # a claim pushed without a heartbeat: only its own word for when
+            last = timestamp(claim.at)
+        return time.time() - last > claim.lease
+
     from .rules import Change, check_commit
     from .task import task_path
 
@@ -101,7 +113,8 @@ def _check_board_update(repo: HookRepo, old: str, new: str) -> list:
             return repo.size(f"{commit}:{task_path(task_id)}") is not None
 
         try:
-            done += [t for t in check_commit(info, changes, exists, root=not parents) if t.status == "done"]
+            done += [t for t in check_commit(info, changes, exists, root=not parents, lapsed=lapsed)
+                     if t.status == "done"]
         except GitswarmError as e:
             if not e.message.startswith(name):  # in a chain, say which commit broke the rule
                 e.message = f"{name}: {e.message}"

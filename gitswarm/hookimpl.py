@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import events
 
         try:
-            events.write(git_dir, [u for u in _updates(data)])
+            events.write(git_dir, [u for u in _updates(data) if not u[2].startswith("refs/gitswarm/")])
         except Exception as e:  # the push has landed; say what went wrong, never fail it
             print(f"gitswarm: could not spool the event: {e}", file=sys.stderr)
         _legacy(git_dir, name, data)

@@ -16,16 +16,19 @@ from . import task as T
 from .errors import RuleViolation
 from .task import Claim, Task
 
-ACTIONS = ("init", "add", "claim", "complete", "fail", "release", "reopen", "cancel", "goal")
-# (from, to) -> the action that makes the move. Nothing else is legal.
+ACTIONS = ("init", "add", "claim", "complete", "fail", "release", "reopen", "cancel", "goal", "reclaim",
+           "bury")
+# (from, to) -> the actions that may make the move. Nothing else is legal.
 TRANSITIONS = {
-    ("open", "claimed"): "claim",
-    ("claimed", "done"): "complete",
-    ("claimed", "failed"): "fail",
-    ("claimed", "open"): "release",
-    ("failed", "open"): "reopen",
-    ("open", "cancelled"): "cancel",
-    ("claimed", "cancelled"): "cancel",
+    ("open", "claimed"): ("claim",),
+    ("claimed", "done"): ("complete",),
+    ("claimed", "failed"): ("fail",),
+    ("claimed", "open"): ("release", "reclaim"),  # reclaim: anyone, once the holder's lease has lapsed
+    ("claimed", "dead"): ("reclaim",),  # ... and the task has used up its attempts
+    ("failed", "open"): ("reopen",),
+    ("failed", "dead"): ("bury",),
+    ("open", "cancelled"): ("cancel",),
+    ("claimed", "cancelled"): ("cancel",),
 }
 HOLDER_ACTIONS = ("complete", "fail", "release")  # only the claim's holder, under its token
 IMMUTABLE = ("id", "title", "description", "kind", "goal", "parent", "depends_on", "priority", "created")
@@ -35,10 +38,10 @@ TRAILER = "Gitswarm-"
 
 # ---------------------------------------------------------------- making changes
 
-def claim(task: Task, worker: str, at: str | None = None) -> Task:
+def claim(task: Task, worker: str, at: str | None = None, lease: int = 900) -> Task:
     attempts = task.attempts + 1
-    return task.replace(status="claimed", attempts=attempts,
-                        claim=Claim(worker=worker, token=attempts, at=at or T.now()))
+    return task.replace(status="claimed", attempts=attempts, result=None,
+                        claim=Claim(worker=worker, token=attempts, at=at or T.now(), lease=lease))
 
 
 def complete(task: Task, worker: str, summary: str, commit: str | None = None,
@@ -63,7 +66,21 @@ def release(task: Task) -> Task:
 
 
 def reopen(task: Task) -> Task:
-    return task.replace(status="open", claim=None, result=None)
+    """A failed task open again; its result keeps saying why the last attempt failed."""
+    return task.replace(status="open", claim=None)
+
+
+def reclaim(task: Task, reason: str, dead: bool = False, at: str | None = None) -> Task:
+    """Take a claim back from a holder gone silent: open again, or dead when out of attempts."""
+    assert task.claim is not None
+    return task.replace(status="dead" if dead else "open", claim=None,
+                        result={"worker": task.claim.worker, "at": at or T.now(), "reason": reason})
+
+
+def bury(task: Task, reason: str, at: str | None = None) -> Task:
+    """A failed task that used up its attempts: dead, with its last error."""
+    last = (task.result or {}).get("reason", "")
+    return task.replace(status="dead", result={"at": at or T.now(), "reason": f"{reason}; last error: {last}"})
 
 
 def cancel(task: Task, reason: str, at: str | None = None) -> Task:
@@ -149,11 +166,12 @@ class Change:
 
 
 def check_commit(info: CommitInfo, changes: list[Change], exists: Callable[[str], bool],
-                 root: bool = False) -> list[Task]:
+                 root: bool = False, lapsed: Callable[[Claim], bool] | None = None) -> list[Task]:
     """Check one commit on `tasks` against its parent. Returns the tasks it adds or changes.
 
-    `exists(id)` tells whether a task exists in the commit's tree (for depends_on and parent).
-    Raises RuleViolation or TaskInvalid naming the file and the rule.
+    `exists(id)` tells whether a task exists in the commit's tree (for depends_on and parent);
+    `lapsed(claim)` whether a claim's lease has lapsed on the hub's clock (None: never, so a
+    reclaim is refused). Raises RuleViolation or TaskInvalid naming the file and the rule.
     """
     if info.problem:
         raise RuleViolation(info.name, info.problem, "give each trailer once, in the last paragraph")
@@ -167,7 +185,7 @@ def check_commit(info: CommitInfo, changes: list[Change], exists: Callable[[str]
     changed: list[Task] = []
     added: list[Task] = []
     for change in changes:
-        moved = _check_change(info, change)
+        moved = _check_change(info, change, lapsed)
         if moved is None:
             continue
         (added if change.old is None else changed).append(moved)
@@ -186,7 +204,7 @@ def check_commit(info: CommitInfo, changes: list[Change], exists: Callable[[str]
     return added + changed
 
 
-def _check_change(info: CommitInfo, change: Change) -> Task | None:
+def _check_change(info: CommitInfo, change: Change, lapsed: Callable[[Claim], bool] | None) -> Task | None:
     path = change.path
     if path == "README.md":
         if change.new is None:
@@ -216,7 +234,7 @@ def _check_change(info: CommitInfo, change: Change) -> Task | None:
         raise RuleViolation(path, f"task {task_id} already exists; an add commit only creates tasks",
                             "choose another id")
     old = T.parse(change.old, path)
-    check_transition(old, new, info, path)
+    check_transition(old, new, info, path, lapsed)
     return new
 
 
@@ -238,19 +256,27 @@ def check_added(task: Task, path: str) -> None:
                             f"(this one is {task.status}, attempts {task.attempts})")
 
 
-def check_transition(old: Task, new: Task, info: CommitInfo, path: str) -> None:
+def check_transition(old: Task, new: Task, info: CommitInfo, path: str,
+                     lapsed: Callable[[Claim], bool] | None = None) -> None:
     for name in IMMUTABLE:
         if getattr(old, name) != getattr(new, name):
             raise RuleViolation(path, f"field {name} never changes once a task exists",
                                 "cancel the task and add a corrected one")
-    action = TRANSITIONS.get((old.status, new.status))
-    if action is None:
+    actions = TRANSITIONS.get((old.status, new.status))
+    if actions is None:
         allowed = [to for (frm, to) in TRANSITIONS if frm == old.status]
         raise RuleViolation(path, f"illegal transition {old.status} -> {new.status} "
                             f"(from {old.status}: {', '.join(allowed) or 'none, it has ended'})")
-    if action != info.action:
-        raise RuleViolation(path, f"{old.status} -> {new.status} is a {action}, "
+    if info.action not in actions:
+        raise RuleViolation(path, f"{old.status} -> {new.status} is a {' or '.join(actions)}, "
                             f"but the commit says Gitswarm-Action: {info.action}")
+    action = info.action
+    if action == "reclaim":
+        assert old.claim is not None
+        if lapsed is None or not lapsed(old.claim):
+            raise RuleViolation(path, f"the lease of {old.claim.worker} (token {old.claim.token}, "
+                                f"{old.claim.lease}s) has not lapsed on the hub's clock",
+                                "a claim is taken back only when its holder has gone silent")
     if action == "claim":
         assert new.claim is not None  # check_consistent
         if new.attempts != old.attempts + 1:

@@ -24,6 +24,7 @@ except AttributeError:  # pragma: no cover
     _Loader, _Dumper = yaml.SafeLoader, yaml.SafeDumper
 
 MAX_FILE_BYTES = 64 * 1024
+MAX_LEASE = 7 * 24 * 3600
 KINDS = ("work", "plan")
 STATUSES = ("open", "claimed", "done", "failed", "dead", "cancelled")
 ENDED = ("done", "failed", "dead", "cancelled")
@@ -46,6 +47,7 @@ class Claim:
     worker: str
     token: int
     at: str
+    lease: int = 900  # seconds without news from the holder after which the claim may be taken back
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,13 @@ class Task:
 def now() -> str:
     """The current UTC time in the board's format (microseconds, so that age orders a batch)."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def timestamp(stamp: str) -> float:
+    """Seconds since the epoch of a board time (`2026-11-25T08:30:00.123456Z`)."""
+    head, _, frac = stamp[:-1].partition(".")
+    return datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp() + \
+        (float("0." + frac) if frac else 0.0)
 
 
 def new_id() -> str:
@@ -212,8 +221,9 @@ def check_consistent(task: Task, path: str) -> None:
                               "the token is the claim's number: attempts after the claim")
     elif task.claim is not None:
         raise TaskInvalid(path, "claim", f"must be null while the task is {task.status}")
-    if task.status == "open" and task.result is not None:
-        raise TaskInvalid(path, "result", "must be null while the task is open")
+    if task.status == "open" and task.result is not None and "reason" not in task.result:
+        raise TaskInvalid(path, "result", "an open task's result is null or says why its last attempt ended",
+                          "give result.reason, or null")
     if task.status in ENDED:
         if task.result is None:
             raise TaskInvalid(path, "result", f"a {task.status} task needs a result")
@@ -281,12 +291,13 @@ class _Validator:
     def claim(self, value: Any) -> Claim | None:
         if value is None:
             return None
-        if not isinstance(value, dict) or set(value) != {"worker", "token", "at"}:
-            raise self.fail("claim", "must be null or a mapping of worker, token and at")
+        if not isinstance(value, dict) or set(value) != {"worker", "token", "at", "lease"}:
+            raise self.fail("claim", "must be null or a mapping of worker, token, at and lease")
         return Claim(
             worker=self.match("claim.worker", value["worker"], NAME_RE, "a worker name"),
             token=self.integer("claim.token", value["token"], 1, 1_000_000),
             at=self.match("claim.at", value["at"], TIME_RE, "UTC time like 2026-11-25T08:30:00Z"),
+            lease=self.integer("claim.lease", value["lease"], 1, MAX_LEASE),
         )
 
     def result(self, value: Any) -> dict[str, Any] | None:

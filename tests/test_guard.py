@@ -148,7 +148,7 @@ def test_hand_written_add_claim_complete_pushed_with_plain_git(board_clone: Path
     accept(board_clone, hub)
 
     claimed = fields + ("status: claimed\nattempts: 1\nclaim:\n  worker: alice\n  token: 1\n"
-                        f"  at: '2026-11-25T09:00:00Z'\nresult: null\ncreated: '{CREATED}'\n")
+                        f"  at: '2026-11-25T09:00:00Z'\n  lease: 900\nresult: null\ncreated: '{CREATED}'\n")
     write(board_clone, PA, claimed)
     commit_all(board_clone, f"claim {A} (alice)\n\nGitswarm-Action: claim\nGitswarm-Task: {A}\n"
                             "Gitswarm-Worker: alice\nGitswarm-Token: 1\n")
@@ -211,7 +211,7 @@ def test_one_bad_commit_in_a_chain_rejects_the_whole_push(board_clone: Path, hub
     done_b = seed(board_clone, hub, "done", B)
     good = [lambda: commit(board_clone, "add", [mk(A)]),
             lambda: step(board_clone, mk(A), "claim")]
-    bad = lambda: commit(board_clone, "reopen", [rules.reopen(done_b)])  # noqa: E731 (done -> open)
+    bad = lambda: commit(board_clone, "reopen", [done_b.replace(status="open", result=None)])  # noqa: E731 (done -> open)
     order = {"first": [bad, *good], "middle": [good[0], bad, good[1]], "last": [*good, bad]}[position]
     for make in order:
         make()
@@ -325,7 +325,7 @@ def test_an_id_that_does_not_match_its_file_name(board_clone: Path, hub: Path) -
 
 ILLEGAL = {
     # seed status, old task -> (action, new task, Gitswarm-Worker, Gitswarm-Token), the rule
-    "done->open": ("done", lambda t: ("reopen", rules.reopen(t), None, None),
+    "done->open": ("done", lambda t: ("reopen", t.replace(status="open", result=None), None, None),
                    "illegal transition done -> open (from done: none, it has ended)"),
     "open->done": ("open", lambda t: ("complete", rules.complete(t, "alice", "no claim"), "alice", 1),
                    "illegal transition open -> done (from open: claimed, cancelled)"),
@@ -337,7 +337,7 @@ ILLEGAL = {
                                 "illegal transition claimed -> claimed"),
     "claimed->dead": ("claimed", lambda t: ("fail", t.replace(status="dead", claim=None, result={
                           "worker": "alice", "at": CREATED, "reason": "gave up"}), "alice", 1),
-                      "illegal transition claimed -> dead"),
+                      "claimed -> dead is a reclaim, but the commit says Gitswarm-Action: fail"),
     "claimed->done-by-another-worker": (
         "claimed", lambda t: ("complete", rules.complete(t, "bob", "mine now"), "bob", 1),
         "only the claim's holder (alice, token 1) may complete it; this commit is from bob, token 1"),

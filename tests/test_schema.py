@@ -44,7 +44,7 @@ def base(status: str = "open") -> dict[str, Any]:
         "status": "open", "attempts": 0, "claim": None, "result": None, "created": "2026-11-25T08:30:00Z",
     }
     if status == "claimed":
-        doc.update(status="claimed", attempts=1, claim={"worker": "alice", "token": 1, "at": AT})
+        doc.update(status="claimed", attempts=1, claim={"worker": "alice", "token": 1, "at": AT, "lease": 900})
     elif status == "done":
         doc.update(status="done", attempts=1,
                    result={"worker": "alice", "at": AT, "commit": SHA1, "summary": "tokens done"})
@@ -200,6 +200,8 @@ def p(name: str, doc: Any, field: str | None = None, **kw: Any) -> Any:
 
 VALID = [
     *[p(f"status {s}", base(s)) for s in T.STATUSES],
+    p("open again, saying why the last attempt ended",
+      variant(result={"reason": "lease lapsed", "worker": "alice", "at": AT})),
     p("title of 200 characters", variant(title="x" * 200)),
     p("title with a tab and unicode", variant(title="Überschrift\t— ✓ 漢字")),
     p("title with spaces around", variant(title="  Tokenize  ")),
@@ -219,7 +221,7 @@ VALID = [
     p("lowest priority", variant(priority=-1_000_000)),
     p("open after a release", variant(attempts=3)),
     p("most attempts", variant("claimed", attempts=1_000_000,
-                               claim={"worker": "alice", "token": 1_000_000, "at": AT})),
+                               claim={"worker": "alice", "token": 1_000_000, "at": AT, "lease": 604800})),
     p("SHA-256 commit", inner("done", "result", commit="a" * 64)),
     p("done without commit, worker or time", variant("done", result={"summary": "ok"})),
     p("done with an empty summary", inner("done", "result", summary="")),
@@ -239,7 +241,7 @@ def test_both_accept(doc: Any, field: None):
     assert T.parse(T.dump(task), "t.yaml") == task
 
 
-CLAIM = {"worker": "alice", "token": 1, "at": AT}
+CLAIM = {"worker": "alice", "token": 1, "at": AT, "lease": 900}
 
 INVALID = [
     *[p(f"missing {f}", variant(**{f: DROP}), f) for f in T.FIELDS],
@@ -327,7 +329,7 @@ INVALID = [
     p("claim a string", variant("claimed", claim="alice"), "claim"),
     p("claim a list", variant("claimed", claim=["alice", 1, AT]), "claim"),
     # result
-    p("open with a result", variant(result={"reason": "x"}), "result"),
+    p("open with a result but no reason", variant(result={"summary": "x"}), "result"),
     p("claimed with a result", variant("claimed", result={"summary": "x"}), "result"),
     p("done without a result", variant("done", result=None), "result"),
     p("done without a summary", inner("done", "result", summary=DROP), "result"),

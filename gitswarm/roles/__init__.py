@@ -50,6 +50,7 @@ class Swarm:
     model_factory: Callable[[RoleConfig], ChatModel] = default_model
     stop: threading.Event = field(default_factory=threading.Event)
     fatal: str | None = None  # why the swarm cannot go on (a refused model configuration)
+    holding: set[str] = field(default_factory=set)  # agents holding a claim now: their heartbeats go out
     work_ready: threading.Event = field(default_factory=threading.Event)
 
     # ------------------------------------------------------------ main, as fetched

@@ -28,6 +28,7 @@ def run(swarm: Swarm, name: str, idle: float = 2.0) -> None:
             swarm.work_ready.wait(idle)
             continue
         swarm.log(f"{name}: planning area {task.id} {task.title!r}")
+        swarm.holding.add(name)
         try:
             summary, tokens = plan(swarm, task.goal, area=task, planner=name) if task.goal else ("no goal", 0)
             swarm.board.complete(task.id, name, summary or "planned", token=task.claim.token, tokens=tokens)
@@ -38,6 +39,8 @@ def run(swarm: Swarm, name: str, idle: float = 2.0) -> None:
                 swarm.board.fail(task.id, name, reason[:4000], token=task.claim.token)
             except GitswarmError:
                 pass
+        finally:
+            swarm.holding.discard(name)
 
 
 def depth_of(board: Board, task: Task | None) -> int:

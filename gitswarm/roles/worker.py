@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import git
 from ..agents import AgentResult, ModelRejected
 from ..agents.tools import worker_tools
-from ..errors import BranchMoved, GitswarmError
+from ..errors import BranchMoved, ClaimLost, GitswarmError
 from ..goal import Goal
 from ..task import Task
 from . import Swarm
@@ -41,7 +41,11 @@ def work_one(swarm: Swarm, name: str) -> bool:
     if task is None:
         return False
     swarm.log(f"{name}: claimed {task.id} {task.title!r}")
-    Job(swarm, name, task).run()
+    swarm.holding.add(name)
+    try:
+        Job(swarm, name, task).run()
+    finally:
+        swarm.holding.discard(name)
     return True
 
 
@@ -63,6 +67,8 @@ class Job:
             shutil.rmtree(worktree, ignore_errors=True)
             git.add_worktree(board.mirror.path, worktree, tip)
             self._land(worktree, goal, tip)
+        except ClaimLost as lost:  # our lease lapsed and the task was taken back: abandon it
+            self.swarm.log(f"{self.name}: lost the claim on {task.id}, abandoning it: {lost.message}")
         except Stopping:  # the swarm stops: the task goes back to the board, not lost
             try:
                 board.release(task.id, self.name, token=self.token)

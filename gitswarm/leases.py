@@ -1,0 +1,55 @@
+"""Leases: a claim holds while its holder gives news. Holders renew through heartbeat refs of their
+own (refs/gitswarm/heartbeats/<worker>), never through `tasks`; the hub's reflog of that ref is the
+clock (the server's, never a commit date). A pass over the board takes back lapsed claims (open
+again, or dead once the task has used up its attempts) and retries or buries failed tasks. The hub's
+guard checks every lapse again on its own clock, so a pass run anywhere can do no harm."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from . import git
+from . import task as T
+from .board import HEARTBEATS, Board
+from .errors import GitswarmError
+from .task import Task
+
+
+def silence(hub: Path, claim: T.Claim, now: float | None = None) -> float:
+    """Seconds since the holder of a claim last gave news, on the hub's clock."""
+    last = git.reflog_time(hub, f"{HEARTBEATS}/{claim.worker}") or T.timestamp(claim.at)
+    return (time.time() if now is None else now) - last
+
+
+def reclaim_pass(board: Board, hub: Path, max_attempts: int,
+                 log: Callable[[str], None] = lambda _: None) -> list[Task]:
+    """One pass: lapsed claims back to the board, failed tasks retried or buried. What changed."""
+    board.refresh()
+    changed: list[Task] = []
+    for t in board.tasks():
+        try:
+            if t.status == "claimed" and t.claim is not None:
+                quiet = silence(hub, t.claim)
+                if quiet <= t.claim.lease:
+                    continue
+                dead = t.attempts >= max_attempts
+                reason = (f"lease lapsed: no news from {t.claim.worker} for {quiet:.0f}s "
+                          f"(lease {t.claim.lease}s, token {t.claim.token})"
+                          + (f"; dead after {t.attempts} attempts" if dead else ""))
+                new = board.reclaim(t.id, reason, dead=dead)
+            elif t.status == "failed":
+                if t.attempts >= max_attempts:
+                    new = board.bury(t.id, f"failed {t.attempts} times (max_attempts {max_attempts})")
+                else:
+                    new = board.reopen(t.id)
+            else:
+                continue
+        except GitswarmError as e:  # the hub disagrees (a heartbeat just came in): next pass
+            log(f"reclaim {t.id}: {e.message}")
+            continue
+        if new is not None:
+            log(f"reclaim: {t.id} {t.status} -> {new.status}: {(new.result or {}).get('reason', '')}")
+            changed.append(new)
+    return changed
