@@ -131,8 +131,9 @@ class Board:
         # batch starts from a fresh fetch instead of a push that would surely be refused.
         self._backoff = 0.0
         self._pending: list[_Request] = []
-        self._queue = threading.Lock()
-        self._leader = threading.Lock()
+        self._cond = threading.Condition()  # guards _pending and _leading
+        self._leading = False
+        self._leader = threading.Lock()  # held while the mirror and the snapshot change
 
     def __enter__(self) -> "Board":
         return self
@@ -335,15 +336,27 @@ class Board:
     # ------------------------------------------------------------ group commit
 
     def _submit(self, apply: Callable[[State], Outcome | None]) -> Any:
+        """Queue a request; lead a batch when no thread leads, else wait to be woken when one
+        ends. A thread whose request a leader pushed returns at once (a plain lock is not fair:
+        the thread that just pushed would take it again and push batches of one)."""
         request = _Request(apply)
-        with self._queue:
+        with self._cond:
             self._pending.append(request)
-        while not request.done:
-            with self._leader:
-                if not request.done:
-                    with self._queue:
-                        batch, self._pending = self._pending, []
+        while True:
+            with self._cond:
+                while not request.done and self._leading:
+                    self._cond.wait()
+                if request.done:
+                    break
+                self._leading = True
+                batch, self._pending = self._pending, []
+            try:
+                with self._leader:
                     self._run(batch)
+            finally:
+                with self._cond:
+                    self._leading = False
+                    self._cond.notify_all()
         if request.error is not None:
             raise request.error
         return request.outcome.result if request.outcome else None
@@ -359,7 +372,7 @@ class Board:
                 raise
         deferred = [r for r in batch if not r.done]
         if deferred:
-            with self._queue:
+            with self._cond:
                 self._pending[:0] = deferred
 
     def _run_batch(self, batch: list[_Request]) -> None:
