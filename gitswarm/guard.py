@@ -25,12 +25,25 @@ def stale(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
     return lines
 
 
+def allowed_ref(ref: str) -> bool:
+    """The refs gitswarm uses; everything else (tags, other branches, other namespaces) is refused."""
+    if ref in (BOARD_REF, MAIN_REF):
+        return True
+    name = ref[len(HEARTBEATS) + 1:] if ref.startswith(HEARTBEATS + "/") else None
+    return bool(name) and "/" not in name and name.replace(".", "").replace("_", "").replace("-", "").replace("@", "").isalnum()
+
+
 def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = None) -> list[str]:
     """Check (old, new, ref) updates; the lines to print for the first violation, or []."""
     from .rules import CommitInfo, check_landing
 
     repo = repo or HookRepo()
     refs = {ref: (old, new) for old, new, ref in updates}
+    for ref in refs:
+        if not allowed_ref(ref):
+            repo.close()
+            return [f"gitswarm: rejected {ref}: a hub holds main, tasks and the heartbeat refs only",
+                    "gitswarm: hint: keep other branches and tags in your own clone, or in another repository"]
     rejected = BOARD_REF
     try:
         completed = _check_board_update(repo, *refs[BOARD_REF]) if BOARD_REF in refs else []

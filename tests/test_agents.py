@@ -364,7 +364,7 @@ def test_command_prompt_on_stdin(tmp_path: Path) -> None:
 
 def test_command_prompt_in_a_file(tmp_path: Path) -> None:
     result = run_command_agent('cat {prompt_file}; echo; echo "$GITSWARM_PROMPT_FILE $EXTRA"', "the prompt",
-                               tmp_path, Limits(), env={"EXTRA": "x"}, prompt_mode="file")
+                               tmp_path, Limits(), env={**os.environ, "EXTRA": "x"}, prompt_mode="file")
     content, last = result.summary.splitlines()
     path = last.split()[0]
     assert (result.reason, content, last.split()[1]) == ("finished", "the prompt", "x")

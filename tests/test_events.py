@@ -18,21 +18,26 @@ def test_each_updated_ref_spools_one_event(hub, tmp_path):
     work = tmp_path / "work"
     sh("git", "clone", "-q", str(hub), str(work))
     commit_all(work, "one")
-    sh("git", "branch", "feature", cwd=work)
-    before = sh("git", "rev-parse", "tasks", cwd=hub).stdout.strip()
-    result = push(work, "HEAD:refs/heads/main", "feature:refs/heads/feature")
+    result = push(work, "HEAD:refs/heads/main")
     assert result.returncode == 0, result.stderr
-    pending = events.pending(hub)
-    assert sorted(e.ref for e in pending) == ["refs/heads/feature", "refs/heads/main"]
     head = sh("git", "rev-parse", "HEAD", cwd=work).stdout.strip()
-    for e in pending:
-        assert e.old == "0" * 40 and e.new == head and e.time > 0
-    # a board change is an event too, with the board's old and new tips
+    (first,) = events.pending(hub)
+    assert (first.ref, first.old, first.new) == ("refs/heads/main", "0" * 40, head) and first.time > 0
+    # a landing moves main and tasks in one push: one event each, with their old and new tips
     with Board(str(hub)) as board:
-        board.add([new_task("Spool me")])
-    last = events.pending(hub)[-1]
-    assert last.ref == "refs/heads/tasks" and last.old == before
-    assert last.new == sh("git", "rev-parse", "tasks", cwd=hub).stdout.strip()
+        t, = board.add([new_task("Spool me")])
+        board.claim("w")
+        before = sh("git", "rev-parse", "tasks", cwd=hub).stdout.strip()
+        from gitswarm import git
+        assert board.fetch_branch("main") == head
+        work_commit = git.write_commit(board.mirror.repo, head, {"f.txt": b"x"},
+                                       f"work\n\nGitswarm-Task: {t.id}\n", ("w", "w@x"))
+        board.land(t.id, "w", work_commit, "done")
+    landing = events.pending(hub)[-2:]
+    assert sorted((e.ref, e.old, e.new) for e in landing) == sorted([
+        ("refs/heads/main", head, work_commit),
+        ("refs/heads/tasks", before, sh("git", "rev-parse", "tasks", cwd=hub).stdout.strip())])
+    assert not any(e.ref.startswith("refs/gitswarm/") for e in events.pending(hub))  # heartbeats are no news
     assert not [n for n in os.listdir(events.spool_dir(hub)) if n.startswith(".")]  # no temp files left
 
 

@@ -606,3 +606,13 @@ def test_a_chain_names_the_commit_that_broke_the_rule(board_clone, hub):
     commit_all(board_clone, rules.message("add", [mk(B)]))
     line = reject(board_clone, hub, T.task_path(B), "status")
     assert f"commit {head(board_clone)[:10]}: " in line
+
+
+@pytest.mark.parametrize("refspec", ["HEAD:refs/heads/feature", "HEAD:refs/tags/v1", "HEAD:refs/notes/x",
+                                     "HEAD:refs/gitswarm/other", "HEAD:refs/gitswarm/heartbeats/a/b"])
+def test_refs_outside_the_ones_gitswarm_uses_are_refused(board_clone, hub, refspec):
+    result = push(board_clone, refspec)
+    assert result.returncode != 0 and DECLINED in result.stderr
+    assert "a hub holds main, tasks and the heartbeat refs only" in result.stderr
+    target = refspec.split(":")[1]
+    assert sh("git", "rev-parse", "-q", "--verify", target, cwd=hub, check=False).returncode != 0

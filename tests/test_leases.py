@@ -58,17 +58,16 @@ def test_a_lapsed_claim_is_taken_back_and_only_then(hub, tmp_path):
     task = board_state(hub)[t]
     assert task.status == "open" and task.claim is None and task.result["worker"] == "alice"
     assert sh("git", "log", "-1", "--format=%s", "tasks", cwd=hub).stdout.strip() == f"reclaim {t}: x"
-    again = board_state(hub)
     assert gitswarm("claim", str(hub), "--worker", "bob").stdout.strip() == t
     assert board_state(hub)[t].claim.token == 2
 
 
 def test_heartbeats_keep_a_claim_and_never_touch_tasks(hub):
     t = gitswarm("task", "add", str(hub), "--title", "x").stdout.strip()
-    gitswarm("claim", str(hub), "--worker", "alice", "--lease", "3s")
+    gitswarm("claim", str(hub), "--worker", "alice", "--lease", "5s")
     tip = sh("git", "rev-parse", "tasks", cwd=hub).stdout
-    for _ in range(4):
-        time.sleep(1.2)
+    for _ in range(4):  # 6 s and more in all: longer than the lease, renewed all along
+        time.sleep(1.5)
         gitswarm("heartbeat", str(hub), "--worker", "alice")
     assert gitswarm("reclaim", str(hub)).stdout.strip() == "nothing to reclaim"
     assert board_state(hub)[t].status == "claimed"
@@ -186,3 +185,50 @@ def test_the_daemon_takes_back_a_silent_claim_and_finishes_the_work(hub, tmp_pat
     task = board_state(hub)[ghost.id]
     assert task.status == "done" and task.attempts == 2 and task.result["worker"] == "t-w0"
     assert any("lease lapsed: no news from ghost" in ln for ln in lines)
+
+
+def test_agents_never_see_the_daemons_secrets(hub, tmp_path, monkeypatch):
+    from gitswarm.daemon import Daemon
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("DEPLOY_TOKEN", "also-secret")
+    clone = tmp_path / "project"
+    sh("git", "clone", "-q", str(hub), str(clone))
+    (clone / "goals").mkdir()
+    (clone / "goals" / "env.md").write_text('---\ncheck: "test -f env.txt"\ntasks:\n  - title: Dump env\n'
+                                             '    run: "env | sort > env.txt"\n---\nShow the environment.\n')
+    commit_all(clone, "goal")
+    assert push(clone, "HEAD:refs/heads/main").returncode == 0
+    assert Daemon(hub, workers=1, planners=0, until_done=True, name="t", log=lambda _: None, debounce=0.1).run() == 0
+    seen = sh("git", "show", "main:env.txt", cwd=hub).stdout
+    assert "PATH=" in seen and "sk-secret" not in seen and "also-secret" not in seen and "GIT_DIR" not in seen
+
+
+def test_a_model_that_stays_down_hands_the_task_back(hub, tmp_path):
+    import threading
+
+    from gitswarm.agents import ModelUnavailable, ScriptedModel
+    from gitswarm.daemon import Daemon
+
+    clone = tmp_path / "project"
+    sh("git", "clone", "-q", str(hub), str(clone))
+    (clone / "goals").mkdir()
+    (clone / "goals" / "down.md").write_text("---\ntasks:\n  - title: Needs a model\n---\nNo run: a model works it.\n")
+    commit_all(clone, "goal")
+    assert push(clone, "HEAD:refs/heads/main").returncode == 0
+    lines: list[str] = []
+    daemon = Daemon(hub, workers=1, planners=0, name="t", log=lines.append, debounce=0.1,
+                    model_factory=lambda role: ScriptedModel([ModelUnavailable("endpoint down after 6 attempts")]))
+    thread = threading.Thread(target=daemon.run)
+    thread.start()
+    try:
+        deadline = time.time() + 60
+        while not any("released" in ln for ln in lines):
+            assert time.time() < deadline, lines
+            time.sleep(0.1)
+    finally:
+        daemon.shutdown()
+        thread.join(60)
+    task, = board_state(hub).values()
+    assert task.status == "open" and task.attempts == 1 and task.result is None  # handed back, not failed
+    assert any("the model is unavailable" in ln for ln in lines)

@@ -113,10 +113,10 @@ def run_command_agent(command: str, prompt: str, cwd: Path, limits: Limits, env:
     """Run `command` as the agent. Exit 0: reason "finished", the tail of stdout as summary;
     non-zero: "error" with the tail of stderr (or stdout); wall time exceeded: "time"; `stop` set
     (the swarm shuts down): "stopped", the program's process group killed.
-    `env` is added to the inherited environment."""
+    `env` is the program's whole environment (None: this process's)."""
     if prompt_mode not in ("stdin", "file"):
         raise ValueError(f"prompt_mode must be 'stdin' or 'file', not {prompt_mode!r}")
-    full_env = {**os.environ, **(env or {})}
+    full_env = dict(os.environ if env is None else env)
     prompt_dir = None
     if prompt_mode == "file":
         prompt_dir = tempfile.mkdtemp(prefix="gitswarm-prompt-")

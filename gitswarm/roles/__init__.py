@@ -5,6 +5,7 @@ Each role (planner, worker, judge) is one module with one short loop."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -96,7 +97,7 @@ class Swarm:
                         wall_time=settings.wall_time, max_output=settings.max_output)
         if command is not None or settings.backend == "command":
             return run_command_agent(command or settings.command or "", prompt, cwd or self.workdir, limits,
-                                     env={**_agent_env(), **(env or {})},
+                                     env={**agent_env(), **(env or {})},
                                      prompt_mode=settings.prompt_mode,  # type: ignore[arg-type]
                                      stop=self.stop)
 
@@ -109,7 +110,7 @@ class Swarm:
     def run_check(self, command: str, cwd: Path, timeout: float = 1800.0) -> tuple[bool, str]:
         """Run a goal's test or check command; (passed, the tail of its output)."""
         try:
-            proc = subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env=_agent_env(), capture_output=True,
+            proc = subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env=agent_env(), capture_output=True,
                                   timeout=timeout, start_new_session=True)
         except subprocess.TimeoutExpired:
             return False, f"timed out after {timeout:g}s"
@@ -117,9 +118,16 @@ class Swarm:
         return proc.returncode == 0, f"exit {proc.returncode}\n{output[-4000:]}"
 
 
-def _agent_env() -> dict[str, str]:
-    """What an agent's commands see: no GIT_* pointing at another repository."""
-    return git.no_git_env()
+SECRET = re.compile(r"(KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE)", re.I)
+SECRET_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_", "GCP_", "OPENAI_", "ANTHROPIC_", "SSH_", "GH_", "GITHUB_",
+                   "GITLAB_", "HF_", "NPM_", "PYPI_", "TWINE_", "DOCKER_")
+
+
+def agent_env() -> dict[str, str]:
+    """What an agent's commands see: no GIT_* pointing at another repository, and no secrets (API
+    keys, tokens, credentials) of the daemon's environment: an agent runs commands a model wrote."""
+    return {k: v for k, v in git.no_git_env().items()
+            if not SECRET.search(k) and not k.startswith(SECRET_PREFIXES)}
 
 
 def describe_tasks(tasks: list[Any]) -> str:

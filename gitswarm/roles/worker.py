@@ -8,18 +8,25 @@ import shutil
 from pathlib import Path
 
 from .. import git
-from ..agents import AgentResult, ModelRejected
+from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitswarmError
 from ..goal import Goal
 from ..task import Task
-from . import Swarm
+from . import Swarm, agent_env
 
 MAX_LANDINGS = 20
 
 
+UNAVAILABLE_PAUSE = 30.0  # seconds a worker waits after its model endpoint stayed down
+
+
 class Stopping(Exception):
     """The swarm is stopping (or cannot go on): hand the task back."""
+
+
+class Unavailable(Exception):
+    """The model endpoint stayed down or slow through its retries: hand the task back, pause."""
 CONFLICT_PROMPT = """Rebasing your work for task {task_id} ({title}) onto the new tip of main stopped with
 conflicts in these files:
 {files}
@@ -69,12 +76,14 @@ class Job:
             self._land(worktree, goal, tip)
         except ClaimLost as lost:  # our lease lapsed and the task was taken back: abandon it
             self.swarm.log(f"{self.name}: lost the claim on {task.id}, abandoning it: {lost.message}")
-        except Stopping:  # the swarm stops: the task goes back to the board, not lost
+        except (Stopping, Unavailable) as why:  # the task goes back to the board, not lost
             try:
                 board.release(task.id, self.name, token=self.token)
                 self.swarm.log(f"{self.name}: released {task.id}")
             except GitswarmError as lost:
                 self.swarm.log(f"{self.name}: could not release {task.id}: {lost.message}")
+            if isinstance(why, Unavailable):
+                self.swarm.stop.wait(UNAVAILABLE_PAUSE)  # let the endpoint recover before the next claim
         except Exception as e:  # the task is failed with the reason, never left claimed
             reason = str(e) if isinstance(e, GitswarmError) else f"{type(e).__name__}: {e}"
             self.swarm.log(f"{self.name}: {task.id} failed: {reason}")
@@ -94,6 +103,9 @@ class Job:
             self.swarm.fatal = f"the model refused the request: {result.error}"
             self.swarm.stop.set()
             raise Stopping()
+        if isinstance(result.error, ModelUnavailable):  # the endpoint is down or slow: not the task's fault
+            self.swarm.log(f"{self.name}: the model is unavailable ({result.error}); handing {task.id} back")
+            raise Unavailable()
         if result.reason != "finished":
             raise GitswarmError(f"the agent stopped ({result.reason}): {result.summary}")
         if result.summary.lstrip().upper().startswith("FAILED:"):
@@ -126,7 +138,8 @@ class Job:
             "goal_name": goal.name if goal else "(none)", "goal": goal.body if goal else "(none)",
             "task_id": task.id, "title": task.title, "description": task.description or "(none)",
             "test_command": (goal.test if goal else None) or "(none)", "main_log": swarm.main_log(tip)})
-        result = swarm.run_agent("worker", settings, prompt, worker_tools(worktree, max_output=settings.max_output),
+        tools = worker_tools(worktree, env=agent_env(), max_output=settings.max_output)
+        result = swarm.run_agent("worker", settings, prompt, tools,
                                  cwd=worktree, command=run_command)
         self.tokens += result.tokens_in + result.tokens_out
         self.model = "command" if run_command or settings.backend == "command" else result.model
