@@ -256,8 +256,9 @@ def status(remote: str, as_json: bool) -> None:
         return
     for r in records.values():
         g = goal_summary(r, tasks)
+        budget = f" of a {g['budget']} budget" if g["budget"] else ""
         click.echo(f"goal {g['name']}: {g['status']}, cycle {g['cycle']}, {g['tasks_done']}/{g['tasks']} tasks done, "
-                   f"{g['tokens']} tokens" + (f" ({r.reason.splitlines()[0][:100]})" if r.reason else ""))
+                   f"{g['tokens']} tokens{budget}" + (f" ({r.reason.splitlines()[0][:100]})" if r.reason else ""))
     click.echo(format_status(tasks, ready_ids))
     for p in problems:
         click.echo(f"unreadable: {p}", err=True)
@@ -266,10 +267,12 @@ def status(remote: str, as_json: bool) -> None:
 def goal_summary(record: Any, tasks: list[T.Task]) -> dict[str, Any]:
     """A goal's state with what it has spent: its planners' and judge's tokens (on its record) and
     its tasks' (on their results)."""
+    from .record import spent
+
     mine = [t for t in tasks if t.goal == record.name]
-    spent = record.tokens + sum(int((t.result or {}).get("tokens", 0)) for t in mine)
-    return {"name": record.name, "status": record.status, "cycle": record.cycle, "tokens": spent,
-            "tasks": len(mine), "tasks_done": sum(t.status == "done" for t in mine), "reason": record.reason}
+    return {"name": record.name, "status": record.status, "cycle": record.cycle, "tokens": spent(record, tasks),
+            "budget": record.budget, "tasks": len(mine), "tasks_done": sum(t.status == "done" for t in mine),
+            "reason": record.reason}
 
 
 def format_status(tasks: list[T.Task], ready_ids: set[str]) -> str:

@@ -192,6 +192,8 @@ class Daemon:
             if t is not None and t.status in ENDED and t.goal in self.clocks:
                 ended.add(t.goal)
         for name in ended:  # tasks it created ended: the planner may follow up; the cycle may be over
+            if self._over_budget(name):
+                continue
             self._plan_soon(name)
             if self._cycle_over(name):
                 self.clocks[name].judge_due = min(self.clocks[name].judge_due, time.time())
@@ -203,22 +205,24 @@ class Daemon:
             self._set_record(name, "stopped", tip, f"{path} was deleted from main")
             return
         try:
-            parse_goal(path, text)
+            goal = parse_goal(path, text)
         except GitswarmError as e:
             self.log(f"goal {name}: invalid: {e}")
             self._set_record(name, "invalid", tip, str(e))
             return
-        self._set_record(name, "active", tip, None)
+        self._set_record(name, "active", tip, None, budget=goal.budget_tokens)
         self.log(f"goal {name}: {'re-planning' if name in self.clocks else 'planning'} ({path} at {tip[:10]})")
         self.clocks.setdefault(name, GoalClock(judge_due=time.time() + self._judge_every(name, tip)))
         self._plan_soon(name, now=True)
 
-    def _set_record(self, name: str, status: str, source: str, reason: str | None) -> None:
+    def _set_record(self, name: str, status: str, source: str, reason: str | None,
+                    budget: int | None = None) -> None:
         def change(current, state):
             base = current or record.new_record(name, source)
-            if (base.status, base.source, base.reason) == (status, source, reason) and current is not None:
+            if (base.status, base.source, base.reason, base.budget) == (status, source, reason, budget) \
+                    and current is not None:
                 return None
-            return base.replace(status=status, source=source, reason=reason)
+            return base.replace(status=status, source=source, reason=reason, budget=budget)
         self.board.update_goal(name, change, f"goal {name}: {status}" + (f" ({source[:10]})" if source else ""),
                                cancel_open=status in ("stopped",))
 
@@ -278,6 +282,7 @@ class Daemon:
             if tokens:
                 self.board.update_goal(name, lambda cur, st: cur.replace(tokens=cur.tokens + tokens) if cur else None,
                                        f"goal {name}: planner spent {tokens} tokens")
+                self._over_budget(name)
         except Exception as e:
             self.log(f"planner {name}: {e}")
         finally:
@@ -298,6 +303,22 @@ class Daemon:
             clock.judging = False
             clock.judge_due = time.time() + self._judge_every(name, None)
             self.wake.set()
+
+    def _over_budget(self, name: str) -> bool:
+        """The circuit breaker: a goal that has spent its token budget stops; no new claim of its
+        tasks is made, and its record says why. Raising the budget in the goal file resumes it."""
+        rec = self.board.records().get(name)
+        if rec is None or rec.budget is None or rec.status != "active":
+            return False
+        used = record.spent(rec, self.board.tasks())
+        if used < rec.budget:
+            return False
+        reason = f"token budget spent: {used} of {rec.budget} tokens"
+        self.log(f"goal {name}: stopped: {reason}")
+        self.board.update_goal(name, lambda cur, st: cur.replace(status="stopped", reason=reason)
+                               if cur and cur.status == "active" else None,
+                               f"goal {name}: stopped, budget spent")  # open tasks wait for more budget
+        return True
 
     def _cycle_over(self, name: str) -> bool:
         rec = self.board.records().get(name)

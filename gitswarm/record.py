@@ -14,7 +14,7 @@ from .errors import TaskInvalid
 
 STATES = ("active", "done", "stopped", "invalid")
 DECISIONS = ("continue", "done", "stop")
-FIELDS = ("name", "status", "cycle", "source", "reason", "tokens", "verdicts", "updated")
+FIELDS = ("name", "status", "cycle", "source", "reason", "tokens", "budget", "verdicts", "updated")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class GoalRecord:
     source: str | None = None  # the main commit whose goal file this record follows
     reason: str | None = None  # why the goal is invalid or stopped
     tokens: int = 0  # spent by its planners and judge (workers' spend is on their tasks)
+    budget: int | None = None  # the goal file's token budget: once spent, the goal stops
     verdicts: tuple[Verdict, ...] = field(default=())
     updated: str = ""
 
@@ -50,7 +51,7 @@ class GoalRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "cycle": self.cycle, "source": self.source,
-                "reason": self.reason, "tokens": self.tokens,
+                "reason": self.reason, "tokens": self.tokens, "budget": self.budget,
                 "verdicts": [v.__dict__.copy() for v in self.verdicts], "updated": self.updated}
 
 
@@ -91,6 +92,7 @@ def parse(data: bytes, path: str) -> GoalRecord:
         source=v.optional_match("source", doc["source"], T.SHA_RE, "a full commit id"),
         reason=None if doc["reason"] is None else v.text("reason", doc["reason"], 32 * 1024),
         tokens=v.integer("tokens", doc["tokens"], 0, 10**15),
+        budget=None if doc["budget"] is None else v.integer("budget", doc["budget"], 1, 10**15),
         verdicts=tuple(_verdict(v, i, item) for i, item in enumerate(verdicts)),
         updated=v.match("updated", doc["updated"], T.TIME_RE, "UTC time like 2026-11-25T08:30:00Z"),
     )
@@ -111,3 +113,8 @@ def _verdict(v: T._Validator, i: int, item: Any) -> Verdict:
 
 def new_record(name: str, source: str | None) -> GoalRecord:
     return GoalRecord(name=name, source=source, updated=T.now())
+
+
+def spent(record: GoalRecord, tasks: list) -> int:
+    """Tokens a goal has spent: its planners' and judge's (on the record) and its tasks'."""
+    return record.tokens + sum(int((t.result or {}).get("tokens", 0)) for t in tasks if t.goal == record.name)

@@ -238,3 +238,22 @@ def test_a_refused_model_configuration_stops_the_swarm(hub, tmp_path, server):
     assert any("the model refused the request" in ln for ln in lines)
     tasks, _ = board_tasks(hub)
     assert [(t.status, t.attempts) for t in tasks] == [("open", 1)]  # handed back, not failed
+
+
+def test_a_spent_token_budget_stops_the_goal_and_its_claims(hub, tmp_path, server):
+    plan = [{"title": f"Write file {i}", "description": "x"} for i in range(6)]
+    server.route(Brain(plan))  # every reply costs 15 tokens (10 prompt, 5 completion)
+    push_files(hub, tmp_path, {".gitswarm.yaml": settings(server)})
+    push_files(hub, tmp_path, {"goals/cheap.md": GOAL.replace("judge:", "budget: 100\njudge:")}, "goal cheap")
+    lines: list[str] = []
+    assert run_daemon(hub, lines, workers=1) == 0, lines
+    tasks, records = board_tasks(hub)
+    rec = records["cheap"]
+    assert rec.status == "stopped" and rec.budget == 100 and "token budget spent" in rec.reason
+    done = [t for t in tasks if t.status == "done"]
+    waiting = [t for t in tasks if t.status == "open"]
+    assert done and waiting and len(done) + len(waiting) == 6  # the rest wait, unclaimed, for more budget
+    assert all(t.attempts == 0 for t in waiting)
+    status = subprocess.run([sys.executable, "-m", "gitswarm", "status", str(hub)], capture_output=True, text=True,
+                            cwd=tmp_path).stdout
+    assert "goal cheap: stopped" in status and "of a 100 budget" in status and "token budget spent" in status
