@@ -323,6 +323,19 @@ def serve(hub: Path, workers: int, planners: int, until_done: bool, name: str | 
     sys.exit(Daemon(hub, workers=workers, planners=planners, until_done=until_done, name=name).run())
 
 
+@cli.command("worker")
+@REMOTE
+@click.option("--workers", "-n", type=int, default=4, show_default=True, help="Worker agents in this process.")
+@click.option("--planners", type=int, default=0, show_default=True, help="Sub-planner agents in this process.")
+@click.option("--id", "name", default=None, help="This pool's name, prefix of its agents' names (default: host).")
+@click.option("--lease", default="15m", show_default=True, help="The lease of each claim (renewed by heartbeats).")
+def worker_cmd(remote: str, workers: int, planners: int, name: str | None, lease: str) -> None:
+    """Work tasks of a hub from this machine (the hub runs `gitswarm serve`). Ctrl-C stops it."""
+    from .pool import Pool
+
+    sys.exit(Pool(remote, workers=workers, planners=planners, name=name, lease=_seconds(lease, "--lease")).run())
+
+
 @cli.command("judge")
 @click.argument("hub", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--goal", "goals", multiple=True, help="Only this goal (default: every active goal).")

@@ -6,10 +6,7 @@ Worker and planner threads claim tasks meanwhile. SIGINT or SIGTERM stops it cle
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -21,11 +18,12 @@ from watchdog.observers import Observer
 
 from . import events as spool
 from . import git, record
-from .board import Board
 from .errors import GitswarmError
 from .goal import is_goal_path, parse_goal
 from .leases import reclaim_pass
-from .roles import Swarm, default_model, judge, planner, stderr_log, worker
+from .config import load_config
+from .pool import Pool
+from .roles import default_model, judge, planner, stderr_log
 from .task import ENDED, id_from_path
 
 ZERO = git.ZERO
@@ -58,30 +56,24 @@ class Daemon:
         if not spool.spool_dir(self.hub).is_dir():
             raise GitswarmError(f"{self.hub} is not a gitswarm hub (no event spool)",
                                 f"run `gitswarm init {hub}` first")
-        self.board = Board(str(self.hub))
-        self.name = _safe(name or socket.gethostname())
-        self.workdir = self.board.mirror.path.parent / "work" / f"{self.name}-{os.getpid()}"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.swarm = Swarm(self.board, self.workdir, log=log, model_factory=model_factory)
-        self.workers, self.planners, self.until_done = workers, planners, until_done
-        self.debounce, self.judge_every = debounce, judge_every
-        self.clocks: dict[str, GoalClock] = {}
-        settings = self.swarm.config(self.board.fetch_branch("main"))
+        main = _main_tip(self.hub)
+        settings = load_config(_read(self.hub, main, ".gitswarm.yaml"))
         self.lease = float(lease if lease is not None else settings.lease)
         self.max_attempts = max_attempts if max_attempts is not None else settings.max_attempts
-        self.board.lease = max(1, int(round(self.lease)))
-        self.board.retry_backoff = retry_backoff if retry_backoff is not None else settings.retry_backoff
-        self.next_reclaim = 0.0
+        self.pool = Pool(str(self.hub), workers=workers, planners=planners, name=name, log=log,
+                         model_factory=model_factory, lease=self.lease,
+                         retry_backoff=retry_backoff if retry_backoff is not None else settings.retry_backoff)
+        self.board, self.swarm, self.name = self.pool.board, self.pool.swarm, self.pool.name
+        self.until_done = until_done
+        self.debounce, self.judge_every = debounce, judge_every
+        self.clocks: dict[str, GoalClock] = {}
         self.wake = threading.Event()
-        self.threads: list[threading.Thread] = []
         self.log = log
+        self.next_reclaim = 0.0
 
     @property
     def stop(self) -> threading.Event:
         return self.swarm.stop
-
-    def agent_names(self) -> list[str]:
-        return [f"{self.name}-w{i}" for i in range(self.workers)] + [f"{self.name}-p{i}" for i in range(self.planners)]
 
     # ------------------------------------------------------------ running
 
@@ -93,50 +85,22 @@ class Daemon:
         observer.schedule(_Wake(self.wake), str(spool.spool_dir(self.hub)))
         observer.start()
         try:
-            self.log(f"serve {self.hub}: {self.workers} workers, {self.planners} planners")
-            self._release_stale_claims()
+            self.log(f"serve {self.hub}: {self.pool.workers} workers, {self.pool.planners} planners")
+            self.pool.release_stale_claims()
             self._adopt_goals()
-            beat = threading.Thread(target=self._heartbeats, name="heartbeats", daemon=True)
-            beat.start()
-            for role, count, target in (("w", self.workers, worker.run), ("p", self.planners, planner.run)):
-                for i in range(count):
-                    t = threading.Thread(target=self._guarded, args=(target, f"{self.name}-{role}{i}"),
-                                         name=f"{self.name}-{role}{i}", daemon=True)
-                    t.start()
-                    self.threads.append(t)
+            self.pool.start()
             code = self._loop()
             return 2 if self.swarm.fatal else code
         finally:
-            self.stop.set()
-            self.swarm.work_ready.set()
             observer.stop()
-            for t in self.threads:
-                t.join(timeout=30)
-            self._release_stale_claims()
+            self.pool.close()
             observer.join(timeout=5)
-            self.board.close()
             self.log("stopped" + (f": {self.swarm.fatal}" if self.swarm.fatal else ""))
 
     def shutdown(self) -> None:
         self.log("stopping: agents are told to stop, their tasks released")
         self.stop.set()
         self.wake.set()
-
-    def _heartbeats(self) -> None:
-        """Renew the leases of this daemon's agents that hold a claim: a third of the lease apart."""
-        while not self.stop.wait(max(0.2, self.lease / 3)):
-            try:
-                self.board.heartbeat(set(self.swarm.holding))
-            except GitswarmError as e:
-                self.log(f"heartbeat: {e.message}")
-
-    def _guarded(self, target, name: str) -> None:
-        while not self.stop.is_set():
-            try:
-                target(self.swarm, name)
-            except Exception as e:  # a role's loop must not die silently: log, pause, go on
-                self.log(f"{name}: {type(e).__name__}: {e}")
-                self.stop.wait(1.0)
 
     def _loop(self) -> int:
         while not self.stop.is_set():
@@ -357,21 +321,13 @@ class Daemon:
             self.log(f"goal {r.name}: {r.status} after {r.cycle} cycle(s)")
         return 1 if invalid else 0
 
-    def _release_stale_claims(self) -> None:
-        """Claims held under this daemon's agent names by nobody alive (an earlier run that died, or
-        agents that did not stop in time) go back to the board."""
-        self.board.refresh()
-        mine = set(self.agent_names())
-        for t in self.board.tasks():
-            if t.status == "claimed" and t.claim and t.claim.worker in mine:
-                if any(th.name == t.claim.worker and th.is_alive() for th in self.threads):
-                    continue
-                try:
-                    self.board.release(t.id, t.claim.worker, token=t.claim.token)
-                    self.log(f"released {t.id} (held by {t.claim.worker})")
-                except GitswarmError as e:
-                    self.log(f"could not release {t.id}: {e.message}")
+
+def _main_tip(hub: Path) -> str | None:
+    return git.run(["rev-parse", "-q", "--verify", "refs/heads/main"], cwd=hub, check=False).stdout.decode().strip() or None
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "-", name)[:40] or "gitswarm"
+def _read(hub: Path, tip: str | None, path: str) -> str | None:
+    if tip is None:
+        return None
+    proc = git.run(["show", f"{tip}:{path}"], cwd=hub, check=False)
+    return proc.stdout.decode(errors="replace") if proc.returncode == 0 else None

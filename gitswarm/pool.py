@@ -1,0 +1,110 @@
+"""A pool of agents in one process: worker and sub-planner threads sharing one Board (their claims
+and landings are group-committed), a heartbeat thread renewing the leases of those holding a
+claim, and a clean stop that hands their tasks back. `gitswarm serve` runs one beside the hub's
+events; `gitswarm worker` runs one alone against any hub."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Callable
+
+from .board import Board
+from .errors import GitswarmError
+from .roles import Swarm, default_model, planner, stderr_log, worker
+
+
+def safe_name(name: str | None) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "-", name or socket.gethostname())[:40] or "gitswarm"
+
+
+class Pool:
+    def __init__(self, remote: str, workers: int = 4, planners: int = 0, name: str | None = None,
+                 log: Callable[[str], None] = stderr_log, model_factory=default_model,
+                 lease: float = 900.0, retry_backoff: float = 0.0):
+        self.board = Board(remote, lease=max(1, int(round(lease))), retry_backoff=retry_backoff)
+        self.name = safe_name(name)
+        workdir = self.board.mirror.path.parent / "work" / f"{self.name}-{os.getpid()}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.swarm = Swarm(self.board, workdir, log=log, model_factory=model_factory)
+        self.workers, self.planners, self.lease = workers, planners, lease
+        self.threads: list[threading.Thread] = []
+        self.log = log
+
+    @property
+    def stop(self) -> threading.Event:
+        return self.swarm.stop
+
+    def agent_names(self) -> list[str]:
+        return [f"{self.name}-w{i}" for i in range(self.workers)] + [f"{self.name}-p{i}" for i in range(self.planners)]
+
+    def start(self) -> None:
+        self.release_stale_claims()
+        self._thread(self._heartbeats, "heartbeats")
+        for role, count, target in (("w", self.workers, worker.run), ("p", self.planners, planner.run)):
+            for i in range(count):
+                self._thread(self._guarded, f"{self.name}-{role}{i}", target)
+
+    def close(self) -> None:
+        """Tell the agents to stop, wait for them, hand back what they still hold."""
+        self.stop.set()
+        self.swarm.work_ready.set()
+        for t in self.threads:
+            t.join(timeout=30)
+        self.release_stale_claims()
+        self.board.close()
+
+    def run(self) -> int:
+        """Run until SIGINT or SIGTERM (for `gitswarm worker`)."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: self.stop.set())
+        self.log(f"worker pool {self.name} on {self.board.remote}: {self.workers} workers, {self.planners} planners")
+        try:
+            self.start()
+            self.stop.wait()
+            self.log("stopping: agents are told to stop, their tasks released")
+        finally:
+            self.close()
+            self.log("stopped" + (f": {self.swarm.fatal}" if self.swarm.fatal else ""))
+        return 2 if self.swarm.fatal else 0
+
+    def _thread(self, target, name: str, *args) -> None:
+        t = threading.Thread(target=target, args=(*args, name) if args else (), name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _heartbeats(self) -> None:
+        """Renew the leases of the agents that hold a claim: a third of the lease apart."""
+        while not self.stop.wait(max(0.2, self.lease / 3)):
+            try:
+                self.board.heartbeat(set(self.swarm.holding))
+            except GitswarmError as e:
+                self.log(f"heartbeat: {e.message}")
+
+    def _guarded(self, target, name: str) -> None:
+        while not self.stop.is_set():
+            try:
+                target(self.swarm, name)
+            except Exception as e:  # a role's loop must not die silently: log, pause, go on
+                self.log(f"{name}: {type(e).__name__}: {e}")
+                self.stop.wait(1.0)
+
+    def release_stale_claims(self) -> None:
+        """Claims held under this pool's agent names by nobody alive (an earlier run that died, or
+        agents that did not stop in time) go back to the board."""
+        self.board.refresh()
+        mine = set(self.agent_names())
+        for t in self.board.tasks():
+            if t.status == "claimed" and t.claim and t.claim.worker in mine:
+                if any(th.name == t.claim.worker and th.is_alive() for th in self.threads):
+                    continue
+                try:
+                    self.board.release(t.id, t.claim.worker, token=t.claim.token)
+                    self.log(f"released {t.id} (held by {t.claim.worker})")
+                except GitswarmError as e:
+                    self.log(f"could not release {t.id}: {e.message}")
