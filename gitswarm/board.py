@@ -60,9 +60,6 @@ class State:
         record = self.records.get(name) if name else None
         return record is None or record.status == "active"
 
-    def find(self, task_id: str) -> Task | None:
-        return self._tasks.get(task_id)
-
     def get(self, task_id: str) -> Task:
         try:
             return self.tasks[task_id]

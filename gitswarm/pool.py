@@ -31,6 +31,8 @@ class Pool:
         workdir = self.board.mirror.path.parent / "work" / f"{self.name}-{os.getpid()}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.swarm = Swarm(self.board, workdir, log=log, model_factory=model_factory)
+        if "://" not in self.board.remote and Path(self.board.remote).is_dir():
+            self.swarm.hidden.append(Path(self.board.remote))  # a hub on this machine: agents never see it
         self.workers, self.planners, self.lease = workers, planners, lease
         self.threads: list[threading.Thread] = []
         self.log = log

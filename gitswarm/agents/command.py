@@ -109,10 +109,12 @@ def kill_group(pgid: int, grace: float, reap: Callable[[], object] = lambda: Non
 
 def run_command_agent(command: str, prompt: str, cwd: Path, limits: Limits, env: dict[str, str] | None = None,
                       prompt_mode: Literal["stdin", "file"] = "stdin", *, grace: float = 5.0,
-                      stop: threading.Event | None = None) -> AgentResult:
+                      stop: threading.Event | None = None,
+                      wrap: Callable[[list[str], list[Path]], list[str]] | None = None) -> AgentResult:
     """Run `command` as the agent. Exit 0: reason "finished", the tail of stdout as summary;
     non-zero: "error" with the tail of stderr (or stdout); wall time exceeded: "time"; `stop` set
-    (the swarm shuts down): "stopped", the program's process group killed.
+    (the swarm shuts down): "stopped", the program's process group killed. `wrap(argv, readable)`
+    turns the command line into the one to run (the sandbox), showing it the prompt file's folder.
     `env` is the program's whole environment (None: this process's)."""
     if prompt_mode not in ("stdin", "file"):
         raise ValueError(f"prompt_mode must be 'stdin' or 'file', not {prompt_mode!r}")
@@ -126,7 +128,10 @@ def run_command_agent(command: str, prompt: str, cwd: Path, limits: Limits, env:
         command = command.replace("{prompt_file}", shlex.quote(str(prompt_file)))
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=full_env, start_new_session=True,
+        argv = ["/bin/sh", "-c", command]
+        if wrap is not None:
+            argv = wrap(argv, [Path(prompt_dir)] if prompt_dir else [])
+        proc = subprocess.Popen(argv, cwd=cwd, env=full_env, start_new_session=True,
                                 stdin=subprocess.PIPE if prompt_mode == "stdin" else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = _Capture(proc.stdout, limits.max_output), _Capture(proc.stderr, limits.max_output)

@@ -31,11 +31,14 @@ def _inside(root: Path, path: str) -> Path:
 
 
 def worker_tools(root: Path, env: dict[str, str] | None = None, timeout: float = BASH_TIMEOUT,
-                 max_output: int = 20_000) -> list[Tool]:
+                 max_output: int = 20_000, wrap: Callable[[list[str], list[Path]], list[str]] | None = None
+                 ) -> list[Tool]:
+    """`wrap` turns a command line into the one to run (the sandbox)."""
     root = root.resolve()
 
     def bash(args: dict[str, Any]) -> str:
-        proc = subprocess.Popen(["/bin/sh", "-c", args["command"]], cwd=root, env=env,
+        argv = ["/bin/sh", "-c", args["command"]]
+        proc = subprocess.Popen(wrap(argv, []) if wrap else argv, cwd=root, env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:

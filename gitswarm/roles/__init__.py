@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import git, prompts
+from .. import git, prompts, sandbox
 from ..agents import AgentResult, ChatModel, LimitExceeded, Limits, Step, Tool, run_agent
 from ..agents.command import run_command_agent
 from ..board import Board
@@ -52,6 +52,11 @@ class Swarm:
     stop: threading.Event = field(default_factory=threading.Event)
     fatal: str | None = None  # why the swarm cannot go on (a refused model configuration)
     holding: set[str] = field(default_factory=set)  # agents holding a claim now: their heartbeats go out
+    hidden: list[Path] = field(default_factory=list)  # what sandboxed agents must not see (the hub)
+
+    def sandbox(self, cwd: Path) -> Callable[[list[str], list[Path]], list[str]]:
+        """Wraps an agent's command line: the sandbox, with `cwd` the only writable folder."""
+        return lambda argv, readable=(): sandbox.wrap(argv, cwd, self.hidden, readable)
     work_ready: threading.Event = field(default_factory=threading.Event)
 
     # ------------------------------------------------------------ main, as fetched
@@ -96,10 +101,11 @@ class Swarm:
         limits = Limits(max_steps=settings.max_steps, max_tokens=settings.max_tokens,
                         wall_time=settings.wall_time, max_output=settings.max_output)
         if command is not None or settings.backend == "command":
-            return run_command_agent(command or settings.command or "", prompt, cwd or self.workdir, limits,
+            where = cwd or self.workdir
+            return run_command_agent(command or settings.command or "", prompt, where, limits,
                                      env={**agent_env(), **(env or {})},
                                      prompt_mode=settings.prompt_mode,  # type: ignore[arg-type]
-                                     stop=self.stop)
+                                     stop=self.stop, wrap=self.sandbox(where))
 
         def on_step(step: Step) -> None:
             if self.stop.is_set():
@@ -110,7 +116,8 @@ class Swarm:
     def run_check(self, command: str, cwd: Path, timeout: float = 1800.0) -> tuple[bool, str]:
         """Run a goal's test or check command; (passed, the tail of its output)."""
         try:
-            proc = subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env=agent_env(), capture_output=True,
+            proc = subprocess.run(self.sandbox(cwd)(["/bin/sh", "-c", command]), cwd=cwd, env=agent_env(),
+                                  capture_output=True,
                                   timeout=timeout, start_new_session=True)
         except subprocess.TimeoutExpired:
             return False, f"timed out after {timeout:g}s"

@@ -138,7 +138,8 @@ class Job:
             "goal_name": goal.name if goal else "(none)", "goal": goal.body if goal else "(none)",
             "task_id": task.id, "title": task.title, "description": task.description or "(none)",
             "test_command": (goal.test if goal else None) or "(none)", "main_log": swarm.main_log(tip)})
-        tools = worker_tools(worktree, env=agent_env(), max_output=settings.max_output)
+        tools = worker_tools(worktree, env=agent_env(), max_output=settings.max_output,
+                             wrap=swarm.sandbox(worktree))
         result = swarm.run_agent("worker", settings, prompt, tools,
                                  cwd=worktree, command=run_command)
         self.tokens += result.tokens_in + result.tokens_out

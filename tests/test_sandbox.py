@@ -1,0 +1,92 @@
+"""Agents' commands in the sandbox (bubblewrap): no network, nothing writable but the worktree and a
+private /tmp, the hub hidden. Real processes; skipped with the reason where bwrap is missing."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from gitswarm import sandbox
+from gitswarm.agents import Limits
+from gitswarm.agents.command import run_command_agent
+from gitswarm.daemon import Daemon
+
+from conftest import commit_all, push, sh
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                reason="bubblewrap is not installed (apt-get install bubblewrap; .ci/run does)")
+
+
+@pytest.fixture
+def listener():
+    """A TCP server on loopback that an agent must not reach."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    def serve() -> None:
+        try:
+            while True:
+                server.accept()
+        except OSError:  # closed at the end of the test
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+def probe(port: int, outside: Path, hub: Path) -> str:
+    return (f"echo inside > made-here.txt; "
+            f"(echo x > {outside}) 2>/dev/null && echo WROTE-OUTSIDE || echo no-write-outside; "
+            f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)\" "
+            f"2>/dev/null && echo NET || echo no-network; "
+            f"ls {hub}/hooks 2>/dev/null | grep -q receive && echo SAW-HUB || echo no-hub")
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A writable path outside /tmp (a private tmpfs inside the sandbox)."""
+    path = Path("/var/tmp") / f"gitswarm-escape-{tmp_path.name}-{id(tmp_path)}"
+    yield path
+    path.unlink(missing_ok=True)
+
+
+def test_a_sandboxed_command(tmp_path, hub, listener, outside):
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_command_agent(probe(listener, outside, hub), "", work, Limits(),
+                               wrap=lambda argv, readable: sandbox.wrap(argv, work, [hub], readable))
+    assert result.reason == "finished", result.summary
+    assert result.summary.split() == ["no-write-outside", "no-network", "no-hub"]
+    assert (work / "made-here.txt").read_text() == "inside\n"
+    assert not outside.exists()
+    # the same command outside the sandbox reaches all three: the probe can fail
+    free = run_command_agent(probe(listener, outside, hub), "", work, Limits())
+    assert free.summary.split() == ["WROTE-OUTSIDE", "NET", "SAW-HUB"]
+
+
+def test_a_prompt_file_is_readable_inside(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_command_agent("cat {prompt_file}", "the prompt", work, Limits(), prompt_mode="file",
+                               wrap=lambda argv, readable: sandbox.wrap(argv, work, [], readable))
+    assert (result.reason, result.summary) == ("finished", "the prompt")
+
+
+def test_serve_runs_agents_in_the_sandbox(hub, tmp_path, listener, outside):
+    clone = tmp_path / "project"
+    sh("git", "clone", "-q", str(hub), str(clone))
+    (clone / "goals").mkdir()
+    command = "{ " + probe(listener, outside, hub).replace("echo inside > made-here.txt", "echo inside") + "; } > report.txt"
+    (clone / "goals" / "box.md").write_text(
+        f'---\ncheck: "test -s report.txt"\ntasks:\n  - title: Probe\n    run: |\n      {command}\n---\nProbe the box.\n')
+    commit_all(clone, "goal")
+    assert push(clone, "HEAD:refs/heads/main").returncode == 0
+    assert Daemon(hub, workers=1, planners=0, until_done=True, name="t", log=lambda _: None, debounce=0.1).run() == 0
+    report = sh("git", "show", "main:report.txt", cwd=hub).stdout.split()
+    assert report == ["inside", "no-write-outside", "no-network", "no-hub"]
+    assert not outside.exists()
