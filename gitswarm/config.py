@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .errors import FileInvalid, GitswarmError
+from .errors import FileInvalid
 from .task import _CONTROL_RE as CONTROL_RE  # the characters task files refuse
 
 try:  # libyaml when available, as in gitswarm.task

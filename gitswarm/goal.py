@@ -34,7 +34,7 @@ from typing import Any
 
 from .config import (DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, load_yaml, parse_duration,
                      parse_role_overrides)
-from .errors import FileInvalid, GitswarmError
+from .errors import FileInvalid
 from .task import ID_RE
 
 __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",

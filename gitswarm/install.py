@@ -95,7 +95,7 @@ def _install_hooks(repo: Path) -> list[str]:
                 legacy = folder / f"{name}.legacy"
                 if legacy.exists():
                     raise GitswarmError(f"{target} is not gitswarm's and {legacy.name} exists too",
-                                        f"merge or remove one of them, then run gitswarm init again")
+                                        "merge or remove one of them, then run gitswarm init again")
                 os.rename(target, legacy)
                 done.append(f"kept the existing {name} hook as {legacy.name}; it still runs")
         tmp = folder / f".{name}.tmp"

@@ -4,8 +4,6 @@ checked through git."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
 import sys

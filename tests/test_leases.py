@@ -12,11 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from gitswarm import rules
 from gitswarm.board import Board
-from gitswarm.errors import ClaimLost, GitswarmError
 from gitswarm.leases import reclaim_pass
 from gitswarm.task import new_task
 

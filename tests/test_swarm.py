@@ -3,7 +3,6 @@ check. Everything is checked through git."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from gitswarm import events
 from gitswarm.board import Board
@@ -100,7 +98,7 @@ def test_a_malformed_goal_is_reported_on_the_board(hub, tmp_path):
 
 
 def test_a_changed_goal_file_re_plans(hub, tmp_path):
-    clone = push_goal(hub, tmp_path, "two", TWO_TASKS)
+    push_goal(hub, tmp_path, "two", TWO_TASKS)
     assert serve(hub) == 0
     more = TWO_TASKS.replace('---\nWrite two', '  - title: Write c\n    run: "echo c > c.txt"\n---\nWrite two') \
                     .replace("test -s b.txt", "test -s b.txt && test -s c.txt")

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .. import git
+from .. import checkout
 from .. import task as T
 from ..agents.tools import judge_tools
 from ..errors import GitswarmError
@@ -95,10 +95,10 @@ class _checkout:
         if self.tip is None:
             return None
         self.path = Path(tempfile.mkdtemp(prefix="judge-", dir=self.swarm.workdir)) / "main"
-        git.add_worktree(self.swarm.board.mirror.path, self.path, self.tip)
+        checkout.add_worktree(self.swarm.board.mirror.path, self.path, self.tip)
         return self.path
 
     def __exit__(self, *exc: object) -> None:
         if self.path is not None:
-            git.remove_worktree(self.swarm.board.mirror.path, self.path)
+            checkout.remove_worktree(self.swarm.board.mirror.path, self.path)
             shutil.rmtree(self.path.parent, ignore_errors=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .. import git
+from .. import checkout
 from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitswarmError
@@ -72,7 +72,7 @@ class Job:
                 raise GitswarmError("main has no commits to work on")
             goal = self.swarm.goal(tip, task.goal) if task.goal else None
             shutil.rmtree(worktree, ignore_errors=True)
-            git.add_worktree(board.mirror.path, worktree, tip)
+            checkout.add_worktree(board.mirror.path, worktree, tip)
             self._land(worktree, goal, tip)
         except ClaimLost as lost:  # our lease lapsed and the task was taken back: abandon it
             self.swarm.log(f"{self.name}: lost the claim on {task.id}, abandoning it: {lost.message}")
@@ -92,7 +92,7 @@ class Job:
             except GitswarmError as lost:
                 self.swarm.log(f"{self.name}: could not fail {task.id}: {lost.message}")
         finally:
-            git.remove_worktree(board.mirror.path, worktree)
+            checkout.remove_worktree(board.mirror.path, worktree)
 
     def _land(self, worktree: Path, goal: Goal | None, tip: str) -> None:
         board, task = self.swarm.board, self.task
@@ -111,7 +111,7 @@ class Job:
         if result.summary.lstrip().upper().startswith("FAILED:"):
             raise GitswarmError(result.summary.strip())
         self._test(worktree, goal)
-        commit = git.commit_all(worktree, self._message(result), (self.name, f"{self.name}@gitswarm"))
+        commit = checkout.commit_all(worktree, self._message(result), (self.name, f"{self.name}@gitswarm"))
         if commit is None:
             board.complete(task.id, self.name, result.summary or "nothing to change", token=self.token,
                            tokens=self.tokens)
@@ -147,19 +147,19 @@ class Job:
         return result
 
     def _rebase(self, worktree: Path, goal: Goal | None, tip: str, result: AgentResult) -> str:
-        conflicts = git.rebase(worktree, tip)
+        conflicts = checkout.rebase(worktree, tip)
         if conflicts:
             settings = self.swarm.config(tip, goal).worker
             scripted = goal and any(t.id == self.task.id and t.run for t in goal.tasks)
             if scripted or settings.backend == "command":  # a command agent redoes its task on the new tip
                 self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; redoing {self.task.id} on the new main")
-                git.abort_rebase(worktree)
-                git.reset_hard(worktree, tip)
+                checkout.abort_rebase(worktree)
+                checkout.reset_hard(worktree, tip)
                 redo = self._agent(worktree, goal, tip)
                 if redo.reason != "finished":
                     raise GitswarmError(f"redoing the task on the new main failed: {redo.summary}")
                 self._test(worktree, goal)
-                commit = git.commit_all(worktree, self._message(redo), (self.name, f"{self.name}@gitswarm"))
+                commit = checkout.commit_all(worktree, self._message(redo), (self.name, f"{self.name}@gitswarm"))
                 if commit is None:
                     raise GitswarmError("redone on the new main, the task changes nothing")
                 return commit
@@ -167,11 +167,11 @@ class Job:
             prompt = CONFLICT_PROMPT.format(task_id=self.task.id, title=self.task.title,
                                             files="\n".join(f"- {c}" for c in conflicts))
             fixed = self._agent(worktree, goal, tip, prompt=prompt)
-            left = git.continue_rebase(worktree) if fixed.reason == "finished" else conflicts
+            left = checkout.continue_rebase(worktree) if fixed.reason == "finished" else conflicts
             if left:
-                git.abort_rebase(worktree)
+                checkout.abort_rebase(worktree)
                 raise GitswarmError(f"could not resolve the conflict with main in {', '.join(left)}")
-        return git.head(worktree)
+        return checkout.head(worktree)
 
     def _test(self, worktree: Path, goal: Goal | None) -> None:
         if goal and goal.test:
