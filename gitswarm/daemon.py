@@ -110,6 +110,9 @@ class Daemon:
                 self._schedule()
             except GitswarmError as e:
                 self.log(f"error: {e}")
+            except Exception as e:  # a bug must not stop the swarm: say it, wait a little, go on
+                self.log(f"error: {type(e).__name__}: {e}")
+                self.stop.wait(1.0)
             if self.until_done:
                 code = self._finished()
                 if code is not None:
