@@ -352,10 +352,6 @@ def reflog_time(git_dir: Path, ref: str) -> float | None:
     return None
 
 
-def hook_git_dir() -> Path:
-    return Path(os.environ.get("GIT_DIR", ".")).resolve()
-
-
 # ---------------------------------------------------------------- what agents see of main
 
 def list_files(repo, commit: str, limit: int = 400) -> list[str]:

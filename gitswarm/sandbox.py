@@ -13,10 +13,6 @@ from pathlib import Path
 from .errors import GitswarmError
 
 
-def available() -> bool:
-    return os.environ.get("GITSWARM_SANDBOX", "auto") != "off" and shutil.which("bwrap") is not None
-
-
 def wrap(argv: list[str], workdir: Path, hide: list[Path] | tuple[Path, ...] = (),
          readable: list[Path] | tuple[Path, ...] = ()) -> list[str]:
     """argv, run inside the sandbox when there is one; `readable`: paths (a prompt file's folder)
