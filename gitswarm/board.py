@@ -452,7 +452,7 @@ def _held(state: State, task_id: str, worker: str, token: int | None, verb: str)
         raise ClaimLost(f"cannot {verb} {task_id}: it is claimed by {t.claim.worker} "
                             f"(token {t.claim.token}), not by {worker}"
                             + (f" (token {token})" if token is not None else ""),
-                            "only the claim's holder may end it; your claim was lost")
+                            "only the claim's holder may end it; a holder whose lease lapsed has lost its claim")
     return t
 
 
