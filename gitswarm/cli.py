@@ -312,11 +312,12 @@ def events(path: Path, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("hub", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--workers", "-n", type=int, default=4, show_default=True, help="Worker agents in this process.")
+@click.option("--workers", "-n", type=int, default=None,
+              help="Worker agents in this process (default: workers in .gitswarm.yaml, else 4).")
 @click.option("--planners", type=int, default=2, show_default=True, help="Sub-planner agents in this process.")
 @click.option("--until-done", is_flag=True, help="Exit once every goal is done or stopped (0; 1 if one is invalid).")
 @click.option("--id", "name", default=None, help="This daemon's name, prefix of its agents' names (default: host).")
-def serve(hub: Path, workers: int, planners: int, until_done: bool, name: str | None) -> None:
+def serve(hub: Path, workers: int | None, planners: int, until_done: bool, name: str | None) -> None:
     """Run the swarm on a hub: events to planners, workers and the judge. Ctrl-C stops it."""
     from .daemon import Daemon
 

@@ -48,7 +48,7 @@ class _Wake(FileSystemEventHandler):
 
 
 class Daemon:
-    def __init__(self, hub: str | Path, workers: int = 4, planners: int = 2, until_done: bool = False,
+    def __init__(self, hub: str | Path, workers: int | None = 4, planners: int = 2, until_done: bool = False,
                  name: str | None = None, log: Callable[[str], None] = stderr_log,
                  model_factory=default_model, debounce: float | None = None, judge_every: float | None = None,
                  lease: float | None = None, max_attempts: int | None = None, retry_backoff: float | None = None):
@@ -60,6 +60,7 @@ class Daemon:
         settings = load_config(_read(self.hub, main, ".gitswarm.yaml"))
         self.lease = float(lease if lease is not None else settings.lease)
         self.max_attempts = max_attempts if max_attempts is not None else settings.max_attempts
+        workers = workers if workers is not None else (settings.workers or 4)
         self.pool = Pool(str(self.hub), workers=workers, planners=planners, name=name, log=log,
                          model_factory=model_factory, lease=self.lease,
                          retry_backoff=retry_backoff if retry_backoff is not None else settings.retry_backoff)

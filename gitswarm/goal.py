@@ -8,7 +8,7 @@ matter between two `---` lines:
     check: ./ci/goal-met.sh      # the judge without a model: exit 0 means done
     models:                      # per-role settings over .gitswarm.yaml (see gitswarm.config)
       worker: {model: gpt-4o, max_steps: 80}
-    max_depth: 2                 # how deep planners may hand areas to sub-planners (0 to 5)
+    max_depth: 2                 # how deep planners may hand areas to sub-planners (0 to 5; default: .gitswarm.yaml's)
     max_cycles: 10               # judge cycles before the run stops
     tasks:                       # tasks given up front; a task with `run` needs no model
       - title: Migrate src/parser
@@ -76,7 +76,7 @@ class Goal:
     test: str | None = None
     check: str | None = None
     models: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False)
-    max_depth: int = 2
+    max_depth: int | None = None  # None: .gitswarm.yaml's max_depth (default 2)
     max_cycles: int = 10
     tasks: list[GoalTask] = field(default_factory=list, hash=False)
 
@@ -149,7 +149,7 @@ def parse_goal(path: str, text: str) -> Goal:
         test=v.command("test", doc.get("test")),
         check=v.command("check", doc.get("check")),
         models=v.models(doc.get("models")),
-        max_depth=v.integer("max_depth", doc.get("max_depth", 2), 0, 5),
+        max_depth=None if doc.get("max_depth") is None else v.integer("max_depth", doc["max_depth"], 0, 5),
         max_cycles=v.integer("max_cycles", doc.get("max_cycles", 10), 1, 1000),
         tasks=v.tasks(name, doc.get("tasks")),
     )

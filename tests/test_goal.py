@@ -72,7 +72,7 @@ def test_a_goal_without_front_matter_takes_the_defaults():
     g = parse_goal("goals/plain.md", "# Plain\n\nJust do it.\n")
     assert g == Goal(name="plain", body="# Plain\n\nJust do it.")
     assert (g.budget_tokens, g.judge_every, g.test, g.check) == (None, 600.0, None, None)
-    assert (g.models, g.max_depth, g.max_cycles, g.tasks) == ({}, 2, 10, [])
+    assert (g.models, g.max_depth, g.max_cycles, g.tasks) == ({}, None, 10, [])  # None: the settings' max_depth
 
 
 def test_empty_front_matter_and_nulls_take_the_defaults():

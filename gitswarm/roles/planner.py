@@ -63,12 +63,13 @@ def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = 
     if goal.tasks:
         return _add_listed(swarm, goal), 0
     depth = depth_of(board, area)
+    max_depth = goal.max_depth if goal.max_depth is not None else swarm.config(tip).max_depth
     mine = [t for t in board.tasks() if t.goal == goal.name]
     created: list[Task] = []
 
     def create(items: list[dict[str, Any]]) -> str:
         try:
-            tasks, known = tasks_from_call(goal, items, area, depth, board.tasks())
+            tasks, known = tasks_from_call(goal, items, area, depth, board.tasks(), max_depth)
             created.extend(board.add(tasks))
         except GitswarmError as e:  # a bad title, a refused add: the model reads why and tries again
             raise ValueError(str(e)) from None
@@ -81,7 +82,7 @@ def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = 
     prompt = swarm.prompt(tip, "planner", {
         "goal_name": goal.name, "goal": goal.body,
         "area": f"{area.title}\n\n{area.description}" if area else "the whole goal",
-        "depth": str(depth), "max_depth": str(goal.max_depth), "repo_map": swarm.repo_map(tip),
+        "depth": str(depth), "max_depth": str(max_depth), "repo_map": swarm.repo_map(tip),
         "tasks": describe_tasks(mine), "main_log": swarm.main_log(tip)})
     settings = swarm.config(tip, goal).planner
     if settings.backend == "command":
@@ -115,7 +116,7 @@ def _command_planner(swarm: Swarm, settings, prompt: str, create) -> AgentResult
 
 
 def tasks_from_call(goal: Goal, items: list[dict[str, Any]], area: Task | None, depth: int,
-                    board_tasks: list[Task]) -> tuple[list[Task], list[Task]]:
+                    board_tasks: list[Task], max_depth: int = 2) -> tuple[list[Task], list[Task]]:
     """The tasks of one create_tasks call: (new tasks, tasks of the goal already on the board under
     the same title, which are not added again, so that a planner waking again may repeat its
     plan). depends_on names titles of the same call or of the goal's tasks, or existing ids.
@@ -133,9 +134,9 @@ def tasks_from_call(goal: Goal, items: list[dict[str, Any]], area: Task | None, 
     for item, draft in zip(items, drafts):
         if draft.title in same_goal:
             continue
-        if draft.kind == "plan" and depth >= goal.max_depth:
+        if draft.kind == "plan" and depth >= max_depth:
             raise ValueError(f"{draft.title!r}: kind plan is not allowed at depth {depth} (max_depth "
-                             f"{goal.max_depth}); make it work tasks")
+                             f"{max_depth}); make it work tasks")
         deps = []
         for ref in item.get("depends_on") or []:
             if ref in by_title:
