@@ -22,7 +22,7 @@ from . import git, record, rules
 from . import task as T
 from .record import GoalRecord
 from .state import State, ready
-from .errors import BranchMoved, ClaimLost, GitswarmError, PushDeclined, PushRace, TaskInvalid
+from .errors import BranchMoved, ClaimLost, GitError, GitswarmError, PushDeclined, PushRace, TaskInvalid
 from .task import Task
 
 BRANCH = "tasks"
@@ -358,6 +358,13 @@ class Board:
                 self._refresh()
                 fresh = True
                 continue
+            except GitError:
+                # a failure that does not say whether the hub took the push: ask the hub
+                self._refresh()
+                if not self._landed(chain):
+                    raise
+                self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})
+                break  # it did: the snapshot is the hub's now
             except PushDeclined as e:
                 changing = [r for r in batch if r.outcome is not None]
                 if len(changing) > 1:  # find whose change the hub refuses: push them one by one
@@ -414,6 +421,12 @@ class Board:
             branches |= set(outcome.refs)
             r.outcome = outcome
         return parent
+
+    def _landed(self, chain: str | None) -> bool:
+        """Whether the hub's tasks holds our chain (its tip is the chain or comes after it)."""
+        if chain is None or self.tip is None:
+            return False
+        return self.tip == chain or self.mirror.repo.descendant_of(self.tip, chain)
 
     def _beat_commits(self, workers: list[str]) -> dict[str, str]:
         """A new heartbeat commit per worker, each on its last one (fast-forward only, like

@@ -227,6 +227,7 @@ class Daemon:
             self.next_reclaim = now + min(max(0.5, self.lease / 3), RECLAIM_EVERY)
             if reclaim_pass(self.board, self.hub, self.max_attempts, self.log):
                 self.swarm.work_ready.set()
+            self.pool.release_idle_claims()
         records = self.board.records()
         for name, clock in list(self.clocks.items()):
             rec = records.get(name)

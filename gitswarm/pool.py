@@ -96,6 +96,19 @@ class Pool:
                 self.log(f"{name}: {type(e).__name__}: {e}")
                 self.stop.wait(1.0)
 
+    def release_idle_claims(self) -> None:
+        """Claims under the name of one of our agents that holds nothing now (a claim whose push
+        failed ambiguously and landed after all) go back to the board, without waiting for the
+        lease. Uses the board as last fetched."""
+        mine = set(self.agent_names()) - set(self.swarm.holding)
+        for t in self.board.tasks():
+            if t.status == "claimed" and t.claim and t.claim.worker in mine and t.claim.worker not in self.swarm.holding:
+                try:
+                    self.board.release(t.id, t.claim.worker, token=t.claim.token)
+                    self.log(f"released {t.id}: claimed under {t.claim.worker}, which holds nothing")
+                except GitswarmError as e:
+                    self.log(f"could not release {t.id}: {e.message}")
+
     def release_stale_claims(self) -> None:
         """Claims held under this pool's agent names by nobody alive (an earlier run that died, or
         agents that did not stop in time) go back to the board."""

@@ -23,12 +23,13 @@ from ..agents.tools import planner_tools
 def run(swarm: Swarm, name: str, idle: float = 2.0) -> None:
     """Claim plan tasks (sub-planners) until the swarm stops."""
     while not swarm.stop.is_set():
+        swarm.holding.add(name)  # from before the claim: see Pool.release_idle_claims
         task = swarm.board.claim(name, kinds=["plan"])
         if task is None:
+            swarm.holding.discard(name)
             swarm.work_ready.wait(idle)
             continue
         swarm.log(f"{name}: planning area {task.id} {task.title!r}")
-        swarm.holding.add(name)
         try:
             summary, tokens = plan(swarm, task.goal, area=task, planner=name) if task.goal else ("no goal", 0)
             swarm.board.complete(task.id, name, summary or "planned", token=task.claim.token, tokens=tokens)

@@ -43,17 +43,38 @@ def run(swarm: Swarm, name: str, idle: float = 2.0) -> None:
 
 
 def work_one(swarm: Swarm, name: str) -> bool:
-    """Claim and work one task; False when none was ready."""
-    task = swarm.board.claim(name, kinds=["work"])
-    if task is None:
-        return False
-    swarm.log(f"{name}: claimed {task.id} {task.title!r}")
+    """Claim and work one task; False when none was ready. The agent counts as holding from before
+    its claim to after its task ended, so that a claim of its name outside that window is known to
+    be nobody's (see Pool.release_idle_claims)."""
     swarm.holding.add(name)
     try:
+        try:
+            task = swarm.board.claim(name, kinds=["work"])
+        except GitswarmError:
+            # the claim's push failed in a way that cannot tell whether it landed: a claim we did
+            # not get back would be held under our name by nobody. We hold nothing: hand any back.
+            release_orphans(swarm, name)
+            raise
+        if task is None:
+            return False
+        swarm.log(f"{name}: claimed {task.id} {task.title!r}")
         Job(swarm, name, task).run()
+        return True
     finally:
         swarm.holding.discard(name)
-    return True
+
+
+def release_orphans(swarm: Swarm, name: str) -> None:
+    """Release every task claimed under this worker's name: called while it holds nothing."""
+    board = swarm.board
+    board.refresh()
+    for t in board.tasks():
+        if t.status == "claimed" and t.claim and t.claim.worker == name:
+            try:
+                board.release(t.id, name, token=t.claim.token)
+                swarm.log(f"{name}: released {t.id}, a claim it never got back")
+            except GitswarmError as e:
+                swarm.log(f"{name}: could not release {t.id}: {e.message}")
 
 
 class Job:
@@ -65,9 +86,9 @@ class Job:
 
     def run(self) -> None:
         board, task = self.swarm.board, self.task
-        tip = self.swarm.main_tip()
         worktree = self.swarm.workdir / f"{self.name}-{task.id}-{self.token}"
         try:
+            tip = self.swarm.main_tip()
             if tip is None:
                 raise GitswarmError("main has no commits to work on")
             goal = self.swarm.goal(tip, task.goal) if task.goal else None
