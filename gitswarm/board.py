@@ -179,6 +179,18 @@ class Board:
         if names:
             self._submit(lambda state: Outcome("heartbeat", [], heartbeats=names))
 
+    def release_held_by(self, names: Iterable[str], why: str, log: Callable[[str], None]) -> None:
+        """Release every task the board (as last fetched) shows claimed under these names: claims
+        whose holders are known to hold nothing (dead, idle, never told of their claim)."""
+        names = set(names)
+        for t in self.tasks():
+            if t.status == "claimed" and t.claim and t.claim.worker in names:
+                try:
+                    self.release(t.id, t.claim.worker, token=t.claim.token)
+                    log(f"released {t.id} (held by {t.claim.worker}): {why}")
+                except GitswarmError as e:
+                    log(f"could not release {t.id}: {e.message}")
+
     def reclaim(self, task_id: str, reason: str, dead: bool = False) -> Task | None:
         """Take a claim back from a holder whose lease lapsed: open again, or dead. The hub checks
         the lapse on its own clock. None when the task is no longer claimed."""

@@ -52,11 +52,13 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
         if MAIN_REF in refs and refs[MAIN_REF][1] != ZERO:
             old, new = refs[MAIN_REF]
             main_commits = [(c, CommitInfo(None, ids)) for c, ids in repo.task_trailers(old, new)]
-        main_tip = refs[MAIN_REF][1] if MAIN_REF in refs else repo.ref(MAIN_REF)
         new_on_main = {c for c, _ in main_commits}
 
-        def on_main(commit: str) -> bool:
-            return commit in new_on_main or bool(main_tip and repo.is_ancestor(commit, main_tip))
+        def on_main(commit: str) -> bool:  # asked only for a completion naming a commit: no git call on a claim
+            if commit in new_on_main:
+                return True
+            main_tip = refs[MAIN_REF][1] if MAIN_REF in refs else repo.ref(MAIN_REF)
+            return bool(main_tip and repo.is_ancestor(commit, main_tip))
 
         check_landing(main_commits, completed, on_main)
     except GitswarmError as e:

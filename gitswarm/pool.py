@@ -100,26 +100,12 @@ class Pool:
         """Claims under the name of one of our agents that holds nothing now (a claim whose push
         failed ambiguously and landed after all) go back to the board, without waiting for the
         lease. Uses the board as last fetched."""
-        mine = set(self.agent_names()) - set(self.swarm.holding)
-        for t in self.board.tasks():
-            if t.status == "claimed" and t.claim and t.claim.worker in mine and t.claim.worker not in self.swarm.holding:
-                try:
-                    self.board.release(t.id, t.claim.worker, token=t.claim.token)
-                    self.log(f"released {t.id}: claimed under {t.claim.worker}, which holds nothing")
-                except GitswarmError as e:
-                    self.log(f"could not release {t.id}: {e.message}")
+        idle = set(self.agent_names()) - set(self.swarm.holding)
+        self.board.release_held_by(idle, "that agent holds nothing", self.log)
 
     def release_stale_claims(self) -> None:
         """Claims held under this pool's agent names by nobody alive (an earlier run that died, or
         agents that did not stop in time) go back to the board."""
         self.board.refresh()
-        mine = set(self.agent_names())
-        for t in self.board.tasks():
-            if t.status == "claimed" and t.claim and t.claim.worker in mine:
-                if any(th.name == t.claim.worker and th.is_alive() for th in self.threads):
-                    continue
-                try:
-                    self.board.release(t.id, t.claim.worker, token=t.claim.token)
-                    self.log(f"released {t.id} (held by {t.claim.worker})")
-                except GitswarmError as e:
-                    self.log(f"could not release {t.id}: {e.message}")
+        alive = {th.name for th in self.threads if th.is_alive()}
+        self.board.release_held_by(set(self.agent_names()) - alive, "nobody alive holds it", self.log)

@@ -68,8 +68,7 @@ def name_from_path(path: str) -> str | None:
 
 
 def dump(record: GoalRecord) -> bytes:
-    return yaml.dump(record.to_dict(), Dumper=T._Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100).encode("utf-8")
+    return T.dump_mapping(record.to_dict())
 
 
 def parse(data: bytes, path: str) -> GoalRecord:

@@ -329,7 +329,12 @@ def _typename(value: Any) -> str:
 # ---------------------------------------------------------------- dumping
 
 def dump(task: Task) -> bytes:
-    return yaml.dump(task.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+    return dump_mapping(task.to_dict())
+
+
+def dump_mapping(doc: dict[str, Any]) -> bytes:
+    """A board file's YAML: fields in their order, block style, UTF-8."""
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      default_flow_style=False, width=100).encode("utf-8")
 
 

@@ -66,15 +66,8 @@ def work_one(swarm: Swarm, name: str) -> bool:
 
 def release_orphans(swarm: Swarm, name: str) -> None:
     """Release every task claimed under this worker's name: called while it holds nothing."""
-    board = swarm.board
-    board.refresh()
-    for t in board.tasks():
-        if t.status == "claimed" and t.claim and t.claim.worker == name:
-            try:
-                board.release(t.id, name, token=t.claim.token)
-                swarm.log(f"{name}: released {t.id}, a claim it never got back")
-            except GitswarmError as e:
-                swarm.log(f"{name}: could not release {t.id}: {e.message}")
+    swarm.board.refresh()
+    swarm.board.release_held_by([name], "a claim it never got back", swarm.log)
 
 
 class Job:
