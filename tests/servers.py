@@ -3,6 +3,7 @@ runs `git http-backend` as a CGI for every request (smart http://). Nothing of g
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -79,11 +80,19 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 
 class _CGIHandler(BaseHTTPRequestHandler):
     root: Path
+    require_auth: bool
 
     def log_message(self, *args) -> None:  # quiet
         pass
 
     def _cgi(self) -> None:
+        user = self._user()
+        if user is None and self.require_auth:  # as a web server asks: git then sends the URL's credentials
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="gitswarm hub"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         path, _, query = self.path.partition("?")
         body = _read_body(self) if self.command == "POST" else b""
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
@@ -91,9 +100,11 @@ class _CGIHandler(BaseHTTPRequestHandler):
             "GIT_PROJECT_ROOT": str(self.root), "GIT_HTTP_EXPORT_ALL": "1",
             "PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": self.command,
             "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-            "REMOTE_USER": "tester", "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_ADDR": self.client_address[0],
             "SERVER_PROTOCOL": "HTTP/1.0", "GATEWAY_INTERFACE": "CGI/1.1",
         })
+        if user:
+            env["REMOTE_USER"] = user
         for name in ("Content-Encoding", "Git-Protocol"):  # gzip'd requests; protocol v2
             if name in self.headers:
                 env["HTTP_" + name.upper().replace("-", "_")] = self.headers[name]
@@ -119,13 +130,21 @@ class _CGIHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = _cgi
 
+    def _user(self) -> str | None:
+        """The Basic-auth user. Any password passes: a real server checks it (docs/serving.md)."""
+        scheme, _, value = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        return base64.b64decode(value).decode().partition(":")[0] or None
+
 
 class GitHTTP:
-    """Smart HTTP: `git http-backend` as a CGI behind http.server, serving every repository under root."""
+    """Smart HTTP: `git http-backend` as a CGI behind http.server, serving every repository under root.
+    With require_auth, every request needs Basic auth, whose user reaches git as REMOTE_USER."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, require_auth: bool = False):
         self.root = root
-        handler = type("Handler", (_CGIHandler,), {"root": root})
+        handler = type("Handler", (_CGIHandler,), {"root": root, "require_auth": require_auth})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -133,10 +152,76 @@ class GitHTTP:
         self.thread.start()
         wait_port(self.port)
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+    def url(self, name: str, user: str | None = None) -> str:
+        return f"http://{user + ':secret@' if user else ''}127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+class SSHServer:
+    """openssh's sshd on loopback, for the current user, with one key per identity. Each key logs in
+    through a forced command, as a hub's admin sets it up (docs/serving.md): `git-shell` runs the
+    git command the client asked for, with GITSWARM_PUSHER naming the key's owner. A key named
+    "plain" has no forced command: its pushes come as the account itself.
+
+    Clients use `ssh -F <config>` (GIT_SSH_COMMAND in `env()`), and reach the server as host
+    `<identity>`: ssh://alice/<path>."""
+
+    def __init__(self, root: Path, identities: tuple[str, ...] = ("alice", "bob", "plain")):
+        import getpass
+
+        self.dir = root / "sshd"
+        self.dir.mkdir(parents=True)
+        self.port = free_port()
+        self.user = getpass.getuser()
+        host_key = self.dir / "host_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+        authorized, hosts = [], []
+        for who in identities:
+            key = self.dir / f"id_{who}"
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(key)], check=True)
+            public = (self.dir / f"id_{who}.pub").read_text().strip()
+            if who == "plain":
+                authorized.append(public)
+            else:
+                authorized.append(f'command="GITSWARM_PUSHER={who} exec git-shell -c \\"$SSH_ORIGINAL_COMMAND\\"",'
+                                  f"no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-pty {public}")
+            hosts.append(f"Host {who}\n  HostName 127.0.0.1\n  Port {self.port}\n  User {self.user}\n"
+                         f"  IdentityFile {key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
+                         f"  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n")
+        (self.dir / "authorized_keys").write_text("\n".join(authorized) + "\n")
+        (self.dir / "ssh_config").write_text("".join(hosts))
+        (self.dir / "sshd_config").write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+            f"AuthorizedKeysFile {self.dir / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+            f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+            f"PermitRootLogin prohibit-password\nPidFile {self.dir / 'sshd.pid'}\n")
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
+        wait_port(self.port, self.proc)
+
+    def env(self) -> dict[str, str]:
+        return {"GIT_SSH_COMMAND": f"ssh -F {self.dir / 'ssh_config'}"}
+
+    def url(self, path: Path, who: str = "alice") -> str:
+        return f"ssh://{who}{path}"
+
+    def stop(self) -> None:
+        GitDaemon.stop(self)  # type: ignore[arg-type]
+
+
+def sshd_missing() -> str | None:
+    """Why sshd cannot run here, or None."""
+    if not os.path.exists(SSHD):
+        return f"{SSHD} is not installed (apt-get install openssh-server)"
+    if os.geteuid() != 0:
+        return "sshd for the tests needs root (it reads the host key and switches to the user)"
+    return None

@@ -1,5 +1,6 @@
-"""The board over real network transports on loopback: git:// (`git daemon`) and smart HTTP (`git
-http-backend` as a CGI). Client commands take the URL; the hub's own hooks must run on every push."""
+"""The board over real network transports on loopback: git:// (`git daemon`), smart HTTP (`git
+http-backend` as a CGI, behind Basic auth) and ssh (openssh's sshd, skipped where it cannot run). Client commands take the URL; the hub's
+own hooks must run on every push."""
 
 from __future__ import annotations
 
@@ -14,20 +15,29 @@ import pytest
 from gitswarm import events
 
 from conftest import commit_all, gitswarm, sh
-from servers import GitDaemon, GitHTTP
+from servers import GitDaemon, GitHTTP, SSHServer, sshd_missing
 from test_swarm import TWO_TASKS
 
 
-@pytest.fixture(params=["git", "http"])
-def remote(request, hub: Path, tmp_path: Path):
+@pytest.fixture(params=["git", "http", "ssh"])
+def remote(request, hub: Path, tmp_path: Path, monkeypatch):
     """(hub path, URL of the same hub over the transport)."""
-    if request.param == "http":
+    if request.param == "ssh":
+        if sshd_missing():
+            pytest.skip(sshd_missing())
+        server = SSHServer(tmp_path)
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)  # every git the test starts, and the workers' git
+        url = server.url(hub)
+    elif request.param == "http":
         sh("git", "config", "http.receivepack", "true", cwd=hub)
-        server = GitHTTP(hub.parent)
+        server = GitHTTP(hub.parent, require_auth=True)
+        url = server.url(hub.name, user="alice")
     else:
         server = GitDaemon(hub.parent)
+        url = server.url(hub.name)
     try:
-        yield hub, server.url(hub.name)
+        yield hub, url
     finally:
         server.stop()
 
