@@ -305,9 +305,26 @@ def events(path: Path, as_json: bool) -> None:
         click.echo(json.dumps({"events": [e.to_dict() for e in pending]}, indent=2))
         return
     for e in pending:
-        click.echo(f"{e.name}  {e.ref}  {e.old[:10]} -> {e.new[:10]}")
+        click.echo(f"{e.name}  {e.ref}  {e.old[:10]} -> {e.new[:10]}" + (f"  by {e.pusher}" if e.pusher else ""))
     if not pending:
         click.echo("no pending events")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def pushers(path: Path, as_json: bool) -> None:
+    """List which identity each worker name is bound to on a hub (PATH: the bare repository)."""
+    from .identity import bindings
+
+    found = bindings(path)
+    if as_json:
+        click.echo(json.dumps({"pushers": found}, indent=2))
+        return
+    for worker, who in found.items():
+        click.echo(f"{worker}  {who}")
+    if not found:
+        click.echo("no worker is bound to an identity (no push came with one)")
 
 
 @cli.command()

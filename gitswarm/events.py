@@ -21,6 +21,7 @@ class Event(NamedTuple):  # not a dataclass: the hook would pay ~6 ms to import 
     new: str
     time: float
     name: str  # file name in the spool: orders events by arrival
+    pusher: str | None = None  # who pushed, where the transport tells (gitswarm/identity.py)
 
     def to_dict(self) -> dict:
         return self._asdict()
@@ -30,7 +31,8 @@ def spool_dir(git_dir: str | os.PathLike[str]) -> Path:
     return Path(git_dir) / SPOOL
 
 
-def write(git_dir: str | os.PathLike[str], updates: list[tuple[str, str, str]]) -> list[Path]:
+def write(git_dir: str | os.PathLike[str], updates: list[tuple[str, str, str]],
+          pusher: str | None = None) -> list[Path]:
     """Spool one event per (old, new, ref). Returns the files written."""
     folder = spool_dir(git_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -41,7 +43,7 @@ def write(git_dir: str | os.PathLike[str], updates: list[tuple[str, str, str]]) 
         name = f"{stamp:020d}-{os.getpid()}-{i:04d}.json"
         tmp = folder / f".{name}.tmp"
         with open(tmp, "w") as f:
-            json.dump({"ref": ref, "old": old, "new": new, "time": now}, f)
+            json.dump({"ref": ref, "old": old, "new": new, "time": now, "pusher": pusher}, f)
         os.rename(tmp, folder / name)
         written.append(folder / name)
     return written
@@ -57,7 +59,7 @@ def pending(git_dir: str | os.PathLike[str]) -> list[Event]:
         try:
             with open(folder / name) as f:
                 doc = json.load(f)
-            events.append(Event(doc["ref"], doc["old"], doc["new"], float(doc["time"]), name))
+            events.append(Event(doc["ref"], doc["old"], doc["new"], float(doc["time"]), name, doc.get("pusher")))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return events

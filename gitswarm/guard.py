@@ -33,8 +33,10 @@ def allowed_ref(ref: str) -> bool:
     return bool(name) and "/" not in name and name.replace(".", "").replace("_", "").replace("-", "").replace("@", "").isalnum()
 
 
-def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = None) -> list[str]:
-    """Check (old, new, ref) updates; the lines to print for the first violation, or []."""
+def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = None,
+                  actors: set[str] | None = None) -> list[str]:
+    """Check (old, new, ref) updates; the lines to print for the first violation, or []. The
+    workers the push acts for (claims and their holders' changes, heartbeats) go into `actors`."""
     from .rules import CommitInfo, check_landing
 
     repo = repo or HookRepo()
@@ -44,9 +46,11 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
             repo.close()
             return [f"gitswarm: rejected {ref}: a hub holds main, tasks and the heartbeat refs only",
                     "gitswarm: hint: keep other branches and tags in your own clone, or in another repository"]
+    actors = set() if actors is None else actors
+    actors.update(ref[len(HEARTBEATS) + 1:] for ref in refs if ref.startswith(HEARTBEATS + "/"))
     rejected = BOARD_REF
     try:
-        completed = _check_board_update(repo, *refs[BOARD_REF]) if BOARD_REF in refs else []
+        completed = _check_board_update(repo, *refs[BOARD_REF], actors) if BOARD_REF in refs else []
         rejected = MAIN_REF
         main_commits = []
         if MAIN_REF in refs and refs[MAIN_REF][1] != ZERO:
@@ -79,8 +83,9 @@ def _trailers(repo: HookRepo, commit: str):
     return parse_trailers(message.decode("utf-8", errors="replace"), name=f"commit {commit[:10]}")
 
 
-def _check_board_update(repo: HookRepo, old: str, new: str) -> list:
-    """Check every commit the update brings; the tasks they leave done."""
+def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) -> list:
+    """Check every commit the update brings; the tasks they leave done. Adds the workers its
+    commits act for to `actors`."""
     import time
 
     from .task import timestamp
@@ -118,6 +123,8 @@ def _check_board_update(repo: HookRepo, old: str, new: str) -> list:
     for commit, parents in commits:
         name = f"commit {commit[:10]}"
         info = _trailers(repo, commit)
+        if info.worker:
+            actors.add(info.worker)
         changes = []
         for status, old_blob, new_blob, path, mode in diffs[commit]:
             if mode not in (REGULAR, "000000"):

@@ -1,7 +1,9 @@
 """What the hook shims in hooks/ run: `python -m gitswarm.hookimpl <hook-name>`.
 
-pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard.
-post-receive: spool one event per updated ref and return at once; never fails the push.
+pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard,
+then the pusher's identity against the workers the push acts for (gitswarm/identity.py).
+post-receive: spool one event per updated ref, with who pushed it, and return at once; never fails
+the push.
 Imports stay lazy: every push pays for this process's start-up.
 """
 
@@ -34,12 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         code = _legacy(git_dir, name, data)
         if code:
             return code
+        from . import identity
         from .git import HookRepo
         from .guard import check_updates, stale
 
-        updates, repo = _updates(data), HookRepo()
+        updates, repo, actors = _updates(data), HookRepo(), set()
         try:
-            problems = stale(updates, repo) or check_updates(updates, repo)
+            problems = (stale(updates, repo) or check_updates(updates, repo, actors)
+                        or identity.bind(git_dir, actors, identity.pusher()))
         except Exception as e:  # a bug must not let a push through unchecked: refuse, and say why
             problems = [f"gitswarm: internal error in the guard, push refused: {type(e).__name__}: {e}"]
         for line in problems:
@@ -49,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import events
 
         try:
-            events.write(git_dir, [u for u in _updates(data) if not u[2].startswith("refs/gitswarm/")])
+            from .identity import pusher
+
+            events.write(git_dir, [u for u in _updates(data) if not u[2].startswith("refs/gitswarm/")],
+                         pusher=pusher())
         except Exception as e:  # the push has landed; say what went wrong, never fail it
             print(f"gitswarm: could not spool the event: {e}", file=sys.stderr)
         _legacy(git_dir, name, data)

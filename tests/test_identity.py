@@ -1,0 +1,155 @@
+"""Who pushed: the hooks record the identity the transport gives (GITSWARM_PUSHER set by the
+server's admin, REMOTE_USER from a web server, the ssh account), bind each worker name to the first
+identity that acts for it, and refuse pushes acting for a worker bound to someone else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gitswarm import events, identity
+
+from conftest import gitswarm, sh
+from servers import GitDaemon, GitHTTP, SSHServer, sshd_missing
+
+
+def test_the_pusher_comes_from_what_the_server_sets():
+    assert identity.pusher({}) is None  # a path or git daemon: anonymous
+    assert identity.pusher({"REMOTE_USER": "carol", "REMOTE_ADDR": "10.0.0.2"}) == "carol"
+    assert identity.pusher({"SSH_CONNECTION": "1 2 3 4", "USER": "git"}) == "git"
+    # the admin's per-key or per-location setting wins over the account everyone shares
+    assert identity.pusher({"SSH_CONNECTION": "1 2 3 4", "USER": "git", "GITSWARM_PUSHER": "alice"}) == "alice"
+    assert identity.pusher({"REMOTE_USER": " ", "GITSWARM_PUSHER": ""}) is None
+    assert identity.transport({"SSH_CONNECTION": "x"}) == "ssh"
+    assert identity.transport({"GATEWAY_INTERFACE": "CGI/1.1"}) == "http"
+
+
+def tasks_tip(hub: Path) -> str:
+    return sh("git", "rev-parse", "tasks", cwd=hub).stdout.strip()
+
+
+def as_(monkeypatch, who: str | None) -> None:
+    """Push to a local hub as `who`: receive-pack inherits the pusher's environment on a path."""
+    if who is None:
+        monkeypatch.delenv("GITSWARM_PUSHER", raising=False)
+    else:
+        monkeypatch.setenv("GITSWARM_PUSHER", who)
+
+
+def test_a_worker_cannot_act_for_a_name_bound_to_another_identity(hub, tmp_path, monkeypatch):
+    url = str(hub)
+    tid = gitswarm("task", "add", url, "--title", "Parse CSS").stdout.strip()
+    as_(monkeypatch, "alice")
+    assert gitswarm("claim", url, "--worker", "w1").stdout.strip() == tid
+    as_(monkeypatch, None)
+    other = gitswarm("task", "add", url, "--title", "Parse HTML").stdout.strip()
+    assert identity.bindings(hub) == {"w1": "alice"}
+    tip = tasks_tip(hub)
+    for who in ("bob", None):  # another identity, or none at all
+        as_(monkeypatch, who)
+        for args in (("complete", url, tid, "--worker", "w1", "--summary", "mine now"),
+                     ("release", url, tid, "--worker", "w1"),
+                     ("claim", url, "--worker", "w1"),
+                     ("heartbeat", url, "--worker", "w1")):
+            refused = gitswarm(*args, check=False)
+            assert refused.returncode == 1, (who, args, refused)
+            assert f"worker w1 belongs to alice; this push comes from {who or 'an anonymous pusher'}" in refused.stderr
+            assert "--id" in refused.stderr and "Traceback" not in refused.stderr
+        assert tasks_tip(hub) == tip  # nothing landed
+    assert identity.bindings(hub) == {"w1": "alice"}
+    # bob under a name of his own is fine; alice completes her own claim
+    as_(monkeypatch, "bob")
+    assert gitswarm("claim", url, "--worker", "w2").stdout.strip() == other
+    as_(monkeypatch, "alice")
+    gitswarm("complete", url, tid, "--worker", "w1", "--summary", "done by alice")
+    assert identity.bindings(hub) == {"w1": "alice", "w2": "bob"}
+    listed = json.loads(gitswarm("pushers", str(hub), "--json").stdout)
+    assert listed == {"pushers": {"w1": "alice", "w2": "bob"}}
+    # each spooled event says who pushed it
+    pushers = [e.pusher for e in events.pending(hub)]
+    assert pushers[1:] == ["alice", None, "bob", "alice"], pushers
+
+
+def test_anonymous_pushes_bind_nothing(hub, monkeypatch):
+    as_(monkeypatch, None)
+    url = str(hub)
+    tid = gitswarm("task", "add", url, "--title", "Anything").stdout.strip()
+    gitswarm("claim", url, "--worker", "w1")
+    gitswarm("complete", url, tid, "--worker", "w1", "--summary", "ok")
+    assert identity.bindings(hub) == {}
+    assert "no worker is bound" in gitswarm("pushers", str(hub)).stdout
+
+
+def test_two_identities_binding_one_name_at_once_leave_one_owner(hub):
+    # the binding is created whole or not at all: the second finds the first's
+    assert identity.bind(hub, ["w9"], "alice") == []
+    lines = identity.bind(hub, ["w9"], "bob")
+    assert lines and "worker w9 belongs to alice; this push comes from bob" in lines[0]
+    assert identity.bindings(hub) == {"w9": "alice"}
+    assert not [p for p in (hub / identity.PUSHERS).iterdir() if p.name.startswith(".")]  # no temp left
+    # a name that is no plain file name is stored under its hash, never as a path
+    assert identity.bind(hub, ["../../etc/x"], "carol") == []
+    assert identity.bound(hub, "../../etc/x") == "carol"
+    assert not (hub.parent / "etc").exists()
+
+
+@pytest.fixture(params=["http", "ssh"])
+def urls(request, hub: Path, tmp_path: Path, monkeypatch):
+    """(alice's URL, bob's URL) of the hub over a transport that tells who pushed."""
+    if request.param == "ssh":
+        if sshd_missing():
+            pytest.skip(sshd_missing())
+        server = SSHServer(tmp_path)
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        pair = server.url(hub, "alice"), server.url(hub, "bob")
+    else:
+        sh("git", "config", "http.receivepack", "true", cwd=hub)
+        server = GitHTTP(hub.parent, require_auth=True)
+        pair = server.url(hub.name, "alice"), server.url(hub.name, "bob")
+    try:
+        yield pair
+    finally:
+        server.stop()
+
+
+def test_identity_over_a_transport_that_authenticates(urls, hub, tmp_path):
+    alice, bob = urls
+    tid = gitswarm("task", "add", alice, "--title", "Parse CSS").stdout.strip()
+    assert gitswarm("claim", alice, "--worker", "aw").stdout.strip() == tid
+    stolen = gitswarm("complete", bob, tid, "--worker", "aw", "--summary", "not mine", check=False)
+    assert stolen.returncode == 1, stolen
+    assert "worker aw belongs to alice; this push comes from bob" in stolen.stderr, stolen.stderr
+    assert "status: claimed" in sh("git", "show", f"tasks:tasks/{tid[2:4]}/{tid}.yaml", cwd=hub).stdout
+    gitswarm("complete", alice, tid, "--worker", "aw", "--summary", "mine")
+    assert identity.bindings(hub) == {"aw": "alice"}
+    assert {e.pusher for e in events.pending(hub)} == {"alice"}
+
+
+def test_ssh_without_a_forced_command_is_the_account(hub, tmp_path, monkeypatch):
+    if sshd_missing():
+        pytest.skip(sshd_missing())
+    server = SSHServer(tmp_path)
+    try:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        url = server.url(hub, "plain")
+        gitswarm("task", "add", url, "--title", "Anything")
+        gitswarm("claim", url, "--worker", "pw")
+        assert identity.bindings(hub) == {"pw": server.user}
+    finally:
+        server.stop()
+
+
+def test_git_daemon_is_anonymous(hub):
+    server = GitDaemon(hub.parent)
+    try:
+        url = server.url(hub.name)
+        gitswarm("task", "add", url, "--title", "Anything")
+        gitswarm("claim", url, "--worker", "dw")
+        assert identity.bindings(hub) == {}
+        assert {e.pusher for e in events.pending(hub)} == {None}
+    finally:
+        server.stop()
