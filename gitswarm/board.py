@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 from . import git, record, rules
 from . import task as T
 from .record import GoalRecord
-from .state import State, ready
+from .state import State, next_rested, ready
 from .errors import BranchMoved, ClaimLost, GitError, GitswarmError, PushDeclined, PushRace, TaskInvalid
 from .task import Task
 
@@ -140,6 +140,10 @@ class Board:
 
     def ready(self) -> list[Task]:
         return ready(self._tasks.values(), self._tasks, self.retry_backoff)
+
+    def next_rested(self) -> float | None:
+        """When a task resting after a failed attempt becomes ready (the board as last fetched)."""
+        return next_rested(self._tasks.values(), self.retry_backoff)
 
     # ------------------------------------------------------------ changing
 

@@ -212,12 +212,19 @@ def reclaim(hub: Path, max_attempts: int) -> None:
 
 
 def _seconds(text: str, option: str) -> int:
+    return max(1, int(round(_duration(text, option))))
+
+
+def _duration(text: str, option: str) -> float:
     from .config import parse_duration
 
     try:
-        return max(1, int(round(parse_duration(text))))
+        value = parse_duration(text)
     except ValueError:
-        raise GitswarmError(f"{option}: {text!r} is not a duration", "write 30s, 15m or 2h") from None
+        value = -1.0
+    if value <= 0:
+        raise GitswarmError(f"{option}: {text!r} is not a duration", "write 0.5s, 30s, 15m or 2h")
+    return value
 
 
 @cli.command()
@@ -343,15 +350,31 @@ def serve(hub: Path, workers: int | None, planners: int, until_done: bool, name:
 
 @cli.command("worker")
 @REMOTE
-@click.option("--workers", "-n", type=int, default=4, show_default=True, help="Worker agents in this process.")
-@click.option("--planners", type=int, default=0, show_default=True, help="Sub-planner agents in this process.")
+@click.option("--roles", default="worker", show_default=True,
+              help="The roles this machine takes, comma-separated: worker, planner (sub-planners).")
+@click.option("--workers", "-n", type=int, default=4, show_default=True, help="Worker agents, with the worker role.")
+@click.option("--planners", type=int, default=1, show_default=True, help="Sub-planner agents, with the planner role.")
 @click.option("--id", "name", default=None, help="This pool's name, prefix of its agents' names (default: host).")
 @click.option("--lease", default="15m", show_default=True, help="The lease of each claim (renewed by heartbeats).")
-def worker_cmd(remote: str, workers: int, planners: int, name: str | None, lease: str) -> None:
-    """Work tasks of a hub from this machine (the hub runs `gitswarm serve`). Ctrl-C stops it."""
+@click.option("--poll", default="1s", show_default=True,
+              help="While idle, ask the hub (git ls-remote) this soon after the board moved...")
+@click.option("--poll-max", default="30s", show_default=True, help="...then twice as long each time, up to this.")
+def worker_cmd(remote: str, roles: str, workers: int, planners: int, name: str | None, lease: str, poll: str,
+               poll_max: str) -> None:
+    """Work tasks of a hub from this machine (the hub runs `gitswarm serve`). Ctrl-C stops it.
+
+    REMOTE is any URL git pushes to: ssh://host/path, https://host/path, git://host/path, a path.
+    A hub on this machine is watched; one elsewhere is polled, less often while nothing moves."""
     from .pool import Pool
 
-    sys.exit(Pool(remote, workers=workers, planners=planners, name=name, lease=_seconds(lease, "--lease")).run())
+    taken = {r.strip() for r in roles.split(",") if r.strip()}
+    if not taken or taken - {"worker", "planner"}:
+        raise GitswarmError(f"--roles: {roles!r} names no role or an unknown one",
+                            "give worker, planner or worker,planner (the judge runs with `gitswarm serve`)")
+    pool = Pool(remote, workers=workers if "worker" in taken else 0, planners=planners if "planner" in taken else 0,
+                name=name, lease=_seconds(lease, "--lease"), poll=_duration(poll, "--poll"),
+                poll_max=_duration(poll_max, "--poll-max"))
+    sys.exit(pool.run())
 
 
 @cli.command("judge")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from . import events as spool
@@ -25,6 +24,7 @@ from .config import load_config
 from .pool import Pool
 from .roles import default_model, judge, planner, stderr_log
 from .task import ENDED, id_from_path
+from .watch import Wake
 
 ZERO = git.ZERO
 RECLAIM_EVERY = 5.0  # seconds between passes at most: failed tasks are retried (or buried) this soon
@@ -37,14 +37,6 @@ class GoalClock:
     last_plan: float = 0.0
     judge_due: float = 0.0
     judging: bool = False
-
-
-class _Wake(FileSystemEventHandler):
-    def __init__(self, wake: threading.Event):
-        self.wake = wake
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        self.wake.set()
 
 
 class Daemon:
@@ -62,7 +54,7 @@ class Daemon:
         self.max_attempts = max_attempts if max_attempts is not None else settings.max_attempts
         workers = workers if workers is not None else (settings.workers or 4)
         self.pool = Pool(str(self.hub), workers=workers, planners=planners, name=name, log=log,
-                         model_factory=model_factory, lease=self.lease,
+                         model_factory=model_factory, lease=self.lease, watch=False,
                          retry_backoff=retry_backoff if retry_backoff is not None else settings.retry_backoff)
         self.board, self.swarm, self.name = self.pool.board, self.pool.swarm, self.pool.name
         self.until_done = until_done
@@ -83,7 +75,7 @@ class Daemon:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.shutdown())
         observer = Observer()
-        observer.schedule(_Wake(self.wake), str(spool.spool_dir(self.hub)))
+        observer.schedule(Wake(self.wake), str(spool.spool_dir(self.hub)))
         observer.start()
         try:
             self.log(f"serve {self.hub}: {self.pool.workers} workers, {self.pool.planners} planners")

@@ -16,6 +16,7 @@ from typing import Callable
 from .board import Board
 from .errors import GitswarmError
 from .roles import Swarm, default_model, planner, stderr_log, worker
+from .watch import Watcher
 
 
 def safe_name(name: str | None) -> str:
@@ -25,7 +26,10 @@ def safe_name(name: str | None) -> str:
 class Pool:
     def __init__(self, remote: str, workers: int = 4, planners: int = 0, name: str | None = None,
                  log: Callable[[str], None] = stderr_log, model_factory=default_model,
-                 lease: float = 900.0, retry_backoff: float = 0.0):
+                 lease: float = 900.0, retry_backoff: float = 0.0, watch: bool = True,
+                 poll: float = 1.0, poll_max: float = 30.0):
+        """`watch`: wake idle agents when the hub's board moves (watcher.py); off where the caller
+        rings `swarm.work_ready` itself (the daemon, on the hub's events)."""
         self.board = Board(remote, lease=max(1, int(round(lease))), retry_backoff=retry_backoff)
         self.name = safe_name(name)
         workdir = self.board.mirror.path.parent / "work" / f"{self.name}-{os.getpid()}"
@@ -36,6 +40,10 @@ class Pool:
         self.workers, self.planners, self.lease = workers, planners, lease
         self.threads: list[threading.Thread] = []
         self.log = log
+        self.watcher = Watcher(self.board.mirror, self.swarm.work_ready, self.stop, poll, poll_max,
+                               log=lambda line: log(f"{self.name}: {line}")) if watch else None
+        if self.watcher:
+            self.swarm.idle = max(self.swarm.idle, poll_max)
 
     @property
     def stop(self) -> threading.Event:
@@ -46,6 +54,8 @@ class Pool:
 
     def start(self) -> None:
         self.release_stale_claims()
+        if self.watcher:
+            self.watcher.start()
         self._thread(self._heartbeats, "heartbeats")
         for role, count, target in (("w", self.workers, worker.run), ("p", self.planners, planner.run)):
             for i in range(count):
@@ -57,6 +67,8 @@ class Pool:
         self.swarm.work_ready.set()
         for t in self.threads:
             t.join(timeout=30)
+        if self.watcher:
+            self.watcher.close()
         self.release_stale_claims()
         self.board.close()
 

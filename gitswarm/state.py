@@ -54,12 +54,21 @@ def ready(tasks: Iterable[Task], by_id: dict[str, Task], retry_backoff: float = 
     def deps_done(t: Task) -> bool:
         return all(d in by_id and by_id[d].status == "done" for d in t.depends_on)
 
-    def rested(t: Task) -> bool:
-        if not t.result or not retry_backoff or "at" not in t.result:
-            return True
-        wait = min(3600.0, retry_backoff * 2 ** max(0, t.attempts - 1))
-        return T.timestamp(t.result["at"]) + wait <= now
-
-    found = [t for t in tasks if t.status == "open" and deps_done(t) and rested(t)]
+    found = [t for t in tasks if t.status == "open" and deps_done(t) and rested_at(t, retry_backoff) <= now]
     found.sort(key=lambda t: (-t.priority, t.age, t.id))
     return found
+
+
+def rested_at(t: Task, retry_backoff: float) -> float:
+    """When a task may be tried again: retry_backoff * 2^(attempts-1) after its last attempt ended
+    (0: at once)."""
+    if not t.result or not retry_backoff or "at" not in t.result:
+        return 0.0
+    return T.timestamp(t.result["at"]) + min(3600.0, retry_backoff * 2 ** max(0, t.attempts - 1))
+
+
+def next_rested(tasks: Iterable[Task], retry_backoff: float, now: float | None = None) -> float | None:
+    """The earliest time after now when an open task ends its rest; None if none is resting."""
+    now = time.time() if now is None else now
+    times = [r for t in tasks if t.status == "open" and (r := rested_at(t, retry_backoff)) > now]
+    return min(times, default=None)

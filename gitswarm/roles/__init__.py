@@ -21,6 +21,7 @@ from ..board import Board
 from ..config import Config, RoleConfig, load_config
 from ..errors import GitswarmError
 from ..goal import Goal, goal_path, parse_goal
+from ..watch import Signal
 
 SYSTEM = {
     "planner": "You are a gitswarm planner: you turn a goal into tasks for coding agents.",
@@ -57,7 +58,14 @@ class Swarm:
     def sandbox(self, cwd: Path) -> Callable[[list[str], list[Path]], list[str]]:
         """Wraps an agent's command line: the sandbox, with `cwd` the only writable folder."""
         return lambda argv, readable=(): sandbox.wrap(argv, cwd, self.hidden, readable)
-    work_ready: threading.Event = field(default_factory=threading.Event)
+    work_ready: Signal = field(default_factory=Signal)  # rung when the board moved: idle agents look again
+    idle: float = 30.0  # seconds an idle agent sleeps at most between looks when nothing rings
+
+    def sleep_idle(self, seen: int) -> None:
+        """An agent that found nothing to claim: sleep until the board moves (work_ready rings past
+        `seen`), a resting task may be retried, or `idle` seconds passed."""
+        wake = self.board.next_rested()
+        self.work_ready.wait(seen, self.idle if wake is None else max(0.05, min(self.idle, wake - time.time())))
 
     # ------------------------------------------------------------ main, as fetched
 

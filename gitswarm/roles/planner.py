@@ -20,14 +20,15 @@ from ..agents import AgentResult
 from ..agents.tools import planner_tools
 
 
-def run(swarm: Swarm, name: str, idle: float = 2.0) -> None:
+def run(swarm: Swarm, name: str) -> None:
     """Claim plan tasks (sub-planners) until the swarm stops."""
     while not swarm.stop.is_set():
+        seen = swarm.work_ready.generation
         swarm.holding.add(name)  # from before the claim: see Pool.release_idle_claims
         task = swarm.board.claim(name, kinds=["plan"])
         if task is None:
             swarm.holding.discard(name)
-            swarm.work_ready.wait(idle)
+            swarm.sleep_idle(seen)
             continue
         swarm.log(f"{name}: planning area {task.id} {task.title!r}")
         try:

@@ -34,12 +34,12 @@ Edit them to remove every conflict marker (<<<<<<<, =======, >>>>>>>), keeping t
 main's change and yours. Do not run git yourself. Call finish(summary) when the files are resolved."""
 
 
-def run(swarm: Swarm, name: str, idle: float = 2.0) -> None:
-    """Work tasks until the swarm stops."""
+def run(swarm: Swarm, name: str) -> None:
+    """Work tasks until the swarm stops; with none ready, sleep until the board moves."""
     while not swarm.stop.is_set():
+        seen = swarm.work_ready.generation
         if not work_one(swarm, name):
-            swarm.work_ready.wait(idle)
-            swarm.work_ready.clear()
+            swarm.sleep_idle(seen)
 
 
 def work_one(swarm: Swarm, name: str) -> bool:
