@@ -31,16 +31,49 @@ def no_git_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in env.items() if not k.startswith("GIT_") or _KEEP_GIT_VARS.match(k)}
 
 
+def network_timeout() -> float:
+    """Seconds a fetch, push or ls-remote may take before it counts as lost (GITSWARM_GIT_TIMEOUT,
+    default 120): a connection cut mid-push would otherwise hang until TCP gives up, many minutes."""
+    try:
+        return max(1.0, float(os.environ.get("GITSWARM_GIT_TIMEOUT", "120")))
+    except ValueError:
+        return 120.0
+
+
 def run(args: list[str], *, cwd: str | Path | None = None, input: bytes | None = None,
-        env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    """Run `git <args>`; on failure (check=True) raise GitError with git's own message."""
+        env: dict[str, str] | None = None, check: bool = True,
+        timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run `git <args>`; on failure (check=True) raise GitError with git's own message. After
+    `timeout` seconds git and what it started (ssh, a remote helper) are killed: GitError."""
     env = no_git_env() if env is None else env
     env.setdefault("LC_ALL", "C")
-    proc = subprocess.run(["git", *args], cwd=cwd, input=input, env=env, capture_output=True)
+    if timeout is None:
+        proc = subprocess.run(["git", *args], cwd=cwd, input=input, env=env, capture_output=True)
+    else:
+        proc = _run_killable(["git", *args], cwd, input, env, timeout)
     if check and proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip()
         raise GitError(f"git {' '.join(args[:2])} failed: {err or 'exit ' + str(proc.returncode)}")
     return proc
+
+
+def _run_killable(argv: list[str], cwd, input: bytes | None, env: dict[str, str],
+                  timeout: float) -> subprocess.CompletedProcess[bytes]:
+    import signal
+
+    with subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.communicate()
+            raise GitError(f"git {' '.join(argv[1:3])} got no answer in {timeout:g}s: the hub is out of reach",
+                           "check the network; GITSWARM_GIT_TIMEOUT sets how long to wait") from None
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 def out(args: list[str], **kw) -> str:
@@ -93,7 +126,8 @@ class Mirror:
         """Fetch the hub's branch; its commit id, or None when the hub has no such branch."""
         ref = f"{self.prefix}/{branch}"
         proc = run(["fetch", "--no-write-fetch-head", "--no-tags", "--no-auto-maintenance", "-q",
-                    self.remote, f"+refs/heads/{branch}:{ref}"], cwd=self.path, check=False)
+                    self.remote, f"+refs/heads/{branch}:{ref}"], cwd=self.path, check=False,
+                   timeout=network_timeout())
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace")
             if "couldn't find remote ref" in err:
@@ -104,21 +138,22 @@ class Mirror:
 
     def remote_refs(self, pattern: str) -> dict[str, str]:
         """{ref: sha} of the hub's refs matching a pattern (`git ls-remote`)."""
-        proc = run(["ls-remote", self.remote, pattern], cwd=self.path)
+        proc = run(["ls-remote", self.remote, pattern], cwd=self.path, timeout=network_timeout())
         return {ref: sha for sha, ref in (ln.split("\t") for ln in proc.stdout.decode().splitlines() if "\t" in ln)}
 
     def fetch_refs(self, refs: list[str]) -> None:
         """Fetch refs of the hub (objects only: what they point at becomes readable here)."""
         if refs:
             run(["fetch", "--no-write-fetch-head", "--no-tags", "--no-auto-maintenance", "-q", self.remote,
-                 *[f"+{r}:{self.prefix}/{r.removeprefix('refs/')}" for r in refs]], cwd=self.path)
+                 *[f"+{r}:{self.prefix}/{r.removeprefix('refs/')}" for r in refs]], cwd=self.path,
+                timeout=network_timeout())
 
     def push(self, updates: dict[str, str], atomic: bool = False) -> None:
         """Push commit ids to refs of the hub (`{ref: sha}`). Raises PushRace when a ref moved
         underneath, PushDeclined when the hub's hook refused, GitError otherwise."""
         args = ["push", "--porcelain", "--no-verify"] + (["--atomic"] if atomic else [])
         args += [self.remote] + [f"{sha}:{ref}" for ref, sha in updates.items()]
-        proc = run(args, cwd=self.path, check=False)
+        proc = run(args, cwd=self.path, check=False, timeout=network_timeout())
         branches = [ref.removeprefix("refs/heads/") for ref in updates]
         result = parse_push(proc.returncode, proc.stdout.decode(errors="replace"),
                             proc.stderr.decode(errors="replace"), branches)
