@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -101,12 +102,18 @@ class Pool:
                 self.log(f"heartbeat: {e.message}")
 
     def _guarded(self, target, name: str) -> None:
+        pause = 0.0
         while not self.stop.is_set():
+            started = time.monotonic()
             try:
                 target(self.swarm, name)
             except Exception as e:  # a role's loop must not die silently: log, pause, go on
-                self.log(f"{name}: {type(e).__name__}: {e}")
-                self.stop.wait(1.0)
+                if time.monotonic() - started > 60:
+                    pause = 0.0  # it ran a while: a new failure, not the same one again
+                if pause < 30:  # the same failure again and again (the hub out of reach): said less often
+                    self.log(f"{name}: {type(e).__name__}: {e}")
+                pause = min(60.0, max(1.0, pause * 2))
+                self.stop.wait(pause)
 
     def release_idle_claims(self) -> None:
         """Claims under the name of one of our agents that holds nothing now (a claim whose push

@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import checkout
 from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
-from ..errors import BranchMoved, ClaimLost, GitswarmError
+from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
 from ..goal import Goal
 from ..task import Task
 from . import Swarm, agent_env
@@ -19,6 +19,7 @@ MAX_LANDINGS = 20
 
 
 UNAVAILABLE_PAUSE = 30.0  # seconds a worker waits after its model endpoint stayed down
+UNREACHABLE_MAX_PAUSE = 30.0  # at most this between attempts to land while the hub is out of reach
 
 
 class Stopping(Exception):
@@ -131,13 +132,22 @@ class Job:
                            tokens=self.tokens)
             self.swarm.log(f"{self.name}: {task.id} done, nothing to change")
             return
-        for _ in range(MAX_LANDINGS):
+        landings, pause = 0, 0.0
+        while landings < MAX_LANDINGS:
             try:
                 board.land(task.id, self.name, commit, result.summary or task.title, token=self.token,
                            tokens=self.tokens)
                 self.swarm.log(f"{self.name}: {task.id} landed {commit[:10]} on main")
                 return
+            except GitError as e:  # the hub is out of reach: the work is done, keep it and try again
+                if not pause:
+                    self.swarm.log(f"{self.name}: cannot reach the hub to land {task.id}; retrying until it "
+                                   f"answers (its answer decides whether the claim still holds): {e.message}")
+                pause = min(UNREACHABLE_MAX_PAUSE, max(1.0, pause * 2))
+                if self.swarm.stop.wait(pause):
+                    raise Stopping() from None
             except BranchMoved:
+                landings += 1
                 tip = self.swarm.main_tip() or tip
                 self.swarm.log(f"{self.name}: main moved; rebasing {task.id} onto {tip[:10]}")
                 commit = self._rebase(worktree, goal, tip, result)
