@@ -123,3 +123,24 @@ def test_a_goal_runs_to_done_with_a_remote_worker(remote, tmp_path):
     assert len(workers.split()) == 2 and all(w.startswith("remote") for w in workers.split()), workers
     assert sh("git", "show", "main:b.txt", cwd=hub).stdout == "b\n"
     assert "status: done" in sh("git", "show", "tasks:goals/two.yaml", cwd=hub).stdout
+
+
+def test_a_hub_that_never_answers_times_out(tmp_path, monkeypatch):
+    """A connection that stays open but silent (a link cut mid-push) must not hang a worker."""
+    import socket
+
+    from gitswarm.errors import GitError
+    from gitswarm.git import Mirror
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    monkeypatch.setenv("GITSWARM_GIT_TIMEOUT", "2")
+    try:
+        mirror = Mirror(f"git://127.0.0.1:{silent.getsockname()[1]}/hub.git")
+        for ask in (lambda: mirror.fetch("tasks"), lambda: mirror.remote_refs("refs/heads/tasks"),
+                    lambda: mirror.push({"refs/heads/tasks": "0" * 40})):
+            with pytest.raises(GitError, match="got no answer in 2s"):
+                ask()
+    finally:
+        silent.close()
