@@ -208,13 +208,18 @@ class SSHServer:
                                      start_new_session=True)
         wait_port(self.port, self.proc)
 
-    def env(self) -> dict[str, str]:
-        return {"GIT_SSH_COMMAND": f"ssh -F {self.dir / 'ssh_config'}"}
+    def env(self, multiplex: bool = False) -> dict[str, str]:
+        """With multiplex, ssh keeps one connection open and runs each git command over it
+        (ControlMaster), as docs/serving.md advises for workers that poll."""
+        mux = f" -o ControlMaster=auto -o ControlPath={self.dir}/cm-%C -o ControlPersist=60" if multiplex else ""
+        return {"GIT_SSH_COMMAND": f"ssh -F {self.dir / 'ssh_config'}{mux}"}
 
     def url(self, path: Path, who: str = "alice") -> str:
         return f"ssh://{who}{path}"
 
     def stop(self) -> None:
+        for master in self.dir.glob("cm-*"):  # multiplexing masters left running
+            subprocess.run(["ssh", "-o", f"ControlPath={master}", "-O", "exit", "x"], capture_output=True)
         GitDaemon.stop(self)  # type: ignore[arg-type]
 
 
