@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import git, record, rules
+from . import git, record, rules, snapshot
 from . import task as T
 from .record import GoalRecord
-from .state import State, next_rested, ready
+from .state import OpenQueue, State, next_rested, ready
 from .errors import BranchMoved, ClaimLost, GitError, GitswarmError, PushDeclined, PushRace, TaskInvalid
 from .task import Task
 
@@ -29,6 +29,7 @@ BRANCH = "tasks"
 BOARD_REF = f"refs/heads/{BRANCH}"
 MIN_BACKOFF, MAX_BACKOFF = 0.02, 2.0  # seconds
 HEARTBEATS = "refs/gitswarm/heartbeats"
+MAINTAIN_EVERY = 200  # pushes between two `git gc --auto` checks of the local mirror
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Board:
         self.tip: str | None = None
         self._tasks: dict[str, Task] = {}
         self._records: dict[str, GoalRecord] = {}
+        self._queue = OpenQueue()  # the open tasks at self.tip in claim order (changed under _leader)
         self.problems: list[str] = []  # files on the board that do not parse (a board pushed unguarded)
         self.rejected_pushes = 0
         self.pushes = 0
@@ -79,6 +81,9 @@ class Board:
         self._cond = threading.Condition()  # guards _pending and _leading
         self._leading = False
         self._leader = threading.Lock()  # held while the mirror and the snapshot change
+        self._parsed = 0  # files this Board parsed
+        self._unsaved = 0  # changes since the board was last saved beside the mirror (snapshot)
+        self.maintain_every = MAINTAIN_EVERY
 
     def __enter__(self) -> "Board":
         return self
@@ -87,7 +92,14 @@ class Board:
         self.close()
 
     def close(self) -> None:
-        self.mirror.close()
+        with self._leader:
+            if self.tip is not None and self._unsaved >= max(500, len(self._tasks) // 20):
+                try:  # the next fresh client parses only what changed after this
+                    snapshot.save(self.mirror.path, snapshot.Snapshot(self.tip, self._tasks, self._records,
+                                                                      self.problems))
+                except OSError:
+                    pass
+            self.mirror.close()
 
     # ------------------------------------------------------------ reading
 
@@ -104,6 +116,10 @@ class Board:
             return
         repo = self.mirror.repo
         if self.tip is None:
+            self._load_snapshot()
+        if self.tip == tip:
+            return
+        if self.tip is None:
             tasks, records, problems = {}, {}, []
             files = [(p, d) for folder in ("tasks", "goals") for p, _, d in git.tree_files(repo, tip, folder)]
         else:
@@ -111,7 +127,21 @@ class Board:
             files = [(p, d) for p, d in git.changed_files(repo, self.tip, tip) if d is not None]
         for path, data in files:
             self._load(tasks, records, problems, path, data)
+        self._parsed += len(files)
+        self._unsaved += len(files)
+        if self.tip is None:
+            self._queue = OpenQueue(tasks.values())
+        else:
+            for task_id in {T.id_from_path(p) for p, _ in files} - {None}:
+                self._queue.update(self._tasks.get(task_id), tasks.get(task_id))
         self._tasks, self._records, self.problems, self.tip = tasks, records, problems, tip
+
+    def _load_snapshot(self) -> None:
+        """Start from the board as some client of this mirror last saved it, when its commit is here."""
+        snap = snapshot.load(self.mirror.path)
+        if snap is not None and snap.tip in self.mirror.repo:
+            self._tasks, self._records, self.problems, self.tip = snap.tasks, snap.records, snap.problems, snap.tip
+            self._queue = OpenQueue(snap.tasks.values())
 
     @staticmethod
     def _load(tasks: dict[str, Task], records: dict[str, GoalRecord], problems: list[str], path: str,
@@ -143,7 +173,8 @@ class Board:
 
     def next_rested(self) -> float | None:
         """When a task resting after a failed attempt becomes ready (the board as last fetched)."""
-        return next_rested(self._tasks.values(), self.retry_backoff)
+        open_ids = [k[2] for k in list(self._queue)]  # the open tasks only; list() copies at once
+        return next_rested((self._tasks[i] for i in open_ids if i in self._tasks), self.retry_backoff)
 
     # ------------------------------------------------------------ changing
 
@@ -341,7 +372,7 @@ class Board:
         if fresh:
             self._refresh()
         for _ in range(self.max_tries):
-            state = State(self._tasks, self._records, self.retry_backoff)
+            state = State(self._tasks, self._records, self.retry_backoff, self._queue)
             chain = self._build_chain(batch, state)
             unsure = any(r.error is not None or (r.outcome is None and not r.deferred) for r in batch)
             if unsure and not fresh:  # "nothing ready" or an error may come from a stale view
@@ -389,8 +420,15 @@ class Board:
                 else:
                     changing[0].error = e
                 break
+            for t in state.changed.values():
+                self._queue.update(self._tasks.get(t.id), t)
+            self._unsaved += len(state.changed)
             self.tip, self._tasks, self._records = chain, state.tasks, state.records
+            if self.pushes % self.maintain_every == 0:
+                self.mirror.maintain()  # `git gc --auto`: packs our loose objects once there are many
             self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})
+            for ref, sha in beats.items():  # keep the chain reachable here: gc packs it, never prunes it
+                self.mirror.keep(ref.removeprefix("refs/gitswarm/"), sha)
             self._backoff = self._backoff / 2 if self._backoff > MIN_BACKOFF else 0.0
             break
         else:
@@ -431,7 +469,7 @@ class Board:
             author = (outcome.worker, f"{outcome.worker}@gitswarm") if outcome.worker else self._author()
             parent = git.write_commit(self.mirror.repo, parent, files, message, author)
             for t in outcome.tasks:
-                state.tasks[t.id] = t
+                state.put(t)
             for g in outcome.records:
                 state.records[g.name] = g
             branches |= set(outcome.refs)

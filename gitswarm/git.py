@@ -134,7 +134,24 @@ class Mirror:
                 return None
             raise GitError(f"cannot fetch {branch} from {self.remote}: {err.strip()}",
                            "check that the hub exists and that you can reach it with `git ls-remote`")
-        return str(self.repo.references[ref].target)
+        tip = str(self.repo.references[ref].target)
+        self.keep(branch, tip)
+        return tip
+
+    def keep(self, name: str, tip: str) -> None:
+        """Point refs/gitswarm/hub/<name> at a tip we fetched or pushed: it outlives this process's refs,
+        so `git gc` keeps (and packs) what the hub holds instead of counting it unreachable. Several
+        processes may set it at once; any tip they fetched will do."""
+        try:
+            self.repo.references.create(f"refs/gitswarm/hub/{name}", tip, force=True)
+        except Exception:  # another process holds the ref's lock: its tip is as good as ours
+            pass
+
+    def maintain(self) -> None:
+        """`git gc --auto` on the mirror: does nothing until loose objects pile up (gc.auto, 6,700 by
+        default), then packs them in a process of its own (gc.autoDetach): fetches, the commits we
+        build and pushes lost in races all leave loose objects here, and fetch skips maintenance."""
+        run(["gc", "--auto", "--quiet"], cwd=self.path, check=False)
 
     def remote_refs(self, pattern: str) -> dict[str, str]:
         """{ref: sha} of the hub's refs matching a pattern (`git ls-remote`)."""

@@ -3,24 +3,70 @@ apply, and which open tasks are ready, in order. Pure: no git."""
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import time
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from . import task as T
 from .errors import GitswarmError
 from .record import GoalRecord
 from .task import Task
 
+Key = tuple[int, str, str]
+
+
+def order(t: Task) -> Key:
+    """Where a task stands in the claim order: priority (higher first), then age, then id. None of
+    these ever changes once the task exists."""
+    return (-t.priority, t.age, t.id)
+
+
+class OpenQueue:
+    """The open tasks in claim order, kept sorted as tasks change (a bisect per change), so that
+    finding the next ready task walks from the front instead of sorting the whole board."""
+
+    def __init__(self, tasks: Iterable[Task] = ()):
+        self._keys: list[Key] = sorted(order(t) for t in tasks if t.status == "open")
+
+    def update(self, old: Task | None, new: Task | None) -> None:
+        """A task changed from `old` to `new` (None: it did not exist)."""
+        was, now = old is not None and old.status == "open", new is not None and new.status == "open"
+        if was and not now:
+            assert old is not None
+            key = order(old)
+            i = bisect.bisect_left(self._keys, key)
+            if i < len(self._keys) and self._keys[i] == key:
+                del self._keys[i]
+        elif now and not was:
+            assert new is not None
+            key = order(new)
+            i = bisect.bisect_left(self._keys, key)
+            if i == len(self._keys) or self._keys[i] != key:
+                self._keys.insert(i, key)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._keys)
+
 
 class State:
-    """The board as one batch attempt sees it: tasks by id and goal records by name, changed as
-    requests apply."""
+    """The board as one batch attempt sees it: tasks and goal records by id, changed as requests
+    apply (`put`). `queue` holds the open tasks of `tasks` in claim order (built when not given)."""
 
-    def __init__(self, tasks: dict[str, Task], records: dict[str, GoalRecord], retry_backoff: float = 0.0):
+    def __init__(self, tasks: dict[str, Task], records: dict[str, GoalRecord], retry_backoff: float = 0.0,
+                 queue: OpenQueue | None = None):
         self.retry_backoff = retry_backoff
         self.tasks = dict(tasks)
         self.records = dict(records)
-        self._ready: list[Task] | None = None
+        self.changed: dict[str, Task] = {}  # what this batch changed: put() since the state was made
+        self._queue = queue
+
+    def put(self, task: Task) -> None:
+        self.tasks[task.id] = task
+        self.changed[task.id] = task
 
     def goal_open(self, name: str | None) -> bool:
         """May tasks of this goal be claimed? Not once the goal is done, stopped or invalid."""
@@ -35,14 +81,27 @@ class State:
                                 "list the tasks with `gitswarm status`") from None
 
     def next_ready(self, kinds: Iterable[str] | None, goal: str | None) -> Task | None:
-        if self._ready is None:
-            self._ready = ready(self.tasks.values(), self.tasks, self.retry_backoff)
-        for t in self._ready:
-            current = self.tasks[t.id]
-            if current.status == "open" and (kinds is None or t.kind in kinds) \
-                    and (goal is None or t.goal == goal) and self.goal_open(t.goal):
-                return current
+        """The first ready task in claim order (of these kinds, of this goal). Walks the open tasks
+        from the front, merged with those this batch opened: its cost follows how many open tasks
+        wait ahead of the first ready one, not the size of the board."""
+        if self._queue is None:
+            self._queue = OpenQueue(self.tasks.values())
+        opened = sorted(order(t) for t in self.changed.values() if t.status == "open")
+        now = time.time()
+        for _, _, task_id in heapq.merge(self._queue, opened):
+            t = self.tasks[task_id]
+            if t.status == "open" and (kinds is None or t.kind in kinds) and (goal is None or t.goal == goal) \
+                    and self.goal_open(t.goal) and is_ready(t, self.tasks, self.retry_backoff, now):
+                return t
         return None
+
+
+def is_ready(t: Task, by_id: dict[str, Task], retry_backoff: float, now: float) -> bool:
+    """Open, its dependencies all done, and rested: a task whose last attempt ended (it has a
+    result) waits retry_backoff * 2^(attempts-1) (at most an hour) after that."""
+    if t.status != "open" or not all(d in by_id and by_id[d].status == "done" for d in t.depends_on):
+        return False
+    return rested_at(t, retry_backoff) <= now
 
 
 def ready(tasks: Iterable[Task], by_id: dict[str, Task], retry_backoff: float = 0.0,
@@ -50,12 +109,8 @@ def ready(tasks: Iterable[Task], by_id: dict[str, Task], retry_backoff: float = 
     """Open tasks whose dependencies are all done: by priority (higher first), then age. A task
     whose last attempt ended (it has a result) waits retry_backoff * 2^(attempts-1) after that."""
     now = time.time() if now is None else now
-
-    def deps_done(t: Task) -> bool:
-        return all(d in by_id and by_id[d].status == "done" for d in t.depends_on)
-
-    found = [t for t in tasks if t.status == "open" and deps_done(t) and rested_at(t, retry_backoff) <= now]
-    found.sort(key=lambda t: (-t.priority, t.age, t.id))
+    found = [t for t in tasks if is_ready(t, by_id, retry_backoff, now)]
+    found.sort(key=order)
     return found
 
 

@@ -1,0 +1,130 @@
+"""A big board stays cheap: the claim walks an ordered queue of open tasks instead of sorting the
+board, a fresh client starts from the board as last saved beside the mirror, and the mirror is
+packed by `git gc --auto` once loose objects pile up. Real repositories, real git."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from pathlib import Path
+
+from gitswarm import rules, snapshot
+from gitswarm import task as T
+from gitswarm.board import Board
+from gitswarm.state import OpenQueue, State, order
+
+
+def tasks_of(n: int, seed: int = 0) -> list[T.Task]:
+    rng = random.Random(seed)
+    return [T.new_task(f"task {i}", task_id=f"t-{i:08x}", priority=rng.randrange(5),
+                       created=f"2026-11-25T08:00:{rng.randrange(60):02d}.{rng.randrange(10**6):06d}Z")
+            for i in range(n)]
+
+
+def test_the_open_queue_stays_in_claim_order_as_tasks_change():
+    rng = random.Random(1)
+    current = {t.id: t for t in tasks_of(300)}
+    queue = OpenQueue(current.values())
+    for _ in range(2000):
+        t = current[rng.choice(sorted(current))]
+        if t.status == "open":
+            new = rules.claim(t, "w")
+        elif t.status == "claimed":
+            new = rng.choice([rules.release(t), rules.complete(t, "w", "ok")])
+        else:
+            continue
+        queue.update(t, new)
+        current[new.id] = new
+    assert list(queue) == sorted(order(t) for t in current.values() if t.status == "open")
+
+
+def test_next_ready_skips_what_is_not_ready_and_sees_what_the_batch_opened():
+    a, b, c = tasks_of(3)
+    a, b = a.replace(priority=9), b.replace(priority=5, depends_on=(a.id,))
+    claimed = rules.claim(c.replace(priority=7), "w")
+    board = {t.id: t for t in (a, b, claimed)}
+    state = State(board, {}, queue=OpenQueue(board.values()))
+    assert state.next_ready(None, None) == a
+    state.put(rules.claim(a, "x"))
+    assert state.next_ready(None, None) is None  # b waits for a; c is claimed
+    state.put(rules.release(claimed))  # released in this batch: claimable in the same batch
+    assert state.next_ready(None, None).id == c.id
+
+
+def test_a_fresh_client_parses_only_what_changed_since_the_saved_board(hub: Path, isolated: Path):
+    with Board(str(hub)) as board:
+        board.add(tasks_of(600))
+        board.refresh()
+    saved = json.loads((board.mirror.path / snapshot.FILE).read_text())
+    assert len(saved["tasks"]) == 600
+    with Board(str(hub)) as other:  # changes the board after it was saved
+        claimed = other.claim("w")
+    fresh = Board(str(hub))
+    fresh.refresh()
+    assert fresh._parsed == 1  # the claimed task's file, not 600
+    assert fresh.find(claimed.id) == claimed
+    full = Board(str(hub), cache=isolated / "other-cache")  # no saved board: parses every file
+    full.refresh()
+    assert full._parsed == 600
+    assert fresh.tasks() == full.tasks() and [t.id for t in fresh.ready()] == [t.id for t in full.ready()]
+    fresh.close(), full.close()
+
+
+def test_a_damaged_saved_board_is_ignored(hub: Path):
+    with Board(str(hub)) as board:
+        board.add(tasks_of(600))
+        board.refresh()
+    (board.mirror.path / snapshot.FILE).write_text('{"format": 1, "tasks": [[')
+    with Board(str(hub)) as fresh:
+        fresh.refresh()
+        assert fresh._parsed == 600 and len(fresh.tasks()) == 600
+
+
+def loose(repo: Path) -> dict[str, int]:
+    out = subprocess.run(["git", "count-objects", "-v"], cwd=repo, capture_output=True, text=True).stdout
+    return {k: int(v) for k, v in (line.split(": ") for line in out.splitlines()) if v.isdigit()}
+
+
+def test_the_mirror_is_packed_once_loose_objects_pile_up(hub: Path):
+    board = Board(str(hub))
+    board.add(tasks_of(3))
+    mirror = board.mirror.path
+    for key, value in (("gc.auto", "256"), ("gc.autoDetach", "false")):  # few objects; gc in the foreground
+        subprocess.run(["git", "config", key, value], cwd=mirror, check=True)
+    repo = board.mirror.repo  # 4,000 loose objects reachable from a ref of the mirror
+    builder = repo.TreeBuilder()
+    for i in range(4000):
+        builder.insert(f"f{i}", repo.create_blob(b"filler %d\n" % i), 0o100644)
+    import pygit2
+    sig = pygit2.Signature("t", "t@x")
+    filler = repo.create_commit(None, sig, sig, "filler", builder.write(), [])
+    repo.references.create("refs/gitswarm/hub/filler", filler)
+    before = loose(mirror)
+    assert before["count"] >= 4000
+    board.maintain_every = 10**6
+    board.claim("w")
+    assert loose(mirror)["count"] >= 4000  # not yet: maintenance is every maintain_every pushes
+    board.maintain_every = 1
+    board.claim("w")
+    after = loose(mirror)
+    assert after["count"] < 50 and after["packs"] >= 1 and after["in-pack"] >= 4000
+    board.close()
+
+
+def test_the_hub_packs_itself_after_pushes(hub: Path, tmp_path: Path):
+    """git's receive-pack runs `git gc --auto` after each push (receive.autogc): the hub needs no
+    scheduler of its own. Shown with a low threshold and the gc in the foreground."""
+    for key, value in (("gc.auto", "256"), ("gc.autoDetach", "false"), ("receive.unpackLimit", "100000")):
+        subprocess.run(["git", "config", key, value], cwd=hub, check=True)
+    work = tmp_path / "work"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    for i in range(4000):
+        (work / f"f{i}").write_text(f"filler {i}\n")
+    subprocess.run(["git", "add", "-A"], cwd=work, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "filler"], cwd=work, check=True)
+    subprocess.run(["git", "push", "-q", str(hub), "HEAD:refs/heads/main"], cwd=work, check=True)
+    with Board(str(hub)) as board:
+        board.add(tasks_of(1))
+    after = loose(hub)
+    assert after["packs"] >= 1 and after["in-pack"] >= 4000 and after["count"] < 50, after
