@@ -115,14 +115,15 @@ class Mirror:
                 raise GitError(f"git fetch failed: {proc.stderr.decode(errors='replace').strip()}")
 
     def _fetch(self, refspecs: list[str], tries: int = 5) -> subprocess.CompletedProcess[bytes]:
-        """`git fetch` into the mirror. A worktree being added has a null HEAD for a moment (git
-        writes it before the real one), and a fetch's connectivity check over every ref then dies
-        on it ("bad object worktrees/<name>/HEAD"): that fetch is tried again."""
+        """`git fetch` into the mirror. A worktree being added is half made for a moment (a null
+        HEAD, no commondir yet), and a fetch's connectivity check over every ref dies on it ("bad
+        object worktrees/<name>/HEAD", "failed to read worktrees/<name>/commondir"): that fetch is
+        tried again."""
         for attempt in range(tries):
             proc = run(["fetch", "--no-write-fetch-head", "--no-tags", "--no-auto-maintenance", "-q",
                         self.remote, *refspecs], cwd=self.path, check=False)
             err = proc.stderr.decode(errors="replace")
-            if proc.returncode == 0 or not re.search(r"bad object worktrees/[^ ]*HEAD", err):
+            if proc.returncode == 0 or not re.search(r"(bad object|failed to read) worktrees/", err):
                 return proc
             time.sleep(0.01 * (attempt + 1))
         return proc
