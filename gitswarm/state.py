@@ -16,10 +16,12 @@ class State:
     """The board as one batch attempt sees it: tasks by id and goal records by name, changed as
     requests apply."""
 
-    def __init__(self, tasks: dict[str, Task], records: dict[str, GoalRecord], retry_backoff: float = 0.0):
+    def __init__(self, tasks: dict[str, Task], records: dict[str, GoalRecord], retry_backoff: float = 0.0,
+                 heads: dict[str, str] | None = None):
         self.retry_backoff = retry_backoff
         self.tasks = dict(tasks)
         self.records = dict(records)
+        self.heads = dict(heads or {})  # refs/heads/<branch> -> the tip landings of this batch go on
         self._ready: list[Task] | None = None
 
     def goal_open(self, name: str | None) -> bool:
