@@ -390,7 +390,7 @@ def main() -> int:
     machine = report.machine()
     print(f"command: {command}\nmachine: {machine}")
     print(f"agent time {agent_time:g} s, {per_worker} tasks a worker, {a.processes} client processes; "
-          f"at N={max(workers)} the ideal rate is {max(workers) / agent_time:.2f} tasks/s\n", flush=True)
+          f"at N={max(workers)} the steady rate is {max(workers) / agent_time:.2f} tasks/s\n", flush=True)
     started = time.monotonic()
     rows: list[dict] = []
     try:
