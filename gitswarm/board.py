@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import git, record, rules, snapshot
+from . import git, landing, record, rules, snapshot
 from . import task as T
 from .record import GoalRecord
 from .state import OpenQueue, State, next_rested, ready
@@ -45,6 +45,7 @@ class Outcome:
     result: Any = None
     refs: dict[str, str] = field(default_factory=dict)  # other branches pushed with it, atomically
     heartbeats: list[str] = field(default_factory=list)  # workers whose heartbeat ref it moves
+    chained: bool = False  # its refs were placed on the batch's tips: several may share a push
 
 
 @dataclass
@@ -66,6 +67,8 @@ class Board:
         self.lease = lease
         self.retry_backoff = retry_backoff  # seconds before a task whose attempt ended is ready again
         self._beats: dict[str, str | None] = {}  # worker -> its heartbeat ref on the hub, as we left it
+        self._heads: dict[str, str] = {}  # refs/heads/<branch> -> its tip as last fetched or pushed
+        self._fetching = threading.Lock()  # one fetch of a branch besides tasks at a time (same local ref)
         self.tip: str | None = None
         self._tasks: dict[str, Task] = {}
         self._records: dict[str, GoalRecord] = {}
@@ -255,14 +258,20 @@ class Board:
         return self._submit(apply)
 
     def land(self, task_id: str, worker: str, commit: str, summary: str, token: int | None = None,
-             branch: str = "main", tokens: int = 0) -> Task:
+             branch: str = "main", tokens: int = 0, replay: bool = False) -> Task:
         """Push `commit` to `branch` and complete the task with it, in one atomic push: the work
-        never lands without its task done, nor the task done without its work. Raises BranchMoved
-        when the branch moved: rebase the work on the new tip and land again."""
+        never lands without its task done, nor the task done without its work. When the branch
+        moved: with `replay`, the board replays the work onto the new tip in memory (landings of
+        one batch go out in one push, one after the other), and the task's `result.commit` names
+        the commit that landed; without it, or when the replay conflicts, raises BranchMoved:
+        rebase the work on the new tip and land again."""
+        ref = f"refs/heads/{branch}"
+
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "complete")
-            outcome = _holder_outcome("complete", held, rules.complete(held, worker, summary, commit, tokens=tokens))
-            outcome.refs = {f"refs/heads/{branch}": commit}
+            placed = landing.place(self.mirror.repo, commit, branch, state.heads.get(ref), replay)
+            outcome = _holder_outcome("complete", held, rules.complete(held, worker, summary, placed, tokens=tokens))
+            outcome.refs, outcome.chained = {ref: placed}, replay
             return outcome
         return self._submit(apply)
 
@@ -291,9 +300,15 @@ class Board:
         return self._submit(apply) or []
 
     def fetch_branch(self, branch: str = "main") -> str | None:
-        """Fetch a branch of the hub into the local mirror; its tip, or None when it has none."""
-        with self._leader:
-            return self.mirror.fetch(branch)
+        """Fetch a branch of the hub into the local mirror; its tip, or None when it has none.
+        Does not wait for a batch being pushed: it touches neither tasks nor the snapshot."""
+        with self._fetching:
+            tip = self.mirror.fetch(branch)
+            ref = f"refs/heads/{branch}"
+            known = self._heads.get(ref)
+            if tip is not None and (known is None or known == tip or self.mirror.repo.descendant_of(tip, known)):
+                self._heads[ref] = tip  # never back: a batch may have pushed past what this fetch saw
+            return tip
 
     def fail(self, task_id: str, worker: str, reason: str, token: int | None = None, tokens: int = 0) -> Task:
         def apply(state: State) -> Outcome:
@@ -372,7 +387,7 @@ class Board:
         if fresh:
             self._refresh()
         for _ in range(self.max_tries):
-            state = State(self._tasks, self._records, self.retry_backoff, self._queue)
+            state = State(self._tasks, self._records, self.retry_backoff, self._queue, heads=self._heads)
             chain = self._build_chain(batch, state)
             unsure = any(r.error is not None or (r.outcome is None and not r.deferred) for r in batch)
             if unsure and not fresh:  # "nothing ready" or an error may come from a stale view
@@ -392,10 +407,15 @@ class Board:
                 self.mirror.push(updates, atomic=len(updates) > 1)
             except PushRace as race:
                 self.rejected_pushes += 1
+                replayed: set[str] = set()
                 for r in batch:  # work that must be rebased: its branch moved
                     moved = [b for b in race.branches if r.outcome and f"refs/heads/{b}" in r.outcome.refs]
-                    if moved:
+                    if moved and r.outcome.chained:
+                        replayed.update(moved)  # the board replays it onto the new tip: fetch that
+                    elif moved:
                         r.error, r.done = BranchMoved(moved[0]), True
+                for b in sorted(replayed):
+                    self.fetch_branch(b)
                 for ref in beats:  # a heartbeat ref moved: another process beats under that name
                     if ref in race.branches:
                         self._beats.pop(ref.rsplit("/", 1)[1], None)
@@ -426,6 +446,8 @@ class Board:
             self.tip, self._tasks, self._records = chain, state.tasks, state.records
             if self.pushes % self.maintain_every == 0:
                 self.mirror.maintain()  # `git gc --auto`: packs our loose objects once there are many
+            self._heads.update({ref: sha for ref, sha in updates.items()
+                                if ref.startswith("refs/heads/") and ref != BOARD_REF})
             self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})
             for ref, sha in beats.items():  # keep the chain reachable here: gc packs it, never prunes it
                 self.mirror.keep(ref.removeprefix("refs/gitswarm/"), sha)
@@ -448,7 +470,7 @@ class Board:
                 outcome = r.apply(state)
                 if outcome is None:
                     continue
-                if outcome.refs and branches & set(outcome.refs):
+                if outcome.refs and not outcome.chained and branches & set(outcome.refs):
                     r.deferred = True  # another request of this batch moves that branch
                     continue
                 if not outcome.tasks and not outcome.records:  # a heartbeat: no board change
@@ -473,6 +495,7 @@ class Board:
             for g in outcome.records:
                 state.records[g.name] = g
             branches |= set(outcome.refs)
+            state.heads.update(outcome.refs)  # the next landing of the batch goes on top
             r.outcome = outcome
         return parent
 

@@ -4,7 +4,10 @@ gitswarm.git's helpers, with hooks and config-driven programs neutralised."""
 
 from __future__ import annotations
 
+import fcntl
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from . import git
 from .errors import GitError
@@ -12,15 +15,27 @@ from .errors import GitError
 SAFE = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false", "-c", "core.fsmonitor=false"]
 
 
+@contextmanager
+def _worktrees_locked(mirror: Path) -> Iterator[None]:
+    """One worktree added or removed at a time in a mirror, by any thread or process: `git worktree
+    prune` takes a worktree still being added (no gitdir file yet) for a stale one and deletes it
+    under `git worktree add`, which then fails."""
+    with open(mirror / "gitswarm-worktrees.lock", "ab") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def add_worktree(mirror: Path, path: Path, commit: str) -> None:
     """A checkout of `commit` at `path`, sharing the mirror's objects: commits made there can be
     pushed from the mirror at once."""
-    git.run([*SAFE, "worktree", "add", "-q", "--detach", str(path), commit], cwd=mirror)
+    with _worktrees_locked(mirror):
+        git.run([*SAFE, "worktree", "add", "-q", "--detach", str(path), commit], cwd=mirror)
 
 
 def remove_worktree(mirror: Path, path: Path) -> None:
-    git.run(["worktree", "remove", "--force", str(path)], cwd=mirror, check=False)
-    git.run(["worktree", "prune"], cwd=mirror, check=False)
+    with _worktrees_locked(mirror):
+        git.run(["worktree", "remove", "--force", str(path)], cwd=mirror, check=False)
+        git.run(["worktree", "prune"], cwd=mirror, check=False)
 
 
 def commit_all(worktree: Path, message: str, author: tuple[str, str]) -> str | None:

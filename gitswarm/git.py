@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import subprocess
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,9 +126,7 @@ class Mirror:
     def fetch(self, branch: str) -> str | None:
         """Fetch the hub's branch; its commit id, or None when the hub has no such branch."""
         ref = f"{self.prefix}/{branch}"
-        proc = run(["fetch", "--no-write-fetch-head", "--no-tags", "--no-auto-maintenance", "-q",
-                    self.remote, f"+refs/heads/{branch}:{ref}"], cwd=self.path, check=False,
-                   timeout=network_timeout())
+        proc = self._fetch([f"+refs/heads/{branch}:{ref}"])
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace")
             if "couldn't find remote ref" in err:
@@ -161,9 +160,23 @@ class Mirror:
     def fetch_refs(self, refs: list[str]) -> None:
         """Fetch refs of the hub (objects only: what they point at becomes readable here)."""
         if refs:
-            run(["fetch", "--no-write-fetch-head", "--no-tags", "--no-auto-maintenance", "-q", self.remote,
-                 *[f"+{r}:{self.prefix}/{r.removeprefix('refs/')}" for r in refs]], cwd=self.path,
-                timeout=network_timeout())
+            proc = self._fetch([f"+{r}:{self.prefix}/{r.removeprefix('refs/')}" for r in refs])
+            if proc.returncode:
+                raise GitError(f"git fetch failed: {proc.stderr.decode(errors='replace').strip()}")
+
+    def _fetch(self, refspecs: list[str], tries: int = 5) -> subprocess.CompletedProcess[bytes]:
+        """`git fetch` into the mirror. A worktree being added is half made for a moment (a null
+        HEAD, no commondir yet), and a fetch's connectivity check over every ref dies on it ("bad
+        object worktrees/<name>/HEAD", "failed to read worktrees/<name>/commondir"): that fetch is
+        tried again."""
+        for attempt in range(tries):
+            proc = run(["fetch", "--no-write-fetch-head", "--no-tags", "--no-auto-maintenance", "-q",
+                        self.remote, *refspecs], cwd=self.path, check=False, timeout=network_timeout())
+            err = proc.stderr.decode(errors="replace")
+            if proc.returncode == 0 or not re.search(r"(bad object|failed to read) worktrees/", err):
+                return proc
+            time.sleep(0.01 * (attempt + 1))
+        return proc
 
     def push(self, updates: dict[str, str], atomic: bool = False) -> None:
         """Push commit ids to refs of the hub (`{ref: sha}`). Raises PushRace when a ref moved

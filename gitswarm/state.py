@@ -57,10 +57,11 @@ class State:
     apply (`put`). `queue` holds the open tasks of `tasks` in claim order (built when not given)."""
 
     def __init__(self, tasks: dict[str, Task], records: dict[str, GoalRecord], retry_backoff: float = 0.0,
-                 queue: OpenQueue | None = None):
+                 queue: OpenQueue | None = None, heads: dict[str, str] | None = None):
         self.retry_backoff = retry_backoff
         self.tasks = dict(tasks)
         self.records = dict(records)
+        self.heads = dict(heads or {})  # refs/heads/<branch> -> the tip landings of this batch go on
         self.changed: dict[str, Task] = {}  # what this batch changed: put() since the state was made
         self._queue = queue
 

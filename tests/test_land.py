@@ -104,3 +104,101 @@ def test_claims_and_a_landing_share_one_push(hub):
     assert results["land"].status == "done"
     assert sorted(r.id for k, r in results.items() if k != "land") == sorted(t.id for t in tasks[1:])
     assert hub_ref(hub, "refs/heads/main") == commit
+
+
+def test_a_replayed_landing_goes_on_top_of_a_moved_main(hub):
+    """Two workers commit on the same tip; with replay the second lands without a rebase of its own:
+    the board replays its commit onto the first, and its completion names the commit that landed."""
+    with Board(str(hub)) as board, Board(str(hub), cache=hub.parent / "other-machine") as other:
+        a, b, c = board.add([new_task("a", priority=2), new_task("b", priority=1), new_task("c")])
+        board.claim("alice")
+        board.claim("bob")
+        other.claim("carol")
+        base = board.fetch_branch("main")
+        first = work_commit(board, base, a.id, "alice", "a.txt", "from alice")
+        board.land(a.id, "alice", first, "a")
+        assert other.fetch_branch("main") == first  # the other machine sees main at alice's work
+        stale = work_commit(board, base, b.id, "bob", "b.txt", "from bob")
+        done = board.land(b.id, "bob", stale, "b", replay=True)
+        landed = done.result["commit"]
+        assert done.status == "done" and landed != stale
+        # the other machine lands on alice's work, not knowing main moved again: git refuses the
+        # push, its board fetches main and replays
+        old = work_commit(other, first, c.id, "carol", "c.txt", "from carol")
+        rejected = other.rejected_pushes
+        assert other.land(c.id, "carol", old, "c", replay=True).status == "done"
+        assert other.rejected_pushes > rejected
+    tip = hub_ref(hub, "refs/heads/main")
+    assert sh("git", "rev-parse", f"{tip}~1", cwd=hub).stdout.strip() == landed
+    assert sh("git", "rev-parse", f"{landed}~1", cwd=hub).stdout.strip() == first
+    assert sh("git", "ls-tree", "--name-only", tip, cwd=hub).stdout.split() == ["a.txt", "b.txt", "c.txt"]
+    assert f"Gitswarm-Task: {b.id}" in sh("git", "log", "-1", "--format=%B", landed, cwd=hub).stdout
+    assert "forced" not in sh("git", "reflog", "show", "--format=%gs", "refs/heads/main", cwd=hub).stdout
+
+
+def test_a_replay_that_conflicts_lands_nothing(hub):
+    with Board(str(hub)) as board:
+        a, b = board.add([new_task("a", priority=1), new_task("b")])
+        board.claim("alice")
+        board.claim("bob")
+        base = board.fetch_branch("main")
+        first = work_commit(board, base, a.id, "alice", "same.txt", "from alice")
+        board.land(a.id, "alice", first, "a")
+        tasks_before = hub_ref(hub, "refs/heads/tasks")
+        clash = work_commit(board, base, b.id, "bob", "same.txt", "from bob")
+        with pytest.raises(BranchMoved):
+            board.land(b.id, "bob", clash, "b", replay=True)
+        assert board.get(b.id).status == "claimed"
+    assert hub_ref(hub, "refs/heads/main") == first and hub_ref(hub, "refs/heads/tasks") == tasks_before
+
+
+def test_landings_of_one_batch_all_land_when_replayed(hub):
+    """Workers of one process landing at once on the same tip: every one lands, main stays linear."""
+    import threading
+
+    with Board(str(hub)) as board:
+        tasks = board.add([new_task(f"t{i}") for i in range(6)])
+        for i in range(6):
+            board.claim(f"w{i}")
+        base = board.fetch_branch("main")
+        commits = [work_commit(board, base, t.id, f"w{i}", f"f{i}.txt", f"work {i}") for i, t in enumerate(tasks)]
+        results, barrier = {}, threading.Barrier(6)
+
+        def lander(i):
+            barrier.wait()
+            results[i] = board.land(tasks[i].id, f"w{i}", commits[i], "done", replay=True)
+
+        threads = [threading.Thread(target=lander, args=(i,)) for i in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert all(results[i].status == "done" for i in range(6))
+    tip = hub_ref(hub, "refs/heads/main")
+    history = sh("git", "rev-list", "--first-parent", tip, cwd=hub).stdout.split()
+    assert sorted(r.result["commit"] for r in results.values()) == sorted(history[:6])
+    assert sh("git", "rev-list", "--merges", tip, cwd=hub).stdout == ""
+    assert len(sh("git", "ls-tree", "--name-only", tip, cwd=hub).stdout.split()) == 6
+
+
+def test_a_fetch_waits_out_a_worktree_being_added(hub, monkeypatch):
+    """`git worktree add` writes a null HEAD before the real one; a fetch into the mirror at that
+    moment fails its connectivity check. The mirror fetches again."""
+    from gitswarm import git
+
+    with Board(str(hub)) as board:
+        board.add([new_task("x")])
+        broken = board.mirror.path / "worktrees" / "half-made"
+        broken.mkdir(parents=True)
+        (broken / "HEAD").write_text("0" * 40 + "\n")
+        (broken / "commondir").write_text("../..\n")
+        (broken / "gitdir").write_text(str(hub.parent / "nowhere" / ".git") + "\n")
+        sleeps = []
+
+        def finish_the_worktree(seconds):  # git writes the real HEAD while we wait
+            sleeps.append(seconds)
+            (broken / "HEAD").write_text(board.tip + "\n")
+        monkeypatch.setattr(git.time, "sleep", finish_the_worktree)
+        board.add([new_task("y")])
+        assert board.fetch_branch("tasks") == hub_ref(hub, "refs/heads/tasks")
+        assert sleeps, "the fetch never met the half-made worktree"

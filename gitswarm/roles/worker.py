@@ -132,12 +132,15 @@ class Job:
                            tokens=self.tokens)
             self.swarm.log(f"{self.name}: {task.id} done, nothing to change")
             return
+        replay = not (goal and goal.test)  # no test to run on the result: the board may replay it on a moved main
         landings, pause = 0, 0.0
         while landings < MAX_LANDINGS:
             try:
-                board.land(task.id, self.name, commit, result.summary or task.title, token=self.token,
-                           tokens=self.tokens)
-                self.swarm.log(f"{self.name}: {task.id} landed {commit[:10]} on main")
+                done = board.land(task.id, self.name, commit, result.summary or task.title, token=self.token,
+                                  tokens=self.tokens, replay=replay)
+                landed = (done.result or {}).get("commit") or commit
+                self.swarm.log(f"{self.name}: {task.id} landed {landed[:10]} on main"
+                               + (f" (replayed from {commit[:10]})" if landed != commit else ""))
                 return
             except GitError as e:  # the hub is out of reach: the work is done, keep it and try again
                 if not pause:

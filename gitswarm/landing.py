@@ -1,0 +1,52 @@
+"""Where a landing goes on its branch: on the tip as it is, or replayed onto a tip that moved.
+
+A worker commits on main's tip as it fetched it. When main moved since (other landings), the
+commit would be refused as a non-fast-forward. Instead of a round trip through the worker (fetch,
+`git rebase`, land again), the board may replay the commit in memory on the tip it knows: a
+three-way merge of trees per commit, as `git rebase` does, refused at the first conflict. The
+worker allows that only when nothing has to run on the result (its goal has no test command), so
+the replayed work is what a clean `git rebase` would have given it.
+"""
+
+from __future__ import annotations
+
+from .errors import BranchMoved
+
+
+def place(repo, commit: str, branch: str, tip: str | None, replay: bool) -> str:
+    """The commit to push to `branch` for work `commit`, given the branch's tip as we know it (the
+    hub's is that or a descendant: branches only move forward). Raises BranchMoved when the work
+    does not build on `tip` and may not, or cannot, be replayed onto it."""
+    if tip is None or tip == commit or repo.descendant_of(commit, tip):
+        return commit  # builds on the tip we know, or on a newer one: git decides
+    if replay:
+        replayed = replay_onto(repo, commit, tip)
+        if replayed is not None:
+            return replayed
+    raise BranchMoved(branch)
+
+
+def replay_onto(repo, commit: str, onto: str) -> str | None:
+    """Replay the commits of `commit` since its merge base with `onto` on top of `onto`, keeping
+    their messages and authors; the new tip, or None at a conflict or a merge commit."""
+    import pygit2
+
+    base = repo.merge_base(commit, onto)
+    chain = []
+    c = repo[commit]
+    while base is None or c.id != base:
+        if len(c.parents) > 1:
+            return None
+        chain.append(c)
+        if not c.parents:  # a root: its change is all of its tree
+            break
+        c = c.parents[0]
+    tip = repo[onto]
+    for c in reversed(chain):
+        ancestor = c.parents[0].tree if c.parents else repo[repo.TreeBuilder().write()]
+        index = repo.merge_trees(ancestor, tip.tree, c.tree)
+        if index.conflicts is not None:
+            return None
+        committer = pygit2.Signature(c.committer.name, c.committer.email)
+        tip = repo[repo.create_commit(None, c.author, committer, c.message, index.write_tree(repo), [tip.id])]
+    return str(tip.id)
