@@ -1,18 +1,19 @@
 """Memory: the daemon's RSS across a run of 10,000 tasks.
 
-    python benchmarks/memory.py              # 10,000 tasks: ~8 minutes here
+    python benchmarks/memory.py              # 10,000 tasks: ~9 minutes here
     python benchmarks/memory.py --quick      # 1,000 tasks
-    python benchmarks/memory.py --tasks 10000 --workers 4 --fake 32 --latency 0.05 --json out.json
+    python benchmarks/memory.py --tasks 600 --workers 4 --fake 0     # the daemon's own workers only
 
 Runs the real daemon, `gitswarm serve HUB --workers W --planners 0` (a process of its own), on a
-hub holding --tasks open work tasks (built with git fast-import). `.gitswarm.yaml` on main makes
-every worker's agent a command: `sleep LATENCY`, the fake agent (no model); it changes nothing, so
-each task is claimed, worked in a worktree of its own (in the sandbox, when bubblewrap is present)
-and completed. That full path costs ~10 git processes a task, too slow on 2 cores to finish
-10,000 tasks in minutes, so a second process of --fake threads (one shared Board: group commit)
-also claims tasks, sleeps LATENCY and completes them. Either way each task is two board changes,
-and the daemon handles the event of every push (fetch, read the changed files, wake its workers,
-reclaim passes). Every second this
+hub holding --tasks open work tasks (built with git fast-import), and --fake threads in a second
+process (one shared Board: group commit) that claim a task, sleep LATENCY (the fake agent) and
+complete it. By default W is 0: the daemon handles the event of every push (fetch, read the changed
+files, wake its workers) and runs its reclaim passes, while the fake threads do the work, ~20
+tasks/s here. With W > 0, `.gitswarm.yaml` on main makes each of the daemon's worker agents a
+command, `sleep LATENCY`, run in a worktree of its own (in the sandbox when bubblewrap is present):
+the whole worker path, ~10 git processes a task, 2-3 tasks/s on this machine, so use it for a
+shorter run with --fake 0 (run together, the fake process's big batches lose nearly every push race
+to the daemon's small ones). Every second this
 process reads the daemon's VmRSS from /proc/<pid>/status and, every few seconds, how many tasks
 are done (`git grep` on the hub). Prints RSS at the start, its peak and its end, and the slope
 (a least-squares line of RSS against tasks done, MB per 1,000 tasks). Numbers only; not a test.
@@ -69,8 +70,8 @@ def slope(points: list[tuple[float, float]]) -> float:
 def make_main(hub: Path, work: Path, latency: float, workers: int) -> None:
     git.run(["init", "-q", "-b", "main", str(work)])
     (work / ".gitswarm.yaml").write_text(
-        f"worker:\n  backend: command\n  command: \"sleep {latency}\"\nworkers: {workers}\n"
-        "lease: 10m\nretry_backoff: 1s\n")
+        f"worker:\n  backend: command\n  command: \"sleep {latency}\"\n"
+        "lease: 10m\nretry_backoff: 1s\n")  # workers: the command line sets them
     (work / "README.md").write_text("A repository for gitswarm's memory benchmark.\n")
     env = dict(git.no_git_env(), GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@x",
                GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@x")
@@ -88,15 +89,21 @@ def fake_workers(hub: Path, threads: int, latency: float) -> int:
     stop, count = threading.Event(), [0]
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
+    errors: list[str] = []
+
     def work(name: str) -> None:
         while not stop.is_set():
-            t = board.claim(name)
-            if t is None:
+            try:
+                t = board.claim(name)
+                if t is None:
+                    stop.wait(1.0)
+                    continue
+                time.sleep(latency)
+                board.complete(t.id, name, "done by the fake agent", token=t.claim.token)
+                count[0] += 1
+            except Exception as e:  # say it and go on, as a pool's worker does
+                errors.append(f"{type(e).__name__}: {e}")
                 stop.wait(1.0)
-                continue
-            time.sleep(latency)
-            board.complete(t.id, name, "done by the fake agent", token=t.claim.token)
-            count[0] += 1
 
     with Board(str(hub), lease=600) as board:
         pool = [threading.Thread(target=work, args=(f"fake{i}",), daemon=True) for i in range(threads)]
@@ -105,7 +112,8 @@ def fake_workers(hub: Path, threads: int, latency: float) -> int:
         stop.wait()
         for t in pool:
             t.join(timeout=60)
-    print(count[0], flush=True)
+    print(f"{count[0]} ({len(errors)} errors{', e.g. ' + errors[0][:200] if errors else ''}; "
+          f"{board.pushes} pushes, {board.rejected_pushes} rejected)", flush=True)
     return 0
 
 
@@ -113,7 +121,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1,000 tasks")
     ap.add_argument("--tasks", type=int, default=None, help="default 10,000 (quick: 1,000)")
-    ap.add_argument("--workers", type=int, default=4, help="the daemon's worker agents")
+    ap.add_argument("--workers", type=int, default=0, help="the daemon's worker agents (command agents)")
     ap.add_argument("--fake", type=int, default=32, help="fake worker threads in a process of their own")
     ap.add_argument("--fake-worker", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--latency", type=float, default=0.05, help="the fake agent's seconds per task")
@@ -169,7 +177,10 @@ def main() -> int:
         done = done_count(hub)
         by_daemon = len(subprocess.run(["git", "log", "--format=%H", "--author=^mem-w", "--grep=^Gitswarm-Action: complete$",
                                         "tasks", "--"], cwd=hub, capture_output=True, text=True).stdout.split())
-        errors = [ln for ln in (root / "daemon.log").read_text().splitlines() if "error" in ln or "failed" in ln]
+        daemon_log = (root / "daemon.log").read_text().splitlines()
+        errors = [ln for ln in daemon_log if "error" in ln or "failed" in ln]
+        if daemon.returncode not in (0, -signal.SIGTERM):
+            print("daemon exited early:", *daemon_log[-5:], sep="\n  ")
     first_done = next((s for s in samples if s[2] > 0), samples[0])
     after_warmup = [s for s in samples if s[2] >= max(1, n // 10)]
     peak = max(samples, key=lambda s: s[1])

@@ -29,7 +29,7 @@ BRANCH = "tasks"
 BOARD_REF = f"refs/heads/{BRANCH}"
 MIN_BACKOFF, MAX_BACKOFF = 0.02, 2.0  # seconds
 HEARTBEATS = "refs/gitswarm/heartbeats"
-MAINTAIN_EVERY = 200  # pushes between two `git gc --auto` checks of the local mirror
+MAINTAIN_EVERY = 200  # moves of the tip between two `git gc --auto` checks of the local mirror
 
 
 @dataclass
@@ -87,6 +87,7 @@ class Board:
         self._parsed = 0  # files this Board parsed
         self._unsaved = 0  # changes since the board was last saved beside the mirror (snapshot)
         self.maintain_every = MAINTAIN_EVERY
+        self._moves = 0  # how often the tip moved (fetched or pushed): the mirror's maintenance clock
 
     def __enter__(self) -> "Board":
         return self
@@ -138,6 +139,14 @@ class Board:
             for task_id in {T.id_from_path(p) for p, _ in files} - {None}:
                 self._queue.update(self._tasks.get(task_id), tasks.get(task_id))
         self._tasks, self._records, self.problems, self.tip = tasks, records, problems, tip
+        self._maintain()
+
+    def _maintain(self) -> None:
+        """Every maintain_every moves of the tip (fetched or pushed), `git gc --auto` on the mirror:
+        it packs the loose objects and merges the small packs that fetches and our commits leave."""
+        self._moves += 1
+        if self._moves % self.maintain_every == 0:
+            self.mirror.maintain()
 
     def _load_snapshot(self) -> None:
         """Start from the board as some client of this mirror last saved it, when its commit is here."""
@@ -444,8 +453,7 @@ class Board:
                 self._queue.update(self._tasks.get(t.id), t)
             self._unsaved += len(state.changed)
             self.tip, self._tasks, self._records = chain, state.tasks, state.records
-            if self.pushes % self.maintain_every == 0:
-                self.mirror.maintain()  # `git gc --auto`: packs our loose objects once there are many
+            self._maintain()
             self._heads.update({ref: sha for ref, sha in updates.items()
                                 if ref.startswith("refs/heads/") and ref != BOARD_REF})
             self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})

@@ -21,6 +21,7 @@ from typing import Iterator
 from .errors import GitError, PushDeclined, PushRace
 
 ZERO = "0" * 40
+OBJECT_CACHE_BYTES = 4 * 1024 * 1024  # libgit2's object cache, for the whole process (default 256 MiB)
 _KEEP_GIT_VARS = re.compile(
     r"GIT_(EXEC_PATH|SSH|SSH_COMMAND|SSH_VARIANT|SSL_CAINFO|SSL_NO_VERIFY|ASKPASS|TERMINAL_PROMPT|"
     r"HTTP_.*|CONFIG_NOSYSTEM|CONFIG_GLOBAL|CONFIG_SYSTEM|AUTHOR_.*|COMMITTER_.*|TRACE.*|PROTOCOL_FROM_USER)\Z")
@@ -115,6 +116,10 @@ class Mirror:
     def __init__(self, remote: str, root: Path | None = None):
         import pygit2
 
+        # Every fetch and diff reads new commits and trees; libgit2 caches them up to 256 MiB by
+        # default (counting raw sizes: the memory used is several times that), and a long-running
+        # daemon's RSS grew ~9 MB per 1,000 tasks with it (benchmarks/memory.py).
+        pygit2.settings.cache_max_size(OBJECT_CACHE_BYTES)
         self.remote = normalize_remote(remote)
         root = root or cache_root()
         self.path = root / (hashlib.sha1(self.remote.encode()).hexdigest()[:16] + ".git")
@@ -150,7 +155,13 @@ class Mirror:
         """`git gc --auto` on the mirror: does nothing until loose objects pile up (gc.auto, 6,700 by
         default), then packs them in a process of its own (gc.autoDetach): fetches, the commits we
         build and pushes lost in races all leave loose objects here, and fetch skips maintenance."""
+        import pygit2
+
         run(["gc", "--auto", "--quiet"], cwd=self.path, check=False)
+        # libgit2 keeps every pack it opened mapped, those gc merged away too: a daemon that only
+        # fetches adds a small pack per busy fetch, and its RSS grew with them. Reopening drops
+        # them (threads still reading the old handle keep it until they let go).
+        self.repo = pygit2.Repository(str(self.path))
 
     def remote_refs(self, pattern: str) -> dict[str, str]:
         """{ref: sha} of the hub's refs matching a pattern (`git ls-remote`)."""

@@ -86,30 +86,54 @@ def loose(repo: Path) -> dict[str, int]:
     return {k: int(v) for k, v in (line.split(": ") for line in out.splitlines()) if v.isdigit()}
 
 
-def test_the_mirror_is_packed_once_loose_objects_pile_up(hub: Path):
-    board = Board(str(hub))
-    board.add(tasks_of(3))
-    mirror = board.mirror.path
-    for key, value in (("gc.auto", "256"), ("gc.autoDetach", "false")):  # few objects; gc in the foreground
-        subprocess.run(["git", "config", key, value], cwd=mirror, check=True)
-    repo = board.mirror.repo  # 4,000 loose objects reachable from a ref of the mirror
+def pile_up_loose_objects(board: Board) -> None:
+    """4,000 loose objects in the board's mirror, reachable from one of its refs; gc.auto low and
+    gc in the foreground, so that the next `git gc --auto` packs them before it returns."""
+    import pygit2
+
+    for key, value in (("gc.auto", "256"), ("gc.autoDetach", "false")):
+        subprocess.run(["git", "config", key, value], cwd=board.mirror.path, check=True)
+    repo = board.mirror.repo
     builder = repo.TreeBuilder()
     for i in range(4000):
         builder.insert(f"f{i}", repo.create_blob(b"filler %d\n" % i), 0o100644)
-    import pygit2
     sig = pygit2.Signature("t", "t@x")
     filler = repo.create_commit(None, sig, sig, "filler", builder.write(), [])
     repo.references.create("refs/gitswarm/hub/filler", filler)
-    before = loose(mirror)
-    assert before["count"] >= 4000
+    assert loose(board.mirror.path)["count"] >= 4000
+
+
+def packed(repo: Path) -> bool:
+    after = loose(repo)
+    return after["count"] < 50 and after["packs"] >= 1 and after["in-pack"] >= 4000
+
+
+def test_the_mirror_is_packed_once_loose_objects_pile_up(hub: Path):
+    board = Board(str(hub))
+    board.add(tasks_of(3))
+    pile_up_loose_objects(board)
     board.maintain_every = 10**6
     board.claim("w")
-    assert loose(mirror)["count"] >= 4000  # not yet: maintenance is every maintain_every pushes
+    assert not packed(board.mirror.path)  # not yet: maintenance comes every maintain_every moves
     board.maintain_every = 1
     board.claim("w")
-    after = loose(mirror)
-    assert after["count"] < 50 and after["packs"] >= 1 and after["in-pack"] >= 4000
+    assert packed(board.mirror.path)
+    assert board.find(board.claim("w").id).status == "claimed"  # the reopened mirror works
     board.close()
+
+
+def test_a_board_that_only_fetches_maintains_its_mirror_too(hub: Path, isolated: Path):
+    writer, watcher = Board(str(hub)), Board(str(hub), cache=isolated / "watcher")
+    watcher.refresh()
+    pile_up_loose_objects(watcher)
+    watcher.maintain_every = 3  # moves of its tip: its first fetch was the first
+    writer.add([T.new_task("one")])
+    watcher.refresh()
+    assert not packed(watcher.mirror.path)
+    writer.add([T.new_task("two")])
+    watcher.refresh()
+    assert packed(watcher.mirror.path)
+    writer.close(), watcher.close()
 
 
 def test_the_hub_packs_itself_after_pushes(hub: Path, tmp_path: Path):
@@ -128,3 +152,14 @@ def test_the_hub_packs_itself_after_pushes(hub: Path, tmp_path: Path):
         board.add(tasks_of(1))
     after = loose(hub)
     assert after["packs"] >= 1 and after["in-pack"] >= 4000 and after["count"] < 50, after
+
+
+def test_libgit2_caches_a_few_mib_of_objects_not_256(hub: Path):
+    """A daemon reads new commits and trees on every event; with libgit2's default 256 MiB cache
+    its RSS grew ~9 MB per 1,000 tasks (benchmarks/RESULTS.md, Memory)."""
+    import pygit2
+
+    from gitswarm import git
+
+    with Board(str(hub)):
+        assert pygit2.settings.cached_memory[1] == git.OBJECT_CACHE_BYTES <= 16 * 1024 * 1024
