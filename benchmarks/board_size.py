@@ -87,7 +87,7 @@ def disk_kib(repo: Path) -> int:
 def one_size(root: Path, n: int, args) -> dict:
     hub, cache = root / f"hub-{n}.git", root / f"cache-{n}"
     r: dict = {"tasks": n}
-    r["build_s"] = round(timed(lambda: build_board(hub, n)), 1)
+    r["build_s"] = round(timed(lambda: build_board(hub, n, repack=False)), 1)
     r["repack_s"] = round(timed(lambda: git.run(["repack", "-adfq"], cwd=hub)), 1)
     r["hub_after_build"] = {**objects(hub), "du_kib": disk_kib(hub)}
     say = lambda what: print(f"  {n:>7} tasks: {what}", flush=True)  # noqa: E731
