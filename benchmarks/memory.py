@@ -51,6 +51,19 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def rss_split_mb(pid: int) -> tuple[float, float] | None:
+    """(RssAnon, RssFile): the heap the process owns, and pages of mapped files (packs) it touched."""
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("RssAnon:", "RssFile:")):
+                    fields[line.split(":")[0]] = int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        return None
+    return (fields.get("RssAnon", 0.0), fields.get("RssFile", 0.0)) if fields else None
+
+
 def done_count(hub: Path) -> int:
     proc = subprocess.run(["git", "grep", "-l", "^status: done$", "tasks", "--", "tasks/"], cwd=hub,
                           capture_output=True, env=git.no_git_env())
@@ -149,6 +162,7 @@ def main() -> int:
                                  "--latency", str(args.latency)], env=dict(env, GITSWARM_CACHE=str(root / "fake")),
                                 stdout=subprocess.PIPE, text=True) if args.fake else None
         done, last_count, last_print = 0, 0.0, 0.0
+        splits: list[tuple[int, float, float]] = []  # (done, anon MB, file MB)
         try:
             while daemon.poll() is None:
                 now = time.monotonic() - start
@@ -157,6 +171,9 @@ def main() -> int:
                 rss = rss_mb(daemon.pid)
                 if rss is not None:
                     samples.append((now, rss, done))
+                    split = rss_split_mb(daemon.pid)
+                    if split is not None:
+                        splits.append((done, *split))
                 if now - last_print >= 30:
                     print(f"  {now:5.0f} s: {done:6d} done, RSS {rss:6.1f} MB", flush=True)
                     last_print = now
@@ -193,6 +210,12 @@ def main() -> int:
     print(f"RSS peak: {peak[1]:.1f} MB (at {peak[0]:.0f} s, {peak[2]} done)")
     print(f"RSS at the end: {samples[-1][1]:.1f} MB ({samples[-1][2]} done)")
     print(f"slope after the first 10% of tasks: {per_1000:+.2f} MB per 1,000 tasks ({len(after_warmup)} samples)")
+    warm_splits = [x for x in splits if x[0] >= max(1, n // 10)]
+    if len(warm_splits) >= 2:
+        anon = slope([(x[0], x[1]) for x in warm_splits]) * 1000
+        mapped = slope([(x[0], x[2]) for x in warm_splits]) * 1000
+        print(f"  of which heap (RssAnon) {warm_splits[0][1]:.1f} -> {warm_splits[-1][1]:.1f} MB ({anon:+.2f} per 1,000), "
+              f"mapped files (RssFile) {warm_splits[0][2]:.1f} -> {warm_splits[-1][2]:.1f} MB ({mapped:+.2f} per 1,000)")
     print("RSS by tasks done: " + ", ".join(
         f"{s[2]}: {s[1]:.0f}" for s in samples[:: max(1, len(samples) // 12)]))
     print(f"daemon log lines with 'error' or 'failed': {len(errors)}" + (f", e.g. {errors[0]}" if errors else ""))
