@@ -3,61 +3,27 @@
 Optimistic concurrency through push: a change is built in memory on the tip we know and pushed; when
 `tasks` moved underneath, git refuses the push, and we fetch, re-apply the change on the new tip (a
 claim takes the next ready task if its task is gone) and push again, with jittered backoff.
-
-Group commit: all threads of a process share one Board. Their requests queue up while a push is in
-flight; the next thread to lead takes them all, applies them one after another (one commit each, so
-`git log tasks` reads one line per change) and pushes the whole chain at once.
+The pushing itself, several requests to one push, is the group commit's (gitswarm/groupcommit.py).
 """
 
 from __future__ import annotations
 
-import random
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from . import git, landing, record, rules, snapshot
 from . import task as T
 from .record import GoalRecord
 from .state import OpenQueue, State, next_rested, ready
-from .errors import BranchMoved, ClaimLost, GitError, GitswarmError, PushDeclined, PushRace, TaskInvalid
+from .errors import ClaimLost, GitswarmError, TaskInvalid
+from .groupcommit import BRANCH, GroupCommit, Outcome, Request
 from .task import Task
 
-BRANCH = "tasks"
-BOARD_REF = f"refs/heads/{BRANCH}"
-MIN_BACKOFF, MAX_BACKOFF = 0.02, 2.0  # seconds
-HEARTBEATS = "refs/gitswarm/heartbeats"
 MAINTAIN_EVERY = 200  # moves of the tip between two `git gc --auto` checks of the local mirror
 
 
-@dataclass
-class Outcome:
-    """What one request wants to commit, and what it returns to its caller."""
-    action: str
-    tasks: list[Task]
-    records: list[GoalRecord] = field(default_factory=list)
-    subject: str | None = None
-    worker: str | None = None
-    token: int | None = None
-    body: str = ""
-    result: Any = None
-    refs: dict[str, str] = field(default_factory=dict)  # other branches pushed with it, atomically
-    heartbeats: list[str] = field(default_factory=list)  # workers whose heartbeat ref it moves
-    chained: bool = False  # its refs were placed on the batch's tips: several may share a push
-
-
-@dataclass
-class _Request:
-    apply: Callable[[State], Outcome | None]
-    outcome: Outcome | None = None
-    error: BaseException | None = None
-    done: bool = False
-    deferred: bool = False  # waits for the next batch (one branch update besides tasks per push)
-
-
-class Board:
+class Board(GroupCommit):
     def __init__(self, remote: str, *, cache: Path | None = None, max_tries: int = 200,
                  author: tuple[str, str] | None = None, lease: int = 900, retry_backoff: float = 0.0):
         self.mirror = git.Mirror(remote, cache)
@@ -80,7 +46,7 @@ class Board:
         # halves on each success). While it is non-zero the board is busy with other writers, so a
         # batch starts from a fresh fetch instead of a push that would surely be refused.
         self._backoff = 0.0
-        self._pending: list[_Request] = []
+        self._pending: list[Request] = []
         self._cond = threading.Condition()  # guards _pending and _leading
         self._leading = False
         self._leader = threading.Lock()  # held while the mirror and the snapshot change
@@ -349,190 +315,6 @@ class Board:
             return Outcome("cancel", [new], body=reason, result=new)
         return self._submit(apply)
 
-    # ------------------------------------------------------------ group commit
-
-    def _submit(self, apply: Callable[[State], Outcome | None]) -> Any:
-        """Queue a request; lead a batch when no thread leads, else wait to be woken when one
-        ends. A thread whose request a leader pushed returns at once (a plain lock is not fair:
-        the thread that just pushed would take it again and push batches of one)."""
-        request = _Request(apply)
-        with self._cond:
-            self._pending.append(request)
-        while True:
-            with self._cond:
-                while not request.done and self._leading:
-                    self._cond.wait()
-                if request.done:
-                    break
-                self._leading = True
-                batch, self._pending = self._pending, []
-            try:
-                with self._leader:
-                    self._run(batch)
-            finally:
-                with self._cond:
-                    self._leading = False
-                    self._cond.notify_all()
-        if request.error is not None:
-            raise request.error
-        return request.outcome.result if request.outcome else None
-
-    def _run(self, batch: list[_Request]) -> None:
-        try:
-            self._run_batch(batch)
-        except BaseException as e:  # a failure of the batch is every request's failure
-            for r in batch:
-                if not r.done:
-                    r.error, r.done = e, True
-            if not isinstance(e, Exception):  # KeyboardInterrupt, SystemExit: the leader's to raise
-                raise
-        deferred = [r for r in batch if not r.done]
-        if deferred:
-            with self._cond:
-                self._pending[:0] = deferred
-
-    def _run_batch(self, batch: list[_Request]) -> None:
-        fresh = self.tip is None or self._backoff > 0
-        if fresh:
-            self._refresh()
-        for _ in range(self.max_tries):
-            state = State(self._tasks, self._records, self.retry_backoff, self._queue, heads=self._heads)
-            chain = self._build_chain(batch, state)
-            unsure = any(r.error is not None or (r.outcome is None and not r.deferred) for r in batch)
-            if unsure and not fresh:  # "nothing ready" or an error may come from a stale view
-                self._refresh()
-                fresh = True
-                continue
-            beating = sorted({w for r in batch if r.outcome for w in r.outcome.heartbeats})
-            if chain == self.tip and not beating:
-                break
-            updates = {BOARD_REF: chain} if chain != self.tip else {}
-            for r in batch:
-                updates.update(r.outcome.refs if r.outcome else {})
-            beats = self._beat_commits(beating)
-            updates.update(beats)
-            try:
-                self.pushes += 1
-                self.mirror.push(updates, atomic=len(updates) > 1)
-            except PushRace as race:
-                self.rejected_pushes += 1
-                replayed: set[str] = set()
-                for r in batch:  # work that must be rebased: its branch moved
-                    moved = [b for b in race.branches if r.outcome and f"refs/heads/{b}" in r.outcome.refs]
-                    if moved and r.outcome.chained:
-                        replayed.update(moved)  # the board replays it onto the new tip: fetch that
-                    elif moved:
-                        r.error, r.done = BranchMoved(moved[0]), True
-                for b in sorted(replayed):
-                    self.fetch_branch(b)
-                for ref in beats:  # a heartbeat ref moved: another process beats under that name
-                    if ref in race.branches:
-                        self._beats.pop(ref.rsplit("/", 1)[1], None)
-                batch = [r for r in batch if not r.done]
-                self._backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, self._backoff * 2))
-                time.sleep(random.uniform(0, self._backoff))  # full jitter
-                self._refresh()
-                fresh = True
-                continue
-            except GitError:
-                # a failure that does not say whether the hub took the push: ask the hub
-                self._refresh()
-                if not self._landed(chain):
-                    raise
-                self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})
-                break  # it did: the snapshot is the hub's now
-            except PushDeclined as e:
-                changing = [r for r in batch if r.outcome is not None]
-                if len(changing) > 1:  # find whose change the hub refuses: push them one by one
-                    for r in changing:
-                        self._run_batch([r])
-                else:
-                    changing[0].error = e
-                break
-            for t in state.changed.values():
-                self._queue.update(self._tasks.get(t.id), t)
-            self._unsaved += len(state.changed)
-            self.tip, self._tasks, self._records = chain, state.tasks, state.records
-            self._maintain()
-            self._heads.update({ref: sha for ref, sha in updates.items()
-                                if ref.startswith("refs/heads/") and ref != BOARD_REF})
-            self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})
-            for ref, sha in beats.items():  # keep the chain reachable here: gc packs it, never prunes it
-                self.mirror.keep(ref.removeprefix("refs/gitswarm/"), sha)
-            self._backoff = self._backoff / 2 if self._backoff > MIN_BACKOFF else 0.0
-            break
-        else:
-            raise GitswarmError(f"gave up after {self.max_tries} rejected pushes to {self.remote}",
-                                "the board is very busy; try again, or batch changes in one process")
-        for r in batch:
-            if not r.deferred:
-                r.done = True
-
-    def _build_chain(self, batch: list[_Request], state: State) -> str | None:
-        """Apply each request in turn; one commit each, chained on the tip. The chain's last commit."""
-        parent = self.tip
-        branches: set[str] = set()
-        for r in batch:
-            r.error, r.outcome, r.deferred = None, None, False
-            try:
-                outcome = r.apply(state)
-                if outcome is None:
-                    continue
-                if outcome.refs and not outcome.chained and branches & set(outcome.refs):
-                    r.deferred = True  # another request of this batch moves that branch
-                    continue
-                if not outcome.tasks and not outcome.records:  # a heartbeat: no board change
-                    r.outcome = outcome
-                    continue
-                files = {t.path: T.dump(t) for t in outcome.tasks}
-                files.update({r.path: record.dump(r) for r in outcome.records})
-                info = rules.CommitInfo(outcome.action, [t.id for t in outcome.tasks], outcome.worker,
-                                        outcome.token)
-                changes = [rules.Change(path, _dump_or_none(state, path), data) for path, data in files.items()]
-                rules.check_commit(info, changes, lambda i: i in state.tasks,  # the hook's own rules
-                                   lapsed=lambda claim: True)  # a lapse only the hub can tell: its clock
-            except GitswarmError as e:
-                r.error = e
-                continue
-            message = rules.message(outcome.action, outcome.tasks, outcome.worker, outcome.token, outcome.body,
-                                    outcome.subject)
-            author = (outcome.worker, f"{outcome.worker}@gitswarm") if outcome.worker else self._author()
-            parent = git.write_commit(self.mirror.repo, parent, files, message, author)
-            for t in outcome.tasks:
-                state.put(t)
-            for g in outcome.records:
-                state.records[g.name] = g
-            branches |= set(outcome.refs)
-            state.heads.update(outcome.refs)  # the next landing of the batch goes on top
-            r.outcome = outcome
-        return parent
-
-    def _landed(self, chain: str | None) -> bool:
-        """Whether the hub's tasks holds our chain (its tip is the chain or comes after it)."""
-        if chain is None or self.tip is None:
-            return False
-        return self.tip == chain or self.mirror.repo.descendant_of(self.tip, chain)
-
-    def _beat_commits(self, workers: list[str]) -> dict[str, str]:
-        """A new heartbeat commit per worker, each on its last one (fast-forward only, like
-        every ref of the hub): {ref: commit}."""
-        unknown = [w for w in workers if w not in self._beats]
-        if unknown:
-            existing = self.mirror.remote_refs(f"{HEARTBEATS}/*")
-            wanted = [f"{HEARTBEATS}/{w}" for w in unknown]
-            self.mirror.fetch_refs([r for r in wanted if r in existing])
-            self._beats.update({w: existing.get(f"{HEARTBEATS}/{w}") for w in unknown})
-        return {f"{HEARTBEATS}/{w}": git.write_commit(self.mirror.repo, self._beats[w], {},
-                                                        f"heartbeat {w}\n", (w, f"{w}@gitswarm"))
-                for w in workers}
-
-    def _author(self) -> tuple[str, str]:
-        if self.author is None:
-            name = git.run(["config", "user.name"], check=False).stdout.decode().strip()
-            email = git.run(["config", "user.email"], check=False).stdout.decode().strip()
-            self.author = (name or "gitswarm", email or "gitswarm@localhost")
-        return self.author
-
 
 def _check_worker(worker: str) -> None:
     if not T.NAME_RE.match(worker or ""):
@@ -557,12 +339,3 @@ def _held(state: State, task_id: str, worker: str, token: int | None, verb: str)
 def _holder_outcome(action: str, held: Task, new: Task, body: str = "") -> Outcome:
     assert held.claim is not None
     return Outcome(action, [new], worker=held.claim.worker, token=held.claim.token, body=body, result=new)
-
-
-def _dump_or_none(state: State, path: str) -> bytes | None:
-    task_id, name = T.id_from_path(path), record.name_from_path(path)
-    if task_id in state.tasks:
-        return T.dump(state.tasks[task_id])
-    if name in state.records:
-        return record.dump(state.records[name])
-    return None

@@ -12,7 +12,8 @@ from typing import Callable
 
 from . import git
 from . import task as T
-from .board import HEARTBEATS, Board
+from .board import Board
+from .groupcommit import HEARTBEATS
 from .errors import GitswarmError
 from .task import Task
 
