@@ -262,8 +262,10 @@ class Daemon:
             self.log(f"judge {name}: {e}")
         finally:
             clock.judging = False
-            clock.judge_due = time.time() + self._judge_every(name, None)
-            self.wake.set()
+            try:
+                clock.judge_due = time.time() + self._judge_every(name, None)
+            finally:  # even when main cannot be read now (the daemon stopping): the schedule goes on
+                self.wake.set()
 
     def _over_budget(self, name: str) -> bool:
         """The circuit breaker: a goal that has spent its token budget stops; no new claim of its

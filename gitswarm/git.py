@@ -138,7 +138,10 @@ class Mirror:
                 return None
             raise GitError(f"cannot fetch {branch} from {self.remote}: {err.strip()}",
                            "check that the hub exists and that you can reach it with `git ls-remote`")
-        tip = str(self.repo.references[ref].target)
+        try:
+            tip = str(self.repo.references[ref].target)
+        except KeyError:  # deleted under us: the mirror is being closed by another thread
+            raise GitError(f"cannot read {branch} as fetched: the mirror of {self.remote} is closing") from None
         self.keep(branch, tip)
         return tip
 
