@@ -83,32 +83,38 @@ def bindings(git_dir: str | os.PathLike[str]) -> dict[str, str]:
 
 def check(git_dir: str | os.PathLike[str], workers: Iterable[str], who: str | None) -> list[str]:
     """Lines refusing the push when it acts for a worker bound to another identity, else []."""
-    for worker in sorted(set(workers)):
-        owner = bound(git_dir, worker)
-        if owner is not None and owner != who:
-            path = _file(git_dir, worker)
-            return [f"gitswarm: rejected: worker {worker} belongs to {owner}; this push comes from "
-                    f"{who or 'an anonymous pusher'}",
-                    f"gitswarm: hint: run your workers under a name of your own (--id), or have the hub's "
-                    f"admin remove {PUSHERS / path.name} if {worker} has changed hands"]
-    return []
+    return _refuse(git_dir, workers, who, create=False)
 
 
 def bind(git_dir: str | os.PathLike[str], workers: Iterable[str], who: str | None) -> list[str]:
-    """Bind each still unbound worker to `who` (nothing for an anonymous push). Atomic: of two
-    pushes binding one name at once, the second finds the first's binding. Returns lines refusing
-    the push when that binding is another identity's."""
-    if who is None:
-        return check(git_dir, workers, who)
+    """Bind each still unbound worker to `who` (nothing for an anonymous push), then check them
+    all. Atomic: of two pushes binding one name at once, the second finds the first's binding.
+    A name already bound costs one read: no write on the push path."""
+    return _refuse(git_dir, workers, who, create=who is not None)
+
+
+def _refuse(git_dir: str | os.PathLike[str], workers: Iterable[str], who: str | None, create: bool) -> list[str]:
     for worker in sorted(set(workers)):
-        path = _file(git_dir, worker)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{os.getpid()}"
-        tmp.write_text(who + "\n")
-        try:
-            os.link(tmp, path)  # creates the binding whole, or fails when one stands
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return check(git_dir, workers, who)
+        owner = bound(git_dir, worker)
+        if owner is None and create:
+            owner = _create(_file(git_dir, worker), who)  # type: ignore[arg-type]
+        if owner is not None and owner != who:
+            return [f"gitswarm: rejected: worker {worker} belongs to {owner}; this push comes from "
+                    f"{who or 'an anonymous pusher'}",
+                    f"gitswarm: hint: run your workers under a name of your own (--id), or have the hub's "
+                    f"admin remove {PUSHERS / _file(git_dir, worker).name} if {worker} has changed hands"]
+    return []
+
+
+def _create(path: Path, who: str) -> str:
+    """Write the binding whole, unless one stands by then; the binding that stands."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}"
+    tmp.write_text(who + "\n")
+    try:
+        os.link(tmp, path)  # creates the file whole, or fails when another push made it first
+        return who
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        tmp.unlink()
