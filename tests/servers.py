@@ -230,3 +230,25 @@ def sshd_missing() -> str | None:
     if os.geteuid() != 0:
         return "sshd for the tests needs root (it reads the host key and switches to the user)"
     return None
+
+
+def serve(kind: str, hub: Path, scratch: Path, setenv):
+    """Serve `hub` over "git" (anonymous), "http" (Basic auth) or "ssh" (a key per identity; skips
+    the test where sshd cannot run). Returns (server, url) where url(who) is the hub's URL as that
+    identity. `setenv(name, value)` (monkeypatch.setenv) gives every git the test starts, and the
+    workers' git, what the transport needs."""
+    if kind == "ssh":
+        if sshd_missing():
+            import pytest
+
+            pytest.skip(sshd_missing())
+        ssh = SSHServer(scratch)
+        for name, value in ssh.env().items():
+            setenv(name, value)
+        return ssh, lambda who="alice": ssh.url(hub, who)
+    if kind == "http":
+        subprocess.run(["git", "config", "http.receivepack", "true"], cwd=hub, check=True)
+        http = GitHTTP(hub.parent, require_auth=True)
+        return http, lambda who="alice": http.url(hub.name, user=who)
+    daemon = GitDaemon(hub.parent)
+    return daemon, lambda who=None: daemon.url(hub.name)

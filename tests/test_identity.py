@@ -12,7 +12,7 @@ import pytest
 from gitswarm import events, identity
 
 from conftest import gitswarm, sh
-from servers import GitDaemon, GitHTTP, SSHServer, sshd_missing
+from servers import serve
 
 
 def test_the_pusher_comes_from_what_the_server_sets():
@@ -98,17 +98,8 @@ def test_two_identities_binding_one_name_at_once_leave_one_owner(hub):
 @pytest.fixture(params=["http", "ssh"])
 def urls(request, hub: Path, tmp_path: Path, monkeypatch):
     """(alice's URL, bob's URL) of the hub over a transport that tells who pushed."""
-    if request.param == "ssh":
-        if sshd_missing():
-            pytest.skip(sshd_missing())
-        server = SSHServer(tmp_path)
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-        pair = server.url(hub, "alice"), server.url(hub, "bob")
-    else:
-        sh("git", "config", "http.receivepack", "true", cwd=hub)
-        server = GitHTTP(hub.parent, require_auth=True)
-        pair = server.url(hub.name, "alice"), server.url(hub.name, "bob")
+    server, url_as = serve(request.param, hub, tmp_path, monkeypatch.setenv)
+    pair = url_as("alice"), url_as("bob")
     try:
         yield pair
     finally:
@@ -129,13 +120,9 @@ def test_identity_over_a_transport_that_authenticates(urls, hub, tmp_path):
 
 
 def test_ssh_without_a_forced_command_is_the_account(hub, tmp_path, monkeypatch):
-    if sshd_missing():
-        pytest.skip(sshd_missing())
-    server = SSHServer(tmp_path)
+    server, url_as = serve("ssh", hub, tmp_path, monkeypatch.setenv)
     try:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-        url = server.url(hub, "plain")
+        url = url_as("plain")
         gitswarm("task", "add", url, "--title", "Anything")
         gitswarm("claim", url, "--worker", "pw")
         assert identity.bindings(hub) == {"pw": server.user}
@@ -143,10 +130,10 @@ def test_ssh_without_a_forced_command_is_the_account(hub, tmp_path, monkeypatch)
         server.stop()
 
 
-def test_git_daemon_is_anonymous(hub):
-    server = GitDaemon(hub.parent)
+def test_git_daemon_is_anonymous(hub, tmp_path, monkeypatch):
+    server, url_as = serve("git", hub, tmp_path, monkeypatch.setenv)
     try:
-        url = server.url(hub.name)
+        url = url_as()
         gitswarm("task", "add", url, "--title", "Anything")
         gitswarm("claim", url, "--worker", "dw")
         assert identity.bindings(hub) == {}

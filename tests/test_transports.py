@@ -15,27 +15,15 @@ import pytest
 from gitswarm import events
 
 from conftest import commit_all, gitswarm, sh
-from servers import GitDaemon, GitHTTP, SSHServer, sshd_missing
+from servers import serve
 from test_swarm import TWO_TASKS
 
 
 @pytest.fixture(params=["git", "http", "ssh"])
 def remote(request, hub: Path, tmp_path: Path, monkeypatch):
     """(hub path, URL of the same hub over the transport)."""
-    if request.param == "ssh":
-        if sshd_missing():
-            pytest.skip(sshd_missing())
-        server = SSHServer(tmp_path)
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)  # every git the test starts, and the workers' git
-        url = server.url(hub)
-    elif request.param == "http":
-        sh("git", "config", "http.receivepack", "true", cwd=hub)
-        server = GitHTTP(hub.parent, require_auth=True)
-        url = server.url(hub.name, user="alice")
-    else:
-        server = GitDaemon(hub.parent)
-        url = server.url(hub.name)
+    server, url_as = serve(request.param, hub, tmp_path, monkeypatch.setenv)
+    url = url_as()
     try:
         yield hub, url
     finally:
