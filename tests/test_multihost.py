@@ -7,7 +7,7 @@ host pushes once it is back is refused."""
 from __future__ import annotations
 
 import json
-import queue
+import os
 import subprocess
 import sys
 import threading
@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import commit_all, sh
 from netns import Hosts, netns_missing
@@ -47,14 +48,12 @@ class Proc:
         self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
         self.lines: list[str] = []
-        self.fresh: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.lines.append(line.rstrip())
-            self.fresh.put(line)
 
     def wait_for(self, text: str, seconds: float) -> str:
         deadline = time.time() + seconds
@@ -78,8 +77,6 @@ class Proc:
 
 
 def task_file(hub: Path, title: str) -> dict:
-    import yaml
-
     for line in sh("git", "ls-tree", "-r", "--name-only", "tasks", "tasks/", cwd=hub).stdout.split():
         doc = yaml.safe_load(sh("git", "show", f"tasks:{line}", cwd=hub).stdout)
         if doc["title"] == title:
@@ -100,8 +97,6 @@ def test_a_cut_off_host_loses_its_task_and_its_late_push_is_refused(hub: Path, t
         sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=project)
 
         def env(host: str) -> dict[str, str]:
-            import os
-
             home = tmp_path / host
             home.mkdir(exist_ok=True)
             return {**os.environ, "HOME": str(home), "GITSWARM_CACHE": str(home / "cache"), "NETHOST": host,
@@ -165,8 +160,6 @@ def test_a_cut_off_host_loses_its_task_and_its_late_push_is_refused(hub: Path, t
         url = f"git://{hosts.hub_address(loser)}/{hub.name}"
         sh(*hosts.command(loser, ["git", "clone", "-q", "--branch", "tasks", url, str(clone)]))
         path = clone / "tasks" / slow["id"][2:4] / f"{slow['id']}.yaml"
-        import yaml
-
         late = dict(done, status="done", attempts=1, result={"worker": slow["claim"]["worker"], "at": done["result"]["at"],
                                                              "summary": "late"})
         path.write_text(yaml.safe_dump(late, sort_keys=False))
