@@ -85,10 +85,10 @@ def parse(data: bytes, path: str) -> GoalRecord:
     if not isinstance(verdicts, list):
         raise TaskInvalid(path, "verdicts", "must be a list")
     record = GoalRecord(
-        name=v.match("name", doc["name"], T.NAME_RE, "a goal name"),
+        name=v.name("name", doc["name"], T.NAME_RE, "a goal name"),
         status=v.choice("status", doc["status"], STATES),
         cycle=v.integer("cycle", doc["cycle"], 1, 1_000_000),
-        source=v.optional_match("source", doc["source"], T.SHA_RE, "a full commit id"),
+        source=None if doc["source"] is None else v.match("source", doc["source"], T.SHA_RE, "a full commit id"),
         reason=None if doc["reason"] is None else v.text("reason", doc["reason"], 32 * 1024),
         tokens=v.integer("tokens", doc["tokens"], 0, 10**15),
         budget=None if doc["budget"] is None else v.integer("budget", doc["budget"], 1, 10**15),

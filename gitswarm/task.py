@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -189,12 +190,12 @@ def from_dict(doc: Any, path: str) -> Task:
         raise TaskInvalid(path, missing[0], "missing", "every field must be present (null where empty)")
     v = _Validator(path)
     task = Task(
-        id=v.match("id", doc["id"], ID_RE, "t- then 2 to 48 lowercase letters, digits or dashes"),
+        id=v.name("id", doc["id"], ID_RE, "t- then 2 to 48 lowercase letters, digits or dashes"),
         title=v.text("title", doc["title"], _TITLE_MAX, single_line=True, required=True),
         description=v.text("description", doc["description"], _TEXT_MAX),
         kind=v.choice("kind", doc["kind"], KINDS),
-        goal=v.optional_match("goal", doc["goal"], NAME_RE, "letters, digits, '.', '_', '@' or '-'"),
-        parent=v.optional_match("parent", doc["parent"], ID_RE, "a task id"),
+        goal=v.optional_name("goal", doc["goal"], NAME_RE, "letters, digits, '.', '_', '@' or '-'"),
+        parent=v.optional_name("parent", doc["parent"], ID_RE, "a task id"),
         depends_on=v.ids("depends_on", doc["depends_on"]),
         priority=v.integer("priority", doc["priority"], -1_000_000, 1_000_000),
         status=v.choice("status", doc["status"], STATUSES),
@@ -263,13 +264,18 @@ class _Validator:
             raise self.fail(name, f"{shown} is not valid", f"expected {what}")
         return value
 
-    def optional_match(self, name: str, value: Any, regex: re.Pattern[str], what: str) -> str | None:
-        return None if value is None else self.match(name, value, regex, what)
+    def name(self, name: str, value: Any, regex: re.Pattern[str], what: str) -> str:
+        """A task id, goal or worker name: one string object however many tasks name it (a board
+        of 100,000 tasks parses each id once per change and names its workers over and over)."""
+        return sys.intern(self.match(name, value, regex, what))
+
+    def optional_name(self, name: str, value: Any, regex: re.Pattern[str], what: str) -> str | None:
+        return None if value is None else self.name(name, value, regex, what)
 
     def choice(self, name: str, value: Any, options: tuple[str, ...]) -> str:
         if value not in options or not isinstance(value, str):
             raise self.fail(name, f"{value!r} is not one of: {', '.join(options)}")
-        return value
+        return options[options.index(value)]  # the constant, not a copy per task
 
     def integer(self, name: str, value: Any, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -283,7 +289,7 @@ class _Validator:
             raise self.fail(name, f"must be a list of task ids, not {_typename(value)}")
         if len(value) > 256:
             raise self.fail(name, f"lists {len(value)} tasks; the limit is 256")
-        out = tuple(self.match(f"{name}[{i}]", item, ID_RE, "a task id") for i, item in enumerate(value))
+        out = tuple(self.name(f"{name}[{i}]", item, ID_RE, "a task id") for i, item in enumerate(value))
         if len(set(out)) != len(out):
             raise self.fail(name, "lists a task twice")
         return out
@@ -294,7 +300,7 @@ class _Validator:
         if not isinstance(value, dict) or set(value) != {"worker", "token", "at", "lease"}:
             raise self.fail("claim", "must be null or a mapping of worker, token, at and lease")
         return Claim(
-            worker=self.match("claim.worker", value["worker"], NAME_RE, "a worker name"),
+            worker=self.name("claim.worker", value["worker"], NAME_RE, "a worker name"),
             token=self.integer("claim.token", value["token"], 1, 1_000_000),
             at=self.match("claim.at", value["at"], TIME_RE, "UTC time like 2026-11-25T08:30:00Z"),
             lease=self.integer("claim.lease", value["lease"], 1, MAX_LEASE),
@@ -309,10 +315,11 @@ class _Validator:
         for key, item in value.items():
             if key not in RESULT_KEYS:
                 raise self.fail(f"result.{key}", "unknown field", f"result holds: {', '.join(RESULT_KEYS)}")
+            key = RESULT_KEYS[RESULT_KEYS.index(key)]  # the constant: no key strings per task
             if key == "commit":
                 out[key] = self.match("result.commit", item, SHA_RE, "a full commit id")
             elif key == "worker":
-                out[key] = self.match("result.worker", item, NAME_RE, "a worker name")
+                out[key] = self.name("result.worker", item, NAME_RE, "a worker name")
             elif key == "tokens":
                 out[key] = self.integer("result.tokens", item, 0, 10**12)
             elif key == "at":
