@@ -22,6 +22,9 @@ from .errors import GitError, PushDeclined, PushRace
 
 ZERO = "0" * 40
 OBJECT_CACHE_BYTES = 4 * 1024 * 1024  # libgit2's object cache, for the whole process (default 256 MiB)
+PACK_WINDOW_BYTES = 4 * 1024 * 1024  # how much of a pack file libgit2 maps at once (default 1 GiB)
+PACK_MAPPED_BYTES = 32 * 1024 * 1024  # pack windows kept mapped, all packs together (default 8 GiB)
+PACK_FILES_OPEN = 64  # pack files kept open (default: no limit)
 _KEEP_GIT_VARS = re.compile(
     r"GIT_(EXEC_PATH|SSH|SSH_COMMAND|SSH_VARIANT|SSL_CAINFO|SSL_NO_VERIFY|ASKPASS|TERMINAL_PROMPT|"
     r"HTTP_.*|CONFIG_NOSYSTEM|CONFIG_GLOBAL|CONFIG_SYSTEM|AUTHOR_.*|COMMITTER_.*|TRACE.*|PROTOCOL_FROM_USER)\Z")
@@ -106,6 +109,20 @@ class PushResult:
     lines: list[str]
 
 
+def _bound_libgit2_memory() -> None:
+    """libgit2's defaults suit a short command, not a daemon that reads a growing repository for
+    days (benchmarks/memory.py, 10,000 tasks): its object cache keeps up to 256 MiB (counting raw
+    sizes: the memory used is several times that; RSS grew ~9 MB per 1,000 tasks with it), and it
+    maps whole pack files and keeps up to 8 GiB of them mapped, so every page it ever read of a
+    pack stays in RSS (another ~1.5 MB per 1,000 tasks). Bounded here, for the whole process."""
+    import pygit2
+
+    pygit2.settings.cache_max_size(OBJECT_CACHE_BYTES)
+    pygit2.settings.mwindow_size = PACK_WINDOW_BYTES
+    pygit2.settings.mwindow_mapped_limit = PACK_MAPPED_BYTES
+    pygit2.settings.mwindow_file_limit = PACK_FILES_OPEN
+
+
 class Mirror:
     """A local bare repository that holds what we fetched of one hub, and the commits we build.
 
@@ -116,10 +133,7 @@ class Mirror:
     def __init__(self, remote: str, root: Path | None = None):
         import pygit2
 
-        # Every fetch and diff reads new commits and trees; libgit2 caches them up to 256 MiB by
-        # default (counting raw sizes: the memory used is several times that), and a long-running
-        # daemon's RSS grew ~9 MB per 1,000 tasks with it (benchmarks/memory.py).
-        pygit2.settings.cache_max_size(OBJECT_CACHE_BYTES)
+        _bound_libgit2_memory()
         self.remote = normalize_remote(remote)
         root = root or cache_root()
         self.path = root / (hashlib.sha1(self.remote.encode()).hexdigest()[:16] + ".git")

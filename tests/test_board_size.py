@@ -154,12 +154,35 @@ def test_the_hub_packs_itself_after_pushes(hub: Path, tmp_path: Path):
     assert after["packs"] >= 1 and after["in-pack"] >= 4000 and after["count"] < 50, after
 
 
-def test_libgit2_caches_a_few_mib_of_objects_not_256(hub: Path):
+def test_libgit2_keeps_a_few_mib_of_objects_and_packs_not_gibibytes(hub: Path):
     """A daemon reads new commits and trees on every event; with libgit2's default 256 MiB cache
-    its RSS grew ~9 MB per 1,000 tasks (benchmarks/RESULTS.md, Memory)."""
+    its RSS grew ~9 MB per 1,000 tasks, and with its default 8 GiB of pack files kept mapped
+    another ~1.5 MB (benchmarks/RESULTS.md, Memory)."""
     import pygit2
 
     from gitswarm import git
 
     with Board(str(hub)):
         assert pygit2.settings.cached_memory[1] == git.OBJECT_CACHE_BYTES <= 16 * 1024 * 1024
+        assert pygit2.settings.mwindow_size == git.PACK_WINDOW_BYTES <= 16 * 1024 * 1024
+        assert pygit2.settings.mwindow_mapped_limit == git.PACK_MAPPED_BYTES <= 64 * 1024 * 1024
+        assert 0 < pygit2.settings.mwindow_file_limit == git.PACK_FILES_OPEN
+
+
+def test_a_board_of_many_tasks_holds_one_copy_of_each_name(hub: Path):
+    """Ids, goal and worker names, statuses and result keys are parsed again with every change
+    to a task; held once each, the board's memory follows its tasks' text, not its changes."""
+    with Board(str(hub)) as board:
+        board.add(tasks_of(20))
+        for i in range(20):
+            t = board.claim("w-1")
+            assert t is not None
+            board.complete(t.id, "w-1", f"done {i}", token=t.claim.token)
+    with Board(str(hub)) as fresh:  # reads every task from git
+        fresh.refresh()
+        done = fresh.tasks()
+    assert len(done) == 20 and all(t.status == "done" for t in done)
+    assert len({id(t.status) for t in done}) == 1
+    assert len({id(t.result["worker"]) for t in done}) == 1
+    assert len({id(k) for t in done for k in t.result if k == "summary"}) == 1
+    assert all(t.id is T.parse(T.dump(t), "again").id for t in done)
