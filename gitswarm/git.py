@@ -21,9 +21,8 @@ from typing import Iterator
 from .errors import GitError, PushDeclined, PushRace
 
 ZERO = "0" * 40
-OBJECT_CACHE_BYTES = 4 * 1024 * 1024  # libgit2's object cache, for the whole process (default 256 MiB)
-PACK_WINDOW_BYTES = 4 * 1024 * 1024  # how much of a pack file libgit2 maps at once (default 1 GiB)
-PACK_MAPPED_BYTES = 32 * 1024 * 1024  # pack windows kept mapped, all packs together (default 8 GiB)
+PACK_WINDOW_BYTES = 1024 * 1024  # how much of a pack file libgit2 maps at once (default 1 GiB)
+PACK_MAPPED_BYTES = 8 * 1024 * 1024  # pack windows kept mapped, all packs together (default 8 GiB)
 PACK_FILES_OPEN = 64  # pack files kept open (default: no limit)
 _KEEP_GIT_VARS = re.compile(
     r"GIT_(EXEC_PATH|SSH|SSH_COMMAND|SSH_VARIANT|SSL_CAINFO|SSL_NO_VERIFY|ASKPASS|TERMINAL_PROMPT|"
@@ -111,13 +110,15 @@ class PushResult:
 
 def _bound_libgit2_memory() -> None:
     """libgit2's defaults suit a short command, not a daemon that reads a growing repository for
-    days (benchmarks/memory.py, 10,000 tasks): its object cache keeps up to 256 MiB (counting raw
-    sizes: the memory used is several times that; RSS grew ~9 MB per 1,000 tasks with it), and it
-    maps whole pack files and keeps up to 8 GiB of them mapped, so every page it ever read of a
-    pack stays in RSS (another ~1.5 MB per 1,000 tasks). Bounded here, for the whole process."""
+    days (benchmarks/memory.py, 10,000 tasks). Its object cache keeps parsed commits and trees up
+    to 256 MiB (counting raw sizes: the memory used is 2-3 times that): RSS grew ~9 MB per 1,000
+    tasks with it, and still filled ~10 MB between two reopenings of the mirror when capped at
+    4 MiB; off, a refresh of a 10,000-task board takes ~1.3x as long (+5 ms). And it maps whole
+    pack files and keeps up to 8 GiB of them mapped, so every page it ever read of a pack stays
+    in RSS (+1.5 MB per 1,000 tasks). Set here, for the whole process."""
     import pygit2
 
-    pygit2.settings.cache_max_size(OBJECT_CACHE_BYTES)
+    pygit2.settings.enable_caching(False)
     pygit2.settings.mwindow_size = PACK_WINDOW_BYTES
     pygit2.settings.mwindow_mapped_limit = PACK_MAPPED_BYTES
     pygit2.settings.mwindow_file_limit = PACK_FILES_OPEN
@@ -172,12 +173,16 @@ class Mirror:
         """`git gc --auto` on the mirror: does nothing until loose objects pile up (gc.auto, 6,700 by
         default), then packs them in a process of its own (gc.autoDetach): fetches, the commits we
         build and pushes lost in races all leave loose objects here, and fetch skips maintenance."""
+        run(["gc", "--auto", "--quiet"], cwd=self.path, check=False)
+        self.reopen()  # libgit2 keeps the packs it opened, those gc merged away too
+
+    def reopen(self) -> None:
+        """A fresh libgit2 handle on the mirror. libgit2 keeps, per open pack file, every delta base
+        it resolved (up to 16 MiB a pack, not settable): a daemon diffing trees gc packed grew its
+        heap ~0.5 MB per 1,000 tasks with it. Threads still reading the old handle keep it until
+        they let go; what either writes is on disk, for both to read."""
         import pygit2
 
-        run(["gc", "--auto", "--quiet"], cwd=self.path, check=False)
-        # libgit2 keeps every pack it opened mapped, those gc merged away too: a daemon that only
-        # fetches adds a small pack per busy fetch, and its RSS grew with them. Reopening drops
-        # them (threads still reading the old handle keep it until they let go).
         self.repo = pygit2.Repository(str(self.path))
 
     def remote_refs(self, pattern: str) -> dict[str, str]:
