@@ -21,6 +21,7 @@ from .groupcommit import BRANCH, GroupCommit, Outcome, Request
 from .task import Task
 
 MAINTAIN_EVERY = 200  # moves of the tip between two `git gc --auto` checks of the local mirror
+REOPEN_EVERY = 20  # moves of the tip between two fresh libgit2 handles on it (drops libgit2's caches)
 
 
 class Board(GroupCommit):
@@ -53,6 +54,7 @@ class Board(GroupCommit):
         self._parsed = 0  # files this Board parsed
         self._unsaved = 0  # changes since the board was last saved beside the mirror (snapshot)
         self.maintain_every = MAINTAIN_EVERY
+        self.reopen_every = REOPEN_EVERY
         self._moves = 0  # how often the tip moved (fetched or pushed): the mirror's maintenance clock
 
     def __enter__(self) -> "Board":
@@ -109,10 +111,13 @@ class Board(GroupCommit):
 
     def _maintain(self) -> None:
         """Every maintain_every moves of the tip (fetched or pushed), `git gc --auto` on the mirror:
-        it packs the loose objects and merges the small packs that fetches and our commits leave."""
+        it packs the loose objects and merges the small packs that fetches and our commits leave.
+        Every reopen_every moves, a fresh libgit2 handle (its caches bounded; about 0.5 ms)."""
         self._moves += 1
         if self._moves % self.maintain_every == 0:
             self.mirror.maintain()
+        elif self._moves % self.reopen_every == 0:
+            self.mirror.reopen()
 
     def _load_snapshot(self) -> None:
         """Start from the board as some client of this mirror last saved it, when its commit is here."""

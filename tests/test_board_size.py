@@ -136,6 +136,24 @@ def test_a_board_that_only_fetches_maintains_its_mirror_too(hub: Path, isolated:
     writer.close(), watcher.close()
 
 
+def test_a_board_takes_a_fresh_libgit2_handle_every_few_moves(hub: Path, isolated: Path):
+    """libgit2 keeps every delta base it resolved per open pack (up to 16 MiB each): a long-lived
+    Board drops them by reopening its mirror; reads and writes go on across the swap."""
+    writer, watcher = Board(str(hub)), Board(str(hub), cache=isolated / "watcher")
+    watcher.reopen_every = 2
+    handles: list = []  # held, so that no two handles ever share an id()
+    for i in range(6):
+        writer.add([T.new_task(f"task {i}")])
+        watcher.refresh()
+        handles.append(watcher.mirror.repo)
+        t = watcher.claim("w")
+        assert t is not None and watcher.find(t.id).status == "claimed"
+        handles.append(watcher.mirror.repo)
+    assert len({id(h) for h in handles}) >= 4
+    assert len(watcher.tasks()) == 6 and all(t.status == "claimed" for t in watcher.tasks())
+    writer.close(), watcher.close()
+
+
 def test_the_hub_packs_itself_after_pushes(hub: Path, tmp_path: Path):
     """git's receive-pack runs `git gc --auto` after each push (receive.autogc): the hub needs no
     scheduler of its own. Shown with a low threshold and the gc in the foreground."""
