@@ -15,8 +15,10 @@ the whole worker path, ~10 git processes a task, 2-3 tasks/s on this machine, so
 shorter run with --fake 0 (run together, the fake process's big batches lose nearly every push race
 to the daemon's small ones). Every second this
 process reads the daemon's VmRSS from /proc/<pid>/status and, every few seconds, how many tasks
-are done (`git grep` on the hub). Prints RSS at the start, its peak and its end, and the slope
-(a least-squares line of RSS against tasks done, MB per 1,000 tasks). Numbers only; not a test.
+are done (`git grep` on the hub), and every 5 s where its RSS lives (/proc/<pid>/smaps: pack
+files, glibc's heap, other anonymous memory, libraries). Prints RSS at the start, its peak and its
+end, and slopes (least-squares lines of RSS against tasks done, MB per 1,000 tasks) after the first
+10% of the tasks, of each part, and over the second half. Numbers only; not a test.
 """
 
 from __future__ import annotations
@@ -51,17 +53,27 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def rss_split_mb(pid: int) -> tuple[float, float] | None:
-    """(RssAnon, RssFile): the heap the process owns, and pages of mapped files (packs) it touched."""
-    fields = {}
+def rss_parts_mb(pid: int) -> dict[str, float] | None:
+    """The process's RSS by where it lives (/proc/<pid>/smaps): "packs" (pages of the mirror's pack
+    and index files libgit2 maps), "heap" (glibc's heap: libgit2's allocations, Python's big
+    objects), "anon" (other anonymous maps: Python's small-object arenas, thread stacks, big
+    mallocs), "libs" (shared libraries and other files)."""
+    parts = {"packs": 0.0, "heap": 0.0, "anon": 0.0, "libs": 0.0}
+    where = "anon"
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/smaps") as f:
             for line in f:
-                if line.startswith(("RssAnon:", "RssFile:")):
-                    fields[line.split(":")[0]] = int(line.split()[1]) / 1024
-    except FileNotFoundError:
+                head = line.split(None, 1)[0]
+                if not head.endswith(":"):  # a mapping's first line: address perms offset dev inode [path]
+                    fields = line.split()
+                    path = fields[5] if len(fields) > 5 else ""
+                    where = ("packs" if "/objects/pack/" in path else "heap" if path == "[heap]"
+                             else "anon" if not path or path.startswith("[") else "libs")
+                elif head == "Rss:":
+                    parts[where] += int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
         return None
-    return (fields.get("RssAnon", 0.0), fields.get("RssFile", 0.0)) if fields else None
+    return parts
 
 
 def done_count(hub: Path) -> int:
@@ -162,7 +174,7 @@ def main() -> int:
                                  "--latency", str(args.latency)], env=dict(env, GITSWARM_CACHE=str(root / "fake")),
                                 stdout=subprocess.PIPE, text=True) if args.fake else None
         done, last_count, last_print = 0, 0.0, 0.0
-        splits: list[tuple[int, float, float]] = []  # (done, anon MB, file MB)
+        parts: list[tuple[int, dict[str, float]]] = []  # (done, RSS MB by where it lives), every 5 s
         try:
             while daemon.poll() is None:
                 now = time.monotonic() - start
@@ -171,9 +183,9 @@ def main() -> int:
                 rss = rss_mb(daemon.pid)
                 if rss is not None:
                     samples.append((now, rss, done))
-                    split = rss_split_mb(daemon.pid)
+                    split = rss_parts_mb(daemon.pid) if now - last_count < 1 else None  # every 5 s
                     if split is not None:
-                        splits.append((done, *split))
+                        parts.append((done, split))
                 if now - last_print >= 30:
                     print(f"  {now:5.0f} s: {done:6d} done, RSS {rss:6.1f} MB", flush=True)
                     last_print = now
@@ -210,18 +222,21 @@ def main() -> int:
     print(f"RSS peak: {peak[1]:.1f} MB (at {peak[0]:.0f} s, {peak[2]} done)")
     print(f"RSS at the end: {samples[-1][1]:.1f} MB ({samples[-1][2]} done)")
     print(f"slope after the first 10% of tasks: {per_1000:+.2f} MB per 1,000 tasks ({len(after_warmup)} samples)")
-    warm_splits = [x for x in splits if x[0] >= max(1, n // 10)]
-    if len(warm_splits) >= 2:
-        anon = slope([(x[0], x[1]) for x in warm_splits]) * 1000
-        mapped = slope([(x[0], x[2]) for x in warm_splits]) * 1000
-        print(f"  of which heap (RssAnon) {warm_splits[0][1]:.1f} -> {warm_splits[-1][1]:.1f} MB ({anon:+.2f} per 1,000), "
-              f"mapped files (RssFile) {warm_splits[0][2]:.1f} -> {warm_splits[-1][2]:.1f} MB ({mapped:+.2f} per 1,000)")
+    warm_parts = [x for x in parts if x[0] >= max(1, n // 10)]
+    if len(warm_parts) >= 2:
+        print("  by where it lives, after the first 10%: " + "; ".join(
+            f"{k} {warm_parts[0][1][k]:.1f} -> {warm_parts[-1][1][k]:.1f} MB "
+            f"({slope([(d, p[k]) for d, p in warm_parts]) * 1000:+.2f} per 1,000)" for k in warm_parts[0][1]))
+    half = [s for s in samples if s[2] >= n // 2]
+    if len(half) >= 2:
+        print(f"slope over the second half of the run: {slope([(s[2], s[1]) for s in half]) * 1000:+.2f} MB per 1,000 "
+              f"tasks ({half[0][1]:.1f} MB at {half[0][2]} done)")
     print("RSS by tasks done: " + ", ".join(
         f"{s[2]}: {s[1]:.0f}" for s in samples[:: max(1, len(samples) // 12)]))
     print(f"daemon log lines with 'error' or 'failed': {len(errors)}" + (f", e.g. {errors[0]}" if errors else ""))
     if args.json:
         args.json.write_text(json.dumps({"tasks": n, "workers": args.workers, "latency": args.latency,
-                                         "elapsed": elapsed, "done": done, "samples": samples}))
+                                         "elapsed": elapsed, "done": done, "samples": samples, "parts": parts}))
     return 0 if done >= n else 1
 
 
