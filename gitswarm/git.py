@@ -124,6 +124,24 @@ def _bound_libgit2_memory() -> None:
     pygit2.settings.mwindow_file_limit = PACK_FILES_OPEN
 
 
+_CYCLIC = ("branches", "references", "remotes", "submodules")
+
+
+def open_repository(path: Path):
+    """A pygit2 handle that is freed as soon as its last user lets go. pygit2 hangs helper objects
+    on each Repository (`branches`, `references`, `remotes`, `submodules`) that point back at it:
+    a cycle, which only Python's cyclic collector frees, and a daemon holding a big board runs a
+    full collection rarely. Every handle a Board replaced stayed alive with its packs' caches (the
+    daemon's heap grew ~1 MB per 1,000 tasks). Without them, use the methods: lookup_reference,
+    create_reference, raw_listall_references."""
+    import pygit2
+
+    repo = pygit2.Repository(str(path))
+    for name in _CYCLIC:
+        repo.__dict__.pop(name, None)
+    return repo
+
+
 class Mirror:
     """A local bare repository that holds what we fetched of one hub, and the commits we build.
 
@@ -140,7 +158,7 @@ class Mirror:
         self.path = root / (hashlib.sha1(self.remote.encode()).hexdigest()[:16] + ".git")
         if not (self.path / "HEAD").exists():
             _create_bare(self.path)
-        self.repo = pygit2.Repository(str(self.path))
+        self.repo = open_repository(self.path)
         self.prefix = f"refs/gitswarm/{os.getpid()}-{os.urandom(4).hex()}"
 
     def fetch(self, branch: str) -> str | None:
@@ -154,7 +172,7 @@ class Mirror:
             raise GitError(f"cannot fetch {branch} from {self.remote}: {err.strip()}",
                            "check that the hub exists and that you can reach it with `git ls-remote`")
         try:
-            tip = str(self.repo.references[ref].target)
+            tip = str(self.repo.lookup_reference(ref).target)
         except KeyError:  # deleted under us: the mirror is being closed by another thread
             raise GitError(f"cannot read {branch} as fetched: the mirror of {self.remote} is closing") from None
         self.keep(branch, tip)
@@ -165,7 +183,7 @@ class Mirror:
         so `git gc` keeps (and packs) what the hub holds instead of counting it unreachable. Several
         processes may set it at once; any tip they fetched will do."""
         try:
-            self.repo.references.create(f"refs/gitswarm/hub/{name}", tip, force=True)
+            self.repo.create_reference(f"refs/gitswarm/hub/{name}", tip, force=True)
         except Exception:  # another process holds the ref's lock: its tip is as good as ours
             pass
 
@@ -181,9 +199,7 @@ class Mirror:
         it resolved (up to 16 MiB a pack, not settable): a daemon diffing trees gc packed grew its
         heap ~0.5 MB per 1,000 tasks with it. Threads still reading the old handle keep it until
         they let go; what either writes is on disk, for both to read."""
-        import pygit2
-
-        self.repo = pygit2.Repository(str(self.path))
+        self.repo = open_repository(self.path)
 
     def remote_refs(self, pattern: str) -> dict[str, str]:
         """{ref: sha} of the hub's refs matching a pattern (`git ls-remote`)."""
@@ -229,9 +245,10 @@ class Mirror:
         raise GitError(f"push to {self.remote} failed:\n" + "\n".join(result.lines))
 
     def close(self) -> None:
-        for name in list(self.repo.references):
+        for raw in self.repo.raw_listall_references():
+            name = raw.decode(errors="replace")
             if name.startswith(self.prefix + "/"):
-                self.repo.references.delete(name)
+                self.repo.lookup_reference(name).delete()
         self.repo.free()
 
 

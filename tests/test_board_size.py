@@ -99,7 +99,7 @@ def pile_up_loose_objects(board: Board) -> None:
         builder.insert(f"f{i}", repo.create_blob(b"filler %d\n" % i), 0o100644)
     sig = pygit2.Signature("t", "t@x")
     filler = repo.create_commit(None, sig, sig, "filler", builder.write(), [])
-    repo.references.create("refs/gitswarm/hub/filler", filler)
+    repo.create_reference("refs/gitswarm/hub/filler", filler)
     assert loose(board.mirror.path)["count"] >= 4000
 
 
@@ -152,6 +152,24 @@ def test_a_board_takes_a_fresh_libgit2_handle_every_few_moves(hub: Path, isolate
     assert len({id(h) for h in handles}) >= 4
     assert len(watcher.tasks()) == 6 and all(t.status == "claimed" for t in watcher.tasks())
     writer.close(), watcher.close()
+
+
+def test_a_replaced_libgit2_handle_is_freed_without_the_cyclic_collector(hub: Path):
+    """pygit2's Repository points at itself through helper objects; the mirror's handles do not,
+    so a handle the Board replaced goes (with its packs' caches) as soon as nothing uses it."""
+    import gc
+    import weakref
+
+    with Board(str(hub)) as board:
+        board.add(tasks_of(2))
+        gc.disable()
+        try:
+            old = weakref.ref(board.mirror.repo)
+            board.mirror.reopen()
+            assert old() is None
+        finally:
+            gc.enable()
+        assert board.claim("w") is not None
 
 
 def test_the_hub_packs_itself_after_pushes(hub: Path, tmp_path: Path):
