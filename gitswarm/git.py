@@ -150,8 +150,6 @@ class Mirror:
     """
 
     def __init__(self, remote: str, root: Path | None = None):
-        import pygit2
-
         _bound_libgit2_memory()
         self.remote = normalize_remote(remote)
         root = root or cache_root()
