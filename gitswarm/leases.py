@@ -29,7 +29,7 @@ def reclaim_pass(board: Board, hub: Path, max_attempts: int,
     """One pass: lapsed claims back to the board, failed tasks retried or buried. What changed."""
     board.refresh()
     changed: list[Task] = []
-    for t in board.tasks():
+    for t in board.tasks("claimed", "failed"):
         try:
             if t.status == "claimed" and t.claim is not None:
                 quiet = silence(hub, t.claim)

@@ -124,6 +124,19 @@ def test_a_stale_view_never_says_nothing_is_ready(hub):
         assert stale.claim("w").id == t.id
 
 
+def test_tasks_by_status_keep_the_age_order(hub):
+    with Board(str(hub)) as board:
+        made = board.add([new_task(f"task {i}", created=f"2026-11-25T08:00:0{i}Z") for i in range(6)])
+        for _ in range(4):
+            board.claim("w")
+        claimed = [t for t in board.tasks() if t.status == "claimed"]
+        board.fail(claimed[1].id, "w", "broke", token=claimed[1].claim.token)
+        assert [t.id for t in board.tasks()] == [t.id for t in made]
+        assert [t.id for t in board.tasks("claimed")] == [claimed[0].id, claimed[2].id, claimed[3].id]
+        assert [t.id for t in board.tasks("claimed", "failed")] == [t.id for t in claimed]
+        assert board.tasks("done") == []
+
+
 def test_cancel_a_claimed_task(hub):
     with Board(str(hub)) as board:
         t, = board.add([new_task("not needed")])
