@@ -46,7 +46,7 @@ def claim(task: Task, worker: str, at: str | None = None, lease: int = 900) -> T
 
 def complete(task: Task, worker: str, summary: str, commit: str | None = None,
              at: str | None = None, tokens: int = 0) -> Task:
-    result: dict = {"worker": worker, "at": at or T.now(), "summary": summary}
+    result: dict = {"worker": worker, "at": at or T.now(), "summary": T.printable(summary)}
     if commit:
         result["commit"] = commit
     if tokens:
@@ -55,7 +55,7 @@ def complete(task: Task, worker: str, summary: str, commit: str | None = None,
 
 
 def fail(task: Task, worker: str, reason: str, at: str | None = None, tokens: int = 0) -> Task:
-    result: dict = {"worker": worker, "at": at or T.now(), "reason": reason}
+    result: dict = {"worker": worker, "at": at or T.now(), "reason": T.printable(reason)}
     if tokens:
         result["tokens"] = tokens
     return task.replace(status="failed", claim=None, result=result)
@@ -74,17 +74,18 @@ def reclaim(task: Task, reason: str, dead: bool = False, at: str | None = None) 
     """Take a claim back from a holder gone silent: open again, or dead when out of attempts."""
     assert task.claim is not None
     return task.replace(status="dead" if dead else "open", claim=None,
-                        result={"worker": task.claim.worker, "at": at or T.now(), "reason": reason})
+                        result={"worker": task.claim.worker, "at": at or T.now(), "reason": T.printable(reason)})
 
 
 def bury(task: Task, reason: str, at: str | None = None) -> Task:
     """A failed task that used up its attempts: dead, with its last error."""
     last = (task.result or {}).get("reason", "")
-    return task.replace(status="dead", result={"at": at or T.now(), "reason": f"{reason}; last error: {last}"})
+    return task.replace(status="dead", result={"at": at or T.now(),
+                                               "reason": T.printable(f"{reason}; last error: {last}")})
 
 
 def cancel(task: Task, reason: str, at: str | None = None) -> Task:
-    return task.replace(status="cancelled", claim=None, result={"at": at or T.now(), "reason": reason})
+    return task.replace(status="cancelled", claim=None, result={"at": at or T.now(), "reason": T.printable(reason)})
 
 
 # ---------------------------------------------------------------- commit messages
@@ -119,6 +120,7 @@ def message(action: str, tasks: list[Task], worker: str | None = None, token: in
     lines = [subject + who, ""]
     if len(tasks) > 1:
         lines += [f"- {t.id}: {t.title}" for t in tasks] + [""]
+    body = T.printable(body)  # a reason or summary: untrusted output, read in `git log` on a terminal
     if body.strip():
         lines += [body.strip(), ""]
     lines.append(f"{TRAILER}Action: {action}")

@@ -333,6 +333,25 @@ def _typename(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+_ESCAPE_RE = re.compile(  # terminal escape sequences: CSI (colours, cursor), OSC (titles, links), others
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[P^_X][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?")
+
+
+def printable(text: str, limit: int = _TEXT_MAX) -> str:
+    """Untrusted output (an agent's stdout, a failing test's stderr) made into text a task file, a
+    commit message and a terminal accept: terminal escape sequences removed whole, carriage returns
+    made newlines, every other character the validator refuses dropped; past `limit` characters
+    the end is kept (where a failure says why). What this returns always passes `_Validator.text`."""
+    text = _ESCAPE_RE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL_RE.sub("", text)
+    if len(text) > limit:
+        text = "[...] " + text[len(text) - limit + 6:]
+    return text
+
+
 # ---------------------------------------------------------------- dumping
 
 def dump(task: Task) -> bytes:

@@ -21,6 +21,7 @@ from ..board import Board
 from ..config import Config, RoleConfig, load_config
 from ..errors import GitswarmError
 from ..goal import Goal, goal_path, parse_goal
+from ..task import printable
 from ..watch import Signal
 
 SYSTEM = {
@@ -39,7 +40,10 @@ def default_model(role: RoleConfig) -> ChatModel:
 
 
 def stderr_log(line: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+    """One log line, written whole (threads share stderr), with what an agent's output may carry
+    to the operator's terminal (escape sequences, control characters) taken out."""
+    sys.stderr.write(f"{time.strftime('%H:%M:%S')} {printable(line, 1_000_000)}\n")
+    sys.stderr.flush()
 
 
 @dataclass

@@ -41,7 +41,8 @@ def judge(swarm: Swarm, goal_name: str) -> Verdict | None:
     decision, reasons, tokens = _decide(swarm, goal, record, tip)
     if decision == "continue" and record.cycle >= goal.max_cycles:
         decision, reasons = "stop", f"{reasons}\n(stopped: max_cycles {goal.max_cycles} reached)"
-    verdict = Verdict(cycle=record.cycle, decision=decision, reasons=reasons[:8000], at=T.now(), tokens=tokens)
+    reasons = T.printable(reasons, 8000)  # a check's output or a model's words: untrusted text
+    verdict = Verdict(cycle=record.cycle, decision=decision, reasons=reasons, at=T.now(), tokens=tokens)
 
     def change(current: GoalRecord | None, state) -> GoalRecord | None:
         if current is None or current.status != "active" or current.cycle != record.cycle:

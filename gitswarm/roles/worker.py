@@ -12,7 +12,7 @@ from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
 from ..goal import Goal
-from ..task import Task
+from ..task import Task, printable
 from . import Swarm, agent_env
 
 MAX_LANDINGS = 20
@@ -102,12 +102,28 @@ class Job:
         except Exception as e:  # the task is failed with the reason, never left claimed
             reason = str(e) if isinstance(e, GitswarmError) else f"{type(e).__name__}: {e}"
             self.swarm.log(f"{self.name}: {task.id} failed: {reason}")
-            try:
-                board.fail(task.id, self.name, reason[:4000], token=self.token, tokens=self.tokens)
-            except GitswarmError as lost:
-                self.swarm.log(f"{self.name}: could not fail {task.id}: {lost.message}")
+            self._fail(reason)
         finally:
             checkout.remove_worktree(board.mirror.path, worktree)
+
+    def _fail(self, reason: str) -> None:
+        """Record the failure: with its reason, or, when the hub refuses that (whatever the reason
+        holds), with a plain one: a failure that cannot be recorded leaves the task claimed, and
+        handed back and claimed again, without ever counting against max_attempts."""
+        board, task = self.swarm.board, self.task
+        try:
+            board.fail(task.id, self.name, reason[:4000], token=self.token, tokens=self.tokens)
+            return
+        except ClaimLost as lost:
+            self.swarm.log(f"{self.name}: could not fail {task.id}: {lost.message}")
+            return
+        except GitswarmError as refused:
+            self.swarm.log(f"{self.name}: could not fail {task.id} with its reason: {refused.message}")
+        try:
+            board.fail(task.id, self.name, "the attempt failed; its reason could not be recorded (see the "
+                       "worker's log)", token=self.token, tokens=self.tokens)
+        except GitswarmError as lost:
+            self.swarm.log(f"{self.name}: could not fail {task.id}: {lost.message}")
 
     def _land(self, worktree: Path, goal: Goal | None, tip: str) -> None:
         board, task = self.swarm.board, self.task
@@ -207,7 +223,7 @@ class Job:
                 raise GitswarmError(f"the goal's tests fail: {goal.test}\n{output[-1500:]}")
 
     def _message(self, result: AgentResult) -> str:
-        summary = (result.summary or "").strip()
+        summary = printable(result.summary or "", 8000).strip()
         body = f"{summary}\n\n" if summary and summary != self.task.title else ""
         return (f"{self.task.title}\n\n{body}Gitswarm-Task: {self.task.id}\nGitswarm-Worker: {self.name}\n"
                 f"Gitswarm-Model: {self.model}\nGitswarm-Tokens: {self.tokens}\n")
