@@ -201,14 +201,18 @@ class Board(GroupCommit):
             self._submit(lambda state: Outcome("heartbeat", [], heartbeats=names))
 
     def release_held_by(self, names: Iterable[str], why: str, log: Callable[[str], None]) -> None:
-        """Release every task the board (as last fetched) shows claimed under these names: claims
-        whose holders are known to hold nothing (dead, idle, never told of their claim)."""
+        """Hand back every task the board (as last fetched) shows claimed under these names: claims
+        whose holders are known to hold nothing (dead, idle, never told of their claim). Each is
+        failed, not released: the attempt counts, so the daemon retries it after its backoff or
+        buries it at max_attempts. A task that kills its worker, or whose end cannot be recorded,
+        would otherwise come back and be claimed again forever."""
         names = set(names)
         for t in self.tasks("claimed"):
             if t.claim and t.claim.worker in names:
                 try:
-                    self.release(t.id, t.claim.worker, token=t.claim.token)
-                    log(f"released {t.id} (held by {t.claim.worker}): {why}")
+                    self.fail(t.id, t.claim.worker, f"handed back: {why}", token=t.claim.token)
+                    log(f"released {t.id} (held by {t.claim.worker}) as a failed attempt "
+                        f"({t.attempts}): {why}")
                 except GitswarmError as e:
                     log(f"could not release {t.id}: {e.message}")
 

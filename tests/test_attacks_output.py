@@ -102,3 +102,19 @@ def test_a_long_last_error_can_still_be_buried(hub):
         b.fail(t.id, "w1", "x" * 32_760)
         buried = b.bury(t.id, "failed 1 times (max_attempts 1)")
     assert buried.status == "dead" and buried.result["reason"].endswith("x" * 100)
+
+
+def test_a_claim_left_by_a_dead_run_counts_as_an_attempt(hub, tmp_path):
+    """A task that kills its worker (or whose end cannot be recorded) comes back through the
+    stale-claim path: it counts against max_attempts like any other attempt."""
+    push_goal(hub, tmp_path, "killer", '---\njudge: {every: 1h}\ntasks:\n  - title: Kills its worker\n'
+                                       '    run: "echo a > a.txt"\n---\nK.\n',
+              files={".gitswarm.yaml": "max_attempts: 1\n"})
+    run_daemon(hub, lambda b: len(b.tasks()) == 1, workers=0)  # the goal's task is on the board
+    with Board(str(hub)) as b:
+        b.refresh()
+        assert b.claim("box-w0") is not None  # held by a run of `box` that then died
+    run_daemon(hub, lambda b: [t.status for t in b.tasks()] == ["dead"], name="box")
+    with board(hub) as b:
+        task, = b.tasks()
+    assert task.attempts == 1 and "handed back" in task.result["reason"]
