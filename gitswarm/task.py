@@ -99,9 +99,10 @@ def now() -> str:
 
 def timestamp(stamp: str) -> float:
     """Seconds since the epoch of a board time (`2026-11-25T08:30:00.123456Z`)."""
-    head, _, frac = stamp[:-1].partition(".")
-    return datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp() + \
-        (float("0." + frac) if frac else 0.0)
+    s = stamp  # in TIME_RE's shape; ValueError for a date or time that does not exist
+    frac = s[20:-1]
+    return datetime(int(s[:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]),
+                    tzinfo=timezone.utc).timestamp() + (float("0." + frac) if frac else 0.0)
 
 
 def new_id() -> str:
@@ -202,7 +203,7 @@ def from_dict(doc: Any, path: str) -> Task:
         attempts=v.integer("attempts", doc["attempts"], 0, 1_000_000),
         claim=v.claim(doc["claim"]),
         result=v.result(doc["result"]),
-        created=v.match("created", doc["created"], TIME_RE, "UTC time like 2026-11-25T08:30:00Z"),
+        created=v.time("created", doc["created"]),
     )
     check_consistent(task, path)
     return task
@@ -264,6 +265,16 @@ class _Validator:
             raise self.fail(name, f"{shown} is not valid", f"expected {what}")
         return value
 
+    def time(self, name: str, value: Any) -> str:
+        """A board time: its shape, and a date and time that exist (no February 30, no 24:00)."""
+        self.match(name, value, TIME_RE, "UTC time like 2026-11-25T08:30:00Z")
+        try:
+            timestamp(value)
+        except ValueError as e:
+            raise self.fail(name, f"{value!r} is not a real date ({e})",
+                            "write a UTC time that exists, like 2026-11-25T08:30:00Z") from None
+        return value
+
     def name(self, name: str, value: Any, regex: re.Pattern[str], what: str) -> str:
         """A task id, goal or worker name: one string object however many tasks name it (a board
         of 100,000 tasks parses each id once per change and names its workers over and over)."""
@@ -302,7 +313,7 @@ class _Validator:
         return Claim(
             worker=self.name("claim.worker", value["worker"], NAME_RE, "a worker name"),
             token=self.integer("claim.token", value["token"], 1, 1_000_000),
-            at=self.match("claim.at", value["at"], TIME_RE, "UTC time like 2026-11-25T08:30:00Z"),
+            at=self.time("claim.at", value["at"]),
             lease=self.integer("claim.lease", value["lease"], 1, MAX_LEASE),
         )
 
@@ -323,7 +334,7 @@ class _Validator:
             elif key == "tokens":
                 out[key] = self.integer("result.tokens", item, 0, 10**12)
             elif key == "at":
-                out[key] = self.match("result.at", item, TIME_RE, "UTC time like 2026-11-25T08:30:00Z")
+                out[key] = self.time("result.at", item)
             else:
                 out[key] = self.text(f"result.{key}", item, _TEXT_MAX)
         return out

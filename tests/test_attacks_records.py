@@ -1,0 +1,100 @@
+"""Attacks on the swarm's records (issue 11, part 3): one bad record must not stop the swarm.
+
+Bad records arrive two ways: pushed with plain git through the hub's guard, or written straight into
+the hub (`git update-ref`, no hooks), as a board pushed before the guard existed would hold them.
+Every test here failed on a053dc1."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from gitswarm import events, git, record, rules, snapshot
+from gitswarm import task as T
+from gitswarm.board import Board
+from gitswarm.daemon import Daemon
+from gitswarm.errors import TaskInvalid
+
+from conftest import commit_all, gitswarm, push, sh
+from test_swarm import TWO_TASKS, push_goal
+
+BAD_DATE = "2026-02-30T00:00:00Z"
+
+
+def stamp(seconds_from_now: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=seconds_from_now)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_unguarded(hub: Path, files: dict[str, bytes], message: str) -> str:
+    """Commit files onto the hub's tasks branch and move it with `git update-ref`: no hook runs."""
+    repo = pygit2.Repository(str(hub))
+    try:
+        tip = str(repo.references["refs/heads/tasks"].target)
+        sha = git.write_commit(repo, tip, files, message, ("old", "old@example.com"))
+    finally:
+        repo.free()
+    sh("git", "update-ref", "-m", "unguarded", "refs/heads/tasks", sha, tip, cwd=hub)
+    return sha
+
+
+def claimed(title: str, worker: str, at: str, lease: int = 900) -> T.Task:
+    t = T.new_task(title)
+    return t.replace(status="claimed", attempts=1, claim=T.Claim(worker, 1, at, lease))
+
+
+def board_tasks(hub: Path) -> dict[str, T.Task]:
+    with Board(str(hub)) as board:
+        board.refresh()
+        return {t.id: t for t in board.tasks()}
+
+
+# ---------------------------------------------------------------- 1. real dates
+
+def test_the_guard_refuses_a_date_that_does_not_exist(hub, board_clone):
+    t = T.new_task("Leap").replace(created=BAD_DATE)
+    (board_clone / t.path).parent.mkdir(parents=True)
+    (board_clone / t.path).write_bytes(T.dump(t))
+    commit_all(board_clone, rules.message("add", [t]))
+    result = push(board_clone)
+    assert result.returncode != 0
+    assert f"{t.path}: created: {BAD_DATE!r} is not a real date" in result.stderr, result.stderr
+
+
+def test_a_claim_dated_february_30_does_not_stop_reclaim(hub):
+    bad = claimed("Bad date", "ghost", BAD_DATE)
+    write_unguarded(hub, {bad.path: T.dump(bad)}, "a claim from before the guard")
+    good = gitswarm("task", "add", str(hub), "--title", "Good").stdout.strip()
+    gitswarm("claim", str(hub), "--worker", "alice", "--lease", "1s")
+    time.sleep(1.5)
+    out = gitswarm("reclaim", str(hub))
+    assert f"reclaim: {good} claimed -> open" in out.stdout
+    assert f"skipped, does not parse: {bad.path}: claim.at: {BAD_DATE!r} is not a real date" in out.stderr
+    status = gitswarm("status", str(hub)).stderr
+    assert f"unreadable: {bad.path}: claim.at: {BAD_DATE!r} is not a real date" in status
+
+
+def test_a_failed_task_dated_february_30_does_not_stop_the_workers(hub):
+    bad = T.new_task("Bad result").replace(attempts=1, result={"worker": "w", "at": BAD_DATE, "reason": "x"})
+    write_unguarded(hub, {bad.path: T.dump(bad)}, "a retried task from before the guard")
+    good = gitswarm("task", "add", str(hub), "--title", "Good").stdout.strip()
+    with Board(str(hub), retry_backoff=1.0) as board:
+        assert board.claim("w").id == good
+        assert board.next_rested() is None
+
+
+def test_goal_record_times_are_real_dates():
+    rec = record.new_record("g", None)
+    text = record.dump(rec).decode()
+    with pytest.raises(TaskInvalid, match=r"goals/g.yaml: updated: '2026-02-30T00:00:00Z' is not a real date"):
+        record.parse(text.replace(rec.updated, BAD_DATE).encode(), "goals/g.yaml")
+    verdict = record.Verdict(1, "continue", "more", BAD_DATE)
+    with pytest.raises(TaskInvalid, match=r"verdicts\[0\].at: '2026-02-30T00:00:00Z' is not a real date"):
+        record.parse(record.dump(rec.replace(verdicts=(verdict,))), "goals/g.yaml")
