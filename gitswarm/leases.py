@@ -18,10 +18,12 @@ from .errors import GitswarmError
 from .task import Task
 
 
-def silence(hub: Path, claim: T.Claim, now: float | None = None) -> float:
-    """Seconds since the holder of a claim last gave news, on the hub's clock."""
-    last = git.reflog_time(hub, f"{HEARTBEATS}/{claim.worker}") or T.timestamp(claim.at)
-    return (time.time() if now is None else now) - last
+def silence(hub: Path, claim: T.Claim, now: float | None = None) -> float | None:
+    """Seconds since the holder of a claim last gave news, on the hub's clock; None when nothing
+    on it says (a claim stamped far ahead with no heartbeat, which counts as silent: task.last_news)."""
+    now = time.time() if now is None else now
+    last = T.last_news(claim, git.reflog_time(hub, f"{HEARTBEATS}/{claim.worker}"), now)
+    return None if last is None else now - last
 
 
 def reclaim_pass(board: Board, hub: Path, max_attempts: int,
@@ -33,11 +35,13 @@ def reclaim_pass(board: Board, hub: Path, max_attempts: int,
         try:
             if t.status == "claimed" and t.claim is not None:
                 quiet = silence(hub, t.claim)
-                if quiet <= t.claim.lease:
+                if quiet is not None and quiet <= t.claim.lease:
                     continue
                 dead = t.attempts >= max_attempts
-                reason = (f"lease lapsed: no news from {t.claim.worker} for {quiet:.0f}s "
-                          f"(lease {t.claim.lease}s, token {t.claim.token})"
+                said = (f"no news from {t.claim.worker} for {quiet:.0f}s" if quiet is not None else
+                        f"{t.claim.worker}'s claim is dated {t.claim.at}, ahead of the hub's clock, "
+                        "and no heartbeat came")
+                reason = (f"lease lapsed: {said} (lease {t.claim.lease}s, token {t.claim.token})"
                           + (f"; dead after {t.attempts} attempts" if dead else ""))
                 new = board.reclaim(t.id, reason, dead=dead)
             elif t.status == "failed":

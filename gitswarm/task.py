@@ -26,6 +26,7 @@ except AttributeError:  # pragma: no cover
 
 MAX_FILE_BYTES = 64 * 1024
 MAX_LEASE = 7 * 24 * 3600
+MAX_SKEW = 300  # seconds a claim's stamp may differ from the hub's clock when it is pushed
 KINDS = ("work", "plan")
 STATUSES = ("open", "claimed", "done", "failed", "dead", "cancelled")
 ENDED = ("done", "failed", "dead", "cancelled")
@@ -103,6 +104,17 @@ def timestamp(stamp: str) -> float:
     frac = s[20:-1]
     return datetime(int(s[:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]),
                     tzinfo=timezone.utc).timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+def last_news(claim: Claim, heard: float | None, now: float) -> float | None:
+    """When the holder of a claim last gave news, on the hub's clock: the last move of its
+    heartbeat ref (`heard`, the hub's reflog) when there is one, else the claim's own stamp, never
+    later than now. A stamp further ahead than MAX_SKEW never passed the hub's guard (it refuses
+    such claims): it says nothing, and None means the claim counts as silent."""
+    if heard is not None:
+        return min(heard, now)
+    at = timestamp(claim.at)
+    return None if at > now + MAX_SKEW else min(at, now)
 
 
 def new_id() -> str:

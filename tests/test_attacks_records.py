@@ -98,3 +98,39 @@ def test_goal_record_times_are_real_dates():
     verdict = record.Verdict(1, "continue", "more", BAD_DATE)
     with pytest.raises(TaskInvalid, match=r"verdicts\[0\].at: '2026-02-30T00:00:00Z' is not a real date"):
         record.parse(record.dump(rec.replace(verdicts=(verdict,))), "goals/g.yaml")
+
+
+# ---------------------------------------------------------------- 2. the hub's clock
+
+def hand_claim(hub: Path, clone: Path, at: str, lease: int = 900) -> T.Task:
+    """Add a task, then claim it with plain git (no heartbeat ref), its claim stamped `at`."""
+    task_id = gitswarm("task", "add", str(hub), "--title", "Hand").stdout.strip()
+    sh("git", "pull", "-q", "origin", "tasks", cwd=clone)
+    t = T.parse((clone / T.task_path(task_id)).read_bytes(), T.task_path(task_id))
+    new = rules.claim(t, "mallory", at=at, lease=lease)
+    (clone / new.path).write_bytes(T.dump(new))
+    commit_all(clone, rules.message("claim", [new], worker="mallory", token=1))
+    return new
+
+
+def test_the_guard_refuses_a_claim_stamped_off_the_hubs_clock(hub, board_clone):
+    t = hand_claim(hub, board_clone, "2099-01-01T00:00:00Z")
+    result = push(board_clone)
+    assert result.returncode != 0
+    assert f"{t.path}: claim.at 2099-01-01T00:00:00Z is " in result.stderr and "hub's clock" in result.stderr
+    assert f"more than {T.MAX_SKEW}s" in result.stderr, result.stderr
+    sh("git", "reset", "-q", "--hard", "HEAD~1", cwd=board_clone)
+    hand_claim(hub, board_clone, stamp(-3600))  # an hour late: refused too
+    assert push(board_clone).returncode != 0
+    sh("git", "reset", "-q", "--hard", "HEAD~1", cwd=board_clone)
+    sh("git", "reset", "-q", "--hard", "HEAD~1", cwd=board_clone)
+    hand_claim(hub, board_clone, stamp(200))  # within the skew: accepted
+    assert push(board_clone).returncode == 0
+
+
+def test_an_unguarded_claim_dated_2099_lapses(hub):
+    ghost = claimed("From the future", "ghost", "2099-01-01T00:00:00Z", lease=60)
+    write_unguarded(hub, {ghost.path: T.dump(ghost)}, "a claim from before the guard")
+    out = gitswarm("reclaim", str(hub)).stdout  # the hub's guard checks the lapse again: it agrees
+    assert f"reclaim: {ghost.id} claimed -> open: lease lapsed: ghost's claim is dated 2099-01-01T00:00:00Z" in out
+    assert board_tasks(hub)[ghost.id].status == "open"
