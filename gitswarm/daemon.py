@@ -217,9 +217,7 @@ class Daemon:
         now = time.time()
         if now >= self.next_reclaim:  # lapsed claims back to the board; failed tasks retried or buried
             self.next_reclaim = now + min(max(0.5, self.lease / 3), RECLAIM_EVERY)
-            if reclaim_pass(self.board, self.hub, self.max_attempts, self.log):
-                self.swarm.work_ready.set()
-            self.pool.release_idle_claims()
+            self._passes()
         records = self.board.records()
         for name, clock in list(self.clocks.items()):
             rec = records.get(name)
@@ -232,6 +230,17 @@ class Daemon:
             if clock.judge_due <= now and not clock.judging and not planning_now:
                 clock.judging = True
                 self._spawn(f"judge-{name}", self._judge, name)
+
+    def _passes(self) -> None:
+        """The reclaim and release passes. Each handles its tasks one by one; a failure of a whole
+        pass (the hub out of reach) is logged and must not keep the goals' planners and judges from
+        their schedule below."""
+        try:
+            if reclaim_pass(self.board, self.hub, self.max_attempts, self.log):
+                self.swarm.work_ready.set()
+        except Exception as e:
+            self.log(f"reclaim pass: {type(e).__name__}: {e}")
+        self.pool.release_idle_claims()
 
     def _spawn(self, label: str, target, name: str) -> None:
         threading.Thread(target=target, args=(name,), name=label, daemon=True).start()

@@ -134,3 +134,23 @@ def test_an_unguarded_claim_dated_2099_lapses(hub):
     out = gitswarm("reclaim", str(hub)).stdout  # the hub's guard checks the lapse again: it agrees
     assert f"reclaim: {ghost.id} claimed -> open: lease lapsed: ghost's claim is dated 2099-01-01T00:00:00Z" in out
     assert board_tasks(hub)[ghost.id].status == "open"
+
+
+# ---------------------------------------------------------------- 3. errors per task
+
+def test_one_task_that_breaks_the_reclaim_pass_does_not_stall_the_others(hub):
+    """A board snapshot saved by an older client still holds a task whose time cannot be read."""
+    first = gitswarm("task", "add", str(hub), "--title", "First").stdout.strip()
+    second = gitswarm("task", "add", str(hub), "--title", "Second").stdout.strip()
+    gitswarm("claim", str(hub), "--worker", "alice", "--lease", "1s")
+    gitswarm("claim", str(hub), "--worker", "bob", "--lease", "1s")
+    with Board(str(hub)) as board:
+        board.refresh()
+        tasks = {t.id: t for t in board.tasks()}
+        broken = tasks[first].replace(claim=dataclasses.replace(tasks[first].claim, worker="ghost", at=BAD_DATE))
+        tasks[first] = broken
+        snapshot.save(board.mirror.path, snapshot.Snapshot(board.tip, tasks, board.records(), []))
+    time.sleep(1.5)
+    out = gitswarm("reclaim", str(hub))
+    assert f"reclaim {first}: ValueError" in out.stdout
+    assert f"reclaim: {second} claimed -> open" in out.stdout
