@@ -116,12 +116,27 @@ class Daemon:
     # ------------------------------------------------------------ events
 
     def handle_events(self) -> None:
-        for event in spool.pending(self.hub):
-            if event.ref == "refs/heads/main":
-                self._on_main(event.old, event.new)
-            elif event.ref == "refs/heads/tasks":
-                self._on_tasks(event.old, event.new)
+        """Each waiting event in turn. One that cannot be read, or whose handling raises, goes to
+        <spool>/bad/ with why (a log line says so): it must not hold back the events after it."""
+        bad: list[tuple[str, str]] = []
+        waiting = spool.pending(self.hub, bad)
+        for name, why in bad:
+            self._quarantined(name, why)
+        for event in waiting:
+            try:
+                if event.ref == "refs/heads/main":
+                    self._on_main(event.old, event.new)
+                elif event.ref == "refs/heads/tasks":
+                    self._on_tasks(event.old, event.new)
+            except Exception as e:
+                why = f"handling it failed: {type(e).__name__}: {e}"
+                spool.quarantine(self.hub, event.name, why)
+                self._quarantined(event.name, why)
+                continue
             spool.ack(self.hub, event)
+
+    def _quarantined(self, name: str, why: str) -> None:
+        self.log(f"event {name}: quarantined in {spool.spool_dir(self.hub) / spool.BAD}: {why}")
 
     def _on_main(self, old: str, new: str) -> None:
         if new == ZERO:

@@ -154,3 +154,48 @@ def test_one_task_that_breaks_the_reclaim_pass_does_not_stall_the_others(hub):
     out = gitswarm("reclaim", str(hub))
     assert f"reclaim {first}: ValueError" in out.stdout
     assert f"reclaim: {second} claimed -> open" in out.stdout
+
+
+# ---------------------------------------------------------------- 4. the event spool
+
+def test_bad_spool_events_are_quarantined_and_serve_goes_on(hub, tmp_path):
+    tip = sh("git", "rev-parse", "tasks", cwd=hub).stdout.strip()
+    tree = sh("git", "rev-parse", "tasks^{tree}", cwd=hub).stdout.strip()
+    spool = events.spool_dir(hub)
+
+    def event(ref, old, new) -> str:
+        return json.dumps({"ref": ref, "old": old, "new": new, "time": 1.0, "pusher": None})
+
+    bad = {
+        "00000000000000000001-1-0000.json": "this is not JSON",
+        "00000000000000000002-1-0000.json": event("refs/heads/main", "0" * 40, "zz" * 20),
+        "00000000000000000003-1-0000.json": event("refs/heads/tasks", "abc", tip),
+        "00000000000000000004-1-0000.json": event(["refs/heads/main"], "0" * 40, tip),
+        "00000000000000000005-1-0000.json": json.dumps([1, 2, 3]),
+        # well formed, but handling it raises (tasks "moved" to a tree): quarantined by the daemon
+        "00000000000000000006-1-0000.json": event("refs/heads/tasks", tip, tree),
+    }
+    for name, text in bad.items():
+        (spool / name).write_text(text)
+    lines: list[str] = []
+    daemon = Daemon(hub, workers=2, planners=1, until_done=True, name="t", log=lines.append, debounce=0.1)
+    outcome: list[int] = []
+    runner = threading.Thread(target=lambda: outcome.append(daemon.run()), daemon=True)
+    runner.start()
+    deadline = time.time() + 20
+    while time.time() < deadline and any((spool / n).exists() for n in bad):
+        time.sleep(0.1)
+    push_goal(hub, tmp_path, "two", TWO_TASKS)
+    runner.join(timeout=90)
+    if runner.is_alive():
+        daemon.shutdown()
+        runner.join(timeout=30)
+        pytest.fail("serve did not finish the goal:\n" + "\n".join(lines))
+    assert outcome == [0], lines
+    assert "status: done" in sh("git", "show", "tasks:goals/two.yaml", cwd=hub).stdout
+    assert sorted(n for n in os.listdir(spool / "bad") if n.endswith(".json")) == sorted(bad)
+    said = "\n".join(lines)
+    for name in bad:
+        assert f"event {name}: quarantined in" in said, said
+    assert "new is not a 40-hex object id" in said and "not JSON" in said and "ref is not a string" in said
+    assert "AttributeError" in said  # the event whose handling raised, with the reason
