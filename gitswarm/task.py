@@ -12,7 +12,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -115,6 +115,39 @@ def last_news(claim: Claim, heard: float | None, now: float) -> float | None:
         return min(heard, now)
     at = timestamp(claim.at)
     return None if at > now + MAX_SKEW else min(at, now)
+
+
+def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """A cycle in a dependency graph (node -> the nodes it depends on; nodes outside the graph are
+    ignored), as its path from the first node back to it; None when there is none. Iterative: a
+    chain of any depth is walked without recursion."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in graph:
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(graph[start])]
+        state[start] = 1
+        while stack:
+            dep = next(stack[-1], None)
+            if dep is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif dep not in graph or state.get(dep) == 2:
+                continue
+            elif state.get(dep) == 1:
+                return path[path.index(dep):] + [dep]
+            else:
+                state[dep] = 1
+                path.append(dep)
+                stack.append(iter(graph[dep]))
+    return None
+
+
+def cycle_text(names: list[str], most: int = 12) -> str:
+    """A cycle's path for a message: `a -> b -> a`, its middle left out when it is long."""
+    if len(names) <= most:
+        return " -> ".join(names)
+    return " -> ".join(names[: most - 2]) + f" -> ... ({len(names) - most} more) -> " + " -> ".join(names[-2:])
 
 
 def new_id() -> str:

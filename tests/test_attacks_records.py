@@ -199,3 +199,37 @@ def test_bad_spool_events_are_quarantined_and_serve_goes_on(hub, tmp_path):
         assert f"event {name}: quarantined in" in said, said
     assert "new is not a 40-hex object id" in said and "not JSON" in said and "ref is not a string" in said
     assert "AttributeError" in said  # the event whose handling raised, with the reason
+
+
+# ---------------------------------------------------------------- 5. deep depends_on
+
+def test_a_deep_depends_on_chain_is_checked_without_recursion(hub, tmp_path):
+    n = 1200
+    items = [{"id": f"t-chain-{i}", "title": f"step {i}", "depends_on": [f"t-chain-{i + 1}"] if i < n - 1 else []}
+             for i in range(n)]
+    path = tmp_path / "chain.yaml"
+    path.write_text(json.dumps(items))  # JSON is YAML
+    result = gitswarm("task", "add", str(hub), "--from", str(path), check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(result.stdout.split()) == n
+    assert len(board_tasks(hub)) == n
+
+
+def test_a_long_depends_on_cycle_is_reported_with_its_path(hub, tmp_path):
+    n = 1200
+    items = [{"id": f"t-loop-{i}", "title": f"step {i}", "depends_on": [f"t-loop-{(i + 1) % n}"]} for i in range(n)]
+    path = tmp_path / "loop.yaml"
+    path.write_text(json.dumps(items))
+    result = gitswarm("task", "add", str(hub), "--from", str(path), check=False)
+    assert result.returncode == 1
+    assert "depends_on forms a cycle: t-loop-0 -> t-loop-1 -> t-loop-2 -> " in result.stderr, result.stderr[-2000:]
+    assert "RecursionError" not in result.stderr
+
+
+def test_find_cycle_is_iterative_and_names_the_path():
+    deep = {f"t-{i:05d}": ((f"t-{i - 1:05d}",) if i else ()) for i in range(50_000)}
+    assert T.find_cycle(deep) is None
+    deep["t-00000"] = ("t-49999",)
+    cycle = T.find_cycle(deep)
+    assert cycle is not None and cycle[0] == cycle[-1] and len(cycle) == 50_001
+    assert T.find_cycle({"t-a": ("t-b", "t-x"), "t-b": ("t-c",), "t-c": ("t-b",)}) == ["t-b", "t-c", "t-b"]
