@@ -233,3 +233,18 @@ def test_find_cycle_is_iterative_and_names_the_path():
     cycle = T.find_cycle(deep)
     assert cycle is not None and cycle[0] == cycle[-1] and len(cycle) == 50_001
     assert T.find_cycle({"t-a": ("t-b", "t-x"), "t-b": ("t-c",), "t-c": ("t-b",)}) == ["t-b", "t-c", "t-b"]
+
+
+# ---------------------------------------------------------------- 6. fsck on the hub
+
+def test_the_hub_refuses_a_tree_entry_that_would_own_a_clone(hub, tmp_path):
+    work = tmp_path / "work"
+    sh("git", "init", "-q", str(work))
+    blob = sh("git", "hash-object", "-w", "--stdin", cwd=work, input="[core]\n\tfsmonitor = evil\n").stdout.strip()
+    inner = sh("git", "mktree", cwd=work, input=f"100644 blob {blob}\tconfig\n").stdout.strip()
+    tree = sh("git", "mktree", cwd=work, input=f"040000 tree {inner}\t.GIT\n").stdout.strip()
+    commit = sh("git", "commit-tree", tree, "-m", "innocent", cwd=work).stdout.strip()
+    result = sh("git", "push", str(hub), f"{commit}:refs/heads/main", cwd=work, check=False)
+    assert result.returncode != 0
+    assert "hasDotgit" in result.stderr, result.stderr
+    assert sh("git", "config", "receive.fsckObjects", cwd=hub).stdout.strip() == "true"
