@@ -156,6 +156,22 @@ def test_one_task_that_breaks_the_reclaim_pass_does_not_stall_the_others(hub):
     assert f"reclaim: {second} claimed -> open" in out.stdout
 
 
+def test_one_task_whose_time_cannot_be_read_does_not_stop_claims(hub):
+    """The same snapshot holding an open task whose last attempt's time cannot be read: it waits,
+    and the workers claim the others (every claim raised before)."""
+    first = gitswarm("task", "add", str(hub), "--title", "First").stdout.strip()
+    second = gitswarm("task", "add", str(hub), "--title", "Second").stdout.strip()
+    with Board(str(hub)) as board:
+        board.refresh()
+        tasks = {t.id: t for t in board.tasks()}
+        tasks[first] = tasks[first].replace(attempts=1, result={"worker": "w", "at": BAD_DATE, "reason": "x"})
+        snapshot.save(board.mirror.path, snapshot.Snapshot(board.tip, tasks, board.records(), []))
+    with Board(str(hub), retry_backoff=1.0) as board:
+        assert board.next_rested() is None
+        assert board.claim("w").id == second
+        assert board.claim("w") is None
+
+
 # ---------------------------------------------------------------- 4. the event spool
 
 def test_bad_spool_events_are_quarantined_and_serve_goes_on(hub, tmp_path):
