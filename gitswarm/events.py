@@ -89,7 +89,7 @@ def _read(path: Path, name: str) -> Event:
         raise ValueError("ref is not a string")
     for key in ("old", "new"):
         if not isinstance(doc.get(key), str) or not _OID_RE.match(doc[key]):
-            raise ValueError(f"{key} is not a 40-hex object id")
+            raise ValueError(f"{key} is not an object id (40 or 64 hex digits)")
     if isinstance(doc.get("time"), bool) or not isinstance(doc.get("time"), (int, float)):
         raise ValueError("time is not a number")
     if not isinstance(doc.get("pusher"), (str, type(None))):

@@ -118,13 +118,15 @@ def ready(tasks: Iterable[Task], by_id: dict[str, Task], retry_backoff: float = 
 
 def rested_at(t: Task, retry_backoff: float) -> float:
     """When a task may be tried again: retry_backoff * 2^(attempts-1) after its last attempt ended
-    (0: at once)."""
+    (0: at once; so too when result.at is further ahead of this clock than MAX_SKEW)."""
     if not t.result or not retry_backoff or "at" not in t.result:
         return 0.0
     try:
         ended = T.timestamp(t.result["at"])
     except (ValueError, TypeError, AttributeError):  # a record that never passed parse (task.parse
         return math.inf  # refuses such a time): that task waits, the others go on
+    if ended > time.time() + T.MAX_SKEW:  # a stamp from the future says nothing: rested
+        return 0.0
     return ended + min(3600.0, retry_backoff * 2 ** max(0, t.attempts - 1))
 
 

@@ -213,7 +213,7 @@ def test_bad_spool_events_are_quarantined_and_serve_goes_on(hub, tmp_path):
     said = "\n".join(lines)
     for name in bad:
         assert f"event {name}: quarantined in" in said, said
-    assert "new is not a 40-hex object id" in said and "not JSON" in said and "ref is not a string" in said
+    assert "new is not an object id (40 or 64 hex digits)" in said and "not JSON" in said and "ref is not a string" in said
     assert "AttributeError" in said  # the event whose handling raised, with the reason
 
 
