@@ -136,6 +136,16 @@ def test_an_unguarded_claim_dated_2099_lapses(hub):
     assert board_tasks(hub)[ghost.id].status == "open"
 
 
+def test_a_retried_task_whose_last_attempt_ended_in_2099_is_not_held_back(hub):
+    """result.at is the holder's word (the guard checks only claim.at against its clock): a stamp
+    far ahead must not make the task rest until then."""
+    ahead = T.new_task("Rests forever").replace(
+        attempts=1, result={"worker": "w", "at": "2099-01-01T00:00:00Z", "reason": "failed"})
+    write_unguarded(hub, {ahead.path: T.dump(ahead)}, "a retried task from before the guard")
+    with Board(str(hub), retry_backoff=1.0) as board:
+        assert board.claim("w").id == ahead.id
+
+
 # ---------------------------------------------------------------- 3. errors per task
 
 def test_one_task_that_breaks_the_reclaim_pass_does_not_stall_the_others(hub):
