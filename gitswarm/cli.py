@@ -207,6 +207,8 @@ def reclaim(hub: Path, max_attempts: int) -> None:
 
     with Board(str(hub)) as board:
         changed = reclaim_pass(board, hub, max_attempts, log=click.echo)
+        for problem in board.problems:  # files no pass can read: said, never silently skipped
+            click.echo(f"skipped, does not parse: {problem}", err=True)
     if not changed:
         click.echo("nothing to reclaim")
 

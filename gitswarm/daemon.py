@@ -116,12 +116,27 @@ class Daemon:
     # ------------------------------------------------------------ events
 
     def handle_events(self) -> None:
-        for event in spool.pending(self.hub):
-            if event.ref == "refs/heads/main":
-                self._on_main(event.old, event.new)
-            elif event.ref == "refs/heads/tasks":
-                self._on_tasks(event.old, event.new)
+        """Each waiting event in turn. One that cannot be read, or whose handling raises, goes to
+        <spool>/bad/ with why (a log line says so): it must not hold back the events after it."""
+        bad: list[tuple[str, str]] = []
+        waiting = spool.pending(self.hub, bad)
+        for name, why in bad:
+            self._quarantined(name, why)
+        for event in waiting:
+            try:
+                if event.ref == "refs/heads/main":
+                    self._on_main(event.old, event.new)
+                elif event.ref == "refs/heads/tasks":
+                    self._on_tasks(event.old, event.new)
+            except Exception as e:
+                why = f"handling it failed: {type(e).__name__}: {e}"
+                spool.quarantine(self.hub, event.name, why)
+                self._quarantined(event.name, why)
+                continue
             spool.ack(self.hub, event)
+
+    def _quarantined(self, name: str, why: str) -> None:
+        self.log(f"event {name}: quarantined in {spool.spool_dir(self.hub) / spool.BAD}: {why}")
 
     def _on_main(self, old: str, new: str) -> None:
         if new == ZERO:
@@ -217,9 +232,7 @@ class Daemon:
         now = time.time()
         if now >= self.next_reclaim:  # lapsed claims back to the board; failed tasks retried or buried
             self.next_reclaim = now + min(max(0.5, self.lease / 3), RECLAIM_EVERY)
-            if reclaim_pass(self.board, self.hub, self.max_attempts, self.log):
-                self.swarm.work_ready.set()
-            self.pool.release_idle_claims()
+            self._passes()
         records = self.board.records()
         for name, clock in list(self.clocks.items()):
             rec = records.get(name)
@@ -232,6 +245,17 @@ class Daemon:
             if clock.judge_due <= now and not clock.judging and not planning_now:
                 clock.judging = True
                 self._spawn(f"judge-{name}", self._judge, name)
+
+    def _passes(self) -> None:
+        """The reclaim and release passes. Each handles its tasks one by one; a failure of a whole
+        pass (the hub out of reach) is logged and must not keep the goals' planners and judges from
+        their schedule below."""
+        try:
+            if reclaim_pass(self.board, self.hub, self.max_attempts, self.log):
+                self.swarm.work_ready.set()
+        except Exception as e:
+            self.log(f"reclaim pass: {type(e).__name__}: {e}")
+        self.pool.release_idle_claims()
 
     def _spawn(self, label: str, target, name: str) -> None:
         threading.Thread(target=target, args=(name,), name=label, daemon=True).start()

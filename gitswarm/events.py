@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 SPOOL = Path("gitswarm") / "spool"
+BAD = "bad"  # <spool>/bad/: events that could not be read or handled, each with a <name>.why
+MAX_EVENT_BYTES = 64 * 1024
+_OID_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")  # SHA-1, or SHA-256 (64)
 
 
 class Event(NamedTuple):  # not a dataclass: the hook would pay ~6 ms to import dataclasses
@@ -49,20 +53,60 @@ def write(git_dir: str | os.PathLike[str], updates: list[tuple[str, str, str]],
     return written
 
 
-def pending(git_dir: str | os.PathLike[str]) -> list[Event]:
-    """Events waiting in the spool, oldest first. Unreadable files are skipped, not lost."""
+def pending(git_dir: str | os.PathLike[str], quarantined: list[tuple[str, str]] | None = None) -> list[Event]:
+    """Events waiting in the spool, oldest first. A file that is not a well-formed event is moved
+    to <spool>/bad/ (quarantine), so that it can hold back nothing; (its name, why) go into
+    `quarantined` when given, for the caller to log."""
     folder = spool_dir(git_dir)
     if not folder.is_dir():
         return []
     events = []
     for name in sorted(n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(".")):
         try:
-            with open(folder / name) as f:
-                doc = json.load(f)
-            events.append(Event(doc["ref"], doc["old"], doc["new"], float(doc["time"]), name, doc.get("pusher")))
-        except (OSError, ValueError, KeyError, TypeError):
+            events.append(_read(folder / name, name))
+        except FileNotFoundError:  # acknowledged meanwhile by another reader
             continue
+        except (OSError, ValueError) as e:
+            quarantine(git_dir, name, str(e))
+            if quarantined is not None:
+                quarantined.append((name, str(e)))
     return events
+
+
+def _read(path: Path, name: str) -> Event:
+    """One spooled event; ValueError saying what is wrong with it."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_EVENT_BYTES + 1)
+    if len(data) > MAX_EVENT_BYTES:
+        raise ValueError(f"larger than {MAX_EVENT_BYTES} bytes")
+    try:
+        doc = json.loads(data)
+    except ValueError as e:
+        raise ValueError(f"not JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    if not isinstance(doc.get("ref"), str):
+        raise ValueError("ref is not a string")
+    for key in ("old", "new"):
+        if not isinstance(doc.get(key), str) or not _OID_RE.match(doc[key]):
+            raise ValueError(f"{key} is not an object id (40 or 64 hex digits)")
+    if isinstance(doc.get("time"), bool) or not isinstance(doc.get("time"), (int, float)):
+        raise ValueError("time is not a number")
+    if not isinstance(doc.get("pusher"), (str, type(None))):
+        raise ValueError("pusher is not a string")
+    return Event(doc["ref"], doc["old"], doc["new"], float(doc["time"]), name, doc.get("pusher"))
+
+
+def quarantine(git_dir: str | os.PathLike[str], name: str, reason: str) -> Path:
+    """Move an event out of the way, to <spool>/bad/<name>, with why beside it (<name>.why)."""
+    bad = spool_dir(git_dir) / BAD
+    bad.mkdir(exist_ok=True)
+    (bad / f"{name}.why").write_text(reason + "\n")
+    try:
+        os.replace(spool_dir(git_dir) / name, bad / name)
+    except FileNotFoundError:
+        pass
+    return bad / name
 
 
 def ack(git_dir: str | os.PathLike[str], event: Event) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 from .config import (DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, load_yaml, parse_duration,
                      parse_role_overrides)
 from .errors import FileInvalid
-from .task import ID_RE
+from .task import ID_RE, cycle_text, find_cycle
 
 __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
            "goal_path", "is_goal_path", "parse_duration", "task_id_for"]
@@ -359,24 +359,8 @@ class _Check:
     def _refuse_cycles(self, tasks: list[GoalTask], drafts: list[tuple[str, dict[str, Any]]]) -> None:
         by_id = {t.id: t for t in tasks}
         where = {t.id: w for t, (w, _) in zip(tasks, drafts)}
-        state: dict[str, int] = {}  # 1: on the current path, 2: done
-        for start in tasks:
-            if state.get(start.id):
-                continue
-            path: list[str] = [start.id]
-            stack = [iter(start.depends_on)]
-            state[start.id] = 1
-            while stack:
-                dep = next(stack[-1], None)
-                if dep is None:
-                    state[path.pop()] = 2
-                    stack.pop()
-                elif state.get(dep) == 1:
-                    loop = path[path.index(dep):] + [dep]
-                    titles = " -> ".join(repr(by_id[x].title) for x in loop)
-                    raise self.fail(f"{where[loop[0]]}.depends_on", f"the tasks depend on each other in a "
-                                    f"circle: {titles}", "remove one of these dependencies")
-                elif not state.get(dep):
-                    state[dep] = 1
-                    path.append(dep)
-                    stack.append(iter(by_id[dep].depends_on))
+        loop = find_cycle({t.id: t.depends_on for t in tasks})
+        if loop:
+            titles = cycle_text([repr(by_id[x].title) for x in loop])
+            raise self.fail(f"{where[loop[0]]}.depends_on", f"the tasks depend on each other in a "
+                            f"circle: {titles}", "remove one of these dependencies")

@@ -88,15 +88,15 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) ->
     commits act for to `actors`."""
     import time
 
-    from .task import timestamp
+    from .task import last_news
 
     def lapsed(claim) -> bool:
         """On the hub's clock: no news from the holder (its heartbeat ref's reflog; a claim push
-        updates it too) for longer than the claim's lease."""
-        last = repo.updated_at(f"{HEARTBEATS}/{claim.worker}")
-        if last is None:  # a claim pushed without a heartbeat: only its own word for when
-            last = timestamp(claim.at)
-        return time.time() - last > claim.lease
+        updates it too; else the claim's own stamp, never one in the future) for longer than the
+        claim's lease."""
+        now = time.time()
+        last = last_news(claim, repo.updated_at(f"{HEARTBEATS}/{claim.worker}"), now)
+        return last is None or now - last > claim.lease
 
     from .rules import Change, check_commit
     from .task import task_path
@@ -135,13 +135,34 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) ->
             return repo.size(f"{commit}:{task_path(task_id)}") is not None
 
         try:
-            done += [t for t in check_commit(info, changes, exists, root=not parents, lapsed=lapsed)
-                     if t.status == "done"]
+            moved = check_commit(info, changes, exists, root=not parents, lapsed=lapsed)
+            check_claim_times(info.action, moved, time.time())
+            done += [t for t in moved if t.status == "done"]
         except GitswarmError as e:
             if not e.message.startswith(name):  # in a chain, say which commit broke the rule
                 e.message = f"{name}: {e.message}"
             raise
     return done
+
+
+def check_claim_times(action: str | None, moved: list, now: float) -> None:
+    """A claim is stamped on the hub's clock: its claim.at may differ from the hub's time by
+    MAX_SKEW seconds at most, so that a stamp far ahead can never hold a lease open (nor one far
+    behind lapse it at once)."""
+    from .task import MAX_SKEW, timestamp
+
+    if action != "claim":
+        return
+    for t in moved:
+        if t.claim is None:
+            continue
+        off = timestamp(t.claim.at) - now
+        if abs(off) > MAX_SKEW:
+            raise RuleViolation(t.path, f"claim.at {t.claim.at} is {abs(off):.0f}s "
+                                f"{'ahead of' if off > 0 else 'behind'} the hub's clock "
+                                f"(more than {MAX_SKEW}s)",
+                                "set the pushing machine's clock right (NTP): a claim is stamped "
+                                "with the time it is made")
 
 
 def _blob(repo: HookRepo, sha: str, path: str) -> bytes | None:

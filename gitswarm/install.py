@@ -19,6 +19,7 @@ SETTINGS = {
     "receive.denyNonFastForwards": "true",
     "receive.denyDeletes": "true",
     "core.logAllRefUpdates": "always",  # the server's own record of when each ref moved
+    "receive.fsckObjects": "true",  # refuse malformed objects (a `.GIT/config` tree entry) before any hook
 }
 BOARD_AUTHOR = ("gitswarm", "gitswarm@localhost")
 

@@ -18,39 +18,48 @@ from .errors import GitswarmError
 from .task import Task
 
 
-def silence(hub: Path, claim: T.Claim, now: float | None = None) -> float:
-    """Seconds since the holder of a claim last gave news, on the hub's clock."""
-    last = git.reflog_time(hub, f"{HEARTBEATS}/{claim.worker}") or T.timestamp(claim.at)
-    return (time.time() if now is None else now) - last
+def silence(hub: Path, claim: T.Claim, now: float | None = None) -> float | None:
+    """Seconds since the holder of a claim last gave news, on the hub's clock; None when nothing
+    on it says (a claim stamped far ahead with no heartbeat, which counts as silent: task.last_news)."""
+    now = time.time() if now is None else now
+    last = T.last_news(claim, git.reflog_time(hub, f"{HEARTBEATS}/{claim.worker}"), now)
+    return None if last is None else now - last
 
 
 def reclaim_pass(board: Board, hub: Path, max_attempts: int,
                  log: Callable[[str], None] = lambda _: None) -> list[Task]:
-    """One pass: lapsed claims back to the board, failed tasks retried or buried. What changed."""
+    """One pass: lapsed claims back to the board, failed tasks retried or buried. What changed.
+    An error on one task is logged and that task skipped: the others still come back."""
     board.refresh()
     changed: list[Task] = []
     for t in board.tasks("claimed", "failed"):
         try:
-            if t.status == "claimed" and t.claim is not None:
-                quiet = silence(hub, t.claim)
-                if quiet <= t.claim.lease:
-                    continue
-                dead = t.attempts >= max_attempts
-                reason = (f"lease lapsed: no news from {t.claim.worker} for {quiet:.0f}s "
-                          f"(lease {t.claim.lease}s, token {t.claim.token})"
-                          + (f"; dead after {t.attempts} attempts" if dead else ""))
-                new = board.reclaim(t.id, reason, dead=dead)
-            elif t.status == "failed":
-                if t.attempts >= max_attempts:
-                    new = board.bury(t.id, f"failed {t.attempts} times (max_attempts {max_attempts})")
-                else:
-                    new = board.reopen(t.id)
-            else:
-                continue
+            new = _reclaim_one(board, hub, t, max_attempts)
         except GitswarmError as e:  # the hub disagrees (a heartbeat just came in): next pass
             log(f"reclaim {t.id}: {e.message}")
+            continue
+        except Exception as e:  # a record no pass can read must not hold back the others
+            log(f"reclaim {t.id}: {type(e).__name__}: {e}")
             continue
         if new is not None:
             log(f"reclaim: {t.id} {t.status} -> {new.status}: {(new.result or {}).get('reason', '')}")
             changed.append(new)
     return changed
+
+
+def _reclaim_one(board: Board, hub: Path, t: Task, max_attempts: int) -> Task | None:
+    if t.status == "claimed" and t.claim is not None:
+        quiet = silence(hub, t.claim)
+        if quiet is not None and quiet <= t.claim.lease:
+            return None
+        dead = t.attempts >= max_attempts
+        said = (f"no news from {t.claim.worker} for {quiet:.0f}s" if quiet is not None else
+                f"{t.claim.worker}'s claim is dated {t.claim.at}, ahead of the hub's clock, and no heartbeat came")
+        reason = (f"lease lapsed: {said} (lease {t.claim.lease}s, token {t.claim.token})"
+                  + (f"; dead after {t.attempts} attempts" if dead else ""))
+        return board.reclaim(t.id, reason, dead=dead)
+    if t.status == "failed":
+        if t.attempts >= max_attempts:
+            return board.bury(t.id, f"failed {t.attempts} times (max_attempts {max_attempts})")
+        return board.reopen(t.id)
+    return None

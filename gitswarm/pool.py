@@ -120,11 +120,19 @@ class Pool:
         failed ambiguously and landed after all) go back to the board, without waiting for the
         lease. Uses the board as last fetched."""
         idle = set(self.agent_names()) - set(self.swarm.holding)
-        self.board.release_held_by(idle, "that agent holds nothing", self.log)
+        self._release_pass(idle, "that agent holds nothing")
 
     def release_stale_claims(self) -> None:
         """Claims held under this pool's agent names by nobody alive (an earlier run that died, or
         agents that did not stop in time) go back to the board."""
         self.board.refresh()
         alive = {th.name for th in self.threads if th.is_alive()}
-        self.board.release_held_by(set(self.agent_names()) - alive, "nobody alive holds it", self.log)
+        self._release_pass(set(self.agent_names()) - alive, "nobody alive holds it")
+
+    def _release_pass(self, names: set[str], why: str) -> None:
+        """One release pass over the board as last fetched (the board logs each task's refusal);
+        an error from one task ends only the pass, logged: the daemon's schedule goes on."""
+        try:
+            self.board.release_held_by(names, why, self.log)
+        except Exception as e:
+            self.log(f"release pass ({why}): {type(e).__name__}: {e}")

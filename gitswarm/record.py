@@ -93,7 +93,7 @@ def parse(data: bytes, path: str) -> GoalRecord:
         tokens=v.integer("tokens", doc["tokens"], 0, 10**15),
         budget=None if doc["budget"] is None else v.integer("budget", doc["budget"], 1, 10**15),
         verdicts=tuple(_verdict(v, i, item) for i, item in enumerate(verdicts)),
-        updated=v.match("updated", doc["updated"], T.TIME_RE, "UTC time like 2026-11-25T08:30:00Z"),
+        updated=v.time("updated", doc["updated"]),
     )
     if name_from_path(path) not in (None, record.name):
         raise TaskInvalid(path, "name", f"{record.name} does not match the file name")
@@ -106,7 +106,7 @@ def _verdict(v: T._Validator, i: int, item: Any) -> Verdict:
     return Verdict(cycle=v.integer(f"verdicts[{i}].cycle", item["cycle"], 1, 1_000_000),
                    decision=v.choice(f"verdicts[{i}].decision", item["decision"], DECISIONS),
                    reasons=v.text(f"verdicts[{i}].reasons", item["reasons"], 32 * 1024),
-                   at=v.match(f"verdicts[{i}].at", item["at"], T.TIME_RE, "UTC time"),
+                   at=v.time(f"verdicts[{i}].at", item["at"]),
                    tokens=v.integer(f"verdicts[{i}].tokens", item["tokens"], 0, 10**15))
 
 

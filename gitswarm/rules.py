@@ -310,22 +310,10 @@ def _check_references(added: list[Task], exists: Callable[[str], bool]) -> None:
         if t.parent and t.parent not in new_ids and not exists(t.parent):
             raise RuleViolation(t.path, f"parent {t.parent}: no such task")
     # a cycle can only form among tasks added together: older tasks never gain dependencies
-    state: dict[str, int] = {}
-
-    def visit(tid: str, trail: list[str]) -> None:
-        state[tid] = 1
-        for dep in new_ids[tid].depends_on:
-            if dep in new_ids:
-                if state.get(dep) == 1:
-                    cycle = trail[trail.index(dep):] + [dep] if dep in trail else [tid, dep]
-                    raise RuleViolation(new_ids[tid].path, "depends_on forms a cycle: " + " -> ".join(cycle))
-                if dep not in state:
-                    visit(dep, trail + [dep])
-        state[tid] = 2
-
-    for tid in new_ids:
-        if tid not in state:
-            visit(tid, [tid])
+    cycle = T.find_cycle({t.id: t.depends_on for t in added})
+    if cycle:
+        raise RuleViolation(new_ids[cycle[0]].path, "depends_on forms a cycle: " + T.cycle_text(cycle),
+                            "remove one of these dependencies")
 
 
 # ---------------------------------------------------------------- landing work on main

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 import time
 from typing import Iterable, Iterator
 
@@ -117,14 +118,20 @@ def ready(tasks: Iterable[Task], by_id: dict[str, Task], retry_backoff: float = 
 
 def rested_at(t: Task, retry_backoff: float) -> float:
     """When a task may be tried again: retry_backoff * 2^(attempts-1) after its last attempt ended
-    (0: at once)."""
+    (0: at once; so too when result.at is further ahead of this clock than MAX_SKEW)."""
     if not t.result or not retry_backoff or "at" not in t.result:
         return 0.0
-    return T.timestamp(t.result["at"]) + min(3600.0, retry_backoff * 2 ** max(0, t.attempts - 1))
+    try:
+        ended = T.timestamp(t.result["at"])
+    except (ValueError, TypeError, AttributeError):  # a record that never passed parse (task.parse
+        return math.inf  # refuses such a time): that task waits, the others go on
+    if ended > time.time() + T.MAX_SKEW:  # a stamp from the future says nothing: rested
+        return 0.0
+    return ended + min(3600.0, retry_backoff * 2 ** max(0, t.attempts - 1))
 
 
 def next_rested(tasks: Iterable[Task], retry_backoff: float, now: float | None = None) -> float | None:
     """The earliest time after now when an open task ends its rest; None if none is resting."""
     now = time.time() if now is None else now
-    times = [r for t in tasks if t.status == "open" and (r := rested_at(t, retry_backoff)) > now]
+    times = [r for t in tasks if t.status == "open" and now < (r := rested_at(t, retry_backoff)) < math.inf]
     return min(times, default=None)

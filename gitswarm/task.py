@@ -12,7 +12,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -26,6 +26,7 @@ except AttributeError:  # pragma: no cover
 
 MAX_FILE_BYTES = 64 * 1024
 MAX_LEASE = 7 * 24 * 3600
+MAX_SKEW = 300  # seconds a claim's stamp may differ from the hub's clock when it is pushed
 KINDS = ("work", "plan")
 STATUSES = ("open", "claimed", "done", "failed", "dead", "cancelled")
 ENDED = ("done", "failed", "dead", "cancelled")
@@ -99,9 +100,54 @@ def now() -> str:
 
 def timestamp(stamp: str) -> float:
     """Seconds since the epoch of a board time (`2026-11-25T08:30:00.123456Z`)."""
-    head, _, frac = stamp[:-1].partition(".")
-    return datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp() + \
-        (float("0." + frac) if frac else 0.0)
+    s = stamp  # in TIME_RE's shape; ValueError for a date or time that does not exist
+    frac = s[20:-1]
+    return datetime(int(s[:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]),
+                    tzinfo=timezone.utc).timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+def last_news(claim: Claim, heard: float | None, now: float) -> float | None:
+    """When the holder of a claim last gave news, on the hub's clock: the last move of its
+    heartbeat ref (`heard`, the hub's reflog) when there is one, else the claim's own stamp, never
+    later than now. A stamp further ahead than MAX_SKEW never passed the hub's guard (it refuses
+    such claims): it says nothing, and None means the claim counts as silent."""
+    if heard is not None:
+        return min(heard, now)
+    at = timestamp(claim.at)
+    return None if at > now + MAX_SKEW else min(at, now)
+
+
+def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """A cycle in a dependency graph (node -> the nodes it depends on; nodes outside the graph are
+    ignored), as its path from the first node back to it; None when there is none. Iterative: a
+    chain of any depth is walked without recursion."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in graph:
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(graph[start])]
+        state[start] = 1
+        while stack:
+            dep = next(stack[-1], None)
+            if dep is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif dep not in graph or state.get(dep) == 2:
+                continue
+            elif state.get(dep) == 1:
+                return path[path.index(dep):] + [dep]
+            else:
+                state[dep] = 1
+                path.append(dep)
+                stack.append(iter(graph[dep]))
+    return None
+
+
+def cycle_text(names: list[str], most: int = 12) -> str:
+    """A cycle's path for a message: `a -> b -> a`, its middle left out when it is long."""
+    if len(names) <= most:
+        return " -> ".join(names)
+    return " -> ".join(names[: most - 2]) + f" -> ... ({len(names) - most} more) -> " + " -> ".join(names[-2:])
 
 
 def new_id() -> str:
@@ -202,7 +248,7 @@ def from_dict(doc: Any, path: str) -> Task:
         attempts=v.integer("attempts", doc["attempts"], 0, 1_000_000),
         claim=v.claim(doc["claim"]),
         result=v.result(doc["result"]),
-        created=v.match("created", doc["created"], TIME_RE, "UTC time like 2026-11-25T08:30:00Z"),
+        created=v.time("created", doc["created"]),
     )
     check_consistent(task, path)
     return task
@@ -264,6 +310,16 @@ class _Validator:
             raise self.fail(name, f"{shown} is not valid", f"expected {what}")
         return value
 
+    def time(self, name: str, value: Any) -> str:
+        """A board time: its shape, and a date and time that exist (no February 30, no 24:00)."""
+        self.match(name, value, TIME_RE, "UTC time like 2026-11-25T08:30:00Z")
+        try:
+            timestamp(value)
+        except ValueError as e:
+            raise self.fail(name, f"{value!r} is not a real date ({e})",
+                            "write a UTC time that exists, like 2026-11-25T08:30:00Z") from None
+        return value
+
     def name(self, name: str, value: Any, regex: re.Pattern[str], what: str) -> str:
         """A task id, goal or worker name: one string object however many tasks name it (a board
         of 100,000 tasks parses each id once per change and names its workers over and over)."""
@@ -302,7 +358,7 @@ class _Validator:
         return Claim(
             worker=self.name("claim.worker", value["worker"], NAME_RE, "a worker name"),
             token=self.integer("claim.token", value["token"], 1, 1_000_000),
-            at=self.match("claim.at", value["at"], TIME_RE, "UTC time like 2026-11-25T08:30:00Z"),
+            at=self.time("claim.at", value["at"]),
             lease=self.integer("claim.lease", value["lease"], 1, MAX_LEASE),
         )
 
@@ -323,7 +379,7 @@ class _Validator:
             elif key == "tokens":
                 out[key] = self.integer("result.tokens", item, 0, 10**12)
             elif key == "at":
-                out[key] = self.match("result.at", item, TIME_RE, "UTC time like 2026-11-25T08:30:00Z")
+                out[key] = self.time("result.at", item)
             else:
                 out[key] = self.text(f"result.{key}", item, _TEXT_MAX)
         return out

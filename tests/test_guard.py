@@ -148,7 +148,7 @@ def test_hand_written_add_claim_complete_pushed_with_plain_git(board_clone: Path
     accept(board_clone, hub)
 
     claimed = fields + ("status: claimed\nattempts: 1\nclaim:\n  worker: alice\n  token: 1\n"
-                        f"  at: '2026-11-25T09:00:00Z'\n  lease: 900\nresult: null\ncreated: '{CREATED}'\n")
+                        f"  at: '{T.now()}'\n  lease: 900\nresult: null\ncreated: '{CREATED}'\n")
     write(board_clone, PA, claimed)
     commit_all(board_clone, f"claim {A} (alice)\n\nGitswarm-Action: claim\nGitswarm-Task: {A}\n"
                             "Gitswarm-Worker: alice\nGitswarm-Token: 1\n")
