@@ -27,6 +27,7 @@ from .task import ENDED, id_from_path
 from .watch import Wake
 
 ZERO = git.ZERO
+EVENT_TRIES = 3  # handlings of an event that fail with a GitswarmError before it is quarantined
 RECLAIM_EVERY = 5.0  # seconds between passes at most: failed tasks are retried (or buried) this soon
 
 
@@ -63,6 +64,7 @@ class Daemon:
         self.wake = threading.Event()
         self.log = log
         self.next_reclaim = 0.0
+        self.event_failures: dict[str, int] = {}  # spool event -> handlings that failed
 
     @property
     def stop(self) -> threading.Event:
@@ -130,9 +132,15 @@ class Daemon:
                     self._on_tasks(event.old, event.new)
             except Exception as e:
                 why = f"handling it failed: {type(e).__name__}: {e}"
+                tries = self.event_failures[event.name] = self.event_failures.get(event.name, 0) + 1
+                if isinstance(e, GitswarmError) and tries < EVENT_TRIES:  # the hub busy or out of reach: later
+                    self.log(f"event {event.name}: {why}; trying again ({tries} of {EVENT_TRIES})")
+                    break  # in order: the events after it wait for it
                 spool.quarantine(self.hub, event.name, why)
                 self._quarantined(event.name, why)
+                self.event_failures.pop(event.name, None)
                 continue
+            self.event_failures.pop(event.name, None)
             spool.ack(self.hub, event)
 
     def _quarantined(self, name: str, why: str) -> None:
