@@ -11,6 +11,7 @@ BOARD_REF = "refs/heads/tasks"
 HEARTBEATS = "refs/gitswarm/heartbeats"
 MAIN_REF = "refs/heads/main"
 REGULAR = "100644"
+ACTS_FOR_WORKER = ("claim", "complete", "fail", "release")  # the board actions that bind Gitswarm-Worker
 
 
 def stale(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
@@ -85,7 +86,7 @@ def _trailers(repo: HookRepo, commit: str):
 
 def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) -> list:
     """Check every commit the update brings; the tasks they leave done. Adds the workers its
-    commits act for to `actors`."""
+    commits act for (claims and their holders' actions only) to `actors`."""
     import time
 
     from .task import timestamp
@@ -123,7 +124,7 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) ->
     for commit, parents in commits:
         name = f"commit {commit[:10]}"
         info = _trailers(repo, commit)
-        if info.worker:
+        if info.worker and info.action in ACTS_FOR_WORKER:
             actors.add(info.worker)
         changes = []
         for status, old_blob, new_blob, path, mode in diffs[commit]:
