@@ -12,6 +12,8 @@ HEARTBEATS = "refs/gitswarm/heartbeats"
 MAIN_REF = "refs/heads/main"
 REGULAR = "100644"
 ACTS_FOR_WORKER = ("claim", "complete", "fail", "release")  # the board actions that bind Gitswarm-Worker
+MAX_HEARTBEATS = 1024  # heartbeat refs per push; a pool sends more in further pushes (groupcommit)
+MAX_BEAT_BYTES = 2048  # a heartbeat commit: gitswarm's are ~200-600 bytes (worker names <= 64 chars)
 
 
 def stale(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
@@ -143,6 +145,45 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) ->
                 e.message = f"{name}: {e.message}"
             raise
     return done
+
+
+def check_heartbeats(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
+    """Heartbeat refs: at most MAX_HEARTBEATS per push, each a commit of the shape gitswarm writes
+    (groupcommit's `_beat_commits`): an empty tree, a short message, and as its only parent the
+    ref's previous beat (none for a new ref). So a beat brings one small object, never a history
+    or a blob. Costs a `cat-file` question or two per beat. The lines to print, or []."""
+    beats = [(old, new, ref) for old, new, ref in updates if ref.startswith(HEARTBEATS + "/") and allowed_ref(ref)]
+    if len(beats) > MAX_HEARTBEATS:
+        return [f"gitswarm: rejected: {len(beats)} heartbeat refs in one push; the limit is {MAX_HEARTBEATS}",
+                "gitswarm: hint: push the rest in further pushes (gitswarm's own pools do)"]
+    for old, new, ref in beats:
+        problem = _beat_problem(repo, old, new)
+        if problem:
+            return [f"gitswarm: rejected {ref}: {problem}",
+                    "gitswarm: hint: a heartbeat is a commit with an empty tree and a short message whose only "
+                    "parent is the ref's last beat; `gitswarm heartbeat` writes them"]
+    return []
+
+
+def _beat_problem(repo: HookRepo, old: str, new: str) -> str | None:
+    if new == ZERO:
+        return "heartbeat refs are never deleted"
+    kind, size = repo.info(new) or ("missing", 0)
+    if kind != "commit":
+        return f"points at a {kind} {new[:10]}, not a commit"
+    if size > MAX_BEAT_BYTES:
+        return f"commit {new[:10]} is {size} bytes; a heartbeat is at most {MAX_BEAT_BYTES}"
+    head = (repo.read(new) or b"").split(b"\n\n", 1)[0].decode("utf-8", errors="replace").splitlines()
+    fields = [line.split(" ", 1) for line in head if " " in line]
+    trees = [v for k, v in fields if k == "tree"]
+    parents = [v for k, v in fields if k == "parent"]
+    if len(trees) != 1 or repo.info(trees[0]) != ("tree", 0):
+        return f"commit {new[:10]} has files; a heartbeat's tree is empty"
+    expected = [] if old == ZERO else [old]
+    if parents != expected:
+        return (f"commit {new[:10]} has parents {', '.join(p[:10] for p in parents) or 'none'}; a heartbeat's "
+                f"only parent is the ref's last beat ({old[:10] if old != ZERO else 'none for a new ref'})")
+    return None
 
 
 def _blob(repo: HookRepo, sha: str, path: str) -> bytes | None:

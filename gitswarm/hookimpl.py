@@ -1,7 +1,8 @@
 """What the hook shims in hooks/ run: `python -m gitswarm.hookimpl <hook-name>`.
 
-pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard,
-then the pusher's identity against the workers the push acts for (gitswarm/identity.py).
+pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard
+(heartbeat refs, the board's rules), then the pusher's identity against the workers the push
+acts for (gitswarm/identity.py).
 post-receive: spool one event per updated ref, with who pushed it, and return at once; never fails
 the push.
 Imports stay lazy: every push pays for this process's start-up.
@@ -38,11 +39,12 @@ def main(argv: list[str] | None = None) -> int:
             return code
         from . import identity
         from .git import HookRepo
-        from .guard import check_updates, stale
+        from .guard import check_heartbeats, check_updates, stale
 
         updates, repo, actors = _updates(data), HookRepo(), set()
         try:
-            problems = (stale(updates, repo) or check_updates(updates, repo, actors)
+            problems = (stale(updates, repo) or check_heartbeats(updates, repo)
+                        or check_updates(updates, repo, actors)
                         or identity.bind(git_dir, actors, identity.pusher()))
         except Exception as e:  # a bug must not let a push through unchecked: refuse, and say why
             problems = [f"gitswarm: internal error in the guard, push refused: {type(e).__name__}: {e}"]

@@ -16,6 +16,8 @@ from gitswarm import task as T
 
 from conftest import gitswarm, sh
 
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
 
 def git(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True,
         user: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -63,3 +65,64 @@ def test_an_add_naming_a_worker_binds_nothing(hub, tmp_path, monkeypatch):
     monkeypatch.setenv("GITSWARM_PUSHER", "bob")
     assert gitswarm("claim", str(hub), "--worker", "bob").stdout.strip() == "t-0000beef"  # ...for bob
     assert identity.bindings(hub) == {"bob": "bob"}
+
+
+# ------------------------------------------------------------ 5. bounded heartbeats
+
+def test_one_push_cannot_create_thousands_of_heartbeat_refs(hub, board_clone):
+    beat = git("commit-tree", EMPTY_TREE, "-m", "heartbeat x", cwd=board_clone).stdout.strip()
+    many = [f"{beat}:refs/gitswarm/heartbeats/flood-{i}" for i in range(2000)]
+    pushed = git("push", "origin", *many, cwd=board_clone, check=False)
+    assert pushed.returncode != 0
+    assert "2000 heartbeat refs in one push; the limit is" in pushed.stderr, pushed.stderr[-2000:]
+    assert not sh("git", "for-each-ref", "refs/gitswarm/heartbeats", cwd=hub).stdout
+
+
+@pytest.mark.parametrize("shape", ["big blob", "a file", "a blob", "a history", "a long message"])
+def test_a_heartbeat_must_be_a_commit_of_gitswarm_s_shape(shape, hub, board_clone):
+    if shape == "big blob":
+        (board_clone / "big").write_bytes(os.urandom(20 * 1024 * 1024))
+        git("add", "big", cwd=board_clone)
+        git("commit", "-q", "-m", "heartbeat w", cwd=board_clone)
+        target = "HEAD"
+    elif shape == "a file":
+        blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=board_clone, capture_output=True,
+                              text=True, input="x").stdout.strip()
+        tree = subprocess.run(["git", "mktree"], cwd=board_clone, capture_output=True, text=True,
+                              input=f"100644 blob {blob}\tx\n").stdout.strip()
+        target = git("commit-tree", tree, "-m", "heartbeat w", cwd=board_clone).stdout.strip()
+    elif shape == "a blob":
+        target = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=board_clone, capture_output=True,
+                                text=True, input="not a commit").stdout.strip()
+    elif shape == "a history":  # the board's own history, hung under a heartbeat ref
+        target = git("commit-tree", EMPTY_TREE, "-p", "HEAD", "-m", "heartbeat w", cwd=board_clone).stdout.strip()
+    else:
+        target = git("commit-tree", EMPTY_TREE, "-m", "heartbeat w\n\n" + "x" * 100_000,
+                     cwd=board_clone).stdout.strip()
+    pushed = git("push", "origin", f"{target}:refs/gitswarm/heartbeats/w", cwd=board_clone, check=False)
+    assert pushed.returncode != 0, (shape, pushed.stderr)
+    assert "rejected refs/gitswarm/heartbeats/w" in pushed.stderr, pushed.stderr
+    assert "hint:" in pushed.stderr
+    assert not sh("git", "for-each-ref", "refs/gitswarm/heartbeats", cwd=hub).stdout
+
+
+def test_gitswarm_s_own_heartbeats_pass(hub, tmp_path):
+    tid = gitswarm("task", "add", str(hub), "--title", "Anything").stdout.strip()
+    gitswarm("claim", str(hub), "--worker", "w1")
+    for _ in range(3):
+        gitswarm("heartbeat", str(hub), "--worker", "w1")
+    log = sh("git", "log", "--format=%T %P", "refs/gitswarm/heartbeats/w1", cwd=hub).stdout.splitlines()
+    assert len(log) >= 4 and all(line.split()[0] == EMPTY_TREE for line in log)
+    assert task_at(hub, tid).status == "claimed"
+
+
+def test_a_pool_beating_for_more_workers_than_the_limit_splits_its_pushes(hub):
+    from gitswarm.board import Board
+    from gitswarm.guard import MAX_HEARTBEATS
+
+    names = [f"w{i}" for i in range(MAX_HEARTBEATS + 3)]
+    with Board(str(hub)) as board:
+        board.heartbeat(names)
+        assert board.pushes == 2
+    refs = sh("git", "for-each-ref", "--format=%(refname)", "refs/gitswarm/heartbeats", cwd=hub).stdout.split()
+    assert len(refs) == len(names)
