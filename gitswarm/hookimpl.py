@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         if code:
             return code
         from . import identity
+        from .errors import GitswarmError
         from .git import HookRepo
         from .guard import check_heartbeats, check_updates, stale
 
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             problems = (stale(updates, repo) or check_heartbeats(updates, repo)
                         or check_updates(updates, repo, actors)
-                        or identity.bind(git_dir, actors, identity.pusher()))
+                        or identity.bind(git_dir, actors, identity.pusher(git_dir=git_dir)))
+        except GitswarmError as e:  # the hub's own setup is wrong (a setting): say which, and how to fix it
+            problems = [f"gitswarm: rejected: {e.message}"] + ([f"gitswarm: hint: {e.hint}"] if e.hint else [])
         except Exception as e:  # a bug must not let a push through unchecked: refuse, and say why
             problems = [f"gitswarm: internal error in the guard, push refused: {type(e).__name__}: {e}"]
         for line in problems:
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             from .identity import pusher
 
             events.write(git_dir, [u for u in _updates(data) if not u[2].startswith("refs/gitswarm/")],
-                         pusher=pusher())
+                         pusher=pusher(git_dir=git_dir))
         except Exception as e:  # the push has landed; say what went wrong, never fail it
             print(f"gitswarm: could not spool the event: {e}", file=sys.stderr)
         _legacy(git_dir, name, data)

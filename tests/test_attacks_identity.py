@@ -15,6 +15,7 @@ from gitswarm import identity, rules
 from gitswarm import task as T
 
 from conftest import gitswarm, sh
+from servers import serve
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
@@ -50,6 +51,66 @@ def task_at(hub: Path, tid: str) -> T.Task:
 
 def trust(hub: Path, transports: str) -> None:
     sh("git", "config", "gitswarm.pusherEnv", transports, cwd=hub)
+
+
+# ------------------------------------------------------------ 1. the client must not choose its identity
+
+@pytest.mark.parametrize("setting, variables", [
+    (None, "GITSWARM_PUSHER=alice"),
+    (None, "USER=alice LOGNAME=alice"),
+    (None, "REMOTE_USER=alice"),
+    ("ssh", "GITSWARM_PUSHER=alice"),  # trusted over ssh only where a forced command set it
+])
+def test_an_ssh_account_cannot_name_itself_through_receive_pack(setting, variables, hub, tmp_path, monkeypatch):
+    """One account per person, no forced command: the client picks the remote command, so it can
+    put any variable before git-receive-pack. The identity is the account, whatever it says."""
+    server, url_as = serve("ssh", hub, tmp_path, monkeypatch.setenv)
+    try:
+        trust(hub, "local")
+        monkeypatch.setenv("GITSWARM_PUSHER", "alice")
+        tid = gitswarm("task", "add", str(hub), "--title", "Parse CSS").stdout.strip()
+        assert gitswarm("claim", str(hub), "--worker", "aw").stdout.strip() == tid
+        monkeypatch.delenv("GITSWARM_PUSHER")
+        sh("git", "config", "--unset", "gitswarm.pusherEnv", cwd=hub)
+        if setting:
+            trust(hub, setting)
+        assert identity.bindings(hub) == {"aw": "alice"}
+        held = task_at(hub, tid)
+        done = rules.complete(held, "aw", "taken over ssh")
+        pushed = hand_commit(url_as("plain"), tmp_path, {done.path: T.dump(done)},
+                             rules.message("complete", [done], "aw", held.claim.token),
+                             f"--receive-pack={variables} git-receive-pack")
+        assert pushed.returncode != 0, pushed.stderr
+        assert f"worker aw belongs to alice; this push comes from {server.user}" in pushed.stderr, pushed.stderr
+        assert task_at(hub, tid).status == "claimed"
+    finally:
+        server.stop()
+
+
+def test_a_local_push_cannot_name_itself_unless_the_hub_trusts_it(hub, tmp_path, monkeypatch):
+    trust(hub, "local")
+    monkeypatch.setenv("GITSWARM_PUSHER", "alice")
+    tid = gitswarm("task", "add", str(hub), "--title", "Parse CSS").stdout.strip()
+    gitswarm("claim", str(hub), "--worker", "aw")
+    sh("git", "config", "--unset", "gitswarm.pusherEnv", cwd=hub)
+    for name in ("GITSWARM_PUSHER", "REMOTE_USER"):  # neither counts on a local push by default
+        monkeypatch.delenv("GITSWARM_PUSHER")
+        monkeypatch.setenv(name, "alice")
+        refused = gitswarm("release", str(hub), tid, "--worker", "aw", check=False)
+        assert refused.returncode == 1, refused
+        assert "worker aw belongs to alice; this push comes from an anonymous pusher" in refused.stderr
+        monkeypatch.delenv(name)
+        monkeypatch.setenv("GITSWARM_PUSHER", "alice")
+    assert task_at(hub, tid).status == "claimed"
+
+
+def test_a_bad_pusher_env_setting_refuses_the_push_and_says_how_to_fix_it(hub, monkeypatch):
+    trust(hub, "ssh https")
+    monkeypatch.setenv("GITSWARM_PUSHER", "alice")
+    refused = gitswarm("task", "add", str(hub), "--title", "Anything", check=False)
+    assert refused.returncode == 1
+    assert "gitswarm.pusherEnv" in refused.stderr and "'https'" in refused.stderr, refused.stderr
+    assert "ssh, http, local" in refused.stderr and "Traceback" not in refused.stderr
 
 
 # ------------------------------------------------------------ 3. bind only on actions that act for a worker

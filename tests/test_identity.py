@@ -5,6 +5,7 @@ identity that acts for it, and refuse pushes acting for a worker bound to someon
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,14 +17,33 @@ from servers import serve
 
 
 def test_the_pusher_comes_from_what_the_server_sets():
-    assert identity.pusher({}) is None  # a path or git daemon: anonymous
-    assert identity.pusher({"REMOTE_USER": "carol", "REMOTE_ADDR": "10.0.0.2"}) == "carol"
-    assert identity.pusher({"SSH_CONNECTION": "1 2 3 4", "USER": "git"}) == "git"
-    # the admin's per-key or per-location setting wins over the account everyone shares
-    assert identity.pusher({"SSH_CONNECTION": "1 2 3 4", "USER": "git", "GITSWARM_PUSHER": "alice"}) == "alice"
-    assert identity.pusher({"REMOTE_USER": " ", "GITSWARM_PUSHER": ""}) is None
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert identity.pusher({}) is None  # a path: anonymous
+    assert identity.pusher({"REMOTE_ADDR": "10.0.0.2"}) is None  # git daemon: anonymous
+    assert identity.pusher({"REMOTE_USER": "carol", "GATEWAY_INTERFACE": "CGI/1.1"}) == "carol"
+    assert identity.pusher({"REMOTE_USER": "carol", "REMOTE_ADDR": "10.0.0.2"}) is None  # no web server
+    assert identity.pusher({"SSH_CONNECTION": "1 2 3 4", "USER": "alice", "LOGNAME": "alice"}) == me
+    # GITSWARM_PUSHER counts only where the operator trusts it, and over ssh under a forced command
+    forced = {"SSH_CONNECTION": "1 2 3 4", "SSH_ORIGINAL_COMMAND": "git-receive-pack 'x'", "GITSWARM_PUSHER": "alice"}
+    assert identity.pusher(forced, trust=set()) == me
+    assert identity.pusher(forced, trust={"ssh"}) == "alice"
+    assert identity.pusher(dict(forced, SSH_ORIGINAL_COMMAND=""), trust={"ssh"}) == me
+    assert identity.pusher({"GITSWARM_PUSHER": "alice"}, trust={"ssh", "http"}) is None
+    assert identity.pusher({"GITSWARM_PUSHER": "alice"}, trust={"local"}) == "alice"
+    assert identity.pusher({"GITSWARM_PUSHER": "alice", "REMOTE_ADDR": "10.0.0.2"}, trust={"local"}) is None
+    assert identity.pusher({"REMOTE_USER": " ", "GATEWAY_INTERFACE": "CGI/1.1", "GITSWARM_PUSHER": ""}) is None
     assert identity.transport({"SSH_CONNECTION": "x"}) == "ssh"
-    assert identity.transport({"GATEWAY_INTERFACE": "CGI/1.1"}) == "http"
+    assert identity.transport({"GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "x"}) == "http"
+    assert identity.transport({"REMOTE_ADDR": "x"}) == "daemon"
+
+
+def test_init_leaves_the_pusher_env_unset_and_a_setting_is_read_from_the_hub(hub):
+    assert sh("git", "config", "gitswarm.pusherEnv", cwd=hub, check=False).returncode == 1
+    assert identity.trusted(hub) == set()
+    sh("git", "config", "gitswarm.pusherEnv", "ssh, http", cwd=hub)
+    assert identity.trusted(hub) == {"ssh", "http"}
 
 
 def tasks_tip(hub: Path) -> str:
@@ -38,7 +58,14 @@ def as_(monkeypatch, who: str | None) -> None:
         monkeypatch.setenv("GITSWARM_PUSHER", who)
 
 
+def trust_local(hub: Path) -> None:
+    """Let GITSWARM_PUSHER name the pusher of a local push: these tests play several people on
+    one machine."""
+    sh("git", "config", "gitswarm.pusherEnv", "local", cwd=hub)
+
+
 def test_a_worker_cannot_act_for_a_name_bound_to_another_identity(hub, tmp_path, monkeypatch):
+    trust_local(hub)
     url = str(hub)
     tid = gitswarm("task", "add", url, "--title", "Parse CSS").stdout.strip()
     as_(monkeypatch, "alice")
