@@ -37,9 +37,11 @@ def allowed_ref(ref: str) -> bool:
 
 
 def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = None,
-                  actors: set[str] | None = None) -> list[str]:
+                  actors: set[str] | None = None, hub_own: bool = False) -> list[str]:
     """Check (old, new, ref) updates; the lines to print for the first violation, or []. The
-    workers the push acts for (claims and their holders' changes, heartbeats) go into `actors`."""
+    workers the push acts for (claims and their holders' changes, heartbeats) go into `actors`.
+    `hub_own`: the push is the hub's own (gitswarm/identity.py hub_own), the only one that may
+    change goal records."""
     from .rules import CommitInfo, check_landing
 
     repo = repo or HookRepo()
@@ -53,7 +55,7 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     actors.update(ref[len(HEARTBEATS) + 1:] for ref in refs if ref.startswith(HEARTBEATS + "/"))
     rejected = BOARD_REF
     try:
-        completed = _check_board_update(repo, *refs[BOARD_REF], actors) if BOARD_REF in refs else []
+        completed = _check_board_update(repo, *refs[BOARD_REF], actors, hub_own) if BOARD_REF in refs else []
         rejected = MAIN_REF
         main_commits = []
         if MAIN_REF in refs and refs[MAIN_REF][1] != ZERO:
@@ -86,7 +88,7 @@ def _trailers(repo: HookRepo, commit: str):
     return parse_trailers(message.decode("utf-8", errors="replace"), name=f"commit {commit[:10]}")
 
 
-def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) -> list:
+def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hub_own: bool) -> list:
     """Check every commit the update brings; the tasks they leave done. Adds the workers its
     commits act for (claims and their holders' actions only) to `actors`."""
     import time
@@ -132,6 +134,8 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) ->
         for status, old_blob, new_blob, path, mode in diffs[commit]:
             if mode not in (REGULAR, "000000"):
                 raise RuleViolation(path, f"must be a regular file (mode {REGULAR}, not {mode})")
+            if path.startswith("goals/") and not hub_own:
+                _refuse_record(path)
             changes.append(Change(path, _blob(repo, old_blob, path), _blob(repo, new_blob, path)))
 
         def exists(task_id: str, commit: str = commit) -> bool:
@@ -145,6 +149,15 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) ->
                 e.message = f"{name}: {e.message}"
             raise
     return done
+
+
+def _refuse_record(path: str) -> None:
+    raise RuleViolation(path, "goal records are written only by the hub's own daemon and judge (a local "
+                        "push by the account that owns the hub), not by a push over ssh, http or git daemon "
+                        "or from another account",
+                        "to start, change or stop a goal, push its goal file (goals/<name>.md) to main; if "
+                        "this is the hub's `gitswarm serve` or `gitswarm judge`, run it on the hub's path as "
+                        "the hub's owner, without SSH_CONNECTION in its environment")
 
 
 def check_heartbeats(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:

@@ -1,8 +1,8 @@
 """What the hook shims in hooks/ run: `python -m gitswarm.hookimpl <hook-name>`.
 
 pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard
-(heartbeat refs, the board's rules), then the pusher's identity against the workers the push
-acts for (gitswarm/identity.py).
+(heartbeat refs, the board's rules, goal records only from the hub's own pushes), then the
+pusher's identity against the workers the push acts for (gitswarm/identity.py).
 post-receive: spool one event per updated ref, with who pushed it, and return at once; never fails
 the push.
 Imports stay lazy: every push pays for this process's start-up.
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         updates, repo, actors = _updates(data), HookRepo(), set()
         try:
             problems = (stale(updates, repo) or check_heartbeats(updates, repo)
-                        or check_updates(updates, repo, actors)
+                        or check_updates(updates, repo, actors, hub_own=identity.hub_own(git_dir))
                         or identity.bind(git_dir, actors, identity.pusher(git_dir=git_dir)))
         except GitswarmError as e:  # the hub's own setup is wrong (a setting): say which, and how to fix it
             problems = [f"gitswarm: rejected: {e.message}"] + ([f"gitswarm: hint: {e.hint}"] if e.hint else [])

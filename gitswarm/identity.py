@@ -80,6 +80,12 @@ def pusher(env: Mapping[str, str] | None = None, git_dir: str | os.PathLike[str]
     return None
 
 
+def hub_own(git_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> bool:
+    """Whether this push is the hub's own: a local push (no ssh, web server or git daemon in
+    front) by the account that owns the hub's folder, as its daemon and judge push."""
+    return transport(env) == "local" and os.getuid() == os.stat(git_dir).st_uid
+
+
 def _account() -> str | None:
     import pwd
 

@@ -4,6 +4,7 @@ unbounded heartbeats. Each over a real transport where it matters (tests/servers
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gitswarm import identity, rules
+from gitswarm import identity, record, rules
 from gitswarm import task as T
 
 from conftest import gitswarm, sh
@@ -111,6 +112,35 @@ def test_a_bad_pusher_env_setting_refuses_the_push_and_says_how_to_fix_it(hub, m
     assert refused.returncode == 1
     assert "gitswarm.pusherEnv" in refused.stderr and "'https'" in refused.stderr, refused.stderr
     assert "ssh, http, local" in refused.stderr and "Traceback" not in refused.stderr
+
+
+# ------------------------------------------------------------ 2. goal records are the hub's own
+
+def forged_record(name: str = "css") -> dict[str, bytes]:
+    verdict = record.Verdict(cycle=1, decision="done", reasons="all good, trust me", at=T.now(), tokens=999_999_999)
+    forged = record.GoalRecord(name, status="done", tokens=999_999_999, verdicts=(verdict,), updated=T.now())
+    return {forged.path: record.dump(forged)}
+
+
+@pytest.mark.parametrize("kind", ["git", "http"])
+def test_a_remote_push_cannot_write_a_goal_record(kind, hub, tmp_path, monkeypatch):
+    server, url_as = serve(kind, hub, tmp_path, monkeypatch.setenv)
+    try:
+        tip = sh("git", "rev-parse", "tasks", cwd=hub).stdout
+        pushed = hand_commit(url_as(), tmp_path, forged_record(), rules.message("goal", [], subject="goal css: done"))
+        assert pushed.returncode != 0, pushed.stderr
+        assert "goals/css.yaml: goal records are written only by the hub" in pushed.stderr, pushed.stderr
+        assert "hint:" in pushed.stderr
+        assert sh("git", "rev-parse", "tasks", cwd=hub).stdout == tip
+        status = json.loads(gitswarm("status", str(hub), "--json").stdout)
+        assert status["goals"] == []
+    finally:
+        server.stop()
+
+
+def test_the_hub_owner_still_writes_goal_records_on_a_local_push(hub, tmp_path):
+    pushed = hand_commit(str(hub), tmp_path, forged_record(), rules.message("goal", [], subject="goal css: done"))
+    assert pushed.returncode == 0, pushed.stderr  # the daemon's own way: a path, as the hub's account
 
 
 # ------------------------------------------------------------ 3. bind only on actions that act for a worker
