@@ -147,10 +147,13 @@ def _refuse(git_dir: str | os.PathLike[str], workers: Iterable[str], who: str | 
 
 def _create(git_dir: str | os.PathLike[str], worker: str, who: str) -> str:
     """Write the binding whole, unless one stands by then; the binding that stands."""
+    from .shared import adjust, make_dirs
+
     path = _file(git_dir, worker)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent, git_dir)
     tmp = path.parent / f".{path.name}.{os.getpid()}"
     tmp.write_text(who + "\n")
+    adjust(tmp, git_dir)  # before it takes its name: on a shared hub, every member reads it
     try:
         os.link(tmp, path)  # creates the file whole, or fails when another push made it first
         return who

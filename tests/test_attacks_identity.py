@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from gitswarm import identity, record, rules
+from gitswarm import events, identity, record, rules
 from gitswarm import task as T
+from gitswarm.install import init
 
 from conftest import gitswarm, sh
 from servers import serve
@@ -156,6 +160,92 @@ def test_an_add_naming_a_worker_binds_nothing(hub, tmp_path, monkeypatch):
     monkeypatch.setenv("GITSWARM_PUSHER", "bob")
     assert gitswarm("claim", str(hub), "--worker", "bob").stdout.strip() == "t-0000beef"  # ...for bob
     assert identity.bindings(hub) == {"bob": "bob"}
+
+
+# ------------------------------------------------------------ 4. a hub shared by a unix group
+
+@pytest.fixture
+def two_accounts():
+    """Two real unix accounts in one group; removed afterwards."""
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("needs root and useradd to make two accounts")
+    tag = f"{os.getpid() % 100000}"
+    group, users = f"gsw{tag}", [f"gsw{tag}a", f"gsw{tag}b"]
+    sh("groupadd", group)
+    try:
+        for u in users:
+            sh("useradd", "--no-create-home", "--home-dir", "/nonexistent", "-g", group, u)
+        yield group, users
+    finally:
+        for u in users:
+            sh("userdel", u, check=False)
+        sh("groupdel", group, check=False)
+
+
+def member_env(root: Path) -> dict[str, str]:
+    """A home whose git config trusts a repository another account owns, as a shared hub's members
+    need (git's safe.directory)."""
+    (root / ".gitconfig").write_text("[safe]\n\tdirectory = *\n")
+    return {"HOME": str(root), "XDG_CONFIG_HOME": str(root / ".config")}
+
+
+def shared_hub(root: Path, group: str) -> Path:
+    """A hub shared by `group`, its hooks run by a Python every account can run (this test's may
+    live in root's home)."""
+    python = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not os.access(python, os.X_OK):
+        pytest.skip(f"the hooks need a Python {sys.version_info.major}.{sys.version_info.minor} every account "
+                    f"can run; {python} is missing")
+    root.chmod(0o755)
+    hub = root / "hub.git"
+    sh("git", "init", "-q", "--bare", "--shared=group", str(hub))
+    init(hub)
+    for name in ("pre-receive", "post-receive"):
+        hook = hub / "hooks" / name
+        hook.write_text(hook.read_text().replace(sys.executable, str(python)))
+    sh("chgrp", "-R", group, str(hub))
+    return hub
+
+
+def test_a_group_shared_hub_lets_every_member_bind_and_spool(two_accounts, monkeypatch):
+    group, users = two_accounts
+    root = Path(tempfile.mkdtemp(prefix="gsw-shared-"))
+    try:
+        hub = shared_hub(root, group)
+        trust(hub, "local")
+        tids = [gitswarm("task", "add", str(hub), "--title", title).stdout.strip() for title in ("One", "Two")]
+        env = member_env(root)
+        for user, tid in zip(users, tids):
+            work = root / f"work-{user}"
+            work.mkdir()
+            shutil.chown(work, user, group)
+            claimed = rules.claim(task_at(hub, tid), f"w-{user}")
+            pushed = hand_commit(str(hub), work, {claimed.path: T.dump(claimed)},
+                                 rules.message("claim", [claimed], f"w-{user}", claimed.claim.token),
+                                 env=dict(env, GITSWARM_PUSHER=user), user=user)
+            assert pushed.returncode == 0, (user, pushed.stderr)
+            assert "could not spool" not in pushed.stderr, pushed.stderr
+        assert identity.bindings(hub) == {f"w-{u}": u for u in users}
+        assert sorted(e.pusher for e in events.pending(hub) if e.pusher) == sorted(users)
+    finally:
+        shutil.rmtree(root)
+
+
+def test_a_group_member_cannot_write_goal_records(two_accounts):
+    group, users = two_accounts
+    root = Path(tempfile.mkdtemp(prefix="gsw-shared-"))
+    try:
+        hub = shared_hub(root, group)
+        work = root / "work"
+        work.mkdir()
+        shutil.chown(work, users[0], group)
+        env = member_env(root)
+        pushed = hand_commit(str(hub), work, forged_record(), rules.message("goal", [], subject="goal css: done"),
+                             env=env, user=users[0])
+        assert pushed.returncode != 0, pushed.stderr
+        assert "goals/css.yaml: goal records are written only by the hub" in pushed.stderr, pushed.stderr
+    finally:
+        shutil.rmtree(root)
 
 
 # ------------------------------------------------------------ 5. bounded heartbeats

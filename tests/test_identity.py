@@ -167,3 +167,30 @@ def test_git_daemon_is_anonymous(hub, tmp_path, monkeypatch):
         assert {e.pusher for e in events.pending(hub)} == {None}
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("shared, file_mode, dir_mode", [("group", 0o664, 0o2775), ("all", 0o664, 0o2775),
+                                                         ("0640", 0o640, 0o2750), ("umask", None, None)])
+def test_bindings_and_events_take_the_hubs_shared_mode(shared, file_mode, dir_mode, tmp_path):
+    """core.sharedRepository as git reads it: the files the hooks create stay writable (or at least
+    readable) by the group that shares the hub. (test_attacks_identity.py pushes as two accounts.)"""
+    import stat
+
+    from gitswarm.install import init
+
+    hub = tmp_path / "shared.git"
+    sh("git", "init", "-q", "--bare", f"--shared={shared}", str(hub))
+    init(hub)
+    old = os.umask(0o022)
+    try:
+        assert identity.bind(hub, ["w1"], "alice") == []
+        spooled, = events.write(hub, [("0" * 40, "1" * 40, "refs/heads/main")])
+    finally:
+        os.umask(old)
+    for path, want in ((hub / identity.PUSHERS / "w1", file_mode), (spooled, file_mode),
+                       (hub / identity.PUSHERS, dir_mode), (hub / "gitswarm" / "spool", dir_mode)):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if want is None:  # left to the umask (022 here): nobody else may write
+            assert not mode & 0o022, (path, oct(mode))
+        else:
+            assert mode == want, (path, oct(mode))
