@@ -194,3 +194,17 @@ def test_bindings_and_events_take_the_hubs_shared_mode(shared, file_mode, dir_mo
             assert not mode & 0o022, (path, oct(mode))
         else:
             assert mode == want, (path, oct(mode))
+
+
+def test_the_hubs_settings_are_read_as_git_reads_them(hub):
+    """Read from the config file as text (no git process on the push path): same values as git's."""
+    from gitswarm.shared import setting
+
+    for key, value in (("gitswarm.pusherEnv", "ssh, http"), ("gitswarm.other", "a # not a comment"),
+                       ('remote.origin.url', "x")):
+        sh("git", "config", key, value, cwd=hub)
+    (hub / "config").write_text((hub / "config").read_text() + "[Core]\n\tSharedRepository = group ; why\n")
+    for key in ("gitswarm.pusherEnv", "gitswarm.other", "core.sharedRepository", "core.bare", "gitswarm.none",
+                "origin.url"):
+        git_says = sh("git", "config", "--get", key, cwd=hub, check=False).stdout.strip() or None
+        assert setting(hub, key) == git_says, key
