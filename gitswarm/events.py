@@ -37,9 +37,12 @@ def spool_dir(git_dir: str | os.PathLike[str]) -> Path:
 
 def write(git_dir: str | os.PathLike[str], updates: list[tuple[str, str, str]],
           pusher: str | None = None) -> list[Path]:
-    """Spool one event per (old, new, ref). Returns the files written."""
+    """Spool one event per (old, new, ref). Returns the files written. On a hub shared by a
+    group (core.sharedRepository), with the shared mode: the daemon, another account, reads them."""
+    from .shared import adjust, make_dirs
+
     folder = spool_dir(git_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder, git_dir)
     now = time.time()
     stamp = time.time_ns()
     written = []
@@ -48,6 +51,7 @@ def write(git_dir: str | os.PathLike[str], updates: list[tuple[str, str, str]],
         tmp = folder / f".{name}.tmp"
         with open(tmp, "w") as f:
             json.dump({"ref": ref, "old": old, "new": new, "time": now, "pusher": pusher}, f)
+        adjust(tmp, git_dir)
         os.rename(tmp, folder / name)
         written.append(folder / name)
     return written

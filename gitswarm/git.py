@@ -418,8 +418,13 @@ class HookRepo:
 
     def size(self, spec: str) -> int | None:
         """An object's size (`<sha>` or `<commit>:<path>`), None when missing."""
+        found = self.info(spec)
+        return found[1] if found else None
+
+    def info(self, spec: str) -> tuple[str, int] | None:
+        """An object's type and size, None when missing."""
         header = self._ask(b"info " + spec.encode())
-        return int(header[2]) if len(header) >= 3 and header[1] != b"missing" else None
+        return (header[1].decode(), int(header[2])) if len(header) >= 3 and header[1] != b"missing" else None
 
     def read(self, spec: str) -> bytes | None:
         """An object's content, None when missing."""

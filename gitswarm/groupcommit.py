@@ -18,6 +18,7 @@ from typing import Any, Callable
 from . import git, record, rules
 from . import task as T
 from .errors import BranchMoved, GitError, GitswarmError, PushDeclined, PushRace
+from .guard import MAX_HEARTBEATS
 from .record import GoalRecord
 from .state import State
 from .task import Task
@@ -102,6 +103,7 @@ class GroupCommit:
         fresh = self.tip is None or self._backoff > 0
         if fresh:
             self._refresh()
+        later: list[str] = []
         for _ in range(self.max_tries):
             state = State(self._tasks, self._records, self.retry_backoff, self._queue, heads=self._heads)
             chain = self._build_chain(batch, state)
@@ -111,6 +113,7 @@ class GroupCommit:
                 fresh = True
                 continue
             beating = sorted({w for r in batch if r.outcome for w in r.outcome.heartbeats})
+            beating, later = beating[:MAX_HEARTBEATS], beating[MAX_HEARTBEATS:]  # the hub's limit a push
             if chain == self.tip and not beating:
                 break
             updates = {BOARD_REF: chain} if chain != self.tip else {}
@@ -171,6 +174,8 @@ class GroupCommit:
         else:
             raise GitswarmError(f"gave up after {self.max_tries} rejected pushes to {self.remote}",
                                 "the board is very busy; try again, or batch changes in one process")
+        if later:  # beats over the hub's limit go in further pushes, before the batch's callers return
+            self._run_batch([Request(lambda state: Outcome("heartbeat", [], heartbeats=later))])
         for r in batch:
             if not r.deferred:
                 r.done = True

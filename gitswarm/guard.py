@@ -11,6 +11,9 @@ BOARD_REF = "refs/heads/tasks"
 HEARTBEATS = "refs/gitswarm/heartbeats"
 MAIN_REF = "refs/heads/main"
 REGULAR = "100644"
+ACTS_FOR_WORKER = ("claim", "complete", "fail", "release")  # the board actions that bind Gitswarm-Worker
+MAX_HEARTBEATS = 1024  # heartbeat refs per push; a pool sends more in further pushes (groupcommit)
+MAX_BEAT_BYTES = 2048  # a heartbeat commit: gitswarm's are ~200-600 bytes (worker names <= 64 chars)
 
 
 def stale(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
@@ -34,9 +37,11 @@ def allowed_ref(ref: str) -> bool:
 
 
 def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = None,
-                  actors: set[str] | None = None) -> list[str]:
+                  actors: set[str] | None = None, hub_own: bool = False) -> list[str]:
     """Check (old, new, ref) updates; the lines to print for the first violation, or []. The
-    workers the push acts for (claims and their holders' changes, heartbeats) go into `actors`."""
+    workers the push acts for (claims and their holders' changes, heartbeats) go into `actors`.
+    `hub_own`: the push is the hub's own (gitswarm/identity.py hub_own), the only one that may
+    change goal records."""
     from .rules import CommitInfo, check_landing
 
     repo = repo or HookRepo()
@@ -50,7 +55,7 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     actors.update(ref[len(HEARTBEATS) + 1:] for ref in refs if ref.startswith(HEARTBEATS + "/"))
     rejected = BOARD_REF
     try:
-        completed = _check_board_update(repo, *refs[BOARD_REF], actors) if BOARD_REF in refs else []
+        completed = _check_board_update(repo, *refs[BOARD_REF], actors, hub_own) if BOARD_REF in refs else []
         rejected = MAIN_REF
         main_commits = []
         if MAIN_REF in refs and refs[MAIN_REF][1] != ZERO:
@@ -83,9 +88,9 @@ def _trailers(repo: HookRepo, commit: str):
     return parse_trailers(message.decode("utf-8", errors="replace"), name=f"commit {commit[:10]}")
 
 
-def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) -> list:
+def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hub_own: bool) -> list:
     """Check every commit the update brings; the tasks they leave done. Adds the workers its
-    commits act for to `actors`."""
+    commits act for (claims and their holders' actions only) to `actors`."""
     import time
 
     from .task import last_news
@@ -123,12 +128,14 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str]) ->
     for commit, parents in commits:
         name = f"commit {commit[:10]}"
         info = _trailers(repo, commit)
-        if info.worker:
+        if info.worker and info.action in ACTS_FOR_WORKER:
             actors.add(info.worker)
         changes = []
         for status, old_blob, new_blob, path, mode in diffs[commit]:
             if mode not in (REGULAR, "000000"):
                 raise RuleViolation(path, f"must be a regular file (mode {REGULAR}, not {mode})")
+            if path.startswith("goals/") and not hub_own:
+                _refuse_record(path)
             changes.append(Change(path, _blob(repo, old_blob, path), _blob(repo, new_blob, path)))
 
         def exists(task_id: str, commit: str = commit) -> bool:
@@ -163,6 +170,54 @@ def check_claim_times(action: str | None, moved: list, now: float) -> None:
                                 f"(more than {MAX_SKEW}s)",
                                 "set the pushing machine's clock right (NTP): a claim is stamped "
                                 "with the time it is made")
+
+
+def _refuse_record(path: str) -> None:
+    raise RuleViolation(path, "goal records are written only by the hub's own daemon and judge (a local "
+                        "push by the account that owns the hub), not by a push over ssh, http or git daemon "
+                        "or from another account",
+                        "to start, change or stop a goal, push its goal file (goals/<name>.md) to main; if "
+                        "this is the hub's `gitswarm serve` or `gitswarm judge`, run it on the hub's path as "
+                        "the hub's owner, without SSH_CONNECTION in its environment")
+
+
+def check_heartbeats(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
+    """Heartbeat refs: at most MAX_HEARTBEATS per push, each a commit of the shape gitswarm writes
+    (groupcommit's `_beat_commits`): an empty tree, a short message, and as its only parent the
+    ref's previous beat (none for a new ref). So a beat brings one small object, never a history
+    or a blob. Costs a `cat-file` question or two per beat. The lines to print, or []."""
+    beats = [(old, new, ref) for old, new, ref in updates if ref.startswith(HEARTBEATS + "/") and allowed_ref(ref)]
+    if len(beats) > MAX_HEARTBEATS:
+        return [f"gitswarm: rejected: {len(beats)} heartbeat refs in one push; the limit is {MAX_HEARTBEATS}",
+                "gitswarm: hint: push the rest in further pushes (gitswarm's own pools do)"]
+    for old, new, ref in beats:
+        problem = _beat_problem(repo, old, new)
+        if problem:
+            return [f"gitswarm: rejected {ref}: {problem}",
+                    "gitswarm: hint: a heartbeat is a commit with an empty tree and a short message whose only "
+                    "parent is the ref's last beat; `gitswarm heartbeat` writes them"]
+    return []
+
+
+def _beat_problem(repo: HookRepo, old: str, new: str) -> str | None:
+    if new == ZERO:
+        return "heartbeat refs are never deleted"
+    kind, size = repo.info(new) or ("missing", 0)
+    if kind != "commit":
+        return f"points at a {kind} {new[:10]}, not a commit"
+    if size > MAX_BEAT_BYTES:
+        return f"commit {new[:10]} is {size} bytes; a heartbeat is at most {MAX_BEAT_BYTES}"
+    head = (repo.read(new) or b"").split(b"\n\n", 1)[0].decode("utf-8", errors="replace").splitlines()
+    fields = [line.split(" ", 1) for line in head if " " in line]
+    trees = [v for k, v in fields if k == "tree"]
+    parents = [v for k, v in fields if k == "parent"]
+    if len(trees) != 1 or repo.info(trees[0]) != ("tree", 0):
+        return f"commit {new[:10]} has files; a heartbeat's tree is empty"
+    expected = [] if old == ZERO else [old]
+    if parents != expected:
+        return (f"commit {new[:10]} has parents {', '.join(p[:10] for p in parents) or 'none'}; a heartbeat's "
+                f"only parent is the ref's last beat ({old[:10] if old != ZERO else 'none for a new ref'})")
+    return None
 
 
 def _blob(repo: HookRepo, sha: str, path: str) -> bytes | None:

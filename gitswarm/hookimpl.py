@@ -1,7 +1,8 @@
 """What the hook shims in hooks/ run: `python -m gitswarm.hookimpl <hook-name>`.
 
-pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard,
-then the pusher's identity against the workers the push acts for (gitswarm/identity.py).
+pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard
+(heartbeat refs, the board's rules, goal records only from the hub's own pushes), then the
+pusher's identity against the workers the push acts for (gitswarm/identity.py).
 post-receive: spool one event per updated ref, with who pushed it, and return at once; never fails
 the push.
 Imports stay lazy: every push pays for this process's start-up.
@@ -37,13 +38,17 @@ def main(argv: list[str] | None = None) -> int:
         if code:
             return code
         from . import identity
+        from .errors import GitswarmError
         from .git import HookRepo
-        from .guard import check_updates, stale
+        from .guard import check_heartbeats, check_updates, stale
 
         updates, repo, actors = _updates(data), HookRepo(), set()
         try:
-            problems = (stale(updates, repo) or check_updates(updates, repo, actors)
-                        or identity.bind(git_dir, actors, identity.pusher()))
+            problems = (stale(updates, repo) or check_heartbeats(updates, repo)
+                        or check_updates(updates, repo, actors, hub_own=identity.hub_own(git_dir))
+                        or identity.bind(git_dir, actors, identity.pusher(git_dir=git_dir)))
+        except GitswarmError as e:  # the hub's own setup is wrong (a setting): say which, and how to fix it
+            problems = [f"gitswarm: rejected: {e.message}"] + ([f"gitswarm: hint: {e.hint}"] if e.hint else [])
         except Exception as e:  # a bug must not let a push through unchecked: refuse, and say why
             problems = [f"gitswarm: internal error in the guard, push refused: {type(e).__name__}: {e}"]
         for line in problems:
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             from .identity import pusher
 
             events.write(git_dir, [u for u in _updates(data) if not u[2].startswith("refs/gitswarm/")],
-                         pusher=pusher())
+                         pusher=pusher(git_dir=git_dir))
         except Exception as e:  # the push has landed; say what went wrong, never fail it
             print(f"gitswarm: could not spool the event: {e}", file=sys.stderr)
         _legacy(git_dir, name, data)

@@ -1,11 +1,15 @@
 """Who pushed, as the transport tells it, and which identity each worker name belongs to.
 
-A hub's hooks learn the pusher from their environment, set by the server in front of git:
-- `GITSWARM_PUSHER`, set by the operator: per ssh key (a forced command or `environment=` in
-  authorized_keys) or per web-server location (SetEnv);
-- `REMOTE_USER`, set by a web server that authenticated the request (git http-backend passes it on);
-- over ssh without either, the account the key logged in to (`SSH_CONNECTION` is set).
-`git daemon` and local paths tell nothing: such pushes are anonymous.
+A hub's hooks learn the pusher from what the server in front of git set, and from nothing the
+client can set itself:
+- ssh: the account the key logged in to (the process's real uid, never USER or LOGNAME, which a
+  client that chooses its remote command can set: `git push --receive-pack='USER=x git-receive-pack'`);
+- http: `REMOTE_USER`, set by a web server that authenticated the request (`GATEWAY_INTERFACE` set);
+- git daemon (`REMOTE_ADDR` set) and local paths: nobody, the push is anonymous.
+`GITSWARM_PUSHER`, set by the operator per ssh key (a forced command in authorized_keys) or per web
+location (SetEnv), counts only over the transports the hub's `gitswarm.pusherEnv` names (`ssh`,
+`http`, `local`; unset by `gitswarm init`), and over ssh only under a forced command
+(`SSH_ORIGINAL_COMMAND` set).
 
 The first push that acts as a worker (claims, completes, fails, releases or beats for it) with a
 known identity binds the worker's name to that identity, in `<hub>/gitswarm/pushers/<worker>`,
@@ -20,31 +24,66 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
+
+from .errors import GitswarmError
 
 PUSHERS = Path("gitswarm") / "pushers"
+PUSHER_ENV = "gitswarm.pusherEnv"  # the transports over which GITSWARM_PUSHER counts
+TRUSTABLE = ("ssh", "http", "local")
 _PLAIN = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,99}")
 
 
-def pusher(env: dict[str, str] | None = None) -> str | None:
-    """The identity the transport gives this push; None for an anonymous one."""
+def transport(env: Mapping[str, str] | None = None) -> str:
+    """How the push came: ssh, http, daemon (git daemon sets REMOTE_ADDR) or local (a path)."""
     env = os.environ if env is None else env
-    for name in ("GITSWARM_PUSHER", "REMOTE_USER"):
-        if env.get(name, "").strip():
-            return env[name].strip()
-    if env.get("SSH_CONNECTION"):
-        return env.get("USER") or env.get("LOGNAME") or _account()
+    if env.get("SSH_CONNECTION") or env.get("SSH_CLIENT"):
+        return "ssh"
+    if env.get("GATEWAY_INTERFACE"):
+        return "http"
+    if env.get("REMOTE_ADDR"):
+        return "daemon"
+    return "local"
+
+
+def trusted(git_dir: str | os.PathLike[str]) -> set[str]:
+    """The transports over which the hub's operator lets GITSWARM_PUSHER name the pusher."""
+    from .shared import setting
+
+    value = setting(os.fspath(git_dir), PUSHER_ENV) or ""
+    words = set(value.replace(",", " ").split())
+    unknown = sorted(words - set(TRUSTABLE))
+    if unknown:
+        raise GitswarmError(f"{Path(git_dir) / 'config'}: {PUSHER_ENV}: {unknown[0]!r} is not a transport; "
+                            f"give some of: {', '.join(TRUSTABLE)}",
+                            f"git --git-dir {git_dir} config {PUSHER_ENV} \"ssh http\" (docs/serving.md, Identity)")
+    return words
+
+
+def pusher(env: Mapping[str, str] | None = None, git_dir: str | os.PathLike[str] | None = None,
+           trust: set[str] | None = None) -> str | None:
+    """The identity the transport gives this push; None for an anonymous one. `trust`: the
+    transports where GITSWARM_PUSHER counts (None: read the hub's gitswarm.pusherEnv, only when
+    the variable is set at all)."""
+    env = os.environ if env is None else env
+    how = transport(env)
+    named = env.get("GITSWARM_PUSHER", "").strip()
+    if named and (how != "ssh" or env.get("SSH_ORIGINAL_COMMAND")):
+        if trust is None:
+            trust = trusted(git_dir if git_dir is not None else env.get("GIT_DIR", "."))
+        if how in trust:
+            return named
+    if how == "http":
+        return env.get("REMOTE_USER", "").strip() or None
+    if how == "ssh":
+        return _account()
     return None
 
 
-def transport(env: dict[str, str] | None = None) -> str:
-    """How the push came: ssh, http, or local (a path, or git daemon: they look the same)."""
-    env = os.environ if env is None else env
-    if env.get("SSH_CONNECTION"):
-        return "ssh"
-    if env.get("GATEWAY_INTERFACE") or env.get("REMOTE_ADDR"):
-        return "http"
-    return "local"
+def hub_own(git_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> bool:
+    """Whether this push is the hub's own: a local push (no ssh, web server or git daemon in
+    front) by the account that owns the hub's folder, as its daemon and judge push."""
+    return transport(env) == "local" and os.getuid() == os.stat(git_dir).st_uid
 
 
 def _account() -> str | None:
@@ -97,7 +136,7 @@ def _refuse(git_dir: str | os.PathLike[str], workers: Iterable[str], who: str | 
     for worker in sorted(set(workers)):
         owner = bound(git_dir, worker)
         if owner is None and create:
-            owner = _create(_file(git_dir, worker), who)  # type: ignore[arg-type]
+            owner = _create(git_dir, worker, who)  # type: ignore[arg-type]
         if owner is not None and owner != who:
             return [f"gitswarm: rejected: worker {worker} belongs to {owner}; this push comes from "
                     f"{who or 'an anonymous pusher'}",
@@ -106,11 +145,15 @@ def _refuse(git_dir: str | os.PathLike[str], workers: Iterable[str], who: str | 
     return []
 
 
-def _create(path: Path, who: str) -> str:
+def _create(git_dir: str | os.PathLike[str], worker: str, who: str) -> str:
     """Write the binding whole, unless one stands by then; the binding that stands."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from .shared import adjust, make_dirs
+
+    path = _file(git_dir, worker)
+    make_dirs(path.parent, git_dir)
     tmp = path.parent / f".{path.name}.{os.getpid()}"
     tmp.write_text(who + "\n")
+    adjust(tmp, git_dir)  # before it takes its name: on a shared hub, every member reads it
     try:
         os.link(tmp, path)  # creates the file whole, or fails when another push made it first
         return who

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import git
 from .errors import GitswarmError
 from .events import spool_dir
+from .shared import make_dirs
 
 HOOKS = ("pre-receive", "post-receive")
 MARKER = "gitswarm-hook:"
@@ -73,12 +74,31 @@ def init(path: str | Path) -> list[str]:
             git.run(["config", "--local", key, value], cwd=repo)
             done.append(f"set {key}={value}")
     if not spool_dir(repo).is_dir():
-        spool_dir(repo).mkdir(parents=True)
+        make_dirs(spool_dir(repo), repo)
         done.append(f"created the event spool {spool_dir(repo)}")
     if git.run(["rev-parse", "-q", "--verify", "refs/heads/tasks"], cwd=repo, check=False).returncode:
         _create_board(repo)
         done.append("created branch tasks")
-    return done
+    return done + _share(repo)
+
+
+def _share(repo: Path) -> list[str]:
+    """On a hub shared by a group (core.sharedRepository), give what this account made in
+    gitswarm/ (spool, bindings) and the object folders libgit2 made (it ignores the setting) the
+    shared modes, so that every member's push can write there. Run again after changing it."""
+    from .shared import adjust, file_mode
+
+    if file_mode(repo, 0o644) is None:
+        return []
+    made = [p for p in (repo / "gitswarm").rglob("*")] + [repo / "gitswarm"]
+    made += [p for p in (repo / "objects").iterdir() if len(p.name) == 2 and p.is_dir()]
+    changed = 0
+    for path in made:
+        before = path.stat()
+        if before.st_uid == os.getuid():
+            adjust(path, repo)
+            changed += path.stat().st_mode != before.st_mode
+    return [f"gave {changed} files and folders the modes core.sharedRepository asks for"] if changed else []
 
 
 def _install_hooks(repo: Path) -> list[str]:

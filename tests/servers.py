@@ -233,8 +233,8 @@ def sshd_missing() -> str | None:
 
 
 def serve(kind: str, hub: Path, scratch: Path, setenv):
-    """Serve `hub` over "git" (anonymous), "http" (Basic auth) or "ssh" (a key per identity; skips
-    the test where sshd cannot run). Returns (server, url) where url(who) is the hub's URL as that
+    """Serve `hub` over "git" (anonymous), "http" (Basic auth) or "ssh" (a key per identity, the hub
+    trusting their forced commands' GITSWARM_PUSHER; skips the test where sshd cannot run). Returns (server, url) where url(who) is the hub's URL as that
     identity. `setenv(name, value)` (monkeypatch.setenv) gives every git the test starts, and the
     workers' git, what the transport needs."""
     if kind == "ssh":
@@ -243,6 +243,8 @@ def serve(kind: str, hub: Path, scratch: Path, setenv):
 
             pytest.skip(sshd_missing())
         ssh = SSHServer(scratch)
+        # its keys' forced commands name the pusher: the operator says so (docs/serving.md, Identity)
+        subprocess.run(["git", "config", "gitswarm.pusherEnv", "ssh"], cwd=hub, check=True)
         for name, value in ssh.env().items():
             setenv(name, value)
         return ssh, lambda who="alice": ssh.url(hub, who)

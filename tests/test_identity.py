@@ -5,6 +5,7 @@ identity that acts for it, and refuse pushes acting for a worker bound to someon
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,14 +17,33 @@ from servers import serve
 
 
 def test_the_pusher_comes_from_what_the_server_sets():
-    assert identity.pusher({}) is None  # a path or git daemon: anonymous
-    assert identity.pusher({"REMOTE_USER": "carol", "REMOTE_ADDR": "10.0.0.2"}) == "carol"
-    assert identity.pusher({"SSH_CONNECTION": "1 2 3 4", "USER": "git"}) == "git"
-    # the admin's per-key or per-location setting wins over the account everyone shares
-    assert identity.pusher({"SSH_CONNECTION": "1 2 3 4", "USER": "git", "GITSWARM_PUSHER": "alice"}) == "alice"
-    assert identity.pusher({"REMOTE_USER": " ", "GITSWARM_PUSHER": ""}) is None
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert identity.pusher({}) is None  # a path: anonymous
+    assert identity.pusher({"REMOTE_ADDR": "10.0.0.2"}) is None  # git daemon: anonymous
+    assert identity.pusher({"REMOTE_USER": "carol", "GATEWAY_INTERFACE": "CGI/1.1"}) == "carol"
+    assert identity.pusher({"REMOTE_USER": "carol", "REMOTE_ADDR": "10.0.0.2"}) is None  # no web server
+    assert identity.pusher({"SSH_CONNECTION": "1 2 3 4", "USER": "alice", "LOGNAME": "alice"}) == me
+    # GITSWARM_PUSHER counts only where the operator trusts it, and over ssh under a forced command
+    forced = {"SSH_CONNECTION": "1 2 3 4", "SSH_ORIGINAL_COMMAND": "git-receive-pack 'x'", "GITSWARM_PUSHER": "alice"}
+    assert identity.pusher(forced, trust=set()) == me
+    assert identity.pusher(forced, trust={"ssh"}) == "alice"
+    assert identity.pusher(dict(forced, SSH_ORIGINAL_COMMAND=""), trust={"ssh"}) == me
+    assert identity.pusher({"GITSWARM_PUSHER": "alice"}, trust={"ssh", "http"}) is None
+    assert identity.pusher({"GITSWARM_PUSHER": "alice"}, trust={"local"}) == "alice"
+    assert identity.pusher({"GITSWARM_PUSHER": "alice", "REMOTE_ADDR": "10.0.0.2"}, trust={"local"}) is None
+    assert identity.pusher({"REMOTE_USER": " ", "GATEWAY_INTERFACE": "CGI/1.1", "GITSWARM_PUSHER": ""}) is None
     assert identity.transport({"SSH_CONNECTION": "x"}) == "ssh"
-    assert identity.transport({"GATEWAY_INTERFACE": "CGI/1.1"}) == "http"
+    assert identity.transport({"GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "x"}) == "http"
+    assert identity.transport({"REMOTE_ADDR": "x"}) == "daemon"
+
+
+def test_init_leaves_the_pusher_env_unset_and_a_setting_is_read_from_the_hub(hub):
+    assert sh("git", "config", "gitswarm.pusherEnv", cwd=hub, check=False).returncode == 1
+    assert identity.trusted(hub) == set()
+    sh("git", "config", "gitswarm.pusherEnv", "ssh, http", cwd=hub)
+    assert identity.trusted(hub) == {"ssh", "http"}
 
 
 def tasks_tip(hub: Path) -> str:
@@ -38,7 +58,14 @@ def as_(monkeypatch, who: str | None) -> None:
         monkeypatch.setenv("GITSWARM_PUSHER", who)
 
 
+def trust_local(hub: Path) -> None:
+    """Let GITSWARM_PUSHER name the pusher of a local push: these tests play several people on
+    one machine."""
+    sh("git", "config", "gitswarm.pusherEnv", "local", cwd=hub)
+
+
 def test_a_worker_cannot_act_for_a_name_bound_to_another_identity(hub, tmp_path, monkeypatch):
+    trust_local(hub)
     url = str(hub)
     tid = gitswarm("task", "add", url, "--title", "Parse CSS").stdout.strip()
     as_(monkeypatch, "alice")
@@ -140,3 +167,44 @@ def test_git_daemon_is_anonymous(hub, tmp_path, monkeypatch):
         assert {e.pusher for e in events.pending(hub)} == {None}
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("shared, file_mode, dir_mode", [("group", 0o664, 0o2775), ("all", 0o664, 0o2775),
+                                                         ("0640", 0o640, 0o2750), ("umask", None, None)])
+def test_bindings_and_events_take_the_hubs_shared_mode(shared, file_mode, dir_mode, tmp_path):
+    """core.sharedRepository as git reads it: the files the hooks create stay writable (or at least
+    readable) by the group that shares the hub. (test_attacks_identity.py pushes as two accounts.)"""
+    import stat
+
+    from gitswarm.install import init
+
+    hub = tmp_path / "shared.git"
+    sh("git", "init", "-q", "--bare", f"--shared={shared}", str(hub))
+    init(hub)
+    old = os.umask(0o022)
+    try:
+        assert identity.bind(hub, ["w1"], "alice") == []
+        spooled, = events.write(hub, [("0" * 40, "1" * 40, "refs/heads/main")])
+    finally:
+        os.umask(old)
+    for path, want in ((hub / identity.PUSHERS / "w1", file_mode), (spooled, file_mode),
+                       (hub / identity.PUSHERS, dir_mode), (hub / "gitswarm" / "spool", dir_mode)):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if want is None:  # left to the umask (022 here): nobody else may write
+            assert not mode & 0o022, (path, oct(mode))
+        else:
+            assert mode == want, (path, oct(mode))
+
+
+def test_the_hubs_settings_are_read_as_git_reads_them(hub):
+    """Read from the config file as text (no git process on the push path): same values as git's."""
+    from gitswarm.shared import setting
+
+    for key, value in (("gitswarm.pusherEnv", "ssh, http"), ("gitswarm.other", "a # not a comment"),
+                       ('remote.origin.url', "x")):
+        sh("git", "config", key, value, cwd=hub)
+    (hub / "config").write_text((hub / "config").read_text() + "[Core]\n\tSharedRepository = group ; why\n")
+    for key in ("gitswarm.pusherEnv", "gitswarm.other", "core.sharedRepository", "core.bare", "gitswarm.none",
+                "origin.url"):
+        git_says = sh("git", "config", "--get", key, cwd=hub, check=False).stdout.strip() or None
+        assert setting(hub, key) == git_says, key
