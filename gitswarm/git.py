@@ -29,10 +29,20 @@ _KEEP_GIT_VARS = re.compile(
     r"HTTP_.*|CONFIG_NOSYSTEM|CONFIG_GLOBAL|CONFIG_SYSTEM|AUTHOR_.*|COMMITTER_.*|TRACE.*|PROTOCOL_FROM_USER)\Z")
 
 
+# What a server sets for the hooks to tell how a push came (gitswarm/identity.py). A gitswarm
+# started from an ssh login inherits them, and its local pushes would pass for pushes over ssh:
+# the hub would refuse its goal records (only the hub's own local pushes may write them).
+_TRANSPORT_VARS = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_ORIGINAL_COMMAND", "GATEWAY_INTERFACE", "REMOTE_ADDR",
+                   "REMOTE_PORT", "REMOTE_USER")
+
+
 def no_git_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment minus the GIT_* variables that point git at a repository (hooks export them)."""
+    """The environment for a git command gitswarm runs itself: minus the GIT_* variables that
+    point git at a repository (hooks export them), and minus what a server sets to say how a push
+    came (so a local push is seen as the local account's, however this process was started)."""
     env = dict(os.environ if env is None else env)
-    return {k: v for k, v in env.items() if not k.startswith("GIT_") or _KEEP_GIT_VARS.match(k)}
+    return {k: v for k, v in env.items()
+            if (not k.startswith("GIT_") or _KEEP_GIT_VARS.match(k)) and k not in _TRANSPORT_VARS}
 
 
 def network_timeout() -> float:

@@ -147,6 +147,19 @@ def test_the_hub_owner_still_writes_goal_records_on_a_local_push(hub, tmp_path):
     assert pushed.returncode == 0, pushed.stderr  # the daemon's own way: a path, as the hub's account
 
 
+def test_a_daemon_started_from_an_ssh_login_still_writes_goal_records(hub, monkeypatch):
+    """An operator who logs in over ssh and starts `gitswarm serve` passes SSH_CONNECTION on to
+    it: gitswarm's own git commands must not pass it on to the hub's hooks."""
+    from gitswarm.board import Board
+    from gitswarm.record import new_record
+
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.7 50022 10.0.0.1 22")
+    monkeypatch.setenv("SSH_CLIENT", "10.0.0.7 50022 22")
+    with Board(str(hub)) as board:
+        written = board.update_goal("css", lambda current, state: new_record("css", None), "goal css: active")
+    assert written is not None and written.status == "active"
+
+
 # ------------------------------------------------------------ 3. bind only on actions that act for a worker
 
 def test_an_add_naming_a_worker_binds_nothing(hub, tmp_path, monkeypatch):
