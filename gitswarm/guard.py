@@ -178,7 +178,7 @@ def _refuse_record(path: str) -> None:
                         "or from another account",
                         "to start, change or stop a goal, push its goal file (goals/<name>.md) to main; if "
                         "this is the hub's `gitswarm serve` or `gitswarm judge`, run it on the hub's path as "
-                        "the hub's owner, without SSH_CONNECTION in its environment")
+                        "the hub's owner")
 
 
 def check_heartbeats(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
