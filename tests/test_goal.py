@@ -197,6 +197,8 @@ INVALID = [
     ("max_depth: 6", "max_depth", "out of range", "from 0 to 5"),
     ("max_depth: two", "max_depth", "whole number", "from 0 to 5"),
     ("max_cycles: 0", "max_cycles", "out of range", "from 1"),
+    ("models: {worker: {api_key_env: AWS_SECRET_ACCESS_KEY}}", "models.worker.api_key_env",
+     "is not a setting main may give", "endpoints.yaml"),
     ("tasks: {title: x}", "tasks", "must be a list", "- title:"),
     ("tasks: [x]", "tasks[0]", "must be a mapping", "title"),
     ("tasks: [{description: x}]", "tasks[0].title", "missing", "title"),
