@@ -10,6 +10,7 @@ matter between two `---` lines:
       worker: {model: gpt-4o, max_steps: 80}
     max_depth: 2                 # how deep planners may hand areas to sub-planners (0 to 5; default: .gitswarm.yaml's)
     max_cycles: 10               # judge cycles before the run stops
+    may_change: [.gitswarm/]     # what of .gitswarm.yaml, .gitswarm/ and goals/ its work may change (default: none)
     tasks:                       # tasks given up front; a task with `run` needs no model
       - title: Migrate src/parser
         run: ./codemod.sh src/parser
@@ -22,7 +23,10 @@ matter between two `---` lines:
 
 A task of `tasks:` without an `id` gets one derived from the goal's name, its title and how many
 tasks before it have the same title: parsing the file again (or after reordering or editing other
-tasks) gives it the same id. Pure: no git, no I/O.
+tasks) gives it the same id.
+
+Work may change the settings, prompts and goals on main only where its goal's `may_change` lists
+them (rules.check_may_change). Pure: no git, no I/O.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 from .config import (DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, load_yaml, parse_duration,
                      parse_role_overrides)
 from .errors import FileInvalid
+from .rules import PROTECTED
 from .task import ID_RE
 
 __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
@@ -42,7 +47,7 @@ __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", 
 
 GOALS_DIR = "goals"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-FIELDS = ("budget", "judge", "test", "check", "models", "max_depth", "max_cycles", "tasks")
+FIELDS = ("budget", "judge", "test", "check", "models", "max_depth", "max_cycles", "may_change", "tasks")
 TASK_FIELDS = ("id", "title", "description", "run", "depends_on", "priority")
 MAX_FILE_BYTES = 256 * 1024
 MAX_TASKS = 1000
@@ -78,6 +83,7 @@ class Goal:
     models: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False)
     max_depth: int | None = None  # None: .gitswarm.yaml's max_depth (default 2)
     max_cycles: int = 10
+    may_change: tuple[str, ...] = ()  # items of PROTECTED its work may change
     tasks: list[GoalTask] = field(default_factory=list, hash=False)
 
     @property
@@ -151,6 +157,7 @@ def parse_goal(path: str, text: str) -> Goal:
         models=v.models(doc.get("models")),
         max_depth=None if doc.get("max_depth") is None else v.integer("max_depth", doc["max_depth"], 0, 5),
         max_cycles=v.integer("max_cycles", doc.get("max_cycles", 10), 1, 1000),
+        may_change=v.may_change(doc.get("may_change")),
         tasks=v.tasks(name, doc.get("tasks")),
     )
 
@@ -252,6 +259,19 @@ class _Check:
         if not 1 <= seconds <= 7 * 86400:
             raise self.fail("judge.every", f"{_shown(every)} is out of range", "give from 1s to 7d")
         return seconds
+
+    def may_change(self, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        hint = f"write a list of any of: {', '.join(PROTECTED)}, e.g. may_change: [.gitswarm/]"
+        if not isinstance(value, list):
+            raise self.fail("may_change", f"must be a list, not {_typename(value)}", hint)
+        for i, item in enumerate(value):
+            if item not in PROTECTED:
+                raise self.fail(f"may_change[{i}]", f"{_shown(item)} is not one of {', '.join(PROTECTED)}", hint)
+            if item in value[:i]:
+                raise self.fail(f"may_change[{i}]", f"{item} is listed twice", "keep one of them")
+        return tuple(value)
 
     def models(self, value: Any) -> dict[str, dict[str, Any]]:
         if value is None:

@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 
 from fake_openai import FakeOpenAI, tool_call
+from gitswarm import git
+from gitswarm.board import Board
 from gitswarm.daemon import Daemon
+from gitswarm.errors import PushDeclined
+from gitswarm.task import new_task
 
 from conftest import sh
 from servers import GitDaemon
@@ -170,3 +174,107 @@ def test_an_endpoint_without_a_key_never_gets_the_hosts_openai_key(hub, tmp_path
         run_until(hub, lambda: "status: done" in goal_record(hub, "hello"))
     assert local.requests and "status: done" in goal_record(hub, "hello")
     assert all(HOST_OPENAI_KEY not in str(r.headers) and HOST_SECRET not in str(r.headers) for r in local.requests)
+
+
+# ---------------------------------------------------------------- work that rewrites settings, prompts, goals
+
+def _run_goal(path: str, command: str, may_change: str = "") -> str:
+    return (f"---\ncheck: 'true'\n{may_change}tasks:\n  - title: Rewrite {path}\n    run: \"{command}\"\n---\n"
+            f"# Rewrite {path}\n")
+
+
+REWRITES = {
+    ".gitswarm.yaml": "echo 'model: stolen' > .gitswarm.yaml",
+    ".gitswarm/prompts/worker.md": "mkdir -p .gitswarm/prompts && echo hijacked > .gitswarm/prompts/worker.md",
+    "goals/x.md": "echo 'take over' > goals/x.md",
+}
+
+
+def serve_until_judged(hub: Path, name: str = "g") -> list[str]:
+    """Serve until the goal's check has judged it (a bounded wait: on a053dc1, work that lands a goal
+    starts a planner on a model this test does not serve)."""
+    return run_until(hub, lambda: "status: done" in goal_record(hub, name), seconds=90)
+
+
+@pytest.mark.parametrize("path", list(REWRITES))
+def test_work_may_not_rewrite_settings_prompts_or_goals(hub, tmp_path, path):
+    push_files(str(hub), tmp_path, {".gitswarm.yaml": "max_attempts: 1\n",
+                                   "goals/g.md": _run_goal(path, REWRITES[path])})
+    main_before = sh("git", "rev-parse", "main", cwd=hub).stdout
+    lines = serve_until_judged(hub)
+    assert sh("git", "rev-parse", "main", cwd=hub).stdout == main_before, "the work landed"
+    with Board(str(hub)) as board:
+        board.refresh()
+        task, = [t for t in board.tasks() if t.goal == "g"]
+    assert task.status in ("failed", "dead")
+    assert f"changes {path}" in task.result["reason"] and "may_change" in task.result["reason"], task.result
+    assert any(f"changes {path}" in ln for ln in lines), lines
+
+
+def test_a_goal_may_let_its_work_change_the_prompts(hub, tmp_path):
+    goal = _run_goal(".gitswarm/prompts/worker.md", REWRITES[".gitswarm/prompts/worker.md"],
+                     may_change="may_change: [.gitswarm/]\n")
+    push_files(str(hub), tmp_path, {"goals/g.md": goal})
+    lines = serve_until_judged(hub)
+    assert sh("git", "show", "main:.gitswarm/prompts/worker.md", cwd=hub).stdout == "hijacked\n", lines
+
+
+def _hand_made_landing(hub: Path, files: dict[str, str], goal: str | None = "g") -> None:
+    """What a worker's landing is, made by hand: claim, a work commit with the task's trailer, and
+    the completion, pushed together."""
+    with Board(str(hub)) as board:
+        t, = board.add([new_task("steer the swarm", goal=goal)])
+        board.claim("alice")
+        tip = board.fetch_branch("main")
+        message = f"steer\n\nGitswarm-Task: {t.id}\nGitswarm-Worker: alice\n"
+        commit = git.write_commit(board.mirror.repo, tip, {p: c.encode() for p, c in files.items()}, message,
+                                  ("alice", "alice@x"))
+        board.land(t.id, "alice", commit, "steered")
+
+
+@pytest.mark.parametrize("path", [".gitswarm.yaml", ".gitswarm/prompts/judge.md", "goals/other.md"])
+def test_the_hub_refuses_work_that_rewrites_a_protected_path(hub, tmp_path, path):
+    push_files(str(hub), tmp_path, {"goals/g.md": "# G\n\nA goal.\n", "README.md": "x\n"})
+    main_before = sh("git", "rev-parse", "main", cwd=hub).stdout
+    with pytest.raises(PushDeclined) as refused:
+        _hand_made_landing(hub, {path: "model: stolen\n"})
+    text = str(refused.value)
+    assert f"changes {path}" in text and "goals/g.md" in text, text
+    assert "hint: " in text and "may_change" in text
+    assert sh("git", "rev-parse", "main", cwd=hub).stdout == main_before
+
+
+def test_work_cannot_grant_itself_the_right_in_the_same_push(hub, tmp_path):
+    """The goal is read from main as it was before the push: work that adds `may_change` to its own
+    goal and rewrites the settings in the same commit is refused."""
+    push_files(str(hub), tmp_path, {"goals/g.md": "# G\n\nA goal.\n"})
+    granted = "---\nmay_change: [.gitswarm.yaml, goals/]\n---\n# G\n\nA goal.\n"
+    with pytest.raises(PushDeclined) as refused:
+        _hand_made_landing(hub, {"goals/g.md": granted, ".gitswarm.yaml": "model: stolen\n"})
+    assert "may_change" in str(refused.value)
+    assert sh("git", "show", "main:goals/g.md", cwd=hub).stdout == "# G\n\nA goal.\n"
+
+
+def test_work_without_a_goal_may_not_change_the_settings(hub, tmp_path):
+    push_files(str(hub), tmp_path, {"README.md": "x\n"})
+    with pytest.raises(PushDeclined) as refused:
+        _hand_made_landing(hub, {".gitswarm.yaml": "model: stolen\n"}, goal=None)
+    assert "changes .gitswarm.yaml" in str(refused.value) and "no goal" in str(refused.value)
+
+
+def test_a_landing_cannot_carry_a_settings_change_in_a_commit_without_the_trailer(hub, tmp_path):
+    """Work whose parent, a commit without the trailer, rewrites the settings: the push lands work,
+    so none of its commits may change them."""
+    push_files(str(hub), tmp_path, {"goals/g.md": "# G\n\nA goal.\n"})
+    with Board(str(hub)) as board:
+        t, = board.add([new_task("carry it", goal="g")])
+        board.claim("alice")
+        tip = board.fetch_branch("main")
+        carried = git.write_commit(board.mirror.repo, tip, {".gitswarm.yaml": b"model: stolen\n"}, "tidy\n",
+                                   ("alice", "alice@x"))
+        work = git.write_commit(board.mirror.repo, carried, {"a.txt": b"a\n"},
+                                f"work\n\nGitswarm-Task: {t.id}\nGitswarm-Worker: alice\n", ("alice", "alice@x"))
+        with pytest.raises(PushDeclined) as refused:
+            board.land(t.id, "alice", work, "done")
+    assert f"commit {carried[:10]}: changes .gitswarm.yaml in a push that lands work" in str(refused.value)
+    assert sh("git", "rev-parse", "main", cwd=hub).stdout.strip() == tip
