@@ -21,8 +21,7 @@ Where a model is reached, and with which key, is the host's choice (gitswarm.end
 chooses among the host's endpoints, by `endpoint: <name>` or by the exact `base_url:` of one, and
 never names a key's variable. The caller passes the host's endpoints in.
 
-Also here, shared with gitswarm.goal: `parse_duration` and `load_yaml` (YAML without tags,
-anchors, aliases or repeated keys).
+Also here, shared with gitswarm.goal: `parse_duration`. YAML is read by gitswarm.yamlfile.
 """
 
 from __future__ import annotations
@@ -32,20 +31,12 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-import yaml
-
+from .endpoints import Endpoints, from_environment
 from .errors import FileInvalid
 from .task import _CONTROL_RE as CONTROL_RE  # the characters task files refuse
-
-if TYPE_CHECKING:
-    from .endpoints import Endpoints
-
-try:  # libyaml when available, as in gitswarm.task
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+from .yamlfile import Fail, load_yaml, shown, typename
 
 CONFIG_PATH = ".gitswarm.yaml"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -128,9 +119,9 @@ class Config:
         if not goal_models:
             return self
         if not isinstance(goal_models, dict):
-            raise ConfigInvalid(path, "models", f"must be a mapping of roles, not {_typename(goal_models)}",
+            raise ConfigInvalid(path, "models", f"must be a mapping of roles, not {typename(goal_models)}",
                                 f"the roles are: {', '.join(ROLES)}")
-        endpoints = self.endpoints or _environment()
+        endpoints = self.endpoints or from_environment()
         changed: dict[str, RoleConfig] = {}
         for role, overrides in goal_models.items():
             if role not in ROLES:
@@ -148,12 +139,12 @@ def load_config(text: str | None, path: str = CONFIG_PATH, endpoints: Endpoints 
     model from $GITSWARM_MODEL or gpt-4o-mini. `endpoints`: the host's (None: the one its
     environment names, gitswarm.endpoints.from_environment). Raises ConfigInvalid naming the file
     and field."""
-    endpoints = endpoints or _environment()
+    endpoints = endpoints or from_environment()
     doc = None if text is None else load_yaml(text, path, _failer(path), MAX_FILE_BYTES)
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
-        raise ConfigInvalid(path, None, f"must hold a YAML mapping, not {_typename(doc)}",
+        raise ConfigInvalid(path, None, f"must hold a YAML mapping, not {typename(doc)}",
                             f"the settings are: {', '.join(FIELDS)}")
     for key in doc:
         if key not in FIELDS:
@@ -175,11 +166,6 @@ def load_config(text: str | None, path: str = CONFIG_PATH, endpoints: Endpoints 
         endpoints=endpoints,
     )
 
-
-def _environment() -> Endpoints:
-    from .endpoints import from_environment  # gitswarm.endpoints reads YAML through this module
-
-    return from_environment()
 
 
 def _common(doc: dict[str, Any], path: str, endpoints: Endpoints) -> dict[str, Any]:
@@ -208,7 +194,7 @@ def parse_role_overrides(doc: Any, path: str, field_name: str, endpoints: Endpoi
     parsed apart from any host) both are kept as written, for Config.for_goal to choose."""
     prefix = f"{field_name}." if field_name else ""
     if not isinstance(doc, dict):
-        raise ConfigInvalid(path, field_name or None, f"must be a mapping of settings, not {_typename(doc)}",
+        raise ConfigInvalid(path, field_name or None, f"must be a mapping of settings, not {typename(doc)}",
                             f"the settings are: {', '.join(ROLE_FIELDS)}")
     fail = _failer(path)
     out: dict[str, Any] = {}
@@ -245,26 +231,14 @@ def _finish(role: RoleConfig, path: str, field_name: str, endpoints: Endpoints) 
 
 # ---------------------------------------------------------------- values
 
-Fail = Callable[[str | None, str, str | None], Exception]
-
-
 def _failer(path: str) -> Fail:
     return lambda field_name, problem, hint=None: ConfigInvalid(path, field_name, problem, hint)
-
-
-def _typename(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _choice(options: tuple[str, ...], what: str) -> Callable[[Any, str, Fail], str]:
     def check(value: Any, name: str, fail: Fail) -> str:
         if not isinstance(value, str) or value not in options:
-            raise fail(name, f"{_shown(value)} is not {what}", f"write one of: {', '.join(options)}")
+            raise fail(name, f"{shown(value)} is not {what}", f"write one of: {', '.join(options)}")
         return value
     return check
 
@@ -274,7 +248,7 @@ def _pattern(regex: re.Pattern[str], what: str, optional: bool) -> Callable[[Any
         if value is None and optional:
             return None
         if not isinstance(value, str) or not regex.match(value):
-            raise fail(name, f"{_shown(value)} is not valid", f"expected {what}")
+            raise fail(name, f"{shown(value)} is not valid", f"expected {what}")
         return value
     return check
 
@@ -283,7 +257,7 @@ def _command(value: Any, name: str, fail: Fail) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise fail(name, f"must be a shell command, not {_shown(value)}",
+        raise fail(name, f"must be a shell command, not {shown(value)}",
                    "give the command as text, or leave the setting out")
     if len(value) > 8192:
         raise fail(name, f"is {len(value)} characters; the limit is 8192", "put a long command in a script")
@@ -297,13 +271,13 @@ def _temperature(value: Any, name: str, fail: Fail) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 2:
-        raise fail(name, f"{_shown(value)} is not a temperature", "give a number from 0 to 2 (or null)")
+        raise fail(name, f"{shown(value)} is not a temperature", "give a number from 0 to 2 (or null)")
     return float(value)
 
 
 def _integer(value: Any, name: str, fail: Fail, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise fail(name, f"must be a whole number, not {_shown(value)}", f"give a number from {low} to {high}")
+        raise fail(name, f"must be a whole number, not {shown(value)}", f"give a number from {low} to {high}")
     if not low <= value <= high:
         raise fail(name, f"{value} is out of range", f"give a number from {low} to {high}")
     return value
@@ -317,9 +291,9 @@ def _duration(value: Any, name: str, fail: Fail, low: float = 1.0, high: float =
     try:
         seconds = parse_duration(value)
     except ValueError:
-        raise fail(name, f"{_shown(value)} is not a duration", DURATION_HINT) from None
+        raise fail(name, f"{shown(value)} is not a duration", DURATION_HINT) from None
     if not low <= seconds <= high:
-        raise fail(name, f"{_shown(value)} is out of range",
+        raise fail(name, f"{shown(value)} is out of range",
                    f"give from {_format(low)} to {_format(high)}")
     return seconds
 
@@ -365,64 +339,3 @@ def parse_duration(text: str | int | float) -> float:
         raise ValueError(f"{text!r} is not a duration; {DURATION_HINT}")
     days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     return days * 86400 + hours * 3600 + minutes * 60 + seconds
-
-
-# ---------------------------------------------------------------- YAML
-
-def load_yaml(text: str, path: str, fail: Fail | None = None, max_bytes: int = MAX_FILE_BYTES) -> Any:
-    """Load YAML as plain data, refusing what safe_load would quietly accept: tags, anchors and
-    aliases (YAML bombs among them), and a key given twice in one mapping (the last would win
-    unseen). `fail(field, problem, hint)` makes the error raised (default: ConfigInvalid)."""
-    fail = fail or _failer(path)
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > max_bytes:
-        raise fail(None, f"is {size} bytes; the limit is {max_bytes}", "make it shorter")
-    frames: list[list[Any]] = []  # per open collection: [keys seen or None for a list, key or index, at a key]
-    try:
-        for event in yaml.parse(text, Loader=_Loader):
-            is_key = False
-            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent, yaml.AliasEvent)) and frames:
-                top = frames[-1]
-                if top[0] is None:  # an item of a list
-                    top[1] += 1
-                elif top[2]:  # a key of a mapping
-                    is_key, top[2] = True, False
-                    if isinstance(event, yaml.ScalarEvent):
-                        top[1] = event.value
-                else:
-                    top[2] = True
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise fail(_where(frames), "YAML anchors and aliases are not allowed",
-                           "write every value out in full")
-            tag = getattr(event, "tag", None)
-            if tag is not None:
-                raise fail(_where(frames), f"YAML tags are not allowed (found {tag})",
-                           "remove the tag; write plain mappings, lists and values")
-            if is_key:
-                if not isinstance(event, yaml.ScalarEvent):
-                    raise fail(_where(frames), "a mapping key must be plain text", "write key: value")
-                if event.value in frames[-1][0]:
-                    raise fail(_where(frames), "given twice", "keep one of them")
-                frames[-1][0].add(event.value)
-                continue
-            if isinstance(event, yaml.MappingStartEvent):
-                frames.append([set(), None, True])
-            elif isinstance(event, yaml.SequenceStartEvent):
-                frames.append([None, -1, False])
-            elif isinstance(event, yaml.CollectionEndEvent):
-                frames.pop()
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as e:
-        raise fail(None, f"not valid YAML: {' '.join(str(e).split())}",
-                   "check the indentation and quoting at the line given") from None
-
-
-def _where(frames: list[list[Any]]) -> str | None:
-    """The field an event belongs to, like `worker.max_steps` or `tasks[2].title`."""
-    out = ""
-    for seen, key, _ in frames:
-        if seen is None:
-            out += f"[{key}]" if key >= 0 else ""
-        elif key is not None:
-            out += f".{key}" if out else str(key)
-    return out or None

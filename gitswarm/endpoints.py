@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .config import _shown, _typename, load_yaml
 from .errors import FileInvalid
+from .yamlfile import load_yaml, shown, typename
 
 ENDPOINTS_ENV = "GITSWARM_ENDPOINTS"
 OPENAI_URL = "https://api.openai.com/v1"  # the openai client's own default
@@ -133,7 +133,7 @@ def parse_endpoints(text: str, path: str) -> Endpoints:
 
     doc = load_yaml(text, path, fail)
     if not isinstance(doc, dict):
-        raise fail(None, f"must hold a YAML mapping, not {_typename(doc)}",
+        raise fail(None, f"must hold a YAML mapping, not {typename(doc)}",
                    "write `endpoints:` with one `<name>: {base_url: ..., api_key_env: ...}` per endpoint")
     for key in doc:
         if key not in FIELDS:
@@ -147,7 +147,7 @@ def parse_endpoints(text: str, path: str) -> Endpoints:
     items = tuple(_endpoint(name, value, fail) for name, value in listed.items())
     default = doc.get("default")
     if default is not None and (not isinstance(default, str) or default not in listed):
-        raise fail("default", f"{_shown(default)} is not one of the endpoints",
+        raise fail("default", f"{shown(default)} is not one of the endpoints",
                    f"name one of: {', '.join(str(n) for n in listed)}")
     if default is None and len(items) == 1:
         default = items[0].name
@@ -157,19 +157,19 @@ def parse_endpoints(text: str, path: str) -> Endpoints:
 def _endpoint(name: Any, value: Any, fail: Callable[..., EndpointsInvalid]) -> Endpoint:
     where = f"endpoints.{name}"
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise fail(where, f"{_shown(name)} is not an endpoint name",
+        raise fail(where, f"{shown(name)} is not an endpoint name",
                    "letters, digits, '.', '_' or '-', up to 64, starting with a letter or digit")
     if not isinstance(value, dict):
-        raise fail(where, f"must be a mapping, not {_typename(value)}", "write {base_url: ..., api_key_env: ...}")
+        raise fail(where, f"must be a mapping, not {typename(value)}", "write {base_url: ..., api_key_env: ...}")
     for key in value:
         if key not in ENDPOINT_FIELDS:
             raise fail(f"{where}.{key}", "unknown field", f"an endpoint holds: {', '.join(ENDPOINT_FIELDS)}")
     url = value.get("base_url")
     if not isinstance(url, str) or not URL_RE.match(url):
-        raise fail(f"{where}.base_url", f"{_shown(url)} is not an http:// or https:// URL",
+        raise fail(f"{where}.base_url", f"{shown(url)} is not an http:// or https:// URL",
                    "e.g. base_url: http://127.0.0.1:8000/v1")
     key_env = value.get("api_key_env")
     if key_env is not None and (not isinstance(key_env, str) or not ENV_RE.match(key_env)):
-        raise fail(f"{where}.api_key_env", f"{_shown(key_env)} is not the name of an environment variable",
+        raise fail(f"{where}.api_key_env", f"{shown(key_env)} is not the name of an environment variable",
                    "e.g. api_key_env: LOCAL_LLM_KEY, or null for an endpoint that takes no key")
     return Endpoint(name, url, key_env)

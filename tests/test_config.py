@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from gitswarm.config import (DEFAULT_MODEL, Config, ConfigInvalid, RoleConfig, load_config, load_yaml,
-                             parse_role_overrides)
+from gitswarm.config import DEFAULT_MODEL, Config, ConfigInvalid, RoleConfig, load_config, parse_role_overrides
 from gitswarm.endpoints import Endpoint, Endpoints, EndpointsInvalid, parse_endpoints
+from gitswarm.errors import FileInvalid
 from gitswarm.goal import parse_goal
+from gitswarm.yamlfile import load_yaml
 
 OPENAI = {"endpoint": "default", "base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY"}
 LOCAL = Endpoints((Endpoint("local", "http://localhost:8000/v1", "LOCAL_KEY"),
@@ -209,10 +210,10 @@ def test_an_oversized_file():
 
 
 def test_load_yaml_names_nested_fields():
-    with pytest.raises(ConfigInvalid) as raised:
+    with pytest.raises(FileInvalid) as raised:
         load_yaml("a:\n  - {b: 1}\n  - {b: 1, b: 2}\n", "f.yaml")
     assert raised.value.field == "a[1].b"
-    with pytest.raises(ConfigInvalid) as raised:
+    with pytest.raises(FileInvalid) as raised:
         load_yaml("a: [x, !!str y]", "f.yaml")
     assert raised.value.field == "a[1]"
     assert load_yaml("a: [{b: 1}, {b: 2}]\nc: {d: [1, 2]}", "f.yaml") == {"a": [{"b": 1}, {"b": 2}],
