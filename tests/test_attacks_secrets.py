@@ -131,12 +131,17 @@ def test_settings_turned_bad_under_a_running_goal_stop_it(hub, tmp_path, git_url
             while not host.requests and time.time() < deadline:  # the planner has run once
                 time.sleep(0.05)
             push_files(git_url, tmp_path, {".gitswarm.yaml": f"defaults: {{base_url: '{attacker.base_url}'}}\n"},
-                      "steer")
+                       "steer")
         run_until(hub, lambda: bool(attacker.requests) or "status: invalid" in goal_record(hub, "hello"),
                   before=turn_bad)
-    assert host.requests and attacker.requests == []
-    record = goal_record(hub, "hello")
-    assert "status: invalid" in record and ".gitswarm.yaml: defaults.base_url" in record, record
+        assert host.requests and attacker.requests == []
+        record = goal_record(hub, "hello")
+        assert "status: invalid" in record and ".gitswarm.yaml: defaults.base_url" in record, record
+        # settings fixed while serve is down: on start the goal is active again, and plans on the host's endpoint
+        push_files(git_url, tmp_path, {".gitswarm.yaml": "model: fake-model\n"}, "fix")
+        asked = len(host.requests)
+        run_until(hub, lambda: len(host.requests) > asked)
+    assert "status: active" in goal_record(hub, "hello") and len(host.requests) > asked and not attacker.requests
 
 
 ONE_TASK = Brain([{"title": "Write hello", "description": "hello"}])  # the planner's plan; the worker writes it
@@ -278,3 +283,13 @@ def test_a_landing_cannot_carry_a_settings_change_in_a_commit_without_the_traile
             board.land(t.id, "alice", work, "done")
     assert f"commit {carried[:10]}: changes .gitswarm.yaml in a push that lands work" in str(refused.value)
     assert sh("git", "rev-parse", "main", cwd=hub).stdout.strip() == tip
+
+
+def test_a_broken_host_endpoints_file_stops_serve_saying_why(hub, monkeypatch, tmp_path):
+    from gitswarm.endpoints import EndpointsInvalid
+
+    (tmp_path / "endpoints.yaml").write_text("endpoints:\n  local: {base_url: 'http://x/v1', api_key_env: my-key}\n")
+    monkeypatch.setenv("GITSWARM_ENDPOINTS", str(tmp_path / "endpoints.yaml"))
+    with pytest.raises(EndpointsInvalid, match="endpoints.local.api_key_env: 'my-key' is not the name of an"):
+        Daemon(hub, workers=0, planners=0)
+
