@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .endpoints import Endpoints, from_environment
+from .endpoints import NAME_RE as ENDPOINT_RE, URL_RE, Endpoints, from_environment
 from .errors import FileInvalid
 from .task import _CONTROL_RE as CONTROL_RE  # the characters task files refuse
 from .yamlfile import Fail, load_yaml, shown, typename
@@ -55,9 +55,7 @@ DURATION_HINT = "write seconds (90) or a duration like 30s, 10m, 2h or 1h30m"
 _DURATION_RE = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)d)?(?:([0-9]+(?:\.[0-9]+)?)h)?"
                           r"(?:([0-9]+(?:\.[0-9]+)?)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?\Z")
 _NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")
-_ENDPOINT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _MODEL_RE = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}\Z")
-_URL_RE = re.compile(r"https?://[^\s\x00-\x1f\x7f]{1,2000}\Z")
 
 
 class ConfigInvalid(FileInvalid):
@@ -308,8 +306,8 @@ def _format(seconds: float) -> str:
 _ROLE_CHECKS: dict[str, Callable[[Any, str, Fail], Any]] = {
     "backend": _choice(BACKENDS, "a backend"),
     "model": _pattern(_MODEL_RE, "a model name without spaces, e.g. gpt-4o-mini", optional=True),
-    "endpoint": _pattern(_ENDPOINT_RE, "the name of one of the host's endpoints, e.g. local", optional=True),
-    "base_url": _pattern(_URL_RE, "an http:// or https:// URL, e.g. http://localhost:8000/v1", optional=True),
+    "endpoint": _pattern(ENDPOINT_RE, "the name of one of the host's endpoints, e.g. local", optional=True),
+    "base_url": _pattern(URL_RE, "an http:// or https:// URL, e.g. http://localhost:8000/v1", optional=True),
     "temperature": _temperature,
     "command": _command,
     "prompt_mode": _choice(PROMPT_MODES, "a prompt mode"),

@@ -9,7 +9,7 @@ never main's. A host file, `$GITSWARM_ENDPOINTS` or else `$XDG_CONFIG_HOME/gitsw
 
 Without a host file the host allows one endpoint, `default`: the base URL in $OPENAI_BASE_URL (or
 OpenAI's), its key in $OPENAI_API_KEY. `.gitswarm.yaml` and a goal's `models:` choose among these
-(`endpoint: <name>`, or the exact `base_url:` of one); see gitswarm.config. `choose` is pure.
+(`endpoint: <name>`, or the exact `base_url:` of one); see gitswarm.config. `Endpoints.choose` is pure.
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def load_host(environ: Mapping[str, str] | None = None) -> Endpoints:
     except FileNotFoundError:
         if named:
             raise EndpointsInvalid(str(path), None, "does not exist",
-                                   f"write it, or unset {ENDPOINTS_ENV} to use {path.name} in "
-                                   "~/.config/gitswarm/ or OPENAI_BASE_URL") from None
+                                   f"write it, or unset {ENDPOINTS_ENV} to use {HOST_FILE_HINT} "
+                                   "(or, without that file, OPENAI_BASE_URL and OPENAI_API_KEY)") from None
         return from_environment(environ)
     except (OSError, UnicodeDecodeError) as e:
         raise EndpointsInvalid(str(path), None, f"cannot be read: {e}", "check its permissions") from None
