@@ -17,8 +17,11 @@ A role's settings are layered: the built-in defaults, then `defaults:` (or `mode
 role's own section, then a goal's `models:` (`Config.for_goal`). Durations are seconds or text
 like 30s, 10m, 2h, 1h30m (`parse_duration`).
 
-Also here, shared with gitswarm.goal: `parse_duration` and `load_yaml` (YAML without tags,
-anchors, aliases or repeated keys).
+Where a model is reached, and with which key, is the host's choice (gitswarm.endpoints): main
+chooses among the host's endpoints, by `endpoint: <name>` or by the exact `base_url:` of one, and
+never names a key's variable. The caller passes the host's endpoints in.
+
+Also here, shared with gitswarm.goal: `parse_duration`. YAML is read by gitswarm.yamlfile.
 """
 
 from __future__ import annotations
@@ -30,15 +33,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import yaml
-
+from .endpoints import NAME_RE as ENDPOINT_RE, URL_RE, Endpoints, from_environment
 from .errors import FileInvalid
 from .task import _CONTROL_RE as CONTROL_RE  # the characters task files refuse
-
-try:  # libyaml when available, as in gitswarm.task
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+from .yamlfile import Fail, load_yaml, shown, typename
 
 CONFIG_PATH = ".gitswarm.yaml"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -48,17 +46,16 @@ MAX_FILE_BYTES = 64 * 1024
 ROLES = ("planner", "worker", "judge")
 BACKENDS = ("openai", "command")
 PROMPT_MODES = ("stdin", "file")
-ROLE_FIELDS = ("backend", "model", "base_url", "api_key_env", "temperature", "command", "prompt_mode",
+ROLE_FIELDS = ("backend", "model", "endpoint", "base_url", "temperature", "command", "prompt_mode",
                "max_steps", "max_tokens", "wall_time", "max_output")
+HOST_ONLY = ("api_key_env",)  # role settings that only the host's endpoints file may give
 FIELDS = ("defaults", "model", *ROLES, "debounce", "max_depth", "lease", "workers", "max_attempts", "retry_backoff")
 
 DURATION_HINT = "write seconds (90) or a duration like 30s, 10m, 2h or 1h30m"
 _DURATION_RE = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)d)?(?:([0-9]+(?:\.[0-9]+)?)h)?"
                           r"(?:([0-9]+(?:\.[0-9]+)?)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?\Z")
 _NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")
-_ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _MODEL_RE = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}\Z")
-_URL_RE = re.compile(r"https?://[^\s\x00-\x1f\x7f]{1,2000}\Z")
 
 
 class ConfigInvalid(FileInvalid):
@@ -69,16 +66,18 @@ class ConfigInvalid(FileInvalid):
 class RoleConfig:
     """How one role runs its agent.
 
-    backend: "openai" (any OpenAI-compatible endpoint: `base_url`, the key in the environment
-    variable `api_key_env`) or "command" (a program is the agent: `command`, given the prompt on
-    stdin or in a file, per `prompt_mode`). The limits bound one agent run: `max_steps` model
-    calls, `max_tokens` tokens (prompt and completion, summed over the run), `wall_time` seconds,
-    `max_output` characters of one tool result shown to the model."""
+    backend: "openai" (an OpenAI-compatible endpoint of the host's: `endpoint` names it, and its
+    `base_url` and the environment variable holding its key, `api_key_env`, are the host's) or
+    "command" (a program is the agent: `command`, given the prompt on stdin or in a file, per
+    `prompt_mode`). The limits bound one agent run: `max_steps` model calls, `max_tokens` tokens
+    (prompt and completion, summed over the run), `wall_time` seconds, `max_output` characters of
+    one tool result shown to the model."""
 
     backend: str = "openai"
     model: str | None = None
+    endpoint: str | None = None
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str | None = None
     temperature: float | None = None
     command: str | None = None
     prompt_mode: str = "stdin"
@@ -93,7 +92,8 @@ class Config:
     """`.gitswarm.yaml`: a RoleConfig per role, and the daemon's settings: `debounce` (seconds to
     wait for more events before acting), `max_depth` (how deep planners may hand areas to
     sub-planners), `lease` (seconds a claim holds without news before it may be taken back),
-    `workers` (worker processes; None: the daemon decides)."""
+    `workers` (worker processes; None: the daemon decides). `endpoints`: the host's, which the
+    roles' endpoints were chosen from (and a goal's are)."""
 
     planner: RoleConfig = field(default_factory=RoleConfig)
     worker: RoleConfig = field(default_factory=RoleConfig)
@@ -104,6 +104,7 @@ class Config:
     workers: int | None = None
     max_attempts: int = 3  # claims of a task before a lapse or failure leaves it dead
     retry_backoff: float = 10.0  # seconds before a task whose attempt ended is claimed again (doubling)
+    endpoints: Endpoints | None = field(default=None, compare=False, repr=False)
 
     def role(self, name: str) -> RoleConfig:
         if name not in ROLES:
@@ -116,36 +117,41 @@ class Config:
         if not goal_models:
             return self
         if not isinstance(goal_models, dict):
-            raise ConfigInvalid(path, "models", f"must be a mapping of roles, not {_typename(goal_models)}",
+            raise ConfigInvalid(path, "models", f"must be a mapping of roles, not {typename(goal_models)}",
                                 f"the roles are: {', '.join(ROLES)}")
+        endpoints = self.endpoints or from_environment()
         changed: dict[str, RoleConfig] = {}
         for role, overrides in goal_models.items():
             if role not in ROLES:
                 raise ConfigInvalid(path, f"models.{role}", "unknown role", f"the roles are: {', '.join(ROLES)}")
-            settings = parse_role_overrides(overrides, path, f"models.{role}")
-            changed[role] = _finish(dataclasses.replace(self.role(role), **settings), path, f"models.{role}")
+            settings = parse_role_overrides(overrides, path, f"models.{role}", endpoints)
+            changed[role] = _finish(dataclasses.replace(self.role(role), **settings), path, f"models.{role}",
+                                    endpoints)
         return dataclasses.replace(self, **changed)
 
 
 # ---------------------------------------------------------------- loading
 
-def load_config(text: str | None, path: str = CONFIG_PATH) -> Config:
+def load_config(text: str | None, path: str = CONFIG_PATH, endpoints: Endpoints | None = None) -> Config:
     """Parse `.gitswarm.yaml`. None (no such file on main) or an empty file: the defaults, with the
-    model from $GITSWARM_MODEL or gpt-4o-mini. Raises ConfigInvalid naming the file and field."""
+    model from $GITSWARM_MODEL or gpt-4o-mini. `endpoints`: the host's (None: the one its
+    environment names, gitswarm.endpoints.from_environment). Raises ConfigInvalid naming the file
+    and field."""
+    endpoints = endpoints or from_environment()
     doc = None if text is None else load_yaml(text, path, _failer(path), MAX_FILE_BYTES)
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
-        raise ConfigInvalid(path, None, f"must hold a YAML mapping, not {_typename(doc)}",
+        raise ConfigInvalid(path, None, f"must hold a YAML mapping, not {typename(doc)}",
                             f"the settings are: {', '.join(FIELDS)}")
     for key in doc:
         if key not in FIELDS:
             raise ConfigInvalid(path, str(key), "unknown setting", f"the settings are: {', '.join(FIELDS)}")
-    common = _common(doc, path)
+    common = _common(doc, path, endpoints)
     roles: dict[str, RoleConfig] = {}
     for role in ROLES:
-        own = parse_role_overrides(doc[role], path, role) if doc.get(role) is not None else {}
-        roles[role] = _finish(RoleConfig(**{**common, **own}), path, role)
+        own = parse_role_overrides(doc[role], path, role, endpoints) if doc.get(role) is not None else {}
+        roles[role] = _finish(RoleConfig(**{**common, **own}), path, role, endpoints)
     fail = _failer(path)
     return Config(
         **roles,
@@ -155,14 +161,16 @@ def load_config(text: str | None, path: str = CONFIG_PATH) -> Config:
         workers=None if doc.get("workers") is None else _integer(doc["workers"], "workers", fail, 1, 1024),
         max_attempts=_integer(doc.get("max_attempts", 3), "max_attempts", fail, 1, 1000),
         retry_backoff=_duration(doc.get("retry_backoff", 10.0), "retry_backoff", fail, low=0.0, high=86400.0),
+        endpoints=endpoints,
     )
 
 
-def _common(doc: dict[str, Any], path: str) -> dict[str, Any]:
+
+def _common(doc: dict[str, Any], path: str, endpoints: Endpoints) -> dict[str, Any]:
     """The settings every role shares: `defaults:`, and `model:` (a model name, or a mapping like
     `defaults:`)."""
     defaults = doc.get("defaults")
-    common = parse_role_overrides(defaults, path, "defaults") if defaults is not None else {}
+    common = parse_role_overrides(defaults, path, "defaults", endpoints) if defaults is not None else {}
     if "model" not in doc:
         return common
     model = doc["model"]
@@ -170,62 +178,65 @@ def _common(doc: dict[str, Any], path: str) -> dict[str, Any]:
         if defaults is not None:
             raise ConfigInvalid(path, "model", "given together with defaults",
                                 "put the settings under one of them; `model:` alone may name the model")
-        return parse_role_overrides(model, path, "model")
+        return parse_role_overrides(model, path, "model", endpoints)
     if "model" in common:
         raise ConfigInvalid(path, "model", "given twice (also as defaults.model)", "keep one of them")
     return {**common, **parse_role_overrides({"model": model}, path, "")}
 
 
-def parse_role_overrides(doc: Any, path: str, field_name: str) -> dict[str, Any]:
+def parse_role_overrides(doc: Any, path: str, field_name: str, endpoints: Endpoints | None = None) -> dict[str, Any]:
     """Validate a (partial) mapping of role settings and return it normalized (durations in
-    seconds). `field_name` prefixes the fields named in errors ("worker" -> "worker.max_steps")."""
+    seconds). `field_name` prefixes the fields named in errors ("worker" -> "worker.max_steps").
+    With the host's `endpoints`, an `endpoint` or `base_url` becomes the name of the host endpoint
+    it chooses (`endpoint`), and one the host does not allow is refused; without them (a goal
+    parsed apart from any host) both are kept as written, for Config.for_goal to choose."""
     prefix = f"{field_name}." if field_name else ""
     if not isinstance(doc, dict):
-        raise ConfigInvalid(path, field_name or None, f"must be a mapping of settings, not {_typename(doc)}",
+        raise ConfigInvalid(path, field_name or None, f"must be a mapping of settings, not {typename(doc)}",
                             f"the settings are: {', '.join(ROLE_FIELDS)}")
     fail = _failer(path)
     out: dict[str, Any] = {}
     for key, value in doc.items():
         name = f"{prefix}{key}"
+        if key in HOST_ONLY:
+            raise ConfigInvalid(path, name, "is not a setting main may give: the key an endpoint gets is "
+                                "chosen by the host", "remove it; the host's operator names each endpoint's "
+                                "key variable in ~/.config/gitswarm/endpoints.yaml")
         if key not in ROLE_FIELDS:
             raise ConfigInvalid(path, name, "unknown setting", f"the settings are: {', '.join(ROLE_FIELDS)}")
         out[key] = _ROLE_CHECKS[key](value, name, fail)
+    if endpoints is not None and ("endpoint" in out or "base_url" in out):
+        out["endpoint"] = endpoints.choose(out.get("endpoint"), out.pop("base_url", None), field_name, fail)
     return out
 
 
-def _finish(role: RoleConfig, path: str, field_name: str) -> RoleConfig:
-    """Checks across fields, and the default model for an openai role without one."""
+def _finish(role: RoleConfig, path: str, field_name: str, endpoints: Endpoints) -> RoleConfig:
+    """Checks across fields; for an openai role, the default model and the host endpoint it uses
+    (the one chosen, or the host's default), with the host's base_url and key variable."""
     if role.backend == "command" and not role.command:
         raise ConfigInvalid(path, f"{field_name}.command", "required when backend is command",
                             "give the program that runs the agent, e.g. command: ./agent.sh "
                             "(or use backend: openai)")
-    if role.backend == "openai" and role.model is None:
-        return dataclasses.replace(role, model=os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
-    return role
+    if role.backend != "openai":
+        return dataclasses.replace(role, endpoint=None, base_url=None, api_key_env=None)
+    chosen = endpoints.get(role.endpoint or endpoints.default or "")
+    if chosen is None:
+        raise ConfigInvalid(path, f"{field_name}.endpoint", "names no endpoint, and the host has several and no "
+                            "default", f"name one with endpoint: <name>; {endpoints.hint()}")
+    return dataclasses.replace(role, model=role.model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL,
+                               endpoint=chosen.name, base_url=chosen.base_url, api_key_env=chosen.api_key_env)
 
 
 # ---------------------------------------------------------------- values
-
-Fail = Callable[[str | None, str, str | None], Exception]
-
 
 def _failer(path: str) -> Fail:
     return lambda field_name, problem, hint=None: ConfigInvalid(path, field_name, problem, hint)
 
 
-def _typename(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _choice(options: tuple[str, ...], what: str) -> Callable[[Any, str, Fail], str]:
     def check(value: Any, name: str, fail: Fail) -> str:
         if not isinstance(value, str) or value not in options:
-            raise fail(name, f"{_shown(value)} is not {what}", f"write one of: {', '.join(options)}")
+            raise fail(name, f"{shown(value)} is not {what}", f"write one of: {', '.join(options)}")
         return value
     return check
 
@@ -235,7 +246,7 @@ def _pattern(regex: re.Pattern[str], what: str, optional: bool) -> Callable[[Any
         if value is None and optional:
             return None
         if not isinstance(value, str) or not regex.match(value):
-            raise fail(name, f"{_shown(value)} is not valid", f"expected {what}")
+            raise fail(name, f"{shown(value)} is not valid", f"expected {what}")
         return value
     return check
 
@@ -244,7 +255,7 @@ def _command(value: Any, name: str, fail: Fail) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise fail(name, f"must be a shell command, not {_shown(value)}",
+        raise fail(name, f"must be a shell command, not {shown(value)}",
                    "give the command as text, or leave the setting out")
     if len(value) > 8192:
         raise fail(name, f"is {len(value)} characters; the limit is 8192", "put a long command in a script")
@@ -258,13 +269,13 @@ def _temperature(value: Any, name: str, fail: Fail) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 2:
-        raise fail(name, f"{_shown(value)} is not a temperature", "give a number from 0 to 2 (or null)")
+        raise fail(name, f"{shown(value)} is not a temperature", "give a number from 0 to 2 (or null)")
     return float(value)
 
 
 def _integer(value: Any, name: str, fail: Fail, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise fail(name, f"must be a whole number, not {_shown(value)}", f"give a number from {low} to {high}")
+        raise fail(name, f"must be a whole number, not {shown(value)}", f"give a number from {low} to {high}")
     if not low <= value <= high:
         raise fail(name, f"{value} is out of range", f"give a number from {low} to {high}")
     return value
@@ -278,9 +289,9 @@ def _duration(value: Any, name: str, fail: Fail, low: float = 1.0, high: float =
     try:
         seconds = parse_duration(value)
     except ValueError:
-        raise fail(name, f"{_shown(value)} is not a duration", DURATION_HINT) from None
+        raise fail(name, f"{shown(value)} is not a duration", DURATION_HINT) from None
     if not low <= seconds <= high:
-        raise fail(name, f"{_shown(value)} is out of range",
+        raise fail(name, f"{shown(value)} is out of range",
                    f"give from {_format(low)} to {_format(high)}")
     return seconds
 
@@ -295,8 +306,8 @@ def _format(seconds: float) -> str:
 _ROLE_CHECKS: dict[str, Callable[[Any, str, Fail], Any]] = {
     "backend": _choice(BACKENDS, "a backend"),
     "model": _pattern(_MODEL_RE, "a model name without spaces, e.g. gpt-4o-mini", optional=True),
-    "base_url": _pattern(_URL_RE, "an http:// or https:// URL, e.g. http://localhost:8000/v1", optional=True),
-    "api_key_env": _pattern(_ENV_RE, "the name of an environment variable, e.g. OPENAI_API_KEY", optional=False),
+    "endpoint": _pattern(ENDPOINT_RE, "the name of one of the host's endpoints, e.g. local", optional=True),
+    "base_url": _pattern(URL_RE, "an http:// or https:// URL, e.g. http://localhost:8000/v1", optional=True),
     "temperature": _temperature,
     "command": _command,
     "prompt_mode": _choice(PROMPT_MODES, "a prompt mode"),
@@ -326,64 +337,3 @@ def parse_duration(text: str | int | float) -> float:
         raise ValueError(f"{text!r} is not a duration; {DURATION_HINT}")
     days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     return days * 86400 + hours * 3600 + minutes * 60 + seconds
-
-
-# ---------------------------------------------------------------- YAML
-
-def load_yaml(text: str, path: str, fail: Fail | None = None, max_bytes: int = MAX_FILE_BYTES) -> Any:
-    """Load YAML as plain data, refusing what safe_load would quietly accept: tags, anchors and
-    aliases (YAML bombs among them), and a key given twice in one mapping (the last would win
-    unseen). `fail(field, problem, hint)` makes the error raised (default: ConfigInvalid)."""
-    fail = fail or _failer(path)
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > max_bytes:
-        raise fail(None, f"is {size} bytes; the limit is {max_bytes}", "make it shorter")
-    frames: list[list[Any]] = []  # per open collection: [keys seen or None for a list, key or index, at a key]
-    try:
-        for event in yaml.parse(text, Loader=_Loader):
-            is_key = False
-            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent, yaml.AliasEvent)) and frames:
-                top = frames[-1]
-                if top[0] is None:  # an item of a list
-                    top[1] += 1
-                elif top[2]:  # a key of a mapping
-                    is_key, top[2] = True, False
-                    if isinstance(event, yaml.ScalarEvent):
-                        top[1] = event.value
-                else:
-                    top[2] = True
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise fail(_where(frames), "YAML anchors and aliases are not allowed",
-                           "write every value out in full")
-            tag = getattr(event, "tag", None)
-            if tag is not None:
-                raise fail(_where(frames), f"YAML tags are not allowed (found {tag})",
-                           "remove the tag; write plain mappings, lists and values")
-            if is_key:
-                if not isinstance(event, yaml.ScalarEvent):
-                    raise fail(_where(frames), "a mapping key must be plain text", "write key: value")
-                if event.value in frames[-1][0]:
-                    raise fail(_where(frames), "given twice", "keep one of them")
-                frames[-1][0].add(event.value)
-                continue
-            if isinstance(event, yaml.MappingStartEvent):
-                frames.append([set(), None, True])
-            elif isinstance(event, yaml.SequenceStartEvent):
-                frames.append([None, -1, False])
-            elif isinstance(event, yaml.CollectionEndEvent):
-                frames.pop()
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as e:
-        raise fail(None, f"not valid YAML: {' '.join(str(e).split())}",
-                   "check the indentation and quoting at the line given") from None
-
-
-def _where(frames: list[list[Any]]) -> str | None:
-    """The field an event belongs to, like `worker.max_steps` or `tasks[2].title`."""
-    out = ""
-    for seen, key, _ in frames:
-        if seen is None:
-            out += f"[{key}]" if key >= 0 else ""
-        elif key is not None:
-            out += f".{key}" if out else str(key)
-    return out or None

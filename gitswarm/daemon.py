@@ -18,9 +18,10 @@ from watchdog.observers import Observer
 from . import events as spool
 from . import git, record
 from .errors import GitswarmError
-from .goal import is_goal_path, parse_goal
+from .goal import goal_path, is_goal_path, parse_goal
 from .leases import reclaim_pass
-from .config import load_config
+from .config import CONFIG_PATH, load_config
+from .endpoints import load_host
 from .pool import Pool
 from .roles import default_model, judge, planner, stderr_log
 from .task import ENDED, id_from_path
@@ -50,7 +51,12 @@ class Daemon:
             raise GitswarmError(f"{self.hub} is not a gitswarm hub (no event spool)",
                                 f"run `gitswarm init {hub}` first")
         main = _main_tip(self.hub)
-        settings = load_config(_read(self.hub, main, ".gitswarm.yaml"))
+        endpoints = load_host()  # the host's: a broken endpoints file stops serve here, saying why
+        try:
+            settings = load_config(_read(self.hub, main, CONFIG_PATH), CONFIG_PATH, endpoints)
+        except GitswarmError as e:  # main's: its goals are marked invalid with the reason (_check_settings)
+            log(f"settings: {e}; serving with the defaults until {CONFIG_PATH} is fixed")
+            settings = load_config(None, CONFIG_PATH, endpoints)
         self.lease = float(lease if lease is not None else settings.lease)
         self.max_attempts = max_attempts if max_attempts is not None else settings.max_attempts
         workers = workers if workers is not None else (settings.workers or 4)
@@ -58,6 +64,7 @@ class Daemon:
                          model_factory=model_factory, lease=self.lease, watch=False,
                          retry_backoff=retry_backoff if retry_backoff is not None else settings.retry_backoff)
         self.board, self.swarm, self.name = self.pool.board, self.pool.swarm, self.pool.name
+        self.swarm.endpoints = endpoints
         self.until_done = until_done
         self.debounce, self.judge_every = debounce, judge_every
         self.clocks: dict[str, GoalClock] = {}
@@ -157,6 +164,8 @@ class Daemon:
         for path in paths:
             if is_goal_path(path):
                 self._goal_changed(path, new)
+        if CONFIG_PATH in paths:
+            self._check_settings(new)
         for name, clock in self.clocks.items():  # work landed: the planners may add follow-ups
             self._plan_soon(name)
 
@@ -189,6 +198,7 @@ class Daemon:
             return
         try:
             goal = parse_goal(path, text)
+            self.swarm.config(tip, goal)  # main's settings and the goal's models, against the host's endpoints
         except GitswarmError as e:
             self.log(f"goal {name}: invalid: {e}")
             self._set_record(name, "invalid", tip, str(e))
@@ -223,10 +233,36 @@ class Daemon:
                     seen = self.swarm.read_main(current.source, path) if current and current.source else None
                     if current is None or seen != self.swarm.read_main(tip, path):
                         self._goal_changed(path, tip)
+        if tip is not None:
+            self._check_settings(tip)
         for name, rec in self.board.records().items():
             if rec.status == "active" and name not in self.clocks:
                 self.clocks[name] = GoalClock(judge_due=time.time() + self._judge_every(name, tip))
                 self._plan_soon(name, now=True)
+
+    def _check_settings(self, tip: str) -> None:
+        """Main's settings changed (or the daemon starts): an active goal that they, with its own
+        `models:`, no longer allow (an endpoint the host does not list) is marked invalid, saying
+        why, so that none of its tasks is claimed; an invalid goal they allow again is re-checked."""
+        for name, rec in self.board.records().items():
+            if rec.status not in ("active", "invalid"):
+                continue
+            text = self.swarm.read_main(tip, goal_path(name))
+            try:
+                goal = parse_goal(goal_path(name), text) if text is not None else None
+            except GitswarmError:
+                continue  # the goal file's own problem: its record says so already
+            if goal is None:
+                continue
+            try:
+                self.swarm.config(tip, goal)
+            except GitswarmError as e:
+                if rec.status == "active":
+                    self.log(f"goal {name}: invalid: {e}")
+                    self._set_record(name, "invalid", tip, str(e))
+                continue
+            if rec.status == "invalid":
+                self._goal_changed(goal_path(name), tip)
 
     # ------------------------------------------------------------ schedules
 
@@ -333,7 +369,10 @@ class Daemon:
     def _debounce(self) -> float:
         if self.debounce is not None:
             return self.debounce
-        return self.swarm.config(self.board.fetch_branch("main")).debounce
+        try:
+            return self.swarm.config(self.board.fetch_branch("main")).debounce
+        except GitswarmError:  # invalid settings on main: their goals say why; the events go on
+            return load_config(None, CONFIG_PATH, self.swarm.endpoints).debounce
 
     def _judge_every(self, name: str, tip: str | None) -> float:
         if self.judge_every is not None:

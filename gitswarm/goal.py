@@ -10,6 +10,7 @@ matter between two `---` lines:
       worker: {model: gpt-4o, max_steps: 80}
     max_depth: 2                 # how deep planners may hand areas to sub-planners (0 to 5; default: .gitswarm.yaml's)
     max_cycles: 10               # judge cycles before the run stops
+    may_change: [.gitswarm/]     # what of .gitswarm.yaml, .gitswarm/ and goals/ its work may change (default: none)
     tasks:                       # tasks given up front; a task with `run` needs no model
       - title: Migrate src/parser
         run: ./codemod.sh src/parser
@@ -22,7 +23,10 @@ matter between two `---` lines:
 
 A task of `tasks:` without an `id` gets one derived from the goal's name, its title and how many
 tasks before it have the same title: parsing the file again (or after reordering or editing other
-tasks) gives it the same id. Pure: no git, no I/O.
+tasks) gives it the same id.
+
+Work may change the settings, prompts and goals on main only where its goal's `may_change` lists
+them (rules.check_may_change). Pure: no git, no I/O.
 """
 
 from __future__ import annotations
@@ -32,17 +36,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import (DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, load_yaml, parse_duration,
-                     parse_role_overrides)
+from .config import DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, parse_duration, parse_role_overrides
 from .errors import FileInvalid
+from .rules import PROTECTED
 from .task import ID_RE, cycle_text, find_cycle
+from .yamlfile import load_yaml, shown, typename
 
 __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
            "goal_path", "is_goal_path", "parse_duration", "task_id_for"]
 
 GOALS_DIR = "goals"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-FIELDS = ("budget", "judge", "test", "check", "models", "max_depth", "max_cycles", "tasks")
+FIELDS = ("budget", "judge", "test", "check", "models", "max_depth", "max_cycles", "may_change", "tasks")
 TASK_FIELDS = ("id", "title", "description", "run", "depends_on", "priority")
 MAX_FILE_BYTES = 256 * 1024
 MAX_TASKS = 1000
@@ -78,6 +83,7 @@ class Goal:
     models: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False)
     max_depth: int | None = None  # None: .gitswarm.yaml's max_depth (default 2)
     max_cycles: int = 10
+    may_change: tuple[str, ...] = ()  # items of PROTECTED its work may change
     tasks: list[GoalTask] = field(default_factory=list, hash=False)
 
     @property
@@ -134,7 +140,7 @@ def parse_goal(path: str, text: str) -> Goal:
         if doc is None:
             doc = {}
         if not isinstance(doc, dict):
-            raise v.fail(None, f"the front matter must be a YAML mapping, not {_typename(doc)}",
+            raise v.fail(None, f"the front matter must be a YAML mapping, not {typename(doc)}",
                          f"write key: value lines; the keys are: {', '.join(FIELDS)}")
     for key in doc:
         if key not in FIELDS:
@@ -151,6 +157,7 @@ def parse_goal(path: str, text: str) -> Goal:
         models=v.models(doc.get("models")),
         max_depth=None if doc.get("max_depth") is None else v.integer("max_depth", doc["max_depth"], 0, 5),
         max_cycles=v.integer("max_cycles", doc.get("max_cycles", 10), 1, 1000),
+        may_change=v.may_change(doc.get("may_change")),
         tasks=v.tasks(name, doc.get("tasks")),
     )
 
@@ -171,15 +178,6 @@ def _or(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-def _typename(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 class _Check:
     def __init__(self, path: str):
         self.path = path
@@ -190,7 +188,7 @@ class _Check:
     def text(self, name: str, value: Any, limit: int, *, required: bool = False, single_line: bool = False,
              hint: str | None = None) -> str:
         if not isinstance(value, str):
-            raise self.fail(name, f"must be text, not {_typename(value)}", hint or "quote it")
+            raise self.fail(name, f"must be text, not {typename(value)}", hint or "quote it")
         if required and not value.strip():
             raise self.fail(name, "must not be empty", hint or "give it some text, or leave the field out")
         if len(value) > limit:
@@ -207,14 +205,14 @@ class _Check:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise self.fail(name, f"must be a shell command, not {_typename(value)}",
+            raise self.fail(name, f"must be a shell command, not {typename(value)}",
                             "quote it: " + name.rsplit(".", 1)[-1] + ": 'make test'")
         return self.text(name, value, _COMMAND_MAX, required=True,
                          hint="give a shell command, or leave the field out")
 
     def integer(self, name: str, value: Any, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"must be a whole number, not {_shown(value)}", f"give a number from {low} to {high}")
+            raise self.fail(name, f"must be a whole number, not {shown(value)}", f"give a number from {low} to {high}")
         if not low <= value <= high:
             raise self.fail(name, f"{value} is out of range", f"give a number from {low} to {high}")
         return value
@@ -230,7 +228,7 @@ class _Check:
                 return None
             return self.integer("budget.tokens", value["tokens"], 1, 10**12)
         if isinstance(value, str):
-            raise self.fail("budget", f"{_shown(value)} is not a number of tokens",
+            raise self.fail("budget", f"{shown(value)} is not a number of tokens",
                             "write digits, with _ to group them: budget: 2_000_000")
         return self.integer("budget", value, 1, 10**12)
 
@@ -238,7 +236,7 @@ class _Check:
         if value is None:
             return 600.0
         if not isinstance(value, dict):
-            raise self.fail("judge", f"must be a mapping, not {_typename(value)}", "write judge: {every: 10m}")
+            raise self.fail("judge", f"must be a mapping, not {typename(value)}", "write judge: {every: 10m}")
         for key in value:
             if key != "every":
                 raise self.fail(f"judge.{key}", "unknown field", "judge holds: every")
@@ -248,16 +246,29 @@ class _Check:
         try:
             seconds = parse_duration(every)
         except ValueError:
-            raise self.fail("judge.every", f"{_shown(every)} is not a duration", DURATION_HINT) from None
+            raise self.fail("judge.every", f"{shown(every)} is not a duration", DURATION_HINT) from None
         if not 1 <= seconds <= 7 * 86400:
-            raise self.fail("judge.every", f"{_shown(every)} is out of range", "give from 1s to 7d")
+            raise self.fail("judge.every", f"{shown(every)} is out of range", "give from 1s to 7d")
         return seconds
+
+    def may_change(self, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        hint = f"write a list of any of: {', '.join(PROTECTED)}, e.g. may_change: [.gitswarm/]"
+        if not isinstance(value, list):
+            raise self.fail("may_change", f"must be a list, not {typename(value)}", hint)
+        for i, item in enumerate(value):
+            if item not in PROTECTED:
+                raise self.fail(f"may_change[{i}]", f"{shown(item)} is not one of {', '.join(PROTECTED)}", hint)
+            if item in value[:i]:
+                raise self.fail(f"may_change[{i}]", f"{item} is listed twice", "keep one of them")
+        return tuple(value)
 
     def models(self, value: Any) -> dict[str, dict[str, Any]]:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise self.fail("models", f"must be a mapping of roles, not {_typename(value)}",
+            raise self.fail("models", f"must be a mapping of roles, not {typename(value)}",
                             f"write models: {{worker: {{model: gpt-4o}}}}; the roles are: {', '.join(ROLES)}")
         out: dict[str, dict[str, Any]] = {}
         for role, settings in value.items():
@@ -273,7 +284,7 @@ class _Check:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise self.fail("tasks", f"must be a list of tasks, not {_typename(value)}",
+            raise self.fail("tasks", f"must be a list of tasks, not {typename(value)}",
                             "write one `- title: ...` item per task")
         if len(value) > MAX_TASKS:
             raise self.fail("tasks", f"lists {len(value)} tasks; the limit is {MAX_TASKS}",
@@ -285,7 +296,7 @@ class _Check:
         for i, item in enumerate(value):
             where = f"tasks[{i}]"
             if not isinstance(item, dict):
-                raise self.fail(where, f"must be a mapping, not {_typename(item)}",
+                raise self.fail(where, f"must be a mapping, not {typename(item)}",
                                 "write `- title: ...` with optional id, description, run, depends_on, priority")
             for key in item:
                 if key not in TASK_FIELDS:
@@ -300,7 +311,7 @@ class _Check:
             else:
                 task_id = item["id"]
                 if not isinstance(task_id, str) or not ID_RE.match(task_id):
-                    raise self.fail(f"{where}.id", f"{_shown(task_id)} is not a task id",
+                    raise self.fail(f"{where}.id", f"{shown(task_id)} is not a task id",
                                     "write t- then 2 to 48 lowercase letters, digits or dashes "
                                     "(t-parser-1), or leave id out to have one derived")
             if task_id in ids:
@@ -330,13 +341,13 @@ class _Check:
             if refs is None:
                 refs = []
             if not isinstance(refs, list):
-                raise self.fail(f"{where}.depends_on", f"must be a list, not {_typename(refs)}",
+                raise self.fail(f"{where}.depends_on", f"must be a list, not {typename(refs)}",
                                 "write depends_on: [<title or id>, ...]")
             deps: list[str] = []
             for j, ref in enumerate(refs):
                 name = f"{where}.depends_on[{j}]"
                 if not isinstance(ref, str):
-                    raise self.fail(name, f"{_shown(ref)} is not a task's id or title", "quote it")
+                    raise self.fail(name, f"{shown(ref)} is not a task's id or title", "quote it")
                 if ref in by_id:
                     dep = ref
                 elif len(by_title.get(ref, [])) == 1:

@@ -70,6 +70,9 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
             return bool(main_tip and repo.is_ancestor(commit, main_tip))
 
         check_landing(main_commits, completed, on_main)
+        if main_commits:
+            board = refs[BOARD_REF][1] if BOARD_REF in refs else repo.ref(BOARD_REF)
+            _check_work_paths(repo, *refs[MAIN_REF], {c: info.tasks for c, info in main_commits}, board)
     except GitswarmError as e:
         lines = [f"gitswarm: rejected {rejected}: {e.message}"]
         if e.hint:
@@ -78,6 +81,53 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     finally:
         repo.close()
     return []
+
+
+def _check_work_paths(repo: HookRepo, old: str, new: str, work: dict[str, list[str]], board: str | None) -> None:
+    """Work may change .gitswarm.yaml, .gitswarm/ and goals/ only where its task's goal lists them
+    in `may_change` (rules.check_may_change), that goal read from main as it was before this push:
+    work cannot grant itself the right. Runs for a push that lands work (`work`: its commits with a
+    Gitswarm-Task trailer, and their tasks): one rev-list and one diff-tree; a goal is read only
+    when a protected path is touched. A commit without the trailer in such a push may not touch
+    them either: it would carry changes past the check."""
+    from .rules import check_may_change, protected
+
+    commits = repo.commits(old, new)
+    diffs = repo.changes([(c, parents[:1]) for c, parents in commits])  # a merge: against its first parent
+    for commit, _ in commits:
+        touched = [path for _, _, _, path, _ in diffs[commit] if protected(path)]
+        if not touched:
+            continue
+        name = f"commit {commit[:10]}"
+        if not work.get(commit):
+            raise RuleViolation(name, f"changes {touched[0]} in a push that lands work",
+                                "push changes to settings, prompts and goals on their own, apart from a task's work")
+        for task_id in work[commit]:
+            check_may_change(touched, task_id, name, *_goal_of(repo, task_id, board, old))
+
+
+def _goal_of(repo: HookRepo, task_id: str, board: str | None, main: str) -> tuple[str | None, tuple[str, ...], str | None]:
+    """(the goal file of a task on the board, its may_change on main at `main`, why it could not be
+    read or None)."""
+    from .goal import MAX_FILE_BYTES, goal_path, parse_goal
+    from .task import parse, task_path
+
+    data = repo.read(f"{board}:{task_path(task_id)}") if board else None
+    if data is None:
+        return None, (), f"{task_id} is not on the board"
+    goal = parse(data, task_path(task_id)).goal
+    if goal is None:
+        return None, (), None
+    path = goal_path(goal)
+    size = repo.size(f"{main}:{path}") if main != ZERO else None
+    if size is None:
+        return path, (), f"{path} is not on main"
+    if size > MAX_FILE_BYTES:
+        return path, (), f"{path} is {size} bytes, over a goal's limit"
+    try:
+        return path, parse_goal(path, (repo.read(f"{main}:{path}") or b"").decode("utf-8", "replace")).may_change, None
+    except GitswarmError as e:
+        return path, (), f"{path} is not valid on main: {e.message}"
 
 
 def _trailers(repo: HookRepo, commit: str):

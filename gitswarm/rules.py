@@ -31,6 +31,7 @@ TRANSITIONS = {
     ("claimed", "cancelled"): ("cancel",),
 }
 HOLDER_ACTIONS = ("complete", "fail", "release")  # only the claim's holder, under its token
+PROTECTED = (".gitswarm.yaml", ".gitswarm/", "goals/")  # on main: work changes them only where its goal says so
 IMMUTABLE = ("id", "title", "description", "kind", "goal", "parent", "depends_on", "priority", "created")
 SUBJECT_VERB = {"complete": "done"}
 TRAILER = "Gitswarm-"
@@ -335,3 +336,36 @@ def check_landing(main_commits: list[tuple[str, CommitInfo]], completed: list[Ta
         if not on_main(commit):
             raise RuleViolation(t.path, f"result.commit {commit[:10]} is not on main",
                                 "land the commit on main first, or in the same atomic push")
+
+
+# ---------------------------------------------------------------- what work may change on main
+
+def protected(path: str) -> str | None:
+    """The item of PROTECTED a path on main falls under (`.gitswarm/` for .gitswarm/prompts/x.md),
+    or None."""
+    for item in PROTECTED:
+        if path == item or (item.endswith("/") and (path + "/").startswith(item)):
+            return item
+    return None
+
+
+def check_may_change(paths: list[str], task_id: str, where: str, goal: str | None,
+                     may_change: tuple[str, ...] = (), goal_problem: str | None = None) -> None:
+    """Work for `task_id` (a commit with its Gitswarm-Task trailer, or a worker's work before it
+    lands) may change the settings, prompts and goals on main only where its goal (`goal`, its
+    file, read from main before the work lands) lists them in `may_change`. A task of no goal may
+    change none; `goal_problem` says why its goal could not be read. `where` names the work."""
+    for path in paths:
+        item = protected(path)
+        if item is None or (goal is not None and goal_problem is None and item in may_change):
+            continue
+        if goal_problem is not None:
+            why = goal_problem
+        elif goal is not None:
+            why = f"{goal} does not list {item} in may_change"
+        else:
+            why = f"{task_id} has no goal, and only a goal's may_change lets work change {item}"
+        raise RuleViolation(where, f"work for {task_id} changes {path}: {why}",
+                            f"a goal lets its work change settings, prompts or goals with may_change: [{item}] "
+                            "in its front matter on main; or change it in a commit of your own, without a "
+                            "Gitswarm-Task trailer")

@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import pytest
 
-from gitswarm.config import (DEFAULT_MODEL, Config, ConfigInvalid, RoleConfig, load_config, load_yaml,
-                             parse_role_overrides)
+from gitswarm.config import DEFAULT_MODEL, Config, ConfigInvalid, RoleConfig, load_config, parse_role_overrides
+from gitswarm.endpoints import Endpoint, Endpoints, EndpointsInvalid, parse_endpoints
+from gitswarm.errors import FileInvalid
 from gitswarm.goal import parse_goal
+from gitswarm.yamlfile import load_yaml
+
+OPENAI = {"endpoint": "default", "base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY"}
+LOCAL = Endpoints((Endpoint("local", "http://localhost:8000/v1", "LOCAL_KEY"),
+                   Endpoint("openai", "https://api.openai.com/v1", "OPENAI_API_KEY")), default="openai")
 
 
 @pytest.fixture(autouse=True)
 def no_model_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITSWARM_MODEL", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
 def test_no_file_gives_the_defaults():
     config = load_config(None)
-    role = RoleConfig(model=DEFAULT_MODEL)
+    role = RoleConfig(model=DEFAULT_MODEL, **OPENAI)
     assert config == Config(planner=role, worker=role, judge=role)
-    assert role.backend == "openai" and role.api_key_env == "OPENAI_API_KEY" and role.prompt_mode == "stdin"
+    assert role.backend == "openai" and role.prompt_mode == "stdin"
     assert (config.debounce, config.max_depth, config.lease, config.workers) == (2.0, 2, 900.0, None)
     assert DEFAULT_MODEL == "gpt-4o-mini"
 
@@ -39,7 +46,6 @@ def test_layers_defaults_then_the_role():
     config = load_config("""
 defaults:
   base_url: http://localhost:8000/v1
-  api_key_env: LOCAL_KEY
   temperature: 0.2
   max_steps: 30
 worker:
@@ -54,10 +60,10 @@ debounce: 500
 lease: 15m
 max_depth: 4
 workers: 8
-""")
-    assert config.planner == RoleConfig(model=DEFAULT_MODEL, base_url="http://localhost:8000/v1",
+""", endpoints=LOCAL)
+    assert config.planner == RoleConfig(model=DEFAULT_MODEL, endpoint="local", base_url="http://localhost:8000/v1",
                                         api_key_env="LOCAL_KEY", temperature=0.2, max_steps=30)
-    assert config.worker == RoleConfig(model=DEFAULT_MODEL, base_url="http://localhost:8000/v1",
+    assert config.worker == RoleConfig(model=DEFAULT_MODEL, endpoint="local", base_url="http://localhost:8000/v1",
                                        api_key_env="LOCAL_KEY", temperature=0.0, max_steps=80, wall_time=1200.0)
     assert config.judge.backend == "command" and config.judge.command == "./scripts/judge.sh"
     assert config.judge.prompt_mode == "file" and config.judge.max_steps == 30
@@ -93,7 +99,7 @@ def test_for_goal_applies_the_goals_models():
     goal = parse_goal("goals/g.md", "---\nmodels:\n  worker: {model: o3, wall_time: 1h}\n"
                                     "  judge: {backend: command, command: ./done.sh}\n---\nBody\n")
     merged = config.for_goal(goal.models, goal.path)
-    assert merged.worker == RoleConfig(model="o3", max_steps=80, wall_time=3600.0)
+    assert merged.worker == RoleConfig(model="o3", max_steps=80, wall_time=3600.0, **OPENAI)
     assert merged.judge.backend == "command" and merged.judge.command == "./done.sh"
     assert merged.planner == config.planner
     assert config.worker.model == "gpt-4o"  # the original is unchanged
@@ -133,7 +139,7 @@ def test_parse_role_overrides_normalizes():
 INVALID = [
     # (text, field, words in the message, words in the hint)
     ("colour: red", "colour", "unknown setting", "defaults, model, planner, worker, judge, debounce"),
-    ("worker: {colour: red}", "worker.colour", "unknown setting", "backend, model, base_url"),
+    ("worker: {colour: red}", "worker.colour", "unknown setting", "backend, model, endpoint, base_url"),
     ("defaults: {colour: red}", "defaults.colour", "unknown setting", "backend, model"),
     ("worker: [max_steps]", "worker", "must be a mapping", "backend, model"),
     ("worker: {backend: anthropic}", "worker.backend", "'anthropic' is not a backend", "openai, command"),
@@ -145,7 +151,13 @@ INVALID = [
     ("worker: {model: gpt 4o}", "worker.model", "is not valid", "without spaces"),
     ("worker: {model: 4}", "worker.model", "is not valid", "model name"),
     ("worker: {base_url: localhost:8000}", "worker.base_url", "is not valid", "http://"),
-    ("worker: {api_key_env: my-key}", "worker.api_key_env", "is not valid", "environment variable"),
+    ("worker: {api_key_env: AWS_SECRET_ACCESS_KEY}", "worker.api_key_env", "is not a setting main may give",
+     "endpoints.yaml"),
+    ("worker: {base_url: 'http://attacker.example/v1'}", "worker.base_url",
+     "http://attacker.example/v1 is not an endpoint this host allows", "the host allows: default; its operator"),
+    ("defaults: {endpoint: elsewhere}", "defaults.endpoint", "'elsewhere' is not an endpoint this host allows",
+     "the host allows: default"),
+    ("worker: {endpoint: 'a b'}", "worker.endpoint", "is not valid", "host's endpoints"),
     ("worker: {temperature: 2.5}", "worker.temperature", "not a temperature", "0 to 2"),
     ("worker: {temperature: hot}", "worker.temperature", "not a temperature", "0 to 2"),
     ("worker: {max_steps: 0}", "worker.max_steps", "out of range", "from 1"),
@@ -198,11 +210,101 @@ def test_an_oversized_file():
 
 
 def test_load_yaml_names_nested_fields():
-    with pytest.raises(ConfigInvalid) as raised:
+    with pytest.raises(FileInvalid) as raised:
         load_yaml("a:\n  - {b: 1}\n  - {b: 1, b: 2}\n", "f.yaml")
     assert raised.value.field == "a[1].b"
-    with pytest.raises(ConfigInvalid) as raised:
+    with pytest.raises(FileInvalid) as raised:
         load_yaml("a: [x, !!str y]", "f.yaml")
     assert raised.value.field == "a[1]"
     assert load_yaml("a: [{b: 1}, {b: 2}]\nc: {d: [1, 2]}", "f.yaml") == {"a": [{"b": 1}, {"b": 2}],
                                                                           "c": {"d": [1, 2]}}
+
+
+# ---------------------------------------------------------------- the host's endpoints
+
+def test_an_endpoint_is_chosen_by_name_or_by_its_exact_base_url():
+    by_name = load_config("worker: {endpoint: local}\nplanner: {base_url: 'http://localhost:8000/v1/'}",
+                          endpoints=LOCAL)
+    for role in (by_name.worker, by_name.planner):
+        assert (role.endpoint, role.base_url, role.api_key_env) == ("local", "http://localhost:8000/v1", "LOCAL_KEY")
+    assert by_name.judge.endpoint == "openai"  # the host's default
+    assert load_config("defaults: {base_url: 'http://localhost:8000/v1'}\nworker: {endpoint: openai}",
+                       endpoints=LOCAL).worker.endpoint == "openai"  # the role's own section wins
+
+
+def test_the_environment_is_the_host_without_a_file(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    role = load_config("defaults: {base_url: 'http://127.0.0.1:9/v1'}").worker
+    assert (role.endpoint, role.base_url, role.api_key_env) == ("default", "http://127.0.0.1:9/v1", "OPENAI_API_KEY")
+
+
+SAME_URL = Endpoints((Endpoint("a", "http://same/v1"), Endpoint("b", "http://same/v1/")), default="a")
+NO_DEFAULT = Endpoints(LOCAL.items)
+
+
+@pytest.mark.parametrize("text, host, field, problem", [
+    ("worker: {endpoint: local, base_url: 'https://api.openai.com/v1'}", LOCAL, "worker.base_url",
+     "is not the base_url of endpoint 'local'"),
+    ("worker: {base_url: 'http://same/v1'}", SAME_URL, "worker.base_url", "is the base_url of several endpoints (a, b)"),
+    ("model: gpt-4o\nworker: {endpoint: local}", NO_DEFAULT, "planner.endpoint",
+     "names no endpoint, and the host has several and no default"),
+])
+def test_an_endpoint_choice_that_is_not_clear_is_refused(text: str, host: Endpoints, field: str, problem: str):
+    with pytest.raises(ConfigInvalid) as raised:
+        load_config(text, endpoints=host)
+    assert raised.value.field == field and problem in str(raised.value)
+
+
+def test_a_goal_chooses_among_the_same_endpoints():
+    config = load_config(None, endpoints=LOCAL)
+    goal = parse_goal("goals/g.md", "---\nmodels:\n  worker: {endpoint: local}\n"
+                                    "  judge: {base_url: 'http://evil.example/v1'}\n---\nBody\n")
+    with pytest.raises(ConfigInvalid) as raised:
+        config.for_goal(goal.models, goal.path)
+    assert str(raised.value).startswith("goals/g.md: models.judge.base_url: http://evil.example/v1 is not an "
+                                        "endpoint this host allows")
+    assert "the host allows: local, openai" in str(raised.value)
+    assert config.for_goal({"worker": goal.models["worker"]}, goal.path).worker.base_url == "http://localhost:8000/v1"
+
+
+def test_a_command_role_has_no_endpoint():
+    role = load_config("worker: {backend: command, command: ./a.sh}").worker
+    assert (role.endpoint, role.base_url, role.api_key_env) == (None, None, None)
+
+
+
+def test_the_host_file_is_found_where_the_operator_put_it(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    from gitswarm.endpoints import load_host
+
+    monkeypatch.delenv("GITSWARM_ENDPOINTS", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    assert load_host().items == (Endpoint("default", "http://127.0.0.1:9/v1", "OPENAI_API_KEY"),)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "gitswarm").mkdir()
+    (tmp_path / "gitswarm" / "endpoints.yaml").write_text("endpoints:\n  local: {base_url: 'http://l/v1'}\n")
+    host = load_host()
+    assert (host.items, host.default) == ((Endpoint("local", "http://l/v1"),), "local")  # one: the default
+    named = tmp_path / "elsewhere.yaml"
+    monkeypatch.setenv("GITSWARM_ENDPOINTS", str(named))
+    with pytest.raises(EndpointsInvalid, match="elsewhere.yaml: does not exist"):
+        load_host()
+    named.write_text("default: b\nendpoints:\n  a: {base_url: 'http://a/v1'}\n  b: {base_url: 'http://b/v1'}\n")
+    assert load_host().default == "b"
+
+
+@pytest.mark.parametrize("text, field, problem", [
+    ("endpoints: {}", "endpoints", "must map at least one name"),
+    ("endpoints: {local: {base_url: 'ftp://x'}}", "endpoints.local.base_url", "is not an http:// or https:// URL"),
+    ("endpoints: {local: {base_url: 'http://x/v1', api_key_env: my-key}}", "endpoints.local.api_key_env",
+     "is not the name of an environment variable"),
+    ("endpoints: {local: {base_url: 'http://x/v1', key: k}}", "endpoints.local.key", "unknown field"),
+    ("endpoints: {'a b': {base_url: 'http://x/v1'}}", "endpoints.a b", "is not an endpoint name"),
+    ("default: other\nendpoints: {local: {base_url: 'http://x/v1'}}", "default", "is not one of the endpoints"),
+    ("endpoint: {}", "endpoint", "unknown field"),
+    ("endpoints: {a: {base_url: 'http://x/v1'}, a: {base_url: 'http://y/v1'}}", "endpoints.a", "given twice"),
+])
+def test_a_malformed_host_file_is_refused_naming_the_file_and_field(text: str, field: str, problem: str):
+    with pytest.raises(EndpointsInvalid) as raised:
+        parse_endpoints(text, "/etc/gitswarm/endpoints.yaml")
+    assert (raised.value.path, raised.value.field) == ("/etc/gitswarm/endpoints.yaml", field)
+    assert problem in str(raised.value) and "\nhint: " in str(raised.value)

@@ -86,8 +86,11 @@ class Brain:
 
 @pytest.fixture
 def server(monkeypatch):
+    """The model server, on loopback: the host's one endpoint (OPENAI_BASE_URL, OPENAI_API_KEY), which
+    `.gitswarm.yaml` chooses by its base_url."""
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     with FakeOpenAI() as s:
+        monkeypatch.setenv("OPENAI_BASE_URL", s.base_url)
         yield s
 
 

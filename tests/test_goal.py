@@ -22,6 +22,7 @@ models:
   judge: {backend: command, command: ./judge.sh}
 max_depth: 3
 max_cycles: 4
+may_change: [.gitswarm/, goals/]
 tasks:
   - title: Migrate src/parser
     run: ./codemod.sh src/parser
@@ -58,7 +59,7 @@ def test_a_full_goal():
     assert (g.test, g.check) == ("pytest -q", "./ci/goal-met.sh")
     assert g.models == {"worker": {"model": "gpt-4o", "wall_time": 1200.0, "max_steps": 80},
                         "judge": {"backend": "command", "command": "./judge.sh"}}
-    assert (g.max_depth, g.max_cycles) == (3, 4)
+    assert (g.max_depth, g.max_cycles, g.may_change) == (3, 4, (".gitswarm/", "goals/"))
     parser, render, docs, changelog = g.tasks
     assert parser == GoalTask(task_id_for("css-parser", "Migrate src/parser"), "Migrate src/parser", "",
                               "./codemod.sh src/parser", (), 5)
@@ -73,11 +74,12 @@ def test_a_goal_without_front_matter_takes_the_defaults():
     assert g == Goal(name="plain", body="# Plain\n\nJust do it.")
     assert (g.budget_tokens, g.judge_every, g.test, g.check) == (None, 600.0, None, None)
     assert (g.models, g.max_depth, g.max_cycles, g.tasks) == ({}, None, 10, [])  # None: the settings' max_depth
+    assert g.may_change == ()  # its work may change no settings, prompts or goals
 
 
 def test_empty_front_matter_and_nulls_take_the_defaults():
     assert goal("") == goal(None)
-    assert goal("budget: null\njudge: null\ntest: null\nmodels: null\ntasks: null") == goal(None)
+    assert goal("budget: null\njudge: null\ntest: null\nmodels: null\ntasks: null\nmay_change: null") == goal(None)
     assert goal("judge: {every: null}\nbudget: {tokens: null}").judge_every == 600.0
 
 
@@ -197,6 +199,13 @@ INVALID = [
     ("max_depth: 6", "max_depth", "out of range", "from 0 to 5"),
     ("max_depth: two", "max_depth", "whole number", "from 0 to 5"),
     ("max_cycles: 0", "max_cycles", "out of range", "from 1"),
+    ("may_change: .gitswarm/", "may_change", "must be a list", "any of: .gitswarm.yaml, .gitswarm/, goals/"),
+    ("may_change: [.gitswarm]", "may_change[0]", "'.gitswarm' is not one of .gitswarm.yaml, .gitswarm/, goals/",
+     "may_change: [.gitswarm/]"),
+    ("may_change: [src/]", "may_change[0]", "is not one of", "goals/"),
+    ("may_change: [goals/, goals/]", "may_change[1]", "listed twice", "keep one"),
+    ("models: {worker: {api_key_env: AWS_SECRET_ACCESS_KEY}}", "models.worker.api_key_env",
+     "is not a setting main may give", "endpoints.yaml"),
     ("tasks: {title: x}", "tasks", "must be a list", "- title:"),
     ("tasks: [x]", "tasks[0]", "must be a mapping", "title"),
     ("tasks: [{description: x}]", "tasks[0].title", "missing", "title"),
@@ -262,3 +271,31 @@ def test_yaml_errors_give_the_line_in_the_file():
     with pytest.raises(GoalInvalid) as raised:
         parse_goal("goals/x.md", "---\ntest: make\nbudget: [1\n---\nBody\n")
     assert "line 4" in str(raised.value)  # the closing --- is line 4 of the file
+
+
+# ---------------------------------------------------------------- what a goal's work may change
+
+def test_protected_paths():
+    from gitswarm.rules import protected
+
+    assert [protected(p) for p in (".gitswarm.yaml", ".gitswarm", ".gitswarm/prompts/worker.md", "goals",
+                                   "goals/x.md", "goals/sub/y.md")] == [
+        ".gitswarm.yaml", ".gitswarm/", ".gitswarm/", "goals/", "goals/", "goals/"]
+    assert [protected(p) for p in (".gitswarm.yml", ".gitswarmx/a", "goalsx/a", "src/goals/x.md", "README.md",
+                                   ".gitswarm.yaml.bak")] == [None] * 6
+
+
+def test_check_may_change():
+    from gitswarm.errors import RuleViolation
+    from gitswarm.rules import check_may_change
+
+    g = goal("may_change: [.gitswarm/]", path="goals/g.md")
+    check_may_change(["src/a.py", ".gitswarm/prompts/worker.md"], "t-1", "the work", g.path, g.may_change)
+    with pytest.raises(RuleViolation) as raised:
+        check_may_change(["src/a.py", "goals/other.md"], "t-1", "commit 1a2b3c4d5e", g.path, g.may_change)
+    assert str(raised.value).startswith("commit 1a2b3c4d5e: work for t-1 changes goals/other.md: goals/g.md "
+                                        "does not list goals/ in may_change\nhint: ")
+    with pytest.raises(RuleViolation, match="t-1 has no goal"):
+        check_may_change([".gitswarm.yaml"], "t-1", "the work", None)
+    with pytest.raises(RuleViolation, match="goals/g.md is not on main"):
+        check_may_change([".gitswarm/x"], "t-1", "the work", g.path, g.may_change, "goals/g.md is not on main")

@@ -18,7 +18,8 @@ from .. import git, prompts, sandbox
 from ..agents import AgentResult, ChatModel, LimitExceeded, Limits, Step, Tool, run_agent
 from ..agents.command import run_command_agent
 from ..board import Board
-from ..config import Config, RoleConfig, load_config
+from ..config import CONFIG_PATH, Config, RoleConfig, load_config
+from ..endpoints import Endpoints, load_host
 from ..errors import GitswarmError
 from ..goal import Goal, goal_path, parse_goal
 from ..task import printable
@@ -32,10 +33,16 @@ SYSTEM = {
 
 
 def default_model(role: RoleConfig) -> ChatModel:
-    from ..agents.openai_backend import OpenAIModel
+    """The role's model at the host endpoint its settings chose (gitswarm.config), with the key in
+    that endpoint's variable of the host's environment, and no other: an endpoint without one gets
+    a placeholder, never the client's own $OPENAI_API_KEY."""
+    from ..agents.openai_backend import PLACEHOLDER_KEY, OpenAIModel
 
+    if not role.base_url:
+        raise GitswarmError(f"no endpoint was chosen for model {role.model!r}",
+                            "load the settings with the host's endpoints (gitswarm.config.load_config)")
     key = os.environ.get(role.api_key_env) if role.api_key_env else None
-    return OpenAIModel(role.model or "gpt-4o-mini", base_url=role.base_url, api_key=key,
+    return OpenAIModel(role.model or "gpt-4o-mini", base_url=role.base_url, api_key=key or PLACEHOLDER_KEY,
                        temperature=role.temperature)
 
 
@@ -56,6 +63,7 @@ class Swarm:
     model_factory: Callable[[RoleConfig], ChatModel] = default_model
     stop: threading.Event = field(default_factory=threading.Event)
     fatal: str | None = None  # why the swarm cannot go on (a refused model configuration)
+    endpoints: Endpoints | None = None  # the host's model endpoints; None: read them (endpoints.load_host) when needed
     holding: set[str] = field(default_factory=set)  # agents holding a claim now: their heartbeats go out
     hidden: list[Path] = field(default_factory=list)  # what sandboxed agents must not see (the hub)
 
@@ -83,7 +91,16 @@ class Swarm:
         return None if data is None else data.decode("utf-8", errors="replace")
 
     def config(self, tip: str | None, goal: Goal | None = None) -> Config:
-        config = load_config(self.read_main(tip, ".gitswarm.yaml"))
+        """The settings on main at `tip` (with the goal's `models:`), their endpoints chosen among the
+        host's. Raises ConfigInvalid (a file on main) or EndpointsInvalid (the host's file)."""
+        if self.endpoints is None:
+            try:
+                self.endpoints = load_host()
+            except GitswarmError as e:  # the host's own file: no agent of this swarm can run
+                self.fatal = f"the host's model endpoints: {e}"
+                self.stop.set()
+                raise
+        config = load_config(self.read_main(tip, CONFIG_PATH), CONFIG_PATH, self.endpoints)
         return config.for_goal(goal.models, goal.path) if goal else config
 
     def goal(self, tip: str | None, name: str) -> Goal:

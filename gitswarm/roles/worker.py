@@ -7,11 +7,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .. import checkout
+from .. import checkout, git
 from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
 from ..goal import Goal
+from ..rules import check_may_change
 from ..task import Task, printable
 from . import Swarm, agent_env
 
@@ -148,6 +149,7 @@ class Job:
                            tokens=self.tokens)
             self.swarm.log(f"{self.name}: {task.id} done, nothing to change")
             return
+        self._may_land(commit, tip, goal)
         replay = not (goal and goal.test)  # no test to run on the result: the board may replay it on a moved main
         landings, pause = 0, 0.0
         while landings < MAX_LANDINGS:
@@ -170,6 +172,7 @@ class Job:
                 tip = self.swarm.main_tip() or tip
                 self.swarm.log(f"{self.name}: main moved; rebasing {task.id} onto {tip[:10]}")
                 commit = self._rebase(worktree, goal, tip, result)
+                self._may_land(commit, tip, goal)
                 self._test(worktree, goal)
         raise GitswarmError(f"main kept moving: gave up after {MAX_LANDINGS} landings")
 
@@ -215,6 +218,13 @@ class Job:
                 checkout.abort_rebase(worktree)
                 raise GitswarmError(f"could not resolve the conflict with main in {', '.join(left)}")
         return checkout.head(worktree)
+
+    def _may_land(self, commit: str, tip: str, goal: Goal | None) -> None:
+        """Refuse, as the hub's guard would, work that changes settings, prompts or goals its goal
+        does not let it change (`may_change`): the task fails saying so, nothing is pushed."""
+        paths = git.changed_paths(self.swarm.board.mirror.repo, tip, commit)
+        check_may_change(paths, self.task.id, "the work", goal.path if goal else None,
+                         goal.may_change if goal else ())
 
     def _test(self, worktree: Path, goal: Goal | None) -> None:
         if goal and goal.test:
