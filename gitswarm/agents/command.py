@@ -1,9 +1,10 @@
 """The `command` backend: an external agent program (a CLI coding agent, a script) does the step.
 
-The program runs through `/bin/sh -c` in `cwd`, in a process group of its own, with the prompt on
-stdin or in a file (path in GITSWARM_PROMPT_FILE, and substituted for `{prompt_file}`). When the
-wall time is up the whole group gets SIGTERM, then SIGKILL; whatever the program left running in
-its group when it exits is ended the same way. Output is read by threads that keep only a bounded
+The program runs through `/bin/sh -c` in `cwd`, in a process group of its own (and in the
+sandbox, a pid namespace of its own), with the prompt on stdin or in a file (path in
+GITSWARM_PROMPT_FILE, and substituted for `{prompt_file}`). When the wall time is up the whole
+group gets SIGTERM, then SIGKILL; whatever the program left running in its group when it exits is
+ended the same way (`run_killable`, which the bash tool and the goal's tests and checks use too). Output is read by threads that keep only a bounded
 head and tail, so a chatty program cannot fill memory and a stray process holding the pipe cannot
 hang us.
 """
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Literal
 
@@ -107,6 +110,56 @@ def kill_group(pgid: int, grace: float, reap: Callable[[], object] = lambda: Non
         pass
 
 
+@dataclass
+class Ran:
+    """How a command ended: `ended` is "exited", "time" (killed at its timeout) or "stopped"
+    (killed because `stop` was set); `stdout` and `stderr` are bounded head-and-tail captures."""
+
+    code: int
+    stdout: str
+    stderr: str
+    ended: str
+    elapsed: float
+
+
+def run_killable(argv: list[str], cwd: Path, env: dict[str, str] | None, timeout: float, *,
+                 stdin: bytes | None = None, stop: threading.Event | None = None, keep: int = 20_000,
+                 merge: bool = False, grace: float = 5.0) -> Ran:
+    """Run argv in a process group of its own (in the sandbox, its first process is bwrap: the
+    whole pid namespace dies with it) and end it whole: at `timeout` or when `stop` is set, SIGTERM
+    then SIGKILL after `grace`; when it exits, whatever it left running in its group. The one way
+    agents' commands (command agents, the bash tool, tests and checks) are run and killed.
+    `merge`: stderr goes to stdout, in order."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True,
+                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.PIPE)
+    captures = [_Capture(pipe, keep) for pipe in (proc.stdout, proc.stderr) if pipe is not None]
+    for capture in captures:
+        capture.start()
+    if proc.stdin is not None:
+        threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
+    ended = "exited"
+    deadline = start + timeout
+    while proc.poll() is None:
+        if stop is not None and stop.is_set():
+            ended = "stopped"
+            break
+        if time.monotonic() >= deadline:
+            ended = "time"
+            break
+        try:
+            proc.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            pass
+    kill_group(proc.pid, grace if ended != "exited" else 0.5, proc.poll)  # the command, or what it left behind
+    code = proc.wait()
+    for capture in captures:
+        capture.join(1.0)
+    texts = [c.text().strip() for c in captures] + [""]
+    return Ran(code, texts[0], texts[1], ended, time.monotonic() - start)
+
+
 def run_command_agent(command: str, prompt: str, cwd: Path, limits: Limits, env: dict[str, str] | None = None,
                       prompt_mode: Literal["stdin", "file"] = "stdin", *, grace: float = 5.0,
                       stop: threading.Event | None = None,
@@ -126,50 +179,23 @@ def run_command_agent(command: str, prompt: str, cwd: Path, limits: Limits, env:
         prompt_file.write_text(prompt)
         full_env["GITSWARM_PROMPT_FILE"] = str(prompt_file)
         command = command.replace("{prompt_file}", shlex.quote(str(prompt_file)))
-    start = time.monotonic()
     try:
         argv = ["/bin/sh", "-c", command]
         if wrap is not None:
             argv = wrap(argv, [Path(prompt_dir)] if prompt_dir else [])
-        proc = subprocess.Popen(argv, cwd=cwd, env=full_env, start_new_session=True,
-                                stdin=subprocess.PIPE if prompt_mode == "stdin" else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = _Capture(proc.stdout, limits.max_output), _Capture(proc.stderr, limits.max_output)
-        out.start()
-        err.start()
-        if proc.stdin is not None:
-            threading.Thread(target=_feed, args=(proc.stdin, prompt.encode()), daemon=True).start()
-        timed_out = stopped = False
-        deadline = start + limits.wall_time
-        while proc.poll() is None:
-            if stop is not None and stop.is_set():
-                stopped = True
-                break
-            if time.monotonic() >= deadline:
-                timed_out = True
-                break
-            try:
-                proc.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                pass
-        kill_group(proc.pid, grace if timed_out or stopped else 0.5, proc.poll)  # the program, or what it left behind
-        code = proc.wait()
-        out.join(1.0)
-        err.join(1.0)
+        ran = run_killable(argv, cwd, full_env, limits.wall_time, stop=stop, keep=limits.max_output, grace=grace,
+                           stdin=prompt.encode() if prompt_mode == "stdin" else None)
     finally:
         if prompt_dir:
-            for item in Path(prompt_dir).iterdir():
-                item.unlink()
-            os.rmdir(prompt_dir)
-    elapsed = time.monotonic() - start
-    stdout, stderr = out.text().strip(), err.text().strip()
-    if stopped:
-        return AgentResult(f"stopped after {elapsed:.1f}s: the swarm is stopping", "stopped", 1, 0, 0, command)
-    if timed_out:
-        summary = f"killed after {elapsed:.1f}s (wall time {limits.wall_time:g}s)"
+            shutil.rmtree(prompt_dir, ignore_errors=True)
+    stdout, stderr = ran.stdout, ran.stderr
+    if ran.ended == "stopped":
+        return AgentResult(f"stopped after {ran.elapsed:.1f}s: the swarm is stopping", "stopped", 1, 0, 0, command)
+    if ran.ended == "time":
+        summary = f"killed after {ran.elapsed:.1f}s (wall time {limits.wall_time:g}s)"
         tail = (stderr or stdout)[-SUMMARY_CHARS:]
         return AgentResult(f"{summary}\n{tail}".strip(), "time", 1, 0, 0, command)
-    if code == 0:
+    if ran.code == 0:
         return AgentResult(stdout[-SUMMARY_CHARS:], "finished", 1, 0, 0, command)
     tail = (stderr or stdout)[-SUMMARY_CHARS:]
-    return AgentResult(f"exit status {code}\n{tail}".strip(), "error", 1, 0, 0, command)
+    return AgentResult(f"exit status {ran.code}\n{tail}".strip(), "error", 1, 0, 0, command)

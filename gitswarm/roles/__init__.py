@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ from typing import Any, Callable
 
 from .. import git, prompts, sandbox
 from ..agents import AgentResult, ChatModel, LimitExceeded, Limits, Step, Tool, run_agent
-from ..agents.command import run_command_agent
+from ..agents.command import run_command_agent, run_killable
 from ..board import Board
 from ..config import Config, RoleConfig, load_config
 from ..errors import GitswarmError
@@ -56,8 +55,10 @@ class Swarm:
     hidden: list[Path] = field(default_factory=list)  # what sandboxed agents must not see (the hub)
 
     def sandbox(self, cwd: Path) -> Callable[[list[str], list[Path]], list[str]]:
-        """Wraps an agent's command line: the sandbox, with `cwd` the only writable folder."""
-        return lambda argv, readable=(): sandbox.wrap(argv, cwd, self.hidden, readable)
+        """Wraps an agent's command line: the sandbox, with `cwd` the only writable folder and the
+        mirror's git dir readable (`git log` and `git diff` work in a worktree)."""
+        mirror = self.board.mirror.path
+        return lambda argv, readable=(): sandbox.wrap(argv, cwd, self.hidden, [*readable, mirror])
     work_ready: Signal = field(default_factory=Signal)  # rung when the board moved: idle agents look again
     idle: float = 30.0  # seconds an idle agent sleeps at most between looks when nothing rings
 
@@ -122,15 +123,15 @@ class Swarm:
         return run_agent(self.model_factory(settings), SYSTEM[role], prompt, tools, limits, on_step=on_step)
 
     def run_check(self, command: str, cwd: Path, timeout: float = 1800.0) -> tuple[bool, str]:
-        """Run a goal's test or check command; (passed, the tail of its output)."""
-        try:
-            proc = subprocess.run(self.sandbox(cwd)(["/bin/sh", "-c", command]), cwd=cwd, env=agent_env(),
-                                  capture_output=True,
-                                  timeout=timeout, start_new_session=True)
-        except subprocess.TimeoutExpired:
+        """Run a goal's test or check command in the sandbox, killed whole at `timeout` or when the
+        swarm stops; (passed, the tail of its output)."""
+        ran = run_killable(self.sandbox(cwd)(["/bin/sh", "-c", command]), cwd, agent_env(), timeout,
+                           stop=self.stop, keep=8000, merge=True)
+        if ran.ended == "time":
             return False, f"timed out after {timeout:g}s"
-        output = (proc.stdout + proc.stderr).decode(errors="replace")
-        return proc.returncode == 0, f"exit {proc.returncode}\n{output[-4000:]}"
+        if ran.ended == "stopped":
+            return False, "stopped: the swarm is stopping"
+        return ran.code == 0, f"exit {ran.code}\n{ran.stdout[-4000:]}"
 
 
 SECRET = re.compile(r"(KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE)", re.I)

@@ -1,0 +1,208 @@
+"""Attacks on the worker's machine through what a push chose to run (issue 11, part 1): the worker's
+own git, a missing sandbox, host processes and sockets, setsid escapes, and the daemon's secrets.
+Each is tried for real (real goals pushed to a real hub, `serve`, bubblewrap, processes, sockets)
+and must end refused or contained."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gitswarm import sandbox
+from gitswarm.agents import Limits
+from gitswarm.agents.command import run_command_agent
+from gitswarm.agents.tools import worker_tools
+from gitswarm.board import Board
+from gitswarm.daemon import Daemon
+from gitswarm.errors import GitswarmError
+from gitswarm.roles import Swarm
+
+from conftest import commit_all, push, sh
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                reason="bubblewrap is not installed (apt-get install bubblewrap; .ci/run does)")
+
+
+def push_goal(hub: Path, tmp_path: Path, name: str, text: str) -> None:
+    clone = tmp_path / f"project-{name}"
+    sh("git", "clone", "-q", str(hub), str(clone))
+    (clone / "goals").mkdir()
+    (clone / "goals" / f"{name}.md").write_text(text)
+    commit_all(clone, f"goal {name}")
+    assert push(clone, "HEAD:refs/heads/main").returncode == 0
+
+
+def tasks_of(hub: Path) -> list:
+    with Board(str(hub)) as board:
+        board.refresh()
+        return board.tasks()
+
+
+def everything_on(hub: Path) -> str:
+    """Every file of every commit of the hub, as text: where a leaked secret would land."""
+    return sh("git", "log", "-p", "--all", "--format=%B", cwd=hub).stdout
+
+
+def sleepers(tag: str) -> list[int]:
+    """Pids of live processes whose command line holds `tag`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if tag.replace(" ", "\0").encode() in cmdline.read_bytes() and cmdline.parent.joinpath("stat").read_text().split(")")[1].split()[0] != "Z":
+                found.append(int(cmdline.parent.name))
+        except (OSError, IndexError):
+            continue
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def gone(tag: str, within: float = 3.0) -> bool:
+    deadline = time.monotonic() + within
+    while sleepers(tag) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not sleepers(tag)
+
+
+def kill_all(tag: str) -> None:
+    for pid in sleepers(tag):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# ------------------------------------------------------------ 2. fail closed (in wrap)
+
+def bin_without_bwrap(tmp_path: Path) -> Path:
+    """A PATH folder with git and python only."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for name in ("git",):
+        (folder / name).symlink_to(shutil.which(name))
+    (folder / "python3").symlink_to(sys.executable)
+    return folder
+
+
+def test_wrap_itself_refuses_without_bubblewrap(tmp_path, monkeypatch):
+    monkeypatch.delenv("GITSWARM_SANDBOX", raising=False)
+    monkeypatch.setenv("PATH", str(bin_without_bwrap(tmp_path)))
+    with pytest.raises(GitswarmError) as refused:
+        sandbox.wrap(["/bin/sh", "-c", "true"], tmp_path)
+    assert "bubblewrap" in refused.value.message and "GITSWARM_SANDBOX=off" in refused.value.hint
+
+
+# ------------------------------------------------------------ 3. a tighter sandbox
+
+def boxed(command: str, work: Path, wall_time: float = 60.0):
+    return run_command_agent(command, "", work, Limits(wall_time=wall_time),
+                             wrap=lambda argv, readable: sandbox.wrap(argv, work, [], readable))
+
+
+def test_a_sandboxed_command_cannot_see_or_kill_a_host_process(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    host = subprocess.Popen(["sleep", "600.25"])
+    try:
+        result = boxed(f"kill -9 {host.pid} 2>/dev/null && echo KILLED; test -e /proc/{host.pid} && echo SEEN; "
+                       f"echo done", work)
+        time.sleep(0.2)
+        assert host.poll() is None, "a sandboxed command killed a host process"
+        assert result.summary.split() == ["done"], result.summary
+    finally:
+        host.kill()
+        host.wait()
+
+
+def unix_server(path: Path) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen()
+
+    def answer() -> None:
+        try:
+            while True:
+                conn, _ = server.accept()
+                conn.sendall(b"secret")
+                conn.close()
+        except OSError:
+            pass
+
+    threading.Thread(target=answer, daemon=True).start()
+    return server
+
+
+def test_a_sandboxed_command_cannot_reach_host_unix_sockets(tmp_path, monkeypatch):
+    home = Path("/var/tmp") / f"gitswarm-home-{uuid.uuid4().hex[:8]}"  # a home outside /tmp, like a real one
+    home.mkdir()
+    run_sock = Path("/run") / f"gitswarm-test-{uuid.uuid4().hex[:8]}.sock"
+    monkeypatch.setenv("HOME", str(home))
+    servers = [unix_server(home / "agent.sock"), unix_server(run_sock)]
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        probe = ("import socket, sys\n"
+                 "for path in sys.argv[1:]:\n"
+                 "    s = socket.socket(socket.AF_UNIX)\n"
+                 "    try:\n"
+                 "        s.connect(path); print('REACHED', s.recv(10).decode())\n"
+                 "    except OSError:\n"
+                 "        print('unreachable')\n")
+        (work / "probe.py").write_text(probe)
+        result = boxed(f"{sys.executable} probe.py {home / 'agent.sock'} {run_sock}", work)
+        assert result.reason == "finished", result.summary
+        assert result.summary.split() == ["unreachable", "unreachable"], result.summary
+    finally:
+        for s in servers:
+            s.close()
+        run_sock.unlink(missing_ok=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_setsid_grandchild_is_killed_on_timeout(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    tag = f"sleep 900.{uuid.uuid4().int % 10**6}"
+    try:
+        result = boxed(f"setsid {tag} >/dev/null 2>&1 < /dev/null & sleep 100", work, wall_time=1.0)
+        assert result.reason == "time"
+        assert gone(tag), f"{tag} outlived the command's timeout"
+    finally:
+        kill_all(tag)
+
+
+# ------------------------------------------------------------ 5. one way to kill a command's tree
+
+def test_a_checks_background_child_dies_with_its_timeout(hub, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    tag = f"sleep 800.{uuid.uuid4().int % 10**6}"
+    try:
+        with Board(str(hub)) as board:
+            swarm = Swarm(board, tmp_path)
+            passed, output = swarm.run_check(f"setsid {tag} >/dev/null 2>&1 < /dev/null & sleep 100", work, timeout=1.0)
+        assert not passed and "timed out" in output
+        assert gone(tag), f"{tag} outlived the check's timeout"
+    finally:
+        kill_all(tag)
+
+
+def test_the_bash_tools_background_child_dies_with_its_timeout(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    tag = f"sleep 700.{uuid.uuid4().int % 10**6}"
+    bash = worker_tools(work, timeout=1.0, wrap=lambda argv, readable: sandbox.wrap(argv, work, [], readable))[0]
+    try:
+        said = bash.handler({"command": f"setsid {tag} >/dev/null 2>&1 < /dev/null & sleep 100"})
+        assert "killed after 1s" in said
+        assert gone(tag), f"{tag} outlived the bash tool's timeout"
+    finally:
+        kill_all(tag)
