@@ -10,6 +10,8 @@
   mirror's git dir (so `git log` works) and the paths the operator names in
   GITSWARM_SANDBOX_PATHS (colon-separated). Never the home directory, /run, /var or the hub;
   /etc/ssh and the shadow files are blanked;
+- an environment by allow-list (`agent_env`): PATH, HOME, LANG, LC_*, TERM, TZ, ... and the names
+  the operator gives in GITSWARM_AGENT_ENV (comma-separated).
 
 GITSWARM_SANDBOX: `on` (the default; `require` is the same) refuses to run an agent command
 without bubblewrap; `off` runs them unsandboxed on this host.
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from .errors import GitswarmError
 
+ENV_ALLOWED = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "SHELL", "TMPDIR"})
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 BLANKED_DIRS = ("/etc/ssh",)  # host keys
 BLANKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-")
@@ -42,6 +45,14 @@ def mode() -> str:
     raise GitswarmError(f"GITSWARM_SANDBOX={raw!r} is not a sandbox mode",
                         "set GITSWARM_SANDBOX=on (the default: agent commands run in bubblewrap) or off "
                         "(they run unsandboxed on this host)")
+
+
+def agent_env() -> dict[str, str]:
+    """What agents' commands see of this process's environment: the allow-list, plus the names the
+    operator gives in GITSWARM_AGENT_ENV. Nothing else: API keys, database URLs and DSNs stay out
+    whatever their names."""
+    extra = {name.strip() for name in os.environ.get("GITSWARM_AGENT_ENV", "").split(",") if name.strip()}
+    return {k: v for k, v in os.environ.items() if k in ENV_ALLOWED or k.startswith("LC_") or k in extra}
 
 
 def operator_paths() -> list[Path]:

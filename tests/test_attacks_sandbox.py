@@ -179,6 +179,31 @@ def test_a_setsid_grandchild_is_killed_on_timeout(tmp_path):
         kill_all(tag)
 
 
+# ------------------------------------------------------------ 4. the environment, by allow-list
+
+ENV_GOAL = """---
+check: "test -f env.txt"
+tasks:
+  - title: Dump env
+    run: "env | sort > env.txt"
+---
+Show the environment.
+"""
+
+
+def test_secrets_with_innocent_names_never_reach_a_task(hub, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:pw-db-secret@h/db")
+    monkeypatch.setenv("SENTRY_DSN", "https://sentry-key-secret@sentry.example.com/1")
+    monkeypatch.setenv("BUILD_FLAVOUR", "named-by-the-operator")
+    monkeypatch.setenv("GITSWARM_AGENT_ENV", "BUILD_FLAVOUR")
+    push_goal(hub, tmp_path, "env", ENV_GOAL)
+    assert Daemon(hub, workers=1, planners=0, until_done=True, name="t", log=lambda _: None, debounce=0.1).run() == 0
+    seen = sh("git", "show", "main:env.txt", cwd=hub).stdout
+    assert "PATH=" in seen and "BUILD_FLAVOUR=named-by-the-operator" in seen
+    landed = everything_on(hub)
+    assert "pw-db-secret" not in landed and "sentry-key-secret" not in landed
+
+
 # ------------------------------------------------------------ 5. one way to kill a command's tree
 
 def test_a_checks_background_child_dies_with_its_timeout(hub, tmp_path):

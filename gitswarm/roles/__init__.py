@@ -5,7 +5,6 @@ Each role (planner, worker, judge) is one module with one short loop."""
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 import time
@@ -20,6 +19,7 @@ from ..board import Board
 from ..config import Config, RoleConfig, load_config
 from ..errors import GitswarmError
 from ..goal import Goal, goal_path, parse_goal
+from ..sandbox import agent_env
 from ..watch import Signal
 
 SYSTEM = {
@@ -132,18 +132,6 @@ class Swarm:
         if ran.ended == "stopped":
             return False, "stopped: the swarm is stopping"
         return ran.code == 0, f"exit {ran.code}\n{ran.stdout[-4000:]}"
-
-
-SECRET = re.compile(r"(KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE)", re.I)
-SECRET_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_", "GCP_", "OPENAI_", "ANTHROPIC_", "SSH_", "GH_", "GITHUB_",
-                   "GITLAB_", "HF_", "NPM_", "PYPI_", "TWINE_", "DOCKER_")
-
-
-def agent_env() -> dict[str, str]:
-    """What an agent's commands see: no GIT_* pointing at another repository, and no secrets (API
-    keys, tokens, credentials) of the daemon's environment: an agent runs commands a model wrote."""
-    return {k: v for k, v in git.no_git_env().items()
-            if not SECRET.search(k) and not k.startswith(SECRET_PREFIXES)}
 
 
 def describe_tasks(tasks: list[Any]) -> str:
