@@ -14,14 +14,16 @@
   the operator gives in GITSWARM_AGENT_ENV (comma-separated).
 
 GITSWARM_SANDBOX: `on` (the default; `require` is the same) refuses to run an agent command
-without bubblewrap; `off` runs them unsandboxed on this host.
+without bubblewrap; `off` runs them unsandboxed on this host, and says so at start and in `status`.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from .errors import GitswarmError
@@ -63,6 +65,27 @@ def operator_paths() -> list[Path]:
             raise GitswarmError(f"GITSWARM_SANDBOX_PATHS: {p!r} is not an absolute path",
                                 "list absolute paths, separated by ':'")
     return [Path(p) for p in paths]
+
+
+def check() -> str:
+    """At start, before any agent runs: the line to log about the sandbox. Raises GitswarmError
+    (with a hint) when it is on and bubblewrap is missing or cannot make a sandbox here."""
+    if mode() == "off":
+        return ("sandbox: OFF (GITSWARM_SANDBOX=off): agent commands (run:, test:, check:, bash, command "
+                "agents) run unsandboxed on this host, with its network, processes and files")
+    for path in operator_paths():
+        if not path.exists():
+            raise GitswarmError(f"GITSWARM_SANDBOX_PATHS names {path}, which does not exist",
+                                "remove it from GITSWARM_SANDBOX_PATHS or create it")
+    with tempfile.TemporaryDirectory(prefix="gitswarm-probe-") as folder:
+        proc = subprocess.run(wrap(["/bin/sh", "-c", "true"], Path(folder)), env=agent_env(),
+                              capture_output=True, timeout=60)
+    if proc.returncode != 0:
+        raise GitswarmError(f"bubblewrap cannot make a sandbox on this host: "
+                            f"{proc.stderr.decode(errors='replace').strip() or 'exit ' + str(proc.returncode)}",
+                            "let bwrap create namespaces here (user namespaces, or run as root), or set "
+                            "GITSWARM_SANDBOX=off to run agent commands unsandboxed on this host")
+    return "sandbox: on (bubblewrap): no network, no host processes, only the worktree writable"
 
 
 def wrap(argv: list[str], workdir: Path, hide: list[Path] | tuple[Path, ...] = (),

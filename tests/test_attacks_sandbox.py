@@ -80,7 +80,7 @@ def kill_all(tag: str) -> None:
             pass
 
 
-# ------------------------------------------------------------ 2. fail closed (in wrap)
+# ------------------------------------------------------------ 2. fail closed
 
 def bin_without_bwrap(tmp_path: Path) -> Path:
     """A PATH folder with git and python only."""
@@ -92,12 +92,57 @@ def bin_without_bwrap(tmp_path: Path) -> Path:
     return folder
 
 
+def serve_cmd(hub: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "gitswarm", "serve", str(hub), "--workers", "1", "--planners", "0", *args]
+
+
+ONE_TASK = """---
+check: "test -f done.txt"
+tasks:
+  - title: Do it
+    run: "sleep {sleep}; echo done > done.txt"
+---
+One task.
+"""
+
+
+def test_serve_refuses_to_run_agent_commands_without_a_sandbox(hub, tmp_path, monkeypatch):
+    monkeypatch.delenv("GITSWARM_SANDBOX", raising=False)
+    push_goal(hub, tmp_path, "one", ONE_TASK.format(sleep=0))
+    env = dict(os.environ, PATH=str(bin_without_bwrap(tmp_path)))
+    proc = subprocess.run(serve_cmd(hub, "--until-done"), env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "bubblewrap" in proc.stderr and "apt-get install bubblewrap" in proc.stderr, proc.stderr
+    assert "GITSWARM_SANDBOX=off" in proc.stderr, proc.stderr
+    assert "claim " not in sh("git", "log", "--format=%s", "tasks", cwd=hub).stdout  # nothing ran
+    assert sh("git", "show", "main:done.txt", cwd=hub, check=False).returncode != 0
+
+
 def test_wrap_itself_refuses_without_bubblewrap(tmp_path, monkeypatch):
     monkeypatch.delenv("GITSWARM_SANDBOX", raising=False)
     monkeypatch.setenv("PATH", str(bin_without_bwrap(tmp_path)))
     with pytest.raises(GitswarmError) as refused:
         sandbox.wrap(["/bin/sh", "-c", "true"], tmp_path)
     assert "bubblewrap" in refused.value.message and "GITSWARM_SANDBOX=off" in refused.value.hint
+
+
+def test_sandbox_off_is_said_at_start_and_in_status(hub, tmp_path):
+    push_goal(hub, tmp_path, "one", ONE_TASK.format(sleep=0))
+    env = dict(os.environ, PATH=str(bin_without_bwrap(tmp_path)), GITSWARM_SANDBOX="off")
+    proc = subprocess.Popen(serve_cmd(hub), env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and "claim " not in sh("git", "log", "--format=%s", "tasks", cwd=hub).stdout:
+            time.sleep(0.2)
+        status = sh(sys.executable, "-m", "gitswarm", "status", str(hub)).stdout
+        assert any(ln.startswith("serve:") and "sandbox: off" in ln and str(proc.pid) in ln
+                   for ln in status.splitlines()), status
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert "sandbox: OFF" in err and "GITSWARM_SANDBOX=off" in err, err
+    assert "serve:" not in sh(sys.executable, "-m", "gitswarm", "status", str(hub)).stdout  # it stopped
 
 
 # ------------------------------------------------------------ 3. a tighter sandbox

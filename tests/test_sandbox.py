@@ -133,3 +133,10 @@ def test_an_unknown_sandbox_mode_is_an_error(monkeypatch):
     assert "GITSWARM_SANDBOX='auto'" in bad.value.message and "on" in bad.value.hint and "off" in bad.value.hint
     monkeypatch.setenv("GITSWARM_SANDBOX", "require")  # the old name of on
     assert sandbox.mode() == "on"
+
+
+def test_start_refuses_a_missing_operator_path(monkeypatch):
+    monkeypatch.setenv("GITSWARM_SANDBOX_PATHS", "/nonexistent-gitswarm-path")
+    with pytest.raises(GitswarmError, match="GITSWARM_SANDBOX_PATHS names /nonexistent-gitswarm-path"):
+        sandbox.check()
+    assert "sandbox: on" in (monkeypatch.delenv("GITSWARM_SANDBOX_PATHS") or sandbox.check())
