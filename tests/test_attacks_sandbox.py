@@ -80,6 +80,37 @@ def kill_all(tag: str) -> None:
             pass
 
 
+# ------------------------------------------------------------ 1. the worker's own git
+
+PLANTED = """---
+max_cycles: 1
+check: "test -f planted.txt"
+tasks:
+  - title: Plant a filter
+    run: |
+      rm -f .git && git init -q . && git config filter.x.clean "sh -c 'env > {marker}; cat'"
+      echo '* filter=x' > .gitattributes
+      echo planted > planted.txt
+---
+Plant a clean filter in a repository of the task's own.
+"""
+
+
+def test_the_workers_git_never_runs_a_filter_the_task_planted(hub, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-planted-filter-must-not-see-this")
+    marker = tmp_path / "filter-ran.txt"  # outside the worktree: only a filter run outside the sandbox writes it
+    push_goal(hub, tmp_path, "plant", PLANTED.format(marker=marker))
+    lines: list[str] = []
+    Daemon(hub, workers=1, planners=0, until_done=True, name="t", log=lines.append, debounce=0.1,
+           max_attempts=1).run()
+    assert not marker.exists(), marker.read_text()[:300]
+    assert "sk-planted-filter" not in everything_on(hub)
+    task, = tasks_of(hub)
+    assert task.status in ("failed", "dead"), task
+    assert ".git" in task.result["reason"] and "refused" in task.result["reason"], task.result
+    assert any(".git" in ln and "failed" in ln for ln in lines), lines
+
+
 # ------------------------------------------------------------ 2. fail closed
 
 def bin_without_bwrap(tmp_path: Path) -> Path:
