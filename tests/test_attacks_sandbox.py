@@ -148,6 +148,10 @@ def test_serve_refuses_to_run_agent_commands_without_a_sandbox(hub, tmp_path, mo
     assert "GITSWARM_SANDBOX=off" in proc.stderr, proc.stderr
     assert "claim " not in sh("git", "log", "--format=%s", "tasks", cwd=hub).stdout  # nothing ran
     assert sh("git", "show", "main:done.txt", cwd=hub, check=False).returncode != 0
+    pool = subprocess.run([sys.executable, "-m", "gitswarm", "worker", str(hub), "--workers", "1"], env=env,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert pool.returncode == 1 and "apt-get install bubblewrap" in pool.stderr, pool.stderr
+    assert "claim " not in sh("git", "log", "--format=%s", "tasks", cwd=hub).stdout
 
 
 def test_wrap_itself_refuses_without_bubblewrap(tmp_path, monkeypatch):
