@@ -78,11 +78,14 @@ def check() -> str:
             raise GitswarmError(f"GITSWARM_SANDBOX_PATHS names {path}, which does not exist",
                                 "remove it from GITSWARM_SANDBOX_PATHS or create it")
     with tempfile.TemporaryDirectory(prefix="gitswarm-probe-") as folder:
-        proc = subprocess.run(wrap(["/bin/sh", "-c", "true"], Path(folder)), env=agent_env(),
-                              capture_output=True, timeout=60)
-    if proc.returncode != 0:
-        raise GitswarmError(f"bubblewrap cannot make a sandbox on this host: "
-                            f"{proc.stderr.decode(errors='replace').strip() or 'exit ' + str(proc.returncode)}",
+        try:
+            proc = subprocess.run(wrap(["/bin/sh", "-c", "true"], Path(folder)), env=agent_env(),
+                                  capture_output=True, timeout=60)
+            why = proc.stderr.decode(errors="replace").strip() or f"exit {proc.returncode}"
+        except (OSError, subprocess.TimeoutExpired) as e:
+            proc, why = None, str(e)
+    if proc is None or proc.returncode != 0:
+        raise GitswarmError(f"bubblewrap cannot make a sandbox on this host: {why}",
                             "let bwrap create namespaces here (user namespaces, or run as root), or set "
                             "GITSWARM_SANDBOX=off to run agent commands unsandboxed on this host")
     return "sandbox: on (bubblewrap): no network, no host processes, only the worktree writable"
@@ -108,8 +111,6 @@ def wrap(argv: list[str], workdir: Path, hide: list[Path] | tuple[Path, ...] = (
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    args += [arg for d in BLANKED_DIRS if os.path.isdir(d) for arg in ("--tmpfs", d)]
-    args += [arg for f in BLANKED_FILES if os.path.isfile(f) for arg in ("--ro-bind", "/dev/null", f)]
     args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", HOME_INSIDE]
     shown = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *readable, *operator_paths())}
     mounts = [(p, ["--ro-bind-try", str(p), str(p)]) for p in shown if p != workdir]
@@ -121,5 +122,7 @@ def wrap(argv: list[str], workdir: Path, hide: list[Path] | tuple[Path, ...] = (
             mounts.append((path, ["--tmpfs", str(path)]))
     for _, mount in sorted(mounts, key=lambda m: len(m[0].parts)):  # a folder before what it holds
         args += mount
+    args += [arg for d in BLANKED_DIRS if os.path.isdir(d) for arg in ("--tmpfs", d)]  # whatever showed /etc
+    args += [arg for f in BLANKED_FILES if os.path.isfile(f) for arg in ("--ro-bind", "/dev/null", f)]
     args += ["--setenv", "HOME", HOME_INSIDE, "--setenv", "TMPDIR", "/tmp", "--chdir", str(workdir), "--"]
     return args + argv
