@@ -83,7 +83,10 @@ class Daemon:
         try:
             self.log(f"serve {self.hub}: {self.pool.workers} workers, {self.pool.planners} planners")
             self.log(self.pool.sandbox)
-            write_serving(self.hub)
+            try:
+                write_serving(self.hub)
+            except OSError as e:  # status will not show it: say so here
+                self.log(f"cannot write {_serving_file(self.hub)}: {e}")
             self.pool.release_stale_claims()
             self._adopt_goals()
             self.pool.start()
