@@ -3,10 +3,14 @@ private /tmp, the hub hidden, the mirror and the operator's paths read-only. Rea
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -140,3 +144,26 @@ def test_start_refuses_a_missing_operator_path(monkeypatch):
     with pytest.raises(GitswarmError, match="GITSWARM_SANDBOX_PATHS names /nonexistent-gitswarm-path"):
         sandbox.check()
     assert "sandbox: on" in (monkeypatch.delenv("GITSWARM_SANDBOX_PATHS") or sandbox.check())
+
+
+def test_a_sandbox_killed_while_it_starts_leaves_nothing(tmp_path):
+    """Killed while bwrap sets up, the sandbox's pid 1 has no parent-death signal yet: kill_group
+    kills it itself (it ignores SIGTERM from outside), and with it the whole namespace."""
+    from gitswarm.agents.command import run_killable
+
+    work = tmp_path / "work"
+    work.mkdir()
+    tag = f"sleep 555.{os.getpid()}"
+    left: list[str] = []
+    try:
+        for i in range(30):
+            run_killable(sandbox.wrap(["/bin/sh", "-c", tag], work), work, sandbox.agent_env(), (i % 10) * 0.003)
+            left += subprocess.run(["pgrep", "-f", tag], capture_output=True, text=True).stdout.split()
+        assert not left, f"{len(left)} processes outlived their sandbox"
+    finally:
+        for pid in set(left):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+

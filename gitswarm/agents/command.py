@@ -72,6 +72,18 @@ def _feed(pipe: IO[bytes], data: bytes) -> None:
             pass
 
 
+def _processes() -> list[tuple[int, str, int, int]]:
+    """(pid, state, parent pid, process group) of every process, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            found.append((int(stat.parent.name), state, int(ppid), int(group)))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
 def group_alive(pgid: int) -> bool:
     """Whether a process of the group still runs. Zombies do not count: an orphan's zombie stays in
     the group until init reaps it, which some container inits do only every few seconds."""
@@ -81,33 +93,87 @@ def group_alive(pgid: int) -> bool:
         return False
     if not os.path.isdir("/proc"):
         return True
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError, ValueError):
-            continue
-        if int(group) == pgid and state != "Z":
-            return True
+    return any(group == pgid and state != "Z" for _, state, _, group in _processes())
+
+
+def _freeze(pgid: int, wait: float = 1.0) -> list[int]:
+    """Stop every process of the group (none can start another), then list what must get SIGKILL:
+    their children that left it (the sandbox's pid 1, in a session of its own, or a child that
+    called setsid) and the sandbox's pid 1 while still in the group. Killing bwrap alone is not
+    enough: killed while it sets up, its pid 1 has no parent-death signal yet and lives on."""
+    try:
+        os.killpg(pgid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return []
+    if not os.path.isdir("/proc"):
+        return []
+    deadline = time.monotonic() + wait
+    while True:
+        procs = _processes()
+        members = {pid: state for pid, state, _, group in procs if group == pgid and state != "Z"}
+        if all(state in "tT" for state in members.values()) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.005)
+    left = [pid for pid, state, ppid, group in procs if ppid in members and group != pgid and state != "Z"]
+    return left + [pid for pid in members if _namespace_init(pid)]
+
+
+def _namespace_init(pid: int) -> bool:
+    """Whether the process is pid 1 of a pid namespace below ours (a sandbox's, caught before it
+    left bwrap's group): it ignores SIGTERM from outside, and its death ends the namespace."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                ids = line.split()[1:]
+                return len(ids) > 1 and ids[-1] == "1"
+    except OSError:
+        pass
     return False
 
 
+def _gone(pids: list[int], until: float) -> None:
+    """Wait (until a monotonic deadline) for processes to exit: a sandbox's pid 1 exits only once
+    every process of its namespace did."""
+    alive = lambda pid: Path(f"/proc/{pid}/stat").exists() and \
+        Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[:1] != ["Z"]  # noqa: E731
+    while time.monotonic() < until:
+        try:
+            if not any(alive(pid) for pid in pids):
+                return
+        except OSError:
+            continue
+        time.sleep(0.01)
+
+
 def kill_group(pgid: int, grace: float, reap: Callable[[], object] = lambda: None) -> None:
-    """SIGTERM the process group, wait up to `grace` seconds for it to empty, then SIGKILL it.
-    `reap` collects the leader once it exits (a zombie still counts as a member of the group)."""
+    """End the process group and what it started: its members' children that left the group (the
+    sandbox's pid namespace, setsid children) get SIGKILL at once; the group SIGTERM, then SIGKILL
+    if it has not emptied within `grace` seconds. `reap` collects the leader once it exits (a
+    zombie still counts as a member of the group)."""
+    escaped = _freeze(pgid)
+    for pid in escaped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     try:
         os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, signal.SIGCONT)
     except ProcessLookupError:
+        _gone(escaped, time.monotonic() + max(grace, 1.0))
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         reap()
         if not group_alive(pgid):
-            return
+            break
         time.sleep(0.02)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    else:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _gone(escaped, time.monotonic() + max(grace, 1.0))
 
 
 @dataclass
