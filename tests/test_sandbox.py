@@ -167,3 +167,35 @@ def test_a_sandbox_killed_while_it_starts_leaves_nothing(tmp_path):
             except ProcessLookupError:
                 pass
 
+
+def test_a_goal_test_killed_by_stop_hands_the_task_back(hub, tmp_path):
+    """serve stopping while a worker runs the goal's test: the test is killed whole, and the task
+    goes back to the board (neither a pass nor a failure)."""
+    from gitswarm.board import Board
+
+    tag = f"sleep 600.{os.getpid()}"
+    clone = tmp_path / "project"
+    sh("git", "clone", "-q", str(hub), str(clone))
+    (clone / "goals").mkdir()
+    (clone / "goals" / "t.md").write_text(f'---\ntest: "{tag}"\ntasks:\n  - title: Write a\n'
+                                          f'    run: "echo a > a.txt"\n---\nA slow test.\n')
+    commit_all(clone, "goal")
+    assert push(clone, "HEAD:refs/heads/main").returncode == 0
+    daemon = Daemon(hub, workers=1, planners=0, name="t", log=lambda _: None, debounce=0.1)
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    try:
+        for _ in range(600):
+            if subprocess.run(["pgrep", "-f", tag], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the goal's test never started")
+    finally:
+        daemon.shutdown()
+        runner.join(60)
+    assert subprocess.run(["pgrep", "-f", tag], capture_output=True).returncode == 1
+    with Board(str(hub)) as board:
+        board.refresh()
+        task, = board.tasks()
+    assert (task.status, task.attempts) == ("open", 1), task

@@ -37,6 +37,10 @@ def default_model(role: RoleConfig) -> ChatModel:
                        temperature=role.temperature)
 
 
+class Stopping(Exception):
+    """The swarm is stopping (or cannot go on): a worker hands its task back."""
+
+
 def stderr_log(line: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
 
@@ -124,13 +128,13 @@ class Swarm:
 
     def run_check(self, command: str, cwd: Path, timeout: float = 1800.0) -> tuple[bool, str]:
         """Run a goal's test or check command in the sandbox, killed whole at `timeout` or when the
-        swarm stops; (passed, the tail of its output)."""
+        swarm stops (Stopping: neither a pass nor a failure); (passed, the tail of its output)."""
         ran = run_killable(self.sandbox(cwd)(["/bin/sh", "-c", command]), cwd, agent_env(), timeout,
                            stop=self.stop, keep=8000, merge=True)
         if ran.ended == "time":
             return False, f"timed out after {timeout:g}s"
         if ran.ended == "stopped":
-            return False, "stopped: the swarm is stopping"
+            raise Stopping("the swarm is stopping: the command was killed")
         return ran.code == 0, f"exit {ran.code}\n{ran.stdout[-4000:]}"
 
 

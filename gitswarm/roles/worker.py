@@ -13,17 +13,13 @@ from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
 from ..goal import Goal
 from ..task import Task
-from . import Swarm, agent_env
+from . import Stopping, Swarm, agent_env
 
 MAX_LANDINGS = 20
 
 
 UNAVAILABLE_PAUSE = 30.0  # seconds a worker waits after its model endpoint stayed down
 UNREACHABLE_MAX_PAUSE = 30.0  # at most this between attempts to land while the hub is out of reach
-
-
-class Stopping(Exception):
-    """The swarm is stopping (or cannot go on): hand the task back."""
 
 
 class Unavailable(Exception):
