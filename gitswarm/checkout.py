@@ -1,18 +1,37 @@
 """A worker's checkout: a worktree of the local mirror at main's tip, where its agent works and
-its commit is made, rebased when main moved, and removed afterwards. The git command line, through
-gitswarm.git's helpers, with hooks and config-driven programs neutralised."""
+its commit is made, rebased when main moved, and removed afterwards.
+
+An agent wrote everything in a worktree, so every git command on one goes through `_git`, which
+takes the repository from gitswarm, never from the tree: GIT_DIR is the admin folder `git worktree
+add` made in the mirror (found from the mirror's side), GIT_WORK_TREE the worktree; no system or
+global config, the agent environment (sandbox.agent_env), and hooks, fsmonitor, attribute files,
+submodule recursion and signing turned off. Program-valued settings (filters, textconv, merge
+drivers) can then come only from the mirror's config, which gitswarm writes and the sandbox shows
+read-only. A worktree whose `.git` is not the exact file git wrote is refused: nothing runs in it.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import os
+import shutil
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from . import git
-from .errors import GitError
+from .errors import GitError, GitswarmError
+from .sandbox import agent_env
 
-SAFE = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false", "-c", "core.fsmonitor=false"]
+SAFE = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "core.attributesFile=/dev/null",
+        "-c", "commit.gpgSign=false", "-c", "tag.gpgSign=false", "-c", "submodule.recurse=false",
+        "-c", "diff.ignoreSubmodules=all", "-c", "status.submoduleSummary=false", "-c", "core.untrackedCache=false",
+        "-c", "user.name=gitswarm", "-c", "user.email=gitswarm@localhost"]
+
+
+class WorktreeChanged(GitswarmError):
+    """The worktree's `.git` is not the file git wrote: git is not run on it."""
 
 
 @contextmanager
@@ -25,63 +44,114 @@ def _worktrees_locked(mirror: Path) -> Iterator[None]:
         yield
 
 
+def _git(args: list[str], git_dir: Path, work_tree: Path | None = None, *, input: bytes | None = None,
+         check: bool = True, env: dict[str, str] | None = None):
+    """`git <args>` on a repository gitswarm names: the one helper for git on a mirror or a worktree."""
+    full = {**git.no_git_env(agent_env()), "GIT_DIR": str(git_dir), "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_TERMINAL_PROMPT": "0", "GIT_EDITOR": "true",
+            "GIT_SEQUENCE_EDITOR": "true", **(env or {})}
+    if work_tree is not None:
+        full["GIT_WORK_TREE"] = str(work_tree)
+    return git.run([*SAFE, *args], cwd=work_tree or git_dir, input=input, env=full, check=check)
+
+
+def _admin_dir(mirror: Path, worktree: Path) -> Path:
+    """The mirror's folder for this worktree (`worktrees/<name>`), found from the mirror's side:
+    the one whose gitdir file names the worktree's .git. Refused when none does, or when the
+    worktree's .git is not the file git wrote (a symlink, a folder, another repository)."""
+    worktree = Path(worktree).resolve()
+    dotgit = worktree / ".git"
+    for admin in sorted((mirror / "worktrees").glob("*")):
+        try:
+            if Path((admin / "gitdir").read_text().strip()) == dotgit:
+                break
+        except OSError:
+            continue
+    else:
+        raise WorktreeChanged(f"{worktree} is not a worktree of {mirror}: refused to run git on it",
+                              "the worktree was removed or the mirror pruned; the task is tried again")
+    try:
+        info = os.lstat(dotgit)
+        same = stat.S_ISREG(info.st_mode) and info.st_size < 4096 and \
+            dotgit.read_text() == f"gitdir: {admin.resolve()}\n"
+    except (OSError, UnicodeDecodeError):
+        same = False
+    if not same:
+        raise WorktreeChanged(f"the task changed its worktree's .git ({dotgit}), which ties it to gitswarm's "
+                              "repository: refused, gitswarm runs no git command on that tree",
+                              "agents and run: commands edit the files of the worktree and leave .git alone; "
+                              "gitswarm makes the commit")
+    return admin
+
+
+def _worktree_git(mirror: Path, worktree: Path, args: list[str], **kw):
+    return _git(args, _admin_dir(mirror, worktree), Path(worktree).resolve(), **kw)
+
+
+def _out(mirror: Path, worktree: Path, args: list[str]) -> str:
+    return _worktree_git(mirror, worktree, args).stdout.decode(errors="replace").strip()
+
+
 def add_worktree(mirror: Path, path: Path, commit: str) -> None:
     """A checkout of `commit` at `path`, sharing the mirror's objects: commits made there can be
     pushed from the mirror at once."""
     with _worktrees_locked(mirror):
-        git.run([*SAFE, "worktree", "add", "-q", "--detach", str(path), commit], cwd=mirror)
+        _git(["worktree", "add", "-q", "--detach", str(path), commit], mirror)
 
 
 def remove_worktree(mirror: Path, path: Path) -> None:
+    """Delete the worktree's files (without running git in it: an agent wrote them) and prune the
+    mirror's record of it."""
     with _worktrees_locked(mirror):
-        git.run(["worktree", "remove", "--force", str(path)], cwd=mirror, check=False)
-        git.run(["worktree", "prune"], cwd=mirror, check=False)
+        shutil.rmtree(path, ignore_errors=True)
+        _git(["worktree", "prune"], mirror, check=False)
 
 
-def commit_all(worktree: Path, message: str, author: tuple[str, str]) -> str | None:
-    """Commit everything in the worktree; the new commit, or None when nothing changed. Runs with
-    hooks and the repository's config-driven programs neutralised."""
-    git.run([*SAFE, "add", "-A"], cwd=worktree)
-    if git.run(["diff", "--cached", "--quiet"], cwd=worktree, check=False).returncode == 0:
+def commit_all(mirror: Path, worktree: Path, message: str, author: tuple[str, str]) -> str | None:
+    """Commit everything in the worktree; the new commit, or None when nothing changed."""
+    _worktree_git(mirror, worktree, ["add", "-A"])
+    if _worktree_git(mirror, worktree, ["diff", "--cached", "--quiet", "--ignore-submodules=all"],
+                     check=False).returncode == 0:
         return None
-    env = dict(git.no_git_env(), GIT_AUTHOR_NAME=author[0], GIT_AUTHOR_EMAIL=author[1],
-               GIT_COMMITTER_NAME=author[0], GIT_COMMITTER_EMAIL=author[1])
-    git.run([*SAFE, "commit", "-q", "--no-verify", "-F", "-"], cwd=worktree, input=message.encode(), env=env)
-    return git.out(["rev-parse", "HEAD"], cwd=worktree)
+    who = {"GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1],
+           "GIT_COMMITTER_NAME": author[0], "GIT_COMMITTER_EMAIL": author[1]}
+    _worktree_git(mirror, worktree, ["commit", "-q", "--no-verify", "-F", "-"], input=message.encode(), env=who)
+    return head(mirror, worktree)
 
 
-def rebase(worktree: Path, onto: str) -> list[str]:
+def _conflicted(mirror: Path, worktree: Path) -> list[str]:
+    return _out(mirror, worktree, ["diff", "--name-only", "--diff-filter=U", "--ignore-submodules=all"]).splitlines()
+
+
+def rebase(mirror: Path, worktree: Path, onto: str) -> list[str]:
     """Rebase the worktree's commit onto `onto`. The conflicted paths ([] when it went through);
     with conflicts the rebase is left in progress for someone to resolve."""
-    proc = git.run([*SAFE, "-c", "user.name=gitswarm", "-c", "user.email=gitswarm@localhost",
-                "rebase", "-q", onto], cwd=worktree, check=False)
+    proc = _worktree_git(mirror, worktree, ["rebase", "-q", onto], check=False)
     if proc.returncode == 0:
         return []
-    conflicted = git.out(["diff", "--name-only", "--diff-filter=U"], cwd=worktree).splitlines()
+    conflicted = _conflicted(mirror, worktree)
     if not conflicted:
         raise GitError(f"git rebase failed: {proc.stderr.decode(errors='replace').strip()}")
     return conflicted
 
 
-def continue_rebase(worktree: Path) -> list[str]:
+def continue_rebase(mirror: Path, worktree: Path) -> list[str]:
     """After conflicts were resolved in the files: stage and continue. Conflicts left, or []."""
-    git.run([*SAFE, "add", "-A"], cwd=worktree)
-    env = dict(git.no_git_env(), GIT_EDITOR="true")
-    proc = git.run([*SAFE, "-c", "user.name=gitswarm", "-c", "user.email=gitswarm@localhost",
-                "rebase", "--continue"], cwd=worktree, env=env, check=False)
+    _worktree_git(mirror, worktree, ["add", "-A"])
+    proc = _worktree_git(mirror, worktree, ["rebase", "--continue"], check=False)
     if proc.returncode == 0:
         return []
-    return git.out(["diff", "--name-only", "--diff-filter=U"], cwd=worktree).splitlines() or ["(rebase stopped)"]
+    return _conflicted(mirror, worktree) or ["(rebase stopped)"]
 
 
-def abort_rebase(worktree: Path) -> None:
-    git.run(["rebase", "--abort"], cwd=worktree, check=False)
+def abort_rebase(mirror: Path, worktree: Path) -> None:
+    _worktree_git(mirror, worktree, ["rebase", "--abort"], check=False)
 
 
-def reset_hard(worktree: Path, commit: str) -> None:
-    git.run([*SAFE, "reset", "-q", "--hard", commit], cwd=worktree)
-    git.run([*SAFE, "clean", "-q", "-fdx"], cwd=worktree)
+def reset_hard(mirror: Path, worktree: Path, commit: str) -> None:
+    _worktree_git(mirror, worktree, ["reset", "-q", "--hard", commit])
+    _worktree_git(mirror, worktree, ["clean", "-q", "-ffdx"])
 
 
-def head(worktree: Path) -> str:
-    return git.out(["rev-parse", "HEAD"], cwd=worktree)
+def head(mirror: Path, worktree: Path) -> str:
+    return _out(mirror, worktree, ["rev-parse", "HEAD"])

@@ -263,6 +263,11 @@ def status(remote: str, as_json: bool) -> None:
         click.echo(json.dumps({"tasks": [t.to_dict() for t in tasks],
                                "goals": [goal_summary(r, tasks) for r in records.values()]}, indent=2))
         return
+    live = _serving(remote)
+    if live:
+        off = " (agent commands run unsandboxed on that host)" if live.get("sandbox") == "off" else ""
+        click.echo(f"serve: pid {live['pid']} on {live['host']} since {live.get('started', '?')}, "
+                   f"sandbox: {live.get('sandbox', '?')}{off}")
     for r in records.values():
         g = goal_summary(r, tasks)
         budget = f" of a {g['budget']} budget" if g["budget"] else ""
@@ -271,6 +276,15 @@ def status(remote: str, as_json: bool) -> None:
     click.echo(format_status(tasks, ready_ids))
     for p in problems:
         click.echo(f"unreadable: {p}", err=True)
+
+
+def _serving(remote: str) -> dict | None:
+    """What the hub's `serve` runs with, where the hub is a folder on this machine."""
+    if "://" in remote or not (Path(remote) / "gitswarm").is_dir():
+        return None
+    from .daemon import serving
+
+    return serving(Path(remote))
 
 
 def goal_summary(record: Any, tasks: list[T.Task]) -> dict[str, Any]:

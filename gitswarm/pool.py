@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from . import sandbox
 from .board import Board
 from .errors import GitswarmError
 from .roles import Swarm, default_model, planner, stderr_log, worker
@@ -30,7 +31,9 @@ class Pool:
                  lease: float = 900.0, retry_backoff: float = 0.0, watch: bool = True,
                  poll: float = 1.0, poll_max: float = 30.0):
         """`watch`: wake idle agents when the hub's board moves (watcher.py); off where the caller
-        rings `swarm.work_ready` itself (the daemon, on the hub's events)."""
+        rings `swarm.work_ready` itself (the daemon, on the hub's events). Refuses to start
+        (GitswarmError) when agents' commands would run without the sandbox they are meant to have."""
+        self.sandbox = sandbox.check()  # the line to log: before anything is fetched or run
         self.board = Board(remote, lease=max(1, int(round(lease))), retry_backoff=retry_backoff)
         self.name = safe_name(name)
         workdir = self.board.mirror.path.parent / "work" / f"{self.name}-{os.getpid()}"
@@ -79,6 +82,7 @@ class Pool:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop.set())
         self.log(f"worker pool {self.name} on {self.board.remote}: {self.workers} workers, {self.planners} planners")
+        self.log(self.sandbox)
         try:
             self.start()
             self.stop.wait()

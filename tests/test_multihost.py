@@ -100,7 +100,7 @@ def test_a_cut_off_host_loses_its_task_and_its_late_push_is_refused(hub: Path, t
             home = tmp_path / host
             home.mkdir(exist_ok=True)
             return {**os.environ, "HOME": str(home), "GITSWARM_CACHE": str(home / "cache"), "NETHOST": host,
-                    "GITSWARM_GIT_TIMEOUT": "20"}
+                    "GITSWARM_AGENT_ENV": "NETHOST", "GITSWARM_GIT_TIMEOUT": "20"}
 
         python = [sys.executable, "-m", "gitswarm"]
         daemon_argv = [*python, "serve", str(hub), "--workers", "0", "--planners", "0", "--until-done", "--id", "hub"]

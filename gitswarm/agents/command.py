@@ -1,9 +1,10 @@
 """The `command` backend: an external agent program (a CLI coding agent, a script) does the step.
 
-The program runs through `/bin/sh -c` in `cwd`, in a process group of its own, with the prompt on
-stdin or in a file (path in GITSWARM_PROMPT_FILE, and substituted for `{prompt_file}`). When the
-wall time is up the whole group gets SIGTERM, then SIGKILL; whatever the program left running in
-its group when it exits is ended the same way. Output is read by threads that keep only a bounded
+The program runs through `/bin/sh -c` in `cwd`, in a process group of its own (and in the
+sandbox, a pid namespace of its own), with the prompt on stdin or in a file (path in
+GITSWARM_PROMPT_FILE, and substituted for `{prompt_file}`). When the wall time is up the whole
+group gets SIGTERM, then SIGKILL; whatever the program left running in its group when it exits is
+ended the same way (`run_killable`, which the bash tool and the goal's tests and checks use too). Output is read by threads that keep only a bounded
 head and tail, so a chatty program cannot fill memory and a stray process holding the pipe cannot
 hang us.
 """
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Literal
 
@@ -69,6 +72,18 @@ def _feed(pipe: IO[bytes], data: bytes) -> None:
             pass
 
 
+def _processes() -> list[tuple[int, str, int, int]]:
+    """(pid, state, parent pid, process group) of every process, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            found.append((int(stat.parent.name), state, int(ppid), int(group)))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
 def group_alive(pgid: int) -> bool:
     """Whether a process of the group still runs. Zombies do not count: an orphan's zombie stays in
     the group until init reaps it, which some container inits do only every few seconds."""
@@ -78,33 +93,137 @@ def group_alive(pgid: int) -> bool:
         return False
     if not os.path.isdir("/proc"):
         return True
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError, ValueError):
-            continue
-        if int(group) == pgid and state != "Z":
-            return True
+    return any(group == pgid and state != "Z" for _, state, _, group in _processes())
+
+
+def _freeze(pgid: int, wait: float = 1.0) -> list[int]:
+    """Stop every process of the group (none can start another), then list what must get SIGKILL:
+    their children that left it (the sandbox's pid 1, in a session of its own, or a child that
+    called setsid) and the sandbox's pid 1 while still in the group. Killing bwrap alone is not
+    enough: killed while it sets up, its pid 1 has no parent-death signal yet and lives on."""
+    try:
+        os.killpg(pgid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return []
+    if not os.path.isdir("/proc"):
+        return []
+    deadline = time.monotonic() + wait
+    while True:
+        procs = _processes()
+        members = {pid: state for pid, state, _, group in procs if group == pgid and state != "Z"}
+        if all(state in "tT" for state in members.values()) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.005)
+    left = [pid for pid, state, ppid, group in procs if ppid in members and group != pgid and state != "Z"]
+    return left + [pid for pid in members if _namespace_init(pid)]
+
+
+def _namespace_init(pid: int) -> bool:
+    """Whether the process is pid 1 of a pid namespace below ours (a sandbox's, caught before it
+    left bwrap's group): it ignores SIGTERM from outside, and its death ends the namespace."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                ids = line.split()[1:]
+                return len(ids) > 1 and ids[-1] == "1"
+    except OSError:
+        pass
     return False
 
 
+def _gone(pids: list[int], until: float) -> None:
+    """Wait (until a monotonic deadline) for processes to exit: a sandbox's pid 1 exits only once
+    every process of its namespace did."""
+    alive = lambda pid: Path(f"/proc/{pid}/stat").exists() and \
+        Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[:1] != ["Z"]  # noqa: E731
+    while time.monotonic() < until:
+        try:
+            if not any(alive(pid) for pid in pids):
+                return
+        except OSError:
+            continue
+        time.sleep(0.01)
+
+
 def kill_group(pgid: int, grace: float, reap: Callable[[], object] = lambda: None) -> None:
-    """SIGTERM the process group, wait up to `grace` seconds for it to empty, then SIGKILL it.
-    `reap` collects the leader once it exits (a zombie still counts as a member of the group)."""
+    """End the process group and what it started: its members' children that left the group (the
+    sandbox's pid namespace, setsid children) get SIGKILL at once; the group SIGTERM, then SIGKILL
+    if it has not emptied within `grace` seconds. `reap` collects the leader once it exits (a
+    zombie still counts as a member of the group)."""
+    escaped = _freeze(pgid)
+    for pid in escaped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     try:
         os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, signal.SIGCONT)
     except ProcessLookupError:
+        _gone(escaped, time.monotonic() + max(grace, 1.0))
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         reap()
         if not group_alive(pgid):
-            return
+            break
         time.sleep(0.02)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    else:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _gone(escaped, time.monotonic() + max(grace, 1.0))
+
+
+@dataclass
+class Ran:
+    """How a command ended: `ended` is "exited", "time" (killed at its timeout) or "stopped"
+    (killed because `stop` was set); `stdout` and `stderr` are bounded head-and-tail captures."""
+
+    code: int
+    stdout: str
+    stderr: str
+    ended: str
+    elapsed: float
+
+
+def run_killable(argv: list[str], cwd: Path, env: dict[str, str] | None, timeout: float, *,
+                 stdin: bytes | None = None, stop: threading.Event | None = None, keep: int = 20_000,
+                 merge: bool = False, grace: float = 5.0) -> Ran:
+    """Run argv in a process group of its own (in the sandbox, its first process is bwrap: the
+    whole pid namespace dies with it) and end it whole: at `timeout` or when `stop` is set, SIGTERM
+    then SIGKILL after `grace`; when it exits, whatever it left running in its group. The one way
+    agents' commands (command agents, the bash tool, tests and checks) are run and killed.
+    `merge`: stderr goes to stdout, in order."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True,
+                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.PIPE)
+    captures = [_Capture(pipe, keep) for pipe in (proc.stdout, proc.stderr) if pipe is not None]
+    for capture in captures:
+        capture.start()
+    if proc.stdin is not None:
+        threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
+    ended = "exited"
+    deadline = start + timeout
+    while proc.poll() is None:
+        if stop is not None and stop.is_set():
+            ended = "stopped"
+            break
+        if time.monotonic() >= deadline:
+            ended = "time"
+            break
+        try:
+            proc.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            pass
+    kill_group(proc.pid, grace if ended != "exited" else 0.5, proc.poll)  # the command, or what it left behind
+    code = proc.wait()
+    for capture in captures:
+        capture.join(1.0)
+    texts = [c.text().strip() for c in captures] + [""]
+    return Ran(code, texts[0], texts[1], ended, time.monotonic() - start)
 
 
 def run_command_agent(command: str, prompt: str, cwd: Path, limits: Limits, env: dict[str, str] | None = None,
@@ -126,50 +245,23 @@ def run_command_agent(command: str, prompt: str, cwd: Path, limits: Limits, env:
         prompt_file.write_text(prompt)
         full_env["GITSWARM_PROMPT_FILE"] = str(prompt_file)
         command = command.replace("{prompt_file}", shlex.quote(str(prompt_file)))
-    start = time.monotonic()
     try:
         argv = ["/bin/sh", "-c", command]
         if wrap is not None:
             argv = wrap(argv, [Path(prompt_dir)] if prompt_dir else [])
-        proc = subprocess.Popen(argv, cwd=cwd, env=full_env, start_new_session=True,
-                                stdin=subprocess.PIPE if prompt_mode == "stdin" else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = _Capture(proc.stdout, limits.max_output), _Capture(proc.stderr, limits.max_output)
-        out.start()
-        err.start()
-        if proc.stdin is not None:
-            threading.Thread(target=_feed, args=(proc.stdin, prompt.encode()), daemon=True).start()
-        timed_out = stopped = False
-        deadline = start + limits.wall_time
-        while proc.poll() is None:
-            if stop is not None and stop.is_set():
-                stopped = True
-                break
-            if time.monotonic() >= deadline:
-                timed_out = True
-                break
-            try:
-                proc.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                pass
-        kill_group(proc.pid, grace if timed_out or stopped else 0.5, proc.poll)  # the program, or what it left behind
-        code = proc.wait()
-        out.join(1.0)
-        err.join(1.0)
+        ran = run_killable(argv, cwd, full_env, limits.wall_time, stop=stop, keep=limits.max_output, grace=grace,
+                           stdin=prompt.encode() if prompt_mode == "stdin" else None)
     finally:
         if prompt_dir:
-            for item in Path(prompt_dir).iterdir():
-                item.unlink()
-            os.rmdir(prompt_dir)
-    elapsed = time.monotonic() - start
-    stdout, stderr = out.text().strip(), err.text().strip()
-    if stopped:
-        return AgentResult(f"stopped after {elapsed:.1f}s: the swarm is stopping", "stopped", 1, 0, 0, command)
-    if timed_out:
-        summary = f"killed after {elapsed:.1f}s (wall time {limits.wall_time:g}s)"
+            shutil.rmtree(prompt_dir, ignore_errors=True)
+    stdout, stderr = ran.stdout, ran.stderr
+    if ran.ended == "stopped":
+        return AgentResult(f"stopped after {ran.elapsed:.1f}s: the swarm is stopping", "stopped", 1, 0, 0, command)
+    if ran.ended == "time":
+        summary = f"killed after {ran.elapsed:.1f}s (wall time {limits.wall_time:g}s)"
         tail = (stderr or stdout)[-SUMMARY_CHARS:]
         return AgentResult(f"{summary}\n{tail}".strip(), "time", 1, 0, 0, command)
-    if code == 0:
+    if ran.code == 0:
         return AgentResult(stdout[-SUMMARY_CHARS:], "finished", 1, 0, 0, command)
     tail = (stderr or stdout)[-SUMMARY_CHARS:]
-    return AgentResult(f"exit status {code}\n{tail}".strip(), "error", 1, 0, 0, command)
+    return AgentResult(f"exit status {ran.code}\n{tail}".strip(), "error", 1, 0, 0, command)

@@ -7,13 +7,11 @@ judge:   verdict(decision: continue|done|stop, reasons)
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any, Callable
 
 from . import Finished, Tool, finish_tool, truncate
+from .command import run_killable
 
 BASH_TIMEOUT = 300.0
 
@@ -33,26 +31,16 @@ def _inside(root: Path, path: str) -> Path:
 def worker_tools(root: Path, env: dict[str, str] | None = None, timeout: float = BASH_TIMEOUT,
                  max_output: int = 20_000, wrap: Callable[[list[str], list[Path]], list[str]] | None = None
                  ) -> list[Tool]:
-    """`wrap` turns a command line into the one to run (the sandbox)."""
+    """`wrap` turns a command line into the one to run (the sandbox); `bash` runs it with
+    command.run_killable: killed whole at `timeout`."""
     root = root.resolve()
 
     def bash(args: dict[str, Any]) -> str:
         argv = ["/bin/sh", "-c", args["command"]]
-        proc = subprocess.Popen(wrap(argv, []) if wrap else argv, cwd=root, env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            return truncate(out.decode(errors="replace"), max_output) + f"\n[killed after {timeout:g}s]"
-        finally:
-            try:  # whatever the command left running in its group goes with it
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        return truncate(out.decode(errors="replace"), max_output) + f"\n[exit {proc.returncode}]"
+        ran = run_killable(wrap(argv, []) if wrap else argv, root, env, timeout, keep=max_output, merge=True,
+                           grace=1.0)
+        said = truncate(ran.stdout, max_output)
+        return said + (f"\n[killed after {timeout:g}s]" if ran.ended == "time" else f"\n[exit {ran.code}]")
 
     def read_file(args: dict[str, Any]) -> str:
         target = _inside(root, args["path"])

@@ -5,8 +5,6 @@ Each role (planner, worker, judge) is one module with one short loop."""
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import sys
 import threading
 import time
@@ -16,12 +14,13 @@ from typing import Any, Callable
 
 from .. import git, prompts, sandbox
 from ..agents import AgentResult, ChatModel, LimitExceeded, Limits, Step, Tool, run_agent
-from ..agents.command import run_command_agent
+from ..agents.command import run_command_agent, run_killable
 from ..board import Board
 from ..config import CONFIG_PATH, Config, RoleConfig, load_config
 from ..endpoints import Endpoints, load_host
 from ..errors import GitswarmError
 from ..goal import Goal, goal_path, parse_goal
+from ..sandbox import agent_env
 from ..task import printable
 from ..watch import Signal
 
@@ -46,6 +45,10 @@ def default_model(role: RoleConfig) -> ChatModel:
                        temperature=role.temperature)
 
 
+class Stopping(Exception):
+    """The swarm is stopping (or cannot go on): a worker hands its task back."""
+
+
 def stderr_log(line: str) -> None:
     """One log line, written whole (threads share stderr), with what an agent's output may carry
     to the operator's terminal (escape sequences, control characters) taken out."""
@@ -68,8 +71,10 @@ class Swarm:
     hidden: list[Path] = field(default_factory=list)  # what sandboxed agents must not see (the hub)
 
     def sandbox(self, cwd: Path) -> Callable[[list[str], list[Path]], list[str]]:
-        """Wraps an agent's command line: the sandbox, with `cwd` the only writable folder."""
-        return lambda argv, readable=(): sandbox.wrap(argv, cwd, self.hidden, readable)
+        """Wraps an agent's command line: the sandbox, with `cwd` the only writable folder and the
+        mirror's git dir readable (`git log` and `git diff` work in a worktree)."""
+        mirror = self.board.mirror.path
+        return lambda argv, readable=(): sandbox.wrap(argv, cwd, self.hidden, [*readable, mirror])
     work_ready: Signal = field(default_factory=Signal)  # rung when the board moved: idle agents look again
     idle: float = 30.0  # seconds an idle agent sleeps at most between looks when nothing rings
 
@@ -143,27 +148,15 @@ class Swarm:
         return run_agent(self.model_factory(settings), SYSTEM[role], prompt, tools, limits, on_step=on_step)
 
     def run_check(self, command: str, cwd: Path, timeout: float = 1800.0) -> tuple[bool, str]:
-        """Run a goal's test or check command; (passed, the tail of its output)."""
-        try:
-            proc = subprocess.run(self.sandbox(cwd)(["/bin/sh", "-c", command]), cwd=cwd, env=agent_env(),
-                                  capture_output=True,
-                                  timeout=timeout, start_new_session=True)
-        except subprocess.TimeoutExpired:
+        """Run a goal's test or check command in the sandbox, killed whole at `timeout` or when the
+        swarm stops (Stopping: neither a pass nor a failure); (passed, the tail of its output)."""
+        ran = run_killable(self.sandbox(cwd)(["/bin/sh", "-c", command]), cwd, agent_env(), timeout,
+                           stop=self.stop, keep=8000, merge=True)
+        if ran.ended == "time":
             return False, f"timed out after {timeout:g}s"
-        output = (proc.stdout + proc.stderr).decode(errors="replace")
-        return proc.returncode == 0, f"exit {proc.returncode}\n{output[-4000:]}"
-
-
-SECRET = re.compile(r"(KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE)", re.I)
-SECRET_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_", "GCP_", "OPENAI_", "ANTHROPIC_", "SSH_", "GH_", "GITHUB_",
-                   "GITLAB_", "HF_", "NPM_", "PYPI_", "TWINE_", "DOCKER_")
-
-
-def agent_env() -> dict[str, str]:
-    """What an agent's commands see: no GIT_* pointing at another repository, and no secrets (API
-    keys, tokens, credentials) of the daemon's environment: an agent runs commands a model wrote."""
-    return {k: v for k, v in git.no_git_env().items()
-            if not SECRET.search(k) and not k.startswith(SECRET_PREFIXES)}
+        if ran.ended == "stopped":
+            raise Stopping("the swarm is stopping: the command was killed")
+        return ran.code == 0, f"exit {ran.code}\n{ran.stdout[-4000:]}"
 
 
 def describe_tasks(tasks: list[Any]) -> str:

@@ -14,17 +14,13 @@ from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
 from ..goal import Goal
 from ..rules import check_may_change
 from ..task import Task, printable
-from . import Swarm, agent_env
+from . import Stopping, Swarm, agent_env
 
 MAX_LANDINGS = 20
 
 
 UNAVAILABLE_PAUSE = 30.0  # seconds a worker waits after its model endpoint stayed down
 UNREACHABLE_MAX_PAUSE = 30.0  # at most this between attempts to land while the hub is out of reach
-
-
-class Stopping(Exception):
-    """The swarm is stopping (or cannot go on): hand the task back."""
 
 
 class Unavailable(Exception):
@@ -143,7 +139,7 @@ class Job:
         if result.summary.lstrip().upper().startswith("FAILED:"):
             raise GitswarmError(result.summary.strip())
         self._test(worktree, goal)
-        commit = checkout.commit_all(worktree, self._message(result), (self.name, f"{self.name}@gitswarm"))
+        commit = checkout.commit_all(board.mirror.path, worktree, self._message(result), self._author())
         if commit is None:
             board.complete(task.id, self.name, result.summary or "nothing to change", token=self.token,
                            tokens=self.tokens)
@@ -193,19 +189,20 @@ class Job:
         return result
 
     def _rebase(self, worktree: Path, goal: Goal | None, tip: str, result: AgentResult) -> str:
-        conflicts = checkout.rebase(worktree, tip)
+        mirror = self.swarm.board.mirror.path
+        conflicts = checkout.rebase(mirror, worktree, tip)
         if conflicts:
             settings = self.swarm.config(tip, goal).worker
             scripted = goal and any(t.id == self.task.id and t.run for t in goal.tasks)
             if scripted or settings.backend == "command":  # a command agent redoes its task on the new tip
                 self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; redoing {self.task.id} on the new main")
-                checkout.abort_rebase(worktree)
-                checkout.reset_hard(worktree, tip)
+                checkout.abort_rebase(mirror, worktree)
+                checkout.reset_hard(mirror, worktree, tip)
                 redo = self._agent(worktree, goal, tip)
                 if redo.reason != "finished":
                     raise GitswarmError(f"redoing the task on the new main failed: {redo.summary}")
                 self._test(worktree, goal)
-                commit = checkout.commit_all(worktree, self._message(redo), (self.name, f"{self.name}@gitswarm"))
+                commit = checkout.commit_all(mirror, worktree, self._message(redo), self._author())
                 if commit is None:
                     raise GitswarmError("redone on the new main, the task changes nothing")
                 return commit
@@ -213,11 +210,11 @@ class Job:
             prompt = CONFLICT_PROMPT.format(task_id=self.task.id, title=self.task.title,
                                             files="\n".join(f"- {c}" for c in conflicts))
             fixed = self._agent(worktree, goal, tip, prompt=prompt)
-            left = checkout.continue_rebase(worktree) if fixed.reason == "finished" else conflicts
+            left = checkout.continue_rebase(mirror, worktree) if fixed.reason == "finished" else conflicts
             if left:
-                checkout.abort_rebase(worktree)
+                checkout.abort_rebase(mirror, worktree)
                 raise GitswarmError(f"could not resolve the conflict with main in {', '.join(left)}")
-        return checkout.head(worktree)
+        return checkout.head(mirror, worktree)
 
     def _may_land(self, commit: str, tip: str, goal: Goal | None) -> None:
         """Refuse, as the hub's guard would, work that changes settings, prompts or goals its goal
@@ -231,6 +228,9 @@ class Job:
             passed, output = self.swarm.run_check(goal.test, worktree)
             if not passed:
                 raise GitswarmError(f"the goal's tests fail: {goal.test}\n{output[-1500:]}")
+
+    def _author(self) -> tuple[str, str]:
+        return self.name, f"{self.name}@gitswarm"
 
     def _message(self, result: AgentResult) -> str:
         summary = printable(result.summary or "", 8000).strip()
