@@ -6,13 +6,15 @@ happens, then the `git log` commands to read the run."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
-from . import git
+from . import git, sandbox
 from .daemon import Daemon
 from .install import init
 
@@ -54,6 +56,11 @@ def run_demo(directory: Path | None = None, workers: int = 4, say: Callable[[str
     (project / "goals").mkdir()
     (project / "goals" / "greet.md").write_text(goal_text())
     _commit_push(project, "Add the goal: greet the world", say)
+    unsandboxed = sandbox.mode() == "on" and shutil.which("bwrap") is None
+    if unsandboxed:  # the demo's commands are gitswarm's own, written above: nobody else pushed them
+        os.environ["GITSWARM_SANDBOX"] = "off"
+        say("== bubblewrap is not installed: the demo's own commands run unsandboxed (a real serve refuses "
+            "to run pushed commands so: apt-get install bubblewrap)")
     say(f"== serve {hub} --workers {workers} --until-done")
     start = time.time()
     code = Daemon(hub, workers=workers, planners=1, until_done=True, name="demo", debounce=0.2,

@@ -311,3 +311,22 @@ def test_the_bash_tools_background_child_dies_with_its_timeout(tmp_path):
         assert gone(tag), f"{tag} outlived the bash tool's timeout"
     finally:
         kill_all(tag)
+
+
+def test_the_demo_runs_without_bubblewrap_and_says_it_runs_unsandboxed(tmp_path, monkeypatch):
+    """The README's one command must work on a fresh machine: the demo's commands are gitswarm's
+    own (nobody pushed them), so without bubblewrap it runs them unsandboxed, saying so."""
+    monkeypatch.delenv("GITSWARM_SANDBOX", raising=False)
+    tools = tmp_path / "tools"  # every command of /usr/bin but bwrap, and the Python running the tests
+    tools.mkdir()
+    for entry in Path("/usr/bin").iterdir():
+        if entry.name != "bwrap":
+            (tools / entry.name).symlink_to(entry)
+    (tools / "python3").unlink(missing_ok=True)
+    (tools / "python3").symlink_to(sys.executable)
+    env = dict(os.environ, PATH=str(tools))
+    proc = subprocess.run([sys.executable, "-m", "gitswarm", "demo", "--dir", str(tmp_path / "demo"),
+                           "--workers", "2"], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "bubblewrap is not installed: the demo's own commands run unsandboxed" in proc.stdout
+    assert "judge: greet cycle 1: done" in proc.stdout
