@@ -16,6 +16,7 @@ from typing import Callable
 
 from . import sandbox
 from .board import Board
+from .endpoints import load_host
 from .errors import GitswarmError
 from .roles import Swarm, default_model, planner, stderr_log, worker
 from .watch import Watcher
@@ -34,11 +35,12 @@ class Pool:
         rings `swarm.work_ready` itself (the daemon, on the hub's events). Refuses to start
         (GitswarmError) when agents' commands would run without the sandbox they are meant to have."""
         self.sandbox = sandbox.check()  # the line to log: before anything is fetched or run
+        endpoints = load_host()  # the host's model endpoints: a broken file stops the pool here, saying why
         self.board = Board(remote, lease=max(1, int(round(lease))), retry_backoff=retry_backoff)
         self.name = safe_name(name)
         workdir = self.board.mirror.path.parent / "work" / f"{self.name}-{os.getpid()}"
         workdir.mkdir(parents=True, exist_ok=True)
-        self.swarm = Swarm(self.board, workdir, log=log, model_factory=model_factory)
+        self.swarm = Swarm(self.board, workdir, log=log, model_factory=model_factory, endpoints=endpoints)
         if "://" not in self.board.remote and Path(self.board.remote).is_dir():
             self.swarm.hidden.append(Path(self.board.remote))  # a hub on this machine: agents never see it
         self.workers, self.planners, self.lease = workers, planners, lease

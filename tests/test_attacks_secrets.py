@@ -8,6 +8,9 @@ its goal's `may_change` says so, and the hub's guard checks that on every push."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -293,3 +296,14 @@ def test_a_broken_host_endpoints_file_stops_serve_saying_why(hub, monkeypatch, t
     with pytest.raises(EndpointsInvalid, match="endpoints.local.api_key_env: 'my-key' is not the name of an"):
         Daemon(hub, workers=0, planners=0)
 
+
+
+def test_a_broken_host_endpoints_file_stops_a_worker_pool_before_it_claims(hub, monkeypatch, tmp_path):
+    (tmp_path / "endpoints.yaml").write_text("endpoints:\n  local: {base_url: 'ftp://x/v1'}\n")
+    with Board(str(hub)) as board:
+        board.add([new_task("Waits")])
+    env = dict(os.environ, GITSWARM_ENDPOINTS=str(tmp_path / "endpoints.yaml"))
+    proc = subprocess.run([sys.executable, "-m", "gitswarm", "worker", str(hub), "--workers", "1"], env=env,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1 and "endpoints.local.base_url" in proc.stderr, proc.stderr
+    assert "claim " not in sh("git", "log", "--format=%s", "tasks", cwd=hub).stdout  # nothing was claimed
