@@ -209,6 +209,14 @@ def shared_hub(root: Path, group: str) -> Path:
     if not os.access(python, os.X_OK):
         pytest.skip(f"the hooks need a Python {sys.version_info.major}.{sys.version_info.minor} every account "
                     f"can run; {python} is missing")
+    import gitswarm
+    import yaml
+
+    for module in (gitswarm, yaml):  # the hooks import them from where this test's Python has them
+        probe = subprocess.run(["runuser", "-u", f"{group}a", "--", "test", "-r", module.__file__])
+        if probe.returncode != 0:
+            pytest.skip(f"the group's accounts cannot read {module.__file__} (a parent folder is private), "
+                        "so the hooks could not run for them")
     root.chmod(0o755)
     hub = root / "hub.git"
     sh("git", "init", "-q", "--bare", "--shared=group", str(hub))
