@@ -10,7 +10,7 @@ process (one shared Board: group commit) that claim a task, sleep LATENCY (the f
 complete it. By default W is 0: the daemon handles the event of every push (fetch, read the changed
 files, wake its workers) and runs its reclaim passes, while the fake threads do the work, ~20
 tasks/s here. With W > 0, `.gitswarm.yaml` on main makes each of the daemon's worker agents a
-command, `sleep LATENCY`, run in a worktree of its own (in the sandbox when bubblewrap is present):
+command, `sleep LATENCY`, run in a worktree of its own (in the sandbox: bubblewrap, or GITSWARM_SANDBOX=off):
 the whole worker path, ~10 git processes a task, 2-3 tasks/s on this machine, so use it for a
 shorter run with --fake 0 (run together, the fake process's big batches lose nearly every push race
 to the daemon's small ones). Every second this

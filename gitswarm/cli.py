@@ -323,7 +323,10 @@ def format_status(tasks: list[T.Task], ready_ids: set[str]) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def events(path: Path, as_json: bool) -> None:
     """List the events waiting in a hub's spool (PATH: the bare repository)."""
-    pending = spool.pending(path)
+    bad: list[tuple[str, str]] = []
+    pending = spool.pending(path, bad)
+    for name, why in bad:  # malformed: moved aside so that it holds nothing back
+        click.echo(f"{name}: quarantined in {spool.spool_dir(path) / spool.BAD}: {why}", err=True)
     if as_json:
         click.echo(json.dumps({"events": [e.to_dict() for e in pending]}, indent=2))
         return

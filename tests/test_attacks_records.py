@@ -274,3 +274,10 @@ def test_the_hub_refuses_a_tree_entry_that_would_own_a_clone(hub, tmp_path):
     assert result.returncode != 0
     assert "hasDotgit" in result.stderr, result.stderr
     assert sh("git", "config", "receive.fsckObjects", cwd=hub).stdout.strip() == "true"
+
+
+def test_gitswarm_events_says_what_it_quarantined(hub):
+    (hub / "gitswarm" / "spool" / "00000000000000000001-1-0000.json").write_text("{not json")
+    listed = gitswarm("events", str(hub))
+    assert "00000000000000000001-1-0000.json: quarantined in" in listed.stderr and "not JSON" in listed.stderr
+    assert (hub / "gitswarm" / "spool" / "bad" / "00000000000000000001-1-0000.json").exists()
