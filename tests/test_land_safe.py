@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gitswarm.board import Board
+from gitswarm.errors import GitswarmError
 from gitswarm.roles import Swarm
 from gitswarm.roles.worker import work_one
 from gitswarm.task import new_task
 
 from conftest import sh
-from test_land import hub_ref
+from test_land import hub_ref, work_commit
 
 GOAL = """---
 test: "true"
@@ -93,6 +96,18 @@ def trailers(hub: Path, commit: str) -> list[str]:
               cwd=hub).stdout.split()
 
 
+def alice_landed(board: Board, path: str, text: str):
+    """Tasks a (alice's) and b (bob's), both claimed; alice lands `text` at `path` on main.
+    (task b, main before alice's landing, alice's commit)."""
+    a, b = board.add([new_task("a", priority=1), new_task("b")])
+    board.claim("alice")
+    board.claim("bob")
+    base = board.fetch_branch("main")
+    first = work_commit(board, base, a.id, "alice", path, text)
+    board.land(a.id, "alice", first, "a")
+    return b, base, first
+
+
 # ---------------------------------------------------------------- the worker's rebase
 
 
@@ -150,3 +165,37 @@ def test_a_conflict_resolved_to_mains_side_redoes_the_task(hub, tmp_path):
     assert sh("git", "show", "main:f.txt", cwd=hub).stdout == "b\n"
     assert any("has no commit of its own left" in line for line in lines), lines
     assert not model.replies
+
+
+# ---------------------------------------------------------------- the board's replay
+
+
+def test_a_replay_never_completes_a_task_with_commits_already_on_main(hub):
+    """Landing a commit that is already on main (a rebase that dropped the work leaves the worker
+    at main's old tip): the replay has nothing of the task's own to put on the moved tip and must
+    not complete the task with the tip."""
+    with Board(str(hub)) as board:
+        a, b, c = board.add([new_task("a", priority=2), new_task("b", priority=1), new_task("c")])
+        for who in ("alice", "bob", "carol"):
+            board.claim(who)
+        base = board.fetch_branch("main")
+        first = board.land(a.id, "alice", work_commit(board, base, a.id, "alice", "a.txt", "a"), "a")
+        board.land(c.id, "carol", work_commit(board, first.result["commit"], c.id, "carol", "c.txt", "c"), "c")
+        tip = hub_ref(hub, "refs/heads/main")
+        with pytest.raises(GitswarmError, match="is already on main"):
+            board.land(b.id, "bob", first.result["commit"], "b", replay=True)
+        assert board.get(b.id).status == "claimed"
+    assert hub_ref(hub, "refs/heads/main") == tip
+
+
+def test_a_replayed_commit_whose_change_is_on_the_tip_keeps_its_message(hub):
+    """Regression guard: a commit whose change main already has is replayed as a commit of its own
+    (an empty one), with its message and trailers, never skipped."""
+    with Board(str(hub)) as board:
+        b, base, first = alice_landed(board, "same.txt", "same")
+        twin = work_commit(board, base, b.id, "bob", "same.txt", "same")
+        done = board.land(b.id, "bob", twin, "b", replay=True)
+    landed = done.result["commit"]
+    assert landed not in (first, twin) and hub_ref(hub, "refs/heads/main") == landed
+    assert sh("git", "log", "-1", "--format=%B", landed, cwd=hub).stdout == \
+        sh("git", "log", "-1", "--format=%B", twin, cwd=board.mirror.path).stdout
