@@ -199,3 +199,29 @@ def test_a_replayed_commit_whose_change_is_on_the_tip_keeps_its_message(hub):
     assert landed not in (first, twin) and hub_ref(hub, "refs/heads/main") == landed
     assert sh("git", "log", "-1", "--format=%B", landed, cwd=hub).stdout == \
         sh("git", "log", "-1", "--format=%B", twin, cwd=board.mirror.path).stdout
+
+
+# ---------------------------------------------------------------- the hub's guard
+
+
+def test_the_hub_refuses_a_completion_with_a_commit_of_another_task(hub):
+    with Board(str(hub)) as board:
+        b, _, first = alice_landed(board, "a.txt", "a")
+        with pytest.raises(GitswarmError, match=f"does not name {b.id}"):
+            board.complete(b.id, "bob", "done, says bob", commit=first)
+        assert board.get(b.id).status == "claimed"
+
+
+def test_the_hub_refuses_a_completion_with_a_commit_of_no_task(hub):
+    """Pushed with the completion, a commit without a Gitswarm-Task trailer is no task's work."""
+    from gitswarm import git
+
+    with Board(str(hub)) as board:
+        b, = board.add([new_task("b")])
+        board.claim("bob")
+        plain = git.write_commit(board.mirror.repo, board.fetch_branch("main"), {"b.txt": b"b"},
+                                 "plain work\n", ("bob", "bob@x"))
+        with pytest.raises(GitswarmError, match=f"does not name {b.id}"):
+            board.land(b.id, "bob", plain, "b")
+        assert board.get(b.id).status == "claimed"
+    assert hub_ref(hub, "refs/heads/main") is None
