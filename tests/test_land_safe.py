@@ -167,6 +167,23 @@ def test_a_conflict_resolved_to_mains_side_redoes_the_task(hub, tmp_path):
     assert not model.replies
 
 
+def test_a_redo_whose_model_is_down_hands_the_task_back(hub, tmp_path, monkeypatch):
+    """The redo is a run like the first: a model that stays down hands the task back, not failed."""
+    from gitswarm.agents import ModelUnavailable, Reply, ScriptedModel
+    from gitswarm.roles import worker
+
+    monkeypatch.setattr(worker, "UNAVAILABLE_PAUSE", 0.0)
+    model = ScriptedModel([Reply.calling("write_file", {"path": "f.txt", "content": "b\n"}),
+                           Reply.calling("finish", {"summary": "f"}),
+                           Reply.calling("write_file", {"path": "f.txt", "content": "c\n"}),  # main's side
+                           Reply.calling("finish", {"summary": "resolved"}),
+                           ModelUnavailable("endpoint down after 6 attempts")])
+    lines, alice = race_bee(hub, tmp_path, "a\n", None, b"c\n", model=model)
+    bee = task_yaml(hub, "t-bee")
+    assert bee["status"] == "open" and bee["result"] is None, (bee, lines)
+    assert hub_ref(hub, "refs/heads/main") == alice
+
+
 # ---------------------------------------------------------------- the board's replay
 
 

@@ -124,20 +124,7 @@ class Job:
 
     def _land(self, worktree: Path, goal: Goal | None, tip: str) -> None:
         board, task = self.swarm.board, self.task
-        result = self._agent(worktree, goal, tip)
-        if result.reason == "stopped" or self.swarm.stop.is_set():
-            raise Stopping()
-        if isinstance(result.error, ModelRejected):  # misconfigured: every task would fail the same way
-            self.swarm.fatal = f"the model refused the request: {result.error}"
-            self.swarm.stop.set()
-            raise Stopping()
-        if isinstance(result.error, ModelUnavailable):  # the endpoint is down or slow: not the task's fault
-            self.swarm.log(f"{self.name}: the model is unavailable ({result.error}); handing {task.id} back")
-            raise Unavailable()
-        if result.reason != "finished":
-            raise GitswarmError(f"the agent stopped ({result.reason}): {result.summary}")
-        if result.summary.lstrip().upper().startswith("FAILED:"):
-            raise GitswarmError(result.summary.strip())
+        result = self._finished(self._agent(worktree, goal, tip))
         self._test(worktree, goal)
         commit = checkout.commit_all(board.mirror.path, worktree, self._message(result), self._author())
         if commit is None:
@@ -174,6 +161,24 @@ class Job:
                 self._may_land(commit, tip, goal)
                 self._test(worktree, goal)
         raise GitswarmError(f"main kept moving: gave up after {MAX_LANDINGS} landings")
+
+    def _finished(self, result: AgentResult, doing: str = "") -> AgentResult:
+        """The agent's result when it finished the task (`doing`: what the run was, for the reason);
+        else the task is handed back (stopping, model unavailable) or fails saying why."""
+        if result.reason == "stopped" or self.swarm.stop.is_set():
+            raise Stopping()
+        if isinstance(result.error, ModelRejected):  # misconfigured: every task would fail the same way
+            self.swarm.fatal = f"the model refused the request: {result.error}"
+            self.swarm.stop.set()
+            raise Stopping()
+        if isinstance(result.error, ModelUnavailable):  # the endpoint is down or slow: not the task's fault
+            self.swarm.log(f"{self.name}: the model is unavailable ({result.error}); handing {self.task.id} back")
+            raise Unavailable()
+        if result.reason != "finished":
+            raise GitswarmError(f"{doing}the agent stopped ({result.reason}): {result.summary}")
+        if result.summary.lstrip().upper().startswith("FAILED:"):
+            raise GitswarmError(doing + result.summary.strip())
+        return result
 
     def _nothing_to_change(self, summary: str) -> None:
         """Done without a commit: the work changes nothing on main (first run or redo alike)."""
@@ -231,11 +236,7 @@ class Job:
         """Do the task afresh on `tip`: its new commit and result, or None when it changes nothing."""
         mirror = self.swarm.board.mirror.path
         checkout.reset_hard(mirror, worktree, tip)
-        redo = self._agent(worktree, goal, tip)
-        if redo.reason == "stopped" or self.swarm.stop.is_set():
-            raise Stopping()
-        if redo.reason != "finished":
-            raise GitswarmError(f"redoing the task on the new main failed: {redo.summary}")
+        redo = self._finished(self._agent(worktree, goal, tip), "redoing the task on the new main: ")
         commit = checkout.commit_all(mirror, worktree, self._message(redo), self._author())
         return None if commit is None else (commit, redo)
 
