@@ -56,7 +56,7 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     rejected = BOARD_REF
     try:
         completed = _check_board_update(repo, *refs[BOARD_REF], actors, hub_own) if BOARD_REF in refs else []
-        rejected = MAIN_REF
+        rejected = MAIN_REF if MAIN_REF in refs else BOARD_REF  # a completion alone is refused on tasks
         main_commits = []
         if MAIN_REF in refs and refs[MAIN_REF][1] != ZERO:
             old, new = refs[MAIN_REF]

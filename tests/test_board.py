@@ -167,7 +167,8 @@ def test_cli_round_trip(hub, tmp_path):
     # a commit on main is a task's result only when it is the task's own (its Gitswarm-Task trailer)
     refused = gitswarm("complete", url, a, "--worker", "alice", "--commit", landed, "--summary", "parsed",
                        check=False)
-    assert refused.returncode != 0 and f"does not name {a}" in refused.stderr, refused.stderr
+    assert refused.returncode != 0 and "rejected refs/heads/tasks" in refused.stderr, refused.stderr
+    assert f"does not name {a}" in refused.stderr
     gitswarm("complete", url, a, "--worker", "alice", "--summary", "parsed")
     assert gitswarm("claim", url, "--worker", "bob").stdout.strip() == b
     gitswarm("fail", url, b, "--worker", "bob", "--reason", "tests fail")
