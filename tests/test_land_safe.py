@@ -17,8 +17,7 @@ from gitswarm.task import new_task
 from conftest import sh
 from test_land import hub_ref, work_commit
 
-GOAL = """---
-test: "true"
+GOAL = """---{test}
 tasks:
   - id: t-aye
     title: Change f first
@@ -43,13 +42,15 @@ class RacedSwarm(Swarm):
         return result
 
 
-def start(hub: Path, tmp_path: Path, before: str, run: str) -> Path:
-    """main holds f.txt (`before`) and goal g, whose task t-bee runs `run`."""
+def start(hub: Path, tmp_path: Path, before: str, run: str | None, test: bool = True) -> Path:
+    """main holds f.txt (`before`) and goal g, whose task t-bee runs `run` (None: a model works
+    it); with `test`, g has a test command (landings are rebased by the worker, never replayed)."""
     clone = tmp_path / "project"
     sh("git", "clone", "-q", str(hub), str(clone))
     (clone / "f.txt").write_text(before)
     (clone / "goals").mkdir()
-    (clone / "goals" / "g.md").write_text(GOAL.format(run=f'\n    run: "{run}"' if run else ""))
+    (clone / "goals" / "g.md").write_text(GOAL.format(run=f'\n    run: "{run}"' if run else "",
+                                                           test='\ntest: "true"' if test else ""))
     sh("git", "add", "-A", cwd=clone)
     sh("git", "commit", "-q", "-m", "start", cwd=clone)
     sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
@@ -57,10 +58,10 @@ def start(hub: Path, tmp_path: Path, before: str, run: str) -> Path:
 
 
 def race_bee(hub: Path, tmp_path: Path, before: str, run: str | None, alice_writes: bytes,
-             model=None) -> tuple[list[str], str]:
+             model=None, test: bool = True) -> tuple[list[str], str]:
     """t-bee is worked by w1 (its `run` command, or `model`) while alice lands t-aye (f.txt =
     `alice_writes`) on the same tip. The log lines, alice's commit."""
-    start(hub, tmp_path, before, run)
+    start(hub, tmp_path, before, run, test)
     lines: list[str] = []
     landed = {}
     with Board(str(hub)) as board, Board(str(hub), cache=tmp_path / "alice-machine") as alice:
@@ -111,11 +112,13 @@ def alice_landed(board: Board, path: str, text: str):
 # ---------------------------------------------------------------- the worker's rebase
 
 
-def test_a_rebase_never_drops_a_change_whose_patch_id_is_already_on_main(hub, tmp_path):
+@pytest.mark.parametrize("test", [True, False], ids=["tested", "replayed"])
+def test_a_rebase_never_drops_a_change_whose_patch_id_is_already_on_main(hub, tmp_path, test):
     """alice's change leaves no newline at the end; bob's adds one. git's patch-ids ignore
     whitespace, so a plain `git rebase` skipped bob's commit as already applied: the worker landed
-    main's tip, t-bee was done with alice's commit and its newline was lost."""
-    lines, alice = race_bee(hub, tmp_path, "a\n", "printf 'b\\n' > f.txt", b"b")
+    main's tip, t-bee was done with alice's commit and its newline was lost. Without a test command
+    the board's replay conflicts first, and the worker's rebase ended the same way."""
+    lines, alice = race_bee(hub, tmp_path, "a\n", "printf 'b\\n' > f.txt", b"b", test=test)
     bee = task_yaml(hub, "t-bee")
     assert bee["status"] == "done", lines
     mine = bee["result"]["commit"]
