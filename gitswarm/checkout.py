@@ -124,9 +124,13 @@ def _conflicted(mirror: Path, worktree: Path) -> list[str]:
 
 
 def rebase(mirror: Path, worktree: Path, onto: str) -> list[str]:
-    """Rebase the worktree's commit onto `onto`. The conflicted paths ([] when it went through);
-    with conflicts the rebase is left in progress for someone to resolve."""
-    proc = _worktree_git(mirror, worktree, ["rebase", "-q", onto], check=False)
+    """Rebase the worktree's commit onto `onto`, keeping every commit: a plain `git rebase` skips a
+    commit whose patch-id (blind to whitespace: a trailing newline) is already upstream and drops
+    one that becomes empty, leaving the worktree at `onto` with the work lost. The conflicted paths
+    ([] when it went through); with conflicts the rebase is left in progress for someone to
+    resolve. A conflict resolved to nothing still drops the commit: see the caller's check."""
+    proc = _worktree_git(mirror, worktree, ["rebase", "-q", "--reapply-cherry-picks", "--empty=keep", onto],
+                         check=False)
     if proc.returncode == 0:
         return []
     conflicted = _conflicted(mirror, worktree)

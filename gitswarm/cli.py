@@ -152,7 +152,8 @@ def claim(remote: str, worker: str, kind: str | None, goal: str | None, lease: s
 @click.argument("task_id", metavar="ID")
 @WORKER
 @click.option("--summary", "-m", required=True, help="What was done.")
-@click.option("--commit", default=None, help="The commit that did it (full id).")
+@click.option("--commit", default=None, help="The commit that did it (full id): on main, its message ending "
+              "with the trailer Gitswarm-Task: ID.")
 @TOKEN
 def complete(remote: str, task_id: str, worker: str, summary: str, commit: str | None, token: int | None) -> None:
     """Mark a task you hold as done."""

@@ -56,7 +56,7 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     rejected = BOARD_REF
     try:
         completed = _check_board_update(repo, *refs[BOARD_REF], actors, hub_own) if BOARD_REF in refs else []
-        rejected = MAIN_REF
+        rejected = MAIN_REF if MAIN_REF in refs else BOARD_REF  # a completion alone is refused on tasks
         main_commits = []
         if MAIN_REF in refs and refs[MAIN_REF][1] != ZERO:
             old, new = refs[MAIN_REF]
@@ -69,7 +69,7 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
             main_tip = refs[MAIN_REF][1] if MAIN_REF in refs else repo.ref(MAIN_REF)
             return bool(main_tip and repo.is_ancestor(commit, main_tip))
 
-        check_landing(main_commits, completed, on_main)
+        check_landing(main_commits, completed, on_main, lambda commit: _trailers(repo, commit).tasks)
         if main_commits:
             board = refs[BOARD_REF][1] if BOARD_REF in refs else repo.ref(BOARD_REF)
             _check_work_paths(repo, *refs[MAIN_REF], {c: info.tasks for c, info in main_commits}, board)

@@ -320,10 +320,13 @@ def _check_references(added: list[Task], exists: Callable[[str], bool]) -> None:
 # ---------------------------------------------------------------- landing work on main
 
 def check_landing(main_commits: list[tuple[str, CommitInfo]], completed: list[Task],
-                  on_main: Callable[[str], bool]) -> None:
+                  on_main: Callable[[str], bool], tasks_of: Callable[[str], list[str]]) -> None:
     """Work and its task's completion travel together, in one atomic push: a commit on main that
     names a task (Gitswarm-Task) lands only with that task's completion naming it, and a task is
-    done with a commit only when the commit is on main (`on_main`, after the push)."""
+    done with a commit only when the commit is on main (`on_main`, after the push) and is the
+    task's own: its Gitswarm-Task trailers name the task (those of `main_commits` for a commit of
+    the push, `tasks_of(commit)` for one already on main), never another task's work or main's
+    tip."""
     done_by_commit = {t.result["commit"]: t for t in completed if t.result and "commit" in t.result}
     for sha, info in main_commits:
         for task_id in info.tasks:
@@ -332,10 +335,17 @@ def check_landing(main_commits: list[tuple[str, CommitInfo]], completed: list[Ta
                 raise RuleViolation(f"commit {sha[:10]}", f"is work for {task_id}, which this push does not "
                                     "complete with it", "push it together with the task's completion "
                                     "(git push --atomic, as gitswarm's workers do)")
+    pushed = dict(main_commits)
     for commit, t in done_by_commit.items():
         if not on_main(commit):
             raise RuleViolation(t.path, f"result.commit {commit[:10]} is not on main",
                                 "land the commit on main first, or in the same atomic push")
+        named = pushed[commit].tasks if commit in pushed else tasks_of(commit)
+        if t.id not in named:
+            raise RuleViolation(t.path, f"result.commit {commit[:10]} does not name {t.id} in its Gitswarm-Task "
+                                f"trailers ({', '.join(named) or 'none'}): it is not the task's own work",
+                                "complete a task with the commit that did its work, whose message ends with "
+                                f"the trailer Gitswarm-Task: {t.id}")
 
 
 # ---------------------------------------------------------------- what work may change on main

@@ -80,7 +80,6 @@ def test_adding_many_tasks_is_one_commit(hub):
 
 
 def test_only_the_holder_ends_a_claim(hub, tmp_path):
-    landed = main_commit(hub, tmp_path)
     with Board(str(hub)) as board:
         t, = board.add([new_task("guarded")])
         board.claim("alice")
@@ -96,7 +95,7 @@ def test_only_the_holder_ends_a_claim(hub, tmp_path):
             board.complete(t.id, "alice", "too late", token=1)
         with pytest.raises(GitswarmError, match="is not on main"):
             board.complete(t.id, "bob", "done", commit="a" * 40)
-        board.complete(t.id, "bob", "done", commit=landed)
+        board.complete(t.id, "bob", "done")
         with pytest.raises(GitswarmError, match="it is done"):
             board.fail(t.id, "bob", "again")
         with pytest.raises(GitswarmError, match="only an open or claimed task"):
@@ -165,7 +164,12 @@ def test_cli_round_trip(hub, tmp_path):
     assert gitswarm("claim", url, "--worker", "alice").stdout.strip() == a
     none = gitswarm("claim", url, "--worker", "bob", check=False)
     assert none.returncode == 1 and none.stderr.strip().count("\n") == 0 and "no ready task" in none.stderr
-    gitswarm("complete", url, a, "--worker", "alice", "--commit", landed, "--summary", "parsed")
+    # a commit on main is a task's result only when it is the task's own (its Gitswarm-Task trailer)
+    refused = gitswarm("complete", url, a, "--worker", "alice", "--commit", landed, "--summary", "parsed",
+                       check=False)
+    assert refused.returncode != 0 and "rejected refs/heads/tasks" in refused.stderr, refused.stderr
+    assert f"does not name {a}" in refused.stderr
+    gitswarm("complete", url, a, "--worker", "alice", "--summary", "parsed")
     assert gitswarm("claim", url, "--worker", "bob").stdout.strip() == b
     gitswarm("fail", url, b, "--worker", "bob", "--reason", "tests fail")
     gitswarm("reopen", url, b)
@@ -175,7 +179,7 @@ def test_cli_round_trip(hub, tmp_path):
     by_id = {t["id"]: t for t in doc["tasks"]}
     assert set(by_id[a]) == {"id", "title", "description", "kind", "goal", "parent", "depends_on", "priority",
                              "status", "attempts", "claim", "result", "created"}
-    assert by_id[a]["status"] == "done" and by_id[a]["result"]["commit"] == landed
+    assert by_id[a]["status"] == "done" and "commit" not in by_id[a]["result"]
     assert by_id[b]["status"] == "open" and by_id[b]["attempts"] == 2 and by_id[b]["depends_on"] == [a]
     table = gitswarm("status", url).stdout
     assert "open 1  done 1" in table and "Parse CSS selectors  [alice]" in table

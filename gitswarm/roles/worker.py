@@ -12,7 +12,7 @@ from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
 from ..goal import Goal
-from ..rules import check_may_change
+from ..rules import check_may_change, parse_trailers
 from ..task import Task, printable
 from . import Stopping, Swarm, agent_env
 
@@ -124,26 +124,11 @@ class Job:
 
     def _land(self, worktree: Path, goal: Goal | None, tip: str) -> None:
         board, task = self.swarm.board, self.task
-        result = self._agent(worktree, goal, tip)
-        if result.reason == "stopped" or self.swarm.stop.is_set():
-            raise Stopping()
-        if isinstance(result.error, ModelRejected):  # misconfigured: every task would fail the same way
-            self.swarm.fatal = f"the model refused the request: {result.error}"
-            self.swarm.stop.set()
-            raise Stopping()
-        if isinstance(result.error, ModelUnavailable):  # the endpoint is down or slow: not the task's fault
-            self.swarm.log(f"{self.name}: the model is unavailable ({result.error}); handing {task.id} back")
-            raise Unavailable()
-        if result.reason != "finished":
-            raise GitswarmError(f"the agent stopped ({result.reason}): {result.summary}")
-        if result.summary.lstrip().upper().startswith("FAILED:"):
-            raise GitswarmError(result.summary.strip())
+        result = self._finished(self._agent(worktree, goal, tip))
         self._test(worktree, goal)
         commit = checkout.commit_all(board.mirror.path, worktree, self._message(result), self._author())
         if commit is None:
-            board.complete(task.id, self.name, result.summary or "nothing to change", token=self.token,
-                           tokens=self.tokens)
-            self.swarm.log(f"{self.name}: {task.id} done, nothing to change")
+            self._nothing_to_change(result.summary or "nothing to change")
             return
         self._may_land(commit, tip, goal)
         replay = not (goal and goal.test)  # no test to run on the result: the board may replay it on a moved main
@@ -167,10 +152,38 @@ class Job:
                 landings += 1
                 tip = self.swarm.main_tip() or tip
                 self.swarm.log(f"{self.name}: main moved; rebasing {task.id} onto {tip[:10]}")
-                commit = self._rebase(worktree, goal, tip, result)
+                rebased = self._rebase(worktree, goal, tip, result)
+                if rebased is None:  # redone on the new main, the task changes nothing
+                    self._nothing_to_change(f"nothing to change: redone on main at {tip[:10]}, which already "
+                                            "has what the task asks")
+                    return
+                commit, result = rebased
                 self._may_land(commit, tip, goal)
                 self._test(worktree, goal)
         raise GitswarmError(f"main kept moving: gave up after {MAX_LANDINGS} landings")
+
+    def _finished(self, result: AgentResult, doing: str = "") -> AgentResult:
+        """The agent's result when it finished the task (`doing`: what the run was, for the reason);
+        else the task is handed back (stopping, model unavailable) or fails saying why."""
+        if result.reason == "stopped" or self.swarm.stop.is_set():
+            raise Stopping()
+        if isinstance(result.error, ModelRejected):  # misconfigured: every task would fail the same way
+            self.swarm.fatal = f"the model refused the request: {result.error}"
+            self.swarm.stop.set()
+            raise Stopping()
+        if isinstance(result.error, ModelUnavailable):  # the endpoint is down or slow: not the task's fault
+            self.swarm.log(f"{self.name}: the model is unavailable ({result.error}); handing {self.task.id} back")
+            raise Unavailable()
+        if result.reason != "finished":
+            raise GitswarmError(f"{doing}the agent stopped ({result.reason}): {result.summary}")
+        if result.summary.lstrip().upper().startswith("FAILED:"):
+            raise GitswarmError(doing + result.summary.strip())
+        return result
+
+    def _nothing_to_change(self, summary: str) -> None:
+        """Done without a commit: the work changes nothing on main (first run or redo alike)."""
+        self.swarm.board.complete(self.task.id, self.name, summary, token=self.token, tokens=self.tokens)
+        self.swarm.log(f"{self.name}: {self.task.id} done, nothing to change")
 
     def _agent(self, worktree: Path, goal: Goal | None, tip: str, prompt: str | None = None) -> AgentResult:
         swarm, task = self.swarm, self.task
@@ -188,7 +201,13 @@ class Job:
         self.model = "command" if run_command or settings.backend == "command" else result.model
         return result
 
-    def _rebase(self, worktree: Path, goal: Goal | None, tip: str, result: AgentResult) -> str:
+    def _rebase(self, worktree: Path, goal: Goal | None, tip: str,
+                result: AgentResult) -> tuple[str, AgentResult] | None:
+        """The task's work on the new tip: (its commit, the agent's `result`, or the redo's), or
+        None when, redone there, it changes nothing. The rebase keeps every commit (checkout.rebase);
+        a conflict goes to the agent (a command agent redoes its task); and when what comes out is
+        not the task's own commit (a conflict resolved to main's side drops it), the task is redone
+        on the new tip: it never lands main's tip, or another task's commit, as its own."""
         mirror = self.swarm.board.mirror.path
         conflicts = checkout.rebase(mirror, worktree, tip)
         if conflicts:
@@ -197,15 +216,7 @@ class Job:
             if scripted or settings.backend == "command":  # a command agent redoes its task on the new tip
                 self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; redoing {self.task.id} on the new main")
                 checkout.abort_rebase(mirror, worktree)
-                checkout.reset_hard(mirror, worktree, tip)
-                redo = self._agent(worktree, goal, tip)
-                if redo.reason != "finished":
-                    raise GitswarmError(f"redoing the task on the new main failed: {redo.summary}")
-                self._test(worktree, goal)
-                commit = checkout.commit_all(mirror, worktree, self._message(redo), self._author())
-                if commit is None:
-                    raise GitswarmError("redone on the new main, the task changes nothing")
-                return commit
+                return self._redo(worktree, goal, tip)
             self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; resolving")
             prompt = CONFLICT_PROMPT.format(task_id=self.task.id, title=self.task.title,
                                             files="\n".join(f"- {c}" for c in conflicts))
@@ -214,7 +225,26 @@ class Job:
             if left:
                 checkout.abort_rebase(mirror, worktree)
                 raise GitswarmError(f"could not resolve the conflict with main in {', '.join(left)}")
-        return checkout.head(mirror, worktree)
+        commit = checkout.head(mirror, worktree)
+        if not self._own(commit, tip):
+            self.swarm.log(f"{self.name}: rebased onto {tip[:10]}, {self.task.id} has no commit of its own "
+                           f"left (at {commit[:10]}); redoing {self.task.id} on the new main")
+            return self._redo(worktree, goal, tip)
+        return commit, result
+
+    def _redo(self, worktree: Path, goal: Goal | None, tip: str) -> tuple[str, AgentResult] | None:
+        """Do the task afresh on `tip`: its new commit and result, or None when it changes nothing."""
+        mirror = self.swarm.board.mirror.path
+        checkout.reset_hard(mirror, worktree, tip)
+        redo = self._finished(self._agent(worktree, goal, tip), "redoing the task on the new main: ")
+        commit = checkout.commit_all(mirror, worktree, self._message(redo), self._author())
+        return None if commit is None else (commit, redo)
+
+    def _own(self, commit: str, tip: str) -> bool:
+        """`commit` is this task's work: not main's tip, and its Gitswarm-Task trailers name the task
+        (the hub's guard refuses a completion with any other, rules.check_landing)."""
+        message = self.swarm.board.mirror.repo[commit].message
+        return commit != tip and self.task.id in parse_trailers(message).tasks
 
     def _may_land(self, commit: str, tip: str, goal: Goal | None) -> None:
         """Refuse, as the hub's guard would, work that changes settings, prompts or goals its goal
