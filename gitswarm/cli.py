@@ -14,7 +14,7 @@ from . import __version__
 from . import events as spool
 from . import task as T
 from .board import Board
-from .errors import GitswarmError
+from .errors import BranchMoved, GitswarmError
 
 REMOTE = click.argument("remote", metavar="HUB")
 WORKER = click.option("--worker", "-w", required=True, envvar="GITSWARM_WORKER",
@@ -152,14 +152,24 @@ def claim(remote: str, worker: str, kind: str | None, goal: str | None, lease: s
 @click.argument("task_id", metavar="ID")
 @WORKER
 @click.option("--summary", "-m", required=True, help="What was done.")
-@click.option("--commit", default=None, help="The commit that did it (full id): on main, its message ending "
-              "with the trailer Gitswarm-Task: ID.")
+@click.option("--commit", default=None, metavar="REV",
+              help="Land this commit of the repository you run this from (HEAD, a branch, an id) on main, "
+              "together with the completion; its message must end with the trailer Gitswarm-Task: ID.")
 @TOKEN
 def complete(remote: str, task_id: str, worker: str, summary: str, commit: str | None, token: int | None) -> None:
-    """Mark a task you hold as done."""
+    """Mark a task you hold as done, landing its commit on main when given."""
     with Board(remote) as board:
-        board.complete(task_id, worker, summary, commit=commit, token=token)
-    click.echo(f"{task_id} done")
+        if commit is None:
+            board.complete(task_id, worker, summary, token=token)
+            click.echo(f"{task_id} done")
+            return
+        sha = board.mirror.take(Path.cwd(), commit)
+        try:
+            board.land(task_id, worker, sha, summary, token=token)
+        except BranchMoved:
+            raise GitswarmError(f"main has moved past the commit {sha[:10]} builds on",
+                                "fetch main, rebase your commit onto it and run this again") from None
+    click.echo(f"{task_id} done, {sha[:10]} landed on main")
 
 
 @cli.command()

@@ -214,6 +214,20 @@ class Mirror:
         proc = run(["ls-remote", self.remote, pattern], cwd=self.path, timeout=network_timeout())
         return {ref: sha for sha, ref in (ln.split("\t") for ln in proc.stdout.decode().splitlines() if "\t" in ln)}
 
+    def take(self, repository: str | Path, rev: str) -> str:
+        """Bring a commit, and what it needs, from a repository on this machine (a person's clone)
+        into the mirror, so that it can be pushed from here; its full id."""
+        proc = run(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], cwd=repository, check=False)
+        sha = proc.stdout.decode().strip()
+        if proc.returncode or not sha:
+            raise GitError(f"{rev} is not a commit of the repository at {repository}",
+                           "give a commit of the repository you run this from (HEAD, a branch, an id)")
+        proc = run(["fetch", "-q", "--no-write-fetch-head", "--no-tags", "--no-auto-maintenance", str(repository),
+                    f"+{sha}:{self.prefix}/taken"], cwd=self.path, check=False)
+        if proc.returncode:
+            raise GitError(f"cannot take {sha[:10]} from {repository}: {proc.stderr.decode(errors='replace').strip()}")
+        return sha
+
     def fetch_refs(self, refs: list[str]) -> None:
         """Fetch refs of the hub (objects only: what they point at becomes readable here)."""
         if refs:

@@ -164,12 +164,21 @@ def test_cli_round_trip(hub, tmp_path):
     assert gitswarm("claim", url, "--worker", "alice").stdout.strip() == a
     none = gitswarm("claim", url, "--worker", "bob", check=False)
     assert none.returncode == 1 and none.stderr.strip().count("\n") == 0 and "no ready task" in none.stderr
-    # a commit on main is a task's result only when it is the task's own (its Gitswarm-Task trailer)
+    # a commit is a task's result only when it is the task's own (its Gitswarm-Task trailer)...
     refused = gitswarm("complete", url, a, "--worker", "alice", "--commit", landed, "--summary", "parsed",
-                       check=False)
+                       check=False, cwd=tmp_path / "main-work.txt")
     assert refused.returncode != 0 and "rejected refs/heads/tasks" in refused.stderr, refused.stderr
     assert f"does not name {a}" in refused.stderr
-    gitswarm("complete", url, a, "--worker", "alice", "--summary", "parsed")
+    # ...and it lands on main together with the completion, from the clone it was made in
+    clone = tmp_path / "main-work.txt"
+    (clone / "parser.txt").write_text("a parser\n")
+    sh("git", "add", "-A", cwd=clone)
+    sh("git", "commit", "-q", "-m", f"Parse CSS selectors\n\nGitswarm-Task: {a}", cwd=clone)
+    mine = sh("git", "rev-parse", "HEAD", cwd=clone).stdout.strip()
+    said = gitswarm("complete", url, a, "--worker", "alice", "--commit", "HEAD", "--summary", "parsed", cwd=clone)
+    assert f"{a} done, {mine[:10]} landed on main" in said.stdout
+    assert sh("git", "rev-parse", "main", cwd=hub).stdout.strip() == mine
+    landed = mine
     assert gitswarm("claim", url, "--worker", "bob").stdout.strip() == b
     gitswarm("fail", url, b, "--worker", "bob", "--reason", "tests fail")
     gitswarm("reopen", url, b)
@@ -179,7 +188,7 @@ def test_cli_round_trip(hub, tmp_path):
     by_id = {t["id"]: t for t in doc["tasks"]}
     assert set(by_id[a]) == {"id", "title", "description", "kind", "goal", "parent", "depends_on", "priority",
                              "status", "attempts", "claim", "result", "created"}
-    assert by_id[a]["status"] == "done" and "commit" not in by_id[a]["result"]
+    assert by_id[a]["status"] == "done" and by_id[a]["result"]["commit"] == landed
     assert by_id[b]["status"] == "open" and by_id[b]["attempts"] == 2 and by_id[b]["depends_on"] == [a]
     table = gitswarm("status", url).stdout
     assert "open 1  done 1" in table and "Parse CSS selectors  [alice]" in table
