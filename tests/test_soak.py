@@ -64,7 +64,10 @@ def test_soak_with_kill_9_and_sigstop(hub, tmp_path):
                 if time.time() >= until:
                     pools[name].send_signal(signal.SIGCONT)
                     del frozen[name]
-            name = rng.choice([n for n in pools if n not in frozen])
+            awake = [n for n in pools if n not in frozen]
+            if not awake:  # every pool is frozen for now: wait for one to thaw
+                continue
+            name = rng.choice(awake)
             if rng.random() < 0.5:
                 pools[name].kill()  # kill -9, mid-whatever it was doing
                 pools[name].wait()
