@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 from .endpoints import NAME_RE as ENDPOINT_RE, URL_RE, Endpoints, from_environment
 from .errors import FileInvalid
-from .task import _CONTROL_RE as CONTROL_RE  # the characters task files refuse
+from .text import CONTROL_RE  # the characters task files refuse
 from .yamlfile import Fail, load_yaml, shown, typename
 
 CONFIG_PATH = ".gitswarm.yaml"

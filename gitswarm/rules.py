@@ -15,6 +15,7 @@ from typing import Callable
 from . import task as T
 from .errors import RuleViolation
 from .task import Claim, Task
+from .text import printable
 
 ACTIONS = ("init", "add", "claim", "complete", "fail", "release", "reopen", "cancel", "goal", "reclaim",
            "bury")
@@ -47,7 +48,7 @@ def claim(task: Task, worker: str, at: str | None = None, lease: int = 900) -> T
 
 def complete(task: Task, worker: str, summary: str, commit: str | None = None,
              at: str | None = None, tokens: int = 0) -> Task:
-    result: dict = {"worker": worker, "at": at or T.now(), "summary": T.printable(summary)}
+    result: dict = {"worker": worker, "at": at or T.now(), "summary": printable(summary)}
     if commit:
         result["commit"] = commit
     if tokens:
@@ -56,7 +57,7 @@ def complete(task: Task, worker: str, summary: str, commit: str | None = None,
 
 
 def fail(task: Task, worker: str, reason: str, at: str | None = None, tokens: int = 0) -> Task:
-    result: dict = {"worker": worker, "at": at or T.now(), "reason": T.printable(reason)}
+    result: dict = {"worker": worker, "at": at or T.now(), "reason": printable(reason)}
     if tokens:
         result["tokens"] = tokens
     return task.replace(status="failed", claim=None, result=result)
@@ -75,18 +76,18 @@ def reclaim(task: Task, reason: str, dead: bool = False, at: str | None = None) 
     """Take a claim back from a holder gone silent: open again, or dead when out of attempts."""
     assert task.claim is not None
     return task.replace(status="dead" if dead else "open", claim=None,
-                        result={"worker": task.claim.worker, "at": at or T.now(), "reason": T.printable(reason)})
+                        result={"worker": task.claim.worker, "at": at or T.now(), "reason": printable(reason)})
 
 
 def bury(task: Task, reason: str, at: str | None = None) -> Task:
     """A failed task that used up its attempts: dead, with its last error."""
     last = (task.result or {}).get("reason", "")
     return task.replace(status="dead", result={"at": at or T.now(),
-                                               "reason": T.printable(f"{reason}; last error: {last}")})
+                                               "reason": printable(f"{reason}; last error: {last}")})
 
 
 def cancel(task: Task, reason: str, at: str | None = None) -> Task:
-    return task.replace(status="cancelled", claim=None, result={"at": at or T.now(), "reason": T.printable(reason)})
+    return task.replace(status="cancelled", claim=None, result={"at": at or T.now(), "reason": printable(reason)})
 
 
 # ---------------------------------------------------------------- commit messages
@@ -121,7 +122,7 @@ def message(action: str, tasks: list[Task], worker: str | None = None, token: in
     lines = [subject + who, ""]
     if len(tasks) > 1:
         lines += [f"- {t.id}: {t.title}" for t in tasks] + [""]
-    body = T.printable(body)  # a reason or summary: untrusted output, read in `git log` on a terminal
+    body = printable(body)  # a reason or summary: untrusted output, read in `git log` on a terminal
     if body.strip():
         lines += [body.strip(), ""]
     lines.append(f"{TRAILER}Action: {action}")

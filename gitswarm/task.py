@@ -17,6 +17,8 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from .errors import TaskInvalid
+from .text import CONTROL_RE as _CONTROL_RE  # the characters a board file refuses in text
+from .text import TEXT_MAX
 
 try:  # libyaml is an order of magnitude faster; PyPI wheels ship it
     _Loader: Any = yaml.CSafeLoader
@@ -38,10 +40,7 @@ ID_RE = re.compile(r"t-[0-9a-z][0-9a-z-]{0,46}[0-9a-z]\Z")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")  # worker and goal names
 SHA_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z\Z")
-_CONTROL_RE = re.compile(  # C0/C1 controls, invisible, bidi and tag characters, lone surrogates
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
-    "\ud800-\udfff\U000e0000-\U000e007f]")
-_TITLE_MAX, _TEXT_MAX = 200, 32 * 1024
+_TITLE_MAX, _TEXT_MAX = 200, TEXT_MAX
 
 
 @dataclass(frozen=True)
@@ -387,25 +386,6 @@ class _Validator:
 
 def _typename(value: Any) -> str:
     return "null" if value is None else type(value).__name__
-
-
-_ESCAPE_RE = re.compile(  # terminal escape sequences: CSI (colours, cursor), OSC (titles, links), others
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
-    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|\x1b[P^_X][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
-    r"|\x1b[ -/]*[0-~]?")
-
-
-def printable(text: str, limit: int = _TEXT_MAX) -> str:
-    """Untrusted output (an agent's stdout, a failing test's stderr) made into text a task file, a
-    commit message and a terminal accept: terminal escape sequences removed whole, carriage returns
-    made newlines, every other character the validator refuses dropped; past `limit` characters
-    the end is kept (where a failure says why). What this returns always passes `_Validator.text`."""
-    text = _ESCAPE_RE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL_RE.sub("", text)
-    if len(text) > limit:
-        text = "[...] " + text[len(text) - limit + 6:]
-    return text
 
 
 # ---------------------------------------------------------------- dumping

@@ -21,7 +21,7 @@ from ..endpoints import Endpoints, load_host
 from ..errors import GitswarmError
 from ..goal import Goal, goal_path, parse_goal
 from ..sandbox import agent_env
-from ..task import printable
+from ..text import printable
 from ..watch import Signal
 
 SYSTEM = {

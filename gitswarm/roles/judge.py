@@ -15,6 +15,7 @@ from .. import task as T
 from ..agents.tools import judge_tools
 from ..errors import GitswarmError
 from ..record import GoalRecord, Verdict
+from ..text import printable
 from . import Swarm, describe_tasks
 
 
@@ -41,7 +42,7 @@ def judge(swarm: Swarm, goal_name: str) -> Verdict | None:
     decision, reasons, tokens = _decide(swarm, goal, record, tip)
     if decision == "continue" and record.cycle >= goal.max_cycles:
         decision, reasons = "stop", f"{reasons}\n(stopped: max_cycles {goal.max_cycles} reached)"
-    reasons = T.printable(reasons, 8000)  # a check's output or a model's words: untrusted text
+    reasons = printable(reasons, 8000)  # a check's output or a model's words: untrusted text
     verdict = Verdict(cycle=record.cycle, decision=decision, reasons=reasons, at=T.now(), tokens=tokens)
 
     def change(current: GoalRecord | None, state) -> GoalRecord | None:

@@ -13,7 +13,8 @@ from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
 from ..goal import Goal
 from ..rules import check_may_change, parse_trailers
-from ..task import Task, printable
+from ..task import Task
+from ..text import printable
 from . import Stopping, Swarm, agent_env
 
 MAX_LANDINGS = 20
