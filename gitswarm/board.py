@@ -205,7 +205,8 @@ class Board(GroupCommit):
         whose holders are known to hold nothing (dead, idle, never told of their claim). Each is
         failed, not released: the attempt counts, so the daemon retries it after its backoff or
         buries it at max_attempts. A task that kills its worker, or whose end cannot be recorded,
-        would otherwise come back and be claimed again forever."""
+        would otherwise come back and be claimed again forever. An error on one task is logged and
+        that task left: the others are still handed back."""
         names = set(names)
         for t in self.tasks("claimed"):
             if t.claim and t.claim.worker in names:
@@ -215,6 +216,8 @@ class Board(GroupCommit):
                         f"({t.attempts}): {why}")
                 except GitswarmError as e:
                     log(f"could not release {t.id}: {e.message}")
+                except Exception as e:  # a record the hub cannot take must not hold back the others
+                    log(f"could not release {t.id}: {type(e).__name__}: {e}")
 
     def reclaim(self, task_id: str, reason: str, dead: bool = False) -> Task | None:
         """Take a claim back from a holder whose lease lapsed: open again, or dead. The hub checks

@@ -65,9 +65,9 @@ class Daemon:
         workers = workers if workers is not None else (settings.workers or 4)
         self.pool = Pool(str(self.hub), workers=workers, planners=planners, name=name, log=log,
                          model_factory=model_factory, lease=self.lease, watch=False,
-                         retry_backoff=retry_backoff if retry_backoff is not None else settings.retry_backoff)
+                         retry_backoff=retry_backoff if retry_backoff is not None else settings.retry_backoff,
+                         endpoints=endpoints)
         self.board, self.swarm, self.name = self.pool.board, self.pool.swarm, self.pool.name
-        self.swarm.endpoints = endpoints
         self.until_done = until_done
         self.debounce, self.judge_every = debounce, judge_every
         self.clocks: dict[str, GoalClock] = {}

@@ -16,7 +16,7 @@ from typing import Callable
 
 from . import sandbox
 from .board import Board
-from .endpoints import load_host
+from .endpoints import Endpoints, load_host
 from .errors import GitswarmError
 from .roles import Swarm, default_model, planner, stderr_log, worker
 from .watch import Watcher
@@ -30,12 +30,14 @@ class Pool:
     def __init__(self, remote: str, workers: int = 4, planners: int = 0, name: str | None = None,
                  log: Callable[[str], None] = stderr_log, model_factory=default_model,
                  lease: float = 900.0, retry_backoff: float = 0.0, watch: bool = True,
-                 poll: float = 1.0, poll_max: float = 30.0):
+                 poll: float = 1.0, poll_max: float = 30.0, endpoints: Endpoints | None = None):
         """`watch`: wake idle agents when the hub's board moves (watcher.py); off where the caller
-        rings `swarm.work_ready` itself (the daemon, on the hub's events). Refuses to start
-        (GitswarmError) when agents' commands would run without the sandbox they are meant to have."""
+        rings `swarm.work_ready` itself (the daemon, on the hub's events). `endpoints`: the host's
+        model endpoints, read here (endpoints.load_host) when not given. Refuses to start
+        (GitswarmError) when agents' commands would run without the sandbox they are meant to have,
+        or the host's endpoints file is broken."""
         self.sandbox = sandbox.check()  # the line to log: before anything is fetched or run
-        endpoints = load_host()  # the host's model endpoints: a broken file stops the pool here, saying why
+        endpoints = load_host() if endpoints is None else endpoints
         self.board = Board(remote, lease=max(1, int(round(lease))), retry_backoff=retry_backoff)
         self.name = safe_name(name)
         workdir = self.board.mirror.path.parent / "work" / f"{self.name}-{os.getpid()}"
@@ -126,19 +128,11 @@ class Pool:
         failed ambiguously and landed after all) go back to the board, without waiting for the
         lease. Uses the board as last fetched."""
         idle = set(self.agent_names()) - set(self.swarm.holding)
-        self._release_pass(idle, "that agent holds nothing")
+        self.board.release_held_by(idle, "that agent holds nothing", self.log)
 
     def release_stale_claims(self) -> None:
         """Claims held under this pool's agent names by nobody alive (an earlier run that died, or
         agents that did not stop in time) go back to the board."""
         self.board.refresh()
         alive = {th.name for th in self.threads if th.is_alive()}
-        self._release_pass(set(self.agent_names()) - alive, "nobody alive holds it")
-
-    def _release_pass(self, names: set[str], why: str) -> None:
-        """One release pass over the board as last fetched (the board logs each task's refusal);
-        an error from one task ends only the pass, logged: the daemon's schedule goes on."""
-        try:
-            self.board.release_held_by(names, why, self.log)
-        except Exception as e:
-            self.log(f"release pass ({why}): {type(e).__name__}: {e}")
+        self.board.release_held_by(set(self.agent_names()) - alive, "nobody alive holds it", self.log)
