@@ -293,9 +293,9 @@ def _serving(remote: str) -> dict | None:
     """What the hub's `serve` runs with, where the hub is a folder on this machine."""
     if "://" in remote or not (Path(remote) / "gitswarm").is_dir():
         return None
-    from .daemon import serving
+    from .serving import alive
 
-    return serving(Path(remote))
+    return alive(Path(remote))
 
 
 def goal_summary(record: Any, tasks: list[T.Task]) -> dict[str, Any]:

@@ -6,10 +6,7 @@ Worker and planner threads claim tasks meanwhile. SIGINT or SIGTERM stops it cle
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +16,7 @@ from typing import Callable
 from watchdog.observers import Observer
 
 from . import events as spool
-from . import git, record, sandbox
+from . import git, record, serving
 from .errors import GitswarmError
 from .goal import goal_path, is_goal_path, parse_goal
 from .leases import reclaim_pass
@@ -93,16 +90,16 @@ class Daemon:
             self.log(f"serve {self.hub}: {self.pool.workers} workers, {self.pool.planners} planners")
             self.log(self.pool.sandbox)
             try:
-                write_serving(self.hub)
+                serving.write(self.hub)
             except OSError as e:  # status will not show it: say so here
-                self.log(f"cannot write {_serving_file(self.hub)}: {e}")
+                self.log(f"cannot write {serving.path(self.hub)}: {e}")
             self.pool.release_stale_claims()
             self._adopt_goals()
             self.pool.start()
             code = self._loop()
             return 2 if self.swarm.fatal else code
         finally:
-            clear_serving(self.hub)
+            serving.clear(self.hub)
             observer.stop()
             self.pool.close()
             observer.join(timeout=5)
@@ -399,45 +396,6 @@ class Daemon:
         for r in records.values():
             self.log(f"goal {r.name}: {r.status} after {r.cycle} cycle(s)")
         return 1 if invalid else 0
-
-
-def _serving_file(hub: Path) -> Path:
-    return hub / "gitswarm" / "serve.json"
-
-
-def write_serving(hub: Path) -> None:
-    """Say what this `serve` runs with, for `gitswarm status`: <hub>/gitswarm/serve.json."""
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "sandbox": sandbox.mode(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    tmp = _serving_file(hub).with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(info) + "\n")
-    os.replace(tmp, _serving_file(hub))
-
-
-def clear_serving(hub: Path) -> None:
-    try:
-        if json.loads(_serving_file(hub).read_text()).get("pid") == os.getpid():
-            _serving_file(hub).unlink()
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-def serving(hub: Path) -> dict | None:
-    """What the `serve` of a hub on this machine runs with (pid, host, sandbox, started), None when
-    none is alive."""
-    try:
-        info = json.loads(_serving_file(hub).read_text())
-        pid, host = int(info["pid"]), str(info["host"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if host == socket.gethostname():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-    return info
 
 
 def _main_tip(hub: Path) -> str | None:
