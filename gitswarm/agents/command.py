@@ -4,9 +4,9 @@ The program runs through `/bin/sh -c` in `cwd`, in a process group of its own (a
 sandbox, a pid namespace of its own), with the prompt on stdin or in a file (path in
 GITSWARM_PROMPT_FILE, and substituted for `{prompt_file}`). When the wall time is up the whole
 group gets SIGTERM, then SIGKILL; whatever the program left running in its group when it exits is
-ended the same way (`run_killable`, which the bash tool and the goal's tests and checks use too). Output is read by threads that keep only a bounded
-head and tail, so a chatty program cannot fill memory and a stray process holding the pipe cannot
-hang us.
+ended the same way (`run_killable`, which the bash tool and the goal's tests and checks use too).
+Output is read by threads that keep only a bounded head and tail, so a chatty program cannot fill
+memory and a stray process holding the pipe cannot hang us.
 """
 
 from __future__ import annotations
