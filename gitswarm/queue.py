@@ -40,9 +40,20 @@ def parse_land_ref(ref: str) -> tuple[str, int] | None:
     return task_id, int(attempt)
 
 
-def lease_message(holder: str, seconds: int) -> str:
-    return (f"train held by {holder} for {seconds}s\n\n"
-            f"Gitswarm-Train: {holder}\nGitswarm-Lease: {seconds}\n")
+def lease_message(holder: str, seconds: int, status: str = "") -> str:
+    """A lease commit's message; `status` (what the train is doing, for `gitswarm status`) is
+    its body: one or two short lines."""
+    from .text import printable
+
+    body = printable(status, 600).strip()
+    return (f"train held by {holder} for {seconds}s\n\n" + (f"{body}\n\n" if body else "")
+            + f"Gitswarm-Train: {holder}\nGitswarm-Lease: {seconds}\n")
+
+
+def lease_status(message: str) -> str:
+    """The body of a lease commit's message: what its train was doing."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    return "\n".join(paragraphs[1:-1]).strip()
 
 
 def parse_lease(message: str) -> tuple[str, int] | None:
