@@ -248,11 +248,17 @@ class Train:
     # ------------------------------------------------------------ testing
 
     def _start(self, batch: Batch) -> None:
+        if not batch.tasks:
+            self.log(f"testing main {batch.base[:10]} by itself")
+        else:
+            self._say_testing(batch)
+        batch.thread = threading.Thread(target=self._test, args=(batch,), name=f"train-{batch.number}", daemon=True)
+        batch.thread.start()
+
+    def _say_testing(self, batch: Batch) -> None:
         ids = ", ".join(t.id for t in batch.tasks)
         on = f"on batch #{batch.number - 1}'s tip (speculative)" if batch.base != self.main else f"on main {self.main[:10]}"
         self.log(f"testing {len(batch.tasks)} task(s) as batch #{batch.number} {on}: {ids}")
-        batch.thread = threading.Thread(target=self._test, args=(batch,), name=f"train-{batch.number}", daemon=True)
-        batch.thread.start()
 
     def _test(self, batch: Batch) -> None:
         """Run the goal's test on the batch's tip; the result goes on the batch (None: cancelled)."""
@@ -270,7 +276,8 @@ class Train:
                 batch.passed, batch.output = False, f"timed out after {batch.goal.test_timeout:g}s\n{ran.stdout[-3000:]}"
             else:
                 batch.passed, batch.output = ran.code == 0, f"exit {ran.code}\n{ran.stdout[-3000:]}"
-            self.log(f"batch #{batch.number} {'green' if batch.passed else 'red'} in {batch.seconds:.1f}s")
+            what = f"batch #{batch.number}" if batch.tasks else f"main {batch.base[:10]} by itself"
+            self.log(f"{what} {'green' if batch.passed else 'red'} in {batch.seconds:.1f}s")
             if batch.passed:
                 self.green_trees.add(str(self.board.mirror.repo[batch.tip].tree_id))
         except Exception as e:  # a test that cannot even start is no pass
@@ -345,50 +352,49 @@ class Train:
         return True
 
     def _bisect(self, batch: Batch, known_red: bool = True, singles: bool = False) -> None:
-        """A red batch: run it again `retry_red` times (a flaky test), then find its culprits: test
-        the first half of what is left; green, it lands; red, halve again; a single red commit on
-        a green main is a culprit and is rejected."""
+        """A red batch: run it again `retry_red` times (a flaky test), then find its culprits by
+        halving: of a list known red on main, test the first half; green, it lands and the rest is
+        known red on the new main (the same tree as before); red, it is the list to halve. One task
+        known red on a main that passes is a culprit, rejected. What follows a culprit is tested
+        whole again. `singles`: one task at a time (the hub refused the batch's push)."""
         goal = batch.goal
         for retry in range(goal.retry_red if known_red else 0):
             self.log(f"batch #{batch.number} red; running it again ({retry + 1} of {goal.retry_red}) before bisecting")
             again = self._rebuild(batch.tasks, batch.goal)
-            if again is not None and self._test_now(again):
-                self._land(again)
+            if again is None or self._test_now(again):
+                if again is not None:
+                    self._land(again)
                 return
-        if known_red and len(batch.tasks) == 1:  # the culprit, unless main itself fails
-            if self._main_green(goal):
-                self._reject(batch)
-            return
-        pending = list(batch.tasks)
-        size = 1 if singles else len(pending) // 2 if known_red and len(pending) > 1 else len(pending)
-        while pending and not self.swarm.stop.is_set():
-            take = pending[:max(1, size)]
+            batch = again
+        pending, later, red, output, number = list(batch.tasks), [], known_red, batch.output, batch.number
+        while (pending or later) and not self.swarm.stop.is_set():
+            if not pending:
+                pending, later, red = later, [], False
+            if red and len(pending) == 1:
+                if not self._main_green(goal):
+                    return
+                self._reject(pending[0], goal, output, number)
+                pending, red = [], False
+                continue
+            take = pending[:1] if singles else pending[:len(pending) // 2] if red else pending
+            rest = pending[len(take):]
             candidate = self._rebuild(take, goal)
             if candidate is None:  # all of it went back (no longer replays, or ill-formed)
-                pending = pending[len(take):]
-                size = 1 if singles else len(pending)
+                pending, red = rest, False
                 continue
             if self._test_now(candidate):
                 if not self._land(candidate):
                     return  # main moved under us: the loop builds again from the queue
-                pending = pending[len(take):]
-                size = 1 if singles else len(pending)
+                pending = rest  # still known red when the whole was: the same tree on the new main
                 continue
-            if len(candidate.tasks) > 1:  # the culprit is in there: halve it
-                pending = candidate.tasks + pending[len(take):]
-                size = len(candidate.tasks) // 2
-                continue
-            if not self._main_green(goal):
-                return
-            self._reject(candidate)
-            pending = pending[len(take):]
-            size = 1 if singles else len(pending)
+            output, number = candidate.output, candidate.number
+            pending, later, red = candidate.tasks, rest + later, True
 
-    def _reject(self, batch: Batch) -> None:
-        """A batch of one task that fails on a main that passes: its task is the culprit."""
-        self._give_back(batch.tasks[0], f"the goal's tests fail with this task's commit on main at {batch.base[:10]} "
-                        f"(the landing train, batch #{batch.number}): {batch.goal.test}\n{batch.output[-1500:]}",
-                        rejected=True)
+    def _reject(self, task: Task, goal: Goal, output: str, number: int) -> None:
+        """A task whose commit fails the test on a main that passes: the culprit."""
+        assert self.main is not None
+        self._give_back(task, f"the goal's tests fail with this task's commit on main at {self.main[:10]} (the "
+                        f"landing train, batch #{number}): {goal.test}\n{output[-1500:]}", rejected=True)
 
     def _rebuild(self, tasks: list[Task], goal: Goal) -> Batch | None:
         self.main = self.swarm.main_tip()
@@ -407,7 +413,6 @@ class Train:
         if str(tip.tree_id) in self.green_trees or f"\n{TESTED}: passed" in tip.message:
             return True
         probe = Batch(0, goal, self.main, [], [self.main])
-        self.log(f"testing main {self.main[:10]} by itself")
         if self._test_now(probe):
             return True
         self.red_main = self.main
