@@ -21,17 +21,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import checkout, git, landing, queue
 from .agents.command import run_killable
-from .errors import BranchMoved, GitError, GitswarmError, PushDeclined, PushRace
+from .errors import BranchMoved, GitError, GitswarmError, PushDeclined
 from .goal import Goal
 from .roles import Stopping, Swarm
 from .rules import check_may_change
 from .sandbox import agent_env
 from .task import Task, timestamp
 from .text import printable
+from .trainlease import TrainLease
 
 TESTED = "Gitswarm-Tested"
 LEASE = 60  # seconds without a renewal after which another process may take the train over
@@ -69,9 +69,7 @@ class Train:
         self.red_main: str | None = None  # main's tip when it failed the test by itself: wait for a fix
         self.numbered = 0
         self.last = ""  # the last batch's result, for the lease's status
-        self._lease_tip: str | None = None
-        self._renewed = 0.0
-        self._waiting_said: str | None = None
+        self.lease_ref = TrainLease(self.board.mirror, holder, self.lease, self.log)
 
     def log(self, line: str) -> None:
         self.swarm.log(f"train: {line}")
@@ -327,14 +325,16 @@ class Train:
                 f"replayed onto main at {batch.base[:10] if batch.base == self.main else self.main[:10]}.")
         self.last = f"last: batch #{batch.number} green, {len(batch.tasks)} task(s) landed at {stamped[:10]}"
         for attempt in range(5):
+            lease = self.lease_ref.next(self._status())
             try:
-                self.board.train_land(self.holder, landed, stamped, self._next_lease(), note)
+                self.board.train_land(self.holder, landed, stamped, lease, note)
+                self.lease_ref.pushed(lease)
                 break
             except BranchMoved:  # or only tasks moved (an atomic push does not say which ref did)
                 if self.swarm.main_tip() != self.main or attempt == 4:
                     self.log(f"main moved while batch #{batch.number} was landing: building again")
                     return False
-                self._lease_tip = None
+                self.lease_ref.drop()
                 if not self._hold():
                     return False
             except PushDeclined as e:
@@ -345,7 +345,6 @@ class Train:
                     self.log(f"the hub refused batch #{batch.number}: {said}; landing its tasks one by one")
                     self._bisect(batch, known_red=False, singles=True)
                 return False
-        self._renewed = time.time()
         self.landed_as[batch.tip] = stamped
         self.main = stamped
         self.log(f"landed batch #{batch.number}: {len(batch.tasks)} task(s), main at {stamped[:10]}")
@@ -429,66 +428,12 @@ class Train:
 
     # ------------------------------------------------------------ the lease
 
+    def _hold(self) -> bool:
+        return self.lease_ref.hold(self._status())
+
     def _status(self) -> str:
         testing = "; ".join(f"testing batch #{b.number} ({len(b.tasks)} task(s)) on {b.tip[:10]}" for b in self.inflight)
         return "\n".join(x for x in (testing, self.last) if x)
-
-    def _next_lease(self) -> str:
-        return git.write_commit(self.board.mirror.repo, self._lease_tip, {},
-                                queue.lease_message(self.holder, self.lease, self._status()),
-                                (self.holder, f"{self.holder}@gitswarm"))
-
-    def _hold(self) -> bool:
-        """Hold the train's lease: renew it when a third of it has passed; take it when nobody
-        holds it or its holder's lease lapsed. False while another holds it."""
-        if self._lease_tip is not None and time.time() - self._renewed < self.lease / 3:
-            return True
-        mirror = self.board.mirror
-        current = mirror.remote_refs(queue.TRAIN_REF).get(queue.TRAIN_REF)
-        if current is not None and current != self._lease_tip:
-            mirror.fetch_refs([queue.TRAIN_REF])
-            commit = mirror.repo[current]
-            held = queue.parse_lease(commit.message)
-            if held is not None and held[0] != self.holder and time.time() - commit.commit_time <= held[1]:
-                if self._waiting_said != held[0]:
-                    self.log(f"held by {held[0]} (lease {held[1]}s); waiting to take over if it goes silent")
-                    self._waiting_said = held[0]
-                self._lease_tip = None
-                return False
-            if held is not None and held[0] != self.holder:
-                self.log(f"{held[0]}'s lease lapsed ({time.time() - commit.commit_time:.0f}s silent): taking the train over")
-        self._lease_tip = current
-        lease = self._next_lease()
-        try:
-            mirror.push({queue.TRAIN_REF: lease})
-        except (PushRace, PushDeclined, GitError) as e:
-            self.log(f"could not {'renew' if current else 'take'} the train's lease: {e}")
-            self._lease_tip = None
-            return False
-        if self._waiting_said is not None or current is None:
-            self.log(f"{self.holder} holds the landing train")
-        self._waiting_said = None
-        self._lease_tip, self._renewed = lease, time.time()
-        return True
-
-
-def prune_land_refs(hub: Path, board, log) -> int:
-    """Delete, in the hub itself (the hub's own daemon: pushes never delete), the land refs of tasks
-    that ended: done, dead or cancelled. A task still open, failed or claimed keeps its refs (its
-    next attempt starts from the last). How many were deleted."""
-    listed = git.run(["for-each-ref", "--format=%(objectname) %(refname)", queue.LAND_PREFIX], cwd=hub).stdout
-    gone = 0
-    for line in listed.decode().splitlines():
-        sha, ref = line.split(" ", 1)
-        parsed = queue.parse_land_ref(ref)
-        t = board.find(parsed[0]) if parsed else None
-        if parsed is None or (t is not None and t.status in ("done", "dead", "cancelled")):
-            if git.run(["update-ref", "-d", ref, sha], cwd=hub, check=False).returncode == 0:
-                gone += 1
-    if gone:
-        log(f"deleted {gone} land ref(s) of ended tasks")
-    return gone
-
 
 def _handed_at(task: Task) -> float:
     try:
