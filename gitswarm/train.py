@@ -285,17 +285,23 @@ class Train:
             checkout.remove_worktree(mirror, worktree)
 
     def _test_now(self, batch: Batch) -> bool:
-        """Test a batch and wait for it (bisecting), the lease renewed meanwhile; Stopping when the
-        swarm stops or the lease is lost."""
-        self._start(batch)
-        assert batch.thread is not None
-        while batch.thread.is_alive():
-            batch.thread.join(POLL)
-            if self.swarm.stop.is_set() or not self._hold():
-                batch.cancel.set()
-        if batch.passed is None:
+        return self._test_all([batch])[0]
+
+    def _test_all(self, batches: list[Batch]) -> list[bool]:
+        """Test batches at once and wait for them (bisecting), the lease renewed meanwhile;
+        Stopping when the swarm stops or the lease is lost."""
+        for batch in batches:
+            self._start(batch)
+        for batch in batches:
+            assert batch.thread is not None
+            while batch.thread.is_alive():
+                batch.thread.join(POLL)
+                if self.swarm.stop.is_set() or not self._hold():
+                    for b in batches:
+                        b.cancel.set()
+        if any(b.passed is None for b in batches):
             raise Stopping()
-        return batch.passed
+        return [bool(b.passed) for b in batches]
 
     # ------------------------------------------------------------ landing and red batches
 
@@ -351,11 +357,13 @@ class Train:
         return True
 
     def _bisect(self, batch: Batch, known_red: bool = True, singles: bool = False) -> None:
-        """A red batch: run it again `retry_red` times (a flaky test), then find its culprits by
-        halving: of a list known red on main, test the first half; green, it lands and the rest is
-        known red on the new main (the same tree as before); red, it is the list to halve. One task
-        known red on a main that passes is a culprit, rejected. What follows a culprit is tested
-        whole again. `singles`: one task at a time (the hub refused the batch's push)."""
+        """A red batch: run it again `retry_red` times (a flaky test), then find its culprits. Of a
+        list known red on main, test k of its prefixes at once (k = the train's slots; with one
+        slot, the first half): the longest green one lands, and the part up to the next prefix is
+        known red on the new main (the same tree as that red prefix): it is the list to cut
+        again. One task known red on a main that passes is a culprit, rejected. What follows a
+        culprit is tested whole again. `singles`: one task at a time (the hub refused the batch's
+        push)."""
         goal = batch.goal
         for retry in range(goal.retry_red if known_red else 0):
             self.log(f"batch #{batch.number} red; running it again ({retry + 1} of {goal.retry_red}) before bisecting")
@@ -375,19 +383,28 @@ class Train:
                 self._reject(pending[0], goal, output, number)
                 pending, red = [], False
                 continue
-            take = pending[:1] if singles else pending[:len(pending) // 2] if red else pending
-            rest = pending[len(take):]
-            candidate = self._rebuild(take, goal)
-            if candidate is None:  # all of it went back (no longer replays, or ill-formed)
-                pending, red = rest, False
+            cuts = [1 if singles else len(pending)]
+            if red:  # a k-section: k prefixes in parallel, k the train's slots (1: halving)
+                k = min(self.slots, len(pending) - 1)
+                cuts = sorted({max(1, i * len(pending) // (k + 1)) for i in range(1, k + 1)})
+            candidates = [self._rebuild(pending[:cut], goal) for cut in cuts]
+            if any(c is None or [t.id for t in c.tasks] != [t.id for t in pending[:cut]]
+                   for c, cut in zip(candidates, cuts)):  # some went back: what is left is not known red
+                queued = {t.id for t in self.queued()}
+                pending, red = [t for t in pending if t.id in queued], False
                 continue
-            if self._test_now(candidate):
-                if not self._land(candidate):
-                    return  # main moved under us: the loop builds again from the queue
-                pending = rest  # still known red when the whole was: the same tree on the new main
+            passed = self._test_all(candidates)  # type: ignore[arg-type]
+            greens = next((i for i, ok in enumerate(passed) if not ok), len(passed))
+            if greens and not self._land(candidates[greens - 1]):  # type: ignore[union-attr]
+                return  # main moved under us: the loop builds again from the queue
+            if greens == len(cuts):  # what follows is still known red when the whole was: same tree
+                pending = pending[cuts[-1]:]
                 continue
-            output, number = candidate.output, candidate.number
-            pending, later, red = candidate.tasks, rest + later, True
+            first_red = candidates[greens]
+            assert first_red is not None
+            output, number = first_red.output, first_red.number
+            later = pending[cuts[greens]:] + later
+            pending, red = pending[cuts[greens - 1] if greens else 0:cuts[greens]], True
 
     def _reject(self, task: Task, goal: Goal, output: str, number: int) -> None:
         """A task whose commit fails the test on a main that passes: the culprit."""
