@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 
-from . import checkout, git, landing, queue
+from . import checkout, git, queue
+from .batch import TESTED, Batch, one_commit, stamp
 from .agents.command import run_killable
 from .errors import BranchMoved, GitError, GitswarmError, PushDeclined
 from .goal import Goal
@@ -33,29 +33,8 @@ from .task import Task, timestamp
 from .text import printable
 from .trainlease import TrainLease
 
-TESTED = "Gitswarm-Tested"
 LEASE = 60  # seconds without a renewal after which another process may take the train over
 POLL = 1.0  # seconds between looks at tests in flight, main and the queue
-
-
-@dataclass
-class Batch:
-    """Queued tasks replayed onto `base` (main's tip, or the batch before it in test): `commits`,
-    one per task, end at `tip`, whose tree is what the test runs on."""
-    number: int
-    goal: Goal
-    base: str
-    tasks: list[Task]
-    commits: list[str]
-    cancel: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-    passed: bool | None = None  # None: not yet known (or cancelled)
-    output: str = ""
-    seconds: float = 0.0
-
-    @property
-    def tip(self) -> str:
-        return self.commits[-1]
 
 
 class Train:
@@ -204,7 +183,7 @@ class Train:
             except GitswarmError as e:
                 self._give_back(t, f"the train cannot land it: {e.message}", rejected=True)
                 continue
-            replayed = self._one_commit(handed, tip)
+            replayed = one_commit(repo, handed, tip)
             if replayed is None:
                 if not speculative:
                     self._give_back(t, f"its commit {handed[:10]} does not replay onto main at {base[:10]} (a "
@@ -227,21 +206,6 @@ class Train:
         except GitError:  # one missing ref fails the whole fetch: fetch those that exist
             there = self.board.mirror.remote_refs(queue.LAND_PREFIX + "*")
             self.board.mirror.fetch_refs([r for r in wanted if r in there])
-
-    def _one_commit(self, commit: str, tip: str) -> str | None:
-        """The work of `commit` (its commits since it left main) as one commit on `tip`, its message
-        and author kept; None at a conflict. A commit made right on `tip` is taken as it is."""
-        import pygit2
-
-        repo = self.board.mirror.repo
-        c = repo[commit]
-        if [str(p) for p in c.parent_ids] == [tip]:
-            return commit
-        replayed = landing.replay_onto(repo, commit, tip)
-        if replayed is None:
-            return None
-        committer = pygit2.Signature(c.committer.name, c.committer.email)
-        return str(repo.create_commit(None, c.author, committer, c.message, repo[replayed].tree.id, [repo[tip].id]))
 
     # ------------------------------------------------------------ testing
 
@@ -320,11 +284,8 @@ class Train:
             self.numbered -= 1
             batch.commits = rebuilt.commits
         command = printable((batch.goal.test or "").strip().splitlines()[0], 200)
-        line = (f"{TESTED}: passed in {batch.seconds:.1f}s; batch #{batch.number} of {len(batch.tasks)} task(s); "
-                f"train {self.holder}; command: {command}")
-        last = repo[batch.tip]
-        stamped = str(repo.create_commit(None, last.author, last.committer, last.message.rstrip("\n") + f"\n{line}\n",
-                                         last.tree_id, last.parent_ids))
+        stamped = stamp(repo, batch.tip, f"passed in {batch.seconds:.1f}s; batch #{batch.number} of "
+                        f"{len(batch.tasks)} task(s); train {self.holder}; command: {command}")
         commits = batch.commits[:-1] + [stamped]
         landed = {t.id: c for t, c in zip(batch.tasks, commits)}
         note = (f"Batch #{batch.number} passed `{command}` in {batch.seconds:.1f}s on {stamped[:10]}, "
