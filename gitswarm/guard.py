@@ -88,7 +88,10 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
             board = refs[BOARD_REF][1] if BOARD_REF in refs else repo.ref(BOARD_REF)
             _check_work_paths(repo, *refs[MAIN_REF], {c: info.tasks for c, info in main_commits}, board)
     except GitswarmError as e:
-        lines = [f"gitswarm: rejected {rejected}: {e.message}"]
+        message = e.message
+        if isinstance(e, RuleViolation) and e.path in refs:  # a ref of its own (a land ref): named once, as itself
+            rejected, message = e.path, e.rule
+        lines = [f"gitswarm: rejected {rejected}: {message}"]
         if e.hint:
             lines.append(f"gitswarm: hint: {e.hint}")
         return lines

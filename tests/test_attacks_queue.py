@@ -219,25 +219,26 @@ def test_a_handoff_without_its_land_ref_is_refused(scene: Scene) -> None:
 def test_a_land_ref_without_a_handoff_is_refused(scene: Scene) -> None:
     work = scene.work(A)
     refused(scene.clone, scene.hub, {LAND_A: work},
-            f"{LAND_A}: is created only together with its task's hand-off")
+            f"gitswarm: rejected {LAND_A}: is created only together with its task's hand-off")
 
 
 def test_a_land_ref_at_another_commit_than_the_handoff_is_refused(scene: Scene) -> None:
     work, other = scene.work(A), scene.work(A, name="other.txt")
     refused(scene.clone, scene.hub, {TASKS: scene.handoff(work), LAND_A: other},
-            f"{LAND_A}: is created only together with its task's hand-off (Gitswarm-Action: handoff) naming this commit")
+            f"rejected {LAND_A}: is created only together with its task's hand-off (Gitswarm-Action: handoff) "
+            "naming this commit")
 
 
 def test_a_land_ref_under_another_attempt_is_refused(scene: Scene) -> None:
     work = scene.work(A)
     refused(scene.clone, scene.hub, {TASKS: scene.handoff(work), queue.land_ref(A, 2): work},
-            f"{queue.land_ref(A, 2)}: is created only together with its task's hand-off")
+            f"rejected {queue.land_ref(A, 2)}: is created only together with its task's hand-off")
 
 
 def test_a_land_ref_of_another_task_rides_along_with_a_handoff_and_is_refused(scene: Scene) -> None:
     work = scene.work(A)
     refused(scene.clone, scene.hub, {TASKS: scene.handoff(work), LAND_A: work, queue.land_ref(B, 1): work},
-            f"{queue.land_ref(B, 1)}: is created only together with its task's hand-off")
+            f"rejected {queue.land_ref(B, 1)}: is created only together with its task's hand-off")
 
 
 @pytest.mark.parametrize("how", ["fast-forward", "elsewhere", "delete"])
@@ -246,7 +247,7 @@ def test_a_land_ref_is_never_moved_or_deleted(scene: Scene, how: str) -> None:
     new = {"fast-forward": scene.work(A, parent=work, name="more.txt"),
            "elsewhere": scene.work(A, name="other.txt"), "delete": ""}[how]
     refused(scene.clone, scene.hub, {LAND_A: new},
-            f"{LAND_A}: a land ref is created once and never moved or deleted by a push")
+            f"gitswarm: rejected {LAND_A}: a land ref is created once and never moved or deleted by a push")
 
 
 def test_a_handoff_of_another_task_s_work_is_refused(scene: Scene) -> None:
