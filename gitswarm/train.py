@@ -30,10 +30,10 @@ from .goal import Goal
 from .roles import Stopping, Swarm
 from .rules import check_may_change
 from .sandbox import agent_env
-from .task import Task, timestamp
+from .task import Task
 from .text import printable
 
-TESTED = "Gitswarm-Tested"
+TESTED = queue.TESTED
 LEASE = 60  # seconds without a renewal after which another process may take the train over
 POLL = 1.0  # seconds between looks at tests in flight, main and the queue
 
@@ -153,7 +153,7 @@ class Train:
         self.board.refresh()
         busy = {t.id for b in self.inflight for t in b.tasks}
         found = [t for t in self.board.tasks("landing") if t.id not in busy]
-        return sorted(found, key=lambda t: (_handed_at(t), t.id))
+        return sorted(found, key=lambda t: (queue.handed_at(t), t.id))
 
     def _fill(self) -> None:
         """Start batches from the queue while slots are free."""
@@ -484,9 +484,3 @@ def prune_land_refs(hub: Path, board, log) -> int:
         log(f"deleted {gone} land ref(s) of ended tasks")
     return gone
 
-
-def _handed_at(task: Task) -> float:
-    try:
-        return timestamp((task.result or {}).get("at", ""))
-    except (ValueError, TypeError):
-        return 0.0
