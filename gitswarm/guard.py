@@ -329,7 +329,7 @@ def check_queue(refs: dict[str, tuple[str, str]], queued: list, repo: HookRepo,
                 on_main: "Callable[[str], bool]") -> None:
     """Hand-offs and land refs travel together: a task handed to the queue in this push has its land
     ref (refs/gitswarm/land/<task>/<attempt>) created in it at the task's result.commit, a commit
-    whose Gitswarm-Task trailers name the task and that is not on main yet; and a land ref is
+    whose Gitswarm-Task trailers name the task and no other, not on main yet; and a land ref is
     created only so, never moved (the hub's daemon deletes those of ended tasks)."""
     from .queue import land_ref, parse_land_ref
 
@@ -356,6 +356,11 @@ def check_queue(refs: dict[str, tuple[str, str]], queued: list, repo: HookRepo,
             raise RuleViolation(t.path, f"result.commit {commit[:10]} does not name {t.id} in its Gitswarm-Task "
                                 f"trailers ({', '.join(named) or 'none'}): it is not the task's own work",
                                 f"hand off the commit that did the work, ending with the trailer Gitswarm-Task: {t.id}")
+        others = sorted(set(named) - {t.id})
+        if others:
+            raise RuleViolation(t.path, f"result.commit {commit[:10]} names {', '.join(others)} too in its "
+                                "Gitswarm-Task trailers: a commit lands on main as the work of one task only, so "
+                                "it never would", f"hand off a commit whose only Gitswarm-Task trailer is {t.id}")
         if on_main(commit):
             raise RuleViolation(t.path, f"result.commit {commit[:10]} is already on main: it holds no new work",
                                 "hand off the task's own commit, made on main's tip")

@@ -256,6 +256,14 @@ def test_a_handoff_of_another_task_s_work_is_refused(scene: Scene) -> None:
             f"result.commit {work[:10]} does not name {A} in its Gitswarm-Task trailers ({B})")
 
 
+def test_a_handoff_of_work_that_also_names_another_task_is_refused(scene: Scene) -> None:
+    """Such a commit can never land (check_landing: a commit on main is the work of the one task it
+    completes): queued, it would only come back from the train as refused by the hub."""
+    work = scene.work(A, B)
+    refused(scene.clone, scene.hub, {TASKS: scene.handoff(work), LAND_A: work},
+            f"result.commit {work[:10]} names {B} too in its Gitswarm-Task trailers")
+
+
 def test_a_handoff_of_work_already_on_main_is_refused(scene: Scene) -> None:
     work = scene.work(A)
     scene.put(work, MAIN)  # as a direct landing puts it there
