@@ -213,7 +213,7 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hu
         try:
             moved = check_commit(info, changes, exists, root=not parents, lapsed=lapsed,
                                  trainer=lambda worker: worker is not None and worker == holder())
-            check_claim_times(info.action, moved, time.time())
+            check_stamps(info.action, moved, time.time())
             moved_all += moved
         except GitswarmError as e:
             if not e.message.startswith(name):  # in a chain, say which commit broke the rule
@@ -222,23 +222,26 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hu
     return moved_all
 
 
-def check_claim_times(action: str | None, moved: list, now: float) -> None:
-    """A claim is stamped on the hub's clock: its claim.at may differ from the hub's time by
-    MAX_SKEW seconds at most, so that a stamp far ahead can never hold a lease open (nor one far
-    behind lapse it at once)."""
+def check_stamps(action: str | None, moved: list, now: float) -> None:
+    """Claims and hand-offs are stamped on the hub's clock: a claim's claim.at and a hand-off's
+    result.at may differ from the hub's time by MAX_SKEW seconds at most, so that a stamp far
+    ahead can never hold a lease open (nor one far behind lapse it at once), and a back-dated
+    hand-off never jumps the landing queue (oldest hand-off first)."""
     from .task import MAX_SKEW, timestamp
 
-    if action != "claim":
+    field = {"claim": "claim.at", "handoff": "result.at"}.get(action or "")
+    if field is None:
         return
     for t in moved:
-        if t.claim is None:
+        at = (t.claim.at if t.claim else None) if action == "claim" else (t.result or {}).get("at")
+        if at is None:
             continue
-        off = timestamp(t.claim.at) - now
+        off = timestamp(at) - now
         if abs(off) > MAX_SKEW:
-            raise RuleViolation(t.path, f"claim.at {t.claim.at} is {abs(off):.0f}s "
+            raise RuleViolation(t.path, f"{field} {at} is {abs(off):.0f}s "
                                 f"{'ahead of' if off > 0 else 'behind'} the hub's clock "
                                 f"(more than {MAX_SKEW}s)",
-                                "set the pushing machine's clock right (NTP): a claim is stamped "
+                                f"set the pushing machine's clock right (NTP): a {action} is stamped "
                                 "with the time it is made")
 
 

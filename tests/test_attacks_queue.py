@@ -277,6 +277,17 @@ def test_a_handoff_of_a_blob_is_refused(scene: Scene) -> None:
             f"result.commit {blob[:10]} is not a commit")
 
 
+@pytest.mark.parametrize("off", [-86400, 86400], ids=["back-dated", "ahead"])
+def test_a_handoff_stamped_far_from_the_hub_s_clock_is_refused(scene: Scene, off: int) -> None:
+    """The queue lands the oldest hand-off first (result.at): a back-dated one would jump it."""
+    work = scene.work(A)
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + off))
+    t = rules.handoff(scene.task(), "alice", work, "did it", at=at)
+    refused(scene.clone, scene.hub, {TASKS: scene.board("handoff", [t], "alice", 1), LAND_A: work},
+            f"{T.task_path(A)}: result.at {at} is ", f"s {'ahead of' if off > 0 else 'behind'} the hub's clock "
+            f"(more than {T.MAX_SKEW}s)")
+
+
 @pytest.mark.parametrize("worker, token", [("bob", 1), ("alice", 2)], ids=["another-worker", "another-token"])
 def test_a_handoff_by_someone_not_holding_the_claim_is_refused(scene: Scene, worker: str, token: int) -> None:
     work = scene.work(A)
