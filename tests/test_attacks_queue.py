@@ -4,7 +4,9 @@ pre-receive hook. Every refused push must fail with "pre-receive hook declined",
 one `remote: gitswarm: rejected ...` line and leave every ref of the hub where it was.
 
 These pushes were all refused on c59d90b (the queue's refs did not exist for the guard): what each
-test here covers is the check that refuses it, and each fails when that check is taken out."""
+test here covers is the check that refuses it, and each fails when that check is taken out. Three
+failed on 8093ad7, before their fixes: a land ref refused under the name of refs/heads/tasks, a
+hand-off of a commit naming other tasks too, a hand-off stamped far from the hub's clock."""
 
 from __future__ import annotations
 
