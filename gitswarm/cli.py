@@ -20,7 +20,7 @@ REMOTE = click.argument("remote", metavar="HUB")
 WORKER = click.option("--worker", "-w", required=True, envvar="GITSWARM_WORKER",
                       help="Who holds the claim (env GITSWARM_WORKER).")
 TOKEN = click.option("--token", type=int, help="The claim's token, checked against the board's.")
-STATUS_ORDER = ("claimed", "open", "failed", "done", "dead", "cancelled")
+STATUS_ORDER = ("claimed", "landing", "open", "failed", "done", "dead", "cancelled")
 
 
 class Group(click.Group):
@@ -263,16 +263,20 @@ def cancel(remote: str, task_id: str, reason: str) -> None:
 
 @cli.command()
 @REMOTE
-@click.option("--json", "as_json", is_flag=True, help='{"tasks": [...]}, each with the YAML\'s fields.')
+@click.option("--json", "as_json", is_flag=True, help='{"tasks": [...], "goals": [...], "queue": {...}}.')
 def status(remote: str, as_json: bool) -> None:
-    """The board: a table by state."""
+    """The board: goals, the landing queue and its train, and a table of tasks by state."""
+    from . import queuestatus
+
     with Board(remote) as board:
         board.refresh()
         tasks, ready_ids = board.tasks(), {t.id for t in board.ready()}
         problems, records = board.problems, board.records()
+        landing = queuestatus.read(board)
     if as_json:
         click.echo(json.dumps({"tasks": [t.to_dict() for t in tasks],
-                               "goals": [goal_summary(r, tasks) for r in records.values()]}, indent=2))
+                               "goals": [goal_summary(r, tasks) for r in records.values()],
+                               "queue": landing}, indent=2))
         return
     live = _serving(remote)
     if live:
@@ -284,6 +288,8 @@ def status(remote: str, as_json: bool) -> None:
         budget = f" of a {g['budget']} budget" if g["budget"] else ""
         click.echo(f"goal {g['name']}: {g['status']}, cycle {g['cycle']}, {g['tasks_done']}/{g['tasks']} tasks done, "
                    f"{g['tokens']} tokens{budget}" + (f" ({r.reason.splitlines()[0][:100]})" if r.reason else ""))
+    for line in queuestatus.format_queue(landing):
+        click.echo(line)
     click.echo(format_status(tasks, ready_ids))
     for p in problems:
         click.echo(f"unreadable: {p}", err=True)
