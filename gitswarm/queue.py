@@ -58,9 +58,10 @@ def lease_status(message: str) -> str:
 
 
 def parse_lease(message: str) -> tuple[str, int] | None:
-    """(holder, lease seconds) of a lease commit's message; None when it is not one."""
-    fields = dict(line.split(": ", 1) for line in message.strip().splitlines() if line.startswith("Gitswarm-")
-                  and ": " in line)
+    """(holder, lease seconds) of a lease commit's message (its trailers: the last paragraph only,
+    as rules.parse_trailers reads them); None when it is not one."""
+    last = message.strip().split("\n\n")[-1]
+    fields = dict(line.split(": ", 1) for line in last.splitlines() if line.startswith("Gitswarm-") and ": " in line)
     holder, seconds = fields.get("Gitswarm-Train", ""), fields.get("Gitswarm-Lease", "")
     if not NAME_RE.match(holder) or not re.fullmatch(r"[0-9]{1,5}", seconds):
         return None
