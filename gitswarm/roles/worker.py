@@ -74,6 +74,7 @@ class Job:
         self.swarm, self.name, self.task = swarm, name, task
         self.token = task.claim.token if task.claim else None
         self.tokens = 0
+        self.landings = 0  # races to land it lost: main moved under it
         self.model = "none"
 
     def run(self) -> None:
@@ -126,15 +127,73 @@ class Job:
     def _land(self, worktree: Path, goal: Goal | None, tip: str) -> None:
         board, task = self.swarm.board, self.task
         result = self._finished(self._agent(worktree, goal, tip))
-        self._test(worktree, goal)
         commit = checkout.commit_all(board.mirror.path, worktree, self._message(result), self._author())
         if commit is None:
             self._nothing_to_change(result.summary or "nothing to change")
             return
         self._may_land(commit, tip, goal)
-        replay = not (goal and goal.test)  # no test to run on the result: the board may replay it on a moved main
-        landings, pause = 0, 0.0
-        while landings < MAX_LANDINGS:
+        if goal and goal.test:  # tested on main's exact tip
+            self._land_tested(worktree, goal, tip, commit, result)
+            return
+        while True:  # no test to run on the result: the board may replay it on a moved main
+            try:
+                self._push_landing(commit, result, replay=True)
+                return
+            except BranchMoved:  # the replay conflicted
+                tip, rebased = self._onto_main(worktree, goal, tip, self.swarm.main_tip() or tip, result)
+                if rebased is None:
+                    return
+                commit, result = rebased
+
+    def _land_tested(self, worktree: Path, goal: Goal, tip: str, commit: str, result: AgentResult) -> None:
+        """Rebase onto main's tip when main moved, run the goal's test there (killed when main
+        moves on: rebase and test again) and land."""
+        moved = False
+        while True:
+            main = self.swarm.main_tip() or tip
+            if moved or main != tip:
+                tip, rebased = self._onto_main(worktree, goal, tip, main, result)
+                if rebased is None:
+                    return
+                (commit, result), moved = rebased, False
+                continue  # main may have moved again meanwhile
+            try:
+                self._test(worktree, goal, tip)
+            except BranchMoved:
+                self.swarm.log(f"{self.name}: main moved while its test ran on {tip[:10]}: "
+                               f"killed the test of {self.task.id}")
+                moved = True
+                continue
+            try:
+                self._push_landing(commit, result, replay=False)
+                return
+            except BranchMoved:
+                moved = True
+
+    def _onto_main(self, worktree: Path, goal: Goal | None, tip: str, main: str,
+                   result: AgentResult) -> tuple[str, tuple[str, AgentResult] | None]:
+        """main moved from `tip` to `main`: the work rebased onto `main` (`main`; the commit and
+        result, or None when the task, redone there, changed nothing and is done). Fails the task
+        when main moved under it MAX_LANDINGS times."""
+        self.landings += 1
+        if self.landings >= MAX_LANDINGS:
+            raise GitswarmError(f"main kept moving: gave up after {MAX_LANDINGS} landings")
+        self.swarm.log(f"{self.name}: main moved; rebasing {self.task.id} onto {main[:10]}")
+        rebased = self._rebase(worktree, goal, main, result)
+        if rebased is None:  # redone on the new main, the task changes nothing
+            self._nothing_to_change(f"nothing to change: redone on main at {main[:10]}, which already "
+                                    "has what the task asks")
+            return main, None
+        self._may_land(rebased[0], main, goal)
+        return main, rebased
+
+    def _push_landing(self, commit: str, result: AgentResult, replay: bool) -> None:
+        """Land `commit` with the task's completion, retrying while the hub is out of reach: the
+        work is done, keep it (the hub's answer decides whether the claim still holds). Raises
+        BranchMoved when main moved and the work was not (or could not be) replayed onto it."""
+        board, task = self.swarm.board, self.task
+        pause = 0.0
+        while True:
             try:
                 done = board.land(task.id, self.name, commit, result.summary or task.title, token=self.token,
                                   tokens=self.tokens, replay=replay)
@@ -142,26 +201,13 @@ class Job:
                 self.swarm.log(f"{self.name}: {task.id} landed {landed[:10]} on main"
                                + (f" (replayed from {commit[:10]})" if landed != commit else ""))
                 return
-            except GitError as e:  # the hub is out of reach: the work is done, keep it and try again
+            except GitError as e:
                 if not pause:
                     self.swarm.log(f"{self.name}: cannot reach the hub to land {task.id}; retrying until it "
                                    f"answers (its answer decides whether the claim still holds): {e.message}")
                 pause = min(UNREACHABLE_MAX_PAUSE, max(1.0, pause * 2))
                 if self.swarm.stop.wait(pause):
                     raise Stopping() from None
-            except BranchMoved:
-                landings += 1
-                tip = self.swarm.main_tip() or tip
-                self.swarm.log(f"{self.name}: main moved; rebasing {task.id} onto {tip[:10]}")
-                rebased = self._rebase(worktree, goal, tip, result)
-                if rebased is None:  # redone on the new main, the task changes nothing
-                    self._nothing_to_change(f"nothing to change: redone on main at {tip[:10]}, which already "
-                                            "has what the task asks")
-                    return
-                commit, result = rebased
-                self._may_land(commit, tip, goal)
-                self._test(worktree, goal)
-        raise GitswarmError(f"main kept moving: gave up after {MAX_LANDINGS} landings")
 
     def _finished(self, result: AgentResult, doing: str = "") -> AgentResult:
         """The agent's result when it finished the task (`doing`: what the run was, for the reason);
@@ -254,9 +300,11 @@ class Job:
         check_may_change(paths, self.task.id, "the work", goal.path if goal else None,
                          goal.may_change if goal else ())
 
-    def _test(self, worktree: Path, goal: Goal | None) -> None:
+    def _test(self, worktree: Path, goal: Goal | None, tip: str) -> None:
+        """Run the goal's test on the work rebased onto `tip`: raises BranchMoved (the test killed)
+        when main moves past `tip` while it runs, GitswarmError when it fails."""
         if goal and goal.test:
-            passed, output = self.swarm.run_check(goal.test, worktree)
+            passed, output = self.swarm.run_check(goal.test, worktree, tip=tip)
             if not passed:
                 raise GitswarmError(f"the goal's tests fail: {goal.test}\n{output[-1500:]}")
 

@@ -1,0 +1,99 @@
+"""`land: direct` made fair and frugal (issue 12): a goal's test that runs on a tip main has left
+is killed at once and run again on the new tip. Real hubs, real pushes, real hooks, real worker
+jobs; the test commands are real processes that write marker files outside the worktree
+(GITSWARM_SANDBOX=off, so that they can)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gitswarm import git
+from gitswarm.board import Board
+from gitswarm.roles import Swarm
+from gitswarm.roles.worker import work_one
+from gitswarm.task import new_task
+
+from conftest import sh
+from test_land_safe import task_yaml
+from test_swarm import push_goal
+
+SLOW_ONCE = """echo start >> {marks}
+if [ ! -e {marks}.slow ]; then touch {marks}.slow; sleep 20; fi
+echo end >> {marks}
+"""
+
+
+@pytest.fixture(autouse=True)
+def unsandboxed(monkeypatch):
+    monkeypatch.setenv("GITSWARM_SANDBOX", "off")
+
+
+def wait_for(predicate, what: str, limit: float = 60.0) -> None:
+    """Wait until `predicate()` holds (a precondition, not an assertion on time)."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def work_while(board: Board, tmp_path: Path, lines: list[str], race) -> None:
+    """w1 of this process claims and works a task while `race` runs in a thread of its own."""
+    racer = threading.Thread(target=race)
+    racer.start()
+    try:
+        assert work_one(Swarm(board, tmp_path / "work", log=lines.append), "w1")
+    finally:
+        racer.join()
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def others_land_during_the_test(hub: Path, tmp_path: Path, others: int, marks: Path) -> tuple[list[str], list[str]]:
+    """Goal g on main, with a test command that writes `marks`; task t-bee (writes b.txt) is worked
+    by w1 of this process while another machine lands `others` tasks (each its own file) on main,
+    one after the other, as soon as w1's test has started. The log lines, the other machine's
+    landed commits."""
+    script = tmp_path / "test.sh"
+    script.write_text(SLOW_ONCE.format(marks=marks))
+    tasks = "".join(f"\n  - id: t-o{i}\n    title: Other {i}" for i in range(others))
+    push_goal(hub, tmp_path, "g", f'---\ntest: "sh {script}"\ncheck: "true"\ntasks:{tasks}\n'
+                                  '  - id: t-bee\n    title: Write b\n    run: "echo b > b.txt"\n---\nb.\n')
+    lines: list[str] = []
+    landed: list[str] = []
+    with Board(str(hub)) as board, Board(str(hub), cache=tmp_path / "other-machine") as other:
+        board.add([new_task(f"Other {i}", goal="g", task_id=f"t-o{i}", priority=9) for i in range(others)]
+                  + [new_task("Write b", goal="g", task_id="t-bee")])
+        other.refresh()
+        for i in range(others):
+            assert other.claim(f"other{i}").id == f"t-o{i}"
+
+        def other_machine_lands():
+            wait_for(lambda: "start" in lines_of(marks), "w1's test to start")
+            for i in range(others):
+                tip = other.fetch_branch("main")
+                commit = git.write_commit(other.mirror.repo, tip, {f"o{i}.txt": b"other\n"},
+                                          f"Other {i}\n\nGitswarm-Task: t-o{i}\nGitswarm-Worker: other{i}\n",
+                                          (f"other{i}", "other@x"))
+                landed.append(other.land(f"t-o{i}", f"other{i}", commit, "other").result["commit"])
+
+        work_while(board, tmp_path, lines, other_machine_lands)
+    return lines, landed
+
+
+def test_a_test_on_a_tip_main_has_left_is_killed_and_run_on_the_new_tip(hub, tmp_path):
+    """The first run of the test sleeps 20 s; main moves as it starts. It is killed (it never
+    writes `end`), the work is rebased onto the new main and tested there, and lands on it."""
+    marks = tmp_path / "marks"
+    lines, landed = others_land_during_the_test(hub, tmp_path, 1, marks)
+    bee = task_yaml(hub, "t-bee")
+    assert bee["status"] == "done", lines
+    assert lines_of(marks) == ["start", "start", "end"], lines  # the first run did not reach its end
+    assert sh("git", "rev-parse", f"{bee['result']['commit']}~1", cwd=hub).stdout.strip() == landed[0]
+    assert any("while its test ran" in line and "killed" in line for line in lines), lines
