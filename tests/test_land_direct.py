@@ -1,10 +1,12 @@
 """`land: direct` made fair and frugal (issue 12): a goal's test that runs on a tip main has left
-is killed at once and run again on the new tip. Real hubs, real pushes, real hooks, real worker
-jobs; the test commands are real processes that write marker files outside the worktree
-(GITSWARM_SANDBOX=off, so that they can)."""
+is killed at once and run again on the new tip; the workers of one process land in turns, oldest
+first, so that within a process every landed task's test runs once. Real hubs, real pushes, real
+hooks, real worker jobs and a real serve; the test commands are real processes that write marker
+files outside the worktree (GITSWARM_SANDBOX=off, so that they can)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from gitswarm.task import new_task
 
 from conftest import sh
 from test_land_safe import task_yaml
-from test_swarm import push_goal
+from test_swarm import push_goal, record, serve
 
 SLOW_ONCE = """echo start >> {marks}
 if [ ! -e {marks}.slow ]; then touch {marks}.slow; sleep 20; fi
@@ -97,3 +99,38 @@ def test_a_test_on_a_tip_main_has_left_is_killed_and_run_on_the_new_tip(hub, tmp
     assert lines_of(marks) == ["start", "start", "end"], lines  # the first run did not reach its end
     assert sh("git", "rev-parse", f"{bee['result']['commit']}~1", cwd=hub).stdout.strip() == landed[0]
     assert any("while its test ran" in line and "killed" in line for line in lines), lines
+
+
+POOL_GOAL = """---
+test: "sh {script}"
+check: "true"
+tasks:
+{tasks}
+---
+Each task adds its own file.
+"""
+
+
+def test_workers_of_one_process_land_oldest_first_with_one_test_run_each(hub, tmp_path):
+    """Six tasks, four workers in one serve: the workers wait for their turn instead of testing on a
+    tip that is about to move. Every task lands, in the order its work became ready to land (the
+    turn each was given, as logged), and the test ran once per task."""
+    runs = tmp_path / "runs"
+    script = tmp_path / "test.sh"
+    script.write_text(f"ls f*.txt | tr '\\n' , >> {runs}; echo >> {runs}\nsleep 1\n")
+    tasks = "\n".join(f'  - id: t-f{i}\n    title: Write f{i}\n    run: "echo {i} > f{i}.txt"' for i in range(6))
+    push_goal(hub, tmp_path, "six", POOL_GOAL.format(script=script, tasks=tasks))
+    lines: list[str] = []
+    assert serve(hub, lines, workers=4) == 0
+    assert "status: done" in record(hub, "six")
+    landed = sh("git", "log", "--reverse", "--format=%(trailers:key=Gitswarm-Task,valueonly)", "main",
+                cwd=hub).stdout.split()
+    assert sorted(landed) == [f"t-f{i}" for i in range(6)], lines
+    assert len(runs.read_text().splitlines()) == 6, (runs.read_text(), lines)
+    turns = {}
+    for line in lines:
+        m = re.search(r"(t-f\d) is ready to land: turn (\d+) in this process", line)
+        if m:
+            turns[m.group(1)] = int(m.group(2))
+    assert sorted(turns) == sorted(landed), lines
+    assert landed == sorted(landed, key=turns.__getitem__), (turns, lines)

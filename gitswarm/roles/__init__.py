@@ -24,7 +24,7 @@ from ..goal import Goal, goal_path, parse_goal
 from ..sandbox import agent_env
 from ..text import printable
 from ..watch import Signal
-from .turns import MainWatch
+from .turns import MainWatch, Turns
 
 SYSTEM = {
     "planner": "You are a gitswarm planner: you turn a goal into tasks for coding agents.",
@@ -78,6 +78,7 @@ class Swarm:
         mirror = self.board.mirror.path
         return lambda argv, readable=(): sandbox.wrap(argv, cwd, self.hidden, [*readable, mirror])
     work_ready: Signal = field(default_factory=Signal)  # rung when the board moved: idle agents look again
+    turns: Turns = field(default_factory=Turns)  # whose turn it is to land, oldest first (roles/turns.py)
     idle: float = 30.0  # seconds an idle agent sleeps at most between looks when nothing rings
 
     def sleep_idle(self, seen: int) -> None:

@@ -1,5 +1,16 @@
-"""Landing with a test (`land: direct`, a goal with a `test:` command): a test that runs on a tip
-main has left is killed at once.
+"""Landing in turns (`land: direct`, a goal with a `test:` command): the workers of one process
+land one at a time, oldest first, and a test that runs on a tip main has left is killed at once.
+
+Order. A worker whose commit is ready to land takes a ticket (`Turns.ticket`): tickets go in the
+order workers became ready, so the lowest ticket is the task that has waited longest to land.
+The lowest ticket waiting gets the turn (`Turns.take`): it rebases onto main's tip, runs the test
+there and lands, then gives the turn back. The others wait instead of testing on a tip that is
+about to move: within one process, a landed task's test runs once. Not the claim order: a task
+claimed early may still be with its agent, and the turn can only go to work that is ready; among
+those waiting, the first ready has waited longest. A worker that must redo its task on the new
+tip (a conflict) steps out of the turn while its agent works and keeps its ticket: ready again,
+it is first in line. Across processes (other `serve`s or `gitswarm worker` pools) there is no
+order: the turn holders of each race through git, and the loser rebases and tests again.
 
 Watch. While the test runs, `MainWatch` asks the hub for main's tip (`git ls-remote`: one round
 trip, no objects) at most every `POLL` seconds; when main moved past the tip under test, the
@@ -14,6 +25,44 @@ from typing import Callable
 from ..errors import GitswarmError
 
 POLL = 1.0  # seconds between two looks at the hub's main while a test runs
+WAIT_LOOK = 0.5  # seconds between two looks at the swarm's stop while waiting for the turn
+
+
+class Turns:
+    """Whose turn it is to land among the workers of one process (one per Swarm)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._waiting: set[int] = set()
+        self._holder: int | None = None
+        self._issued = 0
+
+    def ticket(self) -> tuple[int, int]:
+        """A new ticket, and how many earlier tickets are waiting or hold the turn now."""
+        with self._cond:
+            self._issued += 1
+            return self._issued, len(self._waiting) + (self._holder is not None)
+
+    def take(self, ticket: int, stop: threading.Event) -> bool:
+        """Wait until nobody holds the turn and `ticket` is the lowest waiting; hold the turn.
+        False (holding nothing) when `stop` was set first."""
+        with self._cond:
+            self._waiting.add(ticket)
+            try:
+                while self._holder is not None or ticket != min(self._waiting):
+                    if stop.is_set():
+                        return False
+                    self._cond.wait(WAIT_LOOK)
+            finally:
+                self._waiting.discard(ticket)
+            self._holder = ticket
+            return True
+
+    def give_back(self, ticket: int) -> None:
+        with self._cond:
+            if self._holder == ticket:
+                self._holder = None
+                self._cond.notify_all()
 
 
 class MainWatch:

@@ -4,8 +4,10 @@ to the worker's own agent (a command agent redoes its task on the new tip). Ther
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 from .. import checkout, git
 from ..agents import AgentResult, ModelRejected, ModelUnavailable
@@ -74,6 +76,7 @@ class Job:
         self.swarm, self.name, self.task = swarm, name, task
         self.token = task.claim.token if task.claim else None
         self.tokens = 0
+        self.ticket: int | None = None  # its place in this process's turns to land (roles/turns.py)
         self.landings = 0  # races to land it lost: main moved under it
         self.model = "none"
 
@@ -132,7 +135,7 @@ class Job:
             self._nothing_to_change(result.summary or "nothing to change")
             return
         self._may_land(commit, tip, goal)
-        if goal and goal.test:  # tested on main's exact tip
+        if goal and goal.test:  # tested on main's exact tip, in this process's turns (roles/turns.py)
             self._land_tested(worktree, goal, tip, commit, result)
             return
         while True:  # no test to run on the result: the board may replay it on a moved main
@@ -146,29 +149,52 @@ class Job:
                 commit, result = rebased
 
     def _land_tested(self, worktree: Path, goal: Goal, tip: str, commit: str, result: AgentResult) -> None:
-        """Rebase onto main's tip when main moved, run the goal's test there (killed when main
-        moves on: rebase and test again) and land."""
+        """Wait for this process's turn to land (oldest first); in it, rebase onto main's tip when
+        main moved, run the goal's test there (killed when main moves on: rebase and test again)
+        and land."""
+        self.ticket, ahead = self.swarm.turns.ticket()
+        self.swarm.log(f"{self.name}: {self.task.id} is ready to land: turn {self.ticket} in this process, "
+                       f"{ahead} before it")
+        self._take_turn()
         moved = False
-        while True:
-            main = self.swarm.main_tip() or tip
-            if moved or main != tip:
-                tip, rebased = self._onto_main(worktree, goal, tip, main, result)
-                if rebased is None:
+        try:
+            while True:
+                main = self.swarm.main_tip() or tip
+                if moved or main != tip:
+                    tip, rebased = self._onto_main(worktree, goal, tip, main, result)
+                    if rebased is None:
+                        return
+                    (commit, result), moved = rebased, False
+                    continue  # main may have moved again meanwhile (a redo steps out of the turn)
+                try:
+                    self._test(worktree, goal, tip)
+                except BranchMoved:
+                    self.swarm.log(f"{self.name}: main moved while its test ran on {tip[:10]}: "
+                                   f"killed the test of {self.task.id}")
+                    moved = True
+                    continue
+                try:
+                    self._push_landing(commit, result, replay=False)
                     return
-                (commit, result), moved = rebased, False
-                continue  # main may have moved again meanwhile
-            try:
-                self._test(worktree, goal, tip)
-            except BranchMoved:
-                self.swarm.log(f"{self.name}: main moved while its test ran on {tip[:10]}: "
-                               f"killed the test of {self.task.id}")
-                moved = True
-                continue
-            try:
-                self._push_landing(commit, result, replay=False)
-                return
-            except BranchMoved:
-                moved = True
+                except BranchMoved:
+                    moved = True
+        finally:
+            self.swarm.turns.give_back(self.ticket)
+
+    def _take_turn(self) -> None:
+        if not self.swarm.turns.take(self.ticket, self.swarm.stop):
+            raise Stopping()
+
+    @contextlib.contextmanager
+    def _out_of_turn(self) -> Iterator[None]:
+        """While the agent works again (a redo, a conflict): other workers may land meanwhile; this
+        one keeps its ticket and is first in line again afterwards."""
+        if self.ticket is None:
+            yield
+            return
+        self.swarm.turns.give_back(self.ticket)
+        yield  # an exception goes on out, without waiting for the turn again
+        self._take_turn()
 
     def _onto_main(self, worktree: Path, goal: Goal | None, tip: str, main: str,
                    result: AgentResult) -> tuple[str, tuple[str, AgentResult] | None]:
@@ -263,11 +289,13 @@ class Job:
             if scripted or settings.backend == "command":  # a command agent redoes its task on the new tip
                 self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; redoing {self.task.id} on the new main")
                 checkout.abort_rebase(mirror, worktree)
-                return self._redo(worktree, goal, tip)
+                with self._out_of_turn():
+                    return self._redo(worktree, goal, tip)
             self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; resolving")
             prompt = CONFLICT_PROMPT.format(task_id=self.task.id, title=self.task.title,
                                             files="\n".join(f"- {c}" for c in conflicts))
-            fixed = self._agent(worktree, goal, tip, prompt=prompt)
+            with self._out_of_turn():
+                fixed = self._agent(worktree, goal, tip, prompt=prompt)
             left = checkout.continue_rebase(mirror, worktree) if fixed.reason == "finished" else conflicts
             if left:
                 checkout.abort_rebase(mirror, worktree)
@@ -276,7 +304,8 @@ class Job:
         if not self._own(commit, tip):
             self.swarm.log(f"{self.name}: rebased onto {tip[:10]}, {self.task.id} has no commit of its own "
                            f"left (at {commit[:10]}); redoing {self.task.id} on the new main")
-            return self._redo(worktree, goal, tip)
+            with self._out_of_turn():
+                return self._redo(worktree, goal, tip)
         return commit, result
 
     def _redo(self, worktree: Path, goal: Goal | None, tip: str) -> tuple[str, AgentResult] | None:
