@@ -1,6 +1,7 @@
 """`land: direct` made fair and frugal (issue 12): a goal's test that runs on a tip main has left
 is killed at once and run again on the new tip; the workers of one process land in turns, oldest
-first, so that within a process every landed task's test runs once. Real hubs, real pushes, real
+first, so that within a process every landed task's test runs once; and a task does not give up
+"main kept moving" while what moves main is other tasks landing. Real hubs, real pushes, real
 hooks, real worker jobs and a real serve; the test commands are real processes that write marker
 files outside the worktree (GITSWARM_SANDBOX=off, so that they can)."""
 
@@ -99,6 +100,47 @@ def test_a_test_on_a_tip_main_has_left_is_killed_and_run_on_the_new_tip(hub, tmp
     assert lines_of(marks) == ["start", "start", "end"], lines  # the first run did not reach its end
     assert sh("git", "rev-parse", f"{bee['result']['commit']}~1", cwd=hub).stdout.strip() == landed[0]
     assert any("while its test ran" in line and "killed" in line for line in lines), lines
+
+
+def test_a_task_does_not_give_up_while_other_tasks_land(hub, tmp_path, monkeypatch):
+    """MAX_LANDINGS 1: the first race counted against t-bee ends it. Two other tasks land while
+    its test runs: that is progress, not a main that keeps moving, and t-bee lands after them."""
+    from gitswarm.roles import worker
+
+    monkeypatch.setattr(worker, "MAX_LANDINGS", 1)
+    marks = tmp_path / "marks"
+    lines, landed = others_land_during_the_test(hub, tmp_path, 2, marks)
+    bee = task_yaml(hub, "t-bee")
+    assert bee["status"] == "done", (bee, lines)
+    assert sh("git", "rev-parse", f"{bee['result']['commit']}~1", cwd=hub).stdout.strip() == landed[-1]
+
+
+def test_a_main_moved_by_pushes_that_land_no_task_still_ends_the_attempt(hub, tmp_path, monkeypatch):
+    """The bound that is left: pushes to main that land no task (people, bots) move main under the
+    task MAX_LANDINGS times: it fails saying so, never loops for ever."""
+    from gitswarm.roles import worker
+
+    monkeypatch.setattr(worker, "MAX_LANDINGS", 1)
+    marks = tmp_path / "marks"
+    script = tmp_path / "test.sh"
+    script.write_text(f"echo start >> {marks}\nsleep 20\n")
+    clone = push_goal(hub, tmp_path, "g", f'---\ntest: "sh {script}"\ncheck: "true"\ntasks:\n'
+                                          '  - id: t-bee\n    title: Write b\n    run: "echo b > b.txt"\n---\nb.\n')
+    lines: list[str] = []
+
+    def people_push():
+        wait_for(lambda: "start" in lines_of(marks), "the test to start")
+        (clone / "readme.txt").write_text("people work here too\n")
+        sh("git", "add", "-A", cwd=clone)
+        sh("git", "commit", "-q", "-m", "a plain push", cwd=clone)
+        sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
+
+    with Board(str(hub)) as board:
+        board.add([new_task("Write b", goal="g", task_id="t-bee")])
+        work_while(board, tmp_path, lines, people_push)
+    bee = task_yaml(hub, "t-bee")
+    assert bee["status"] == "failed" and "main kept moving" in bee["result"]["reason"], (bee, lines)
+    assert "landed no task" in bee["result"]["reason"]
 
 
 POOL_GOAL = """---

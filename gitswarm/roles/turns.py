@@ -15,6 +15,10 @@ order: the turn holders of each race through git, and the loser rebases and test
 Watch. While the test runs, `MainWatch` asks the hub for main's tip (`git ls-remote`: one round
 trip, no objects) at most every `POLL` seconds; when main moved past the tip under test, the
 test is killed (run_killable ends it whole) and is neither a pass nor a failure.
+
+Giving up. A lost race counts against the task only when the pushes that moved main landed no
+task (`landed_a_task`): a race lost to another task's landing is progress of the swarm, and a
+task is never failed "main kept moving" for being unlucky among landings.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import threading
 from typing import Callable
 
 from ..errors import GitswarmError
+from ..rules import parse_trailers
 
 POLL = 1.0  # seconds between two looks at the hub's main while a test runs
 WAIT_LOOK = 0.5  # seconds between two looks at the swarm's stop while waiting for the turn
@@ -94,3 +99,16 @@ class MainWatch:
             if now is not None and now != self.tip:
                 self.moved = now
                 return
+
+
+def landed_a_task(repo, old: str, new: str, limit: int = 1000) -> bool:
+    """Some commit on `new` that is not on `old` lands a task (its Gitswarm-Task trailer names
+    one); with more than `limit` commits to look at, True (main is busy, not stuck)."""
+    import pygit2
+
+    walker = repo.walk(new, pygit2.enums.SortMode.TOPOLOGICAL)
+    walker.hide(old)
+    for n, commit in enumerate(walker):
+        if n >= limit or parse_trailers(commit.message).tasks:
+            return True
+    return False

@@ -18,8 +18,9 @@ from ..rules import check_may_change, parse_trailers
 from ..task import Task
 from ..text import printable
 from . import Stopping, Swarm, agent_env
+from .turns import landed_a_task
 
-MAX_LANDINGS = 20
+MAX_LANDINGS = 20  # pushes to main that land no task moving it under a landing task: it gives up
 
 
 UNAVAILABLE_PAUSE = 30.0  # seconds a worker waits after its model endpoint stayed down
@@ -77,7 +78,7 @@ class Job:
         self.token = task.claim.token if task.claim else None
         self.tokens = 0
         self.ticket: int | None = None  # its place in this process's turns to land (roles/turns.py)
-        self.landings = 0  # races to land it lost: main moved under it
+        self.foreign_moves = 0  # times main moved under it by pushes that landed no task
         self.model = "none"
 
     def run(self) -> None:
@@ -200,10 +201,15 @@ class Job:
                    result: AgentResult) -> tuple[str, tuple[str, AgentResult] | None]:
         """main moved from `tip` to `main`: the work rebased onto `main` (`main`; the commit and
         result, or None when the task, redone there, changed nothing and is done). Fails the task
-        when main moved under it MAX_LANDINGS times."""
-        self.landings += 1
-        if self.landings >= MAX_LANDINGS:
-            raise GitswarmError(f"main kept moving: gave up after {MAX_LANDINGS} landings")
+        when main moved under it MAX_LANDINGS times by pushes that landed no task: a race lost to
+        another task's landing is the swarm's progress, never counted against this one."""
+        if not landed_a_task(self.swarm.board.mirror.repo, tip, main):
+            self.foreign_moves += 1
+            if self.foreign_moves >= MAX_LANDINGS:
+                raise GitswarmError(f"main kept moving: pushes that landed no task moved it {self.foreign_moves} "
+                                    "times while this task was landing; gave up",
+                                    "the task is retried after retry_backoff, up to max_attempts; a dead one "
+                                    "comes back with `gitswarm reopen HUB ID`")
         self.swarm.log(f"{self.name}: main moved; rebasing {self.task.id} onto {main[:10]}")
         rebased = self._rebase(worktree, goal, main, result)
         if rebased is None:  # redone on the new main, the task changes nothing
