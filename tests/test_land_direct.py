@@ -44,12 +44,12 @@ def wait_for(predicate, what: str, limit: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def work_while(board: Board, tmp_path: Path, lines: list[str], race) -> None:
+def work_while(board: Board, tmp_path: Path, lines: list[str], race, swarm: type[Swarm] = Swarm) -> None:
     """w1 of this process claims and works a task while `race` runs in a thread of its own."""
     racer = threading.Thread(target=race)
     racer.start()
     try:
-        assert work_one(Swarm(board, tmp_path / "work", log=lines.append), "w1")
+        assert work_one(swarm(board, tmp_path / "work", log=lines.append), "w1")
     finally:
         racer.join()
 
@@ -141,6 +141,33 @@ def test_a_main_moved_by_pushes_that_land_no_task_still_ends_the_attempt(hub, tm
     bee = task_yaml(hub, "t-bee")
     assert bee["status"] == "failed" and "main kept moving" in bee["result"]["reason"], (bee, lines)
     assert "landed no task" in bee["result"]["reason"]
+
+
+def test_tested_work_ready_while_the_hub_is_out_of_reach_waits_for_it(hub, tmp_path):
+    """The hub goes away as t-bee's agent finishes: the worker cannot look at main, tests on the
+    tip it has, keeps its work and lands once the hub is back, instead of failing the task."""
+    push_goal(hub, tmp_path, "g", '---\ntest: "true"\ncheck: "true"\ntasks:\n'
+                                  '  - id: t-bee\n    title: Write b\n    run: "echo b > b.txt"\n---\nb.\n')
+    away = hub.with_name("hub-away.git")
+    lines: list[str] = []
+
+    class HubGoesAway(Swarm):
+        def run_agent(self, *args, **kw):
+            result = super().run_agent(*args, **kw)
+            hub.rename(away)
+            return result
+
+    def hub_comes_back():
+        try:
+            wait_for(lambda: any("t-bee" in line and ("cannot reach the hub to land" in line or "failed" in line)
+                                 for line in lines), "the worker to wait or fail")
+        finally:
+            away.rename(hub)
+
+    with Board(str(hub)) as board:
+        board.add([new_task("Write b", goal="g", task_id="t-bee")])
+        work_while(board, tmp_path, lines, hub_comes_back, HubGoesAway)
+    assert task_yaml(hub, "t-bee")["status"] == "done", lines
 
 
 POOL_GOAL = """---

@@ -144,7 +144,7 @@ class Job:
                 self._push_landing(commit, result, replay=True)
                 return
             except BranchMoved:  # the replay conflicted
-                tip, rebased = self._onto_main(worktree, goal, tip, self.swarm.main_tip() or tip, result)
+                tip, rebased = self._onto_main(worktree, goal, tip, self._main(tip), result)
                 if rebased is None:
                     return
                 commit, result = rebased
@@ -157,30 +157,36 @@ class Job:
         self.swarm.log(f"{self.name}: {self.task.id} is ready to land: turn {self.ticket} in this process, "
                        f"{ahead} before it")
         self._take_turn()
-        moved = False
         try:
             while True:
-                main = self.swarm.main_tip() or tip
-                if moved or main != tip:
+                main = self._main(tip)
+                if main != tip:
                     tip, rebased = self._onto_main(worktree, goal, tip, main, result)
                     if rebased is None:
                         return
-                    (commit, result), moved = rebased, False
+                    commit, result = rebased
                     continue  # main may have moved again meanwhile (a redo steps out of the turn)
                 try:
                     self._test(worktree, goal, tip)
                 except BranchMoved:
                     self.swarm.log(f"{self.name}: main moved while its test ran on {tip[:10]}: "
                                    f"killed the test of {self.task.id}")
-                    moved = True
                     continue
                 try:
                     self._push_landing(commit, result, replay=False)
                     return
                 except BranchMoved:
-                    moved = True
+                    continue
         finally:
             self.swarm.turns.give_back(self.ticket)
+
+    def _main(self, tip: str) -> str:
+        """main's tip on the hub, fetched; `tip` when the hub is out of reach (the landing's push
+        then waits for it, and its answer says whether main moved)."""
+        try:
+            return self.swarm.main_tip() or tip
+        except GitError:
+            return tip
 
     def _take_turn(self) -> None:
         if not self.swarm.turns.take(self.ticket, self.swarm.stop):
