@@ -4,6 +4,7 @@ Each role (planner, worker, judge) is one module with one short loop."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -18,11 +19,12 @@ from ..agents.command import run_command_agent, run_killable
 from ..board import Board
 from ..config import CONFIG_PATH, Config, RoleConfig, load_config
 from ..endpoints import Endpoints, load_host
-from ..errors import GitswarmError
+from ..errors import BranchMoved, GitswarmError
 from ..goal import Goal, goal_path, parse_goal
 from ..sandbox import agent_env
 from ..text import printable
 from ..watch import Signal
+from .turns import MainWatch, Turns
 
 SYSTEM = {
     "planner": "You are a gitswarm planner: you turn a goal into tasks for coding agents.",
@@ -76,6 +78,7 @@ class Swarm:
         mirror = self.board.mirror.path
         return lambda argv, readable=(): sandbox.wrap(argv, cwd, self.hidden, [*readable, mirror])
     work_ready: Signal = field(default_factory=Signal)  # rung when the board moved: idle agents look again
+    turns: Turns = field(default_factory=Turns)  # whose turn it is to land, oldest first (roles/turns.py)
     idle: float = 30.0  # seconds an idle agent sleeps at most between looks when nothing rings
 
     def sleep_idle(self, seen: int) -> None:
@@ -147,16 +150,27 @@ class Swarm:
 
         return run_agent(self.model_factory(settings), SYSTEM[role], prompt, tools, limits, on_step=on_step)
 
-    def run_check(self, command: str, cwd: Path, timeout: float = 1800.0) -> tuple[bool, str]:
+    def run_check(self, command: str, cwd: Path, timeout: float = 1800.0,
+                  tip: str | None = None) -> tuple[bool, str]:
         """Run a goal's test or check command in the sandbox, killed whole at `timeout` or when the
-        swarm stops (Stopping: neither a pass nor a failure); (passed, the tail of its output)."""
-        ran = run_killable(self.sandbox(cwd)(["/bin/sh", "-c", command]), cwd, agent_env(), timeout,
-                           stop=self.stop, keep=8000, merge=True)
+        swarm stops (Stopping: neither a pass nor a failure); (passed, the tail of its output).
+        With `tip` (main's tip the command runs on), it is also killed as soon as the hub's main
+        moves past it (BranchMoved, neither a pass nor a failure: see roles/turns.py)."""
+        watch = MainWatch(tip, self._hub_main, self.stop) if tip is not None else None
+        with watch or contextlib.nullcontext():
+            ran = run_killable(self.sandbox(cwd)(["/bin/sh", "-c", command]), cwd, agent_env(), timeout,
+                               stop=watch or self.stop, keep=8000, merge=True)
         if ran.ended == "time":
             return False, f"timed out after {timeout:g}s"
         if ran.ended == "stopped":
-            raise Stopping("the swarm is stopping: the command was killed")
+            if self.stop.is_set() or watch is None:
+                raise Stopping("the swarm is stopping: the command was killed")
+            raise BranchMoved("main")
         return ran.code == 0, f"exit {ran.code}\n{ran.stdout[-4000:]}"
+
+    def _hub_main(self) -> str | None:
+        """main's tip on the hub now (`git ls-remote`, no objects fetched)."""
+        return self.board.mirror.remote_refs("refs/heads/main").get("refs/heads/main")
 
 
 def describe_tasks(tasks: list[Any]) -> str:

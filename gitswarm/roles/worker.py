@@ -4,10 +4,12 @@ to the worker's own agent (a command agent redoes its task on the new tip). Ther
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
+from typing import Callable, Iterator
 
-from .. import checkout, git, queue
+from .. import checkout, git
 from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
@@ -16,8 +18,10 @@ from ..rules import check_may_change, parse_trailers
 from ..task import Task
 from ..text import printable
 from . import Stopping, Swarm, agent_env
+from .handoff import HandOff
+from .turns import landed_a_task
 
-MAX_LANDINGS = 20
+MAX_LANDINGS = 20  # pushes to main that land no task moving it under a landing task: it gives up
 
 
 UNAVAILABLE_PAUSE = 30.0  # seconds a worker waits after its model endpoint stayed down
@@ -26,11 +30,6 @@ UNREACHABLE_MAX_PAUSE = 30.0  # at most this between attempts to land while the 
 
 class Unavailable(Exception):
     """The model endpoint stayed down or slow through its retries: hand the task back, pause."""
-KEPT_NOTE = """
-
-An earlier attempt at this task was handed to the landing train, which gave it back: {why}. Its work
-is applied in your working tree (uncommitted). Check it against the goal's test command and fix what
-fails; finish when the task is done."""
 CONFLICT_PROMPT = """Rebasing your work for task {task_id} ({title}) onto the new tip of main stopped with
 conflicts in these files:
 {files}
@@ -74,11 +73,13 @@ def release_orphans(swarm: Swarm, name: str) -> None:
     swarm.board.release_held_by([name], "a claim it never got back", swarm.log)
 
 
-class Job:
+class Job(HandOff):
     def __init__(self, swarm: Swarm, name: str, task: Task):
         self.swarm, self.name, self.task = swarm, name, task
         self.token = task.claim.token if task.claim else None
         self.tokens = 0
+        self.ticket: int | None = None  # its place in this process's turns to land (roles/turns.py)
+        self.foreign_moves = 0  # times main moved under it by pushes that landed no task
         self.model = "none"
 
     def run(self) -> None:
@@ -129,104 +130,133 @@ class Job:
             self.swarm.log(f"{self.name}: could not fail {task.id}: {lost.message}")
 
     def _land(self, worktree: Path, goal: Goal | None, tip: str) -> None:
-        board, task = self.swarm.board, self.task
+        board = self.swarm.board
         if goal is not None and goal.test and goal.land == "train":
             self._hand_off(worktree, goal, tip)
             return
         result = self._finished(self._agent(worktree, goal, tip))
-        self._test(worktree, goal)
         commit = checkout.commit_all(board.mirror.path, worktree, self._message(result), self._author())
         if commit is None:
             self._nothing_to_change(result.summary or "nothing to change")
             return
         self._may_land(commit, tip, goal)
-        replay = not (goal and goal.test)  # no test to run on the result: the board may replay it on a moved main
-        landings, pause = 0, 0.0
-        while landings < MAX_LANDINGS:
+        if goal and goal.test:  # tested on main's exact tip, in this process's turns (roles/turns.py)
+            self._land_tested(worktree, goal, tip, commit, result)
+            return
+        while True:  # no test to run on the result: the board may replay it on a moved main
             try:
-                done = board.land(task.id, self.name, commit, result.summary or task.title, token=self.token,
-                                  tokens=self.tokens, replay=replay)
-                landed = (done.result or {}).get("commit") or commit
-                self.swarm.log(f"{self.name}: {task.id} landed {landed[:10]} on main"
-                               + (f" (replayed from {commit[:10]})" if landed != commit else ""))
+                self._push_landing(commit, result, replay=True)
                 return
-            except GitError as e:  # the hub is out of reach: the work is done, keep it and try again
-                if not pause:
-                    self.swarm.log(f"{self.name}: cannot reach the hub to land {task.id}; retrying until it "
-                                   f"answers (its answer decides whether the claim still holds): {e.message}")
-                pause = min(UNREACHABLE_MAX_PAUSE, max(1.0, pause * 2))
-                if self.swarm.stop.wait(pause):
-                    raise Stopping() from None
-            except BranchMoved:
-                landings += 1
-                tip = self.swarm.main_tip() or tip
-                self.swarm.log(f"{self.name}: main moved; rebasing {task.id} onto {tip[:10]}")
-                rebased = self._rebase(worktree, goal, tip, result)
-                if rebased is None:  # redone on the new main, the task changes nothing
-                    self._nothing_to_change(f"nothing to change: redone on main at {tip[:10]}, which already "
-                                            "has what the task asks")
+            except BranchMoved:  # the replay conflicted
+                tip, rebased = self._onto_main(worktree, goal, tip, self._main(tip), result)
+                if rebased is None:
                     return
                 commit, result = rebased
-                self._may_land(commit, tip, goal)
-                self._test(worktree, goal)
-        raise GitswarmError(f"main kept moving: gave up after {MAX_LANDINGS} landings")
 
-    def _hand_off(self, worktree: Path, goal: Goal, tip: str) -> None:
-        """Do the task and hand its commit to the landing queue (the train tests and lands it):
-        the worker is free for its next task at once. A task the train gave back starts from the
-        work it handed off then."""
-        board, task = self.swarm.board, self.task
-        kept = self._restore_kept(worktree, tip)
-        note = KEPT_NOTE.format(why="its commit broke the tests or no longer applied on main") if kept else ""
-        result = self._finished(self._agent(worktree, goal, tip, note=note))
-        if goal.pretest:
-            self._test(worktree, goal)
-        commit = checkout.commit_all(board.mirror.path, worktree, self._message(result), self._author())
-        if commit is None:
-            self._nothing_to_change(result.summary or "nothing to change")
+    def _land_tested(self, worktree: Path, goal: Goal, tip: str, commit: str, result: AgentResult) -> None:
+        """Wait for this process's turn to land (oldest first); in it, rebase onto main's tip when
+        main moved, run the goal's test there (killed when main moves on: rebase and test again)
+        and land."""
+        self.ticket, ahead = self.swarm.turns.ticket()
+        self.swarm.log(f"{self.name}: {self.task.id} is ready to land: turn {self.ticket} in this process, "
+                       f"{ahead} before it")
+        self._take_turn()
+        try:
+            while True:
+                main = self._main(tip)
+                if main != tip:
+                    tip, rebased = self._onto_main(worktree, goal, tip, main, result)
+                    if rebased is None:
+                        return
+                    commit, result = rebased
+                    continue  # main may have moved again meanwhile (a redo steps out of the turn)
+                try:
+                    self._test(worktree, goal, tip)
+                except BranchMoved:
+                    self.swarm.log(f"{self.name}: main moved while its test ran on {tip[:10]}: "
+                                   f"killed the test of {self.task.id}")
+                    continue
+                try:
+                    self._push_landing(commit, result, replay=False)
+                    return
+                except BranchMoved:
+                    continue
+        finally:
+            self.swarm.turns.give_back(self.ticket)
+
+    def _main(self, tip: str) -> str:
+        """main's tip on the hub, fetched; `tip` when the hub is out of reach (the landing's push
+        then waits for it, and its answer says whether main moved)."""
+        try:
+            return self.swarm.main_tip() or tip
+        except GitError:
+            return tip
+
+    def _take_turn(self) -> None:
+        if not self.swarm.turns.take(self.ticket, self.swarm.stop):
+            raise Stopping()
+
+    @contextlib.contextmanager
+    def _out_of_turn(self) -> Iterator[None]:
+        """While the agent works again (a redo, a conflict): other workers may land meanwhile; this
+        one keeps its ticket and is first in line again afterwards."""
+        if self.ticket is None:
+            yield
             return
-        self._may_land(commit, tip, goal)
+        self.swarm.turns.give_back(self.ticket)
+        yield  # an exception goes on out, without waiting for the turn again
+        self._take_turn()
+
+    def _onto_main(self, worktree: Path, goal: Goal | None, tip: str, main: str,
+                   result: AgentResult) -> tuple[str, tuple[str, AgentResult] | None]:
+        """main moved from `tip` to `main`: the work rebased onto `main` (`main`; the commit and
+        result, or None when the task, redone there, changed nothing and is done). Fails the task
+        when main moved under it MAX_LANDINGS times by pushes that landed no task: a race lost to
+        another task's landing is the swarm's progress, never counted against this one."""
+        if not landed_a_task(self.swarm.board.mirror.repo, tip, main):
+            self.foreign_moves += 1
+            if self.foreign_moves >= MAX_LANDINGS:
+                raise GitswarmError(f"main kept moving: pushes that landed no task moved it {self.foreign_moves} "
+                                    "times while this task was landing; gave up",
+                                    "the task is retried after retry_backoff, up to max_attempts; a dead one "
+                                    "comes back with `gitswarm reopen HUB ID`")
+        self.swarm.log(f"{self.name}: main moved; rebasing {self.task.id} onto {main[:10]}")
+        rebased = self._rebase(worktree, goal, main, result)
+        if rebased is None:  # redone on the new main, the task changes nothing
+            self._nothing_to_change(f"nothing to change: redone on main at {main[:10]}, which already "
+                                    "has what the task asks")
+            return main, None
+        self._may_land(rebased[0], main, goal)
+        return main, rebased
+
+    def _push_landing(self, commit: str, result: AgentResult, replay: bool) -> None:
+        """Land `commit` with the task's completion (until the hub answers). Raises BranchMoved when
+        main moved and the work was not (or could not be) replayed onto it."""
+        board, task = self.swarm.board, self.task
+
+        def land() -> None:
+            done = board.land(task.id, self.name, commit, result.summary or task.title, token=self.token,
+                              tokens=self.tokens, replay=replay)
+            landed = (done.result or {}).get("commit") or commit
+            self.swarm.log(f"{self.name}: {task.id} landed {landed[:10]} on main"
+                           + (f" (replayed from {commit[:10]})" if landed != commit else ""))
+        self._until_answered(f"land {task.id}", land)
+
+    def _until_answered(self, doing: str, push: Callable[[], None]) -> None:
+        """Push the finished work, again and again while the hub is out of reach: the work is done,
+        keep it (the hub's answer decides whether the claim still holds)."""
         pause = 0.0
         while True:
             try:
-                board.handoff(task.id, self.name, commit, result.summary or task.title, token=self.token,
-                              tokens=self.tokens)
-                self.swarm.log(f"{self.name}: {task.id} handed {commit[:10]} to the landing queue")
+                push()
                 return
-            except GitError as e:  # the hub is out of reach: the work is done, keep it and try again
+            except GitError as e:
                 if not pause:
-                    self.swarm.log(f"{self.name}: cannot reach the hub to hand {task.id} off; retrying until it "
-                                   f"answers: {e.message}")
+                    self.swarm.log(f"{self.name}: cannot reach the hub to {doing}; retrying until it answers (its "
+                                   f"answer decides whether the claim still holds): {e.message}")
                 pause = min(UNREACHABLE_MAX_PAUSE, max(1.0, pause * 2))
                 if self.swarm.stop.wait(pause):
                     raise Stopping() from None
-
-    def _restore_kept(self, worktree: Path, tip: str) -> str | None:
-        """The commit of this task's last attempt that the train gave back (kept at its land ref),
-        applied to the worktree on `tip` as uncommitted changes (one commit for the task in the
-        end); None when there is none, or when it no longer applies (the task starts afresh)."""
-        task, mirror = self.task, self.swarm.board.mirror
-        if task.attempts <= 1:
-            return None
-        refs = mirror.remote_refs(f"{queue.LAND_PREFIX}{task.id}/*")
-        older = sorted((parsed[1], ref) for ref in refs if (parsed := queue.parse_land_ref(ref))
-                       and parsed[0] == task.id and parsed[1] < task.attempts)
-        if not older:
-            return None
-        ref = older[-1][1]
-        mirror.fetch_refs([ref])
-        kept = refs[ref]
-        if not self._own(kept, tip):
-            return None
-        checkout.reset_hard(mirror.path, worktree, kept)
-        if checkout.rebase(mirror.path, worktree, tip):
-            checkout.abort_rebase(mirror.path, worktree)
-            checkout.reset_hard(mirror.path, worktree, tip)
-            self.swarm.log(f"{self.name}: {task.id}'s earlier work ({kept[:10]}) conflicts with main; starting afresh")
-            return None
-        checkout.reset_soft(mirror.path, worktree, tip)
-        self.swarm.log(f"{self.name}: {task.id} starts from its earlier work ({kept[:10]}), given back by the train")
-        return kept
 
     def _finished(self, result: AgentResult, doing: str = "") -> AgentResult:
         """The agent's result when it finished the task (`doing`: what the run was, for the reason);
@@ -283,11 +313,13 @@ class Job:
             if scripted or settings.backend == "command":  # a command agent redoes its task on the new tip
                 self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; redoing {self.task.id} on the new main")
                 checkout.abort_rebase(mirror, worktree)
-                return self._redo(worktree, goal, tip)
+                with self._out_of_turn():
+                    return self._redo(worktree, goal, tip)
             self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; resolving")
             prompt = CONFLICT_PROMPT.format(task_id=self.task.id, title=self.task.title,
                                             files="\n".join(f"- {c}" for c in conflicts))
-            fixed = self._agent(worktree, goal, tip, prompt=prompt)
+            with self._out_of_turn():
+                fixed = self._agent(worktree, goal, tip, prompt=prompt)
             left = checkout.continue_rebase(mirror, worktree) if fixed.reason == "finished" else conflicts
             if left:
                 checkout.abort_rebase(mirror, worktree)
@@ -296,7 +328,8 @@ class Job:
         if not self._own(commit, tip):
             self.swarm.log(f"{self.name}: rebased onto {tip[:10]}, {self.task.id} has no commit of its own "
                            f"left (at {commit[:10]}); redoing {self.task.id} on the new main")
-            return self._redo(worktree, goal, tip)
+            with self._out_of_turn():
+                return self._redo(worktree, goal, tip)
         return commit, result
 
     def _redo(self, worktree: Path, goal: Goal | None, tip: str) -> tuple[str, AgentResult] | None:
@@ -320,9 +353,12 @@ class Job:
         check_may_change(paths, self.task.id, "the work", goal.path if goal else None,
                          goal.may_change if goal else ())
 
-    def _test(self, worktree: Path, goal: Goal | None) -> None:
+    def _test(self, worktree: Path, goal: Goal | None, tip: str | None) -> None:
+        """Run the goal's test on the work rebased onto `tip`: raises BranchMoved (the test killed)
+        when main moves past `tip` while it runs (None: whatever main does), GitswarmError when it
+        fails."""
         if goal and goal.test:
-            passed, output = self.swarm.run_check(goal.test, worktree)
+            passed, output = self.swarm.run_check(goal.test, worktree, timeout=goal.test_timeout, tip=tip)
             if not passed:
                 raise GitswarmError(f"the goal's tests fail: {goal.test}\n{output[-1500:]}")
 
