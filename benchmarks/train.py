@@ -1,6 +1,6 @@
 """Benchmark: the landing train against direct landing (issue 12, "Measure it").
 
-    flock /tmp/gitswarm-bench.lock python benchmarks/train.py           # the matrix: ~50 minutes
+    flock /tmp/gitswarm-bench.lock python benchmarks/train.py           # the matrix: ~60 minutes
     flock /tmp/gitswarm-bench.lock python benchmarks/train.py --quick   # 4 small rows: ~3 minutes
 
 Each row is one real run: a hub made by `gitswarm init`, a first commit on main, then a goal
@@ -11,7 +11,9 @@ and fails when `broken/` holds a file; `land:` is the row's mode; `.gitswarm.yam
 `max_attempts: 1`, so a task that breaks the test ends dead instead of being tried again. Then
 `python -m gitswarm serve HUB --workers W --planners 0 --until-done` runs as a subprocess (the
 sandbox on, as by default), its log kept in the row's folder, until it exits or the row's
-deadline (`--deadline`), when it is stopped with SIGTERM and the row is marked cut.
+deadline (`--deadline` for direct rows, `--train-deadline` for train rows), when it is stopped with
+SIGTERM and the row is marked cut: direct landing at 64 workers lands one task per test run at
+best, and would take an hour alone.
 
 Everything is measured afterwards from git (benchmarks/landings.py: the board's history, main's
 reflog and trees), except the test and agent runs, which a thread counts from outside by
@@ -128,7 +130,7 @@ def run_row(root: Path, spec: dict, deadline: float, slots: int | None) -> dict:
     watch.stop()
     history = landings.read(hub, since)
     text = (work / "serve.log").read_text(errors="replace")
-    row = {**spec, "culprits": len(culprits), "seconds": ended - started, "cut": cut_at is not None,
+    row = {**spec, "culprits": len(culprits), "seconds": ended - started, "cut": cut_at is not None, "deadline": deadline,
            "load_before": load, "exit": code, "work": str(work)}
     row.update(measure(history, spec, culprits, started, cut_at, ended))
     row["test_runs"], row["agent_runs"] = len(watch.runs("test")), len(watch.runs("agent"))
@@ -225,12 +227,14 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true",
                     help="8 workers, agent 4 s, test 2 s, 0 and 10 %% breaking, both modes (~3 min)")
     ap.add_argument("--modes", default="direct,train", help="direct, train or both (default)")
-    ap.add_argument("--workers", help="comma-separated worker counts (16,64; quick 8)")
+    ap.add_argument("--workers", help="comma-separated worker counts, run in this order (64,16; quick 8)")
     ap.add_argument("--agent-time", type=float, help="seconds each task's agent sleeps (30; quick 4)")
     ap.add_argument("--test-times", help="comma-separated seconds the goal's test sleeps (5,30; quick 2)")
     ap.add_argument("--breaking", default="0,10", help="comma-separated percent of tasks that break the test")
     ap.add_argument("--tasks-per-worker", type=int, default=2, help="tasks = workers * this (2)")
-    ap.add_argument("--deadline", type=float, help="seconds a run may take before it is cut (240; quick 120)")
+    ap.add_argument("--deadline", type=float, help="seconds a direct run may take before it is cut (210; quick 120)")
+    ap.add_argument("--train-deadline", type=float, help="seconds a train run may take before it is cut "
+                    "(420; quick 120)")
     ap.add_argument("--train-slots", type=int, help="serve's --train-slots for train rows (default: serve's)")
     ap.add_argument("--results", type=Path, help="write the table into this markdown file "
                     "(default benchmarks/RESULTS.md, not with --quick)")
@@ -239,11 +243,12 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep every run's hub and serve.log")
     a = ap.parse_args()
     a.modes = a.modes.split(",")
-    a.workers = [int(x) for x in (a.workers or ("8" if a.quick else "16,64")).split(",")]
+    a.workers = [int(x) for x in (a.workers or ("8" if a.quick else "64,16")).split(",")]
     a.agent_time = a.agent_time or (4.0 if a.quick else 30.0)
     a.test_times = floats(a.test_times or ("2" if a.quick else "5,30"))
     a.breaking = floats(a.breaking)
-    deadline = a.deadline or (120.0 if a.quick else 240.0)
+    deadlines = {"direct": a.deadline or (120.0 if a.quick else 210.0),
+                 "train": a.train_deadline or (120.0 if a.quick else 420.0)}
     results_md = a.results or (None if a.quick else HERE / "RESULTS.md")
     plot = a.plot or (None if a.quick else HERE / "train.png")
     if "train" in a.modes and a.train_slots is not None and not serve_takes_train_slots():
@@ -253,13 +258,16 @@ def main() -> int:
     command = "python benchmarks/train.py " + " ".join(sys.argv[1:])
     machine = report.machine()
     specs = matrix(a)
-    print(f"command: {command}\nmachine: {machine}\n{len(specs)} runs, each cut at {deadline:g} s\n", flush=True)
+    print(f"command: {command}\nmachine: {machine}\n{len(specs)} runs, cut at {deadlines['direct']:g} s (direct), "
+          f"{deadlines['train']:g} s (train)\n", flush=True)
     started = time.monotonic()
     rows: list[dict] = []
     for spec in specs:
-        row = run_row(root, spec, deadline, a.train_slots)
+        row = run_row(root, spec, deadlines[spec["mode"]], a.train_slots)
         rows.append(row)
         print(trainreport.line(row), flush=True)
+        if a.json:  # after every run: a run stopped half-way keeps the rows it measured
+            a.json.write_text(json.dumps({"command": command, "machine": machine, "rows": rows}, indent=1))
         if not a.keep and not row["problems"]:
             shutil.rmtree(row["work"], ignore_errors=True)
     took = time.monotonic() - started
@@ -270,10 +278,8 @@ def main() -> int:
     if failed:
         print("\nFAILED CHECKS:\n  " + "\n  ".join(failed[:60]))
     print(f"\ntotal {took / 60:.1f} min, load average now {os.getloadavg()[0]:.2f}")
-    if a.json:
-        a.json.write_text(json.dumps({"command": command, "machine": machine, "rows": rows}, indent=1))
     if results_md:
-        trainreport.write_results(results_md, command, machine, deadline, rows, table, verdict, took)
+        trainreport.write_results(results_md, command, machine, deadlines, rows, table, verdict, took)
         print(f"wrote {results_md}")
     if plot:
         print(trainreport.plot(plot, rows))

@@ -37,7 +37,7 @@ def table(rows: list[dict]) -> str:
     out = ["| mode | workers | test | breaking | tasks (culprits) | landed | run | worker efficiency | tasks/s "
            "| latency p50 / p99 | test runs (per landed task) | culprits caught | good lost | failing tips | checks |",
            "|" + "---|" * 15]
-    for r in rows:
+    for r in ordered(rows):
         cells = [f"**{r['mode']}**" if r["mode"] == "train" else r["mode"], str(r["workers"]),
                  f"{r['test_time']:g} s", f"{r['breaking']:g} %", f"{r['tasks']} ({r['culprits']})",
                  str(r["landed"]), f"{r['seconds']:.0f} s" + (", cut" if r["cut"] else ""),
@@ -47,6 +47,11 @@ def table(rows: list[dict]) -> str:
                  "FAILED" if r["problems"] else "ok"]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def ordered(rows: list[dict]) -> list[dict]:
+    """Rows as the table shows them: by workers, test time, breaking, then direct before train."""
+    return sorted(rows, key=lambda r: (r["workers"], r["test_time"], r["breaking"], r["mode"]))
 
 
 def targets(rows: list[dict]) -> str:
@@ -75,13 +80,14 @@ def targets(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_results(path: Path, command: str, machine: str, deadline: float, rows: list[dict], table_text: str,
-                  verdict: str, took: float) -> None:
+def write_results(path: Path, command: str, machine: str, deadlines: dict[str, float], rows: list[dict],
+                  table_text: str, verdict: str, took: float) -> None:
     a = rows[0]
+    cuts = ", ".join(f"{mode} runs at {s:g} s" for mode, s in deadlines.items() if any(r["mode"] == mode for r in rows))
     report.write_block(path, SECTION, BEGIN, END, [
         f"Command: `{command}` ({took / 60:.1f} min)", "", f"Machine: {machine}", "",
-        f"Agent time {a['agent_time']:g} s, {a['tasks'] // a['workers']} tasks per worker, every run cut at "
-        f"{deadline:g} s.", "", table_text, "", "```", verdict, "```"])
+        f"Agent time {a['agent_time']:g} s, {a['tasks'] // a['workers']} tasks per worker; cut: {cuts}.",
+        "", table_text, "", "```", verdict, "```"])
 
 
 def label(r: dict) -> str:
@@ -96,6 +102,7 @@ def plot(path: Path, rows: list[dict]) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = ordered(rows)
     groups: list[str] = []
     for r in rows:
         if label(r) not in groups:
