@@ -100,8 +100,8 @@ def run_row(root: Path, spec: dict, deadline: float, slots: int | None) -> dict:
     """One run of serve on a fresh hub, measured and checked."""
     mode, w, n = spec["mode"], spec["workers"], spec["tasks"]
     work = Path(tempfile.mkdtemp(prefix=f"{mode}-{w}w-{spec['test_time']:g}t-{spec['breaking']:g}b-", dir=root))
-    nonce = f"{random.randrange(1000, 9999)}"  # the sleeps' arguments: no other process uses them
-    agent_arg, test_arg = f"{spec['agent_time']:g}.000{nonce}", f"{spec['test_time']:g}.000{nonce}"
+    nonce = f"{random.randrange(1000, 9999)}"  # the sleeps' arguments: no other process uses them,
+    agent_arg, test_arg = f"{spec['agent_time']:g}.000{nonce}1", f"{spec['test_time']:g}.000{nonce}2"  # nor each other
     culprits = culprit_names(n, spec["breaking"])
     hub, since = make_hub(work, goal_text(mode, n, culprits, agent_arg, test_arg))
     argv = [sys.executable, "-m", "gitswarm", "serve", str(hub), "--workers", str(w), "--planners", "0",
