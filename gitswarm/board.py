@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import git, landing, record, rules, snapshot
+from . import git, landing, queue, record, rules, snapshot
 from . import task as T
 from .record import GoalRecord
 from .state import OpenQueue, State, next_rested, ready
@@ -263,6 +263,50 @@ class Board(GroupCommit):
             outcome = _holder_outcome("complete", held, rules.complete(held, worker, summary, placed, tokens=tokens))
             outcome.refs, outcome.chained = {ref: placed}, replay
             return outcome
+        return self._submit(apply)
+
+    def handoff(self, task_id: str, worker: str, commit: str, summary: str, token: int | None = None,
+                tokens: int = 0) -> Task:
+        """Hand `commit` to the hub's landing queue: the task goes `landing` and its land ref
+        (gitswarm/queue.py) is created at the commit, in one atomic push. The train lands it."""
+        def apply(state: State) -> Outcome:
+            held = _held(state, task_id, worker, token, "hand off")
+            main = state.heads.get("refs/heads/main")
+            if main is not None and (main == commit or self.mirror.repo.descendant_of(main, commit)):
+                raise GitswarmError(f"commit {commit[:10]} is already on main (at {main[:10]}): it holds no new work "
+                                    "to land", "hand off the task's own commit, made on main's tip")
+            outcome = _holder_outcome("handoff", held, rules.handoff(held, worker, commit, summary, tokens=tokens))
+            outcome.refs = {queue.land_ref(task_id, held.attempts): commit}
+            return outcome
+        return self._submit(apply)
+
+    def train_land(self, holder: str, landed: dict[str, str], main: str, lease: str, note: str) -> list[Task]:
+        """The train lands a tested batch: main moves to `main` (a fast-forward of the hub's main,
+        else BranchMoved), each task of `landed` (id -> its commit on main) is done, and the train's
+        lease is renewed (`lease`, the next commit of refs/gitswarm/train: a train that lost it
+        cannot land), in one atomic push."""
+        def apply(state: State) -> Outcome:
+            done = []
+            for task_id, commit in landed.items():
+                t = state.get(task_id)
+                if t.status != "landing":
+                    raise GitswarmError(f"{task_id} is {t.status}: it left the landing queue")
+                done.append(rules.landed(t, commit))
+            outcome = Outcome("land", done, worker=holder, body=note, result=done)
+            outcome.refs = {"refs/heads/main": main, queue.TRAIN_REF: lease}
+            return outcome
+        return self._submit(apply)
+
+    def train_return(self, holder: str, task_id: str, reason: str, rejected: bool) -> Task | None:
+        """The train gives a queued task back: failed when its commit breaks the tests (`rejected`),
+        else open again (its commit does not replay on main); its commit is kept for the next
+        attempt. None when it is no longer queued."""
+        def apply(state: State) -> Outcome | None:
+            t = state.get(task_id)
+            if t.status != "landing":
+                return None
+            new = rules.reject(t, reason) if rejected else rules.send_back(t, reason)
+            return Outcome("reject" if rejected else "return", [new], worker=holder, body=reason, result=new)
         return self._submit(apply)
 
     def update_goal(self, name: str, change: Callable[[GoalRecord | None, State], GoalRecord | None],

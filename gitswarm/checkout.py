@@ -157,5 +157,10 @@ def reset_hard(mirror: Path, worktree: Path, commit: str) -> None:
     _worktree_git(mirror, worktree, ["clean", "-q", "-ffdx"])
 
 
+def reset_soft(mirror: Path, worktree: Path, commit: str) -> None:
+    """Move HEAD to `commit`, keeping the files: what HEAD had since becomes uncommitted changes."""
+    _worktree_git(mirror, worktree, ["reset", "-q", "--soft", commit])
+
+
 def head(mirror: Path, worktree: Path) -> str:
     return _out(mirror, worktree, ["rev-parse", "HEAD"])

@@ -364,6 +364,12 @@ def pushers(path: Path, as_json: bool) -> None:
         click.echo("no worker is bound to an identity (no push came with one)")
 
 
+TRAIN_SLOTS = click.option("--train-slots", type=click.IntRange(1, 16), default=1, show_default=True,
+                           help="Batches the landing train tests at once (the next on top of the one in test).")
+TRAIN_LEASE = click.option("--train-lease", default="60s", show_default=True,
+                           help="Silence after which another process may take the landing train over.")
+
+
 @cli.command()
 @click.argument("hub", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--workers", "-n", type=int, default=None,
@@ -371,11 +377,15 @@ def pushers(path: Path, as_json: bool) -> None:
 @click.option("--planners", type=int, default=2, show_default=True, help="Sub-planner agents in this process.")
 @click.option("--until-done", is_flag=True, help="Exit once every goal is done or stopped (0; 1 if one is invalid).")
 @click.option("--id", "name", default=None, help="This daemon's name, prefix of its agents' names (default: host).")
-def serve(hub: Path, workers: int | None, planners: int, until_done: bool, name: str | None) -> None:
-    """Run the swarm on a hub: events to planners, workers and the judge. Ctrl-C stops it."""
+@TRAIN_SLOTS
+@TRAIN_LEASE
+def serve(hub: Path, workers: int | None, planners: int, until_done: bool, name: str | None, train_slots: int,
+          train_lease: str) -> None:
+    """Run the swarm on a hub: events to planners, workers, the landing train and the judge. Ctrl-C stops it."""
     from .daemon import Daemon
 
-    sys.exit(Daemon(hub, workers=workers, planners=planners, until_done=until_done, name=name).run())
+    sys.exit(Daemon(hub, workers=workers, planners=planners, until_done=until_done, name=name,
+                    train_slots=train_slots, train_lease=_seconds(train_lease, "--train-lease")).run())
 
 
 @cli.command("worker")
@@ -389,8 +399,11 @@ def serve(hub: Path, workers: int | None, planners: int, until_done: bool, name:
 @click.option("--poll", default="1s", show_default=True,
               help="While idle, ask the hub (git ls-remote) this soon after the board moved...")
 @click.option("--poll-max", default="30s", show_default=True, help="...then twice as long each time, up to this.")
+@click.option("--train", is_flag=True, help="Also run the hub's landing train when nobody else holds it.")
+@TRAIN_SLOTS
+@TRAIN_LEASE
 def worker_cmd(remote: str, roles: str, workers: int, planners: int, name: str | None, lease: str, poll: str,
-               poll_max: str) -> None:
+               poll_max: str, train: bool, train_slots: int, train_lease: str) -> None:
     """Work tasks of a hub from this machine (the hub runs `gitswarm serve`). Ctrl-C stops it.
 
     REMOTE is any URL git pushes to: ssh://host/path, https://host/path, git://host/path, a path.
@@ -403,7 +416,8 @@ def worker_cmd(remote: str, roles: str, workers: int, planners: int, name: str |
                             "give worker, planner or worker,planner (the judge runs with `gitswarm serve`)")
     pool = Pool(remote, workers=workers if "worker" in taken else 0, planners=planners if "planner" in taken else 0,
                 name=name, lease=_seconds(lease, "--lease"), poll=_duration(poll, "--poll"),
-                poll_max=_duration(poll_max, "--poll-max"))
+                poll_max=_duration(poll_max, "--poll-max"), train=train, train_slots=train_slots,
+                train_lease=_seconds(train_lease, "--train-lease"))
     sys.exit(pool.run())
 
 

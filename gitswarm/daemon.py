@@ -25,6 +25,7 @@ from .endpoints import load_host
 from .pool import Pool
 from .roles import default_model, judge, planner, stderr_log
 from .task import ENDED, id_from_path
+from .train import prune_land_refs
 from .watch import Wake
 
 ZERO = git.ZERO
@@ -45,7 +46,8 @@ class Daemon:
     def __init__(self, hub: str | Path, workers: int | None = 4, planners: int = 2, until_done: bool = False,
                  name: str | None = None, log: Callable[[str], None] = stderr_log,
                  model_factory=default_model, debounce: float | None = None, judge_every: float | None = None,
-                 lease: float | None = None, max_attempts: int | None = None, retry_backoff: float | None = None):
+                 lease: float | None = None, max_attempts: int | None = None, retry_backoff: float | None = None,
+                 train_slots: int = 1, train_lease: int = 60):
         self.hub = Path(hub).resolve()
         if not spool.spool_dir(self.hub).is_dir():
             raise GitswarmError(f"{self.hub} is not a gitswarm hub (no event spool)",
@@ -63,7 +65,7 @@ class Daemon:
         self.pool = Pool(str(self.hub), workers=workers, planners=planners, name=name, log=log,
                          model_factory=model_factory, lease=self.lease, watch=False,
                          retry_backoff=retry_backoff if retry_backoff is not None else settings.retry_backoff,
-                         endpoints=endpoints)
+                         endpoints=endpoints, train=True, train_slots=train_slots, train_lease=train_lease)
         self.board, self.swarm, self.name = self.pool.board, self.pool.swarm, self.pool.name
         self.until_done = until_done
         self.debounce, self.judge_every = debounce, judge_every
@@ -306,6 +308,10 @@ class Daemon:
         except Exception as e:
             self.log(f"reclaim pass: {type(e).__name__}: {e}")
         self.pool.release_idle_claims()
+        try:
+            prune_land_refs(self.hub, self.board, self.log)
+        except Exception as e:
+            self.log(f"pruning land refs: {type(e).__name__}: {e}")
 
     def _spawn(self, label: str, target, name: str) -> None:
         threading.Thread(target=target, args=(name,), name=label, daemon=True).start()

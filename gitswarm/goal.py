@@ -4,7 +4,13 @@ matter between two `---` lines:
     ---
     budget: 2_000_000            # tokens for the whole run (or budget: {tokens: 2_000_000})
     judge: {every: 10m}          # how often the judge looks (default 10m)
-    test: pytest -q              # run after each task; its result goes to the judge
+    test: pytest -q              # main only ever points at trees that passed it; its result goes to the judge
+    test_timeout: 30m            # a test run taking longer is killed and counts as failed (default 30m)
+    land: train                  # train (default with test:): hand work to the landing queue; direct:
+                                 # each worker tests on main's tip and lands itself
+    train: {batch: 32, retry_red: 0, pretest: false}   # the train's batch size cap; reruns of a red
+                                 # batch before bisecting it (a flaky test); whether a worker runs the
+                                 # test on its own base before it hands its work to the queue
     check: ./ci/goal-met.sh      # the judge without a model: exit 0 means done
     models:                      # per-role settings over .gitswarm.yaml (see gitswarm.config)
       worker: {model: gpt-4o, max_steps: 80}
@@ -47,7 +53,9 @@ __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", 
 
 GOALS_DIR = "goals"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-FIELDS = ("budget", "judge", "test", "check", "models", "max_depth", "max_cycles", "may_change", "tasks")
+FIELDS = ("budget", "judge", "test", "check", "models", "max_depth", "max_cycles", "may_change", "test_timeout",
+          "land", "train", "tasks")
+LAND_MODES = ("train", "direct")
 TASK_FIELDS = ("id", "title", "description", "run", "depends_on", "priority")
 MAX_FILE_BYTES = 256 * 1024
 MAX_TASKS = 1000
@@ -79,6 +87,11 @@ class Goal:
     budget_tokens: int | None = None
     judge_every: float = 600.0
     test: str | None = None
+    test_timeout: float = 1800.0
+    land: str = "direct"  # train: the landing queue (the default with a test); direct: workers land
+    batch: int = 32  # the train's largest batch
+    retry_red: int = 0  # reruns of a red batch before it is bisected (a flaky test)
+    pretest: bool = False  # a worker runs the test on its own base before it hands its work off
     check: str | None = None
     models: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False)
     max_depth: int | None = None  # None: .gitswarm.yaml's max_depth (default 2)
@@ -147,12 +160,18 @@ def parse_goal(path: str, text: str) -> Goal:
             raise v.fail(str(key), "unknown field", f"the fields are: {', '.join(FIELDS)}")
     body = v.text("body", body.strip("\n").rstrip(), 128 * 1024, required=True,
                   hint="write what the goal is, in Markdown, below the front matter")
+    train = v.train(doc.get("train"))
     return Goal(
         name=name,
         body=body,
         budget_tokens=v.budget(doc.get("budget")),
         judge_every=v.judge(doc.get("judge")),
         test=v.command("test", doc.get("test")),
+        test_timeout=v.duration("test_timeout", doc.get("test_timeout"), 1800.0),
+        land=v.land(doc.get("land"), doc.get("test")),
+        batch=train[0],
+        retry_red=train[1],
+        pretest=train[2],
         check=v.command("check", doc.get("check")),
         models=v.models(doc.get("models")),
         max_depth=None if doc.get("max_depth") is None else v.integer("max_depth", doc["max_depth"], 0, 5),
@@ -231,6 +250,44 @@ class _Check:
             raise self.fail("budget", f"{shown(value)} is not a number of tokens",
                             "write digits, with _ to group them: budget: 2_000_000")
         return self.integer("budget", value, 1, 10**12)
+
+    def duration(self, name: str, value: Any, default: float) -> float:
+        if value is None:
+            return default
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise self.fail(name, f"{shown(value)} is not a duration", DURATION_HINT) from None
+        if not 1 <= seconds <= 7 * 86400:
+            raise self.fail(name, f"{shown(value)} is out of range", "give from 1s to 7d")
+        return seconds
+
+    def land(self, value: Any, test: Any) -> str:
+        if value is None:
+            return "train" if test is not None else "direct"
+        if value not in LAND_MODES:
+            raise self.fail("land", f"{shown(value)} is not one of: {', '.join(LAND_MODES)}",
+                            "train: workers hand their work to the landing queue, which tests batches and lands "
+                            "them (the default with test:); direct: each worker tests and lands its own")
+        if value == "train" and test is None:
+            raise self.fail("land", "train needs a test: command (the train lands batches that pass it)",
+                            "give test:, or write land: direct (or leave land out)")
+        return value
+
+    def train(self, value: Any) -> tuple[int, int, bool]:
+        if value is None:
+            return 32, 0, False
+        if not isinstance(value, dict):
+            raise self.fail("train", f"must be a mapping, not {typename(value)}", "write train: {batch: 32, retry_red: 0}")
+        for key in value:
+            if key not in ("batch", "retry_red", "pretest"):
+                raise self.fail(f"train.{key}", "unknown field", "train holds: batch, retry_red, pretest")
+        batch = 32 if value.get("batch") is None else self.integer("train.batch", value["batch"], 1, 256)
+        retry = 0 if value.get("retry_red") is None else self.integer("train.retry_red", value["retry_red"], 0, 3)
+        pretest = value.get("pretest", False)
+        if not isinstance(pretest, bool):
+            raise self.fail("train.pretest", f"must be true or false, not {shown(pretest)}")
+        return batch, retry, pretest
 
     def judge(self, value: Any) -> float:
         if value is None:

@@ -128,7 +128,8 @@ class GroupCommit:
                 self.rejected_pushes += 1
                 replayed: set[str] = set()
                 for r in batch:  # work that must be rebased: its branch moved
-                    moved = [b for b in race.branches if r.outcome and f"refs/heads/{b}" in r.outcome.refs]
+                    moved = [b for b in race.branches
+                             if r.outcome and (f"refs/heads/{b}" in r.outcome.refs or b in r.outcome.refs)]
                     if moved and r.outcome.chained:
                         replayed.update(moved)  # the board replays it onto the new tip: fetch that
                     elif moved:
@@ -202,7 +203,8 @@ class GroupCommit:
                                         outcome.token)
                 changes = [rules.Change(path, _dump_or_none(state, path), data) for path, data in files.items()]
                 rules.check_commit(info, changes, lambda i: i in state.tasks,  # the hook's own rules
-                                   lapsed=lambda claim: True)  # a lapse only the hub can tell: its clock
+                                   lapsed=lambda claim: True,  # a lapse only the hub can tell: its clock
+                                   trainer=lambda worker: True)  # and who holds the train: its ref
             except GitswarmError as e:
                 r.error = e
                 continue

@@ -4,6 +4,8 @@ and checks only what the push changes: its cost follows the push, not the size o
 
 from __future__ import annotations
 
+from typing import Callable
+
 from .errors import GitswarmError, RuleViolation, TaskInvalid
 from .git import STALE, ZERO, HookRepo
 
@@ -11,7 +13,8 @@ BOARD_REF = "refs/heads/tasks"
 HEARTBEATS = "refs/gitswarm/heartbeats"
 MAIN_REF = "refs/heads/main"
 REGULAR = "100644"
-ACTS_FOR_WORKER = ("claim", "complete", "fail", "release")  # the board actions that bind Gitswarm-Worker
+ACTS_FOR_WORKER = ("claim", "complete", "fail", "release", "handoff",  # the board actions that bind
+                   "land", "reject", "return")  # Gitswarm-Worker to the pusher (identity.bind)
 MAX_HEARTBEATS = 1024  # heartbeat refs per push; a pool sends more in further pushes (groupcommit)
 MAX_BEAT_BYTES = 2048  # a heartbeat commit: gitswarm's are ~200-600 bytes (worker names <= 64 chars)
 
@@ -30,7 +33,9 @@ def stale(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
 
 def allowed_ref(ref: str) -> bool:
     """The refs gitswarm uses; everything else (tags, other branches, other namespaces) is refused."""
-    if ref in (BOARD_REF, MAIN_REF):
+    from .queue import TRAIN_REF, parse_land_ref
+
+    if ref in (BOARD_REF, MAIN_REF, TRAIN_REF) or parse_land_ref(ref) is not None:
         return True
     name = ref[len(HEARTBEATS) + 1:] if ref.startswith(HEARTBEATS + "/") else None
     return bool(name) and "/" not in name and name.replace(".", "").replace("_", "").replace("-", "").replace("@", "").isalnum()
@@ -49,13 +54,20 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     for ref in refs:
         if not allowed_ref(ref):
             repo.close()
-            return [f"gitswarm: rejected {ref}: a hub holds main, tasks and the heartbeat refs only",
+            return [f"gitswarm: rejected {ref}: a hub holds main, tasks, the heartbeat refs and the landing "
+                    "queue's refs (refs/gitswarm/land/<task>/<attempt>, refs/gitswarm/train) only",
                     "gitswarm: hint: keep other branches and tags in your own clone, or in another repository"]
     actors = set() if actors is None else actors
     actors.update(ref[len(HEARTBEATS) + 1:] for ref in refs if ref.startswith(HEARTBEATS + "/"))
     rejected = BOARD_REF
     try:
-        completed = _check_board_update(repo, *refs[BOARD_REF], actors, hub_own) if BOARD_REF in refs else []
+        from .queue import TRAIN_REF
+
+        rejected = TRAIN_REF
+        holder = check_train(refs, repo, actors)
+        rejected = BOARD_REF
+        moved = _check_board_update(repo, *refs[BOARD_REF], actors, hub_own, holder) if BOARD_REF in refs else []
+        completed = [t for t in moved if t.status == "done"]
         rejected = MAIN_REF if MAIN_REF in refs else BOARD_REF  # a completion alone is refused on tasks
         main_commits = []
         if MAIN_REF in refs and refs[MAIN_REF][1] != ZERO:
@@ -70,6 +82,8 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
             return bool(main_tip and repo.is_ancestor(commit, main_tip))
 
         check_landing(main_commits, completed, on_main, lambda commit: _trailers(repo, commit).tasks)
+        rejected = BOARD_REF
+        check_queue(refs, [t for t in moved if t.status == "landing"], repo, on_main)
         if main_commits:
             board = refs[BOARD_REF][1] if BOARD_REF in refs else repo.ref(BOARD_REF)
             _check_work_paths(repo, *refs[MAIN_REF], {c: info.tasks for c, info in main_commits}, board)
@@ -138,9 +152,11 @@ def _trailers(repo: HookRepo, commit: str):
     return parse_trailers(message.decode("utf-8", errors="replace"), name=f"commit {commit[:10]}")
 
 
-def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hub_own: bool) -> list:
-    """Check every commit the update brings; the tasks they leave done. Adds the workers its
-    commits act for (claims and their holders' actions only) to `actors`."""
+def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hub_own: bool,
+                        holder: "Callable[[], str | None]") -> list:
+    """Check every commit the update brings; the tasks they change. Adds the workers its commits
+    act for (claims, their holders' actions, the train's) to `actors`. `holder()`: who holds the
+    landing train after this push."""
     import time
 
     from .task import last_news
@@ -174,7 +190,7 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hu
                                 "fetch tasks and re-apply your change on top")
         expected_parent = commit
     diffs = repo.changes(commits)
-    done = []
+    moved_all = []
     for commit, parents in commits:
         name = f"commit {commit[:10]}"
         info = _trailers(repo, commit)
@@ -192,14 +208,15 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hu
             return repo.size(f"{commit}:{task_path(task_id)}") is not None
 
         try:
-            moved = check_commit(info, changes, exists, root=not parents, lapsed=lapsed)
+            moved = check_commit(info, changes, exists, root=not parents, lapsed=lapsed,
+                                 trainer=lambda worker: worker is not None and worker == holder())
             check_claim_times(info.action, moved, time.time())
-            done += [t for t in moved if t.status == "done"]
+            moved_all += moved
         except GitswarmError as e:
             if not e.message.startswith(name):  # in a chain, say which commit broke the rule
                 e.message = f"{name}: {e.message}"
             raise
-    return done
+    return moved_all
 
 
 def check_claim_times(action: str | None, moved: list, now: float) -> None:
@@ -241,7 +258,7 @@ def check_heartbeats(updates: list[tuple[str, str, str]], repo: HookRepo) -> lis
         return [f"gitswarm: rejected: {len(beats)} heartbeat refs in one push; the limit is {MAX_HEARTBEATS}",
                 "gitswarm: hint: push the rest in further pushes (gitswarm's own pools do)"]
     for old, new, ref in beats:
-        problem = _beat_problem(repo, old, new)
+        problem = _chain_problem(repo, old, new, "heartbeat")
         if problem:
             return [f"gitswarm: rejected {ref}: {problem}",
                     "gitswarm: hint: a heartbeat is a commit with an empty tree and a short message whose only "
@@ -249,25 +266,96 @@ def check_heartbeats(updates: list[tuple[str, str, str]], repo: HookRepo) -> lis
     return []
 
 
-def _beat_problem(repo: HookRepo, old: str, new: str) -> str | None:
+def _chain_problem(repo: HookRepo, old: str, new: str, what: str) -> str | None:
+    """What is wrong with `new` as the next commit of a heartbeat's or a train lease's chain: an
+    empty tree, at most MAX_BEAT_BYTES, the ref's last commit as its only parent. None: nothing."""
     if new == ZERO:
-        return "heartbeat refs are never deleted"
+        return f"{what} refs are never deleted"
     kind, size = repo.info(new) or ("missing", 0)
     if kind != "commit":
         return f"points at a {kind} {new[:10]}, not a commit"
     if size > MAX_BEAT_BYTES:
-        return f"commit {new[:10]} is {size} bytes; a heartbeat is at most {MAX_BEAT_BYTES}"
+        return f"commit {new[:10]} is {size} bytes; a {what} is at most {MAX_BEAT_BYTES}"
     head = (repo.read(new) or b"").split(b"\n\n", 1)[0].decode("utf-8", errors="replace").splitlines()
     fields = [line.split(" ", 1) for line in head if " " in line]
     trees = [v for k, v in fields if k == "tree"]
     parents = [v for k, v in fields if k == "parent"]
     if len(trees) != 1 or repo.info(trees[0]) != ("tree", 0):
-        return f"commit {new[:10]} has files; a heartbeat's tree is empty"
+        return f"commit {new[:10]} has files; a {what}'s tree is empty"
     expected = [] if old == ZERO else [old]
     if parents != expected:
-        return (f"commit {new[:10]} has parents {', '.join(p[:10] for p in parents) or 'none'}; a heartbeat's "
+        return (f"commit {new[:10]} has parents {', '.join(p[:10] for p in parents) or 'none'}; a {what}'s "
                 f"only parent is the ref's last beat ({old[:10] if old != ZERO else 'none for a new ref'})")
     return None
+
+
+def check_train(refs: dict[str, tuple[str, str]], repo: HookRepo, actors: set[str]) -> "Callable[[], str | None]":
+    """A push of refs/gitswarm/train: the next lease commit of its chain, naming its holder; a new
+    holder only once the last one's lease has lapsed on the hub's clock (the ref's reflog). Adds the
+    holder to `actors`. Returns who holds the train after the push (asked only for the train's own
+    board actions: no git call otherwise)."""
+    import time
+
+    from .queue import TRAIN_REF, parse_lease
+
+    def lease_of(commit: str | None) -> tuple[str, int] | None:
+        raw = repo.read(commit) if commit else None
+        return parse_lease(raw.split(b"\n\n", 1)[1].decode("utf-8", "replace")) if raw and b"\n\n" in raw else None
+
+    if TRAIN_REF not in refs:
+        return lambda: (lease_of(repo.ref(TRAIN_REF)) or (None,))[0]
+    old, new = refs[TRAIN_REF]
+    problem = _chain_problem(repo, old, new, "train lease")
+    lease = None if problem else lease_of(new)
+    if lease is None:
+        raise GitswarmError(problem or f"commit {new[:10]} is not a lease commit (trailers Gitswarm-Train: <holder> "
+                            "and Gitswarm-Lease: <seconds>, at most an hour)",
+                            "the landing train is held by `gitswarm serve` (or a pool started with --train)")
+    before = lease_of(old) if old != ZERO else None
+    if before is not None and before[0] != lease[0]:
+        renewed = repo.updated_at(TRAIN_REF)
+        if renewed is not None and time.time() - renewed <= before[1]:
+            raise GitswarmError(f"the landing train is held by {before[0]}, whose lease ({before[1]}s) has not "
+                                f"lapsed (renewed {time.time() - renewed:.0f}s ago on the hub's clock)",
+                                "one train lands at a time; another takes over only when its holder goes silent")
+    actors.add(lease[0])
+    return lambda: lease[0]
+
+
+def check_queue(refs: dict[str, tuple[str, str]], queued: list, repo: HookRepo,
+                on_main: "Callable[[str], bool]") -> None:
+    """Hand-offs and land refs travel together: a task handed to the queue in this push has its land
+    ref (refs/gitswarm/land/<task>/<attempt>) created in it at the task's result.commit, a commit
+    whose Gitswarm-Task trailers name the task and that is not on main yet; and a land ref is
+    created only so, never moved (the hub's daemon deletes those of ended tasks)."""
+    from .queue import land_ref, parse_land_ref
+
+    wanted = {land_ref(t.id, t.attempts): t for t in queued}
+    for ref, (old, new) in refs.items():
+        if parse_land_ref(ref) is None:
+            continue
+        if old != ZERO or new == ZERO:
+            raise RuleViolation(ref, "a land ref is created once and never moved or deleted by a push",
+                                "hand off a new attempt's work under its own attempt number")
+        t = wanted.get(ref)
+        if t is None or t.result.get("commit") != new:
+            raise RuleViolation(ref, "is created only together with its task's hand-off (Gitswarm-Action: handoff) "
+                                "naming this commit, at that attempt", "hand off with `gitswarm`'s worker")
+    for ref, t in wanted.items():
+        commit = t.result["commit"]
+        if refs.get(ref, (None, None))[1] != commit:
+            raise RuleViolation(t.path, f"is handed to the landing queue without its work: push {ref} at "
+                                f"{commit[:10]} in the same atomic push", "git push --atomic, as gitswarm's workers do")
+        if (repo.info(commit) or ("",))[0] != "commit":
+            raise RuleViolation(t.path, f"result.commit {commit[:10]} is not a commit")
+        named = _trailers(repo, commit).tasks
+        if t.id not in named:
+            raise RuleViolation(t.path, f"result.commit {commit[:10]} does not name {t.id} in its Gitswarm-Task "
+                                f"trailers ({', '.join(named) or 'none'}): it is not the task's own work",
+                                f"hand off the commit that did the work, ending with the trailer Gitswarm-Task: {t.id}")
+        if on_main(commit):
+            raise RuleViolation(t.path, f"result.commit {commit[:10]} is already on main: it holds no new work",
+                                "hand off the task's own commit, made on main's tip")
 
 
 def _blob(repo: HookRepo, sha: str, path: str) -> bytes | None:

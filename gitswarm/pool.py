@@ -30,12 +30,14 @@ class Pool:
     def __init__(self, remote: str, workers: int = 4, planners: int = 0, name: str | None = None,
                  log: Callable[[str], None] = stderr_log, model_factory=default_model,
                  lease: float = 900.0, retry_backoff: float = 0.0, watch: bool = True,
-                 poll: float = 1.0, poll_max: float = 30.0, endpoints: Endpoints | None = None):
+                 poll: float = 1.0, poll_max: float = 30.0, endpoints: Endpoints | None = None,
+                 train: bool = False, train_slots: int = 1, train_lease: int = 60):
         """`watch`: wake idle agents when the hub's board moves (watcher.py); off where the caller
         rings `swarm.work_ready` itself (the daemon, on the hub's events). `endpoints`: the host's
         model endpoints, read here (endpoints.load_host) when not given. Refuses to start
         (GitswarmError) when agents' commands would run without the sandbox they are meant to have,
-        or the host's endpoints file is broken."""
+        or the host's endpoints file is broken. `train`: this pool may run the hub's landing train
+        (gitswarm/train.py) when nobody else holds it, testing `train_slots` batches at a time."""
         self.sandbox = sandbox.check()  # the line to log: before anything is fetched or run
         endpoints = load_host() if endpoints is None else endpoints
         self.board = Board(remote, lease=max(1, int(round(lease))), retry_backoff=retry_backoff)
@@ -46,6 +48,7 @@ class Pool:
         if "://" not in self.board.remote and Path(self.board.remote).is_dir():
             self.swarm.hidden.append(Path(self.board.remote))  # a hub on this machine: agents never see it
         self.workers, self.planners, self.lease = workers, planners, lease
+        self.train, self.train_slots, self.train_lease = train, train_slots, train_lease
         self.threads: list[threading.Thread] = []
         self.log = log
         self.watcher = Watcher(self.board.mirror, self.swarm.work_ready, self.stop, poll, poll_max,
@@ -65,6 +68,8 @@ class Pool:
         if self.watcher:
             self.watcher.start()
         self._thread(self._heartbeats, "heartbeats")
+        if self.train:
+            self._thread(self._train, f"{self.name}-train")
         for role, count, target in (("w", self.workers, worker.run), ("p", self.planners, planner.run)):
             for i in range(count):
                 self._thread(self._guarded, f"{self.name}-{role}{i}", target)
@@ -108,6 +113,11 @@ class Pool:
                 self.board.heartbeat(set(self.swarm.holding))
             except GitswarmError as e:
                 self.log(f"heartbeat: {e.message}")
+
+    def _train(self) -> None:
+        from .train import Train
+
+        Train(self.swarm, f"{self.name}-train", slots=self.train_slots, lease=self.train_lease).run()
 
     def _guarded(self, target, name: str) -> None:
         pause = 0.0

@@ -18,7 +18,7 @@ from .task import Claim, Task
 from .text import printable
 
 ACTIONS = ("init", "add", "claim", "complete", "fail", "release", "reopen", "cancel", "goal", "reclaim",
-           "bury")
+           "bury", "handoff", "land", "reject", "return")
 # (from, to) -> the actions that may make the move. Nothing else is legal.
 TRANSITIONS = {
     ("open", "claimed"): ("claim",),
@@ -30,11 +30,16 @@ TRANSITIONS = {
     ("failed", "dead"): ("bury",),
     ("open", "cancelled"): ("cancel",),
     ("claimed", "cancelled"): ("cancel",),
+    ("claimed", "landing"): ("handoff",),  # the holder hands its commit to the landing queue
+    ("landing", "done"): ("land",),  # the train landed it on main (tested)
+    ("landing", "failed"): ("reject",),  # the train found it breaks the tests
+    ("landing", "open"): ("return",),  # it does not replay on main: back to a worker, its commit kept
 }
-HOLDER_ACTIONS = ("complete", "fail", "release")  # only the claim's holder, under its token
+HOLDER_ACTIONS = ("complete", "fail", "release", "handoff")  # only the claim's holder, under its token
+TRAIN_ACTIONS = ("land", "reject", "return")  # only the landing train's holder (refs/gitswarm/train)
 PROTECTED = (".gitswarm.yaml", ".gitswarm/", "goals/")  # on main: work changes them only where its goal says so
 IMMUTABLE = ("id", "title", "description", "kind", "goal", "parent", "depends_on", "priority", "created")
-SUBJECT_VERB = {"complete": "done"}
+SUBJECT_VERB = {"complete": "done", "land": "landed", "handoff": "hand off", "return": "send back"}
 TRAILER = "Gitswarm-"
 
 
@@ -61,6 +66,33 @@ def fail(task: Task, worker: str, reason: str, at: str | None = None, tokens: in
     if tokens:
         result["tokens"] = tokens
     return task.replace(status="failed", claim=None, result=result)
+
+
+def handoff(task: Task, worker: str, commit: str, summary: str, at: str | None = None, tokens: int = 0) -> Task:
+    """The holder hands its work (`commit`, kept at refs/gitswarm/land/<id>) to the landing queue."""
+    result: dict = {"worker": worker, "at": at or T.now(), "commit": commit, "summary": printable(summary)}
+    if tokens:
+        result["tokens"] = tokens
+    return task.replace(status="landing", claim=None, result=result)
+
+
+def landed(task: Task, commit: str, at: str | None = None) -> Task:
+    """A queued task the train landed: done, with the commit on main (its work, replayed)."""
+    assert task.result is not None
+    return task.replace(status="done", result={**task.result, "at": at or T.now(), "commit": commit})
+
+
+def reject(task: Task, reason: str, at: str | None = None) -> Task:
+    """A queued task whose commit breaks the tests: failed, its commit kept for the retry."""
+    assert task.result is not None
+    kept = {k: task.result[k] for k in ("worker", "commit", "tokens") if k in task.result}
+    return task.replace(status="failed", result={**kept, "at": at or T.now(), "reason": printable(reason)})
+
+
+def send_back(task: Task, reason: str, at: str | None = None) -> Task:
+    """A queued task whose commit does not replay on main: open again for a worker (and its agent),
+    its commit kept so that the next attempt starts from it."""
+    return reject(task, reason, at).replace(status="open")
 
 
 def release(task: Task) -> Task:
@@ -170,12 +202,15 @@ class Change:
 
 
 def check_commit(info: CommitInfo, changes: list[Change], exists: Callable[[str], bool],
-                 root: bool = False, lapsed: Callable[[Claim], bool] | None = None) -> list[Task]:
+                 root: bool = False, lapsed: Callable[[Claim], bool] | None = None,
+                 trainer: Callable[[str | None], bool] | None = None) -> list[Task]:
     """Check one commit on `tasks` against its parent. Returns the tasks it adds or changes.
 
     `exists(id)` tells whether a task exists in the commit's tree (for depends_on and parent);
     `lapsed(claim)` whether a claim's lease has lapsed on the hub's clock (None: never, so a
-    reclaim is refused). Raises RuleViolation or TaskInvalid naming the file and the rule.
+    reclaim is refused); `trainer(worker)` whether a worker holds the landing train's lease (None:
+    nobody, so the train's actions are refused). Raises RuleViolation or TaskInvalid naming the file
+    and the rule.
     """
     if info.problem:
         raise RuleViolation(info.name, info.problem, "give each trailer once, in the last paragraph")
@@ -189,7 +224,7 @@ def check_commit(info: CommitInfo, changes: list[Change], exists: Callable[[str]
     changed: list[Task] = []
     added: list[Task] = []
     for change in changes:
-        moved = _check_change(info, change, lapsed)
+        moved = _check_change(info, change, lapsed, trainer)
         if moved is None:
             continue
         (added if change.old is None else changed).append(moved)
@@ -208,7 +243,8 @@ def check_commit(info: CommitInfo, changes: list[Change], exists: Callable[[str]
     return added + changed
 
 
-def _check_change(info: CommitInfo, change: Change, lapsed: Callable[[Claim], bool] | None) -> Task | None:
+def _check_change(info: CommitInfo, change: Change, lapsed: Callable[[Claim], bool] | None,
+                  trainer: Callable[[str | None], bool] | None) -> Task | None:
     path = change.path
     if path == "README.md":
         if change.new is None:
@@ -238,7 +274,7 @@ def _check_change(info: CommitInfo, change: Change, lapsed: Callable[[Claim], bo
         raise RuleViolation(path, f"task {task_id} already exists; an add commit only creates tasks",
                             "choose another id")
     old = T.parse(change.old, path)
-    check_transition(old, new, info, path, lapsed)
+    check_transition(old, new, info, path, lapsed, trainer)
     return new
 
 
@@ -261,7 +297,8 @@ def check_added(task: Task, path: str) -> None:
 
 
 def check_transition(old: Task, new: Task, info: CommitInfo, path: str,
-                     lapsed: Callable[[Claim], bool] | None = None) -> None:
+                     lapsed: Callable[[Claim], bool] | None = None,
+                     trainer: Callable[[str | None], bool] | None = None) -> None:
     for name in IMMUTABLE:
         if getattr(old, name) != getattr(new, name):
             raise RuleViolation(path, f"field {name} never changes once a task exists",
@@ -291,6 +328,9 @@ def check_transition(old: Task, new: Task, info: CommitInfo, path: str,
         return
     if old.attempts != new.attempts:
         raise RuleViolation(path, "attempts changes only when the task is claimed")
+    if action in TRAIN_ACTIONS:
+        _check_train_action(old, new, info, path, trainer)
+        return
     if action in HOLDER_ACTIONS:
         assert old.claim is not None
         if (info.worker, info.token) != (old.claim.worker, old.claim.token):
@@ -301,6 +341,25 @@ def check_transition(old: Task, new: Task, info: CommitInfo, path: str,
         worker = (new.result or {}).get("worker")
         if action != "release" and worker != old.claim.worker:
             raise RuleViolation(path, f"result.worker must be the claim's holder ({old.claim.worker})")
+
+
+def _check_train_action(old: Task, new: Task, info: CommitInfo, path: str,
+                        trainer: Callable[[str | None], bool] | None) -> None:
+    """Only the landing train's holder moves a task out of the queue, and the work stays the
+    worker's: result.worker as handed off, the commit kept when it goes back (the one that landed
+    is checked on main by check_landing)."""
+    if trainer is None or not trainer(info.worker):
+        raise RuleViolation(path, f"only the landing train's holder may {info.action} a queued task; this commit "
+                            f"is from {info.worker or 'nobody'}, who does not hold refs/gitswarm/train",
+                            "queued work is landed, rejected or sent back by the train (`gitswarm serve`)")
+    before, after = old.result or {}, new.result or {}
+    if after.get("worker") != before.get("worker"):
+        raise RuleViolation(path, f"result.worker must stay {before.get('worker')} (who did the work)")
+    if info.action != "land" and after.get("commit") != before.get("commit"):
+        raise RuleViolation(path, f"result.commit must stay {str(before.get('commit'))[:10]}: the next attempt "
+                            "starts from it")
+    if info.action == "land" and "commit" not in after:
+        raise RuleViolation(path, "result.commit must name the commit that landed on main")
 
 
 def _check_references(added: list[Task], exists: Callable[[str], bool]) -> None:

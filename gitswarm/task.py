@@ -30,7 +30,7 @@ MAX_FILE_BYTES = 64 * 1024
 MAX_LEASE = 7 * 24 * 3600
 MAX_SKEW = 300  # seconds a claim's stamp may differ from the hub's clock when it is pushed
 KINDS = ("work", "plan")
-STATUSES = ("open", "claimed", "done", "failed", "dead", "cancelled")
+STATUSES = ("open", "claimed", "landing", "done", "failed", "dead", "cancelled")
 ENDED = ("done", "failed", "dead", "cancelled")
 FIELDS = ("id", "title", "description", "kind", "goal", "parent", "depends_on", "priority",
           "status", "attempts", "claim", "result", "created")
@@ -267,6 +267,11 @@ def check_consistent(task: Task, path: str) -> None:
                               "the token is the claim's number: attempts after the claim")
     elif task.claim is not None:
         raise TaskInvalid(path, "claim", f"must be null while the task is {task.status}")
+    if task.status == "landing":
+        for need in ("commit", "summary"):
+            if task.result is None or need not in task.result:
+                raise TaskInvalid(path, f"result.{need}", "missing (a task handed to the landing queue states "
+                                  "its commit, kept at refs/gitswarm/land/<id>, and its summary)")
     if task.status == "open" and task.result is not None and "reason" not in task.result:
         raise TaskInvalid(path, "result", "an open task's result is null or says why its last attempt ended",
                           "give result.reason, or null")

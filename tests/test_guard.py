@@ -609,10 +609,12 @@ def test_a_chain_names_the_commit_that_broke_the_rule(board_clone, hub):
 
 
 @pytest.mark.parametrize("refspec", ["HEAD:refs/heads/feature", "HEAD:refs/tags/v1", "HEAD:refs/notes/x",
-                                     "HEAD:refs/gitswarm/other", "HEAD:refs/gitswarm/heartbeats/a/b"])
+                                     "HEAD:refs/gitswarm/other", "HEAD:refs/gitswarm/heartbeats/a/b",
+                                     "HEAD:refs/gitswarm/land/t-aa", "HEAD:refs/gitswarm/land/t-aa/0",
+                                     "HEAD:refs/gitswarm/train/x"])
 def test_refs_outside_the_ones_gitswarm_uses_are_refused(board_clone, hub, refspec):
     result = push(board_clone, refspec)
     assert result.returncode != 0 and DECLINED in result.stderr
-    assert "a hub holds main, tasks and the heartbeat refs only" in result.stderr
+    assert "a hub holds main, tasks, the heartbeat refs and the landing queue's refs" in result.stderr
     target = refspec.split(":")[1]
     assert sh("git", "rev-parse", "-q", "--verify", target, cwd=hub, check=False).returncode != 0

@@ -50,7 +50,7 @@ def start(hub: Path, tmp_path: Path, before: str, run: str | None, test: bool = 
     (clone / "f.txt").write_text(before)
     (clone / "goals").mkdir()
     (clone / "goals" / "g.md").write_text(GOAL.format(run=f'\n    run: "{run}"' if run else "",
-                                                           test='\ntest: "true"' if test else ""))
+                                                           test='\ntest: "true"\nland: direct' if test else ""))
     sh("git", "add", "-A", cwd=clone)
     sh("git", "commit", "-q", "-m", "start", cwd=clone)
     sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)

@@ -177,7 +177,7 @@ def test_a_goal_test_killed_by_stop_hands_the_task_back(hub, tmp_path):
     clone = tmp_path / "project"
     sh("git", "clone", "-q", str(hub), str(clone))
     (clone / "goals").mkdir()
-    (clone / "goals" / "t.md").write_text(f'---\ntest: "{tag}"\ntasks:\n  - title: Write a\n'
+    (clone / "goals" / "t.md").write_text(f'---\ntest: "{tag}"\nland: direct\ntasks:\n  - title: Write a\n'
                                           f'    run: "echo a > a.txt"\n---\nA slow test.\n')
     commit_all(clone, "goal")
     assert push(clone, "HEAD:refs/heads/main").returncode == 0

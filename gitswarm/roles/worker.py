@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .. import checkout, git
+from .. import checkout, git, queue
 from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
@@ -26,6 +26,11 @@ UNREACHABLE_MAX_PAUSE = 30.0  # at most this between attempts to land while the 
 
 class Unavailable(Exception):
     """The model endpoint stayed down or slow through its retries: hand the task back, pause."""
+KEPT_NOTE = """
+
+An earlier attempt at this task was handed to the landing train, which gave it back: {why}. Its work
+is applied in your working tree (uncommitted). Check it against the goal's test command and fix what
+fails; finish when the task is done."""
 CONFLICT_PROMPT = """Rebasing your work for task {task_id} ({title}) onto the new tip of main stopped with
 conflicts in these files:
 {files}
@@ -125,6 +130,9 @@ class Job:
 
     def _land(self, worktree: Path, goal: Goal | None, tip: str) -> None:
         board, task = self.swarm.board, self.task
+        if goal is not None and goal.test and goal.land == "train":
+            self._hand_off(worktree, goal, tip)
+            return
         result = self._finished(self._agent(worktree, goal, tip))
         self._test(worktree, goal)
         commit = checkout.commit_all(board.mirror.path, worktree, self._message(result), self._author())
@@ -163,6 +171,63 @@ class Job:
                 self._test(worktree, goal)
         raise GitswarmError(f"main kept moving: gave up after {MAX_LANDINGS} landings")
 
+    def _hand_off(self, worktree: Path, goal: Goal, tip: str) -> None:
+        """Do the task and hand its commit to the landing queue (the train tests and lands it):
+        the worker is free for its next task at once. A task the train gave back starts from the
+        work it handed off then."""
+        board, task = self.swarm.board, self.task
+        kept = self._restore_kept(worktree, tip)
+        note = KEPT_NOTE.format(why="its commit broke the tests or no longer applied on main") if kept else ""
+        result = self._finished(self._agent(worktree, goal, tip, note=note))
+        if goal.pretest:
+            self._test(worktree, goal)
+        commit = checkout.commit_all(board.mirror.path, worktree, self._message(result), self._author())
+        if commit is None:
+            self._nothing_to_change(result.summary or "nothing to change")
+            return
+        self._may_land(commit, tip, goal)
+        pause = 0.0
+        while True:
+            try:
+                board.handoff(task.id, self.name, commit, result.summary or task.title, token=self.token,
+                              tokens=self.tokens)
+                self.swarm.log(f"{self.name}: {task.id} handed {commit[:10]} to the landing queue")
+                return
+            except GitError as e:  # the hub is out of reach: the work is done, keep it and try again
+                if not pause:
+                    self.swarm.log(f"{self.name}: cannot reach the hub to hand {task.id} off; retrying until it "
+                                   f"answers: {e.message}")
+                pause = min(UNREACHABLE_MAX_PAUSE, max(1.0, pause * 2))
+                if self.swarm.stop.wait(pause):
+                    raise Stopping() from None
+
+    def _restore_kept(self, worktree: Path, tip: str) -> str | None:
+        """The commit of this task's last attempt that the train gave back (kept at its land ref),
+        applied to the worktree on `tip` as uncommitted changes (one commit for the task in the
+        end); None when there is none, or when it no longer applies (the task starts afresh)."""
+        task, mirror = self.task, self.swarm.board.mirror
+        if task.attempts <= 1:
+            return None
+        refs = mirror.remote_refs(f"{queue.LAND_PREFIX}{task.id}/*")
+        older = sorted((parsed[1], ref) for ref in refs if (parsed := queue.parse_land_ref(ref))
+                       and parsed[0] == task.id and parsed[1] < task.attempts)
+        if not older:
+            return None
+        ref = older[-1][1]
+        mirror.fetch_refs([ref])
+        kept = refs[ref]
+        if not self._own(kept, tip):
+            return None
+        checkout.reset_hard(mirror.path, worktree, kept)
+        if checkout.rebase(mirror.path, worktree, tip):
+            checkout.abort_rebase(mirror.path, worktree)
+            checkout.reset_hard(mirror.path, worktree, tip)
+            self.swarm.log(f"{self.name}: {task.id}'s earlier work ({kept[:10]}) conflicts with main; starting afresh")
+            return None
+        checkout.reset_soft(mirror.path, worktree, tip)
+        self.swarm.log(f"{self.name}: {task.id} starts from its earlier work ({kept[:10]}), given back by the train")
+        return kept
+
     def _finished(self, result: AgentResult, doing: str = "") -> AgentResult:
         """The agent's result when it finished the task (`doing`: what the run was, for the reason);
         else the task is handed back (stopping, model unavailable) or fails saying why."""
@@ -186,14 +251,15 @@ class Job:
         self.swarm.board.complete(self.task.id, self.name, summary, token=self.token, tokens=self.tokens)
         self.swarm.log(f"{self.name}: {self.task.id} done, nothing to change")
 
-    def _agent(self, worktree: Path, goal: Goal | None, tip: str, prompt: str | None = None) -> AgentResult:
+    def _agent(self, worktree: Path, goal: Goal | None, tip: str, prompt: str | None = None,
+               note: str = "") -> AgentResult:
         swarm, task = self.swarm, self.task
         settings = swarm.config(tip, goal).worker
         run_command = next((t.run for t in goal.tasks if t.id == task.id and t.run), None) if goal else None
         prompt = prompt or swarm.prompt(tip, "worker", {
             "goal_name": goal.name if goal else "(none)", "goal": goal.body if goal else "(none)",
             "task_id": task.id, "title": task.title, "description": task.description or "(none)",
-            "test_command": (goal.test if goal else None) or "(none)", "main_log": swarm.main_log(tip)})
+            "test_command": (goal.test if goal else None) or "(none)", "main_log": swarm.main_log(tip)}) + note
         tools = worker_tools(worktree, env=agent_env(), max_output=settings.max_output,
                              wrap=swarm.sandbox(worktree))
         result = swarm.run_agent("worker", settings, prompt, tools,

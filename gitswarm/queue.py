@@ -1,0 +1,68 @@
+"""The landing queue's refs on the hub, and how they read. Pure: no git, no I/O.
+
+A worker hands its work to the queue in one atomic push: its task goes `claimed -> landing` on
+`tasks` (result.commit names the work) and the ref `refs/gitswarm/land/<task-id>/<attempt>` is
+created at that commit, which brings the work's objects to the hub and keeps them there. The queue
+is the board's `landing` tasks, oldest hand-off first: a hub restart rebuilds it from git alone.
+A land ref is only ever created (never moved); the hub's daemon deletes those of ended tasks. A
+task the train rejects or sends back keeps its ref, so that its next attempt starts from it.
+
+One train at a time lands the queue (gitswarm/train.py). It holds `refs/gitswarm/train`: a chain of
+lease commits (an empty tree, parent the previous lease, trailers naming the holder and the lease in
+seconds), renewed by pushing the next one. Another process takes the train over only when the
+hub's reflog shows no renewal for longer than the lease; every landing push renews the lease in the
+same atomic push, so a train that lost it cannot land.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .task import ID_RE, NAME_RE
+
+LAND_PREFIX = "refs/gitswarm/land/"
+TRAIN_REF = "refs/gitswarm/train"
+MAX_LEASE = 3600  # seconds: the longest train lease a hub accepts
+_ATTEMPT_RE = re.compile(r"[1-9][0-9]{0,6}\Z")
+
+
+def land_ref(task_id: str, attempt: int) -> str:
+    return f"{LAND_PREFIX}{task_id}/{attempt}"
+
+
+def parse_land_ref(ref: str) -> tuple[str, int] | None:
+    """(task id, attempt) of a land ref; None when `ref` is not one."""
+    if not ref.startswith(LAND_PREFIX):
+        return None
+    task_id, sep, attempt = ref[len(LAND_PREFIX):].partition("/")
+    if not sep or not ID_RE.match(task_id) or not _ATTEMPT_RE.match(attempt):
+        return None
+    return task_id, int(attempt)
+
+
+def lease_message(holder: str, seconds: int, status: str = "") -> str:
+    """A lease commit's message; `status` (what the train is doing, for `gitswarm status`) is
+    its body: one or two short lines."""
+    from .text import printable
+
+    body = printable(status, 600).strip()
+    return (f"train held by {holder} for {seconds}s\n\n" + (f"{body}\n\n" if body else "")
+            + f"Gitswarm-Train: {holder}\nGitswarm-Lease: {seconds}\n")
+
+
+def lease_status(message: str) -> str:
+    """The body of a lease commit's message: what its train was doing."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    return "\n".join(paragraphs[1:-1]).strip()
+
+
+def parse_lease(message: str) -> tuple[str, int] | None:
+    """(holder, lease seconds) of a lease commit's message; None when it is not one."""
+    fields = dict(line.split(": ", 1) for line in message.strip().splitlines() if line.startswith("Gitswarm-")
+                  and ": " in line)
+    holder, seconds = fields.get("Gitswarm-Train", ""), fields.get("Gitswarm-Lease", "")
+    if not NAME_RE.match(holder) or not re.fullmatch(r"[0-9]{1,5}", seconds):
+        return None
+    if not 1 <= int(seconds) <= MAX_LEASE:
+        return None
+    return holder, int(seconds)

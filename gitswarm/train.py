@@ -1,0 +1,492 @@
+"""The landing train: main only ever points at trees that passed the goal's test.
+
+Workers hand their commits to the queue (the board's `landing` tasks, gitswarm/queue.py) and go
+on. The train, one per hub at a time (its lease, refs/gitswarm/train), takes the queue oldest
+hand-off first, replays a batch of it onto main's tip in memory (one commit per task), runs the
+goal's `test:` once on the batch's tip in a sandboxed worktree and, when it passes, lands the batch
+and completes its tasks in one atomic push that also renews its lease. The batch's last commit says
+so in a `Gitswarm-Tested:` trailer: `git log main` shows what was tested, how, and how long it took.
+
+A red batch is run again `retry_red` times (a flaky test), then bisected: the half before the
+culprit lands, each culprit is rejected (failed, the tail of the test's output its reason, its
+commit kept for the next attempt); a single commit that fails on a main that passes is a culprit.
+A commit that does not replay onto main goes back to a worker (open again, commit kept). With
+`slots` > 1 the train tests the next batch on top of the one in test (speculation), and throws it
+away when that one is red. When main moves under the train (a push of someone else), tests in flight
+are killed and the queue is built again on the new tip.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import checkout, git, landing, queue
+from .agents.command import run_killable
+from .errors import BranchMoved, GitError, GitswarmError, PushDeclined, PushRace
+from .goal import Goal
+from .roles import Stopping, Swarm
+from .rules import check_may_change
+from .sandbox import agent_env
+from .task import Task, timestamp
+from .text import printable
+
+TESTED = "Gitswarm-Tested"
+LEASE = 60  # seconds without a renewal after which another process may take the train over
+POLL = 1.0  # seconds between looks at tests in flight, main and the queue
+
+
+@dataclass
+class Batch:
+    """Queued tasks replayed onto `base` (main's tip, or the batch before it in test): `commits`,
+    one per task, end at `tip`, whose tree is what the test runs on."""
+    number: int
+    goal: Goal
+    base: str
+    tasks: list[Task]
+    commits: list[str]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    passed: bool | None = None  # None: not yet known (or cancelled)
+    output: str = ""
+    seconds: float = 0.0
+
+    @property
+    def tip(self) -> str:
+        return self.commits[-1]
+
+
+class Train:
+    def __init__(self, swarm: Swarm, holder: str, slots: int = 1, lease: int = LEASE):
+        self.swarm, self.holder, self.slots, self.lease = swarm, holder, max(1, slots), max(3, lease)
+        self.board = swarm.board
+        self.inflight: list[Batch] = []
+        self.main: str | None = None
+        self.landed_as: dict[str, str] = {}  # a batch's tip as tested -> the commit that landed (same tree)
+        self.green_trees: set[str] = set()  # trees that passed the test, this process
+        self.red_main: str | None = None  # main's tip when it failed the test by itself: wait for a fix
+        self.numbered = 0
+        self.last = ""  # the last batch's result, for the lease's status
+        self._lease_tip: str | None = None
+        self._renewed = 0.0
+        self._waiting_said: str | None = None
+
+    def log(self, line: str) -> None:
+        self.swarm.log(f"train: {line}")
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        self.log(f"{self.holder} runs the landing train ({self.slots} slot{'s' * (self.slots > 1)}, "
+                 f"lease {self.lease}s)")
+        while not self.swarm.stop.is_set():
+            seen = self.swarm.work_ready.generation
+            busy = False
+            try:
+                if self._hold():
+                    busy = self._step()
+                else:
+                    self._cancel_all()
+            except Stopping:
+                break
+            except GitswarmError as e:
+                self.log(f"{e.message}; trying again")
+                self._cancel_all()
+                self.swarm.stop.wait(2.0)
+            except Exception as e:  # the train must not die: say why, start over
+                self.log(f"{type(e).__name__}: {e}; trying again")
+                self._cancel_all()
+                self.swarm.stop.wait(2.0)
+            if not busy:
+                self.swarm.work_ready.wait(seen, min(5.0, self.lease / 3))
+        self._cancel_all()
+
+    def _step(self) -> bool:
+        """One look: main, the head batch's test, the queue. True while something is in flight."""
+        self.main = self.swarm.main_tip()
+        if self.main is None:
+            return False
+        if self.inflight and not self._builds_on_main(self.inflight[0]):
+            self.log(f"main moved to {self.main[:10]} under the train: cancelling {len(self.inflight)} batch(es) "
+                     "in test, building again on it")
+            self._cancel_all()
+        if self.red_main is not None:
+            if self.red_main == self.main:
+                return False
+            self.red_main = None
+        self._fill()
+        if not self.inflight:
+            return False
+        head = self.inflight[0]
+        assert head.thread is not None
+        head.thread.join(POLL)
+        if head.thread.is_alive():
+            return True
+        self.inflight.pop(0)
+        if head.passed is None:  # cancelled
+            return True
+        if head.passed:
+            if not self._land(head):
+                self._cancel_all()
+        else:
+            self._cancel_all()
+            self._bisect(head)
+        return True
+
+    def _builds_on_main(self, batch: Batch) -> bool:
+        return batch.base == self.main or self.landed_as.get(batch.base) == self.main
+
+    def _cancel_all(self) -> None:
+        for batch in self.inflight:
+            batch.cancel.set()
+        for batch in self.inflight:
+            if batch.thread is not None:
+                batch.thread.join()
+        self.inflight = []
+
+    # ------------------------------------------------------------ the queue and batches
+
+    def queued(self) -> list[Task]:
+        """The landing tasks, oldest hand-off first, but those in a batch in flight."""
+        self.board.refresh()
+        busy = {t.id for b in self.inflight for t in b.tasks}
+        found = [t for t in self.board.tasks("landing") if t.id not in busy]
+        return sorted(found, key=lambda t: (_handed_at(t), t.id))
+
+    def _fill(self) -> None:
+        """Start batches from the queue while slots are free."""
+        if len(self.inflight) >= self.slots:
+            return
+        waiting = self.queued()
+        while waiting and len(self.inflight) < self.slots and not self.swarm.stop.is_set():
+            goal = self._goal_of(waiting[0])
+            if goal is None:
+                waiting = waiting[1:]
+                continue
+            take = [t for t in waiting if t.goal == goal.name][:goal.batch]
+            waiting = [t for t in waiting if t not in take]
+            speculative = bool(self.inflight)
+            base = self.inflight[-1].tip if speculative else self.main
+            assert base is not None
+            batch = self._build(take, base, goal, speculative)
+            if batch is not None:
+                self._start(batch)
+                self.inflight.append(batch)
+
+    def _goal_of(self, task: Task) -> Goal | None:
+        try:
+            if task.goal is None:
+                raise GitswarmError("it has no goal, so no test command to land it with")
+            goal = self.swarm.goal(self.main, task.goal)
+            if not goal.test:
+                raise GitswarmError(f"its goal ({goal.path}) has no test: command any more")
+            return goal
+        except GitswarmError as e:
+            self._give_back(task, f"the train cannot land it: {e.message}", rejected=True)
+            return None
+
+    def _build(self, tasks: list[Task], base: str, goal: Goal, speculative: bool) -> Batch | None:
+        """Replay the tasks' commits onto `base`, one commit each; those that do not replay go back
+        to a worker (on main's own tip; on a speculative base they wait for the next batch)."""
+        repo = self.board.mirror.repo
+        self._fetch(tasks)
+        kept, commits, tip = [], [], base
+        for t in tasks:
+            handed = t.result["commit"] if t.result else ""
+            try:
+                if handed not in repo:
+                    raise GitswarmError(f"its commit {handed[:10]} is not on the hub (refs/gitswarm/land/{t.id}/...)")
+                if tip == handed or repo.descendant_of(tip, handed):
+                    raise GitswarmError(f"its commit {handed[:10]} is already on main")
+                since = repo.merge_base(handed, base)
+                check_may_change(git.changed_paths(repo, str(since) if since else None, handed), t.id, "the work",
+                                 goal.path, goal.may_change)
+            except GitswarmError as e:
+                self._give_back(t, f"the train cannot land it: {e.message}", rejected=True)
+                continue
+            replayed = self._one_commit(handed, tip)
+            if replayed is None:
+                if not speculative:
+                    self._give_back(t, f"its commit {handed[:10]} does not replay onto main at {base[:10]} (a "
+                                    "conflict with work landed since): redo it on the new main", rejected=False)
+                continue
+            kept.append(t)
+            commits.append(replayed)
+            tip = replayed
+        if not kept:
+            return None
+        self.numbered += 1
+        return Batch(self.numbered, goal, base, kept, commits)
+
+    def _fetch(self, tasks: list[Task]) -> None:
+        """Bring the tasks' handed-off commits from their land refs into the mirror."""
+        repo = self.board.mirror.repo
+        wanted = [queue.land_ref(t.id, t.attempts) for t in tasks if t.result and t.result["commit"] not in repo]
+        try:
+            self.board.mirror.fetch_refs(wanted)
+        except GitError:  # one missing ref fails the whole fetch: fetch those that exist
+            there = self.board.mirror.remote_refs(queue.LAND_PREFIX + "*")
+            self.board.mirror.fetch_refs([r for r in wanted if r in there])
+
+    def _one_commit(self, commit: str, tip: str) -> str | None:
+        """The work of `commit` (its commits since it left main) as one commit on `tip`, its message
+        and author kept; None at a conflict. A commit made right on `tip` is taken as it is."""
+        import pygit2
+
+        repo = self.board.mirror.repo
+        c = repo[commit]
+        if [str(p) for p in c.parent_ids] == [tip]:
+            return commit
+        replayed = landing.replay_onto(repo, commit, tip)
+        if replayed is None:
+            return None
+        committer = pygit2.Signature(c.committer.name, c.committer.email)
+        return str(repo.create_commit(None, c.author, committer, c.message, repo[replayed].tree.id, [repo[tip].id]))
+
+    # ------------------------------------------------------------ testing
+
+    def _start(self, batch: Batch) -> None:
+        ids = ", ".join(t.id for t in batch.tasks)
+        on = f"on batch #{batch.number - 1}'s tip (speculative)" if batch.base != self.main else f"on main {self.main[:10]}"
+        self.log(f"testing {len(batch.tasks)} task(s) as batch #{batch.number} {on}: {ids}")
+        batch.thread = threading.Thread(target=self._test, args=(batch,), name=f"train-{batch.number}", daemon=True)
+        batch.thread.start()
+
+    def _test(self, batch: Batch) -> None:
+        """Run the goal's test on the batch's tip; the result goes on the batch (None: cancelled)."""
+        mirror = self.board.mirror.path
+        worktree = self.swarm.workdir / f"train-{batch.number}-{time.monotonic_ns()}"
+        started = time.monotonic()
+        try:
+            checkout.add_worktree(mirror, worktree, batch.tip)
+            ran = run_killable(self.swarm.sandbox(worktree)(["/bin/sh", "-c", batch.goal.test or "true"]), worktree,
+                               agent_env(), batch.goal.test_timeout, stop=batch.cancel, keep=8000, merge=True)
+            batch.seconds = time.monotonic() - started
+            if ran.ended == "stopped":
+                return
+            if ran.ended == "time":
+                batch.passed, batch.output = False, f"timed out after {batch.goal.test_timeout:g}s\n{ran.stdout[-3000:]}"
+            else:
+                batch.passed, batch.output = ran.code == 0, f"exit {ran.code}\n{ran.stdout[-3000:]}"
+            self.log(f"batch #{batch.number} {'green' if batch.passed else 'red'} in {batch.seconds:.1f}s")
+            if batch.passed:
+                self.green_trees.add(str(self.board.mirror.repo[batch.tip].tree_id))
+        except Exception as e:  # a test that cannot even start is no pass
+            batch.passed, batch.output = False, f"the test could not run: {type(e).__name__}: {e}"
+            self.log(f"batch #{batch.number}: {batch.output}")
+        finally:
+            checkout.remove_worktree(mirror, worktree)
+
+    def _test_now(self, batch: Batch) -> bool:
+        """Test a batch and wait for it (bisecting), the lease renewed meanwhile; Stopping when the
+        swarm stops or the lease is lost."""
+        self._start(batch)
+        assert batch.thread is not None
+        while batch.thread.is_alive():
+            batch.thread.join(POLL)
+            if self.swarm.stop.is_set() or not self._hold():
+                batch.cancel.set()
+        if batch.passed is None:
+            raise Stopping()
+        return batch.passed
+
+    # ------------------------------------------------------------ landing and red batches
+
+    def _land(self, batch: Batch) -> bool:
+        """Land a green batch on main's tip: on the tip it was built on, or on the commit its base
+        batch landed as (same tree: the replay gives the same tree). False when main moved."""
+        repo = self.board.mirror.repo
+        assert self.main is not None
+        if batch.base != self.main:
+            if self.landed_as.get(batch.base) != self.main:
+                return False
+            rebuilt = self._build(batch.tasks, self.main, batch.goal, speculative=True)
+            if rebuilt is None or len(rebuilt.tasks) != len(batch.tasks) \
+                    or repo[rebuilt.tip].tree_id != repo[batch.tip].tree_id:
+                return False
+            self.numbered -= 1
+            batch.commits = rebuilt.commits
+        command = printable((batch.goal.test or "").strip().splitlines()[0], 200)
+        line = (f"{TESTED}: passed in {batch.seconds:.1f}s; batch #{batch.number} of {len(batch.tasks)} task(s); "
+                f"train {self.holder}; command: {command}")
+        last = repo[batch.tip]
+        stamped = str(repo.create_commit(None, last.author, last.committer, last.message.rstrip("\n") + f"\n{line}\n",
+                                         last.tree_id, last.parent_ids))
+        commits = batch.commits[:-1] + [stamped]
+        landed = {t.id: c for t, c in zip(batch.tasks, commits)}
+        note = (f"Batch #{batch.number} passed `{command}` in {batch.seconds:.1f}s on {stamped[:10]}, "
+                f"replayed onto main at {batch.base[:10] if batch.base == self.main else self.main[:10]}.")
+        self.last = f"last: batch #{batch.number} green, {len(batch.tasks)} task(s) landed at {stamped[:10]}"
+        for attempt in range(5):
+            try:
+                self.board.train_land(self.holder, landed, stamped, self._next_lease(), note)
+                break
+            except BranchMoved:  # or only tasks moved (an atomic push does not say which ref did)
+                if self.swarm.main_tip() != self.main or attempt == 4:
+                    self.log(f"main moved while batch #{batch.number} was landing: building again")
+                    return False
+                self._lease_tip = None
+                if not self._hold():
+                    return False
+            except PushDeclined as e:
+                said = " ".join(e.message.split())[:1000]
+                if len(batch.tasks) == 1:
+                    self._give_back(batch.tasks[0], f"the hub refused to land it: {said}", rejected=True)
+                else:
+                    self.log(f"the hub refused batch #{batch.number}: {said}; landing its tasks one by one")
+                    self._bisect(batch, known_red=False, singles=True)
+                return False
+        self._renewed = time.time()
+        self.landed_as[batch.tip] = stamped
+        self.main = stamped
+        self.log(f"landed batch #{batch.number}: {len(batch.tasks)} task(s), main at {stamped[:10]}")
+        return True
+
+    def _bisect(self, batch: Batch, known_red: bool = True, singles: bool = False) -> None:
+        """A red batch: run it again `retry_red` times (a flaky test), then find its culprits: test
+        the first half of what is left; green, it lands; red, halve again; a single red commit on
+        a green main is a culprit and is rejected."""
+        goal = batch.goal
+        for retry in range(goal.retry_red if known_red else 0):
+            self.log(f"batch #{batch.number} red; running it again ({retry + 1} of {goal.retry_red}) before bisecting")
+            again = self._rebuild(batch.tasks, batch.goal)
+            if again is not None and self._test_now(again):
+                self._land(again)
+                return
+        if known_red and len(batch.tasks) == 1:  # the culprit, unless main itself fails
+            if self._main_green(goal):
+                self._reject(batch)
+            return
+        pending = list(batch.tasks)
+        size = 1 if singles else len(pending) // 2 if known_red and len(pending) > 1 else len(pending)
+        while pending and not self.swarm.stop.is_set():
+            take = pending[:max(1, size)]
+            candidate = self._rebuild(take, goal)
+            if candidate is None:  # all of it went back (no longer replays, or ill-formed)
+                pending = pending[len(take):]
+                size = 1 if singles else len(pending)
+                continue
+            if self._test_now(candidate):
+                if not self._land(candidate):
+                    return  # main moved under us: the loop builds again from the queue
+                pending = pending[len(take):]
+                size = 1 if singles else len(pending)
+                continue
+            if len(candidate.tasks) > 1:  # the culprit is in there: halve it
+                pending = candidate.tasks + pending[len(take):]
+                size = len(candidate.tasks) // 2
+                continue
+            if not self._main_green(goal):
+                return
+            self._reject(candidate)
+            pending = pending[len(take):]
+            size = 1 if singles else len(pending)
+
+    def _reject(self, batch: Batch) -> None:
+        """A batch of one task that fails on a main that passes: its task is the culprit."""
+        self._give_back(batch.tasks[0], f"the goal's tests fail with this task's commit on main at {batch.base[:10]} "
+                        f"(the landing train, batch #{batch.number}): {batch.goal.test}\n{batch.output[-1500:]}",
+                        rejected=True)
+
+    def _rebuild(self, tasks: list[Task], goal: Goal) -> Batch | None:
+        self.main = self.swarm.main_tip()
+        assert self.main is not None
+        self.board.refresh()
+        current = [self.board.find(t.id) for t in tasks]
+        return self._build([t for t in current if t is not None and t.status == "landing"], self.main, goal,
+                           speculative=False)
+
+    def _main_green(self, goal: Goal) -> bool:
+        """Whether main's tip passes the test by itself (known when the train tested its tree);
+        when it does not, no commit is to blame: the train waits for main to be fixed."""
+        repo = self.board.mirror.repo
+        assert self.main is not None
+        tip = repo[self.main]
+        if str(tip.tree_id) in self.green_trees or f"\n{TESTED}: passed" in tip.message:
+            return True
+        probe = Batch(0, goal, self.main, [], [self.main])
+        self.log(f"testing main {self.main[:10]} by itself")
+        if self._test_now(probe):
+            return True
+        self.red_main = self.main
+        self.log(f"main at {self.main[:10]} fails the goal's test by itself: the train waits until main moves "
+                 f"(fix it with a push to main)\n{probe.output[-800:]}")
+        return False
+
+    def _give_back(self, task: Task, reason: str, rejected: bool) -> None:
+        try:
+            self.board.train_return(self.holder, task.id, reason, rejected)
+            self.log(f"{'rejected' if rejected else 'sent back'} {task.id}: {reason.splitlines()[0][:300]}")
+        except GitswarmError as e:
+            self.log(f"could not give {task.id} back: {e.message}")
+
+    # ------------------------------------------------------------ the lease
+
+    def _status(self) -> str:
+        testing = "; ".join(f"testing batch #{b.number} ({len(b.tasks)} task(s)) on {b.tip[:10]}" for b in self.inflight)
+        return "\n".join(x for x in (testing, self.last) if x)
+
+    def _next_lease(self) -> str:
+        return git.write_commit(self.board.mirror.repo, self._lease_tip, {},
+                                queue.lease_message(self.holder, self.lease, self._status()),
+                                (self.holder, f"{self.holder}@gitswarm"))
+
+    def _hold(self) -> bool:
+        """Hold the train's lease: renew it when a third of it has passed; take it when nobody
+        holds it or its holder's lease lapsed. False while another holds it."""
+        if self._lease_tip is not None and time.time() - self._renewed < self.lease / 3:
+            return True
+        mirror = self.board.mirror
+        current = mirror.remote_refs(queue.TRAIN_REF).get(queue.TRAIN_REF)
+        if current is not None and current != self._lease_tip:
+            mirror.fetch_refs([queue.TRAIN_REF])
+            commit = mirror.repo[current]
+            held = queue.parse_lease(commit.message)
+            if held is not None and held[0] != self.holder and time.time() - commit.commit_time <= held[1]:
+                if self._waiting_said != held[0]:
+                    self.log(f"held by {held[0]} (lease {held[1]}s); waiting to take over if it goes silent")
+                    self._waiting_said = held[0]
+                self._lease_tip = None
+                return False
+            if held is not None and held[0] != self.holder:
+                self.log(f"{held[0]}'s lease lapsed ({time.time() - commit.commit_time:.0f}s silent): taking the train over")
+        self._lease_tip = current
+        lease = self._next_lease()
+        try:
+            mirror.push({queue.TRAIN_REF: lease})
+        except (PushRace, PushDeclined, GitError) as e:
+            self.log(f"could not {'renew' if current else 'take'} the train's lease: {e}")
+            self._lease_tip = None
+            return False
+        if self._waiting_said is not None or current is None:
+            self.log(f"{self.holder} holds the landing train")
+        self._waiting_said = None
+        self._lease_tip, self._renewed = lease, time.time()
+        return True
+
+
+def prune_land_refs(hub: Path, board, log) -> int:
+    """Delete, in the hub itself (the hub's own daemon: pushes never delete), the land refs of tasks
+    that ended: done, dead or cancelled. A task still open, failed or claimed keeps its refs (its
+    next attempt starts from the last). How many were deleted."""
+    listed = git.run(["for-each-ref", "--format=%(objectname) %(refname)", queue.LAND_PREFIX], cwd=hub).stdout
+    gone = 0
+    for line in listed.decode().splitlines():
+        sha, ref = line.split(" ", 1)
+        parsed = queue.parse_land_ref(ref)
+        t = board.find(parsed[0]) if parsed else None
+        if parsed is None or (t is not None and t.status in ("done", "dead", "cancelled")):
+            if git.run(["update-ref", "-d", ref, sha], cwd=hub, check=False).returncode == 0:
+                gone += 1
+    if gone:
+        log(f"deleted {gone} land ref(s) of ended tasks")
+    return gone
+
+
+def _handed_at(task: Task) -> float:
+    try:
+        return timestamp((task.result or {}).get("at", ""))
+    except (ValueError, TypeError):
+        return 0.0
