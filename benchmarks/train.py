@@ -1,6 +1,6 @@
 """Benchmark: the landing train against direct landing (issue 12, "Measure it").
 
-    flock /tmp/gitswarm-bench.lock python benchmarks/train.py           # the matrix: ~60 minutes
+    flock /tmp/gitswarm-bench.lock python benchmarks/train.py           # the matrix: ~50 minutes
     flock /tmp/gitswarm-bench.lock python benchmarks/train.py --quick   # 4 small rows: ~3 minutes
 
 Each row is one real run: a hub made by `gitswarm init`, a first commit on main, then a goal
@@ -231,7 +231,7 @@ def main() -> int:
     ap.add_argument("--agent-time", type=float, help="seconds each task's agent sleeps (30; quick 4)")
     ap.add_argument("--test-times", help="comma-separated seconds the goal's test sleeps (5,30; quick 2)")
     ap.add_argument("--breaking", default="0,10", help="comma-separated percent of tasks that break the test")
-    ap.add_argument("--tasks-per-worker", type=int, default=2, help="tasks = workers * this (2)")
+    ap.add_argument("--tasks-per-worker", type=int, help="tasks = workers * this (1; quick 2)")
     ap.add_argument("--deadline", type=float, help="seconds a direct run may take before it is cut (210; quick 120)")
     ap.add_argument("--train-deadline", type=float, help="seconds a train run may take before it is cut "
                     "(420; quick 120)")
@@ -241,16 +241,23 @@ def main() -> int:
     ap.add_argument("--plot", type=Path, help="write the plot here (default benchmarks/train.png, not with --quick)")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     ap.add_argument("--keep", action="store_true", help="keep every run's hub and serve.log")
+    ap.add_argument("--from-json", type=Path, help="run nothing: print, write and plot the rows of a --json file")
     a = ap.parse_args()
     a.modes = a.modes.split(",")
     a.workers = [int(x) for x in (a.workers or ("8" if a.quick else "64,16")).split(",")]
     a.agent_time = a.agent_time or (4.0 if a.quick else 30.0)
     a.test_times = floats(a.test_times or ("2" if a.quick else "5,30"))
+    a.tasks_per_worker = a.tasks_per_worker or (2 if a.quick else 1)
     a.breaking = floats(a.breaking)
     deadlines = {"direct": a.deadline or (120.0 if a.quick else 210.0),
                  "train": a.train_deadline or (120.0 if a.quick else 420.0)}
     results_md = a.results or (None if a.quick else HERE / "RESULTS.md")
     plot = a.plot or (None if a.quick else HERE / "train.png")
+    if a.from_json:
+        data = json.loads(a.from_json.read_text())
+        rows = data["rows"]
+        deadlines = {r["mode"]: r["deadline"] for r in rows}
+        return 1 if publish(rows, data["command"], data["machine"], deadlines, data["took"], results_md, plot) else 0
     if "train" in a.modes and a.train_slots is not None and not serve_takes_train_slots():
         raise SystemExit("this checkout's serve has no --train-slots: the landing train is not here")
 
@@ -267,10 +274,21 @@ def main() -> int:
         rows.append(row)
         print(trainreport.line(row), flush=True)
         if a.json:  # after every run: a run stopped half-way keeps the rows it measured
-            a.json.write_text(json.dumps({"command": command, "machine": machine, "rows": rows}, indent=1))
+            a.json.write_text(json.dumps({"command": command, "machine": machine, "rows": rows,
+                                          "took": time.monotonic() - started}, indent=1))
         if not a.keep and not row["problems"]:
             shutil.rmtree(row["work"], ignore_errors=True)
     took = time.monotonic() - started
+    failed = publish(rows, command, machine, deadlines, took, results_md, plot)
+    if not any(r["problems"] for r in rows) and not a.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def publish(rows: list[dict], command: str, machine: str, deadlines: dict[str, float], took: float,
+            results_md: Path | None, plot: Path | None) -> list[str]:
+    """Print the table and the targets, write them into `results_md` and plot `plot`; returns the
+    failed checks."""
     table = trainreport.table(rows)
     verdict = trainreport.targets(rows)
     print("\n" + table + "\n\n" + verdict)
@@ -283,9 +301,7 @@ def main() -> int:
         print(f"wrote {results_md}")
     if plot:
         print(trainreport.plot(plot, rows))
-    if not any(r["problems"] for r in rows) and not a.keep:
-        shutil.rmtree(root, ignore_errors=True)
-    return 1 if failed else 0
+    return failed
 
 
 if __name__ == "__main__":
