@@ -19,13 +19,12 @@ from . import events as spool
 from . import git, record, serving
 from .errors import GitswarmError
 from .goal import goal_path, is_goal_path, parse_goal
-from .leases import reclaim_pass
+from .leases import prune_land_refs, reclaim_pass
 from .config import CONFIG_PATH, load_config
 from .endpoints import load_host
 from .pool import Pool
 from .roles import default_model, judge, planner, stderr_log
 from .task import ENDED, id_from_path
-from .train import prune_land_refs
 from .watch import Wake
 
 ZERO = git.ZERO

@@ -2,7 +2,8 @@
 own (refs/gitswarm/heartbeats/<worker>), never through `tasks`; the hub's reflog of that ref is the
 clock (the server's, never a commit date). A pass over the board takes back lapsed claims (open
 again, or dead once the task has used up its attempts) and retries or buries failed tasks. The hub's
-guard checks every lapse again on its own clock, so a pass run anywhere can do no harm."""
+guard checks every lapse again on its own clock, so a pass run anywhere can do no harm. The hub's
+daemon also deletes the land refs of ended tasks (prune_land_refs)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import git
+from . import git, queue
 from . import task as T
 from .board import Board
 from .groupcommit import HEARTBEATS
@@ -63,3 +64,21 @@ def _reclaim_one(board: Board, hub: Path, t: Task, max_attempts: int) -> Task | 
             return board.bury(t.id, f"failed {t.attempts} times (max_attempts {max_attempts})")
         return board.reopen(t.id)
     return None
+
+
+def prune_land_refs(hub: Path, board: Board, log: Callable[[str], None]) -> int:
+    """Delete, in the hub itself (the hub's own daemon: pushes never delete), the land refs of tasks
+    that ended: done, dead or cancelled. A task still open, failed or claimed keeps its refs (its
+    next attempt starts from the last). How many were deleted."""
+    listed = git.run(["for-each-ref", "--format=%(objectname) %(refname)", queue.LAND_PREFIX], cwd=hub).stdout
+    gone = 0
+    for line in listed.decode().splitlines():
+        sha, ref = line.split(" ", 1)
+        parsed = queue.parse_land_ref(ref)
+        t = board.find(parsed[0]) if parsed else None
+        if parsed is None or (t is not None and t.status in ("done", "dead", "cancelled")):
+            if git.run(["update-ref", "-d", ref, sha], cwd=hub, check=False).returncode == 0:
+                gone += 1
+    if gone:
+        log(f"deleted {gone} land ref(s) of ended tasks")
+    return gone

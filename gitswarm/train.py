@@ -21,17 +21,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import checkout, git, landing, queue
 from .agents.command import run_killable
-from .errors import BranchMoved, GitError, GitswarmError, PushDeclined, PushRace
+from .errors import BranchMoved, GitError, GitswarmError, PushDeclined
 from .goal import Goal
 from .roles import Stopping, Swarm
 from .rules import check_may_change
 from .sandbox import agent_env
 from .task import Task, timestamp
 from .text import printable
+from .trainlease import TrainLease
 
 TESTED = "Gitswarm-Tested"
 LEASE = 60  # seconds without a renewal after which another process may take the train over
@@ -69,9 +69,7 @@ class Train:
         self.red_main: str | None = None  # main's tip when it failed the test by itself: wait for a fix
         self.numbered = 0
         self.last = ""  # the last batch's result, for the lease's status
-        self._lease_tip: str | None = None
-        self._renewed = 0.0
-        self._waiting_said: str | None = None
+        self.lease_ref = TrainLease(self.board.mirror, holder, self.lease, self.log)
 
     def log(self, line: str) -> None:
         self.swarm.log(f"train: {line}")
@@ -248,11 +246,17 @@ class Train:
     # ------------------------------------------------------------ testing
 
     def _start(self, batch: Batch) -> None:
+        if not batch.tasks:
+            self.log(f"testing main {batch.base[:10]} by itself")
+        else:
+            self._say_testing(batch)
+        batch.thread = threading.Thread(target=self._test, args=(batch,), name=f"train-{batch.number}", daemon=True)
+        batch.thread.start()
+
+    def _say_testing(self, batch: Batch) -> None:
         ids = ", ".join(t.id for t in batch.tasks)
         on = f"on batch #{batch.number - 1}'s tip (speculative)" if batch.base != self.main else f"on main {self.main[:10]}"
         self.log(f"testing {len(batch.tasks)} task(s) as batch #{batch.number} {on}: {ids}")
-        batch.thread = threading.Thread(target=self._test, args=(batch,), name=f"train-{batch.number}", daemon=True)
-        batch.thread.start()
 
     def _test(self, batch: Batch) -> None:
         """Run the goal's test on the batch's tip; the result goes on the batch (None: cancelled)."""
@@ -270,7 +274,8 @@ class Train:
                 batch.passed, batch.output = False, f"timed out after {batch.goal.test_timeout:g}s\n{ran.stdout[-3000:]}"
             else:
                 batch.passed, batch.output = ran.code == 0, f"exit {ran.code}\n{ran.stdout[-3000:]}"
-            self.log(f"batch #{batch.number} {'green' if batch.passed else 'red'} in {batch.seconds:.1f}s")
+            what = f"batch #{batch.number}" if batch.tasks else f"main {batch.base[:10]} by itself"
+            self.log(f"{what} {'green' if batch.passed else 'red'} in {batch.seconds:.1f}s")
             if batch.passed:
                 self.green_trees.add(str(self.board.mirror.repo[batch.tip].tree_id))
         except Exception as e:  # a test that cannot even start is no pass
@@ -320,14 +325,16 @@ class Train:
                 f"replayed onto main at {batch.base[:10] if batch.base == self.main else self.main[:10]}.")
         self.last = f"last: batch #{batch.number} green, {len(batch.tasks)} task(s) landed at {stamped[:10]}"
         for attempt in range(5):
+            lease = self.lease_ref.next(self._status())
             try:
-                self.board.train_land(self.holder, landed, stamped, self._next_lease(), note)
+                self.board.train_land(self.holder, landed, stamped, lease, note)
+                self.lease_ref.pushed(lease)
                 break
             except BranchMoved:  # or only tasks moved (an atomic push does not say which ref did)
                 if self.swarm.main_tip() != self.main or attempt == 4:
                     self.log(f"main moved while batch #{batch.number} was landing: building again")
                     return False
-                self._lease_tip = None
+                self.lease_ref.drop()
                 if not self._hold():
                     return False
             except PushDeclined as e:
@@ -338,57 +345,55 @@ class Train:
                     self.log(f"the hub refused batch #{batch.number}: {said}; landing its tasks one by one")
                     self._bisect(batch, known_red=False, singles=True)
                 return False
-        self._renewed = time.time()
         self.landed_as[batch.tip] = stamped
         self.main = stamped
         self.log(f"landed batch #{batch.number}: {len(batch.tasks)} task(s), main at {stamped[:10]}")
         return True
 
     def _bisect(self, batch: Batch, known_red: bool = True, singles: bool = False) -> None:
-        """A red batch: run it again `retry_red` times (a flaky test), then find its culprits: test
-        the first half of what is left; green, it lands; red, halve again; a single red commit on
-        a green main is a culprit and is rejected."""
+        """A red batch: run it again `retry_red` times (a flaky test), then find its culprits by
+        halving: of a list known red on main, test the first half; green, it lands and the rest is
+        known red on the new main (the same tree as before); red, it is the list to halve. One task
+        known red on a main that passes is a culprit, rejected. What follows a culprit is tested
+        whole again. `singles`: one task at a time (the hub refused the batch's push)."""
         goal = batch.goal
         for retry in range(goal.retry_red if known_red else 0):
             self.log(f"batch #{batch.number} red; running it again ({retry + 1} of {goal.retry_red}) before bisecting")
             again = self._rebuild(batch.tasks, batch.goal)
-            if again is not None and self._test_now(again):
-                self._land(again)
+            if again is None or self._test_now(again):
+                if again is not None:
+                    self._land(again)
                 return
-        if known_red and len(batch.tasks) == 1:  # the culprit, unless main itself fails
-            if self._main_green(goal):
-                self._reject(batch)
-            return
-        pending = list(batch.tasks)
-        size = 1 if singles else len(pending) // 2 if known_red and len(pending) > 1 else len(pending)
-        while pending and not self.swarm.stop.is_set():
-            take = pending[:max(1, size)]
+            batch = again
+        pending, later, red, output, number = list(batch.tasks), [], known_red, batch.output, batch.number
+        while (pending or later) and not self.swarm.stop.is_set():
+            if not pending:
+                pending, later, red = later, [], False
+            if red and len(pending) == 1:
+                if not self._main_green(goal):
+                    return
+                self._reject(pending[0], goal, output, number)
+                pending, red = [], False
+                continue
+            take = pending[:1] if singles else pending[:len(pending) // 2] if red else pending
+            rest = pending[len(take):]
             candidate = self._rebuild(take, goal)
             if candidate is None:  # all of it went back (no longer replays, or ill-formed)
-                pending = pending[len(take):]
-                size = 1 if singles else len(pending)
+                pending, red = rest, False
                 continue
             if self._test_now(candidate):
                 if not self._land(candidate):
                     return  # main moved under us: the loop builds again from the queue
-                pending = pending[len(take):]
-                size = 1 if singles else len(pending)
+                pending = rest  # still known red when the whole was: the same tree on the new main
                 continue
-            if len(candidate.tasks) > 1:  # the culprit is in there: halve it
-                pending = candidate.tasks + pending[len(take):]
-                size = len(candidate.tasks) // 2
-                continue
-            if not self._main_green(goal):
-                return
-            self._reject(candidate)
-            pending = pending[len(take):]
-            size = 1 if singles else len(pending)
+            output, number = candidate.output, candidate.number
+            pending, later, red = candidate.tasks, rest + later, True
 
-    def _reject(self, batch: Batch) -> None:
-        """A batch of one task that fails on a main that passes: its task is the culprit."""
-        self._give_back(batch.tasks[0], f"the goal's tests fail with this task's commit on main at {batch.base[:10]} "
-                        f"(the landing train, batch #{batch.number}): {batch.goal.test}\n{batch.output[-1500:]}",
-                        rejected=True)
+    def _reject(self, task: Task, goal: Goal, output: str, number: int) -> None:
+        """A task whose commit fails the test on a main that passes: the culprit."""
+        assert self.main is not None
+        self._give_back(task, f"the goal's tests fail with this task's commit on main at {self.main[:10]} (the "
+                        f"landing train, batch #{number}): {goal.test}\n{output[-1500:]}", rejected=True)
 
     def _rebuild(self, tasks: list[Task], goal: Goal) -> Batch | None:
         self.main = self.swarm.main_tip()
@@ -407,7 +412,6 @@ class Train:
         if str(tip.tree_id) in self.green_trees or f"\n{TESTED}: passed" in tip.message:
             return True
         probe = Batch(0, goal, self.main, [], [self.main])
-        self.log(f"testing main {self.main[:10]} by itself")
         if self._test_now(probe):
             return True
         self.red_main = self.main
@@ -424,66 +428,12 @@ class Train:
 
     # ------------------------------------------------------------ the lease
 
+    def _hold(self) -> bool:
+        return self.lease_ref.hold(self._status())
+
     def _status(self) -> str:
         testing = "; ".join(f"testing batch #{b.number} ({len(b.tasks)} task(s)) on {b.tip[:10]}" for b in self.inflight)
         return "\n".join(x for x in (testing, self.last) if x)
-
-    def _next_lease(self) -> str:
-        return git.write_commit(self.board.mirror.repo, self._lease_tip, {},
-                                queue.lease_message(self.holder, self.lease, self._status()),
-                                (self.holder, f"{self.holder}@gitswarm"))
-
-    def _hold(self) -> bool:
-        """Hold the train's lease: renew it when a third of it has passed; take it when nobody
-        holds it or its holder's lease lapsed. False while another holds it."""
-        if self._lease_tip is not None and time.time() - self._renewed < self.lease / 3:
-            return True
-        mirror = self.board.mirror
-        current = mirror.remote_refs(queue.TRAIN_REF).get(queue.TRAIN_REF)
-        if current is not None and current != self._lease_tip:
-            mirror.fetch_refs([queue.TRAIN_REF])
-            commit = mirror.repo[current]
-            held = queue.parse_lease(commit.message)
-            if held is not None and held[0] != self.holder and time.time() - commit.commit_time <= held[1]:
-                if self._waiting_said != held[0]:
-                    self.log(f"held by {held[0]} (lease {held[1]}s); waiting to take over if it goes silent")
-                    self._waiting_said = held[0]
-                self._lease_tip = None
-                return False
-            if held is not None and held[0] != self.holder:
-                self.log(f"{held[0]}'s lease lapsed ({time.time() - commit.commit_time:.0f}s silent): taking the train over")
-        self._lease_tip = current
-        lease = self._next_lease()
-        try:
-            mirror.push({queue.TRAIN_REF: lease})
-        except (PushRace, PushDeclined, GitError) as e:
-            self.log(f"could not {'renew' if current else 'take'} the train's lease: {e}")
-            self._lease_tip = None
-            return False
-        if self._waiting_said is not None or current is None:
-            self.log(f"{self.holder} holds the landing train")
-        self._waiting_said = None
-        self._lease_tip, self._renewed = lease, time.time()
-        return True
-
-
-def prune_land_refs(hub: Path, board, log) -> int:
-    """Delete, in the hub itself (the hub's own daemon: pushes never delete), the land refs of tasks
-    that ended: done, dead or cancelled. A task still open, failed or claimed keeps its refs (its
-    next attempt starts from the last). How many were deleted."""
-    listed = git.run(["for-each-ref", "--format=%(objectname) %(refname)", queue.LAND_PREFIX], cwd=hub).stdout
-    gone = 0
-    for line in listed.decode().splitlines():
-        sha, ref = line.split(" ", 1)
-        parsed = queue.parse_land_ref(ref)
-        t = board.find(parsed[0]) if parsed else None
-        if parsed is None or (t is not None and t.status in ("done", "dead", "cancelled")):
-            if git.run(["update-ref", "-d", ref, sha], cwd=hub, check=False).returncode == 0:
-                gone += 1
-    if gone:
-        log(f"deleted {gone} land ref(s) of ended tasks")
-    return gone
-
 
 def _handed_at(task: Task) -> float:
     try:
