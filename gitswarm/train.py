@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 
-from . import checkout, git, landing, queue
+from . import checkout, git, queue
+from .batch import TESTED, Batch, one_commit, stamp
 from .agents.command import run_killable
 from .errors import BranchMoved, GitError, GitswarmError, PushDeclined
 from .goal import Goal
@@ -33,29 +33,8 @@ from .task import Task, timestamp
 from .text import printable
 from .trainlease import TrainLease
 
-TESTED = "Gitswarm-Tested"
 LEASE = 60  # seconds without a renewal after which another process may take the train over
 POLL = 1.0  # seconds between looks at tests in flight, main and the queue
-
-
-@dataclass
-class Batch:
-    """Queued tasks replayed onto `base` (main's tip, or the batch before it in test): `commits`,
-    one per task, end at `tip`, whose tree is what the test runs on."""
-    number: int
-    goal: Goal
-    base: str
-    tasks: list[Task]
-    commits: list[str]
-    cancel: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-    passed: bool | None = None  # None: not yet known (or cancelled)
-    output: str = ""
-    seconds: float = 0.0
-
-    @property
-    def tip(self) -> str:
-        return self.commits[-1]
 
 
 class Train:
@@ -204,7 +183,7 @@ class Train:
             except GitswarmError as e:
                 self._give_back(t, f"the train cannot land it: {e.message}", rejected=True)
                 continue
-            replayed = self._one_commit(handed, tip)
+            replayed = one_commit(repo, handed, tip)
             if replayed is None:
                 if not speculative:
                     self._give_back(t, f"its commit {handed[:10]} does not replay onto main at {base[:10]} (a "
@@ -227,21 +206,6 @@ class Train:
         except GitError:  # one missing ref fails the whole fetch: fetch those that exist
             there = self.board.mirror.remote_refs(queue.LAND_PREFIX + "*")
             self.board.mirror.fetch_refs([r for r in wanted if r in there])
-
-    def _one_commit(self, commit: str, tip: str) -> str | None:
-        """The work of `commit` (its commits since it left main) as one commit on `tip`, its message
-        and author kept; None at a conflict. A commit made right on `tip` is taken as it is."""
-        import pygit2
-
-        repo = self.board.mirror.repo
-        c = repo[commit]
-        if [str(p) for p in c.parent_ids] == [tip]:
-            return commit
-        replayed = landing.replay_onto(repo, commit, tip)
-        if replayed is None:
-            return None
-        committer = pygit2.Signature(c.committer.name, c.committer.email)
-        return str(repo.create_commit(None, c.author, committer, c.message, repo[replayed].tree.id, [repo[tip].id]))
 
     # ------------------------------------------------------------ testing
 
@@ -285,17 +249,23 @@ class Train:
             checkout.remove_worktree(mirror, worktree)
 
     def _test_now(self, batch: Batch) -> bool:
-        """Test a batch and wait for it (bisecting), the lease renewed meanwhile; Stopping when the
-        swarm stops or the lease is lost."""
-        self._start(batch)
-        assert batch.thread is not None
-        while batch.thread.is_alive():
-            batch.thread.join(POLL)
-            if self.swarm.stop.is_set() or not self._hold():
-                batch.cancel.set()
-        if batch.passed is None:
+        return self._test_all([batch])[0]
+
+    def _test_all(self, batches: list[Batch]) -> list[bool]:
+        """Test batches at once and wait for them (bisecting), the lease renewed meanwhile;
+        Stopping when the swarm stops or the lease is lost."""
+        for batch in batches:
+            self._start(batch)
+        for batch in batches:
+            assert batch.thread is not None
+            while batch.thread.is_alive():
+                batch.thread.join(POLL)
+                if self.swarm.stop.is_set() or not self._hold():
+                    for b in batches:
+                        b.cancel.set()
+        if any(b.passed is None for b in batches):
             raise Stopping()
-        return batch.passed
+        return [bool(b.passed) for b in batches]
 
     # ------------------------------------------------------------ landing and red batches
 
@@ -314,11 +284,8 @@ class Train:
             self.numbered -= 1
             batch.commits = rebuilt.commits
         command = printable((batch.goal.test or "").strip().splitlines()[0], 200)
-        line = (f"{TESTED}: passed in {batch.seconds:.1f}s; batch #{batch.number} of {len(batch.tasks)} task(s); "
-                f"train {self.holder}; command: {command}")
-        last = repo[batch.tip]
-        stamped = str(repo.create_commit(None, last.author, last.committer, last.message.rstrip("\n") + f"\n{line}\n",
-                                         last.tree_id, last.parent_ids))
+        stamped = stamp(repo, batch.tip, f"passed in {batch.seconds:.1f}s; batch #{batch.number} of "
+                        f"{len(batch.tasks)} task(s); train {self.holder}; command: {command}")
         commits = batch.commits[:-1] + [stamped]
         landed = {t.id: c for t, c in zip(batch.tasks, commits)}
         note = (f"Batch #{batch.number} passed `{command}` in {batch.seconds:.1f}s on {stamped[:10]}, "
@@ -351,11 +318,13 @@ class Train:
         return True
 
     def _bisect(self, batch: Batch, known_red: bool = True, singles: bool = False) -> None:
-        """A red batch: run it again `retry_red` times (a flaky test), then find its culprits by
-        halving: of a list known red on main, test the first half; green, it lands and the rest is
-        known red on the new main (the same tree as before); red, it is the list to halve. One task
-        known red on a main that passes is a culprit, rejected. What follows a culprit is tested
-        whole again. `singles`: one task at a time (the hub refused the batch's push)."""
+        """A red batch: run it again `retry_red` times (a flaky test), then find its culprits. Of a
+        list known red on main, test k of its prefixes at once (k = the train's slots; with one
+        slot, the first half): the longest green one lands, and the part up to the next prefix is
+        known red on the new main (the same tree as that red prefix): it is the list to cut
+        again. One task known red on a main that passes is a culprit, rejected. What follows a
+        culprit is tested whole again. `singles`: one task at a time (the hub refused the batch's
+        push)."""
         goal = batch.goal
         for retry in range(goal.retry_red if known_red else 0):
             self.log(f"batch #{batch.number} red; running it again ({retry + 1} of {goal.retry_red}) before bisecting")
@@ -375,19 +344,28 @@ class Train:
                 self._reject(pending[0], goal, output, number)
                 pending, red = [], False
                 continue
-            take = pending[:1] if singles else pending[:len(pending) // 2] if red else pending
-            rest = pending[len(take):]
-            candidate = self._rebuild(take, goal)
-            if candidate is None:  # all of it went back (no longer replays, or ill-formed)
-                pending, red = rest, False
+            cuts = [1 if singles else len(pending)]
+            if red:  # a k-section: k prefixes in parallel, k the train's slots (1: halving)
+                k = min(self.slots, len(pending) - 1)
+                cuts = sorted({max(1, i * len(pending) // (k + 1)) for i in range(1, k + 1)})
+            candidates = [self._rebuild(pending[:cut], goal) for cut in cuts]
+            if any(c is None or [t.id for t in c.tasks] != [t.id for t in pending[:cut]]
+                   for c, cut in zip(candidates, cuts)):  # some went back: what is left is not known red
+                queued = {t.id for t in self.queued()}
+                pending, red = [t for t in pending if t.id in queued], False
                 continue
-            if self._test_now(candidate):
-                if not self._land(candidate):
-                    return  # main moved under us: the loop builds again from the queue
-                pending = rest  # still known red when the whole was: the same tree on the new main
+            passed = self._test_all(candidates)  # type: ignore[arg-type]
+            greens = next((i for i, ok in enumerate(passed) if not ok), len(passed))
+            if greens and not self._land(candidates[greens - 1]):  # type: ignore[union-attr]
+                return  # main moved under us: the loop builds again from the queue
+            if greens == len(cuts):  # what follows is still known red when the whole was: same tree
+                pending = pending[cuts[-1]:]
                 continue
-            output, number = candidate.output, candidate.number
-            pending, later, red = candidate.tasks, rest + later, True
+            first_red = candidates[greens]
+            assert first_red is not None
+            output, number = first_red.output, first_red.number
+            later = pending[cuts[greens]:] + later
+            pending, red = pending[cuts[greens - 1] if greens else 0:cuts[greens]], True
 
     def _reject(self, task: Task, goal: Goal, output: str, number: int) -> None:
         """A task whose commit fails the test on a main that passes: the culprit."""
