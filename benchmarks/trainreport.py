@@ -131,8 +131,12 @@ def plot(path: Path, rows: list[dict]) -> str:
         ax.set_xticks(range(len(groups)), groups, fontsize=7)
         ax.set_title(title)
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, ncol=3, loc="upper left")
     axes[0].set_yscale("log")
+    axes[0].set_ylim(top=axes[0].get_ylim()[1] * 4)  # room for the legend
+    axes[1].set_ylim(0, 120)
+    axes[2].set_yscale("log")
+    axes[2].set_ylim(top=axes[2].get_ylim()[1] * 20)
     fig.suptitle(f"landing train vs direct landing: agent {rows[0]['agent_time']:g} s "
                  "(hatched: run cut at its deadline)")
     fig.tight_layout()
