@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 
 from . import landing
 from .goal import Goal
+from .queue import TESTED
 from .task import Task
-
-TESTED = "Gitswarm-Tested"
 
 
 @dataclass

@@ -20,7 +20,6 @@ REMOTE = click.argument("remote", metavar="HUB")
 WORKER = click.option("--worker", "-w", required=True, envvar="GITSWARM_WORKER",
                       help="Who holds the claim (env GITSWARM_WORKER).")
 TOKEN = click.option("--token", type=int, help="The claim's token, checked against the board's.")
-STATUS_ORDER = ("claimed", "open", "failed", "done", "dead", "cancelled")
 
 
 class Group(click.Group):
@@ -263,70 +262,15 @@ def cancel(remote: str, task_id: str, reason: str) -> None:
 
 @cli.command()
 @REMOTE
-@click.option("--json", "as_json", is_flag=True, help='{"tasks": [...]}, each with the YAML\'s fields.')
+@click.option("--json", "as_json", is_flag=True, help='{"tasks": [...], "goals": [...], "queue": {...}}.')
 def status(remote: str, as_json: bool) -> None:
-    """The board: a table by state."""
-    with Board(remote) as board:
-        board.refresh()
-        tasks, ready_ids = board.tasks(), {t.id for t in board.ready()}
-        problems, records = board.problems, board.records()
-    if as_json:
-        click.echo(json.dumps({"tasks": [t.to_dict() for t in tasks],
-                               "goals": [goal_summary(r, tasks) for r in records.values()]}, indent=2))
-        return
-    live = _serving(remote)
-    if live:
-        off = " (agent commands run unsandboxed on that host)" if live.get("sandbox") == "off" else ""
-        click.echo(f"serve: pid {live['pid']} on {live['host']} since {live.get('started', '?')}, "
-                   f"sandbox: {live.get('sandbox', '?')}{off}")
-    for r in records.values():
-        g = goal_summary(r, tasks)
-        budget = f" of a {g['budget']} budget" if g["budget"] else ""
-        click.echo(f"goal {g['name']}: {g['status']}, cycle {g['cycle']}, {g['tasks_done']}/{g['tasks']} tasks done, "
-                   f"{g['tokens']} tokens{budget}" + (f" ({r.reason.splitlines()[0][:100]})" if r.reason else ""))
-    click.echo(format_status(tasks, ready_ids))
+    """The board: goals, the landing queue and its train, and a table of tasks by state."""
+    from .statusview import render
+
+    out, problems = render(remote, as_json)
+    click.echo(out)
     for p in problems:
         click.echo(f"unreadable: {p}", err=True)
-
-
-def _serving(remote: str) -> dict | None:
-    """What the hub's `serve` runs with, where the hub is a folder on this machine."""
-    if "://" in remote or not (Path(remote) / "gitswarm").is_dir():
-        return None
-    from .serving import alive
-
-    return alive(Path(remote))
-
-
-def goal_summary(record: Any, tasks: list[T.Task]) -> dict[str, Any]:
-    """A goal's state with what it has spent: its planners' and judge's tokens (on its record) and
-    its tasks' (on their results)."""
-    from .record import spent
-
-    mine = [t for t in tasks if t.goal == record.name]
-    return {"name": record.name, "status": record.status, "cycle": record.cycle, "tokens": spent(record, tasks),
-            "budget": record.budget, "tasks": len(mine), "tasks_done": sum(t.status == "done" for t in mine),
-            "reason": record.reason}
-
-
-def format_status(tasks: list[T.Task], ready_ids: set[str]) -> str:
-    counts = {s: sum(1 for t in tasks if t.status == s) for s in STATUS_ORDER}
-    lines = ["  ".join(f"{s} {n}" for s, n in counts.items() if n) or "no tasks"]
-    for s in STATUS_ORDER:
-        group = [t for t in tasks if t.status == s]
-        if not group:
-            continue
-        lines += ["", f"{s.upper()} ({len(group)})"]
-        for t in group:
-            note = ""
-            if t.claim:
-                note = f"  [{t.claim.worker}, token {t.claim.token}]"
-            elif s == "open":
-                note = "  [ready]" if t.id in ready_ids else f"  [waits for {', '.join(t.depends_on)}]"
-            elif t.result and "worker" in t.result:
-                note = f"  [{t.result['worker']}]"
-            lines.append(f"  {t.id:<14} {t.kind:<4} {t.priority:>4}  {t.title}{note}")
-    return "\n".join(lines)
 
 
 @cli.command()

@@ -209,9 +209,9 @@ class Mirror:
         they let go; what either writes is on disk, for both to read."""
         self.repo = open_repository(self.path)
 
-    def remote_refs(self, pattern: str) -> dict[str, str]:
-        """{ref: sha} of the hub's refs matching a pattern (`git ls-remote`)."""
-        proc = run(["ls-remote", self.remote, pattern], cwd=self.path, timeout=network_timeout())
+    def remote_refs(self, *patterns: str) -> dict[str, str]:
+        """{ref: sha} of the hub's refs matching any of the patterns (one `git ls-remote`)."""
+        proc = run(["ls-remote", self.remote, *patterns], cwd=self.path, timeout=network_timeout())
         return {ref: sha for sha, ref in (ln.split("\t") for ln in proc.stdout.decode().splitlines() if "\t" in ln)}
 
     def take(self, repository: str | Path, rev: str) -> str:

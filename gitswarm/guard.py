@@ -88,7 +88,10 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
             board = refs[BOARD_REF][1] if BOARD_REF in refs else repo.ref(BOARD_REF)
             _check_work_paths(repo, *refs[MAIN_REF], {c: info.tasks for c, info in main_commits}, board)
     except GitswarmError as e:
-        lines = [f"gitswarm: rejected {rejected}: {e.message}"]
+        message = e.message
+        if isinstance(e, RuleViolation) and e.path in refs:  # a ref of its own (a land ref): named once, as itself
+            rejected, message = e.path, e.rule
+        lines = [f"gitswarm: rejected {rejected}: {message}"]
         if e.hint:
             lines.append(f"gitswarm: hint: {e.hint}")
         return lines
@@ -210,7 +213,7 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hu
         try:
             moved = check_commit(info, changes, exists, root=not parents, lapsed=lapsed,
                                  trainer=lambda worker: worker is not None and worker == holder())
-            check_claim_times(info.action, moved, time.time())
+            check_stamps(info.action, moved, time.time())
             moved_all += moved
         except GitswarmError as e:
             if not e.message.startswith(name):  # in a chain, say which commit broke the rule
@@ -219,23 +222,26 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hu
     return moved_all
 
 
-def check_claim_times(action: str | None, moved: list, now: float) -> None:
-    """A claim is stamped on the hub's clock: its claim.at may differ from the hub's time by
-    MAX_SKEW seconds at most, so that a stamp far ahead can never hold a lease open (nor one far
-    behind lapse it at once)."""
+def check_stamps(action: str | None, moved: list, now: float) -> None:
+    """Claims and hand-offs are stamped on the hub's clock: a claim's claim.at and a hand-off's
+    result.at may differ from the hub's time by MAX_SKEW seconds at most, so that a stamp far
+    ahead can never hold a lease open (nor one far behind lapse it at once), and a back-dated
+    hand-off never jumps the landing queue (oldest hand-off first)."""
     from .task import MAX_SKEW, timestamp
 
-    if action != "claim":
+    field = {"claim": "claim.at", "handoff": "result.at"}.get(action or "")
+    if field is None:
         return
     for t in moved:
-        if t.claim is None:
+        at = (t.claim.at if t.claim else None) if action == "claim" else (t.result or {}).get("at")
+        if at is None:
             continue
-        off = timestamp(t.claim.at) - now
+        off = timestamp(at) - now
         if abs(off) > MAX_SKEW:
-            raise RuleViolation(t.path, f"claim.at {t.claim.at} is {abs(off):.0f}s "
+            raise RuleViolation(t.path, f"{field} {at} is {abs(off):.0f}s "
                                 f"{'ahead of' if off > 0 else 'behind'} the hub's clock "
                                 f"(more than {MAX_SKEW}s)",
-                                "set the pushing machine's clock right (NTP): a claim is stamped "
+                                f"set the pushing machine's clock right (NTP): a {action} is stamped "
                                 "with the time it is made")
 
 
@@ -326,7 +332,7 @@ def check_queue(refs: dict[str, tuple[str, str]], queued: list, repo: HookRepo,
                 on_main: "Callable[[str], bool]") -> None:
     """Hand-offs and land refs travel together: a task handed to the queue in this push has its land
     ref (refs/gitswarm/land/<task>/<attempt>) created in it at the task's result.commit, a commit
-    whose Gitswarm-Task trailers name the task and that is not on main yet; and a land ref is
+    whose Gitswarm-Task trailers name the task and no other, not on main yet; and a land ref is
     created only so, never moved (the hub's daemon deletes those of ended tasks)."""
     from .queue import land_ref, parse_land_ref
 
@@ -353,6 +359,11 @@ def check_queue(refs: dict[str, tuple[str, str]], queued: list, repo: HookRepo,
             raise RuleViolation(t.path, f"result.commit {commit[:10]} does not name {t.id} in its Gitswarm-Task "
                                 f"trailers ({', '.join(named) or 'none'}): it is not the task's own work",
                                 f"hand off the commit that did the work, ending with the trailer Gitswarm-Task: {t.id}")
+        others = sorted(set(named) - {t.id})
+        if others:
+            raise RuleViolation(t.path, f"result.commit {commit[:10]} names {', '.join(others)} too in its "
+                                "Gitswarm-Task trailers: a commit lands on main as the work of one task only, so "
+                                "it never would", f"hand off a commit whose only Gitswarm-Task trailer is {t.id}")
         if on_main(commit):
             raise RuleViolation(t.path, f"result.commit {commit[:10]} is already on main: it holds no new work",
                                 "hand off the task's own commit, made on main's tip")

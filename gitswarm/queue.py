@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 
-from .task import ID_RE, NAME_RE
+from .task import ID_RE, NAME_RE, Task, timestamp
 
 LAND_PREFIX = "refs/gitswarm/land/"
 TRAIN_REF = "refs/gitswarm/train"
+TESTED = "Gitswarm-Tested"  # the trailer of a landed batch's last commit on main: what was tested, how
 MAX_LEASE = 3600  # seconds: the longest train lease a hub accepts
 _ATTEMPT_RE = re.compile(r"[1-9][0-9]{0,6}\Z")
 
@@ -57,12 +58,30 @@ def lease_status(message: str) -> str:
 
 
 def parse_lease(message: str) -> tuple[str, int] | None:
-    """(holder, lease seconds) of a lease commit's message; None when it is not one."""
-    fields = dict(line.split(": ", 1) for line in message.strip().splitlines() if line.startswith("Gitswarm-")
-                  and ": " in line)
+    """(holder, lease seconds) of a lease commit's message (its trailers: the last paragraph only,
+    as rules.parse_trailers reads them); None when it is not one."""
+    last = message.strip().split("\n\n")[-1]
+    fields = dict(line.split(": ", 1) for line in last.splitlines() if line.startswith("Gitswarm-") and ": " in line)
     holder, seconds = fields.get("Gitswarm-Train", ""), fields.get("Gitswarm-Lease", "")
     if not NAME_RE.match(holder) or not re.fullmatch(r"[0-9]{1,5}", seconds):
         return None
     if not 1 <= int(seconds) <= MAX_LEASE:
         return None
     return holder, int(seconds)
+
+
+def handed_at(task: Task) -> float:
+    """When a queued task was handed off (its result.at), in seconds since the epoch; 0 when unknown."""
+    try:
+        return timestamp((task.result or {}).get("at", ""))
+    except (ValueError, TypeError):
+        return 0.0
+
+
+def tested(message: str) -> str | None:
+    """The Gitswarm-Tested trailer of a commit message on main (a landed batch's last commit), or None."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    for line in paragraphs[-1].splitlines() if paragraphs else []:
+        if line.startswith(TESTED + ": "):
+            return line[len(TESTED) + 2:].strip()
+    return None

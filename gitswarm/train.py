@@ -29,7 +29,7 @@ from .goal import Goal
 from .roles import Stopping, Swarm
 from .rules import check_may_change
 from .sandbox import agent_env
-from .task import Task, timestamp
+from .task import Task
 from .text import printable
 from .trainlease import TrainLease
 
@@ -130,7 +130,7 @@ class Train:
         self.board.refresh()
         busy = {t.id for b in self.inflight for t in b.tasks}
         found = [t for t in self.board.tasks("landing") if t.id not in busy]
-        return sorted(found, key=lambda t: (_handed_at(t), t.id))
+        return sorted(found, key=lambda t: (queue.handed_at(t), t.id))
 
     def _fill(self) -> None:
         """Start batches from the queue while slots are free."""
@@ -412,9 +412,3 @@ class Train:
     def _status(self) -> str:
         testing = "; ".join(f"testing batch #{b.number} ({len(b.tasks)} task(s)) on {b.tip[:10]}" for b in self.inflight)
         return "\n".join(x for x in (testing, self.last) if x)
-
-def _handed_at(task: Task) -> float:
-    try:
-        return timestamp((task.result or {}).get("at", ""))
-    except (ValueError, TypeError):
-        return 0.0
