@@ -84,18 +84,24 @@ def target(rows: list[dict]) -> str:
 def write_results(path: Path, command: str, machine: str, agent_time: float, per_worker: int, processes: int,
                   rows: list[dict], verdict: str, took: float) -> None:
     """Replace the generated block of the section (the text around it is written by hand)."""
-    block = "\n".join([
-        BEGIN, "", f"Command: `{command}` ({took / 60:.1f} min)", "", f"Machine: {machine}", "",
+    write_block(path, SECTION, BEGIN, END, [
+        f"Command: `{command}` ({took / 60:.1f} min)", "", f"Machine: {machine}", "",
         f"Agent time {agent_time:g} s, {per_worker} tasks per worker, up to {processes} client processes.",
-        "", table(rows), "", "```", verdict, "```", "", END])
-    text = path.read_text() if path.exists() else f"# Benchmark results\n\n{SECTION}\n\n{BEGIN}\n{END}\n"
-    if SECTION not in text:
-        text += f"\n{SECTION}\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text = text.replace(SECTION, f"{SECTION}\n\n{BEGIN}\n{END}\n", 1)
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    path.write_text(head + block + tail)
+        "", table(rows), "", "```", verdict, "```"])
+
+
+def write_block(path: Path, section: str, begin: str, end: str, lines: list[str]) -> None:
+    """Put `lines` between the markers `begin` and `end` under the heading `section` of the
+    markdown file `path`, adding the section (at the end) or the markers (under its heading) when
+    missing; the rest of the file, written by hand, stays as it is."""
+    text = path.read_text() if path.exists() else f"# Benchmark results\n\n{section}\n\n{begin}\n{end}\n"
+    if section not in text:
+        text += f"\n{section}\n\n{begin}\n{end}\n"
+    if begin not in text:
+        text = text.replace(section, f"{section}\n\n{begin}\n{end}\n", 1)
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(head + "\n".join([begin, "", *lines, "", end]) + tail)
 
 
 def plot(path: Path, rows: list[dict]) -> str:

@@ -42,6 +42,7 @@ sys.path.insert(0, str(HERE.parent))  # this checkout's gitswarm
 sys.path.insert(0, str(HERE))
 
 import flat  # noqa: E402
+import hubs  # noqa: E402
 import report  # noqa: E402
 
 
@@ -237,17 +238,9 @@ def summarise(design: str, n: int, processes: int, tasks: int, agent_time: float
 def run_gitswarm(root: Path, n: int, processes: int, per_worker: int, agent_time: float, stagger: bool) -> dict:
     from gitswarm import task as T
     from gitswarm.board import Board
-    from gitswarm.install import init
 
     work = Path(tempfile.mkdtemp(prefix=f"gitswarm-{n}-", dir=root))
-    hub = work / "hub.git"
-    init(hub)
-    seed = work / "seed"
-    sh(["git", "clone", "-q", str(hub), str(seed)])
-    (seed / "README.md").write_text("a project worked by a benchmark swarm\n")
-    sh(["git", "add", "README.md"], cwd=seed)
-    sh(["git", "commit", "-q", "-m", "start"], cwd=seed)
-    sh(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], cwd=seed)
+    hub, seed = hubs.new_hub(work, "a project worked by a benchmark swarm\n")
     tasks = n * per_worker
     with Board(str(hub), cache=work / "cache-setup") as board:
         ids = [t.id for t in board.add([T.new_task(f"benchmark task {i}") for i in range(tasks)])]
@@ -379,13 +372,8 @@ def main() -> int:
     results_md = a.results or (None if a.quick else HERE / "RESULTS.md")
     plot = a.plot or (None if a.quick else HERE / "swarm.png")
 
-    root = Path(tempfile.mkdtemp(prefix="gitswarm-swarm-"))
-    (root / "home").mkdir()  # an empty HOME (no user git config), a fixed identity, no inherited GIT_*
-    for k in [k for k in os.environ if k.startswith("GIT_")]:
-        del os.environ[k]
-    os.environ.update(HOME=str(root / "home"), XDG_CONFIG_HOME=str(root / "home"), GIT_CONFIG_NOSYSTEM="1",
-                      GIT_AUTHOR_NAME="bench", GIT_COMMITTER_NAME="bench", GIT_AUTHOR_EMAIL="bench@invalid",
-                      GIT_COMMITTER_EMAIL="bench@invalid", LC_ALL="C", GITSWARM_CACHE=str(root / "cache"))
+    root = hubs.isolated_root("gitswarm-swarm-")
+    os.environ["GITSWARM_CACHE"] = str(root / "cache")
     command = "python benchmarks/swarm.py " + " ".join(sys.argv[1:])
     machine = report.machine()
     print(f"command: {command}\nmachine: {machine}")
