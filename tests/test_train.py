@@ -274,15 +274,15 @@ def test_main_moving_under_the_train_cancels_its_test(hub, tmp_path):
     assert "Gitswarm-Tested: passed" in tested
 
 
-def test_speculation_tests_the_next_batch_on_top_of_the_one_in_test(hub, tmp_path, monkeypatch):
-    """train_slots 2: a task handed off while a batch is in test is tested on top of it at once,
-    and lands right after it without a test run of its own on main. The first batch's test waits
-    for a flag (a folder shown read-only in the sandbox) set once the second batch is in test."""
+def speculate(hub: Path, tmp_path: Path, monkeypatch, broken: tuple[int, ...], ended: dict[str, str]) -> list[str]:
+    """Two slots: t-f0 is handed off and in test; t-f1 is handed off then and tested on top of
+    it. The first batch's test waits for a flag (a folder shown read-only in the sandbox) set
+    once the second batch is in test. Runs until the tasks are as `ended`; the train's log."""
     flags = tmp_path / "flags"
     flags.mkdir()
     monkeypatch.setenv("GITSWARM_SANDBOX_PATHS", str(flags))
-    ids = files(2)
-    project(hub, tmp_path, ids, test=f"while [ ! -e {flags}/go ]; do sleep 0.1; done; {CLEAN}", add=["t-f0"])
+    project(hub, tmp_path, files(2, broken), test=f"while [ ! -e {flags}/go ]; do sleep 0.1; done; {CLEAN}",
+            add=["t-f0"])
     work(hub, 1, name="wk1")
     lines: list[str] = []
     pool = train(hub, lines, slots=2)
@@ -293,39 +293,27 @@ def test_speculation_tests_the_next_batch_on_top_of_the_one_in_test(hub, tmp_pat
         work(hub, 1, name="wk2")
         until(lambda: runs(lines) >= 2, "the second batch in test", lines=lines)
         (flags / "go").touch()
-        until(lambda: set(statuses(hub).values()) == {"done"}, "both to land", lines=lines)
+        until(lambda: statuses(hub) == ended, f"the tasks to end as {ended}", lines=lines)
     finally:
         pool.close()
     assert "(speculative)" in [line for line in lines if line.startswith("train: testing")][1], "\n".join(lines)
+    return lines
+
+
+def test_speculation_tests_the_next_batch_on_top_of_the_one_in_test(hub, tmp_path, monkeypatch):
+    """train_slots 2: a task handed off while a batch is in test is tested on top of it at once,
+    and lands right after it without a test run of its own on main."""
+    lines = speculate(hub, tmp_path, monkeypatch, (), {"t-f0": "done", "t-f1": "done"})
     assert runs(lines) == 2, "\n".join(lines)
-    assert_landed_once(hub, ids)
+    assert_landed_once(hub, ["t-f0", "t-f1"])
     assert_main_green(hub)
 
 
 def test_a_red_batch_throws_away_the_speculation_on_top_of_it(hub, tmp_path, monkeypatch):
-    """The batch in test goes red while the next is tested on top of it: that one is killed and
-    tested again once the culprit is out; main never points at the red tree."""
-    flags = tmp_path / "flags"
-    flags.mkdir()
-    monkeypatch.setenv("GITSWARM_SANDBOX_PATHS", str(flags))
-    ids = files(2, broken=(0,))
-    project(hub, tmp_path, ids, test=f"while [ ! -e {flags}/go ]; do sleep 0.1; done; {CLEAN}", add=["t-f0"])
-    work(hub, 1, name="wk1")
-    lines: list[str] = []
-    pool = train(hub, lines, slots=2)
-    try:
-        until(lambda: runs(lines) >= 1, "the first batch in test", lines=lines)
-        with Board(str(hub)) as board:
-            board.add([new_task("Task t-f1", goal="g", task_id="t-f1")])
-        work(hub, 1, name="wk2")
-        until(lambda: runs(lines) >= 2, "the second batch in test", lines=lines)
-        (flags / "go").touch()
-        until(lambda: statuses(hub) == {"t-f0": "failed", "t-f1": "done"}, "the culprit out, the other in",
-              lines=lines)
-    finally:
-        pool.close()
-    assert "(speculative)" in [line for line in lines if line.startswith("train: testing")][1], "\n".join(lines)
-    # the first batch, the speculation killed with it, main by itself (is t-f0 to blame?), t-f1 again
+    """The batch in test goes red while the next is tested on top of it: that one is thrown away
+    and tested again once the culprit is out; main never points at the red tree."""
+    lines = speculate(hub, tmp_path, monkeypatch, (0,), {"t-f0": "failed", "t-f1": "done"})
+    # the first batch, the speculation thrown away with it, main by itself (is t-f0 to blame?), t-f1 again
     assert runs(lines) == 4, "\n".join(lines)
     assert_landed_once(hub, ["t-f1"])
     assert_main_green(hub)
