@@ -32,7 +32,7 @@ tasks before it have the same title: parsing the file again (or after reordering
 tasks) gives it the same id.
 
 Work may change the settings, prompts and goals on main only where its goal's `may_change` lists
-them (rules.check_may_change). Pure: no git, no I/O.
+them (workrules.check_may_change). Pure: no git, no I/O.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import Any
 
 from .config import DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, parse_duration, parse_role_overrides
 from .errors import FileInvalid
-from .rules import PROTECTED
+from .workrules import PROTECTED
 from .task import ID_RE, cycle_text, find_cycle
 from .yamlfile import load_yaml, shown, typename
 

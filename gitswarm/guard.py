@@ -47,7 +47,8 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     workers the push acts for (claims and their holders' changes, heartbeats) go into `actors`.
     `hub_own`: the push is the hub's own (gitswarm/identity.py hub_own), the only one that may
     change goal records."""
-    from .rules import CommitInfo, check_landing
+    from .rules import CommitInfo
+    from .workrules import check_landing
 
     repo = repo or HookRepo()
     refs = {ref: (old, new) for old, new, ref in updates}
@@ -102,12 +103,12 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
 
 def _check_work_paths(repo: HookRepo, old: str, new: str, work: dict[str, list[str]], board: str | None) -> None:
     """Work may change .gitswarm.yaml, .gitswarm/ and goals/ only where its task's goal lists them
-    in `may_change` (rules.check_may_change), that goal read from main as it was before this push:
+    in `may_change` (workrules.check_may_change), that goal read from main as it was before this push:
     work cannot grant itself the right. Runs for a push that lands work (`work`: its commits with a
     Gitswarm-Task trailer, and their tasks): one rev-list and one diff-tree; a goal is read only
     when a protected path is touched. A commit without the trailer in such a push may not touch
     them either: it would carry changes past the check."""
-    from .rules import check_may_change, protected
+    from .workrules import check_may_change, protected
 
     commits = repo.commits(old, new)
     diffs = repo.changes([(c, parents[:1]) for c, parents in commits])  # a merge: against its first parent

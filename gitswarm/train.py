@@ -27,7 +27,7 @@ from .agents.command import run_killable
 from .errors import BranchMoved, GitError, GitswarmError, PushDeclined
 from .goal import Goal
 from .roles import Stopping, Swarm
-from .rules import check_may_change
+from .workrules import check_may_change
 from .sandbox import agent_env
 from .task import Task
 from .text import printable

@@ -276,7 +276,7 @@ def test_yaml_errors_give_the_line_in_the_file():
 # ---------------------------------------------------------------- what a goal's work may change
 
 def test_protected_paths():
-    from gitswarm.rules import protected
+    from gitswarm.workrules import protected
 
     assert [protected(p) for p in (".gitswarm.yaml", ".gitswarm", ".gitswarm/prompts/worker.md", "goals",
                                    "goals/x.md", "goals/sub/y.md")] == [
@@ -287,7 +287,7 @@ def test_protected_paths():
 
 def test_check_may_change():
     from gitswarm.errors import RuleViolation
-    from gitswarm.rules import check_may_change
+    from gitswarm.workrules import check_may_change
 
     g = goal("may_change: [.gitswarm/]", path="goals/g.md")
     check_may_change(["src/a.py", ".gitswarm/prompts/worker.md"], "t-1", "the work", g.path, g.may_change)

@@ -14,7 +14,8 @@ from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
 from ..goal import Goal
-from ..rules import check_may_change, parse_trailers
+from ..rules import parse_trailers
+from ..workrules import check_may_change
 from ..task import Task
 from ..text import printable
 from . import Stopping, Swarm, agent_env
@@ -342,7 +343,7 @@ class Job(HandOff):
 
     def _own(self, commit: str, tip: str) -> bool:
         """`commit` is this task's work: not main's tip, and its Gitswarm-Task trailers name the task
-        (the hub's guard refuses a completion with any other, rules.check_landing)."""
+        (the hub's guard refuses a completion with any other, workrules.check_landing)."""
         message = self.swarm.board.mirror.repo[commit].message
         return commit != tip and self.task.id in parse_trailers(message).tasks
 
