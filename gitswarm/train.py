@@ -66,8 +66,10 @@ class Train:
                     busy = self._step()
                 else:
                     self._cancel_all()
-            except Stopping:
-                break
+            except Stopping:  # the swarm stops, or the lease was lost mid-test: wait to hold it again
+                self._cancel_all()
+                if self.swarm.stop.is_set():
+                    break
             except GitswarmError as e:
                 self.log(f"{e.message}; trying again")
                 self._cancel_all()
@@ -274,6 +276,8 @@ class Train:
         batch landed as (same tree: the replay gives the same tree). False when main moved."""
         repo = self.board.mirror.repo
         assert self.main is not None
+        if not self._hold():  # lost while it tested (frozen, cut off): the hub would refuse the push
+            return False
         if batch.base != self.main:
             if self.landed_as.get(batch.base) != self.main:
                 return False

@@ -61,7 +61,8 @@ class TrainLease:
         try:
             self.mirror.push({queue.TRAIN_REF: lease})
         except (PushRace, PushDeclined, GitError) as e:
-            self.log(f"could not {'renew' if current else 'take'} the train's lease: {e}")
+            why = "another process moved it first" if isinstance(e, PushRace) else str(e)
+            self.log(f"could not {'renew' if current else 'take'} the train's lease: {why}")
             self.tip = None
             return False
         if self._waiting_on is not None or current is None:

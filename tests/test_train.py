@@ -111,7 +111,7 @@ def assert_main_green(hub: Path) -> None:
     for tip in tips:
         assert "broken" not in sh("git", "ls-tree", "--name-only", tip, cwd=hub).stdout.split(), tip
         message = sh("git", "log", "-1", "--format=%B", tip, cwd=hub).stdout
-        assert "Gitswarm-Tested: passed in " in message and "test ! -e broken\n" in message, message
+        assert "Gitswarm-Tested: passed in " in message and "command: " in message and CLEAN in message, message
 
 
 def runs(lines: list[str]) -> int:
@@ -319,18 +319,20 @@ def test_a_red_batch_throws_away_the_speculation_on_top_of_it(hub, tmp_path, mon
     assert_main_green(hub)
 
 
+def start_train(hub: Path, tmp_path: Path, name: str) -> subprocess.Popen:
+    """A pool of its own, with no worker but the train, whose lease lapses after 3 s of silence."""
+    return subprocess.Popen([sys.executable, "-m", "gitswarm", "worker", str(hub), "--workers", "0",
+                             "--roles", "worker", "--train", "--train-lease", "3s", "--id", name],
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
+
+
 def test_a_train_killed_mid_test_is_taken_over_and_nothing_lands_twice(hub, tmp_path):
     tag = f"sleep 4.{os.getpid()}"
     ids = files(3)
     project(hub, tmp_path, ids, test=f"{tag}; {CLEAN}")
     work(hub, 3)
 
-    def start(name: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "gitswarm", "worker", str(hub), "--workers", "0",
-                                 "--roles", "worker", "--train", "--train-lease", "3s", "--id", name],
-                                stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
-
-    first = start("first")
+    first = start_train(hub, tmp_path, "first")
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(first.stderr), daemon=True)
     reader.start()
@@ -339,7 +341,7 @@ def test_a_train_killed_mid_test_is_taken_over_and_nothing_lands_twice(hub, tmp_
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     assert "landing" in statuses(hub).values()
-    second = start("second")
+    second = start_train(hub, tmp_path, "second")
     try:
         until(lambda: "landing" not in statuses(hub).values(), "the second train to land the queue")
     finally:
@@ -350,3 +352,43 @@ def test_a_train_killed_mid_test_is_taken_over_and_nothing_lands_twice(hub, tmp_
     assert_main_green(hub)
     holders = sh("git", "log", "--format=%(trailers:key=Gitswarm-Train,valueonly)", queue.TRAIN_REF, cwd=hub).stdout
     assert {"first-train", "second-train"} <= set(holders.split())
+
+
+def test_a_train_that_lost_its_lease_mid_test_waits_to_take_it_back(hub, tmp_path):
+    """A train frozen (SIGSTOP) past its lease while it bisects loses the train to another; woken
+    while its test still runs, it finds the lease gone, kills its test and waits. When the other
+    dies, it takes the train back and lands what is queued then. (The test fails at once on a
+    tree with `broken`, and sleeps on one without: the bisection's test of main by itself is the
+    slow one.)"""
+    tag = f"sleep 8.{os.getpid()}"
+    project(hub, tmp_path, files(3, broken=(0,)), test=f"{CLEAN} && {tag}", add=["t-f0", "t-f1"])
+    work(hub, 2, name="wk1")
+    first, second = start_train(hub, tmp_path, "first"), None
+    said: dict[str, list[str]] = {"first": [], "second": []}
+    threading.Thread(target=lambda: said["first"].extend(first.stderr), daemon=True).start()
+    try:
+        until(lambda: any("testing main" in line for line in said["first"]), "main tested by itself",
+              lines=said["first"])
+        os.killpg(first.pid, signal.SIGSTOP)  # its test runs on: a session of its own
+        second = start_train(hub, tmp_path, "second")
+        threading.Thread(target=lambda: said["second"].extend(second.stderr), daemon=True).start()
+        until(lambda: any("taking the train over" in line for line in said["second"]), "the second to take over",
+              lines=said["second"])
+        os.killpg(first.pid, signal.SIGCONT)
+        until(lambda: statuses(hub) == {"t-f0": "failed", "t-f1": "done"}, "the second train to land the queue",
+              lines=said["second"])
+        os.killpg(second.pid, signal.SIGKILL)
+        second.wait()
+        with Board(str(hub)) as board:
+            board.add([new_task("Task t-f2", goal="g", task_id="t-f2")])
+        work(hub, 1, name="wk2")
+        until(lambda: statuses(hub).get("t-f2") == "done", "the first train to take over again", lines=said["first"])
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGCONT)
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+    assert any("waiting to take over" in line for line in said["first"]), "".join(said["first"])
+    assert_landed_once(hub, ["t-f1", "t-f2"])
+    assert_main_green(hub)
