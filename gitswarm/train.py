@@ -23,12 +23,10 @@ import time
 
 from . import checkout, git, queue
 from .batch import TESTED, Batch, one_commit, stamp
-from .agents.command import run_killable
 from .errors import BranchMoved, GitError, GitswarmError, PushDeclined
 from .goal import Goal
 from .roles import Stopping, Swarm
 from .workrules import check_may_change
-from .sandbox import agent_env
 from .task import Task
 from .text import printable
 from .trainlease import TrainLease
@@ -231,15 +229,12 @@ class Train:
         started = time.monotonic()
         try:
             checkout.add_worktree(mirror, worktree, batch.tip)
-            ran = run_killable(self.swarm.sandbox(worktree)(["/bin/sh", "-c", batch.goal.test or "true"]), worktree,
-                               agent_env(), batch.goal.test_timeout, stop=batch.cancel, keep=8000, merge=True)
-            batch.seconds = time.monotonic() - started
-            if ran.ended == "stopped":
+            try:
+                passed, batch.output = self.swarm.run_check(batch.goal.test or "true", worktree,
+                                                            batch.goal.test_timeout, stop=batch.cancel)
+            except Stopping:  # cancelled: neither a pass nor a failure
                 return
-            if ran.ended == "time":
-                batch.passed, batch.output = False, f"timed out after {batch.goal.test_timeout:g}s\n{ran.stdout[-3000:]}"
-            else:
-                batch.passed, batch.output = ran.code == 0, f"exit {ran.code}\n{ran.stdout[-3000:]}"
+            batch.passed, batch.seconds = passed, time.monotonic() - started
             what = f"batch #{batch.number}" if batch.tasks else f"main {batch.base[:10]} by itself"
             self.log(f"{what} {'green' if batch.passed else 'red'} in {batch.seconds:.1f}s")
             if batch.passed:

@@ -150,20 +150,22 @@ class Swarm:
 
         return run_agent(self.model_factory(settings), SYSTEM[role], prompt, tools, limits, on_step=on_step)
 
-    def run_check(self, command: str, cwd: Path, timeout: float = 1800.0,
-                  tip: str | None = None) -> tuple[bool, str]:
-        """Run a goal's test or check command in the sandbox, killed whole at `timeout` or when the
-        swarm stops (Stopping: neither a pass nor a failure); (passed, the tail of its output).
-        With `tip` (main's tip the command runs on), it is also killed as soon as the hub's main
-        moves past it (BranchMoved, neither a pass nor a failure: see roles/turns.py)."""
-        watch = MainWatch(tip, self._hub_main, self.stop) if tip is not None else None
+    def run_check(self, command: str, cwd: Path, timeout: float = 1800.0, tip: str | None = None,
+                  stop: threading.Event | None = None) -> tuple[bool, str]:
+        """Run a goal's test or check command in the sandbox, killed whole at `timeout` (a failure)
+        or when `stop` (default: the swarm's) is set (Stopping: neither a pass nor a failure);
+        (passed, the tail of its output). With `tip` (main's tip the command runs on), it is also
+        killed as soon as the hub's main moves past it (BranchMoved, neither a pass nor a failure:
+        see roles/turns.py)."""
+        stop = stop or self.stop
+        watch = MainWatch(tip, self._hub_main, stop) if tip is not None else None
         with watch or contextlib.nullcontext():
             ran = run_killable(self.sandbox(cwd)(["/bin/sh", "-c", command]), cwd, agent_env(), timeout,
-                               stop=watch or self.stop, keep=8000, merge=True)
+                               stop=watch or stop, keep=8000, merge=True)
         if ran.ended == "time":
-            return False, f"timed out after {timeout:g}s"
+            return False, f"timed out after {timeout:g}s\n{ran.stdout[-3000:]}"
         if ran.ended == "stopped":
-            if self.stop.is_set() or watch is None:
+            if stop.is_set() or watch is None:
                 raise Stopping("the swarm is stopping: the command was killed")
             raise BranchMoved("main")
         return ran.code == 0, f"exit {ran.code}\n{ran.stdout[-4000:]}"
