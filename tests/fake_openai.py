@@ -6,8 +6,9 @@
 
 Responses come from routes first (`server.route(fn)`: fn(request) returns a Response or None, so
 several agents can share one server and be answered by role), then from the queue, in order. An
-unscripted request gets HTTP 400 (not retried) saying so. Every request is recorded in
-`server.requests`. Builders: `tool_call`, `tool_calls`, `text`, `error`, `delayed`.
+unscripted request gets HTTP 400 (not retried) saying so. A request with `"stream": true` is
+answered as server-sent events (chunked), ending with a usage chunk when the request asked for it
+(`stream_options.include_usage`), as OpenAI does. Every request is recorded in `server.requests`. Builders: `tool_call`, `tool_calls`, `text`, `error`, `delayed`.
 
 Use it as a fixture with `from fake_openai import fake_openai  # noqa: F401`.
 """
@@ -165,6 +166,24 @@ class FakeOpenAI:
                              "total_tokens": sum(r.usage)}
         return body
 
+    def _chunks(self, request: Request, r: Response) -> Iterator[dict[str, Any]]:
+        """A completion as OpenAI streams it: role, content in pieces, tool calls, finish, usage."""
+        head = {"id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": request.body.get("model", "fake-model")}
+        delta = lambda d, finish=None: {**head, "choices": [{"index": 0, "delta": d, "logprobs": None,  # noqa: E731
+                                                             "finish_reason": finish}]}
+        yield delta({"role": "assistant", "content": ""})
+        for piece in (r.content or "").split(" ") if r.content else ():
+            yield delta({"content": piece + " "})
+        for i, (name, args) in enumerate(r.calls):
+            arguments = args if isinstance(args, str) else json.dumps(args or {})
+            yield delta({"tool_calls": [{"index": i, "id": f"call_{next(self._ids)}", "type": "function",
+                                         "function": {"name": name, "arguments": arguments}}]})
+        yield delta({}, "tool_calls" if r.calls else "stop")
+        if r.usage is not None and (request.body.get("stream_options") or {}).get("include_usage"):
+            yield {**head, "choices": [], "usage": {"prompt_tokens": r.usage[0], "completion_tokens": r.usage[1],
+                                                    "total_tokens": sum(r.usage)}}
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -188,6 +207,20 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 
+            def _stream(self, request: Request, response: Response) -> None:
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    events = [f"data: {json.dumps(c)}\n\n".encode() for c in fake._chunks(request, response)]
+                    for event in [*events, b"data: [DONE]\n\n"]:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
                     self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
@@ -207,6 +240,8 @@ class FakeOpenAI:
                 if response.status != 200:
                     self._send(response.status, {"error": {"message": response.error, "type": "fake_error",
                                                            "param": None, "code": None}}, response.headers)
+                elif request.body.get("stream") is True:
+                    self._stream(request, response)
                 else:
                     self._send(200, fake._completion(request, response), response.headers)
 
