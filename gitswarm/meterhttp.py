@@ -148,9 +148,10 @@ class Handler(BaseHTTPRequestHandler):
                                             "invalid_api_key"), close=True)
         below = below_v1(self.path)
         if below is None:
-            return self._answer(404, error_body(f"no such model endpoint: {self.path[:200]!r}",
-                                            "invalid_request_error", "unknown_url"), close=True)
-        if "Transfer-Encoding" in self.headers:
+            return self._answer(404, error_body("no such model endpoint here: the meter serves /v1/ + "
+                                            f"{', '.join(sorted(ENDPOINTS))}", "invalid_request_error",
+                                            "unknown_url"), close=True)
+        if "Transfer-Encoding" in self.headers or len(self.headers.get_all("Content-Length") or []) > 1:
             return self._answer(411, error_body("send the body with a Content-Length", "invalid_request_error",
                                             "length_required"), close=True)
         try:
@@ -196,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
         return json.dumps(request).encode() if changed else body
 
     def _headers_out(self, session: Session, body: bytes) -> dict[str, str]:
-        drop = {n.strip().lower() for n in self.headers.get("Connection", "").split(",")} | HOP_BY_HOP
+        drop = {n.strip().lower() for v in self.headers.get_all("Connection") or [] for n in v.split(",")} | HOP_BY_HOP
         out = {name: value for name, value in self.headers.items()
                if name.lower() not in drop and not SECRET_HEADER.search(name)
                and HEADER_NAME.match(name) and HEADER_VALUE.match(value)}
