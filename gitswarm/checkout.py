@@ -16,6 +16,7 @@ import fcntl
 import os
 import shutil
 import stat
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -23,6 +24,8 @@ from typing import Iterator
 from . import git
 from .errors import GitError, GitswarmError
 from .sandbox import agent_env
+from .task import SHA_RE
+from .text import printable
 
 SAFE = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "core.attributesFile=/dev/null",
         "-c", "commit.gpgSign=false", "-c", "tag.gpgSign=false", "-c", "submodule.recurse=false",
@@ -107,9 +110,19 @@ def remove_worktree(mirror: Path, path: Path) -> None:
         _git(["worktree", "prune"], mirror, check=False)
 
 
-def commit_all(mirror: Path, worktree: Path, message: str, author: tuple[str, str]) -> str | None:
-    """Commit everything in the worktree; the new commit, or None when nothing changed."""
-    _worktree_git(mirror, worktree, ["add", "-A"])
+def commit_all(mirror: Path, worktree: Path, message: str, author: tuple[str, str], base: str | None = None,
+               ignore: tuple[str, ...] | list[str] = ()) -> str | None:
+    """Commit everything in the worktree, on `base` (the commit the task started from: whatever
+    the agent committed itself on top of it is squashed into this one commit, which HEAD moves
+    past), leaving out untracked files that match the gitignore patterns `ignore`. The new
+    commit, or None when nothing changed."""
+    if base is not None and head(mirror, worktree) != base:
+        _worktree_git(mirror, worktree, ["update-ref", "--no-deref", "HEAD", base])
+        _worktree_git(mirror, worktree, ["read-tree", base])
+    with tempfile.NamedTemporaryFile("w", prefix="gitswarm-ignore-", suffix=".txt") as excludes:
+        excludes.write("".join(f"{pattern}\n" for pattern in ignore))
+        excludes.flush()
+        _worktree_git(mirror, worktree, ["-c", f"core.excludesFile={excludes.name}", "add", "-A"])
     if _worktree_git(mirror, worktree, ["diff", "--cached", "--quiet", "--ignore-submodules=all"],
                      check=False).returncode == 0:
         return None
@@ -117,6 +130,46 @@ def commit_all(mirror: Path, worktree: Path, message: str, author: tuple[str, st
            "GIT_COMMITTER_NAME": author[0], "GIT_COMMITTER_EMAIL": author[1]}
     _worktree_git(mirror, worktree, ["commit", "-q", "--no-verify", "-F", "-"], input=message.encode(), env=who)
     return head(mirror, worktree)
+
+
+def agent_commits(mirror: Path, worktree: Path, base: str, shadow: Path | None = None, limit: int = 50) -> list[str]:
+    """The subjects of the commits an agent made on `base` in the worktree, newest first (at most
+    `limit`): read from its own HEAD, or, when it ran in the sandbox, from the `shadow` made for it
+    (shadow_admin). Read by value: nothing the agent wrote is run or trusted."""
+    env = None
+    if shadow is not None:
+        try:
+            tip = (shadow / "admin" / "HEAD").read_text().strip()
+        except OSError:
+            return []
+        objects = shadow / "objects"
+        if not SHA_RE.match(tip) or objects.is_symlink() or not objects.is_dir():
+            return []
+        shutil.rmtree(objects / "info", ignore_errors=True)  # alternates of its own: read nothing else
+        if (objects / "info").exists():
+            return []
+        env = {"GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects)}
+    else:
+        tip = head(mirror, worktree)
+    if tip == base:
+        return []
+    proc = _git(["log", "--no-decorate", f"--max-count={limit}", "--format=%s", f"{base}..{tip}", "--"], mirror,
+                check=False, env=env)
+    return [printable(line, 200) for line in proc.stdout.decode(errors="replace").splitlines() if line.strip()]
+
+
+def shadow_admin(mirror: Path, worktree: Path, folder: Path) -> tuple[Path, Path, dict[str, str]]:
+    """What lets an agent commit in its worktree inside the sandbox, where the mirror is read-only:
+    a copy of the worktree's admin folder (HEAD, index) in `folder`/admin, shown in its place,
+    and an object folder of its own (`folder`/objects) with the mirror's objects as alternates.
+    Its commits stay there: gitswarm commits what the files hold (commit_all). (the copy, the
+    admin folder it stands for, the environment git needs)."""
+    admin = _admin_dir(mirror, worktree)
+    copy, objects = folder / "admin", folder / "objects"
+    shutil.copytree(admin, copy, symlinks=True)
+    objects.mkdir()
+    return copy, admin.resolve(), {"GIT_OBJECT_DIRECTORY": str(objects),
+                                   "GIT_ALTERNATE_OBJECT_DIRECTORIES": str((mirror / "objects").resolve())}
 
 
 def _conflicted(mirror: Path, worktree: Path) -> list[str]:

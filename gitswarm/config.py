@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from .endpoints import NAME_RE as ENDPOINT_RE, URL_RE, Endpoints, from_environment
 from .errors import FileInvalid
+from .sandbox import network_allowed
 from .text import CONTROL_RE  # the characters task files refuse
 from .yamlfile import Fail, load_yaml, shown, typename
 
@@ -46,8 +47,10 @@ MAX_FILE_BYTES = 64 * 1024
 ROLES = ("planner", "worker", "judge")
 BACKENDS = ("openai", "command")
 PROMPT_MODES = ("stdin", "file")
-ROLE_FIELDS = ("backend", "model", "endpoint", "base_url", "temperature", "command", "prompt_mode",
-               "max_steps", "max_tokens", "wall_time", "max_output")
+NETWORKS = ("off", "model", "on")
+ROLE_FIELDS = ("backend", "model", "endpoint", "base_url", "temperature", "command", "prompt_mode", "network",
+               "ignore", "max_steps", "max_tokens", "wall_time", "max_output")
+MAX_IGNORE = 100
 HOST_ONLY = ("api_key_env",)  # role settings that only the host's endpoints file may give
 FIELDS = ("defaults", "model", *ROLES, "debounce", "max_depth", "lease", "workers", "max_attempts", "retry_backoff")
 
@@ -69,7 +72,12 @@ class RoleConfig:
     backend: "openai" (an OpenAI-compatible endpoint of the host's: `endpoint` names it, and its
     `base_url` and the environment variable holding its key, `api_key_env`, are the host's) or
     "command" (a program is the agent: `command`, given the prompt on stdin or in a file, per
-    `prompt_mode`). The limits bound one agent run: `max_steps` model calls, `max_tokens` tokens
+    `prompt_mode`; docs/agents.md). A command role reaches its model (the endpoint chosen as for
+    an openai role) only through gitswarm's metering proxy, and its sandbox's `network` is "off"
+    (nothing), "model" (the proxy only: the default when the role has an endpoint) or "on" (the
+    host's network: only where the host allows it, GITSWARM_AGENT_NETWORK=on). `ignore`:
+    gitignore patterns of files the agent leaves (caches, transcripts) kept out of its commit.
+    The limits bound one agent run: `max_steps` model calls, `max_tokens` tokens
     (prompt and completion, summed over the run), `wall_time` seconds, `max_output` characters of
     one tool result shown to the model."""
 
@@ -81,6 +89,8 @@ class RoleConfig:
     temperature: float | None = None
     command: str | None = None
     prompt_mode: str = "stdin"
+    network: str | None = None  # None: "model" for a command role with an endpoint, else "off"
+    ignore: tuple[str, ...] = ()
     max_steps: int = 50
     max_tokens: int = 200_000
     wall_time: float = 1800.0
@@ -217,14 +227,20 @@ def _finish(role: RoleConfig, path: str, field_name: str, endpoints: Endpoints) 
         raise ConfigInvalid(path, f"{field_name}.command", "required when backend is command",
                             "give the program that runs the agent, e.g. command: ./agent.sh "
                             "(or use backend: openai)")
-    if role.backend != "openai":
-        return dataclasses.replace(role, endpoint=None, base_url=None, api_key_env=None)
+    if role.network == "on" and not network_allowed():
+        raise ConfigInvalid(path, f"{field_name}.network", "is on, and this host does not let agents reach its "
+                            "network", "use network: model (the role's model endpoint only) or off; the host's "
+                            "operator allows it with GITSWARM_AGENT_NETWORK=on")
     chosen = endpoints.get(role.endpoint or endpoints.default or "")
     if chosen is None:
+        if role.backend == "command" and not role.endpoint:  # a program that needs no model
+            return dataclasses.replace(role, endpoint=None, base_url=None, api_key_env=None,
+                                       network=role.network or "off")
         raise ConfigInvalid(path, f"{field_name}.endpoint", "names no endpoint, and the host has several and no "
                             "default", f"name one with endpoint: <name>; {endpoints.hint()}")
     return dataclasses.replace(role, model=role.model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL,
-                               endpoint=chosen.name, base_url=chosen.base_url, api_key_env=chosen.api_key_env)
+                               endpoint=chosen.name, base_url=chosen.base_url, api_key_env=chosen.api_key_env,
+                               network=role.network or ("model" if role.backend == "command" else None))
 
 
 # ---------------------------------------------------------------- values
@@ -263,6 +279,19 @@ def _command(value: Any, name: str, fail: Fail) -> str | None:
     if bad:
         raise fail(name, f"holds a control or invisible character (U+{ord(bad.group()):04X})", "remove it")
     return value
+
+
+def _ignore(value: Any, name: str, fail: Fail) -> tuple[str, ...]:
+    """gitignore patterns, as a list of text (one pattern: a text)."""
+    items = [value] if isinstance(value, str) else value
+    hint = "give gitignore patterns, e.g. ignore: [.aider*, '*.traj.json']"
+    if not isinstance(items, list) or len(items) > MAX_IGNORE:
+        raise fail(name, f"must be a list of at most {MAX_IGNORE} patterns, not {shown(value)}", hint)
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip() or len(item) > 200 or "\n" in item \
+                or CONTROL_RE.search(item):
+            raise fail(f"{name}[{i}]", f"{shown(item)} is not a pattern", hint)
+    return tuple(items)
 
 
 def _temperature(value: Any, name: str, fail: Fail) -> float | None:
@@ -311,6 +340,8 @@ _ROLE_CHECKS: dict[str, Callable[[Any, str, Fail], Any]] = {
     "temperature": _temperature,
     "command": _command,
     "prompt_mode": _choice(PROMPT_MODES, "a prompt mode"),
+    "network": _choice(NETWORKS, "a network setting"),
+    "ignore": _ignore,
     "max_steps": _limit(1, 100_000),
     "max_tokens": _limit(1, 10_000_000_000),
     "wall_time": _duration,

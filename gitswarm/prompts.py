@@ -25,6 +25,7 @@ from .errors import GitswarmError
 PACKAGE, SOURCE_FOLDER = "gitswarm.prompt_templates", "prompts"
 OVERRIDE_DIR = ".gitswarm/prompts"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\Z")
+ROLES_WITH_COMMAND_PROMPTS = ("planner", "worker", "judge")
 
 # What each shipped prompt is given, and the tools it names.
 VARIABLES: dict[str, tuple[str, ...]] = {
@@ -37,6 +38,14 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "worker": ("bash", "read_file", "write_file", "edit_file", "finish"),
     "judge": ("verdict",),
 }
+# A command agent (a CLI of its own) gets `<role>-command`: the same, without gitswarm's tools.
+for _role in ROLES_WITH_COMMAND_PROMPTS:
+    VARIABLES[f"{_role}-command"], TOOLS[f"{_role}-command"] = VARIABLES[_role], ()
+
+
+def prompt_name(role: str, backend: str) -> str:
+    """The prompt a role's agent gets: `<role>-command` for a command agent, else `<role>`."""
+    return f"{role}-command" if backend == "command" else role
 
 _TOKEN_RE = re.compile(r"\\\{\{|\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}|\{\{")
 _VARIABLE_HINT = "pass it to render(), or take {{%s}} out of the prompt"

@@ -46,6 +46,7 @@ BLANKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-")
 HOME_INSIDE = "/tmp/home"
 NETWORKS = ("off", "model", "on")
 RELAY = Path(__file__).with_name("relay.py")
+REAPER = Path(__file__).with_name("reaper.py")
 NO_BWRAP_HINT = ("apt-get install bubblewrap, or set GITSWARM_SANDBOX=off to run agent commands unsandboxed "
                  "on this host")
 
@@ -124,16 +125,19 @@ def check() -> str:
 
 def wrap(argv: list[str], workdir: Path, hide: list[Path] | tuple[Path, ...] = (),
          readable: list[Path] | tuple[Path, ...] = (), writable: list[Path] | tuple[Path, ...] = (),
-         network: str = "off", meter_socket: Path | None = None, meter_port: int | None = None) -> list[str]:
+         network: str = "off", meter_socket: Path | None = None, meter_port: int | None = None,
+         binds: list[tuple[Path, Path]] | tuple[tuple[Path, Path], ...] = ()) -> list[str]:
     """argv, to run inside the sandbox, with `workdir` and `writable` its only writable folders;
     `readable`: paths to show read-only (the mirror, a prompt file's folder); `hide`: paths (the
     hub) never shown, even where a readable path holds them; `network`: "off", "model" (only the
     meter, given by `meter_socket` and `meter_port`) or "on" (see the module docstring). Raises
     GitswarmError when the sandbox is on and bubblewrap is missing, or for a network mode this
-    host does not allow; with GITSWARM_SANDBOX=off, argv as it is."""
+    host does not allow. `binds`: (folder, where it is shown) pairs, read-write: a copy shown in
+    place of what it copies (gitswarm.checkout.shadow_admin). With GITSWARM_SANDBOX=off, argv under
+    gitswarm.reaper, which ends what argv leaves running, even outside its process group."""
     _check_network(network, meter_socket, meter_port)
     if mode() == "off":
-        return argv
+        return [sys.executable, "-I", str(REAPER), "--", *argv]
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise GitswarmError("agent commands run only in a sandbox, and bubblewrap (bwrap) is not installed "
@@ -156,6 +160,7 @@ def wrap(argv: list[str], workdir: Path, hide: list[Path] | tuple[Path, ...] = (
         if path.is_dir() and not any(path == w or path in w.parents for w in rw) and any(
                 s == path or s in path.parents for s in shown | {Path(p) for p in SYSTEM_PATHS}):
             mounts.append((path, ["--tmpfs", str(path)]))
+    mounts += [(Path(dest), ["--bind", str(Path(src).resolve()), str(dest)]) for src, dest in binds]
     for _, mount in sorted(mounts, key=lambda m: len(m[0].parts)):  # a folder before what it holds
         args += mount
     args += [arg for d in BLANKED_DIRS if os.path.isdir(d) for arg in ("--tmpfs", d)]  # whatever showed /etc

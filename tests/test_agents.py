@@ -359,7 +359,9 @@ def alive(pid: int) -> bool:
 
 def test_command_prompt_on_stdin(tmp_path: Path) -> None:
     result = run_command_agent("pwd; tr a-z A-Z", "fix the bug", tmp_path, Limits())
-    assert result == AgentResult(f"{tmp_path}\nFIX THE BUG", "finished", 1, 0, 0, "pwd; tr a-z A-Z")
+    assert (result.summary, result.reason, result.steps, result.tokens_in, result.tokens_out, result.model) == \
+        (f"{tmp_path}\nFIX THE BUG", "finished", 1, 0, 0, "command")
+    assert result.trace.code == 0 and result.trace.prompt == "fix the bug" and result.trace.stdout.endswith("BUG")
 
 
 def test_command_prompt_in_a_file(tmp_path: Path) -> None:
@@ -439,3 +441,24 @@ def test_empty_reply_is_sent_back_as_empty_text(fake_openai: FakeOpenAI) -> None
     fake_openai.enqueue_tool_call("finish", {"summary": "s"})
     assert run_agent(model_for(fake_openai), "s", "p", [finish_tool()], Limits()).reason == "finished"
     assert fake_openai.requests[1].messages[-2] == {"role": "assistant", "content": ""}
+
+
+@pytest.mark.parametrize("wall_time", [0.5, 60.0])
+def test_unsandboxed_what_left_the_group_dies_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  wall_time: float) -> None:
+    """Without the sandbox, a process the agent moved out of its group (setsid) whose parent died
+    belongs to init: gitswarm.reaper, which sandbox.wrap puts under the command, ends it, at the
+    wall time and when the command exits on its own."""
+    from gitswarm import sandbox
+
+    monkeypatch.setenv("GITSWARM_SANDBOX", "off")
+    command = ("sh -c 'setsid sh -c \"sleep 100 & echo \\$! > orphan.pid\" &'; sleep 0.3; echo started; "
+               + ("sleep 100" if wall_time < 1 else "true"))
+    result = run_command_agent(command, "", tmp_path, Limits(wall_time=wall_time), grace=1,
+                               wrap=lambda argv, readable, writable: sandbox.wrap(argv, tmp_path))
+    assert result.reason == ("time" if wall_time < 1 else "finished") and "started" in result.summary
+    orphan = int((tmp_path / "orphan.pid").read_text())
+    deadline = time.monotonic() + 3
+    while alive(orphan) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not alive(orphan)

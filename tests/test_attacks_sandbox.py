@@ -184,7 +184,7 @@ def test_sandbox_off_is_said_at_start_and_in_status(hub, tmp_path):
 
 def boxed(command: str, work: Path, wall_time: float = 60.0):
     return run_command_agent(command, "", work, Limits(wall_time=wall_time),
-                             wrap=lambda argv, readable: sandbox.wrap(argv, work, [], readable))
+                             wrap=lambda argv, readable, writable: sandbox.wrap(argv, work, [], readable, writable))
 
 
 def test_a_sandboxed_command_cannot_see_or_kill_a_host_process(tmp_path):

@@ -83,8 +83,8 @@ def test_model_may_be_a_mapping_like_defaults():
 
 def test_a_command_backend_for_every_role():
     config = load_config("defaults: {backend: command, command: 'claude -p', prompt_mode: stdin}")
-    assert all(config.role(r).command == "claude -p" and config.role(r).model is None
-               for r in ("planner", "worker", "judge"))
+    assert all(config.role(r).command == "claude -p" and config.role(r).model == DEFAULT_MODEL
+               and config.role(r).network == "model" for r in ("planner", "worker", "judge"))
 
 
 def test_role_refuses_an_unknown_role():
@@ -107,9 +107,9 @@ def test_for_goal_applies_the_goals_models():
 
 
 def test_for_goal_fills_the_model_when_a_goal_turns_a_command_role_to_openai():
-    config = load_config("judge: {backend: command, command: ./j.sh}")
-    assert config.judge.model is None
-    assert config.for_goal({"judge": {"backend": "openai"}}).judge.model == DEFAULT_MODEL
+    config = load_config("judge: {backend: command, command: ./j.sh, model: m1}")
+    assert config.judge.model == "m1"
+    assert config.for_goal({"judge": {"backend": "openai"}}).judge.model == "m1"
 
 
 @pytest.mark.parametrize("models, field, problem, hint", [
@@ -267,9 +267,37 @@ def test_a_goal_chooses_among_the_same_endpoints():
     assert config.for_goal({"worker": goal.models["worker"]}, goal.path).worker.base_url == "http://localhost:8000/v1"
 
 
-def test_a_command_role_has_no_endpoint():
-    role = load_config("worker: {backend: command, command: ./a.sh}").worker
-    assert (role.endpoint, role.base_url, role.api_key_env) == (None, None, None)
+def test_a_command_role_reaches_its_model_through_the_hosts_endpoint(monkeypatch: pytest.MonkeyPatch):
+    """A command agent gets the role's model at the host's endpoint (gitswarm's metering proxy
+    serves it to the agent), its sandbox's network limited to that endpoint by default."""
+    role = load_config("worker: {backend: command, command: ./a.sh, model: m2}").worker
+    assert (role.model, role.endpoint, role.api_key_env, role.network) == ("m2", "default", "OPENAI_API_KEY", "model")
+    several = Endpoints((Endpoint("a", "http://a/v1"), Endpoint("b", "http://b/v1")))
+    alone = load_config("defaults: {backend: command, command: ./a.sh}", endpoints=several).worker
+    assert (alone.endpoint, alone.base_url, alone.network) == (None, None, "off")  # no model: no network
+    off = load_config("worker: {backend: command, command: ./a.sh, network: 'off', ignore: '.aider*'}").worker
+    assert (off.network, off.ignore) == ("off", (".aider*",))
+
+
+def test_network_on_only_where_the_host_allows_it(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("GITSWARM_AGENT_NETWORK", raising=False)
+    with pytest.raises(ConfigInvalid) as raised:
+        load_config("worker: {backend: command, command: ./a.sh, network: 'on'}")
+    assert raised.value.field == "worker.network" and "GITSWARM_AGENT_NETWORK=on" in str(raised.value)
+    monkeypatch.setenv("GITSWARM_AGENT_NETWORK", "on")
+    assert load_config("worker: {backend: command, command: ./a.sh, network: 'on'}").worker.network == "on"
+
+
+@pytest.mark.parametrize("text, field", [
+    ("worker: {network: wifi}", "worker.network"),
+    ("worker: {ignore: [ok, '']}", "worker.ignore[1]"),
+    ("worker: {ignore: {a: 1}}", "worker.ignore"),
+    ('worker: {ignore: ["a\\u001b[31m"]}', "worker.ignore[0]"),
+])
+def test_bad_network_and_ignore_settings_name_the_field(text: str, field: str):
+    with pytest.raises(ConfigInvalid) as raised:
+        load_config(text)
+    assert raised.value.field == field
 
 
 

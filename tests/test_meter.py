@@ -310,11 +310,12 @@ def test_network_on_only_where_the_host_allows_it(tmp_path, listener, monkeypatc
 
 
 def test_without_the_sandbox_every_mode_is_the_command_itself(tmp_path, monkeypatch):
+    """Unsandboxed, the command runs as it is, under the reaper only (gitswarm/reaper.py)."""
     monkeypatch.setenv("GITSWARM_SANDBOX", "off")
     monkeypatch.setenv("GITSWARM_AGENT_NETWORK", "on")
     for network in ("off", "model", "on"):
-        assert sandbox.wrap(["x", "y"], tmp_path, network=network, meter_socket=tmp_path / "s",
-                            meter_port=1) == ["x", "y"]
+        argv = sandbox.wrap(["x", "y"], tmp_path, network=network, meter_socket=tmp_path / "s", meter_port=1)
+        assert argv[-3:] == ["--", "x", "y"] and argv[-4].endswith("reaper.py")
 
 
 @needs_bwrap

@@ -32,8 +32,9 @@ def values(name: str) -> dict[str, str]:
 
 
 def test_the_shipped_prompts():
-    assert P.names() == ["judge", "planner", "worker"]
-    assert sorted(P.VARIABLES) == sorted(P.TOOLS) == sorted(SIGNATURES) == P.names()
+    assert P.names() == ["judge", "judge-command", "planner", "planner-command", "worker", "worker-command"]
+    assert sorted(P.VARIABLES) == sorted(P.TOOLS) == P.names()
+    assert sorted(SIGNATURES) == ["judge", "planner", "worker"]
     # installed, or a source checkout: either way the files are the source's
     for name in P.names():
         assert (P.prompt_dir() / f"{name}.md").read_text() == (SOURCE / f"{name}.md").read_text()
@@ -112,7 +113,7 @@ def test_unknown_and_malformed_prompt_names():
     with pytest.raises(PromptError) as raised:
         render("reviewer", {})
     assert str(raised.value).startswith("prompts/reviewer.md: no such prompt")
-    assert "judge, planner, worker" in str(raised.value)
+    assert "judge, judge-command, planner, planner-command, worker, worker-command" in str(raised.value)
     with pytest.raises(PromptError, match="is not a prompt name"):
         render("../pyproject", {})
 
@@ -173,6 +174,19 @@ def test_the_built_package_ships_and_finds_the_prompts(tmp_path: Path):
     assert Path(got["module"]).is_relative_to(lib)
     assert Path(got["prompts_module"]) == lib / "gitswarm" / "prompts.py"  # not hidden by the templates
     assert Path(got["dir"]).resolve() == (lib / "gitswarm" / "prompt_templates").resolve()
-    assert got["names"] == ["judge", "planner", "worker"]
+    assert got["names"] == ["judge", "judge-command", "planner", "planner-command", "worker", "worker-command"]
     assert got["resource"] == (SOURCE / "judge.md").read_text(encoding="utf-8")
     assert got["worker"] == render("worker", {v: v.upper() for v in P.VARIABLES["worker"]})
+
+
+@pytest.mark.parametrize("role", ["planner", "worker", "judge"])
+def test_a_command_agent_gets_a_prompt_without_gitswarms_tools(role: str):
+    """A CLI agent has its own tools: its prompt names none of gitswarm's, and says how it answers
+    (the result file; the planner's tasks file; the judge's exit status)."""
+    name = P.prompt_name(role, "command")
+    assert name == f"{role}-command" and P.prompt_name(role, "openai") == role
+    text = render(name, values(role))
+    for tool in {t for tools in P.TOOLS.values() for t in tools}:
+        assert f"`{tool}(" not in text and f"{tool}(" not in text, tool
+    assert "GITSWARM_RESULT_FILE" in text
+    assert {"planner": "GITSWARM_TASKS_FILE", "worker": "FAILED:", "judge": "status 0"}[role] in text

@@ -65,7 +65,7 @@ def test_a_sandboxed_command(tmp_path, hub, listener, outside):
     work = tmp_path / "work"
     work.mkdir()
     result = run_command_agent(probe(listener, outside, hub), "", work, Limits(),
-                               wrap=lambda argv, readable: sandbox.wrap(argv, work, [hub], readable))
+                               wrap=lambda argv, readable, writable: sandbox.wrap(argv, work, [hub], readable, writable))
     assert result.reason == "finished", result.summary
     assert result.summary.split() == ["no-write-outside", "no-network", "no-hub"]
     assert (work / "made-here.txt").read_text() == "inside\n"
@@ -79,7 +79,7 @@ def test_a_prompt_file_is_readable_inside(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     result = run_command_agent("cat {prompt_file}", "the prompt", work, Limits(), prompt_mode="file",
-                               wrap=lambda argv, readable: sandbox.wrap(argv, work, [], readable))
+                               wrap=lambda argv, readable, writable: sandbox.wrap(argv, work, [], readable, writable))
     assert (result.reason, result.summary) == ("finished", "the prompt")
 
 
@@ -107,7 +107,7 @@ def test_git_works_inside_on_the_read_only_mirror(hub, tmp_path):
     command = (f"git log -1 --format=%H > log.txt; touch {mirror}/planted 2>/dev/null && echo WROTE-MIRROR; "
                f"echo hi > $HOME/x && test -w /tmp && echo $HOME")
     result = run_command_agent(command, "", work, Limits(),
-                               wrap=lambda argv, readable: sandbox.wrap(argv, work, [], [*readable, mirror]))
+                               wrap=lambda argv, readable, writable: sandbox.wrap(argv, work, [], [*readable, mirror], writable))
     assert (result.reason, result.summary) == ("finished", sandbox.HOME_INSIDE)
     assert (work / "log.txt").read_text().strip() == tip
     assert not (mirror / "planted").exists()
@@ -120,7 +120,7 @@ def test_operator_paths_are_shown_read_only(tmp_path, monkeypatch):
     work = tmp_path / "work"
     work.mkdir()
     command = f"cat {shared}/data.txt 2>/dev/null || echo unseen; touch {shared}/new 2>/dev/null && echo WROTE || true"
-    wrap = lambda argv, readable: sandbox.wrap(argv, work, [], readable)  # noqa: E731
+    wrap = lambda argv, readable, writable: sandbox.wrap(argv, work, [], readable, writable)  # noqa: E731
     try:
         assert run_command_agent(command, "", work, Limits(), wrap=wrap).summary == "unseen"
         monkeypatch.setenv("GITSWARM_SANDBOX_PATHS", f"{shared}:/nonexistent-but-harmless")

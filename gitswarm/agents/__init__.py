@@ -73,9 +73,30 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Trace:
+    """What a command agent's run leaves to keep in its attempt's record (gitswarm.runlog): the
+    command, how it ended (`ended`: exited, time or stopped; `code` its exit status), its bounded
+    stdout and stderr, the prompt it got, the result file it wrote (parsed), and the model
+    exchanges the metering proxy saw (`transcript`), the commits it made in its worktree."""
+
+    command: str
+    code: int | None
+    ended: str
+    elapsed: float
+    stdout: str = ""
+    stderr: str = ""
+    prompt: str = ""
+    result: dict[str, Any] | None = None
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)  # subjects of the commits it made itself
+
+
+@dataclass(frozen=True)
 class AgentResult:
-    """How a run ended. `reason`: finished, steps, tokens, time, malformed or error.
-    `error` is the exception behind reason "error" (e.g. `ModelRejected`: a configuration problem)."""
+    """How a run ended. `reason`: finished, steps, tokens, time, malformed, error, stopped, failed
+    (a command agent said so) or handback (a command agent gives its task back unharmed).
+    `error` is the exception behind reason "error" (e.g. `ModelRejected`: a configuration problem).
+    `cost`: what the run cost, when the agent or the endpoint said; `trace`: a command agent's run."""
 
     summary: str
     reason: str
@@ -84,6 +105,8 @@ class AgentResult:
     tokens_out: int
     model: str
     error: Exception | None = None
+    cost: float | None = None
+    trace: Trace | None = None
 
 
 @dataclass(frozen=True)
@@ -309,6 +332,6 @@ class ScriptedModel:
         return reply
 
 
-__all__ = ["Tool", "Limits", "ToolCall", "Reply", "AgentResult", "Step", "ChatModel", "AgentStop", "Finished",
+__all__ = ["Tool", "Limits", "ToolCall", "Reply", "AgentResult", "Trace", "Step", "ChatModel", "AgentStop", "Finished",
            "LimitExceeded", "ModelUnavailable", "ModelRejected", "truncate", "check_arguments", "finish_tool",
            "run_agent", "ScriptedModel", "REMINDER"]

@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Literal
 
-from gitswarm.agents import AgentResult, Limits
+from gitswarm.agents import AgentResult, Limits, Trace
+from gitswarm.reaper import processes
+from gitswarm.agents.contract import HANDBACK_EXIT, PROMPT_NAME, RESULT_NAME, ResultInvalid, read_result
+from gitswarm.text import printable
 
 SUMMARY_CHARS = 2000
 
@@ -72,18 +75,6 @@ def _feed(pipe: IO[bytes], data: bytes) -> None:
             pass
 
 
-def _processes() -> list[tuple[int, str, int, int]]:
-    """(pid, state, parent pid, process group) of every process, from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-            found.append((int(stat.parent.name), state, int(ppid), int(group)))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
 def group_alive(pgid: int) -> bool:
     """Whether a process of the group still runs. Zombies do not count: an orphan's zombie stays in
     the group until init reaps it, which some container inits do only every few seconds."""
@@ -93,7 +84,7 @@ def group_alive(pgid: int) -> bool:
         return False
     if not os.path.isdir("/proc"):
         return True
-    return any(group == pgid and state != "Z" for _, state, _, group in _processes())
+    return any(group == pgid and state != "Z" for _, state, _, group in processes())
 
 
 def _freeze(pgid: int, wait: float = 1.0) -> list[int]:
@@ -109,7 +100,7 @@ def _freeze(pgid: int, wait: float = 1.0) -> list[int]:
         return []
     deadline = time.monotonic() + wait
     while True:
-        procs = _processes()
+        procs = processes()
         members = {pid: state for pid, state, _, group in procs if group == pgid and state != "Z"}
         if all(state in "tT" for state in members.values()) or time.monotonic() >= deadline:
             break
@@ -229,39 +220,65 @@ def run_killable(argv: list[str], cwd: Path, env: dict[str, str] | None, timeout
 def run_command_agent(command: str, prompt: str, cwd: Path, limits: Limits, env: dict[str, str] | None = None,
                       prompt_mode: Literal["stdin", "file"] = "stdin", *, grace: float = 5.0,
                       stop: threading.Event | None = None,
-                      wrap: Callable[[list[str], list[Path]], list[str]] | None = None) -> AgentResult:
-    """Run `command` as the agent. Exit 0: reason "finished", the tail of stdout as summary;
-    non-zero: "error" with the tail of stderr (or stdout); wall time exceeded: "time"; `stop` set
-    (the swarm shuts down): "stopped", the program's process group killed. `wrap(argv, readable)`
-    turns the command line into the one to run (the sandbox), showing it the prompt file's folder.
-    `env` is the program's whole environment (None: this process's)."""
+                      wrap: Callable[[list[str], list[Path], list[Path]], list[str]] | None = None,
+                      contract: Callable[[Path], dict[str, str]] | None = None) -> AgentResult:
+    """Run `command` as the agent, under the contract of gitswarm.agents.contract: a run folder of
+    its own (GITSWARM_RUN_DIR: the prompt file, where it may write its result file), the prompt on
+    stdin (prompt mode stdin) and in the file (`{prompt_file}` in the command is its path).
+    The result file decides, else the exit status: 0 "finished" (the tail of stdout as summary),
+    75 "handback", other "error" with the tail of stderr (or stdout); a result status `failed`
+    gives "failed". Wall time exceeded: "time"; `stop` set (the swarm shuts down): "stopped", the
+    program's process group killed. `wrap(argv, readable, writable)` turns the command line into the
+    one to run (the sandbox), showing it the run folder. `env` is the program's whole environment
+    (None: this process's); `contract(run_dir)` adds the contract's variables for this run. The
+    result's `trace` keeps what the run left (output, exit status, result file) for its record."""
     if prompt_mode not in ("stdin", "file"):
         raise ValueError(f"prompt_mode must be 'stdin' or 'file', not {prompt_mode!r}")
-    full_env = dict(os.environ if env is None else env)
-    prompt_dir = None
-    if prompt_mode == "file":
-        prompt_dir = tempfile.mkdtemp(prefix="gitswarm-prompt-")
-        prompt_file = Path(prompt_dir) / "prompt.md"
-        prompt_file.write_text(prompt)
-        full_env["GITSWARM_PROMPT_FILE"] = str(prompt_file)
-        command = command.replace("{prompt_file}", shlex.quote(str(prompt_file)))
+    run_dir = Path(tempfile.mkdtemp(prefix="gitswarm-run-"))
     try:
-        argv = ["/bin/sh", "-c", command]
+        prompt_file = run_dir / PROMPT_NAME
+        prompt_file.write_text(prompt)
+        full_env = {**(os.environ if env is None else env),
+                    **(contract(run_dir) if contract else {}), "GITSWARM_PROMPT_FILE": str(prompt_file),
+                    "GITSWARM_RUN_DIR": str(run_dir), "GITSWARM_RESULT_FILE": str(run_dir / RESULT_NAME)}
+        line = command.replace("{prompt_file}", shlex.quote(str(prompt_file)))
+        argv = ["/bin/sh", "-c", line]
         if wrap is not None:
-            argv = wrap(argv, [Path(prompt_dir)] if prompt_dir else [])
+            argv = wrap(argv, [], [run_dir])
         ran = run_killable(argv, cwd, full_env, limits.wall_time, stop=stop, keep=limits.max_output, grace=grace,
                            stdin=prompt.encode() if prompt_mode == "stdin" else None)
+        try:
+            said = read_result(run_dir / RESULT_NAME) if ran.ended == "exited" else None
+        except ResultInvalid as e:
+            said, invalid = None, e
+        else:
+            invalid = None
     finally:
-        if prompt_dir:
-            shutil.rmtree(prompt_dir, ignore_errors=True)
-    stdout, stderr = ran.stdout, ran.stderr
-    if ran.ended == "stopped":
-        return AgentResult(f"stopped after {ran.elapsed:.1f}s: the swarm is stopping", "stopped", 1, 0, 0, command)
-    if ran.ended == "time":
-        summary = f"killed after {ran.elapsed:.1f}s (wall time {limits.wall_time:g}s)"
-        tail = (stderr or stdout)[-SUMMARY_CHARS:]
-        return AgentResult(f"{summary}\n{tail}".strip(), "time", 1, 0, 0, command)
-    if ran.code == 0:
-        return AgentResult(stdout[-SUMMARY_CHARS:], "finished", 1, 0, 0, command)
+        shutil.rmtree(run_dir, ignore_errors=True)
+    trace = Trace(command, ran.code if ran.ended == "exited" else None, ran.ended, ran.elapsed,
+                  ran.stdout, ran.stderr, prompt, said)
+    reason, summary = _outcome(ran, said, limits)
+    if invalid is not None:
+        reason, summary = "error", f"{invalid.message}\n{invalid.hint}"
+    said = said or {}
+    return AgentResult(summary, reason, 1, said.get("tokens_in", 0), said.get("tokens_out", 0),
+                       said.get("model") or "command", error=invalid, cost=said.get("cost"), trace=trace)
+
+
+def _outcome(ran: Ran, said: dict | None, limits: Limits) -> tuple[str, str]:
+    """(reason, summary) of a run from how it ended, its exit status and its result file."""
+    stdout, stderr = printable(ran.stdout), printable(ran.stderr)
     tail = (stderr or stdout)[-SUMMARY_CHARS:]
-    return AgentResult(f"exit status {ran.code}\n{tail}".strip(), "error", 1, 0, 0, command)
+    if ran.ended == "stopped":
+        return "stopped", f"stopped after {ran.elapsed:.1f}s: the swarm is stopping"
+    if ran.ended == "time":
+        return "time", f"killed after {ran.elapsed:.1f}s (wall time {limits.wall_time:g}s)\n{tail}".strip()
+    status = (said or {}).get("status")
+    summary = (said or {}).get("summary") or ""
+    if ran.code == HANDBACK_EXIT or status == "handback":
+        return "handback", summary or f"handed back (exit {ran.code})\n{tail}".strip()
+    if ran.code != 0:
+        return "error", f"exit status {ran.code}\n{summary or tail}".strip()
+    if status == "failed":
+        return "failed", summary or f"the agent says it failed\n{tail}".strip()
+    return "finished", summary or stdout[-SUMMARY_CHARS:]

@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import git, prompts, sandbox
-from ..agents import AgentResult, ChatModel, LimitExceeded, Limits, Step, Tool, run_agent
+from .. import checkout, git, prompts, sandbox
+from ..agents import AgentResult, ChatModel, LimitExceeded, Limits, ModelUnavailable, Step, Tool, contract, run_agent
 from ..agents.command import run_command_agent, run_killable
 from ..board import Board
 from ..config import CONFIG_PATH, Config, RoleConfig, load_config
 from ..endpoints import Endpoints, load_host
 from ..errors import BranchMoved, GitswarmError
 from ..goal import Goal, goal_path, parse_goal
+from ..record import spent
 from ..sandbox import agent_env
 from ..text import printable
 from ..watch import Signal
@@ -71,12 +74,16 @@ class Swarm:
     endpoints: Endpoints | None = None  # the host's model endpoints; None: read them (endpoints.load_host) when needed
     holding: set[str] = field(default_factory=set)  # agents holding a claim now: their heartbeats go out
     hidden: list[Path] = field(default_factory=list)  # what sandboxed agents must not see (the hub)
+    meter: Any = None  # the metering proxy of this process's command agents (gitswarm.meter), once one ran
+    _meter_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _metering: dict[str, set[Any]] = field(default_factory=dict, repr=False)  # goal -> its agents' sessions
 
-    def sandbox(self, cwd: Path) -> Callable[[list[str], list[Path]], list[str]]:
+    def sandbox(self, cwd: Path) -> Callable[..., list[str]]:
         """Wraps an agent's command line: the sandbox, with `cwd` the only writable folder and the
         mirror's git dir readable (`git log` and `git diff` work in a worktree)."""
         mirror = self.board.mirror.path
-        return lambda argv, readable=(): sandbox.wrap(argv, cwd, self.hidden, [*readable, mirror])
+        return lambda argv, readable=(), writable=(): sandbox.wrap(argv, cwd, self.hidden, [*readable, mirror],
+                                                                   writable)
     work_ready: Signal = field(default_factory=Signal)  # rung when the board moved: idle agents look again
     turns: Turns = field(default_factory=Turns)  # whose turn it is to land, oldest first (roles/turns.py)
     idle: float = 30.0  # seconds an idle agent sleeps at most between looks when nothing rings
@@ -117,9 +124,12 @@ class Swarm:
             raise GitswarmError(f"{goal_path(name)} is not on main", "push the goal file to main")
         return parse_goal(goal_path(name), text)
 
-    def prompt(self, tip: str | None, role: str, variables: dict[str, str]) -> str:
-        override = self.read_main(tip, f".gitswarm/prompts/{role}.md")
-        return prompts.render(role, variables, {role: override} if override is not None else None)
+    def prompt(self, tip: str | None, role: str, variables: dict[str, str], backend: str = "openai") -> str:
+        """The role's prompt (`<role>-command` for a command agent), main's own when it has one in
+        .gitswarm/prompts/."""
+        name = prompts.prompt_name(role, backend)
+        override = self.read_main(tip, f"{prompts.OVERRIDE_DIR}/{name}.md")
+        return prompts.render(name, variables, {name: override} if override is not None else None)
 
     def main_log(self, tip: str | None, limit: int = 20) -> str:
         return "\n".join(git.log_lines(self.board.mirror.repo, tip, limit)) or "(no commits yet)"
@@ -131,24 +141,100 @@ class Swarm:
 
     def run_agent(self, role: str, settings: RoleConfig, prompt: str, tools: list[Tool],
                   cwd: Path | None = None, command: str | None = None,
-                  env: dict[str, str] | None = None) -> AgentResult:
+                  env: dict[str, str] | None = None, about: dict[str, str] | None = None) -> AgentResult:
         """Run one agent for a role: the `command` given (a goal's model-free task), the role's
         command backend, or its model. Stops early when the swarm is stopping. `env` is given
-        to a command agent (how it answers: GITSWARM_TASKS_FILE for a planner)."""
+        to a command agent (how it answers: GITSWARM_TASKS_FILE for a planner); `about` says what
+        it works on (task_id, worker, goal: the contract's GITSWARM_TASK_ID, ... variables)."""
         limits = Limits(max_steps=settings.max_steps, max_tokens=settings.max_tokens,
                         wall_time=settings.wall_time, max_output=settings.max_output)
         if command is not None or settings.backend == "command":
-            where = cwd or self.workdir
-            return run_command_agent(command or settings.command or "", prompt, where, limits,
-                                     env={**agent_env(), **(env or {})},
-                                     prompt_mode=settings.prompt_mode,  # type: ignore[arg-type]
-                                     stop=self.stop, wrap=self.sandbox(where))
+            return self._run_command(role, settings, prompt, limits, cwd or self.workdir, command, env or {},
+                                     about or {})
 
         def on_step(step: Step) -> None:
             if self.stop.is_set():
                 raise LimitExceeded("stopped", "the swarm is stopping")
 
         return run_agent(self.model_factory(settings), SYSTEM[role], prompt, tools, limits, on_step=on_step)
+
+    def _run_command(self, role: str, settings: RoleConfig, prompt: str, limits: Limits, where: Path,
+                     command: str | None, env: dict[str, str], about: dict[str, str]) -> AgentResult:
+        """A program as the agent (gitswarm.agents.contract). A goal's `run:` command reaches no
+        model and no network; the role's command reaches its model through the metering proxy
+        (gitswarm.meter), which holds the host's key, counts the tokens and keeps the exchanges."""
+        line = command if command is not None else settings.command or ""
+        network = "off" if command is not None else settings.network or "off"
+        session = self._meter_session(role, settings, about) if command is None and settings.base_url \
+            and network != "off" else None
+        base_url = self.meter.base_url if session is not None and self.meter is not None else None
+
+        def contract_env(run_dir: Path) -> dict[str, str]:
+            return contract.environment(run_dir, role=role, task_id=about.get("task_id"), worker=about.get("worker"),
+                                        goal=about.get("goal"), attempt=about.get("attempt"), model=settings.model if command is None else None,
+                                        base_url=base_url, token=session.token if session else None)
+
+        mirror = self.board.mirror.path
+        shown = [mirror, *sandbox.executable_paths(line, agent_env().get("PATH", ""))]
+        shadow = Path(tempfile.mkdtemp(prefix="gitswarm-git-")) if sandbox.mode() == "on" else None
+        binds: list[tuple[Path, Path]] = []
+        git_env: dict[str, str] = {}
+        if shadow is not None:
+            try:  # the agent may commit in its worktree: into a copy of its git admin folder
+                copy, admin, git_env = checkout.shadow_admin(mirror, where, shadow)
+                binds.append((copy, admin))
+            except checkout.WorktreeChanged:  # not a worktree (a planner's folder): no git there
+                pass
+
+        def wrap(argv: list[str], readable: list[Path], writable: list[Path]) -> list[str]:
+            return sandbox.wrap(argv, where, self.hidden, [*readable, *shown], [*writable, *([shadow] if binds else [])],
+                                network=network, binds=binds,
+                                meter_socket=self.meter.socket_path if session and self.meter else None,
+                                meter_port=self.meter.port if session and self.meter else None)
+
+        try:
+            result = run_command_agent(line, prompt, where, limits, env={**agent_env(), **env, **git_env},
+                                       prompt_mode=settings.prompt_mode,  # type: ignore[arg-type]
+                                       stop=self.stop, wrap=wrap, contract=contract_env)
+            if result.trace is not None and about.get("base"):
+                commits = checkout.agent_commits(mirror, where, about["base"], shadow if binds else None)
+                result = replace(result, trace=replace(result.trace, commits=commits))
+        finally:
+            if session is not None:
+                session.close()
+                self._metering.get(about.get("goal", ""), set()).discard(session)
+            if shadow is not None:
+                shutil.rmtree(shadow, ignore_errors=True)
+        return metered(result, session, settings.model)
+
+    def _meter_session(self, role: str, settings: RoleConfig, about: dict[str, str]):
+        """A metering session for one command agent's run: a token that reaches the role's endpoint
+        (with the host's key) through the proxy, refused once the goal's budget is spent."""
+        from ..meter import Meter
+
+        with self._meter_lock:
+            if self.meter is None:
+                self.meter = Meter(self.log).start()
+        goal = about.get("goal")
+        key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
+        label = "/".join(v for v in (role, about.get("task_id"), about.get("worker")) if v)
+        session = self.meter.open(label=label, upstream=settings.base_url or "", api_key=key, model=settings.model,
+                                  allow=(lambda: self._budget_refusal(goal)) if goal else (lambda: None))
+        if goal:
+            self._metering.setdefault(goal, set()).add(session)
+        return session
+
+    def _budget_refusal(self, goal: str) -> str | None:
+        """Why a command agent of `goal` may not call its model now (its budget is spent), or None.
+        Counts what the board says it spent and what this process's agents of it spend right now."""
+        rec = self.board.records().get(goal)
+        if rec is None or rec.budget is None:
+            return None
+        live = sum(s.tokens_in + s.tokens_out for s in list(self._metering.get(goal, ())))
+        used = spent(rec, self.board.tasks()) + live
+        if used < rec.budget:
+            return None
+        return f"goal {goal}: its token budget is spent ({used} of {rec.budget} tokens)"
 
     def run_check(self, command: str, cwd: Path, timeout: float = 1800.0, tip: str | None = None,
                   stop: threading.Event | None = None) -> tuple[bool, str]:
@@ -173,6 +259,29 @@ class Swarm:
     def _hub_main(self) -> str | None:
         """main's tip on the hub now (`git ls-remote`, no objects fetched)."""
         return self.board.mirror.remote_refs("refs/heads/main").get("refs/heads/main")
+
+
+def metered(result: AgentResult, session: Any, model: str | None) -> AgentResult:
+    """A command agent's result with what the metering proxy saw: its tokens (the proxy's count,
+    when the agent called its model through it, else what the agent reported), the model, the
+    exchanges as the run's transcript; a run that failed while the endpoint was down is the
+    model's fault (ModelUnavailable: the task goes back), one refused for the budget goes back."""
+    if session is None:
+        return result
+    changes: dict[str, Any] = {}
+    if session.calls:
+        changes.update(tokens_in=session.tokens_in, tokens_out=session.tokens_out)
+    if result.model == "command":
+        changes["model"] = ",".join(sorted(session.models)) if session.models else model or "command"
+    if session.cost is not None and result.cost is None:
+        changes["cost"] = session.cost
+    if result.trace is not None:
+        changes["trace"] = replace(result.trace, transcript=session.transcript())
+    if result.reason in ("error", "failed") and session.refused:
+        changes.update(reason="handback", summary=f"{session.refused}\n{result.summary}")
+    elif result.reason == "error" and session.unavailable:
+        changes["error"] = ModelUnavailable(f"the model endpoint is unavailable: {session.unavailable}")
+    return replace(result, **changes)
 
 
 def describe_tasks(tasks: list[Any]) -> str:

@@ -31,7 +31,7 @@ class HandOff:
         result = self._finished(self._agent(worktree, goal, tip, note=note))
         if goal.pretest:
             self._test(worktree, goal, None)
-        commit = checkout.commit_all(board.mirror.path, worktree, self._message(result), self._author())
+        commit = self._commit(worktree, goal, tip, result)
         if commit is None:
             self._nothing_to_change(result.summary or "nothing to change")
             return

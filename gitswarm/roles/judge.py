@@ -77,11 +77,13 @@ def _decide(swarm: Swarm, goal, record: GoalRecord, tip: str | None) -> tuple[st
         prompt = swarm.prompt(tip, "judge", {
             "goal_name": goal.name, "goal": goal.body, "cycle": str(record.cycle),
             "tasks": describe_tasks(cycle_tasks(swarm, record)), "main_log": swarm.main_log(tip),
-            "test_result": test_result})
+            "test_result": test_result}, settings.backend)
         result = swarm.run_agent("judge", settings, prompt,
-                                 judge_tools(lambda decision, reasons: said.append((decision, reasons))), cwd=where)
+                                 judge_tools(lambda decision, reasons: said.append((decision, reasons))), cwd=where,
+                                 about={"goal": goal.name})
     if settings.backend == "command":
-        return ("done" if result.reason == "finished" else "continue"), result.summary or result.reason, 0
+        return ("done" if result.reason == "finished" else "continue"), result.summary or result.reason, \
+            result.tokens_in + result.tokens_out
     if not said:
         raise GitswarmError(f"the judge gave no verdict ({result.reason}): {result.summary}")
     return said[-1][0], said[-1][1], result.tokens_in + result.tokens_out

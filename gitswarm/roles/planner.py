@@ -85,10 +85,11 @@ def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = 
         "goal_name": goal.name, "goal": goal.body,
         "area": f"{area.title}\n\n{area.description}" if area else "the whole goal",
         "depth": str(depth), "max_depth": str(max_depth), "repo_map": swarm.repo_map(tip),
-        "tasks": describe_tasks(mine), "main_log": swarm.main_log(tip)})
+        "tasks": describe_tasks(mine), "main_log": swarm.main_log(tip)}, swarm.config(tip, goal).planner.backend)
     settings = swarm.config(tip, goal).planner
+    about = {"goal": goal.name, "worker": planner, "task_id": area.id if area else ""}
     if settings.backend == "command":
-        result = _command_planner(swarm, settings, prompt, create)
+        result = _command_planner(swarm, settings, prompt, create, about)
     else:
         result = swarm.run_agent("planner", settings, prompt, planner_tools(create))
     swarm.log(f"{planner}: {goal.name}: {len(created)} tasks created ({result.reason})")
@@ -97,13 +98,13 @@ def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = 
     return result.summary, result.tokens_in + result.tokens_out
 
 
-def _command_planner(swarm: Swarm, settings, prompt: str, create) -> AgentResult:
+def _command_planner(swarm: Swarm, settings, prompt: str, create, about: dict[str, str]) -> AgentResult:
     """A command as the planner: it reads the prompt and writes its tasks, a YAML list of
     {title, description, kind, depends_on, priority}, to the file named by GITSWARM_TASKS_FILE."""
     with tempfile.TemporaryDirectory(prefix="gitswarm-plan-") as folder:
         answer = Path(folder) / "tasks.yaml"
         result = swarm.run_agent("planner", settings, prompt, [], cwd=Path(folder),
-                                 env={"GITSWARM_TASKS_FILE": str(answer)})
+                                 env={"GITSWARM_TASKS_FILE": str(answer)}, about=about)
         if result.reason == "finished" and answer.exists():
             try:
                 items = yaml.safe_load(answer.read_text()) or []

@@ -30,7 +30,12 @@ UNREACHABLE_MAX_PAUSE = 30.0  # at most this between attempts to land while the 
 
 
 class Unavailable(Exception):
-    """The model endpoint stayed down or slow through its retries: hand the task back, pause."""
+    """The model endpoint stayed down or slow through its retries, or a command agent handed its
+    task back: hand the task back, pause `pause` seconds before the next claim."""
+
+    def __init__(self, pause: float = UNAVAILABLE_PAUSE):
+        super().__init__()
+        self.pause = pause
 CONFLICT_PROMPT = """Rebasing your work for task {task_id} ({title}) onto the new tip of main stopped with
 conflicts in these files:
 {files}
@@ -82,6 +87,7 @@ class Job(HandOff):
         self.ticket: int | None = None  # its place in this process's turns to land (roles/turns.py)
         self.foreign_moves = 0  # times main moved under it by pushes that landed no task
         self.model = "none"
+        self.runs: list[AgentResult] = []  # every agent run of this attempt, for its record
 
     def run(self) -> None:
         board, task = self.swarm.board, self.task
@@ -103,7 +109,7 @@ class Job(HandOff):
             except GitswarmError as lost:
                 self.swarm.log(f"{self.name}: could not release {task.id}: {lost.message}")
             if isinstance(why, Unavailable):
-                self.swarm.stop.wait(UNAVAILABLE_PAUSE)  # let the endpoint recover before the next claim
+                self.swarm.stop.wait(why.pause)  # let the endpoint (or the agent) recover before the next claim
         except Exception as e:  # the task is failed with the reason, never left claimed
             reason = str(e) if isinstance(e, GitswarmError) else f"{type(e).__name__}: {e}"
             self.swarm.log(f"{self.name}: {task.id} failed: {reason}")
@@ -131,12 +137,11 @@ class Job(HandOff):
             self.swarm.log(f"{self.name}: could not fail {task.id}: {lost.message}")
 
     def _land(self, worktree: Path, goal: Goal | None, tip: str) -> None:
-        board = self.swarm.board
         if goal is not None and goal.test and goal.land == "train":
             self._hand_off(worktree, goal, tip)
             return
         result = self._finished(self._agent(worktree, goal, tip))
-        commit = checkout.commit_all(board.mirror.path, worktree, self._message(result), self._author())
+        commit = self._commit(worktree, goal, tip, result)
         if commit is None:
             self._nothing_to_change(result.summary or "nothing to change")
             return
@@ -271,6 +276,12 @@ class Job(HandOff):
         if isinstance(result.error, ModelUnavailable):  # the endpoint is down or slow: not the task's fault
             self.swarm.log(f"{self.name}: the model is unavailable ({result.error}); handing {self.task.id} back")
             raise Unavailable()
+        if result.reason == "handback":  # a command agent gives the task back: no attempt is burnt
+            said = " ".join(result.summary.split())[:300]
+            pause = max(1.0, self.swarm.config(self.swarm.main_tip(), None).retry_backoff)
+            self.swarm.log(f"{self.name}: the agent handed {self.task.id} back (exit 75 or its result file), "
+                           f"without burning an attempt; next claim in {pause:g}s: {said}")
+            raise Unavailable(pause)
         if result.reason != "finished":
             raise GitswarmError(f"{doing}the agent stopped ({result.reason}): {result.summary}")
         if result.summary.lstrip().upper().startswith("FAILED:"):
@@ -290,14 +301,24 @@ class Job(HandOff):
         prompt = prompt or swarm.prompt(tip, "worker", {
             "goal_name": goal.name if goal else "(none)", "goal": goal.body if goal else "(none)",
             "task_id": task.id, "title": task.title, "description": task.description or "(none)",
-            "test_command": (goal.test if goal else None) or "(none)", "main_log": swarm.main_log(tip)}) + note
+            "test_command": (goal.test if goal else None) or "(none)", "main_log": swarm.main_log(tip)},
+            "command" if run_command else settings.backend) + note
         tools = worker_tools(worktree, env=agent_env(), max_output=settings.max_output,
                              wrap=swarm.sandbox(worktree))
-        result = swarm.run_agent("worker", settings, prompt, tools,
-                                 cwd=worktree, command=run_command)
+        result = swarm.run_agent("worker", settings, prompt, tools, cwd=worktree, command=run_command,
+                                 about={"task_id": task.id, "worker": self.name, "goal": task.goal or "",
+                                        "attempt": str(self.token or task.attempts), "base": tip})
+        self.runs.append(result)
         self.tokens += result.tokens_in + result.tokens_out
-        self.model = "command" if run_command or settings.backend == "command" else result.model
+        self.model = result.model
         return result
+
+    def _commit(self, worktree: Path, goal: Goal | None, tip: str, result: AgentResult) -> str | None:
+        """The task's one commit on `tip`: what the worktree holds (with what the agent committed
+        itself squashed in), without the files the role's `ignore:` keeps out; None: no change."""
+        settings = self.swarm.config(tip, goal).worker
+        return checkout.commit_all(self.swarm.board.mirror.path, worktree, self._message(result), self._author(),
+                                   base=tip, ignore=settings.ignore)
 
     def _rebase(self, worktree: Path, goal: Goal | None, tip: str,
                 result: AgentResult) -> tuple[str, AgentResult] | None:
@@ -338,7 +359,7 @@ class Job(HandOff):
         mirror = self.swarm.board.mirror.path
         checkout.reset_hard(mirror, worktree, tip)
         redo = self._finished(self._agent(worktree, goal, tip), "redoing the task on the new main: ")
-        commit = checkout.commit_all(mirror, worktree, self._message(redo), self._author())
+        commit = self._commit(worktree, goal, tip, redo)
         return None if commit is None else (commit, redo)
 
     def _own(self, commit: str, tip: str) -> bool:
@@ -369,5 +390,8 @@ class Job(HandOff):
     def _message(self, result: AgentResult) -> str:
         summary = printable(result.summary or "", 8000).strip()
         body = f"{summary}\n\n" if summary and summary != self.task.title else ""
+        commits = result.trace.commits if result.trace else []
+        if commits:
+            body += "The agent's own commits, squashed into this one:\n" + "".join(f"- {c}\n" for c in commits) + "\n"
         return (f"{self.task.title}\n\n{body}Gitswarm-Task: {self.task.id}\nGitswarm-Worker: {self.name}\n"
                 f"Gitswarm-Model: {self.model}\nGitswarm-Tokens: {self.tokens}\n")
