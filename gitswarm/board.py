@@ -33,6 +33,7 @@ class Board(GroupCommit):
         self.author = author
         self.lease = lease
         self.retry_backoff = retry_backoff  # seconds before a task whose attempt ended is ready again
+        self._earlier: dict[str, int] = {}  # task id -> tokens its earlier attempts spent (earlier_tokens)
         self._beats: dict[str, str | None] = {}  # worker -> its heartbeat ref on the hub, as we left it
         self._heads: dict[str, str] = {}  # refs/heads/<branch> -> its tip as last fetched or pushed
         self._fetching = threading.Lock()  # one fetch of a branch besides tasks at a time (same local ref)
@@ -189,6 +190,7 @@ class Board(GroupCommit):
             if t is None:
                 return None
             claimed = rules.claim(t, worker, lease=int(lease or self.lease))
+            self._earlier[t.id] = int((t.result or {}).get("tokens", 0))
             return Outcome("claim", [claimed], worker=worker, token=claimed.attempts, result=claimed,
                            heartbeats=[worker])
         return self._submit(apply)
@@ -350,11 +352,19 @@ class Board(GroupCommit):
             return _holder_outcome("fail", held, rules.fail(held, worker, reason, tokens=tokens), body=reason)
         return self._submit(apply)
 
-    def release(self, task_id: str, worker: str, token: int | None = None) -> Task:
+    def release(self, task_id: str, worker: str, token: int | None = None, reason: str | None = None,
+                tokens: int = 0) -> Task:
+        """Give a held task back, open, the attempt not counted; `tokens` it spent stay on record."""
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "release")
-            return _holder_outcome("release", held, rules.release(held))
+            return _holder_outcome("release", held, rules.release(held, reason, tokens))
         return self._submit(apply)
+
+    def earlier_tokens(self, task_id: str) -> int:
+        """Tokens the task's earlier attempts spent, as its result said when this process claimed
+        it (a claim clears the result): its next result counts them too, so the goal's budget
+        sees every attempt's."""
+        return self._earlier.pop(task_id, 0)
 
     def reopen(self, task_id: str) -> Task:
         def apply(state: State) -> Outcome:

@@ -182,7 +182,7 @@ class Daemon:
         repo = self.board.mirror.repo
         if old == ZERO or old not in repo or new not in repo:
             return
-        ended = set()
+        ended, spending = set(), set()
         for path, _ in git.changed_files(repo, old, new):
             task_id = id_from_path(path)
             t = self.board.find(task_id) if task_id else None
@@ -190,6 +190,10 @@ class Daemon:
                 self.next_reclaim = 0.0  # retry it (or bury it) now
             if t is not None and t.status in ENDED and t.goal in self.clocks:
                 ended.add(t.goal)
+            elif t is not None and t.goal in self.clocks and (t.result or {}).get("tokens"):
+                spending.add(t.goal)  # an attempt handed back with what it spent on record
+        for name in spending - ended:
+            self._over_budget(name)
         for name in ended:  # tasks it created ended: the planner may follow up; the cycle may be over
             if self._over_budget(name):
                 continue

@@ -94,8 +94,14 @@ def send_back(task: Task, reason: str, at: str | None = None) -> Task:
     return reject(task, reason, at).replace(status="open")
 
 
-def release(task: Task) -> Task:
-    return task.replace(status="open", claim=None, result=None)
+def release(task: Task, reason: str | None = None, tokens: int = 0, at: str | None = None) -> Task:
+    """Open again, the attempt not counted against it. With `tokens` (what the attempt spent: the
+    goal's budget counts them) the result says why the attempt ended (`reason`)."""
+    if not tokens:
+        return task.replace(status="open", claim=None, result=None)
+    assert task.claim is not None
+    return task.replace(status="open", claim=None, result={
+        "worker": task.claim.worker, "at": at or T.now(), "reason": printable(reason or "handed back"), "tokens": tokens})
 
 
 def reopen(task: Task) -> Task:

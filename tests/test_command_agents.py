@@ -5,12 +5,14 @@ files left out. Real hub, real `serve`, real processes (in bubblewrap where it i
 from __future__ import annotations
 
 import json
+import sys
 import shutil
 from pathlib import Path
 
 import pytest
 
 from conftest import sh
+from fake_openai import fake_openai, text  # noqa: F401
 from test_swarm import push_goal, serve
 
 SANDBOX = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (.ci/run installs it)")
@@ -122,3 +124,67 @@ def test_work_the_agent_committed_itself_lands(hub: Path, tmp_path: Path, monkey
     assert "- agent: add a line\n- agent: write out.txt" in message and "Gitswarm-Task: " in message
     assert task_of(hub)["status"] == "done"
     assert sh("git", "rev-list", "--count", "main", cwd=hub).stdout.strip() == "2"  # one commit for the task
+
+
+AGENT = """
+import os, sys
+from openai import OpenAI
+client = OpenAI(max_retries=0)  # OPENAI_BASE_URL and OPENAI_API_KEY from gitswarm's contract
+with open("out.txt", "w") as out:
+    for _ in range(int(sys.argv[1])):
+        reply = client.chat.completions.create(model=os.environ["GITSWARM_MODEL"],
+                                               messages=[{"role": "user", "content": "hi"}])
+        out.write(reply.choices[0].message.content + "\\n")
+    out.write("key=" + os.environ["OPENAI_API_KEY"] + "\\n")
+"""
+
+
+def model_goal(hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake, calls: int, budget: str = "") -> list[str]:
+    """A command worker that calls its model `calls` times with the openai client, through the
+    metering proxy, the host's endpoint being the fake server with the key HOST_KEY."""
+    (tmp_path / "agent.py").write_text(AGENT)
+    endpoints = tmp_path / "endpoints.yaml"
+    endpoints.write_text(f"endpoints:\n  fake: {{base_url: '{fake.base_url}', api_key_env: HOST_KEY}}\n")
+    monkeypatch.setenv("GITSWARM_ENDPOINTS", str(endpoints))
+    monkeypatch.setenv("HOST_KEY", "sk-host-secret")
+    monkeypatch.setenv("GITSWARM_SANDBOX_PATHS", str(tmp_path / "agent.py"))
+    config = (f"worker: {{backend: command, model: m1, command: '{sys.executable} {tmp_path / 'agent.py'} {calls}'}}\n"
+              "planner: {backend: command, command: 'true'}\njudge: {backend: command, command: 'true'}\n"
+              "retry_backoff: 0\nmax_attempts: 1\n")
+    goal = GOAL.format(check="out.txt").replace("max_cycles: 1\n", f"max_cycles: 1\n{budget}")
+    push_goal(hub, tmp_path, "g", goal, {".gitswarm.yaml": config})
+    lines: list[str] = []
+    serve(hub, lines, workers=1)
+    return lines
+
+
+@SANDBOX
+def test_a_command_agent_reaches_its_model_only_through_the_meter(hub: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch, fake_openai) -> None:
+    for _ in range(3):
+        fake_openai.enqueue(text("hello", usage=(100, 20)))
+    model_goal(hub, tmp_path, monkeypatch, fake_openai, 3)
+    out = sh("git", "show", "main:out.txt", cwd=hub).stdout
+    assert out.startswith("hello\nhello\nhello\nkey=") and "sk-host-secret" not in out  # a per-run token
+    assert all(r.headers.get("Authorization") == "Bearer sk-host-secret" for r in fake_openai.requests)
+    assert [r.body["model"] for r in fake_openai.requests] == ["m1"] * 3
+    task = task_of(hub)
+    assert task["result"]["tokens"] == 360  # the meter's count, not the agent's word
+    message = sh("git", "log", "-1", "--format=%B", "main", cwd=hub).stdout
+    assert "Gitswarm-Tokens: 360" in message and "Gitswarm-Model: m1" in message
+
+
+@SANDBOX
+def test_the_meter_refuses_calls_once_the_goals_budget_is_spent(hub: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, fake_openai) -> None:
+    """Budget 150 tokens, 120 a call: the second call goes through (120 spent), the third is refused
+    by the meter (it never reaches the endpoint); the task goes back to the board with the 240
+    tokens on record, and the goal stops, its budget spent."""
+    for _ in range(3):
+        fake_openai.enqueue(text("hello", usage=(100, 20)))
+    lines = model_goal(hub, tmp_path, monkeypatch, fake_openai, 3, budget="budget: 150\n")
+    assert len(fake_openai.requests) == 2, "\n".join(lines)
+    assert any("token budget is spent" in line for line in lines), lines
+    task = task_of(hub)
+    assert task["status"] == "open" and task["result"]["tokens"] == 240, task
+    assert "budget spent" in sh("git", "show", "tasks:goals/g.yaml", cwd=hub).stdout

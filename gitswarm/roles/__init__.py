@@ -205,7 +205,7 @@ class Swarm:
                 self._metering.get(about.get("goal", ""), set()).discard(session)
             if shadow is not None:
                 shutil.rmtree(shadow, ignore_errors=True)
-        return metered(result, session, settings.model)
+        return metered(result, session)
 
     def _meter_session(self, role: str, settings: RoleConfig, about: dict[str, str]):
         """A metering session for one command agent's run: a token that reaches the role's endpoint
@@ -220,6 +220,7 @@ class Swarm:
         label = "/".join(v for v in (role, about.get("task_id"), about.get("worker")) if v)
         session = self.meter.open(label=label, upstream=settings.base_url or "", api_key=key, model=settings.model,
                                   allow=(lambda: self._budget_refusal(goal)) if goal else (lambda: None))
+        session.earlier = int(about.get("spent") or 0)  # spent by the task, not on the board yet
         if goal:
             self._metering.setdefault(goal, set()).add(session)
         return session
@@ -230,7 +231,7 @@ class Swarm:
         rec = self.board.records().get(goal)
         if rec is None or rec.budget is None:
             return None
-        live = sum(s.tokens_in + s.tokens_out for s in list(self._metering.get(goal, ())))
+        live = sum(s.earlier + s.tokens_in + s.tokens_out for s in list(self._metering.get(goal, ())))
         used = spent(rec, self.board.tasks()) + live
         if used < rec.budget:
             return None
@@ -261,7 +262,7 @@ class Swarm:
         return self.board.mirror.remote_refs("refs/heads/main").get("refs/heads/main")
 
 
-def metered(result: AgentResult, session: Any, model: str | None) -> AgentResult:
+def metered(result: AgentResult, session: Any) -> AgentResult:
     """A command agent's result with what the metering proxy saw: its tokens (the proxy's count,
     when the agent called its model through it, else what the agent reported), the model, the
     exchanges as the run's transcript; a run that failed while the endpoint was down is the
@@ -272,7 +273,7 @@ def metered(result: AgentResult, session: Any, model: str | None) -> AgentResult
     if session.calls:
         changes.update(tokens_in=session.tokens_in, tokens_out=session.tokens_out)
     if result.model == "command":
-        changes["model"] = ",".join(sorted(session.models)) if session.models else model or "command"
+        changes["model"] = ",".join(sorted(session.models)) or "command"  # what it called, if anything
     if session.cost is not None and result.cost is None:
         changes["cost"] = session.cost
     if result.trace is not None:

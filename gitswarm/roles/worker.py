@@ -33,8 +33,8 @@ class Unavailable(Exception):
     """The model endpoint stayed down or slow through its retries, or a command agent handed its
     task back: hand the task back, pause `pause` seconds before the next claim."""
 
-    def __init__(self, pause: float = UNAVAILABLE_PAUSE):
-        super().__init__()
+    def __init__(self, pause: float = UNAVAILABLE_PAUSE, why: str = "its model is unavailable"):
+        super().__init__(why)
         self.pause = pause
 CONFLICT_PROMPT = """Rebasing your work for task {task_id} ({title}) onto the new tip of main stopped with
 conflicts in these files:
@@ -83,7 +83,7 @@ class Job(HandOff):
     def __init__(self, swarm: Swarm, name: str, task: Task):
         self.swarm, self.name, self.task = swarm, name, task
         self.token = task.claim.token if task.claim else None
-        self.tokens = 0
+        self.tokens = swarm.board.earlier_tokens(task.id)  # every attempt's count in its result
         self.ticket: int | None = None  # its place in this process's turns to land (roles/turns.py)
         self.foreign_moves = 0  # times main moved under it by pushes that landed no task
         self.model = "none"
@@ -104,7 +104,8 @@ class Job(HandOff):
             self.swarm.log(f"{self.name}: lost the claim on {task.id}, abandoning it: {lost.message}")
         except (Stopping, Unavailable) as why:  # the task goes back to the board, not lost
             try:
-                board.release(task.id, self.name, token=self.token)
+                board.release(task.id, self.name, token=self.token, tokens=self.tokens,
+                              reason=f"handed back by {self.name}: {why}" if str(why) else f"handed back by {self.name}")
                 self.swarm.log(f"{self.name}: released {task.id}")
             except GitswarmError as lost:
                 self.swarm.log(f"{self.name}: could not release {task.id}: {lost.message}")
@@ -281,7 +282,7 @@ class Job(HandOff):
             pause = max(1.0, self.swarm.config(self.swarm.main_tip(), None).retry_backoff)
             self.swarm.log(f"{self.name}: the agent handed {self.task.id} back (exit 75 or its result file), "
                            f"without burning an attempt; next claim in {pause:g}s: {said}")
-            raise Unavailable(pause)
+            raise Unavailable(pause, f"the agent handed it back: {said}")
         if result.reason != "finished":
             raise GitswarmError(f"{doing}the agent stopped ({result.reason}): {result.summary}")
         if result.summary.lstrip().upper().startswith("FAILED:"):
@@ -307,7 +308,8 @@ class Job(HandOff):
                              wrap=swarm.sandbox(worktree))
         result = swarm.run_agent("worker", settings, prompt, tools, cwd=worktree, command=run_command,
                                  about={"task_id": task.id, "worker": self.name, "goal": task.goal or "",
-                                        "attempt": str(self.token or task.attempts), "base": tip})
+                                        "attempt": str(self.token or task.attempts), "base": tip,
+                                        "spent": str(self.tokens)})
         self.runs.append(result)
         self.tokens += result.tokens_in + result.tokens_out
         self.model = result.model
