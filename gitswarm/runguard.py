@@ -20,6 +20,7 @@ from .runlog import (ATTEMPT_FILE, ATTEMPT_KEYS, MAX_ATTEMPT_BYTES, MAX_COMMIT_B
 
 REGULAR, TREE = "100644", "040000"
 HINT = "gitswarm's workers write these records themselves (gitswarm/runlog.py); push nothing else there"
+SLACK = 10  # entries read past the layout's count, so that the first one too many is named
 KINDS = {"120000": "a symlink", "100755": "an executable", "160000": "a submodule", TREE: "a folder"}
 
 
@@ -111,16 +112,17 @@ def _check_commit(ref: str, repo: HookRepo, commit: str, task_id: str) -> str:
 def _check_tree(ref: str, repo: HookRepo, commit: str, task_id: str, attempt: int, worker: str) -> None:
     raw = (repo.read(commit) or b"").decode("utf-8", errors="replace")
     top_id = raw.split("\n", 1)[0].removeprefix("tree ").strip()
-    top = _entries(ref, repo, top_id, "the tree", MAX_RUNS + 1)
+    top = _entries(ref, repo, top_id, "the tree", MAX_RUNS + 1 + SLACK)
     total = 0
     runs = sorted(name for mode, name, _ in top if name != ATTEMPT_FILE)
     for mode, name, sha in top:
-        if name == ATTEMPT_FILE:
+        run_folder = name.isdigit() and name == str(int(name)) and 1 <= int(name) <= MAX_RUNS
+        if name == ATTEMPT_FILE and mode == REGULAR:
             total += _check_file(ref, repo, mode, name, sha, MAX_YAML_BYTES)
             _check_yaml(ref, name, repo.read(sha) or b"", ATTEMPT_KEYS,
                         {"task": task_id, "attempt": attempt, "worker": worker})
-        elif name.isdigit() and name == str(int(name)) and 1 <= int(name) <= MAX_RUNS and mode == TREE:
-            files = _entries(ref, repo, sha, f"{name}/", len(RUN_FILES))
+        elif run_folder and mode == TREE:
+            files = _entries(ref, repo, sha, f"{name}/", len(RUN_FILES) + SLACK)
             for file_mode, file_name, file_sha in files:
                 path = f"{name}/{file_name}"
                 if file_name not in RUN_FILES:
@@ -134,7 +136,7 @@ def _check_tree(ref: str, repo: HookRepo, commit: str, task_id: str, attempt: in
             if "run.yaml" not in [file_name for _, file_name, _ in files]:
                 raise RuleViolation(ref, f"{name}/run.yaml: missing: every run has its run.yaml", HINT)
         else:
-            what = KINDS.get(mode, f"mode {mode}") if name in (ATTEMPT_FILE, *runs) else "an unknown entry"
+            what = KINDS.get(mode, f"mode {mode}") if name == ATTEMPT_FILE or run_folder else "an unknown entry"
             raise RuleViolation(ref, f"{name}: {what} where the record holds {ATTEMPT_FILE} and the folders 1, 2, "
                                 f"... (at most {MAX_RUNS}) only", HINT)
     if ATTEMPT_FILE not in [name for _, name, _ in top]:
@@ -170,7 +172,7 @@ def _check_content(ref: str, path: str, data: bytes) -> None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise RuleViolation(ref, f"{path}: not UTF-8 (byte {e.start})", "write text as UTF-8") from None
+        raise RuleViolation(ref, f"{path}: not UTF-8 (byte {e.start})", HINT) from None
     if name == "run.yaml":
         _check_yaml(ref, path, data, RUN_KEYS, {})
     elif name == "result.json":
@@ -184,9 +186,9 @@ def _json(ref: str, path: str, text: str, line: int) -> None:
     try:
         value = json.loads(text)
     except ValueError as e:
-        raise RuleViolation(ref, f"{path}: line {line} is not JSON: {e}", "one JSON object per line") from None
+        raise RuleViolation(ref, f"{path}: line {line} is not JSON: {e}", HINT) from None
     if not isinstance(value, dict):
-        raise RuleViolation(ref, f"{path}: line {line} is a JSON {type(value).__name__}, not an object")
+        raise RuleViolation(ref, f"{path}: line {line} is a JSON {type(value).__name__}, not an object", HINT)
 
 
 def _check_yaml(ref: str, path: str, data: bytes, keys: tuple[str, ...], expected: dict[str, Any]) -> None:
