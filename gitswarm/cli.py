@@ -274,6 +274,17 @@ def status(remote: str, as_json: bool) -> None:
 
 
 @cli.command()
+@REMOTE
+@click.argument("task_id", metavar="TASK")
+@click.option("--attempt", type=int, help="Show this attempt's runs (default: the last attempt's).")
+def runs(remote: str, task_id: str, attempt: int | None) -> None:
+    """The agent runs of a task's attempts, kept at refs/gitswarm/runs/TASK/<attempt>."""
+    from .runlog import show
+
+    click.echo(show(remote, task_id, attempt))
+
+
+@cli.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 def events(path: Path, as_json: bool) -> None:

@@ -249,10 +249,12 @@ class Mirror:
             time.sleep(0.01 * (attempt + 1))
         return proc
 
-    def push(self, updates: dict[str, str], atomic: bool = False) -> None:
+    def push(self, updates: dict[str, str], atomic: bool = False, new_only: bool = False) -> None:
         """Push commit ids to refs of the hub (`{ref: sha}`). Raises PushRace when a ref moved
-        underneath, PushDeclined when the hub's hook refused, GitError otherwise."""
+        underneath, PushDeclined when the hub's hook refused, GitError otherwise. `new_only`: the
+        refs are created, never moved (a ref that exists already is a race lost: PushRace)."""
         args = ["push", "--porcelain", "--no-verify"] + (["--atomic"] if atomic else [])
+        args += [f"--force-with-lease={ref}:" for ref in updates] if new_only else []
         args += [self.remote] + [f"{sha}:{ref}" for ref, sha in updates.items()]
         proc = run(args, cwd=self.path, check=False, timeout=network_timeout())
         branches = [ref.removeprefix("refs/heads/") for ref in updates]
@@ -459,6 +461,24 @@ class HookRepo:
         data = self._cat.stdout.read(int(header[2]))
         self._cat.stdout.read(1)
         return data
+
+    def tree(self, sha: str, most: int) -> list[tuple[str, str, str]] | None:
+        """(mode, name, id) of a tree's entries (one level); None when `sha` is not a tree or holds
+        more than `most` entries (its size tells before it is read: an entry takes 22+ bytes)."""
+        kind, size = self.info(sha) or ("missing", 0)
+        if kind != "tree" or size > most * (22 + 255 + 40):
+            return None
+        raw, entries, i = self.read(sha) or b"", [], 0
+        width = len(sha) // 2  # 20 bytes an id (sha1), 32 (sha256)
+        while i < len(raw):
+            space, nul = raw.index(b" ", i), raw.index(b"\0", i)
+            mode = raw[i:space].decode()
+            entries.append((mode.rjust(6, "0"), raw[space + 1:nul].decode("utf-8", "surrogateescape"),
+                            raw[nul + 1:nul + 1 + width].hex()))
+            i = nul + 1 + width
+            if len(entries) > most:
+                return None
+        return entries
 
     def _ask(self, command: bytes) -> list[bytes]:
         if self._cat is None:

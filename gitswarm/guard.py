@@ -34,29 +34,39 @@ def stale(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
 def allowed_ref(ref: str) -> bool:
     """The refs gitswarm uses; everything else (tags, other branches, other namespaces) is refused."""
     from .queue import TRAIN_REF, parse_land_ref
+    from .runlog import parse_runs_ref
 
-    if ref in (BOARD_REF, MAIN_REF, TRAIN_REF) or parse_land_ref(ref) is not None:
+    if ref in (BOARD_REF, MAIN_REF, TRAIN_REF) or parse_land_ref(ref) is not None or parse_runs_ref(ref) is not None:
         return True
     name = ref[len(HEARTBEATS) + 1:] if ref.startswith(HEARTBEATS + "/") else None
     return bool(name) and "/" not in name and name.replace(".", "").replace("_", "").replace("-", "").replace("@", "").isalnum()
 
 
 def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = None,
-                  actors: set[str] | None = None, hub_own: bool = False) -> list[str]:
+                  actors: set[str] | None = None, hub_own: bool = False,
+                  bound: Callable[[str], str | None] = lambda worker: None, pusher: str | None = None) -> list[str]:
     """Check (old, new, ref) updates; the lines to print for the first violation, or []. The
-    workers the push acts for (claims and their holders' changes, heartbeats) go into `actors`.
-    `hub_own`: the push is the hub's own (gitswarm/identity.py hub_own), the only one that may
-    change goal records."""
+    workers the push acts for (claims and their holders' changes, heartbeats, runs records) go
+    into `actors`. `hub_own`: the push is the hub's own (gitswarm/identity.py hub_own), the only
+    one that may change goal records. `bound(worker)`: the identity a worker is bound to, and
+    `pusher` this push's (identity.py), for a runs record whose attempt the board no longer tells."""
     from .rules import CommitInfo
+    from .runguard import bad_names, check_runs
+    from .runlog import RUNS_PREFIX
     from .workrules import check_landing
 
     repo = repo or HookRepo()
     refs = {ref: (old, new) for old, new, ref in updates}
+    problems = bad_names(list(refs))
+    if problems:
+        repo.close()
+        return problems
     for ref in refs:
         if not allowed_ref(ref):
             repo.close()
             return [f"gitswarm: rejected {ref}: a hub holds main, tasks, the heartbeat refs and the landing "
-                    "queue's refs (refs/gitswarm/land/<task>/<attempt>, refs/gitswarm/train) only",
+                    "queue's refs (refs/gitswarm/land/<task>/<attempt>, refs/gitswarm/train) and the attempts' "
+                    "runs (refs/gitswarm/runs/<task>/<attempt>) only",
                     "gitswarm: hint: keep other branches and tags in your own clone, or in another repository"]
     actors = set() if actors is None else actors
     actors.update(ref[len(HEARTBEATS) + 1:] for ref in refs if ref.startswith(HEARTBEATS + "/"))
@@ -88,6 +98,11 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
         if main_commits:
             board = refs[BOARD_REF][1] if BOARD_REF in refs else repo.ref(BOARD_REF)
             _check_work_paths(repo, *refs[MAIN_REF], {c: info.tasks for c, info in main_commits}, board)
+        records = [ref for ref in refs if ref.startswith(RUNS_PREFIX)]
+        if records:
+            rejected = records[0]
+            check_runs(refs, repo, refs[BOARD_REF][1] if BOARD_REF in refs else repo.ref(BOARD_REF), actors,
+                       bound, pusher)
     except GitswarmError as e:
         message = e.message
         if isinstance(e, RuleViolation) and e.path in refs:  # a ref of its own (a land ref): named once, as itself

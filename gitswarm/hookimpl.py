@@ -44,9 +44,11 @@ def main(argv: list[str] | None = None) -> int:
 
         updates, repo, actors = _updates(data), HookRepo(), set()
         try:
+            who = identity.pusher(git_dir=git_dir)
             problems = (stale(updates, repo) or check_heartbeats(updates, repo)
-                        or check_updates(updates, repo, actors, hub_own=identity.hub_own(git_dir))
-                        or identity.bind(git_dir, actors, identity.pusher(git_dir=git_dir)))
+                        or check_updates(updates, repo, actors, hub_own=identity.hub_own(git_dir),
+                                         bound=lambda worker: identity.bound(git_dir, worker), pusher=who)
+                        or identity.bind(git_dir, actors, who))
         except GitswarmError as e:  # the hub's own setup is wrong (a setting): say which, and how to fix it
             problems = [f"gitswarm: rejected: {e.message}"] + ([f"gitswarm: hint: {e.hint}"] if e.hint else [])
         except Exception as e:  # a bug must not let a push through unchecked: refuse, and say why

@@ -33,9 +33,15 @@ def land_ref(task_id: str, attempt: int) -> str:
 
 def parse_land_ref(ref: str) -> tuple[str, int] | None:
     """(task id, attempt) of a land ref; None when `ref` is not one."""
-    if not ref.startswith(LAND_PREFIX):
+    return parse_attempt_ref(LAND_PREFIX, ref)
+
+
+def parse_attempt_ref(prefix: str, ref: str) -> tuple[str, int] | None:
+    """(task id, attempt) of a ref named exactly `<prefix><task id>/<attempt>`; None otherwise
+    (land refs here, runs refs in gitswarm/runlog.py)."""
+    if not ref.startswith(prefix):
         return None
-    task_id, sep, attempt = ref[len(LAND_PREFIX):].partition("/")
+    task_id, sep, attempt = ref[len(prefix):].partition("/")
     if not sep or not ID_RE.match(task_id) or not _ATTEMPT_RE.match(attempt):
         return None
     return task_id, int(attempt)

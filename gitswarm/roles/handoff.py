@@ -42,6 +42,7 @@ class HandOff:
                           tokens=self.tokens)
             self.swarm.log(f"{self.name}: {task.id} handed {commit[:10]} to the landing queue")
         self._until_answered(f"hand {task.id} off", hand_off)
+        self.outcome = f"handed off: {commit[:10]} to the landing queue"
 
     def _restore_kept(self, worktree: Path, tip: str) -> str | None:
         """The commit of this task's last attempt that the train gave back (kept at its land ref),

@@ -88,10 +88,13 @@ class Job(HandOff):
         self.foreign_moves = 0  # times main moved under it by pushes that landed no task
         self.model = "none"
         self.runs: list[AgentResult] = []  # every agent run of this attempt, for its record
+        self.published = False  # the record is on the hub (or could not be kept): once per attempt
+        self.outcome = "done"  # how the attempt ended, when _land returns
 
     def run(self) -> None:
         board, task = self.swarm.board, self.task
         worktree = self.swarm.workdir / f"{self.name}-{task.id}-{self.token}"
+        outcome = "stopped"
         try:
             tip = self.swarm.main_tip()
             if tip is None:
@@ -100,23 +103,39 @@ class Job(HandOff):
             shutil.rmtree(worktree, ignore_errors=True)
             checkout.add_worktree(board.mirror.path, worktree, tip)
             self._land(worktree, goal, tip)
+            outcome = self.outcome
         except ClaimLost as lost:  # our lease lapsed and the task was taken back: abandon it
+            outcome = f"lost claim: {lost.message}"
             self.swarm.log(f"{self.name}: lost the claim on {task.id}, abandoning it: {lost.message}")
         except (Stopping, Unavailable) as why:  # the task goes back to the board, not lost
+            outcome = f"handed back: {why}" if isinstance(why, Unavailable) else "stopped: handed back"
             try:
                 board.release(task.id, self.name, token=self.token, tokens=self.tokens,
                               reason=f"handed back by {self.name}: {why}" if str(why) else f"handed back by {self.name}")
                 self.swarm.log(f"{self.name}: released {task.id}")
             except GitswarmError as lost:
                 self.swarm.log(f"{self.name}: could not release {task.id}: {lost.message}")
+            self._publish(outcome)  # before the pause: the board's release went first
             if isinstance(why, Unavailable):
                 self.swarm.stop.wait(why.pause)  # let the endpoint (or the agent) recover before the next claim
         except Exception as e:  # the task is failed with the reason, never left claimed
             reason = str(e) if isinstance(e, GitswarmError) else f"{type(e).__name__}: {e}"
+            outcome = f"failed: {reason}"
             self.swarm.log(f"{self.name}: {task.id} failed: {reason}")
             self._fail(reason)
         finally:
             checkout.remove_worktree(board.mirror.path, worktree)
+            self._publish(outcome)  # after the board's push: the record never delays a landing or release
+
+    def _publish(self, outcome: str) -> None:
+        """Keep this attempt's runs on the hub (gitswarm/runlog.py), once; never raises."""
+        if not self.runs or self.published:
+            return
+        self.published = True
+        from .. import runlog
+
+        runlog.publish(self.swarm.board.mirror, self.task.id, self.token or self.task.attempts, self.name,
+                       self.task.goal, outcome, self.runs, self.swarm.log)
 
     def _fail(self, reason: str) -> None:
         """Record the failure: with its reason, or, when the hub refuses that (whatever the reason
@@ -306,10 +325,14 @@ class Job(HandOff):
             "command" if run_command else settings.backend) + note
         tools = worker_tools(worktree, env=agent_env(), max_output=settings.max_output,
                              wrap=swarm.sandbox(worktree))
-        result = swarm.run_agent("worker", settings, prompt, tools, cwd=worktree, command=run_command,
-                                 about={"task_id": task.id, "worker": self.name, "goal": task.goal or "",
-                                        "attempt": str(self.token or task.attempts), "base": tip,
-                                        "spent": str(self.tokens)})
+        try:
+            result = swarm.run_agent("worker", settings, prompt, tools, cwd=worktree, command=run_command,
+                                     about={"task_id": task.id, "worker": self.name, "goal": task.goal or "",
+                                            "attempt": str(self.token or task.attempts), "base": tip,
+                                            "spent": str(self.tokens)})
+        except Exception as e:  # the run raised: its record says so, the attempt fails as before
+            self.runs.append(AgentResult(f"{type(e).__name__}: {e}", "error", 0, 0, 0, self.model, error=e))
+            raise
         self.runs.append(result)
         self.tokens += result.tokens_in + result.tokens_out
         self.model = result.model

@@ -1,0 +1,288 @@
+"""Every agent run of a task attempt, kept in git outside main: one root commit per attempt, at
+`refs/gitswarm/runs/<task-id>/<attempt>` on the hub (created once, never moved; the hub's guard,
+gitswarm/runguard.py, checks it). Its tree has a fixed layout, nothing else:
+
+    attempt.yaml            task, attempt, worker, goal, outcome, when, runs
+    1/run.yaml              command, code, ended, elapsed, reason, summary, steps, tokens, model, cost, commits
+    1/stdout.txt            what the agent printed (command agents)
+    1/stderr.txt
+    1/prompt.md             the prompt it got
+    1/transcript.jsonl      one JSON object per model exchange the metering proxy saw
+    1/result.json           the result file it wrote, parsed
+    2/...                   the next run of the attempt (a redo, a conflict's resolution)
+
+Only files with content are written. Every file is bounded (MAX_FILE_BYTES) and the whole record
+too (MAX_ATTEMPT_BYTES): what does not fit is cut with a marker saying so, never refused. Read it
+with `git log refs/gitswarm/runs/<task>/<n>`, `git show refs/gitswarm/runs/<task>/<n>:1/stdout.txt`
+or `gitswarm runs HUB TASK`.
+
+Light at import: the hub's guard imports the layout from here on every push that holds a runs ref.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .agents import AgentResult
+    from .git import Mirror
+
+RUNS_PREFIX = "refs/gitswarm/runs/"
+ATTEMPT_FILE = "attempt.yaml"
+RUN_FILES = ("run.yaml", "stdout.txt", "stderr.txt", "prompt.md", "transcript.jsonl", "result.json")
+ATTEMPT_KEYS = ("task", "attempt", "worker", "goal", "outcome", "when", "runs")
+RUN_KEYS = ("command", "code", "ended", "elapsed", "reason", "summary", "steps", "tokens_in", "tokens_out",
+            "model", "cost", "commits")
+MAX_RUNS = 50  # runs kept per attempt (the last ones; attempt.yaml's `runs` says how many there were)
+MAX_FILE_BYTES = 256 * 1024
+MAX_ATTEMPT_BYTES = 2 * 1024 * 1024
+MAX_YAML_BYTES = 64 * 1024  # run.yaml and attempt.yaml: small by construction
+MAX_COMMIT_BYTES = 4096  # the commit object itself: a subject and two trailers
+CUT = "\n[... gitswarm: {n} bytes cut here: over the record's limit of {limit} bytes ...]\n"
+
+
+def runs_ref(task_id: str, attempt: int) -> str:
+    return f"{RUNS_PREFIX}{task_id}/{attempt}"
+
+
+def parse_runs_ref(ref: str) -> tuple[str, int] | None:
+    """(task id, attempt) of a runs ref; None when `ref` is not exactly one."""
+    from .queue import parse_attempt_ref
+
+    return parse_attempt_ref(RUNS_PREFIX, ref)
+
+
+# ---------------------------------------------------------------- building a record
+
+def cut_text(text: str, limit: int) -> bytes:
+    """`text` as UTF-8 in at most `limit` bytes: when longer, its start and its end (where a
+    failure says why) with a marker between saying how much was cut."""
+    data = text.encode("utf-8", errors="replace")
+    if len(data) <= limit:
+        return data
+    marker = CUT.format(n=len(data), limit=limit).encode()
+    room = max(0, limit - len(marker) - 16)
+    head, tail = data[:room // 4], data[len(data) - (room - room // 4):]
+    head = head.decode("utf-8", errors="ignore").encode()  # never split a character
+    tail = tail.decode("utf-8", errors="ignore").encode()
+    cut = len(data) - len(head) - len(tail)
+    return (head + CUT.format(n=cut, limit=limit).encode() + tail)[:limit]
+
+
+def cut_jsonl(entries: list[Any], limit: int) -> bytes:
+    """One JSON object a line, in at most `limit` bytes: an entry too big is replaced by a note
+    with its start; entries past the limit are dropped, a last line saying how many."""
+    lines: list[bytes] = []
+    size, dropped = 0, 0
+    for entry in entries:
+        line = json.dumps(entry if isinstance(entry, dict) else {"value": entry}, ensure_ascii=False,
+                          default=str).encode("utf-8", errors="replace")
+        if len(line) > limit // 4:
+            start = line[:1000].decode("utf-8", errors="ignore")
+            line = json.dumps({"note": f"exchange of {len(line)} bytes cut", "start": start}).encode()
+        if dropped or size + len(line) + 1 > limit - 200:
+            dropped += 1
+            continue
+        lines.append(line)
+        size += len(line) + 1
+    if dropped:
+        lines.append(json.dumps({"note": f"{dropped} exchanges cut: over the record's limit of {limit} bytes"})
+                     .encode())
+    return b"".join(line + b"\n" for line in lines)
+
+
+def _yaml(doc: dict[str, Any]) -> bytes:
+    from .task import dump_mapping
+
+    return dump_mapping(doc)
+
+
+def _run_fields(result: "AgentResult") -> dict[str, Any]:
+    trace = result.trace
+    doc: dict[str, Any] = {
+        "command": trace.command[:4000] if trace else None,
+        "code": trace.code if trace else None,
+        "ended": trace.ended if trace else None,
+        "elapsed": round(trace.elapsed, 3) if trace else None,
+        "reason": result.reason,
+        "summary": (result.summary or "")[:4000],
+        "steps": result.steps, "tokens_in": result.tokens_in, "tokens_out": result.tokens_out,
+        "model": result.model, "cost": result.cost,
+        "commits": [c[:300] for c in (trace.commits if trace else [])][:100],
+    }
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def record_files(task_id: str, attempt: int, worker: str, goal: str | None, outcome: str,
+                 runs: list["AgentResult"], when: str) -> dict[str, bytes]:
+    """The record's files (path -> content), within the bounds."""
+    from .text import printable
+
+    kept = runs[-MAX_RUNS:]
+    files = {ATTEMPT_FILE: _yaml({"task": task_id, "attempt": attempt, "worker": worker, "goal": goal,
+                                  "outcome": printable(outcome, 4000), "when": when, "runs": len(runs)})}
+    left = MAX_ATTEMPT_BYTES - len(files[ATTEMPT_FILE])
+    for number, result in enumerate(kept, 1):
+        trace = result.trace
+        texts: list[tuple[str, Callable[[int], bytes]]] = [
+            ("run.yaml", lambda limit, r=result: _yaml(_run_fields(r)))]
+        if trace is not None:
+            texts += [(name, lambda limit, t=text: cut_text(t, limit)) for name, text in
+                      (("stdout.txt", trace.stdout), ("stderr.txt", trace.stderr), ("prompt.md", trace.prompt))
+                      if text]
+            if trace.transcript:
+                texts.append(("transcript.jsonl", lambda limit, t=trace.transcript: cut_jsonl(t, limit)))
+            if trace.result is not None:
+                texts.append(("result.json", lambda limit, r=trace.result: _json_within(r, limit)))
+        for name, make in texts:
+            share = max(0, min(MAX_FILE_BYTES, left - 400 * (len(kept) - number + 1)))  # room for later run.yaml
+            data = make(share) if share > 600 or name == "run.yaml" else b""
+            if data:
+                files[f"{number}/{name}"] = data
+                left -= len(data)
+    return files
+
+
+def _json_within(doc: Any, limit: int) -> bytes:
+    data = json.dumps(doc, ensure_ascii=False, indent=1, default=str).encode("utf-8", errors="replace")
+    if len(data) <= limit:
+        return data
+    return json.dumps({"note": f"result of {len(data)} bytes cut: over the record's limit of {limit} bytes",
+                       "start": data[:limit // 2].decode("utf-8", errors="ignore")}).encode()[:limit]
+
+
+def message(task_id: str, attempt: int, worker: str, outcome: str) -> str:
+    from .text import printable
+
+    first = " ".join(printable(outcome, 200).split())
+    return (f"runs of {task_id} attempt {attempt}: {first}\n\n"
+            f"Gitswarm-Task: {task_id}\nGitswarm-Worker: {worker}\n")
+
+
+def build(repo, task_id: str, attempt: int, worker: str, goal: str | None, outcome: str,
+          runs: list["AgentResult"], when: str | None = None) -> str:
+    """Write the record's root commit (author and committer: the worker) into `repo`; its id."""
+    from . import git
+    from .task import now
+
+    files = record_files(task_id, attempt, worker, goal, outcome, runs, when or now())
+    return git.write_commit(repo, None, files, message(task_id, attempt, worker, outcome),
+                            (worker, f"{worker}@gitswarm"))
+
+
+def publish(mirror: "Mirror", task_id: str, attempt: int, worker: str, goal: str | None, outcome: str,
+            runs: list["AgentResult"], log: Callable[[str], None]) -> str | None:
+    """Build the record and push it to the hub as its runs ref; the ref, or None when it could not
+    be kept (said in `log`). Never raises: a record is worth less than the worker's next task."""
+    from . import git
+
+    ref = runs_ref(task_id, attempt)
+    try:
+        repo = git.open_repository(mirror.path)  # a handle of our own: the board's may be reopened meanwhile
+        try:
+            sha = build(repo, task_id, attempt, worker, goal, outcome, runs)
+        finally:
+            repo.free()
+        mirror.push({ref: sha}, new_only=True)
+        return ref
+    except Exception as e:  # noqa: BLE001 - whatever went wrong, the worker goes on
+        why = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+        log(f"{worker}: could not keep the runs of {task_id} attempt {attempt} at {ref}: {why}")
+        return None
+
+
+# ---------------------------------------------------------------- reading records
+
+@dataclass
+class Attempt:
+    number: int
+    commit: str
+    fields: dict[str, Any]
+    runs: list[dict[str, Any]]  # each run's run.yaml, plus "_files": {name: bytes}
+
+
+def read_attempts(mirror: "Mirror", task_id: str) -> list[Attempt]:
+    """The records of a task's attempts on the hub (one `git ls-remote`, one fetch), oldest first."""
+    import yaml
+
+    refs = {ref: sha for ref, sha in mirror.remote_refs(f"{RUNS_PREFIX}{task_id}/*").items()
+            if (parsed := parse_runs_ref(ref)) and parsed[0] == task_id}
+    mirror.fetch_refs(sorted(refs))
+    found = []
+    for ref, sha in refs.items():
+        files = {path: data for path, _, data in _files(mirror.repo, sha)}
+        fields = yaml.safe_load(files.get(ATTEMPT_FILE, b"") or b"{}") or {}
+        runs = []
+        for n in range(1, MAX_RUNS + 1):
+            mine = {p.split("/", 1)[1]: d for p, d in files.items() if p.startswith(f"{n}/")}
+            if not mine:
+                break
+            run = yaml.safe_load(mine.get("run.yaml", b"") or b"{}") or {}
+            run["_files"] = mine
+            runs.append(run)
+        found.append(Attempt(parse_runs_ref(ref)[1], sha, fields, runs))  # type: ignore[index]
+    return sorted(found, key=lambda a: a.number)
+
+
+def _files(repo, commit: str):
+    from . import git
+
+    tree = repo[commit].tree
+    for entry in tree:
+        if entry.type_str == "tree":
+            yield from git.tree_files(repo, commit, entry.name)
+        else:
+            yield entry.name, str(entry.id), entry.data
+
+
+def show(remote: str, task_id: str, attempt: int | None = None) -> str:
+    """`gitswarm runs`: the attempts of a task, and one attempt's runs (the last by default)."""
+    from .errors import GitswarmError
+    from .git import Mirror
+    from .task import ID_RE
+
+    if not ID_RE.match(task_id):
+        raise GitswarmError(f"{task_id!r} is not a task id", "give an id like t-4f2a91bc (gitswarm status lists them)")
+    mirror = Mirror(remote)
+    try:
+        found = read_attempts(mirror, task_id)
+    finally:
+        mirror.close()
+    if attempt is not None and attempt not in [a.number for a in found]:
+        raise GitswarmError(f"no runs recorded for attempt {attempt} of {task_id}",
+                            f"recorded: {', '.join(str(a.number) for a in found) or 'none'}")
+    return describe(found, task_id, attempt if attempt is not None else (found[-1].number if found else None))
+
+
+def describe(attempts: list[Attempt], task_id: str, detail: int | None, tail: int = 1500) -> str:
+    """What `gitswarm runs` prints: one line per attempt; with `detail`, that attempt's runs."""
+    from .text import printable
+
+    if not attempts:
+        return f"no runs recorded for {task_id} (no {RUNS_PREFIX}{task_id}/* on the hub)"
+    lines = []
+    for a in attempts:
+        f = a.fields
+        tokens = sum(int(r.get("tokens_in") or 0) + int(r.get("tokens_out") or 0) for r in a.runs)
+        lines.append(f"attempt {a.number}  {printable(str(f.get('outcome', '?')), 200)}  worker "
+                     f"{f.get('worker', '?')}  runs {len(a.runs)}  tokens {tokens}  {f.get('when', '')}  "
+                     f"{a.commit[:10]}")
+    for a in attempts:
+        if detail is None or a.number != detail:
+            continue
+        lines.append("")
+        lines.append(f"attempt {a.number}: {RUNS_PREFIX}{task_id}/{a.number}")
+        for n, run in enumerate(a.runs, 1):
+            files = run["_files"]
+            lines.append(f"run {n}:")
+            lines += [f"  {k}: {printable(str(run[k]), 300)}" for k in RUN_KEYS if k in run]
+            if "transcript.jsonl" in files:
+                lines.append(f"  transcript: {len(files['transcript.jsonl'].splitlines())} exchanges")
+            for name in ("stdout.txt", "stderr.txt"):
+                if name in files:
+                    text = printable(files[name].decode("utf-8", errors="replace"), tail)
+                    lines.append(f"  --- {name} (last {tail} characters at most) ---")
+                    lines += ["  " + ln for ln in text.splitlines()]
+    return "\n".join(lines)

@@ -1,0 +1,282 @@
+"""Attacks on the runs refs (refs/gitswarm/runs/<task>/<attempt>, gitswarm/runguard.py): records
+pushed by hand with plain git from a clone, that the hub's guard must refuse, each saying which ref,
+which path and what to do; and a hub refusing a worker's record never breaks the worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gitswarm import runlog
+from gitswarm import task as T
+from gitswarm.agents import AgentResult, Trace
+from gitswarm.board import Board
+
+from conftest import sh
+from test_command_agents import run_goal, task_of
+
+DECLINED = "pre-receive hook declined"
+REGULAR, EXEC, LINK, TREE, MODULE = "100644", "100755", "120000", "040000", "160000"
+
+
+def git(*args: str, cwd: Path, env: dict[str, str] | None = None, input: bytes | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=dict(os.environ, **(env or {})))
+    if check and proc.returncode:
+        raise AssertionError(f"git {' '.join(args)} failed:\n{proc.stderr.decode()}")
+    return proc
+
+
+class Forge:
+    """Builds records with git's plumbing in a clone of the hub, and pushes them as someone."""
+
+    def __init__(self, hub: Path, where: Path):
+        self.clone = where / "forge"
+        git("clone", "-q", str(hub), str(self.clone), cwd=where)
+
+    def tree(self, entries: dict[str, tuple[str, bytes | str]]) -> str:
+        """`entries`: path -> (mode, content, or an object id for a tree or submodule)."""
+        top: dict[str, tuple[str, bytes | str]] = {}
+        below: dict[str, dict[str, tuple[str, bytes | str]]] = {}
+        for path, entry in entries.items():
+            head, _, rest = path.partition("/")
+            if rest:
+                below.setdefault(head, {})[rest] = entry
+            else:
+                top[head] = entry
+        lines = []
+        for name, (mode, data) in top.items():
+            kind = {TREE: "tree", MODULE: "commit"}.get(mode, "blob")
+            sha = data if isinstance(data, str) else \
+                git("hash-object", "-w", "--stdin", cwd=self.clone, input=data).stdout.decode().strip()
+            lines.append(f"{mode} {kind} {sha}\t{name}")
+        lines += [f"{TREE} tree {self.tree(sub)}\t{name}" for name, sub in below.items()]
+        return git("mktree", cwd=self.clone, input="\n".join(lines).encode() + b"\n").stdout.decode().strip()
+
+    def commit(self, entries: dict[str, tuple[str, bytes | str]], message: str, parents: tuple[str, ...] = ()) -> str:
+        args = [a for p in parents for a in ("-p", p)]
+        return git("commit-tree", self.tree(entries), *args, "-m", message, cwd=self.clone).stdout.decode().strip()
+
+    def push(self, refspec: str, pusher: str | None = "alice-id") -> str:
+        env = {"GITSWARM_PUSHER": pusher} if pusher else {}
+        proc = git("push", "origin", refspec, cwd=self.clone, env=env, check=False)
+        return "" if proc.returncode == 0 else proc.stderr.decode()
+
+
+def valid(task_id: str, attempt: int = 1, worker: str = "alice") -> dict[str, tuple[str, bytes | str]]:
+    trace = Trace("agent --go", 0, "exited", 1.5, stdout="out\n", stderr="err\n", prompt="do it",
+                  result={"status": "done"}, transcript=[{"request": {"model": "m"}, "response": {"ok": 1}}])
+    files = runlog.record_files(task_id, attempt, worker, None, "done",
+                                [AgentResult("did it", "finished", 1, 10, 2, "m", trace=trace)], T.now())
+    return {path: (REGULAR, data) for path, data in files.items()}
+
+
+@pytest.fixture
+def setup(hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A task whose attempt 1 alice (bound to the identity alice-id) claimed and failed."""
+    sh("git", "config", "gitswarm.pusherEnv", "local", cwd=hub)
+    with Board(str(hub)) as board:
+        [task] = board.add([T.new_task("Do the work")])
+        monkeypatch.setenv("GITSWARM_PUSHER", "alice-id")
+        board.claim("alice")
+        board.fail(task.id, "alice", "it broke")
+        monkeypatch.delenv("GITSWARM_PUSHER")
+    return hub, task.id, Forge(hub, tmp_path)
+
+
+def message(task_id: str, worker: str = "alice") -> str:
+    return f"runs of {task_id} attempt 1: done\n\nGitswarm-Task: {task_id}\nGitswarm-Worker: {worker}\n"
+
+
+def refused(forge: Forge, sha: str, ref: str, *expected: str, pusher: str | None = "alice-id") -> str:
+    err = forge.push(f"{sha}:{ref}", pusher)
+    assert DECLINED in err, err
+    for text in expected:
+        assert text in err, err
+    assert sh("git", "rev-parse", "-q", "--verify", ref, cwd=forge.clone.parent / "hub.git", check=False).returncode
+    return err
+
+
+def test_the_record_of_a_worker_that_made_the_attempt_is_accepted_once(setup) -> None:
+    hub, tid, forge = setup
+    ref = runlog.runs_ref(tid, 1)
+    sha = forge.commit(valid(tid), message(tid))
+    assert forge.push(f"{sha}:{ref}") == ""
+    again = forge.commit({**valid(tid), "1/stdout.txt": (REGULAR, b"rewritten")}, message(tid))
+    err = forge.push(f"+{again}:{ref}")
+    assert DECLINED in err and f"rejected {ref}: a runs ref is created once and never moved or deleted" in err
+    err = forge.push(f":{ref}")
+    assert DECLINED in err and "never moved or deleted" in err
+    assert sh("git", "rev-parse", ref, cwd=hub).stdout.strip() == sha
+
+
+def test_another_identity_cannot_record_the_workers_attempt(setup) -> None:
+    _, tid, forge = setup
+    sha = forge.commit(valid(tid), message(tid))
+    refused(forge, sha, runlog.runs_ref(tid, 1), "worker alice belongs to alice-id; this push comes from mallory",
+            pusher="mallory")
+    refused(forge, sha, runlog.runs_ref(tid, 1), "worker alice belongs to alice-id; this push comes from an anonymous",
+            pusher=None)
+
+
+def test_a_record_under_another_workers_name_is_refused(setup) -> None:
+    _, tid, forge = setup
+    sha = forge.commit(valid(tid, worker="bob"), message(tid, "bob"))
+    refused(forge, sha, runlog.runs_ref(tid, 1), f"attempt 1 of {tid} was made by alice; this record's "
+            "Gitswarm-Worker is bob", pusher="bob-id")
+
+
+def test_when_the_board_no_longer_tells_the_worker_its_trailer_must_be_the_pushers(hub: Path, tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    """A hand-back that spent no tokens leaves no result: the worker of attempt 1 is the record's
+    Gitswarm-Worker, which must be bound to the pusher."""
+    sh("git", "config", "gitswarm.pusherEnv", "local", cwd=hub)
+    with Board(str(hub)) as board:
+        [task] = board.add([T.new_task("Do the work")])
+        monkeypatch.setenv("GITSWARM_PUSHER", "alice-id")
+        board.claim("alice")
+        board.release(task.id, "alice")
+        monkeypatch.delenv("GITSWARM_PUSHER")
+    forge, tid = Forge(hub, tmp_path), task.id
+    carol = forge.commit(valid(tid, worker="carol"), message(tid, "carol"))
+    refused(forge, carol, runlog.runs_ref(tid, 1), "the board no longer tells who made attempt 1",
+            "Gitswarm-Worker carol is bound to nobody, not to this push's mallory", pusher="mallory")
+    alice = forge.commit(valid(tid), message(tid))
+    refused(forge, alice, runlog.runs_ref(tid, 1), "is bound to alice-id, not to this push's mallory", pusher="mallory")
+    assert forge.push(f"{alice}:{runlog.runs_ref(tid, 1)}", "alice-id") == ""
+
+
+def test_an_attempt_the_task_never_reached_or_an_unknown_task_is_refused(setup) -> None:
+    _, tid, forge = setup
+    sha = forge.commit(valid(tid, attempt=2), message(tid))
+    refused(forge, sha, runlog.runs_ref(tid, 2), f"{tid} has made 1 attempts; attempt 2 never was")
+    other = "t-0123456789ab"
+    sha = forge.commit(valid(other), message(other))
+    refused(forge, sha, runlog.runs_ref(other, 1), f"task {other} is not on the board")
+
+
+@pytest.mark.parametrize("name", ["{tid}", "{tid}/0", "{tid}/01", "{tid}/1/x", "{tid}/-1", "{tid}/1.0",
+                                  "T-BAD/1", "x/{tid}/1", "{tid}//1", "../{tid}/1"])
+def test_bad_runs_ref_names_are_refused(setup, name: str) -> None:
+    _, tid, forge = setup
+    sha = forge.commit(valid(tid), message(tid))
+    ref = "refs/gitswarm/runs/" + name.format(tid=tid)
+    err = forge.push(f"{sha}:{ref}")
+    assert DECLINED in err or "invalid refspec" in err, err  # git itself refuses some names
+    if DECLINED in err:
+        assert "not a runs ref: the name must be exactly refs/gitswarm/runs/<task id>/<attempt>" in err
+
+
+def test_a_record_with_a_parent_is_refused_one_from_main_too(setup) -> None:
+    hub, tid, forge = setup
+    ref = runlog.runs_ref(tid, 1)
+    main = sh("git", "rev-parse", "-q", "--verify", "main", cwd=hub, check=False).stdout.strip()
+    base = forge.commit(valid(tid), message(tid))
+    for parent in [base] + ([main] if main else []):
+        sha = forge.commit(valid(tid), message(tid), parents=(parent,))
+        refused(forge, sha, ref, f"rejected {ref}: commit {sha[:10]} has a parent: a record is a root commit")
+
+
+def test_a_record_on_top_of_mains_history(hub: Path, tmp_path: Path, monkeypatch) -> None:
+    """A whole copy of the repository: main's history as the parent, main's tree in the record."""
+    clone = tmp_path / "project"
+    sh("git", "clone", "-q", str(hub), str(clone))
+    (clone / "code.py").write_text("print(1)\n")
+    sh("git", "add", "-A", cwd=clone)
+    sh("git", "commit", "-qm", "code", cwd=clone)
+    sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
+    sh("git", "config", "gitswarm.pusherEnv", "local", cwd=hub)
+    with Board(str(hub)) as board:
+        [task] = board.add([T.new_task("Do the work")])
+        monkeypatch.setenv("GITSWARM_PUSHER", "alice-id")
+        board.claim("alice")
+        monkeypatch.delenv("GITSWARM_PUSHER")
+    forge, tid = Forge(hub, tmp_path), task.id
+    ref = runlog.runs_ref(tid, 1)
+    main = sh("git", "rev-parse", "main", cwd=hub).stdout.strip()
+    main_tree = sh("git", "rev-parse", "main^{tree}", cwd=hub).stdout.strip()
+    sha = forge.commit(valid(tid), message(tid), parents=(main,))
+    refused(forge, sha, ref, "has a parent")
+    files = {path: entry for path, entry in valid(tid).items() if not path.startswith("1/")}
+    sha = forge.commit({**files, "1": (TREE, main_tree)}, message(tid))
+    refused(forge, sha, ref, "1/code.py: not a file of the record")
+    sha = forge.commit({**valid(tid), "repo": (TREE, main_tree)}, message(tid))
+    refused(forge, sha, ref, "repo: an unknown entry where the record holds attempt.yaml and the folders 1, 2")
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"1/notes.txt": (REGULAR, b"x")}, "1/notes.txt: not a file of the record"),
+    ({"evil.sh": (REGULAR, b"x")}, "evil.sh: an unknown entry where the record holds"),
+    ({"1/stdout.txt": (LINK, b"/etc/passwd")}, "1/stdout.txt: a symlink; a record holds regular files only"),
+    ({"1/stdout.txt": (EXEC, b"#!/bin/sh\n")}, "1/stdout.txt: an executable; a record holds regular files only"),
+    ({"1/stdout.txt": (MODULE, "0" * 39 + "1")}, "1/stdout.txt: a submodule; a record holds regular files only"),
+    ({"1/stdout.txt": (REGULAR, b"x" * (runlog.MAX_FILE_BYTES + 1))},
+     f"1/stdout.txt: {runlog.MAX_FILE_BYTES + 1} bytes; the limit is {runlog.MAX_FILE_BYTES}"),
+    ({"1/run.yaml": (REGULAR, b"command: [unclosed\n")}, "1/run.yaml: not valid YAML"),
+    ({"1/run.yaml": (REGULAR, b"a: &x 1\nb: *x\n")}, "1/run.yaml: not valid YAML"),
+    ({"1/run.yaml": (REGULAR, b"colour: red\n")}, "1/run.yaml: unknown field 'colour'"),
+    ({"attempt.yaml": (REGULAR, b"- a list\n")}, "attempt.yaml: not a mapping"),
+    ({"1/result.json": (REGULAR, b"{not json")}, "1/result.json: line 1 is not JSON"),
+    ({"1/transcript.jsonl": (REGULAR, b'{"ok": 1}\n[1, 2]\n')}, "1/transcript.jsonl: line 2 is a JSON list"),
+    ({"1/stderr.txt": (REGULAR, b"\xff\xfe")}, "1/stderr.txt: not UTF-8"),
+    ({"3/run.yaml": (REGULAR, b"reason: x\n")}, "run folders 1, 3: they are numbered 1, 2, ... without a gap"),
+    ({"2/stdout.txt": (REGULAR, b"x")}, "2/run.yaml: missing"),
+    ({"0/run.yaml": (REGULAR, b"reason: x\n")}, "0: an unknown entry"),
+    ({"51/run.yaml": (REGULAR, b"reason: x\n")}, "51: an unknown entry"),
+    ({"attempt.yaml": (TREE, None)}, "attempt.yaml: a folder"),
+])
+def test_a_record_outside_the_layout_is_refused(setup, change: dict, expected: str) -> None:
+    _, tid, forge = setup
+    files = valid(tid)
+    if change.get("attempt.yaml", (None,))[0] == TREE:
+        del files["attempt.yaml"]
+        change = {"attempt.yaml/x": (REGULAR, b"x")}
+    sha = forge.commit({**files, **change}, message(tid))
+    ref = runlog.runs_ref(tid, 1)
+    err = refused(forge, sha, ref, f"rejected {ref}: ", expected)
+    assert "hint:" in err
+
+
+def test_attempt_yaml_must_name_the_ref_and_commits_task_attempt_and_worker(setup) -> None:
+    _, tid, forge = setup
+    other = valid("t-0123456789ab")
+    sha = forge.commit({**valid(tid), "attempt.yaml": other["attempt.yaml"]}, message(tid))
+    refused(forge, sha, runlog.runs_ref(tid, 1), f"attempt.yaml: task is 't-0123456789ab', not '{tid}'")
+
+
+def test_a_record_with_too_many_entries_or_a_big_commit_is_refused(setup) -> None:
+    _, tid, forge = setup
+    many = {**valid(tid), **{f"{n}/run.yaml": (REGULAR, b"reason: x\n") for n in range(2, 80)}}
+    refused(forge, forge.commit(many, message(tid)), runlog.runs_ref(tid, 1), "the tree: not a tree of at most")
+    big = message(tid).replace("\n\n", "\n\n" + "y" * 5000 + "\n\n")
+    refused(forge, forge.commit(valid(tid), big), runlog.runs_ref(tid, 1), "a record's commit is at most 4096")
+
+
+def test_trailers_must_name_the_task_alone(setup) -> None:
+    _, tid, forge = setup
+    two = message(tid).replace(f"Gitswarm-Task: {tid}\n", f"Gitswarm-Task: {tid}\nGitswarm-Task: t-0123456789ab\n")
+    refused(forge, forge.commit(valid(tid), two), runlog.runs_ref(tid, 1), "not " + tid + " alone")
+    none = f"runs\n\nGitswarm-Task: {tid}\n"
+    refused(forge, forge.commit(valid(tid), none), runlog.runs_ref(tid, 1), "no valid Gitswarm-Worker trailer")
+
+
+REFUSE_RUNS = """#!/bin/sh
+if grep -q ' refs/gitswarm/runs/'; then echo "no records here" >&2; exit 1; fi
+exit 0
+"""
+
+
+def test_a_refused_record_never_breaks_the_worker(hub: Path, tmp_path: Path) -> None:
+    """The hub refuses every runs ref (a hook of its operator's, before gitswarm's guard): the
+    task still lands, and the worker says why its record was not kept."""
+    legacy = hub / "hooks" / "pre-receive.legacy"
+    legacy.write_text(REFUSE_RUNS)
+    legacy.chmod(0o755)
+    lines = run_goal(hub, tmp_path, "echo hi > out.txt")
+    task = task_of(hub)
+    assert task["status"] == "done" and sh("git", "show", "main:out.txt", cwd=hub).stdout == "hi\n"
+    assert any("could not keep the runs of" in line and "no records here" in line for line in lines), lines
+    assert not sh("git", "for-each-ref", "refs/gitswarm/runs/", cwd=hub).stdout
