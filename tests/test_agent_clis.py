@@ -142,3 +142,44 @@ def test_mini_fails_when_replies_are_out_of_its_format(tmp_path: Path, fake_open
     fake_openai.enqueue(*[text("I would rather talk.")] * 3)
     code, said = run_mini(tmp_path, fake_openai)
     assert code == 0 and said["status"] == "failed" and "not in mini's format" in said["summary"]
+
+
+IDLE_AGENT = """
+import os, sys
+from openai import OpenAI
+open(".aider.chat.history.md", "a").write("# aider chat started\\n")  # a cache, left out by ignore:
+try:
+    reply = OpenAI(max_retries=0).chat.completions.create(model=os.environ["GITSWARM_MODEL"],
+                                                          messages=[{"role": "user", "content": "hi"}])
+except Exception as e:  # as aider does: say so, change nothing, exit 0
+    print(f"litellm.InternalServerError: {e}")
+    sys.exit(0)
+open("out.txt", "w").write(reply.choices[0].message.content + "\\n")
+"""
+
+
+@SANDBOX
+def test_an_agent_that_exits_0_idle_while_its_model_is_down_hands_the_task_back(
+        hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_openai) -> None:
+    """An aider-like stand-in: its model answers 500, it says so and exits 0 having changed
+    nothing (but its cache) and written no result file. That is the model's fault, not "done,
+    nothing to change": the task goes back without burning its one attempt, and the next claim,
+    with the model back, does the work."""
+    from gitswarm.roles import worker
+
+    monkeypatch.setattr(worker, "UNAVAILABLE_PAUSE", 0.0)
+    host_endpoint(tmp_path, monkeypatch, fake_openai)
+    (tmp_path / "agent.py").write_text(IDLE_AGENT)
+    monkeypatch.setenv("GITSWARM_SANDBOX_PATHS", str(tmp_path / "agent.py"))
+    fake_openai.enqueue(error(500), text("hello"))
+    settings = yaml.safe_load(recipe_settings("aider"))
+    settings["worker"]["command"] = f"{sys.executable} {tmp_path / 'agent.py'}"
+    push_goal(hub, tmp_path, "g", GOAL.format(check="out.txt"), {".gitswarm.yaml": yaml.safe_dump(settings)})
+    lines: list[str] = []
+    serve(hub, lines, workers=1)
+    assert any("model is unavailable" in line and "changed nothing" in line for line in lines), lines
+    task = task_of(hub)
+    assert (task["status"], task["attempts"]) == ("done", 2), task
+    assert sh("git", "show", "main:out.txt", cwd=hub).stdout == "hello\n"
+    assert ".aider" not in sh("git", "ls-tree", "-r", "--name-only", "main", cwd=hub).stdout
+    assert "done, nothing to change" not in "\n".join(lines)
