@@ -119,10 +119,8 @@ def commit_all(mirror: Path, worktree: Path, message: str, author: tuple[str, st
     if base is not None and head(mirror, worktree) != base:
         _worktree_git(mirror, worktree, ["update-ref", "--no-deref", "HEAD", base])
         _worktree_git(mirror, worktree, ["read-tree", base])
-    with tempfile.NamedTemporaryFile("w", prefix="gitswarm-ignore-", suffix=".txt") as excludes:
-        excludes.write("".join(f"{pattern}\n" for pattern in ignore))
-        excludes.flush()
-        _worktree_git(mirror, worktree, ["-c", f"core.excludesFile={excludes.name}", "add", "-A"])
+    with _excludes(ignore) as excludes:
+        _worktree_git(mirror, worktree, [*excludes, "add", "-A"])
     if _worktree_git(mirror, worktree, ["diff", "--cached", "--quiet", "--ignore-submodules=all"],
                      check=False).returncode == 0:
         return None
@@ -130,6 +128,25 @@ def commit_all(mirror: Path, worktree: Path, message: str, author: tuple[str, st
            "GIT_COMMITTER_NAME": author[0], "GIT_COMMITTER_EMAIL": author[1]}
     _worktree_git(mirror, worktree, ["commit", "-q", "--no-verify", "-F", "-"], input=message.encode(), env=who)
     return head(mirror, worktree)
+
+
+@contextmanager
+def _excludes(ignore: tuple[str, ...] | list[str]) -> Iterator[list[str]]:
+    """git options that leave out untracked files matching the gitignore patterns `ignore`."""
+    with tempfile.NamedTemporaryFile("w", prefix="gitswarm-ignore-", suffix=".txt") as excludes:
+        excludes.write("".join(f"{pattern}\n" for pattern in ignore))
+        excludes.flush()
+        yield ["-c", f"core.excludesFile={excludes.name}"]
+
+
+def changed(mirror: Path, worktree: Path, base: str, ignore: tuple[str, ...] | list[str] = ()) -> bool:
+    """Whether the worktree's files differ from `base` (what commit_all would commit): a tracked
+    file changed, or an untracked one that `ignore` does not leave out."""
+    if _worktree_git(mirror, worktree, ["diff", "--quiet", "--ignore-submodules=all", base, "--"],
+                     check=False).returncode != 0:
+        return True
+    with _excludes(ignore) as excludes:
+        return bool(_out(mirror, worktree, [*excludes, "ls-files", "--others", "--exclude-standard"]))
 
 
 def agent_commits(mirror: Path, worktree: Path, base: str, shadow: Path | None = None, limit: int = 50) -> list[str]:

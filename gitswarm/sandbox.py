@@ -11,7 +11,8 @@
   network, only where the operator allows it with GITSWARM_AGENT_NETWORK=on;
 - a filesystem of its own: the worktree and the `writable` paths (read-write), a private /tmp
   with HOME=/tmp/home, /dev,
-  /proc, and read-only the system paths (/usr, /etc, ...), the Python running gitswarm, the
+  /proc, and read-only the system paths (/usr, /etc, ...), the Python running gitswarm and
+  gitswarm's own package (its recipes run inside: `python -m gitswarm.recipes.mini`), the
   mirror's git dir (so `git log` works) and the paths the operator names in
   GITSWARM_SANDBOX_PATHS (colon-separated). Never the home directory, /run, /var or the hub;
   /etc/ssh and the shadow files are blanked;
@@ -46,6 +47,7 @@ BLANKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-")
 HOME_INSIDE = "/tmp/home"
 NETWORKS = ("off", "model", "on")
 RELAY = Path(__file__).with_name("relay.py")
+PACKAGE = Path(__file__).resolve().parent  # gitswarm itself, for recipes (python -m gitswarm.recipes.mini)
 REAPER = Path(__file__).with_name("reaper.py")
 NO_BWRAP_HINT = ("apt-get install bubblewrap, or set GITSWARM_SANDBOX=off to run agent commands unsandboxed "
                  "on this host")
@@ -151,7 +153,8 @@ def wrap(argv: list[str], workdir: Path, hide: list[Path] | tuple[Path, ...] = (
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
     args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", HOME_INSIDE]
-    shown = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *readable, *operator_paths())}
+    shown = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, PACKAGE, *readable,
+                                         *operator_paths())}
     rw = {workdir, *(Path(p).resolve() for p in writable)}
     mounts = [(p, ["--ro-bind-try", str(p), str(p)]) for p in shown - rw]
     mounts += [(p, ["--bind", str(p), str(p)]) for p in rw]

@@ -3,9 +3,10 @@
 gitswarm gives the agent, in its environment: the task (GITSWARM_ROLE, GITSWARM_TASK_ID,
 GITSWARM_WORKER, GITSWARM_GOAL, GITSWARM_ATTEMPT: the claim's number, 2 and up on a retry), the prompt (GITSWARM_PROMPT_FILE; on stdin too in prompt mode
 stdin), a folder of its own outside the worktree (GITSWARM_RUN_DIR) and the file to answer in
-(GITSWARM_RESULT_FILE), and the model (GITSWARM_MODEL, GITSWARM_BASE_URL, and the same as
-OPENAI_BASE_URL / OPENAI_API_BASE / OPENAI_API_KEY, where the key is a token for gitswarm's metering
-proxy, never the host's key), and an identity for commits it makes (GIT_AUTHOR_NAME, ...: the
+(GITSWARM_RESULT_FILE), the Python running gitswarm (GITSWARM_PYTHON: recipes run as
+`${GITSWARM_PYTHON:-python3} -m gitswarm.recipes.<name>`), and the model (GITSWARM_MODEL,
+GITSWARM_BASE_URL, and the same as OPENAI_BASE_URL / OPENAI_API_BASE / OPENAI_API_KEY, where the
+key is a token for gitswarm's metering proxy, never the host's key), and an identity for commits it makes (GIT_AUTHOR_NAME, ...: the
 worker's name).
 
 The agent answers with its exit status and, if it likes, the result file: JSON
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +105,7 @@ def environment(run_dir: Path, *, role: str, task_id: str | None = None, worker:
                 goal: str | None = None, attempt: str | None = None, model: str | None = None, base_url: str | None = None,
                 token: str | None = None) -> dict[str, str]:
     """The contract's variables for one run (the model's only when there is one to reach)."""
-    env = {"GITSWARM_ROLE": role, "GITSWARM_RUN_DIR": str(run_dir),
+    env = {"GITSWARM_ROLE": role, "GITSWARM_RUN_DIR": str(run_dir), "GITSWARM_PYTHON": sys.executable,
            "GITSWARM_PROMPT_FILE": str(run_dir / PROMPT_NAME), "GITSWARM_RESULT_FILE": str(run_dir / RESULT_NAME)}
     for name, value in (("GITSWARM_TASK_ID", task_id), ("GITSWARM_WORKER", worker), ("GITSWARM_GOAL", goal),
                         ("GITSWARM_ATTEMPT", attempt), ("GITSWARM_MODEL", model)):

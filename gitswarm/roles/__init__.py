@@ -205,7 +205,18 @@ class Swarm:
                 self._metering.get(about.get("goal", ""), set()).discard(session)
             if shadow is not None:
                 shutil.rmtree(shadow, ignore_errors=True)
-        return metered(result, session)
+        return metered(result, session, idle=session is not None and bool(session.unavailable)
+                       and self._idle(result, where, about.get("base"), settings.ignore))
+
+    def _idle(self, result: AgentResult, where: Path, base: str | None, ignore: tuple[str, ...]) -> bool:
+        """Whether a command agent exited 0 having done nothing: no result file, its worktree as
+        `base` left it (aider exits 0 so when its model is down). Unknown without a worktree."""
+        if result.reason != "finished" or (result.trace is not None and result.trace.result is not None) or not base:
+            return False
+        try:
+            return not checkout.changed(self.board.mirror.path, where, base, ignore)
+        except GitswarmError:  # a worktree git refuses to look at: not idle, committing it fails saying why
+            return False
 
     def _meter_session(self, role: str, settings: RoleConfig, about: dict[str, str]):
         """A metering session for one command agent's run: a token that reaches the role's endpoint
@@ -262,11 +273,13 @@ class Swarm:
         return self.board.mirror.remote_refs("refs/heads/main").get("refs/heads/main")
 
 
-def metered(result: AgentResult, session: Any) -> AgentResult:
+def metered(result: AgentResult, session: Any, idle: bool = False) -> AgentResult:
     """A command agent's result with what the metering proxy saw: its tokens (the proxy's count,
     when the agent called its model through it, else what the agent reported), the model, the
     exchanges as the run's transcript; a run that failed while the endpoint was down is the
-    model's fault (ModelUnavailable: the task goes back), one refused for the budget goes back."""
+    model's fault (ModelUnavailable: the task goes back), and so is an `idle` one (exit 0, no
+    result file, nothing changed: aider's way when its model is down); one refused for the budget
+    goes back."""
     if session is None:
         return result
     changes: dict[str, Any] = {}
@@ -282,6 +295,9 @@ def metered(result: AgentResult, session: Any) -> AgentResult:
         changes.update(reason="handback", summary=f"{session.refused}\n{result.summary}")
     elif result.reason == "error" and session.unavailable:
         changes["error"] = ModelUnavailable(f"the model endpoint is unavailable: {session.unavailable}")
+    elif result.reason == "finished" and idle and session.unavailable:
+        changes["error"] = ModelUnavailable(f"the agent exited 0 having changed nothing, and its model endpoint is "
+                                            f"unavailable: {session.unavailable}")
     return replace(result, **changes)
 
 

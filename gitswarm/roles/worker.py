@@ -33,9 +33,9 @@ class Unavailable(Exception):
     """The model endpoint stayed down or slow through its retries, or a command agent handed its
     task back: hand the task back, pause `pause` seconds before the next claim."""
 
-    def __init__(self, pause: float = UNAVAILABLE_PAUSE, why: str = "its model is unavailable"):
+    def __init__(self, pause: float | None = None, why: str = "its model is unavailable"):
         super().__init__(why)
-        self.pause = pause
+        self.pause = UNAVAILABLE_PAUSE if pause is None else pause  # read now: tests set it
 CONFLICT_PROMPT = """Rebasing your work for task {task_id} ({title}) onto the new tip of main stopped with
 conflicts in these files:
 {files}
