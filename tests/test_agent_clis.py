@@ -103,9 +103,11 @@ def test_mini_swe_agent_does_a_task_and_it_lands(hub: Path, tmp_path: Path, monk
     assert "Gitswarm-Tokens: 540" in message and "Gitswarm-Model: gpt-4o-mini" in message
     assert "- mini: write out.txt" in message and "\x1b" not in message
     assert sh("git", "rev-list", "--count", "main", cwd=hub).stdout.strip() == "2"  # one commit for the task
-    # RUNS-REF HOOK: the attempt's record (refs/gitswarm/runs/<task>/<attempt>, being built on
-    # another branch) should hold the meter's transcript: three exchanges, the last one's reply
-    # holding COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT. Assert on it here once that ref exists.
+    ref = f"refs/gitswarm/runs/{task['id']}/1"  # the attempt's record, outside main
+    transcript = sh("git", "show", f"{ref}:1/transcript.jsonl", cwd=hub).stdout.splitlines()
+    assert len(transcript) == 3 and "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT" in transcript[2]
+    assert sh("git", "grep", "-l", "sk-host-secret", ref, cwd=hub, check=False).returncode == 1  # no key in it
+    assert "outcome: done" in sh("git", "show", f"{ref}:attempt.yaml", cwd=hub).stdout
 
 
 def run_mini(tmp_path: Path, fake: FakeOpenAI, *args: str) -> tuple[int, dict]:
