@@ -277,7 +277,7 @@ def describe(attempts: list[Attempt], task_id: str, detail: int | None, tail: in
         for n, run in enumerate(a.runs, 1):
             files = run["_files"]
             lines.append(f"run {n}:")
-            lines += [f"  {k}: {printable(str(run[k]), 300)}" for k in RUN_KEYS if k in run]
+            lines += [f"  {k}: " + printable(str(run[k]), 300).replace("\n", "\n    ") for k in RUN_KEYS if k in run]
             if "transcript.jsonl" in files:
                 lines.append(f"  transcript: {len(files['transcript.jsonl'].splitlines())} exchanges")
             for name in ("stdout.txt", "stderr.txt"):
