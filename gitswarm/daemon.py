@@ -16,7 +16,7 @@ from typing import Callable
 from watchdog.observers import Observer
 
 from . import events as spool
-from . import git, record, serving
+from . import git, record, runarchive, serving
 from .errors import GitswarmError
 from .goal import goal_path, is_goal_path, parse_goal
 from .leases import prune_land_refs, reclaim_pass
@@ -315,6 +315,10 @@ class Daemon:
             prune_land_refs(self.hub, self.board, self.log)
         except Exception as e:
             self.log(f"pruning land refs: {type(e).__name__}: {e}")
+        try:
+            runarchive.fold(self.hub, self.board, self.log)
+        except Exception as e:
+            self.log(f"folding runs records into their archive: {type(e).__name__}: {e}")
 
     def _spawn(self, label: str, target, name: str) -> None:
         threading.Thread(target=target, args=(name,), name=label, daemon=True).start()

@@ -336,14 +336,29 @@ def write_commit(repo, parent: str | None, files: dict[str, bytes], message: str
     return str(repo.create_commit(None, sig, sig, message, tree, [parent] if parent else []))
 
 
+def graft_commit(repo, parent: str | None, folders: dict[str, str], message: str,
+                 author: tuple[str, str]) -> str:
+    """Commit on top of `parent` with each folder path in `folders` set to a whole tree (its id),
+    without a working tree or reading what the trees hold; the new commit's id."""
+    import pygit2
+
+    base = repo[parent].tree if parent else None
+    changes = {tuple(path.split("/")): (pygit2.Oid(hex=tree), pygit2.enums.FileMode.TREE)
+               for path, tree in folders.items()}
+    sig = pygit2.Signature(*author)
+    return str(repo.create_commit(None, sig, sig, message, _update_tree(repo, base, changes),
+                                  [parent] if parent else []))
+
+
 def _update_tree(repo, tree, changes: dict[tuple[str, ...], object]):
+    """`tree` with `changes` (path parts -> a blob id, or (id, mode)) written in; the new tree's id."""
     import pygit2
 
     builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
     below: dict[str, dict[tuple[str, ...], object]] = defaultdict(dict)
     for parts, oid in changes.items():
         if len(parts) == 1:
-            builder.insert(parts[0], oid, pygit2.enums.FileMode.BLOB)
+            builder.insert(parts[0], *(oid if isinstance(oid, tuple) else (oid, pygit2.enums.FileMode.BLOB)))
         else:
             below[parts[0]][parts[1:]] = oid
     for name, sub in below.items():

@@ -198,43 +198,59 @@ def publish(mirror: "Mirror", task_id: str, attempt: int, worker: str, goal: str
 @dataclass
 class Attempt:
     number: int
-    commit: str
+    commit: str  # the record's commit, or the archive's commit that holds it
     fields: dict[str, Any]
     runs: list[dict[str, Any]]  # each run's run.yaml, plus "_files": {name: bytes}
+    where: str = ""  # the ref (or the archive's ref:folder) to `git show` it from
 
 
 def read_attempts(mirror: "Mirror", task_id: str) -> list[Attempt]:
-    """The records of a task's attempts on the hub (one `git ls-remote`, one fetch), oldest first."""
+    """The records of a task's attempts on the hub, live or folded into the archive
+    (gitswarm/runarchive.py), oldest first: one `git ls-remote`, one fetch."""
+    from .runarchive import ARCHIVE_REF, folder
+
+    listed = mirror.remote_refs(f"{RUNS_PREFIX}{task_id}/*", ARCHIVE_REF)
+    refs = {ref: sha for ref, sha in listed.items() if (parsed := parse_runs_ref(ref)) and parsed[0] == task_id}
+    mirror.fetch_refs(sorted(refs) + ([ARCHIVE_REF] if ARCHIVE_REF in listed else []))
+    found: dict[int, Attempt] = {}
+    if ARCHIVE_REF in listed:
+        try:
+            archived = mirror.repo[listed[ARCHIVE_REF]].tree[folder(task_id)]
+        except KeyError:
+            archived = None
+        for entry in archived or ():
+            if entry.type_str == "tree" and entry.name.isdigit():
+                found[int(entry.name)] = _attempt(entry, int(entry.name), listed[ARCHIVE_REF],
+                                                  f"{ARCHIVE_REF}:{folder(task_id, int(entry.name))}")
+    for ref, sha in refs.items():
+        number = parse_runs_ref(ref)[1]  # type: ignore[index]
+        found[number] = _attempt(mirror.repo[sha].tree, number, sha, ref)
+    return [found[n] for n in sorted(found)]
+
+
+def _attempt(tree, number: int, commit: str, where: str) -> Attempt:
     import yaml
 
-    refs = {ref: sha for ref, sha in mirror.remote_refs(f"{RUNS_PREFIX}{task_id}/*").items()
-            if (parsed := parse_runs_ref(ref)) and parsed[0] == task_id}
-    mirror.fetch_refs(sorted(refs))
-    found = []
-    for ref, sha in refs.items():
-        files = {path: data for path, _, data in _files(mirror.repo, sha)}
-        fields = yaml.safe_load(files.get(ATTEMPT_FILE, b"") or b"{}") or {}
-        runs = []
-        for n in range(1, MAX_RUNS + 1):
-            mine = {p.split("/", 1)[1]: d for p, d in files.items() if p.startswith(f"{n}/")}
-            if not mine:
-                break
-            run = yaml.safe_load(mine.get("run.yaml", b"") or b"{}") or {}
-            run["_files"] = mine
-            runs.append(run)
-        found.append(Attempt(parse_runs_ref(ref)[1], sha, fields, runs))  # type: ignore[index]
-    return sorted(found, key=lambda a: a.number)
+    files = dict(_files(tree))
+    fields = yaml.safe_load(files.get(ATTEMPT_FILE, b"") or b"{}") or {}
+    runs = []
+    for n in range(1, MAX_RUNS + 1):
+        mine = {p.split("/", 1)[1]: d for p, d in files.items() if p.startswith(f"{n}/")}
+        if not mine:
+            break
+        run = yaml.safe_load(mine.get("run.yaml", b"") or b"{}") or {}
+        run["_files"] = mine
+        runs.append(run)
+    return Attempt(number, commit, fields, runs, where)
 
 
-def _files(repo, commit: str):
-    from . import git
-
-    tree = repo[commit].tree
+def _files(tree, prefix: str = ""):
+    """(path, content) of every file in a record's tree (two levels at most: its layout)."""
     for entry in tree:
         if entry.type_str == "tree":
-            yield from git.tree_files(repo, commit, entry.name)
+            yield from _files(entry, f"{prefix}{entry.name}/")
         else:
-            yield entry.name, str(entry.id), entry.data
+            yield f"{prefix}{entry.name}", entry.data
 
 
 def show(remote: str, task_id: str, attempt: int | None = None) -> str:
@@ -261,7 +277,7 @@ def describe(attempts: list[Attempt], task_id: str, detail: int | None, tail: in
     from .text import printable
 
     if not attempts:
-        return f"no runs recorded for {task_id} (no {RUNS_PREFIX}{task_id}/* on the hub)"
+        return f"no runs recorded for {task_id} (no {RUNS_PREFIX}{task_id}/* on the hub, none in its archive)"
     lines = []
     for a in attempts:
         f = a.fields
@@ -273,7 +289,7 @@ def describe(attempts: list[Attempt], task_id: str, detail: int | None, tail: in
         if detail is None or a.number != detail:
             continue
         lines.append("")
-        lines.append(f"attempt {a.number}: {RUNS_PREFIX}{task_id}/{a.number}")
+        lines.append(f"attempt {a.number}: {a.where}")
         for n, run in enumerate(a.runs, 1):
             files = run["_files"]
             lines.append(f"run {n}:")

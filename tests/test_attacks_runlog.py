@@ -280,3 +280,14 @@ def test_a_refused_record_never_breaks_the_worker(hub: Path, tmp_path: Path) -> 
     assert task["status"] == "done" and sh("git", "show", "main:out.txt", cwd=hub).stdout == "hi\n"
     assert any("could not keep the runs of" in line and "no records here" in line for line in lines), lines
     assert not sh("git", "for-each-ref", "refs/gitswarm/runs/", cwd=hub).stdout
+
+
+def test_no_push_writes_the_archive_of_runs(setup) -> None:
+    """Only the hub's daemon folds records into refs/gitswarm/archive/runs (gitswarm/runarchive.py):
+    a push that creates it, with a forged record of another task inside, is refused."""
+    from gitswarm.runarchive import ARCHIVE_REF, folder
+
+    hub, tid, forge = setup
+    forged = {f"{folder(tid, 1)}/{path}": entry for path, entry in valid(tid).items()}
+    sha = forge.commit(forged, "Fold the runs of 1 attempt(s) of 1 ended task(s) into the archive\n")
+    refused(forge, sha, ARCHIVE_REF, f"rejected {ARCHIVE_REF}")

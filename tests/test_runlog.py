@@ -119,3 +119,46 @@ def test_the_transcript_of_the_metered_model_calls_is_kept(hub: Path, tmp_path: 
     run = yaml.safe_load(show(hub, ref, "1/run.yaml"))
     assert (run["tokens_in"], run["tokens_out"], run["model"]) == (200, 40, "m1")
     assert "transcript: 2 exchanges" in gitswarm("runs", str(hub), task["id"]).stdout
+
+
+def test_the_hub_folds_ended_tasks_records_into_one_archive_ref(hub: Path, tmp_path: Path) -> None:
+    """Every push advertises every ref of the hub: the daemon folds the records of ended tasks into
+    refs/gitswarm/archive/runs (gitswarm/runarchive.py) and deletes their refs in one transaction;
+    `gitswarm runs` and plain git still read them, and nothing is folded twice."""
+    from gitswarm import runarchive
+    from gitswarm.board import Board
+
+    run_goal(hub, tmp_path, "echo hi > out.txt; echo to-stdout")
+    task = task_of(hub)
+    live = f"refs/gitswarm/runs/{task['id']}/1"
+    record_tree = sh("git", "rev-parse", f"{live}^{{tree}}", cwd=hub).stdout.strip()
+    lines: list[str] = []
+    with Board(str(hub)) as board:
+        board.refresh()
+        assert runarchive.fold(hub, board, lines.append) == 0  # ended under FOLD_AFTER ago: kept live
+        assert runarchive.fold(hub, board, lines.append, after=0) == 1
+        assert runarchive.fold(hub, board, lines.append, after=0) == 0
+    assert runs_refs(hub) == {}
+    where = f"{runarchive.ARCHIVE_REF}:{task['id'][2:4]}/{task['id']}/1"
+    assert sh("git", "rev-parse", where, cwd=hub).stdout.strip() == record_tree  # the record's tree, as it was
+    assert show(hub, runarchive.ARCHIVE_REF, f"{task['id'][2:4]}/{task['id']}/1/1/stdout.txt").strip() == "to-stdout"
+    assert lines == [f"folded the runs of 1 attempt(s) of 1 ended task(s) into {runarchive.ARCHIVE_REF}"]
+    out = gitswarm("runs", str(hub), task["id"]).stdout
+    assert "attempt 1  done  worker" in out and where in out and "to-stdout" in out
+
+
+def test_a_dead_tasks_attempts_are_all_folded_and_read_back_in_order(hub: Path, tmp_path: Path) -> None:
+    from gitswarm import runarchive
+    from gitswarm.board import Board
+
+    run_goal(hub, tmp_path, "echo attempt $GITSWARM_ATTEMPT; exit 3", max_attempts="2")
+    task = task_of(hub)
+    assert task["status"] == "dead" and len(runs_refs(hub)) == 2
+    with Board(str(hub)) as board:
+        board.refresh()
+        assert runarchive.fold(hub, board, lambda _: None, after=0) == 2
+    assert runs_refs(hub) == {}
+    out = gitswarm("runs", str(hub), task["id"]).stdout
+    assert out.index("attempt 1  failed") < out.index("attempt 2  failed")  # oldest first, from the archive
+    assert f"attempt 2: {runarchive.ARCHIVE_REF}:{task['id'][2:4]}/{task['id']}/2" in out and "attempt 2" in out
+    assert "code: 3" in gitswarm("runs", str(hub), task["id"], "--attempt", "1").stdout
