@@ -134,6 +134,8 @@ def test_a_goal_pushed_with_git_runs_to_done_through_the_cli(hub, tmp_path, serv
     assert {role(r) for r in server.requests} == {"planner", "worker", "judge"}
     assert all(r.body["model"] == "fake-model" for r in server.requests)
     assert all(r.headers.get("authorization") == "Bearer test-key" for r in server.requests)
+    # gitswarm's own loop keeps no runs record (docs/board.md): no push per attempt for nothing
+    assert sh("git", "for-each-ref", "refs/gitswarm/runs/", cwd=hub).stdout == ""
 
 
 def test_a_rebase_conflict_is_resolved_by_the_worker(hub, tmp_path, server):

@@ -128,8 +128,11 @@ class Job(HandOff):
             self._publish(outcome)  # after the board's push: the record never delays a landing or release
 
     def _publish(self, outcome: str) -> None:
-        """Keep this attempt's runs on the hub (gitswarm/runlog.py), once; never raises."""
-        if not self.runs or self.published:
+        """Keep this attempt's runs on the hub (gitswarm/runlog.py), once; never raises. Only runs
+        of commands (command agents, `run:` tasks) have output, a prompt file and a transcript to
+        keep: gitswarm's own model loop leaves nothing its task's result does not say, and a push
+        per attempt for it would cost the board's push rate."""
+        if self.published or not any(r.trace is not None for r in self.runs):
             return
         self.published = True
         from .. import runlog
