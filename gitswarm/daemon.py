@@ -29,6 +29,7 @@ from .watch import Wake
 
 ZERO = git.ZERO
 EVENT_TRIES = 3  # handlings of an event that fail with a GitswarmError before it is quarantined
+IDLE_SAY_EVERY = 300.0  # seconds between "waiting for a goal" lines
 RECLAIM_EVERY = 5.0  # seconds between passes at most: failed tasks are retried (or buried) this soon
 
 
@@ -73,6 +74,8 @@ class Daemon:
         self.log = log
         self.next_reclaim = 0.0
         self.event_failures: dict[str, int] = {}  # spool event -> handlings that failed
+        self.interrupted: int | None = None  # the signal that stopped it
+        self.said_idle = 0.0  # when it last said it waits for a goal
 
     @property
     def stop(self) -> threading.Event:
@@ -83,7 +86,7 @@ class Daemon:
     def run(self) -> int:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: self.shutdown())
+                signal.signal(sig, lambda signum, _: self.shutdown(signum))
         observer = Observer()
         observer.schedule(Wake(self.wake), str(spool.spool_dir(self.hub)))
         observer.start()
@@ -98,7 +101,9 @@ class Daemon:
             self._adopt_goals()
             self.pool.start()
             code = self._loop()
-            return 2 if self.swarm.fatal else code
+            if self.swarm.fatal:
+                return 2
+            return 128 + signal.SIGINT if self.interrupted == signal.SIGINT else code  # Ctrl-C: 130, as shells do
         finally:
             serving.clear(self.hub)
             observer.stop()
@@ -106,7 +111,8 @@ class Daemon:
             observer.join(timeout=5)
             self.log("stopped" + (f": {self.swarm.fatal}" if self.swarm.fatal else ""))
 
-    def shutdown(self) -> None:
+    def shutdown(self, signum: int | None = None) -> None:
+        self.interrupted = signum
         self.log("stopping: agents are told to stop, their tasks released")
         self.stop.set()
         self.wake.set()
@@ -117,6 +123,7 @@ class Daemon:
             try:
                 self.handle_events()
                 self._schedule()
+                self._say_waiting()
             except GitswarmError as e:
                 self.log(f"error: {e}")
             except Exception as e:  # a bug must not stop the swarm: say it, wait a little, go on
@@ -375,10 +382,13 @@ class Daemon:
         if rec is None:
             return False
         tasks = judge.cycle_tasks(self.swarm, rec)
+        if not tasks:  # a cycle its planner left empty waits for nothing: judge it now, not at judge.every
+            clock = self.clocks.get(name)
+            return clock is not None and not clock.planning and clock.plan_due is None
 
         def over(t) -> bool:  # a failed task with attempts left will be retried: not over yet
             return t.status in ENDED and not (t.status == "failed" and t.attempts < self.max_attempts)
-        return bool(tasks) and all(over(t) for t in tasks)
+        return all(over(t) for t in tasks)
 
     def _next_due(self) -> float:
         dues = [c.plan_due for c in self.clocks.values() if c.plan_due is not None]
@@ -401,14 +411,25 @@ class Daemon:
         except GitswarmError:
             return 600.0
 
+    def _say_waiting(self) -> None:
+        """With no goal on the board, say so at start and every IDLE_SAY_EVERY seconds after."""
+        if self.board.records() or time.time() - self.said_idle < IDLE_SAY_EVERY:
+            return
+        self.said_idle = time.time()
+        self.log(f"waiting for a goal: nothing to do until a goal file (goals/<name>.md) is pushed to main "
+                 f"of {self.hub}; see docs/swarm.md")
+
     def _finished(self) -> int | None:
+        """--until-done: None while a goal is active (or none was pushed yet); else the exit code:
+        0 when every goal is done, 1 when one is invalid, 3 when one stopped (its judge said stop,
+        it ran out of cycles or spent its budget)."""
         records = self.board.records()
         if not records or any(r.status == "active" for r in records.values()):
             return None
-        invalid = [r.name for r in records.values() if r.status == "invalid"]
         for r in records.values():
-            self.log(f"goal {r.name}: {r.status} after {r.cycle} cycle(s)")
-        return 1 if invalid else 0
+            self.log(f"goal {r.name}: {r.status} after {r.cycle} cycle(s)" + (f": {r.reason}" if r.reason else ""))
+        statuses = {r.status for r in records.values()}
+        return 1 if "invalid" in statuses else 3 if statuses - {"done"} else 0
 
 
 def _main_tip(hub: Path) -> str | None:

@@ -54,11 +54,18 @@ class Stopping(Exception):
     """The swarm is stopping (or cannot go on): a worker hands its task back."""
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def stderr_log(line: str) -> None:
-    """One log line, written whole (threads share stderr), with what an agent's output may carry
-    to the operator's terminal (escape sequences, control characters) taken out."""
-    sys.stderr.write(f"{time.strftime('%H:%M:%S')} {printable(line, 1_000_000)}\n")
-    sys.stderr.flush()
+    """One log entry, written whole under a lock (threads share stderr), with what an agent's
+    output may carry to the operator's terminal (escape sequences, control characters) taken out;
+    the lines of a multi-line entry (a command's stderr) after its first are indented, so that each
+    entry starts with its time."""
+    text = printable(line, 1_000_000).rstrip("\n").replace("\n", "\n         ")
+    with _LOG_LOCK:
+        sys.stderr.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+        sys.stderr.flush()
 
 
 @dataclass
