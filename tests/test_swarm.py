@@ -121,14 +121,13 @@ A goal whose check never passes.
 """
     push_goal(hub, tmp_path, "never", goal)
     lines: list[str] = []
-    started = time.time()
-    assert serve(hub, lines) == 0
+    assert serve(hub, lines) == 3  # stopped by max_cycles, not done
     text = record(hub, "never")
     assert "status: stopped" in text and "max_cycles 3 reached" in text
     assert text.count("decision: continue") == 2 and text.count("decision: stop") == 1
     judged = [ln for ln in lines if ln.startswith("judge: never")]
     assert len(judged) == 3
-    assert time.time() - started >= 2  # cycles 2 and 3 waited for the schedule (1s each)
+    # cycles 2 and 3 have no task (the goal's tasks are done): judged at once (test_never_silent.py)
 
 
 def test_planner_runs_are_debounced(hub, tmp_path):
