@@ -1,0 +1,118 @@
+"""`gitswarm report`: a page of a real run (a goal of `run:` tasks through `serve`, one of which
+fails), read from git alone, checked as data, as escaped HTML and in a real headless browser."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gitswarm import report as R
+from gitswarm.reportpage import render
+
+from conftest import gitswarm, sh
+from test_swarm import push_goal, serve
+
+HOSTILE = "<script>alert(1)</script>"
+GOAL = f"""---
+check: "test -s a.txt && test -s b.txt"
+max_cycles: 1
+tasks:
+  - title: Write a
+    run: "echo a > a.txt"
+  - title: Write b
+    run: "echo b > b.txt"
+    depends_on: [Write a]
+  - title: "{HOSTILE}"
+    run: "echo c > c.txt"
+  - title: Break the build
+    run: "echo 'the build is broken' >&2; exit 3"
+---
+Write files; one task always fails.
+"""
+SETTINGS = "retry_backoff: 0\nmax_attempts: 2\n"
+
+
+def sample_run(hub: Path, tmp_path: Path) -> Path:
+    push_goal(hub, tmp_path, "files", GOAL, {".gitswarm.yaml": SETTINGS})
+    serve(hub, workers=2)
+    return hub
+
+
+def test_the_report_holds_every_task_its_attempts_failures_and_spend(hub: Path, tmp_path: Path) -> None:
+    sample_run(hub, tmp_path)
+    clone = tmp_path / "clone.git"  # any clone will do: the report reads git alone
+    sh("git", "clone", "-q", "--mirror", str(hub), str(clone))
+    found = R.build(str(clone))
+    titles = {t.title: t for t in found.tasks}
+    assert set(titles) == {"Write a", "Write b", HOSTILE, "Break the build"}
+    assert found.by_status() == {"done": 3, "dead": 1}
+    broken = titles["Break the build"]
+    tries = [a for a in found.attempts if a.task == broken.id]
+    assert [a.outcome for a in tries] == ["failed", "failed"] and [a.token for a in tries] == [1, 2]
+    assert all("exit" in (a.reason or "") or "the build is broken" in (a.reason or "") for a in tries)
+    assert "the build is broken" in broken.result["reason"]
+    for title in ("Write a", "Write b", HOSTILE):  # each landed once, its commit on main named
+        t = titles[title]
+        assert [a.outcome for a in found.attempts if a.task == t.id] == ["done"]
+        assert found.landed[t.id].commit == t.result["commit"]
+    assert found.throughput[-1][1] == 3 and found.queue[0][1] == 4 and found.queue[-1][1] == 0
+    verdicts = found.records[0].verdicts
+    assert [v.decision for v in verdicts] == ["done"] and found.records[0].status == "done"
+    roles = found.tokens_by_role()
+    assert set(roles) == {"planner", "judge", "worker"} and roles["worker"] == sum(
+        t.result.get("tokens", 0) for t in found.tasks)
+    assert found.tokens_by_goal()["files"]["total"] == sum(roles.values())
+    page = render(found)
+    for t in found.tasks:
+        assert f"id='task-{t.id}'" in page and f"href='#task-{t.id}'" in page  # a row, and a bar linking to it
+
+
+def test_untrusted_text_shows_as_text(hub: Path, tmp_path: Path) -> None:
+    sample_run(hub, tmp_path)
+    page = render(R.build(str(hub)), commit_url="https://forge.example/c/{sha}?a='\"")
+    assert HOSTILE not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<script>") == 1  # the page's own check, nothing else
+    assert "?a=&#x27;&quot;" in page  # the template is escaped too, quotes and all
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//(?!forge\.example)", page)  # no fetch of anything
+
+
+def test_the_cli_writes_the_page_and_says_so(hub: Path, tmp_path: Path) -> None:
+    sample_run(hub, tmp_path)
+    out = tmp_path / "run.html"
+    result = gitswarm("report", str(hub), "-o", str(out))
+    assert f"wrote {out}" in result.stdout and "4 task(s): 3 done, 1 dead" in result.stdout
+    assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+def chromium() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and os.environ.get("GITSWARM_REQUIRE_BROWSER"):
+        pytest.fail("GITSWARM_REQUIRE_BROWSER is set and chromium is missing: apt-get install chromium")
+    return found
+
+
+def test_the_page_renders_every_task_in_a_headless_browser(hub: Path, tmp_path: Path) -> None:
+    browser = chromium()
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    sample_run(hub, tmp_path)
+    out = tmp_path / "run.html"
+    gitswarm("report", str(hub), "-o", str(out))
+    tasks = R.build(str(hub)).tasks
+    proc = subprocess.run([browser, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+                           "--virtual-time-budget=5000", "--dump-dom", out.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    dom, log = proc.stdout, proc.stderr
+    assert proc.returncode == 0, log
+    assert f'data-tasks-rendered="{len(tasks)}"' in dom and 'data-check="ok"' in dom, dom[:2000]
+    for t in tasks:
+        assert f'id="task-{t.id}"' in dom
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+    console = [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln or "Content Security" in ln]
+    assert not console, "\n".join(console)
