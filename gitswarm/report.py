@@ -13,17 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pygit2
+import yaml
 
-from . import rules
+from . import rules, runlog
 from . import task as T
 from .board import Board
 from .errors import TaskInvalid
 from .record import GoalRecord
+from .runarchive import ARCHIVE_REF
 
 # How an attempt (a claim) ended, by the action that ended it.
 OUTCOME = {"complete": "done", "land": "done", "fail": "failed", "reject": "failed", "return": "returned",
            "release": "released", "reclaim": "lost", "cancel": "cancelled"}
 QUEUED = ("open", "landing")  # the queue: what waits to be claimed or landed
+SKEW = 5.0  # seconds a task file's stamp may differ from its commit's time and still be used
 MAIN_WALK = 100_000  # main's commits read for task trailers, at most
 
 
@@ -40,6 +43,7 @@ class Attempt:
     outcome: str = "held"  # done, failed, returned, released, lost, cancelled, held, landing
     end_commit: str | None = None
     reason: str | None = None
+    runs: int | None = None  # agent runs its record counts (a rerun: main moved or a conflict), when recorded
 
 
 @dataclass
@@ -113,6 +117,9 @@ def build(remote: str) -> Report:
         repo = board.mirror.repo
         attempts, throughput, queue, named, problems = walk_board(repo, tip)
         landed = walk_main(repo, main) if main else {}
+        counts = run_counts(board.mirror)
+        for a in attempts:
+            a.runs = counts.get((a.task, a.token))
         tasks = sorted(board.tasks(), key=lambda t: (t.created, t.id))
         return Report(remote=board.remote, tip=tip, tasks=tasks, records=list(board.records().values()),
                       attempts=attempts, landed=landed, throughput=throughput, queue=queue,
@@ -131,7 +138,8 @@ def walk_board(repo, tip: str) -> tuple[list[Attempt], list[tuple[float, int]], 
     problems: list[str] = []
     done = 0
     for commit in repo.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE):
-        sha, at = str(commit.id), float(commit.commit_time)
+        sha, committed = str(commit.id), float(commit.commit_time)
+        at = committed
         info = rules.parse_trailers(commit.message, name=f"commit {sha[:10]}")
         if not info.tasks:
             continue
@@ -141,6 +149,7 @@ def walk_board(repo, tip: str) -> tuple[list[Attempt], list[tuple[float, int]], 
             task = _task_at(commit, task_id, problems)
             if task is None:
                 continue
+            at = max(at, _stamp(task, info.action, committed))
             done += (task.status == "done") - (status.get(task_id) == "done")
             status[task_id] = task.status
             _attempt_step(open_attempts, attempts, info, task, sha, at)
@@ -148,6 +157,18 @@ def walk_board(repo, tip: str) -> tuple[list[Attempt], list[tuple[float, int]], 
         if done != before:
             throughput.append((at, done))
     return attempts, throughput, queue, named, problems
+
+
+def _stamp(task: T.Task, action: str | None, committed: float) -> float:
+    """When the change happened, to the microsecond: the stamp the writer put in the task file
+    (claim.at, result.at) when it is within SKEW of the commit's time (whole seconds, the writer's
+    clock too); the commit's time otherwise."""
+    stamp = task.claim.at if action == "claim" and task.claim else (task.result or {}).get("at")
+    try:
+        at = T.timestamp(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        at = None
+    return at if at is not None and abs(at - committed) <= SKEW else committed
 
 
 def _task_at(commit, task_id: str, problems: list[str]) -> T.Task | None:
@@ -190,6 +211,37 @@ def _attempt_step(live: dict[str, Attempt], attempts: list[Attempt], info: rules
 def _end(live: dict[str, Attempt], attempt: Attempt, outcome: str, sha: str, at: float, reason: str | None) -> None:
     attempt.end, attempt.outcome, attempt.end_commit, attempt.reason = at, outcome, sha, reason
     live.pop(attempt.task, None)
+
+
+def run_counts(mirror) -> dict[tuple[str, int], int]:
+    """(task, attempt) -> how many agent runs its record says there were (attempt.yaml's `runs`),
+    from the live records and the archive (gitswarm/runlog.py, gitswarm/runarchive.py): one
+    `git ls-remote`, one fetch. A record that does not say is left out."""
+    listed = mirror.remote_refs(f"{runlog.RUNS_PREFIX}*", ARCHIVE_REF)
+    if not listed:
+        return {}
+    mirror.fetch_refs(sorted(listed))
+    trees: list[tuple[str, int, object]] = []
+    for ref, sha in listed.items():
+        parsed = runlog.parse_runs_ref(ref)
+        if parsed:
+            trees.append((parsed[0], parsed[1], mirror.repo[sha].tree))
+    if ARCHIVE_REF in listed:
+        for fan in mirror.repo[listed[ARCHIVE_REF]].tree:
+            for task in (fan if fan.type_str == "tree" else ()):
+                for attempt in (task if task.type_str == "tree" else ()):
+                    if attempt.type_str == "tree" and attempt.name.isdigit():
+                        trees.append((task.name, int(attempt.name), attempt))
+    counts: dict[tuple[str, int], int] = {}
+    for task_id, number, tree in trees:
+        try:
+            fields = yaml.safe_load((tree / runlog.ATTEMPT_FILE).data)  # type: ignore[operator]
+        except (KeyError, yaml.YAMLError):
+            continue
+        runs = fields.get("runs") if isinstance(fields, dict) else None
+        if isinstance(runs, int) and not isinstance(runs, bool) and runs >= 0:
+            counts.setdefault((task_id, number), runs)  # a live ref is read before the archive
+    return counts
 
 
 def trailers(message: str) -> dict[str, list[str]]:

@@ -34,8 +34,9 @@ SCRIPT = """
   document.querySelectorAll('a.bar').forEach(function(a){
     var id = a.getAttribute('href').slice(1);
     if (!document.getElementById(id)) missing.push(id);
-    a.addEventListener('mouseenter', function(){ var r = document.getElementById(id); if (r) r.style.outline = '2px solid #333'; });
-    a.addEventListener('mouseleave', function(){ var r = document.getElementById(id); if (r) r.style.outline = ''; });
+    function mark(style){ return function(){ var r = document.getElementById(id); if (r) r.style.outline = style; }; }
+    a.addEventListener('mouseenter', mark('2px solid #333'));
+    a.addEventListener('mouseleave', mark(''));
   });
   document.body.setAttribute('data-tasks-rendered', String(rows.length));
   document.body.setAttribute('data-bars-unlinked', String(missing.length));
@@ -83,10 +84,12 @@ def _table(head: Iterable[str], rows: Iterable[Iterable[str]], attrs: str = "") 
 
 def summary(report: Report) -> list[str]:
     spend = report.tokens_by_goal()
-    goals = [(esc(r.name), esc(r.status), esc(r.cycle), esc(len(r.verdicts)),
-              esc(spend.get(r.name, {}).get("goal", 0)), esc(spend.get(r.name, {}).get("tasks", 0)),
-              esc(spend.get(r.name, {}).get("total", 0)), esc(r.budget or ""), f"<span class=reason>{esc(r.reason)}</span>")
-             for r in report.records]
+    goals = []
+    for r in report.records:
+        mine = spend.get(r.name, {})
+        goals.append((esc(r.name), esc(r.status), esc(r.cycle), esc(len(r.verdicts)), esc(mine.get("goal", 0)),
+                      esc(mine.get("tasks", 0)), esc(mine.get("total", 0)), esc(r.budget or ""),
+                      f"<span class=reason>{esc(r.reason)}</span>"))
     out = ["<h2 id='summary'>Run</h2>"]
     out += _table(("goal", "status", "cycle", "verdicts", "planner+judge tokens", "task tokens", "total", "budget",
                    "reason"), goals)
@@ -130,6 +133,8 @@ def _bar(a: Attempt, y: int, span: tuple[float, float]) -> str:
     end = a.end if a.end is not None else span[1]
     x0, x1 = _x(a.start, span), max(_x(end, span), _x(a.start, span) + 2)
     tip = f"{a.task} attempt {a.token} by {a.worker}: {a.outcome}, {when(a.start)} to {when(a.end) or 'now'}"
+    if a.runs and a.runs > 1:
+        tip += f"; {a.runs} runs: rebased onto a moved main and run again {a.runs - 1} time(s)"
     if a.reason:
         tip += f"\n{a.reason[:500]}"
     shapes = []
@@ -141,7 +146,8 @@ def _bar(a: Attempt, y: int, span: tuple[float, float]) -> str:
     else:
         shapes.append(f"<rect x='{x0:.1f}' y='{y}' width='{x1 - x0:.1f}' height='{ROW - 6}' "
                       f"fill='{COLOURS.get(a.outcome, '#999')}'/>")
-    return (f"<a class='bar' href='#task-{esc(a.task)}' data-outcome='{esc(a.outcome)}'><title>{esc(tip)}</title>"
+    return (f"<a class='bar' href='#task-{esc(a.task)}' data-outcome='{esc(a.outcome)}' "
+            f"data-runs='{esc(a.runs)}'><title>{esc(tip)}</title>"
             + "".join(shapes) + "</a>")
 
 
@@ -152,9 +158,9 @@ def _line(points: list[tuple[float, int]], span: tuple[float, float], colour: st
     xy, last = [], 0
     for at, n in points:  # a step line: the value holds until the next point
         x = _x(at, span)
-        xy += [f"{x:.1f},{top + CHART_H - CHART_H * last / most:.1f}", f"{x:.1f},{top + CHART_H - CHART_H * n / most:.1f}"]
+        xy += [f"{x:.1f},{top + CHART_H * (1 - last / most):.1f}", f"{x:.1f},{top + CHART_H * (1 - n / most):.1f}"]
         last = n
-    xy.append(f"{_x(span[1], span):.1f},{top + CHART_H - CHART_H * last / most:.1f}")
+    xy.append(f"{_x(span[1], span):.1f},{top + CHART_H * (1 - last / most):.1f}")
     return (f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{' '.join(xy)}'/>"
             f"<text x='4' y='{top + 10}'>max {esc(most)}</text>")
 
@@ -190,7 +196,8 @@ def failures(report: Report) -> list[str]:
     last = [(f"<a href='#task-{esc(t.id)}'>{esc(t.id)}</a>", esc(t.title), esc(t.status), esc(t.attempts),
              f"<div class=reason>{esc((t.result or {}).get('reason'))}</div>") for t in ended]
     out = ["<h2 id='failures'>Failures</h2>"]
-    out += _table(("task", "attempt", "worker", "outcome", "at", "why"), rows) if rows else ["<p>No failed attempt.</p>"]
+    out += (_table(("task", "attempt", "worker", "outcome", "at", "why"), rows) if rows
+            else ["<p>No failed attempt.</p>"])
     out += ["<p>Tasks that ended without landing, with their last error:</p>"] + (
         _table(("task", "title", "status", "attempts", "last error"), last, " id='dead'") if last else ["<p>None.</p>"])
     return out
@@ -206,17 +213,18 @@ def task_table(report: Report, commit_url: str | None) -> list[str]:
     for t in report.tasks:
         result, landed = t.result or {}, report.landed.get(t.id)
         sha = landed.commit if landed else result.get("commit")
-        tries = sum(a.task == t.id for a in report.attempts)
+        mine = [a for a in report.attempts if a.task == t.id]
+        reruns = sum(max((a.runs or 0) - 1, 0) for a in mine)
         board = report.board_commits.get(t.id, [])
         rows.append(f"<tr class='task' id='task-{esc(t.id)}' data-status='{esc(t.status)}'>"
                     f"<td><code>{esc(t.id)}</code></td><td>{esc(t.title)}</td><td>{esc(t.kind)}</td>"
-                    f"<td>{esc(t.goal)}</td><td>{esc(t.status)}</td><td>{esc(t.attempts)} ({esc(tries)} seen)</td>"
+                    f"<td>{esc(t.goal)}</td><td>{esc(t.status)}</td><td>{esc(t.attempts)}</td><td>{esc(reruns)}</td>"
                     f"<td>{esc(result.get('worker'))}</td><td>{esc(result.get('tokens', ''))}</td>"
                     f"<td>{_commit_link(sha, commit_url) if sha else ''}</td>"
                     f"<td><div class=reason>{esc(result.get('summary') or result.get('reason'))}</div></td>"
                     f"<td>{' '.join(f'<code>{esc(c[:8])}</code>' for c in board[-8:])}</td></tr>")
-    head = ("id", "title", "kind", "goal", "status", "attempts", "worker", "tokens", "commit", "summary or reason",
-            "board commits (last 8)")
+    head = ("id", "title", "kind", "goal", "status", "attempts", "rebases", "worker", "tokens", "commit",
+            "summary or reason", "board commits (last 8)")
     return (["<h2 id='tasks'>Tasks</h2><table id='task-table'><tr>"] + [f"<th>{esc(h)}</th>" for h in head]
             + ["</tr>"] + rows + ["</table>"])
 
@@ -228,9 +236,12 @@ def commits(report: Report, commit_url: str | None) -> list[str]:
         return out + ["<p>None.</p>"]
     out.append("<table><tr><th>commit</th><th>task</th><th>subject</th><th>worker</th><th>model</th>"
                "<th>tokens</th><th>tested</th><th>at</th></tr>")
+    seen: set[str] = set()
     for task_id, c in rows:
+        anchor = "" if c.commit in seen else f" id='commit-{esc(c.commit)}'"
+        seen.add(c.commit)
         link = f"<a href='{esc(commit_url.replace('{sha}', c.commit))}'>" if commit_url else ""
-        out.append(f"<tr id='commit-{esc(c.commit)}'><td>{link}<code>{esc(c.commit[:12])}</code>{'</a>' if link else ''}"
+        out.append(f"<tr{anchor}><td>{link}<code>{esc(c.commit[:12])}</code>{'</a>' if link else ''}"
                    f"</td><td><a href='#task-{esc(task_id)}'>{esc(task_id)}</a></td><td>{esc(c.subject)}</td>"
                    f"<td>{esc(c.worker)}</td><td>{esc(c.model)}</td><td>{esc(c.tokens)}</td><td>{esc(c.tested)}</td>"
                    f"<td>{esc(when(c.at))}</td></tr>")

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from gitswarm import report as R
+from gitswarm.board import Board
+from gitswarm.runarchive import fold
 from gitswarm.reportpage import render
 
 from conftest import gitswarm, sh
@@ -70,6 +72,27 @@ def test_the_report_holds_every_task_its_attempts_failures_and_spend(hub: Path, 
     page = render(found)
     for t in found.tasks:
         assert f"id='task-{t.id}'" in page and f"href='#task-{t.id}'" in page  # a row, and a bar linking to it
+
+
+def test_a_demo_run_shows_every_task_and_each_attempt_s_rebases_live_or_archived(tmp_path: Path) -> None:
+    """The demo's workers race to land: each rebase onto a moved main runs the task again, and its
+    runs record counts the runs; the report reads them from the live refs and from the archive."""
+    result = gitswarm("demo", "--dir", str(tmp_path / "demo"), "--workers", "4")
+    hub = tmp_path / "demo" / "hub.git"
+    rebasing = [ln for ln in result.stdout.splitlines() if "main moved; rebasing" in ln]
+    found = R.build(str(hub))
+    assert len(found.tasks) == 8 and found.by_status() == {"done": 8}
+    assert sorted(a.task for a in found.attempts) == sorted(t.id for t in found.tasks)
+    assert rebasing and sum(a.runs - 1 for a in found.attempts) == len(rebasing)
+    for a in found.attempts:
+        assert a.runs - 1 == sum(a.task in ln for ln in rebasing)
+        assert a.start <= a.end and a.outcome == "done"
+    with Board(str(hub)) as board:
+        board.refresh()
+        assert fold(hub, board, lambda _: None, after=0) == 8
+    assert sh("git", "for-each-ref", "refs/gitswarm/runs/", cwd=hub).stdout == ""
+    archived = R.build(str(hub))
+    assert [(a.task, a.runs) for a in archived.attempts] == [(a.task, a.runs) for a in found.attempts]
 
 
 def test_untrusted_text_shows_as_text(hub: Path, tmp_path: Path) -> None:
