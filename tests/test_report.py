@@ -56,7 +56,7 @@ def test_the_report_holds_every_task_its_attempts_failures_and_spend(hub: Path, 
     broken = titles["Break the build"]
     tries = [a for a in found.attempts if a.task == broken.id]
     assert [a.outcome for a in tries] == ["failed", "failed"] and [a.token for a in tries] == [1, 2]
-    assert all("exit" in (a.reason or "") or "the build is broken" in (a.reason or "") for a in tries)
+    assert all("exit status 3" in a.reason and "the build is broken" in a.reason for a in tries)
     assert "the build is broken" in broken.result["reason"]
     for title in ("Write a", "Write b", HOSTILE):  # each landed once, its commit on main named
         t = titles[title]
@@ -139,3 +139,32 @@ def test_the_page_renders_every_task_in_a_headless_browser(hub: Path, tmp_path: 
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
     console = [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln or "Content Security" in ln]
     assert not console, "\n".join(console)
+
+
+def test_a_board_written_unguarded_is_read_as_far_as_it_goes(tmp_path: Path) -> None:
+    """Any clone will do, so the board may be anyone's: a file that does not parse, a trailer naming
+    a path, a claim never ended. The report says what it could not read and renders the rest."""
+    from gitswarm import rules
+    from gitswarm import task as T
+
+    repo = tmp_path / "board"
+    sh("git", "init", "-q", "-b", "tasks", str(repo))
+    new = T.new_task(HOSTILE)
+    path = repo / new.path
+    path.parent.mkdir(parents=True)
+
+    def commit(data: bytes, message: str) -> None:
+        path.write_bytes(data)
+        sh("git", "add", "-A", cwd=repo)
+        sh("git", "commit", "-q", "-m", message, cwd=repo)
+
+    commit(T.dump(new), rules.message("add", [new]))
+    commit(T.dump(rules.claim(new, "w1")), rules.message("claim", [new], worker="w1", token=1)
+           + "Gitswarm-Task: ../../etc/passwd\n")
+    commit(b"id: [unclosed\n", f"done {new.id}\n\nGitswarm-Action: complete\nGitswarm-Task: {new.id}\n")
+    found = R.build(str(repo))
+    assert found.tasks == [] and any(new.path in p and "not valid YAML" in p for p in found.problems)
+    assert [(a.task, a.worker, a.outcome) for a in found.attempts] == [(new.id, "w1", "held")]
+    assert found.queue[-1][1] == 0  # claimed: out of the queue; the broken file changed nothing
+    page = render(found)
+    assert HOSTILE not in page and "Unreadable board files" in page
