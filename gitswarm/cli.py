@@ -282,10 +282,10 @@ def status(remote: str, as_json: bool) -> None:
 def report(remote: str, output: Path, commit_url: str | None) -> None:
     """One self-contained HTML page of a run, from git alone: timeline, throughput, verdicts, failures."""
     from .report import build
-    from .reportpage import render
+    from .reportpage import write
 
     found = build(remote)
-    output.write_text(render(found, commit_url), encoding="utf-8")
+    write(found, output, commit_url)
     click.echo(f"wrote {output}: {found.summary()}")
 
 

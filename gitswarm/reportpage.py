@@ -6,10 +6,14 @@ goal names, subjects) goes through `esc`: a title `<script>` shows as text."""
 
 from __future__ import annotations
 
+import contextlib
 import html
+import re
 import time
+from pathlib import Path
 from typing import Iterable
 
+from .errors import GitswarmError
 from .report import Attempt, Report
 
 COLOURS = {"done": "#2e9d4f", "landing": "#8fc9a0", "held": "#4a7bd0", "failed": "#d0413a", "returned": "#e0a030",
@@ -51,6 +55,23 @@ def esc(value: object) -> str:
 
 def when(at: float | None) -> str:
     return "" if at is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at)) + "Z"
+
+
+def write(report: Report, output: Path, commit_url: str | None = None) -> None:
+    """Render the page and write it to `output` (through a temporary file beside it, renamed)."""
+    if commit_url is not None and (not re.match(r"https?://", commit_url) or "{sha}" not in commit_url):
+        raise GitswarmError(f"--commit-url {commit_url!r} is not an http(s) address with {{sha}} in it",
+                            "give e.g. https://forge.example/org/repo/commit/{sha}")
+    page = render(report, commit_url)
+    part = output.with_name(f".{output.name}.tmp")
+    try:
+        part.write_text(page, encoding="utf-8")
+        part.replace(output)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        raise GitswarmError(f"cannot write {output}: {e.strerror or e}",
+                            "give -o a file in a folder that exists and that you can write") from None
 
 
 def render(report: Report, commit_url: str | None = None) -> str:
