@@ -136,7 +136,7 @@ def walk_board(repo, tip: str) -> tuple[list[Attempt], list[tuple[float, int]], 
     queue: list[tuple[float, int]] = []
     named: dict[str, list[str]] = {}
     problems: list[str] = []
-    done = 0
+    done = queued = 0  # tasks done, and open or landing, so far
     for commit in repo.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE):
         sha, committed = str(commit.id), float(commit.commit_time)
         at = committed
@@ -149,11 +149,13 @@ def walk_board(repo, tip: str) -> tuple[list[Attempt], list[tuple[float, int]], 
             task = _task_at(commit, task_id, problems)
             if task is None:
                 continue
-            at = max(at, _stamp(task, info.action, committed))
+            stamp = _stamp(task, info.action, committed)
+            at = max(at, stamp)
             done += (task.status == "done") - (status.get(task_id) == "done")
+            queued += (task.status in QUEUED) - (status.get(task_id) in QUEUED)
             status[task_id] = task.status
-            _attempt_step(open_attempts, attempts, info, task, sha, at)
-        queue.append((at, sum(s in QUEUED for s in status.values())))
+            _attempt_step(open_attempts, attempts, info, task, sha, stamp)
+        queue.append((at, queued))
         if done != before:
             throughput.append((at, done))
     return attempts, throughput, queue, named, problems
