@@ -20,6 +20,7 @@ COLOURS = {"done": "#2e9d4f", "landing": "#8fc9a0", "held": "#4a7bd0", "failed":
            "released": "#b0b0b0", "lost": "#8a5a9e", "cancelled": "#707070"}
 WIDTH, ROW, LEFT = 960, 22, 130  # the SVG's width, a worker's row, the room for names
 CHART_H = 120
+MAX_POINTS = 2000  # points of a chart's line, at most
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
@@ -113,7 +114,7 @@ def summary(report: Report) -> list[str]:
                       f"<span class=reason>{esc(r.reason)}</span>"))
     out = ["<h2 id='summary'>Run</h2>"]
     out += _table(("goal", "status", "cycle", "verdicts", "planner+judge tokens", "task tokens", "total", "budget",
-                   "reason"), goals)
+                   "reason"), goals) if goals else ["<p>No goal records on the board.</p>"]
     out += _table(report.by_status().keys(), [[esc(n) for n in report.by_status().values()]], " id='states'")
     out += ["<p>Tokens by role:</p>"] + _table(report.tokens_by_role().keys(),
                                                [[esc(n) for n in report.tokens_by_role().values()]], " id='roles'")
@@ -175,6 +176,8 @@ def _bar(a: Attempt, y: int, span: tuple[float, float]) -> str:
 def _line(points: list[tuple[float, int]], span: tuple[float, float], colour: str, top: int) -> str:
     if not points:
         return ""
+    if len(points) > MAX_POINTS:  # a long run: every n-th point, and the last
+        points = points[:: len(points) // MAX_POINTS + 1] + points[-1:]
     most = max(n for _, n in points) or 1
     xy, last = [], 0
     for at, n in points:  # a step line: the value holds until the next point
