@@ -173,3 +173,21 @@ def test_a_board_written_unguarded_is_read_as_far_as_it_goes(tmp_path: Path) -> 
     assert found.queue[-1][1] == 0  # claimed: out of the queue; the broken file changed nothing
     page = render(found)
     assert HOSTILE not in page and "Unreadable board files" in page
+
+
+def test_a_worker_s_tokens_and_model_are_counted_per_goal_and_role(hub: Path, tmp_path: Path) -> None:
+    """A command agent's result file says what it spent: the task's result and main's trailers
+    carry it, and the report counts it for the worker role and the goal."""
+    import json
+
+    from test_command_agents import run_goal
+
+    result = {"status": "done", "summary": "wrote out.txt", "tokens_in": 1200, "tokens_out": 34, "model": "my-model"}
+    run_goal(hub, tmp_path, f"echo hi > out.txt; echo '{json.dumps(result)}' > \"$GITSWARM_RESULT_FILE\"")
+    found = R.build(str(hub))
+    (task,) = found.tasks
+    assert found.tokens_by_role() == {"planner": 0, "judge": 0, "worker": 1234}
+    assert found.tokens_by_goal() == {"g": {"goal": 0, "tasks": 1234, "total": 1234}}
+    landed = found.landed[task.id]
+    assert (landed.tokens, landed.model, landed.commit) == (1234, "my-model", task.result["commit"])
+    assert "1234" in render(found) and "my-model" in render(found)
