@@ -26,6 +26,7 @@ from .runarchive import ARCHIVE_REF
 OUTCOME = {"complete": "done", "land": "done", "fail": "failed", "reject": "failed", "return": "returned",
            "release": "released", "reclaim": "lost", "cancel": "cancelled"}
 QUEUED = ("open", "landing")  # the queue: what waits to be claimed or landed
+FETCH_REFS = 1000  # runs refs fetched by one `git fetch`
 SKEW = 5.0  # seconds a task file's stamp may differ from its commit's time and still be used
 MAIN_WALK = 100_000  # main's commits read for task trailers, at most
 
@@ -222,7 +223,9 @@ def run_counts(mirror) -> dict[tuple[str, int], int]:
     listed = mirror.remote_refs(f"{runlog.RUNS_PREFIX}*", ARCHIVE_REF)
     if not listed:
         return {}
-    mirror.fetch_refs(sorted(listed))
+    refs = sorted(listed)
+    for i in range(0, len(refs), FETCH_REFS):  # a command line of refspecs has a limit
+        mirror.fetch_refs(refs[i:i + FETCH_REFS])
     trees: list[tuple[str, int, object]] = []
     for ref, sha in listed.items():
         parsed = runlog.parse_runs_ref(ref)
