@@ -275,6 +275,22 @@ def status(remote: str, as_json: bool) -> None:
 
 @cli.command()
 @REMOTE
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("run.html"),
+              show_default=True, help="Where to write the page.")
+@click.option("--commit-url", default=None, metavar="TEMPLATE",
+              help="Link commits to a forge, e.g. https://example.org/repo/commit/{sha}.")
+def report(remote: str, output: Path, commit_url: str | None) -> None:
+    """One self-contained HTML page of a run, from git alone: timeline, throughput, verdicts, failures."""
+    from .report import build
+    from .reportpage import write
+
+    found = build(remote)
+    write(found, output, commit_url)
+    click.echo(f"wrote {output}: {found.summary()}")
+
+
+@cli.command()
+@REMOTE
 @click.argument("task_id", metavar="TASK")
 @click.option("--attempt", type=int, help="Show this attempt's runs (default: the last attempt's).")
 def runs(remote: str, task_id: str, attempt: int | None) -> None:
