@@ -14,9 +14,18 @@ from . import __version__
 from . import events as spool
 from . import task as T
 from .board import Board
-from .errors import BranchMoved, GitswarmError
+from .errors import EXIT_NOTHING_READY, BranchMoved, GitswarmError
 
-REMOTE = click.argument("remote", metavar="HUB")
+def _hub(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    from .remotes import resolve
+
+    return resolve(value)
+
+
+# HUB: a path, a URL, or a remote name of the clone this runs in (gitswarm/remotes.py). Where HUB is
+# the last argument it may be left out: the hub of the clone (or the bare repository) this runs in.
+REMOTE = click.argument("remote", metavar="HUB", callback=_hub)
+HERE_OR_REMOTE = click.argument("remote", metavar="[HUB]", required=False, callback=_hub)
 WORKER = click.option("--worker", "-w", required=True, envvar="GITSWARM_WORKER",
                       help="Who holds the claim (env GITSWARM_WORKER).")
 TOKEN = click.option("--token", type=int, help="The claim's token, checked against the board's.")
@@ -30,7 +39,7 @@ class Group(click.Group):
             click.echo(f"gitswarm: error: {e.message}", err=True)
             if e.hint:
                 click.echo(f"hint: {e.hint}", err=True)
-            ctx.exit(1)
+            ctx.exit(e.exit_code)
 
 
 @click.group(cls=Group)
@@ -38,7 +47,9 @@ class Group(click.Group):
 def cli() -> None:
     """Run many coding agents on one codebase, coordinated through git alone.
 
-    HUB is any git remote holding a board: a path, file://, ssh://, git:// or https://.
+    HUB is any git remote holding a board: a path, file://, ssh://, git:// or https://, or a
+    remote name (origin) of the clone you are in; left out where it is last, the hub of this clone.
+    Exit codes: 0 done, 1 an error (claim: no ready task), 3 the hub cannot be reached.
     """
 
 
@@ -60,7 +71,7 @@ def task() -> None:
 
 
 @task.command("add")
-@REMOTE
+@HERE_OR_REMOTE
 @click.option("--title", help="One line: what is to be done.")
 @click.option("--description", "-d", default="", help="The whole task, for the agent that takes it.")
 @click.option("--kind", type=click.Choice(T.KINDS), default="work", show_default=True)
@@ -130,7 +141,7 @@ def task_show(remote: str, task_id: str) -> None:
 
 
 @cli.command()
-@REMOTE
+@HERE_OR_REMOTE
 @WORKER
 @click.option("--kind", type=click.Choice(T.KINDS), default=None, help="Only tasks of this kind.")
 @click.option("--goal", default=None, help="Only tasks of this goal.")
@@ -142,7 +153,7 @@ def claim(remote: str, worker: str, kind: str | None, goal: str | None, lease: s
         got = board.claim(worker, kinds=[kind] if kind else None, goal=goal, lease=_seconds(lease, "--lease"))
     if got is None:
         click.echo(f"gitswarm: no ready task on {remote}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_NOTHING_READY)
     click.echo(got.id)
 
 
@@ -197,7 +208,7 @@ def release(remote: str, task_id: str, worker: str, token: int | None) -> None:
 
 
 @cli.command()
-@REMOTE
+@HERE_OR_REMOTE
 @WORKER
 def heartbeat(remote: str, worker: str) -> None:
     """Renew the leases of the claims a worker holds (its heartbeat ref, on the hub's clock)."""
@@ -261,7 +272,7 @@ def cancel(remote: str, task_id: str, reason: str) -> None:
 
 
 @cli.command()
-@REMOTE
+@HERE_OR_REMOTE
 @click.option("--json", "as_json", is_flag=True, help='{"tasks": [...], "goals": [...], "queue": {...}}.')
 def status(remote: str, as_json: bool) -> None:
     """The board: goals, the landing queue and its train, and a table of tasks by state."""
@@ -344,7 +355,7 @@ def serve(hub: Path, workers: int | None, planners: int, until_done: bool, name:
 
 
 @cli.command("worker")
-@REMOTE
+@HERE_OR_REMOTE
 @click.option("--roles", default="worker", show_default=True,
               help="The roles this machine takes, comma-separated: worker, planner (sub-planners).")
 @click.option("--workers", "-n", type=int, default=4, show_default=True, help="Worker agents, with the worker role.")
