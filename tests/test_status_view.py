@@ -77,3 +77,24 @@ def test_status_of_a_real_hub_reads_its_settings_and_explains_its_tasks(hub: Pat
     doc = json.loads(gitswarm("status", "origin", "--json", cwd=work).stdout)
     assert doc["ready"] == [] and doc["retries"] == {"max_attempts": 2, "retry_backoff": 3600.0,
                                                      "from": ".gitswarm.yaml on main"}
+
+
+def test_the_commands_scripts_call_print_json(hub: Path, tmp_path: Path) -> None:
+    """claim, task add, task show and judge with --json print one JSON document a script parses."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("- id: t-one\n  title: One\n- title: Two\n  depends_on: [t-one]\n")
+    added = json.loads(gitswarm("task", "add", str(hub), "--from", str(plan), "--json").stdout)
+    assert [t["title"] for t in added["tasks"]] == ["One", "Two"] and added["tasks"][0]["id"] == "t-one"
+    one = json.loads(gitswarm("task", "add", str(hub), "--title", "Three", "--json").stdout)["tasks"][0]
+    shown = json.loads(gitswarm("task", "show", str(hub), one["id"], "--json").stdout)
+    assert shown == one
+    got = json.loads(gitswarm("claim", str(hub), "-w", "w1", "--json").stdout)["task"]
+    assert got["id"] == "t-one" and got["status"] == "claimed" and got["claim"]["worker"] == "w1"
+    assert got["claim"]["token"] >= 1
+    gitswarm("claim", str(hub), "-w", "w1")  # Three; Two waits for One
+    none = gitswarm("claim", str(hub), "-w", "w2", "--json", check=False)
+    assert none.returncode == 1 and json.loads(none.stdout) == {"task": None} and "no ready task" in none.stderr
+    assert json.loads(gitswarm("judge", str(hub), "--json").stdout) == {"verdicts": []}
+    not_active = json.loads(gitswarm("judge", str(hub), "--goal", "nope", "--json").stdout)
+    assert not_active == {"verdicts": [{"goal": "nope", "decision": None, "cycle": None, "reasons": None,
+                                        "tokens": 0}]}
