@@ -73,7 +73,7 @@ def read_retries(board: Board) -> Retries:
                   else (board.mirror.path, "refs/gitswarm/hub/main"))
     found, data = git.read_at_ref(where, ref, CONFIG_PATH)
     if not found:
-        return Retries(source="defaults: main not seen here" if not local else "defaults: no main")
+        return Retries(source="defaults: main not fetched here" if not local else "defaults")
     try:
         settings = load_config(data.decode(errors="replace") if data is not None else None)
     except GitswarmError:
