@@ -97,3 +97,15 @@ def _hub_of(repo: Repository) -> str:
     if url is None:
         raise GitswarmError(f"{repo.top}: the remote {name} has no URL", f"`git remote set-url {name} HUB`")
     return url
+
+
+def hub_of_clone(path: Path) -> str | None:
+    """The hub a clone at `path` names (its origin or only remote), or None when it is no clone or
+    names none."""
+    found = repository(path)
+    if found is None or found.top is None:
+        return None
+    try:
+        return _hub_of(found)
+    except GitswarmError:
+        return None

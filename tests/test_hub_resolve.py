@@ -85,3 +85,10 @@ def test_an_unreachable_hub_has_its_own_exit_code(hub: Path, tmp_path: Path) -> 
                 assert "hint:" in proc.stderr and "Please make sure" not in proc.stderr
     empty = gitswarm("claim", str(hub), "-w", "w1", check=False)
     assert empty.returncode == EXIT_NOTHING_READY and "no ready task" in empty.stderr
+
+
+def test_init_on_a_clone_names_the_clones_hub(hub: Path, tmp_path: Path) -> None:
+    clone = _clone(hub, tmp_path)
+    refused = gitswarm("init", str(clone), check=False)
+    assert refused.returncode == 1 and "is not a bare git repository" in refused.stderr
+    assert f"is a clone of {hub}" in refused.stderr and "`gitswarm status` in the clone" in refused.stderr
