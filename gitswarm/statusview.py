@@ -113,6 +113,7 @@ def format_status(tasks: list[T.Task], ready_ids: set[str], retries: Retries = R
     explains it: the claim (#n is its fencing token), the last error, what it waits for."""
     now = time.time() if now is None else now
     counts = {s: sum(1 for t in tasks if t.status == s) for s in STATUS_ORDER}
+    done = {t.id for t in tasks if t.status == "done"}
     backoff = f", {ago(retries.retry_backoff)} before a retry, doubling" if retries.retry_backoff else ""
     lines = ["  ".join(f"{s} {n}" for s, n in counts.items() if n) or "no tasks",
              f"retries: at most {retries.max_attempts} attempts a task{backoff} ({retries.source})"]
@@ -122,15 +123,17 @@ def format_status(tasks: list[T.Task], ready_ids: set[str], retries: Retries = R
             continue
         lines += ["", f"{s.upper()} ({len(group)})", HEADER]
         for t in group:
-            state, detail = explain(t, t.id in ready_ids, retries, now)
+            state, detail = explain(t, t.id in ready_ids, retries, now, done)
             lines.append(f"  {t.id:<14} {t.kind:<4} {t.priority:>4} {f'{t.attempts}/{retries.max_attempts}':>5}  "
                          f"{state:<18} {t.title}")
             lines += [DETAIL + d for d in detail]
     return "\n".join(lines)
 
 
-def explain(t: T.Task, is_ready: bool, retries: Retries, now: float) -> tuple[str, list[str]]:
-    """(the STATE column of a task, the detail lines under it)."""
+def explain(t: T.Task, is_ready: bool, retries: Retries, now: float,
+            done: set[str] | None = None) -> tuple[str, list[str]]:
+    """(the STATE column of a task, the detail lines under it; `done`: the ids of the done tasks,
+    which a waiting task no longer waits for)."""
     result = t.result or {}
     worker = _one_line(str(result.get("worker", "")), 64)
     why = _one_line(str(result.get("reason", "")), WHY_MAX)
@@ -147,7 +150,8 @@ def explain(t: T.Task, is_ready: bool, retries: Retries, now: float) -> tuple[st
         rest = rested_at(t, retries.retry_backoff)
         if now < rest < math.inf:
             return f"retry in {ago(rest - now)}", detail
-        waits = [f"waits for {', '.join(t.depends_on)}"] if t.depends_on else []
+        pending = [d for d in t.depends_on if d not in (done or set())]
+        waits = [f"waits for {', '.join(pending)}"] if pending else []
         return "waiting", waits + detail
     if t.status == "failed":
         if t.attempts >= retries.max_attempts:

@@ -26,13 +26,14 @@ def test_the_table_has_headers_and_says_what_happens_next() -> None:
     claimed = _task(id="t-c1", status="claimed", attempts=2,
                     claim=T.Claim(worker="w7", token=5, at="2026-01-07T09:57:30Z", lease=900))
     resting = _task(id="t-r1", attempts=1, result={"worker": "w1", "at": "2026-01-07T09:59:55Z", "reason": "boom"})
-    waiting = _task(id="t-w1", depends_on=("t-c1",))
+    waiting = _task(id="t-w1", depends_on=("t-c1", "t-done"))
+    done = _task(id="t-done", status="done", attempts=1, result={"worker": "w9", "at": "2026-01-07T09:00:00Z"})
     failed = _task(id="t-f1", status="failed", attempts=3, result={"worker": "w2", "at": "2026-01-07T09:00:00Z",
                                                                       "reason": "tests red\nmore"})
     dead = _task(id="t-d1", status="dead", attempts=3, result={"at": "2026-01-07T09:00:00Z",
                                                                   "reason": "failed 3 times; last error: x"})
-    text = format_status([claimed, resting, waiting, failed, dead], set(), Retries(3, 10.0, "defaults"), now=NOW)
-    assert text.count(HEADER) == 4  # one per state shown
+    text = format_status([claimed, resting, waiting, failed, dead, done], set(), Retries(3, 10.0, "defaults"), now=NOW)
+    assert text.count(HEADER) == 5  # one per state shown
     assert "at most 3 attempts a task, 10s before a retry, doubling (defaults)" in text
     assert re.search(r"t-c1 .* 2/3  claimed 2m ago .*\n +claim #5 by w7, lease 15m$", text, re.M), text
     assert "token" not in text
@@ -40,6 +41,7 @@ def test_the_table_has_headers_and_says_what_happens_next() -> None:
     assert re.search(r"t-w1 .* 0/3  waiting .*\n +waits for t-c1$", text, re.M), text
     assert re.search(r"t-f1 .* 3/3  out of tries .*\n +last error: tests red\n +by w2$", text, re.M), text
     assert re.search(r"t-d1 .* 3/3  dead .*\n +why: failed 3 times; last error: x$", text, re.M), text
+    assert re.search(r"t-done .* 1/3  by w9 +a task$", text, re.M), text
 
 
 def test_a_failed_task_with_tries_left_says_when_it_is_retried() -> None:
