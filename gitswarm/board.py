@@ -83,8 +83,9 @@ class Board(GroupCommit):
     def _refresh(self) -> None:
         tip = self.mirror.fetch(BRANCH)
         if tip is None:
+            here = "" if "://" not in self.remote and Path(self.remote).exists() else " on the machine that holds it"
             raise GitswarmError(f"{self.remote} has no tasks branch: it is not a gitswarm hub",
-                                f"run `gitswarm init {self.remote}` on the machine that holds it")
+                                f"run `gitswarm init {self.remote}`{here} to make it one, or give the hub")
         if tip == self.tip:
             return
         repo = self.mirror.repo

@@ -8,18 +8,35 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from . import __version__
 from . import events as spool
 from . import task as T
 from .board import Board
-from .errors import BranchMoved, GitswarmError
+from .errors import EXIT_NOTHING_READY, BranchMoved, GitswarmError
+from .tasklist import tasks_from_file
 
-REMOTE = click.argument("remote", metavar="HUB")
+def _hub(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    from .remotes import resolve
+
+    return resolve(value)
+
+
+# HUB: a path, a URL, or a remote name of the clone this runs in (gitswarm/remotes.py). Where HUB is
+# the last argument it may be left out: the hub of the clone (or the bare repository) this runs in.
+REMOTE = click.argument("remote", metavar="HUB", callback=_hub)
+HERE_OR_REMOTE = click.argument("remote", metavar="[HUB]", required=False, callback=_hub)
 WORKER = click.option("--worker", "-w", required=True, envvar="GITSWARM_WORKER",
                       help="Who holds the claim (env GITSWARM_WORKER).")
 TOKEN = click.option("--token", type=int, help="The claim's token, checked against the board's.")
+
+
+def _json_flag(shape: str) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help=f"Print JSON for scripts: {shape}.")
+
+
+def _say_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2))
 
 
 class Group(click.Group):
@@ -30,7 +47,7 @@ class Group(click.Group):
             click.echo(f"gitswarm: error: {e.message}", err=True)
             if e.hint:
                 click.echo(f"hint: {e.hint}", err=True)
-            ctx.exit(1)
+            ctx.exit(e.exit_code)
 
 
 @click.group(cls=Group)
@@ -38,7 +55,9 @@ class Group(click.Group):
 def cli() -> None:
     """Run many coding agents on one codebase, coordinated through git alone.
 
-    HUB is any git remote holding a board: a path, file://, ssh://, git:// or https://.
+    HUB is any git remote holding a board: a path, file://, ssh://, git:// or https://, or a
+    remote name (origin) of the clone you are in; left out where it is last, the hub of this clone.
+    Exit codes: 0 done, 1 an error (claim: no ready task), 3 the hub cannot be reached.
     """
 
 
@@ -60,7 +79,7 @@ def task() -> None:
 
 
 @task.command("add")
-@REMOTE
+@HERE_OR_REMOTE
 @click.option("--title", help="One line: what is to be done.")
 @click.option("--description", "-d", default="", help="The whole task, for the agent that takes it.")
 @click.option("--kind", type=click.Choice(T.KINDS), default="work", show_default=True)
@@ -72,78 +91,59 @@ def task() -> None:
 @click.option("--from", "from_file", type=click.File("r"), default=None,
               help="A YAML list of tasks (title, description, kind, depends_on, priority, goal, parent, id), "
                    "added in one commit.")
+@_json_flag('{"tasks": [TASK, ...]}, each as in `task show --json`')
 def task_add(remote: str, title: str | None, description: str, kind: str, depends_on: tuple[str, ...],
-             priority: int, goal: str | None, parent: str | None, task_id: str | None, from_file: Any) -> None:
+             priority: int, goal: str | None, parent: str | None, task_id: str | None, from_file: Any,
+             as_json: bool) -> None:
     """Add a task (or many, --from FILE, in one commit); prints each new id."""
     if from_file is not None:
-        new = _tasks_from_file(from_file)
+        new = tasks_from_file(from_file)
     elif title is None:
         raise GitswarmError("task add needs --title (or --from FILE)", "gitswarm task add HUB --title '...'")
     else:
         new = [T.new_task(title, description, kind=kind, goal=goal, parent=parent, depends_on=depends_on,
                           priority=priority, task_id=task_id)]
     with Board(remote) as board:
-        for t in board.add(new):
-            click.echo(t.id)
-
-
-def _tasks_from_file(handle: Any) -> list[T.Task]:
-    name = getattr(handle, "name", "input")
-    try:
-        doc = yaml.safe_load(handle)
-    except yaml.YAMLError as e:
-        raise GitswarmError(f"{name}: not valid YAML: {' '.join(str(e).split())}") from None
-    if not isinstance(doc, list) or not doc:
-        raise GitswarmError(f"{name}: expected a YAML list of tasks", "- title: ...\n  description: ...")
-    allowed = {"title", "description", "kind", "depends_on", "priority", "goal", "parent", "id"}
-    created = T.now()
-    out = []
-    for i, item in enumerate(doc):
-        if not isinstance(item, dict) or "title" not in item:
-            raise GitswarmError(f"{name}: item {i + 1}: needs at least a title")
-        extra = set(item) - allowed
-        if extra:
-            raise GitswarmError(f"{name}: item {i + 1}: unknown field {sorted(extra)[0]}",
-                                f"the fields are: {', '.join(sorted(allowed))}")
-        fields = {k: v for k, v in item.items() if k != "id"}
-        fields["depends_on"] = tuple(fields.get("depends_on") or ())
-        out.append(T.new_task(task_id=item.get("id"), created=_offset(created, i), **fields))
-    return out
-
-
-def _offset(stamp: str, micros: int) -> str:
-    """Keep a file's order as the tasks' age: one microsecond apart."""
-    from datetime import datetime, timedelta
-
-    t = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(microseconds=micros)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        added = board.add(new)
+    if as_json:
+        return _say_json({"tasks": [t.to_dict() for t in added]})
+    for t in added:
+        click.echo(t.id)
 
 
 @task.command("show")
 @REMOTE
 @click.argument("task_id", metavar="ID")
-def task_show(remote: str, task_id: str) -> None:
+@_json_flag("the task's fields (id, title, status, attempts, claim, result, ...)")
+def task_show(remote: str, task_id: str, as_json: bool) -> None:
     """Print a task's file."""
     with Board(remote) as board:
         board.refresh()
-        click.echo(T.dump(board.get(task_id)).decode(), nl=False)
+        found = board.get(task_id)
+    if as_json:
+        return _say_json(found.to_dict())
+    click.echo(T.dump(found).decode(), nl=False)
 
 
 @cli.command()
-@REMOTE
+@HERE_OR_REMOTE
 @WORKER
 @click.option("--kind", type=click.Choice(T.KINDS), default=None, help="Only tasks of this kind.")
 @click.option("--goal", default=None, help="Only tasks of this goal.")
 @click.option("--lease", default="15m", show_default=True,
               help="How long the claim holds without a heartbeat (30s, 15m, 2h).")
-def claim(remote: str, worker: str, kind: str | None, goal: str | None, lease: str) -> None:
-    """Claim the next ready task and print its id; exit 1 when none is ready."""
+@_json_flag('{"task": TASK} (its claim.token is the claim\'s fencing token), {"task": null} when none is ready')
+def claim(remote: str, worker: str, kind: str | None, goal: str | None, lease: str, as_json: bool) -> None:
+    """Claim the next ready task and print its id; exit 1 when none is ready, 3 when the hub cannot be reached."""
     with Board(remote) as board:
         got = board.claim(worker, kinds=[kind] if kind else None, goal=goal, lease=_seconds(lease, "--lease"))
+    if as_json:
+        _say_json({"task": got.to_dict() if got else None})
     if got is None:
         click.echo(f"gitswarm: no ready task on {remote}", err=True)
-        sys.exit(1)
-    click.echo(got.id)
+        sys.exit(EXIT_NOTHING_READY)
+    if not as_json:
+        click.echo(got.id)
 
 
 @cli.command()
@@ -197,7 +197,7 @@ def release(remote: str, task_id: str, worker: str, token: int | None) -> None:
 
 
 @cli.command()
-@REMOTE
+@HERE_OR_REMOTE
 @WORKER
 def heartbeat(remote: str, worker: str) -> None:
     """Renew the leases of the claims a worker holds (its heartbeat ref, on the hub's clock)."""
@@ -261,8 +261,8 @@ def cancel(remote: str, task_id: str, reason: str) -> None:
 
 
 @cli.command()
-@REMOTE
-@click.option("--json", "as_json", is_flag=True, help='{"tasks": [...], "goals": [...], "queue": {...}}.')
+@HERE_OR_REMOTE
+@_json_flag('{"tasks": [...], "goals": [...], "queue": {...}, "ready": [ids], "retries": {...}}')
 def status(remote: str, as_json: bool) -> None:
     """The board: goals, the landing queue and its train, and a table of tasks by state."""
     from .statusview import render
@@ -360,7 +360,7 @@ def serve(hub: Path, workers: int | None, planners: int, until_done: bool, name:
 
 
 @cli.command("worker")
-@REMOTE
+@HERE_OR_REMOTE
 @click.option("--roles", default="worker", show_default=True,
               help="The roles this machine takes, comma-separated: worker, planner (sub-planners).")
 @click.option("--workers", "-n", type=int, default=4, show_default=True, help="Worker agents, with the worker role.")
@@ -395,7 +395,8 @@ def worker_cmd(remote: str, roles: str, workers: int, planners: int, name: str |
 @cli.command("judge")
 @click.argument("hub", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--goal", "goals", multiple=True, help="Only this goal (default: every active goal).")
-def judge_cmd(hub: Path, goals: tuple[str, ...]) -> None:
+@_json_flag('{"verdicts": [{"goal", "decision" (null: not active), "cycle", "reasons", "tokens"}, ...]}')
+def judge_cmd(hub: Path, goals: tuple[str, ...], as_json: bool) -> None:
     """One judge pass over the hub's active goals (for cron or a systemd timer)."""
     import tempfile
 
@@ -405,12 +406,18 @@ def judge_cmd(hub: Path, goals: tuple[str, ...]) -> None:
     with Board(str(hub)) as board, tempfile.TemporaryDirectory(prefix="gitswarm-judge-") as work:
         board.refresh()
         names = goals or [n for n, r in board.records().items() if r.status == "active"]
-        if not names:
+        if not names and not as_json:
             click.echo(f"no active goal on {hub}")
         swarm = Swarm(board, Path(work))
+        verdicts = {}
         for name in names:
-            verdict = judge(swarm, name)
-            click.echo(f"{name}: {verdict.decision if verdict else 'not active'}")
+            verdicts[name] = v = judge(swarm, name)
+            if not as_json:
+                click.echo(f"{name}: {v.decision if v else 'not active'}")
+    if as_json:
+        return _say_json({"verdicts": [{"goal": name, "decision": v.decision if v else None,
+                                        "cycle": v.cycle if v else None, "reasons": v.reasons if v else None,
+                                        "tokens": v.tokens if v else 0} for name, v in verdicts.items()]})
 
 
 @cli.command()

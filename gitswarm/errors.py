@@ -6,6 +6,8 @@ from __future__ import annotations
 class GitswarmError(Exception):
     """An error meant for the user: what went wrong, and a hint on how to fix it."""
 
+    exit_code = 1  # what the command line exits with (HubUnreachable: EXIT_UNREACHABLE)
+
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
         self.message = message
@@ -70,3 +72,15 @@ class BranchMoved(GitswarmError):
 class ClaimLost(GitswarmError):
     """The task is no longer held under this claim (its lease lapsed and it was taken back, or it
     ended): the old holder must abandon it."""
+
+
+# Exit codes a script can tell apart (README, docs/board.md). Any other GitswarmError exits 1 too;
+# `claim` says "no ready task" on stderr when that is why.
+EXIT_NOTHING_READY = 1  # `claim`: no task is ready
+EXIT_UNREACHABLE = 3  # the hub cannot be reached: no repository there, no answer, connection refused
+
+
+class HubUnreachable(GitError):
+    """The hub cannot be reached (nothing at that path, connection refused, no answer in time)."""
+
+    exit_code = EXIT_UNREACHABLE

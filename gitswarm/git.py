@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .errors import GitError, PushDeclined, PushRace
+from .errors import GitError, HubUnreachable, PushDeclined, PushRace
 
 ZERO = "0" * 40
 PACK_WINDOW_BYTES = 1024 * 1024  # how much of a pack file libgit2 maps at once (default 1 GiB)
@@ -85,13 +85,31 @@ def _run_killable(argv: list[str], cwd, input: bytes | None, env: dict[str, str]
             except ProcessLookupError:
                 pass
             proc.communicate()
-            raise GitError(f"git {' '.join(argv[1:3])} got no answer in {timeout:g}s: the hub is out of reach",
-                           "check the network; GITSWARM_GIT_TIMEOUT sets how long to wait") from None
+            raise HubUnreachable(f"git {' '.join(argv[1:3])} got no answer in {timeout:g}s: the hub is out of reach",
+                                 "check the network; GITSWARM_GIT_TIMEOUT sets how long to wait") from None
     return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 def out(args: list[str], **kw) -> str:
     return run(args, **kw).stdout.decode().strip()
+
+
+# What git says when there is no repository at the remote's address or nothing answers there.
+_UNREACHABLE = re.compile(r"does not appear to be a git repository|unable to connect to|Connection refused|"
+                          r"Could not resolve host|Failed to connect to|Connection timed out|No route to host|"
+                          r"Network is unreachable|no such host|unable to look up", re.IGNORECASE)
+_BOILERPLATE = re.compile(r"Could not read from remote repository|Please make sure you have|and the repository exists")
+
+
+def failure(message: str, stderr: bytes, hint: str | None = None) -> GitError:
+    """The error for a git command against a hub that failed with `stderr`: HubUnreachable when
+    git could not reach the hub at all (exit code EXIT_UNREACHABLE), else GitError."""
+    err = stderr.decode(errors="replace").strip()
+    if _UNREACHABLE.search(err):
+        err = "\n".join(ln for ln in err.splitlines() if ln.strip() and not _BOILERPLATE.search(ln))
+        return HubUnreachable(f"{message}: {err}", hint or "check the hub's path or URL, and that you can reach it "
+                                                          "with `git ls-remote HUB`")
+    return GitError(f"{message}: {err}", hint)
 
 
 # ---------------------------------------------------------------- remotes and the local mirror
@@ -177,8 +195,8 @@ class Mirror:
             err = proc.stderr.decode(errors="replace")
             if "couldn't find remote ref" in err:
                 return None
-            raise GitError(f"cannot fetch {branch} from {self.remote}: {err.strip()}",
-                           "check that the hub exists and that you can reach it with `git ls-remote`")
+            raise failure(f"cannot fetch {branch} from {self.remote}", proc.stderr,
+                          "check that the hub exists and that you can reach it with `git ls-remote`")
         try:
             tip = str(self.repo.lookup_reference(ref).target)
         except KeyError:  # deleted under us: the mirror is being closed by another thread
@@ -211,7 +229,9 @@ class Mirror:
 
     def remote_refs(self, *patterns: str) -> dict[str, str]:
         """{ref: sha} of the hub's refs matching any of the patterns (one `git ls-remote`)."""
-        proc = run(["ls-remote", self.remote, *patterns], cwd=self.path, timeout=network_timeout())
+        proc = run(["ls-remote", self.remote, *patterns], cwd=self.path, check=False, timeout=network_timeout())
+        if proc.returncode:
+            raise failure(f"git ls-remote {self.remote} failed", proc.stderr)
         return {ref: sha for sha, ref in (ln.split("\t") for ln in proc.stdout.decode().splitlines() if "\t" in ln)}
 
     def take(self, repository: str | Path, rev: str) -> str:
@@ -233,7 +253,7 @@ class Mirror:
         if refs:
             proc = self._fetch([f"+{r}:{self.prefix}/{r.removeprefix('refs/')}" for r in refs])
             if proc.returncode:
-                raise GitError(f"git fetch failed: {proc.stderr.decode(errors='replace').strip()}")
+                raise failure("git fetch failed", proc.stderr)
 
     def _fetch(self, refspecs: list[str], tries: int = 5) -> subprocess.CompletedProcess[bytes]:
         """`git fetch` into the mirror. A worktree being added is half made for a moment (a null
@@ -398,6 +418,26 @@ def read_file(repo, commit: str, path: str) -> bytes | None:
         return (repo[commit].tree / path).data
     except KeyError:
         return None
+
+
+def read_at_ref(git_dir: Path, ref: str, path: str) -> tuple[bool, bytes | None]:
+    """(whether the repository at git_dir has `ref`, the file at `path` in its tree or None), read
+    in place: nothing fetched."""
+    import pygit2
+
+    try:
+        repo = open_repository(git_dir)
+    except pygit2.GitError:  # no repository there
+        return False, None
+    try:
+        tip = str(repo.lookup_reference(ref).peel(pygit2.Commit).id)
+    except (KeyError, ValueError, pygit2.GitError):  # no such ref, or it holds no commit
+        repo.free()
+        return False, None
+    try:
+        return True, read_file(repo, tip, path)
+    finally:
+        repo.free()
 
 
 # ---------------------------------------------------------------- inside a hook (git CLI only)

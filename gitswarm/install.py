@@ -51,6 +51,17 @@ def board_readme() -> bytes:
     return (resource_dir("gitswarm.schema", "tasks") / "BOARD.md").read_bytes()
 
 
+def _not_bare_hint(repo: Path) -> str:
+    """What to do instead of making `repo` (not bare) a hub: a clone names its hub."""
+    from .remotes import hub_of_clone
+
+    hub = hub_of_clone(repo)
+    if hub is not None:
+        return (f"{repo} is a clone of {hub}: run `gitswarm init {hub}` where that lives, if it is not a hub "
+                f"yet; `gitswarm status` in the clone reads its board")
+    return f"give a bare repository (git init --bare {repo.name}) or a new path"
+
+
 def init(path: str | Path) -> list[str]:
     """Make `path` (new or an existing bare repository) a gitswarm hub. Returns what was done."""
     repo = Path(path).expanduser().resolve()
@@ -59,8 +70,7 @@ def init(path: str | Path) -> list[str]:
         git.run(["init", "-q", "--bare", "--initial-branch=main", str(repo)])
         done.append(f"created bare repository {repo}")
     elif git.run(["rev-parse", "--is-bare-repository"], cwd=repo, check=False).stdout.strip() != b"true":
-        raise GitswarmError(f"{repo} is not a bare git repository",
-                            f"give a bare repository (git init --bare {repo.name}) or a new path")
+        raise GitswarmError(f"{repo} is not a bare git repository", _not_bare_hint(repo))
     hooks_path = git.run(["config", "core.hooksPath"], cwd=repo, check=False).stdout.decode().strip()
     if hooks_path:
         raise GitswarmError(f"{repo}: core.hooksPath is set ({hooks_path}), so git would not run "

@@ -4,27 +4,47 @@ queue and its train (gitswarm/queuestatus.py), and the tasks by state; or all of
 from __future__ import annotations
 
 import json
+import math
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import queuestatus
+from . import git, queuestatus
 from . import task as T
 from .board import Board
+from .errors import GitswarmError
+from .queuestatus import ago
+from .state import rested_at
+from .text import printable
 
 STATUS_ORDER = ("claimed", "landing", "open", "failed", "done", "dead", "cancelled")
+WHY_MAX = 160  # characters of a last error or reason shown in the table (its first line)
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How the hub retries a task (`.gitswarm.yaml` on main, else the defaults)."""
+    max_attempts: int = 3
+    retry_backoff: float = 10.0
+    source: str = "defaults"
 
 
 def render(remote: str, as_json: bool) -> tuple[str, list[str]]:
     """(the text to print, the board files that do not parse)."""
     with Board(remote) as board:
         board.refresh()
-        tasks, ready_ids = board.tasks(), {t.id for t in board.ready()}
+        retries = read_retries(board)
+        board.retry_backoff = retries.retry_backoff  # a task resting after a failure is not ready
+        tasks, ready = board.tasks(), board.ready()
         problems, records = board.problems, board.records()
         landing = queuestatus.read(board)
     if as_json:
         return json.dumps({"tasks": [t.to_dict() for t in tasks],
                            "goals": [goal_summary(r, tasks) for r in records.values()],
-                           "queue": landing}, indent=2), problems
+                           "queue": landing, "ready": [t.id for t in ready],
+                           "retries": {"max_attempts": retries.max_attempts, "retry_backoff": retries.retry_backoff,
+                                       "from": retries.source}}, indent=2), problems
     lines = []
     live = _serving(remote)
     if live:
@@ -37,8 +57,29 @@ def render(remote: str, as_json: bool) -> tuple[str, list[str]]:
         lines.append(f"goal {g['name']}: {g['status']}, cycle {g['cycle']}, {g['tasks_done']}/{g['tasks']} tasks "
                      f"done, {g['tokens']} tokens{budget}" + (f" ({r.reason.splitlines()[0][:100]})" if r.reason else ""))
     lines += queuestatus.format_queue(landing)
-    lines.append(format_status(tasks, ready_ids))
+    lines.append(format_status(tasks, {t.id for t in ready}, retries))
     return "\n".join(lines), problems
+
+
+def read_retries(board: Board) -> Retries:
+    """max_attempts and retry_backoff as the hub's `.gitswarm.yaml` on main sets them, read without
+    fetching main (it may be large): in the hub itself when it is a folder here, else in what this
+    machine last fetched of main (a worker here fetches it). The defaults when neither has main, or
+    the file does not parse (the daemon says why)."""
+    from .config import CONFIG_PATH, load_config
+
+    local = "://" not in board.remote and Path(board.remote).is_dir()
+    where, ref = ((Path(board.remote), "refs/heads/main") if local
+                  else (board.mirror.path, "refs/gitswarm/hub/main"))
+    found, data = git.read_at_ref(where, ref, CONFIG_PATH)
+    if not found:
+        return Retries(source="defaults: main not fetched here" if not local else "defaults")
+    try:
+        settings = load_config(data.decode(errors="replace") if data is not None else None)
+    except GitswarmError:
+        return Retries(source=f"defaults: {CONFIG_PATH} on main does not parse")
+    said = f"{CONFIG_PATH} on main" + ("" if local else " as last fetched") if data is not None else "defaults"
+    return Retries(settings.max_attempts, settings.retry_backoff, said)
 
 
 def _serving(remote: str) -> dict | None:
@@ -61,21 +102,77 @@ def goal_summary(record: Any, tasks: list[T.Task]) -> dict[str, Any]:
             "reason": record.reason}
 
 
-def format_status(tasks: list[T.Task], ready_ids: set[str]) -> str:
+HEADER = f"  {'ID':<14} {'KIND':<4} {'PRI':>4} {'TRY':>5}  {'STATE':<18} TITLE"
+DETAIL = " " * 17  # a task's second line (why, who, what it waits for) starts under KIND
+
+
+def format_status(tasks: list[T.Task], ready_ids: set[str], retries: Retries = Retries(),
+                  now: float | None = None) -> str:
+    """The task table: a line of counts, then per state a header and a row per task (TRY: attempts
+    so far of the most the hub allows; STATE: what happens next), and under a row the detail that
+    explains it: the claim (#n is its fencing token), the last error, what it waits for."""
+    now = time.time() if now is None else now
     counts = {s: sum(1 for t in tasks if t.status == s) for s in STATUS_ORDER}
-    lines = ["  ".join(f"{s} {n}" for s, n in counts.items() if n) or "no tasks"]
+    done = {t.id for t in tasks if t.status == "done"}
+    backoff = f", {ago(retries.retry_backoff)} before a retry, doubling" if retries.retry_backoff else ""
+    lines = ["  ".join(f"{s} {n}" for s, n in counts.items() if n) or "no tasks",
+             f"retries: at most {retries.max_attempts} attempts a task{backoff} ({retries.source})"]
     for s in STATUS_ORDER:
         group = [t for t in tasks if t.status == s]
         if not group:
             continue
-        lines += ["", f"{s.upper()} ({len(group)})"]
+        lines += ["", f"{s.upper()} ({len(group)})", HEADER]
         for t in group:
-            note = ""
-            if t.claim:
-                note = f"  [{t.claim.worker}, token {t.claim.token}]"
-            elif s == "open":
-                note = "  [ready]" if t.id in ready_ids else f"  [waits for {', '.join(t.depends_on)}]"
-            elif t.result and "worker" in t.result:
-                note = f"  [{t.result['worker']}]"
-            lines.append(f"  {t.id:<14} {t.kind:<4} {t.priority:>4}  {t.title}{note}")
+            state, detail = explain(t, t.id in ready_ids, retries, now, done)
+            lines.append(f"  {t.id:<14} {t.kind:<4} {t.priority:>4} {f'{t.attempts}/{retries.max_attempts}':>5}  "
+                         f"{state:<18} {t.title}")
+            lines += [DETAIL + d for d in detail]
     return "\n".join(lines)
+
+
+def explain(t: T.Task, is_ready: bool, retries: Retries, now: float,
+            done: set[str] | None = None) -> tuple[str, list[str]]:
+    """(the STATE column of a task, the detail lines under it; `done`: the ids of the done tasks,
+    which a waiting task no longer waits for)."""
+    result = t.result or {}
+    worker = _one_line(str(result.get("worker", "")), 64)
+    why = _one_line(str(result.get("reason", "")), WHY_MAX)
+    if t.claim:
+        held = now - _time(t.claim.at, now)
+        return f"claimed {ago(held)} ago", [f"claim #{t.claim.token} by {t.claim.worker}, lease {ago(t.claim.lease)}"]
+    if t.status == "landing":
+        commit = str(result.get("commit", ""))[:10]
+        return f"queued {ago(now - _time(result.get('at'), now))} ago", [f"by {worker}, commit {commit}"]
+    if t.status == "open":
+        detail = [f"last error: {why}"] if why else []
+        if is_ready:
+            return "ready", detail
+        rest = rested_at(t, retries.retry_backoff)
+        if now < rest < math.inf:
+            return f"retry in {ago(rest - now)}", detail
+        pending = [d for d in t.depends_on if d not in (done or set())]
+        waits = [f"waits for {', '.join(pending)}"] if pending else []
+        return "waiting", waits + detail
+    if t.status == "failed":
+        if t.attempts >= retries.max_attempts:
+            state = "out of tries"
+        else:
+            rest = rested_at(t, retries.retry_backoff)
+            state = f"retry in {ago(rest - now)}" if now < rest < math.inf else "retry due"
+        return state, [f"last error: {why or '(none given)'}"] + ([f"by {worker}"] if worker else [])
+    if t.status in ("dead", "cancelled"):
+        return t.status, [f"why: {why or '(none given)'}"]
+    return (f"by {worker}" if worker else t.status), []
+
+
+def _one_line(text: str, limit: int) -> str:
+    """The first line of untrusted text, printable, at most `limit` characters."""
+    line = printable(text).strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def _time(stamp: Any, default: float) -> float:
+    try:
+        return T.timestamp(stamp)
+    except (ValueError, TypeError, AttributeError, IndexError):
+        return default

@@ -43,7 +43,7 @@ def test_status_shows_the_queue_before_a_train_holds_it(scene: Scene) -> None:
     text, doc = status(scene.hub)
     assert re.search(rf"^landing queue: 1 task\(s\), the oldest handed off {AGO}$", text, re.M), text
     assert "train: none (no refs/gitswarm/train on the hub): `gitswarm serve` runs one" in text
-    assert re.search(rf"^LANDING \(1\)\n  {A} .*\[alice\]$", text, re.M), text
+    assert re.search(rf"^LANDING \(1\)\n  ID .* STATE +TITLE\n  {A} .* queued {AGO} .*\n +by alice, commit ", text, re.M), text
     assert "claimed" not in text.splitlines()[1] and "landing 1" in text, text
     assert doc["queue"]["landing"] == 1 and doc["queue"]["oldest_age"] >= 0 and doc["queue"]["train"] is None
 
