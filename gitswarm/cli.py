@@ -346,7 +346,7 @@ TRAIN_LEASE = click.option("--train-lease", default="60s", show_default=True,
 @click.option("--workers", "-n", type=int, default=None,
               help="Worker agents in this process (default: workers in .gitswarm.yaml, else 4).")
 @click.option("--planners", type=int, default=2, show_default=True, help="Sub-planner agents in this process.")
-@click.option("--until-done", is_flag=True, help="Exit once no goal is active: 0 all done, 1 one invalid, 3 one stopped.")
+@click.option("--until-done", is_flag=True, help="Exit once no goal is active: 0 all done, 1 one invalid, 4 one stopped.")
 @click.option("--id", "name", default=None, help="This daemon's name, prefix of its agents' names (default: host).")
 @TRAIN_SLOTS
 @TRAIN_LEASE

@@ -78,6 +78,8 @@ class ClaimLost(GitswarmError):
 # `claim` says "no ready task" on stderr when that is why.
 EXIT_NOTHING_READY = 1  # `claim`: no task is ready
 EXIT_UNREACHABLE = 3  # the hub cannot be reached: no repository there, no answer, connection refused
+EXIT_STOPPED = 4  # `serve --until-done`: a goal stopped (judge, max_cycles, budget) rather than done
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells say it
 
 
 class HubUnreachable(GitError):

@@ -249,7 +249,7 @@ def test_a_spent_token_budget_stops_the_goal_and_its_claims(hub, tmp_path, serve
     push_files(hub, tmp_path, {".gitswarm.yaml": settings(server)})
     push_files(hub, tmp_path, {"goals/cheap.md": GOAL.replace("judge:", "budget: 100\njudge:")}, "goal cheap")
     lines: list[str] = []
-    assert run_daemon(hub, lines, workers=1) == 3, lines  # stopped, not done
+    assert run_daemon(hub, lines, workers=1) == 4, lines  # stopped, not done
     tasks, records = board_tasks(hub)
     rec = records["cheap"]
     assert rec.status == "stopped" and rec.budget == 100 and "token budget spent" in rec.reason

@@ -1,6 +1,6 @@
 """A run never waits in silence, and says how it ended in its exit status: `serve` with no goal
 says what it waits for; a cycle its planner left empty is judged at once, not at `judge.every`;
-`--until-done` exits 3 when a goal stopped rather than done; Ctrl-C exits 130. Real hubs, real
+`--until-done` exits 4 when a goal stopped rather than done; Ctrl-C exits 130. Real hubs, real
 `serve` (in-process and as a process), real signals."""
 
 from __future__ import annotations
@@ -41,16 +41,16 @@ def test_serve_with_no_goal_says_what_it_waits_for(hub: Path) -> None:
     assert len(said) == 1 and "goals/<name>.md" in said[0] and str(hub) in said[0], lines
 
 
-def test_an_empty_cycle_is_judged_at_once_and_a_stopped_goal_exits_3(hub: Path, tmp_path: Path) -> None:
+def test_an_empty_cycle_is_judged_at_once_and_a_stopped_goal_exits_4(hub: Path, tmp_path: Path) -> None:
     """judge.every is 10 minutes by default: with the fix the two empty cycles are judged as soon as
-    their planner is done, the goal stops after max_cycles, and serve --until-done exits 3."""
+    their planner is done, the goal stops after max_cycles, and serve --until-done exits 4."""
     push_goal(hub, tmp_path, "empty", EMPTY_CYCLES, files={".gitswarm.yaml": PLANS_NOTHING})
     lines: list[str] = []
     code: list[int] = []
     done = threading.Thread(target=lambda: code.append(serve(hub, lines, workers=1)), daemon=True)
     done.start()
     done.join(timeout=120)
-    assert code == [3], "\n".join(lines)
+    assert code == [4], "\n".join(lines)
     with Board(str(hub)) as board:
         board.refresh()
         record = board.records()["empty"]

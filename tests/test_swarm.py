@@ -121,7 +121,7 @@ A goal whose check never passes.
 """
     push_goal(hub, tmp_path, "never", goal)
     lines: list[str] = []
-    assert serve(hub, lines) == 3  # stopped by max_cycles, not done
+    assert serve(hub, lines) == 4  # stopped by max_cycles, not done
     text = record(hub, "never")
     assert "status: stopped" in text and "max_cycles 3 reached" in text
     assert text.count("decision: continue") == 2 and text.count("decision: stop") == 1
