@@ -1,0 +1,99 @@
+"""Every problem of the goal files (goals/<name>.md) and the settings (.gitswarm.yaml) at once,
+before they reach a running swarm: `gitswarm check` on a clone's working tree, and the hub's
+pre-receive hook on what a push changes on main. Both run the validators of gitswarm.goal and
+gitswarm.config in their collecting mode (gitswarm.yamlfile.Collect): one validator, and each
+error names the file, the field and the fix ("did you mean 'model'?").
+
+What depends on the host that serves main (its model endpoints, whether agents may reach its
+network) is not checked here: `gitswarm serve` marks a goal it cannot run invalid on its record,
+saying why, as it does for any goal already on main.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import CONFIG_PATH, MAX_FILE_BYTES as CONFIG_MAX, config_errors
+from .errors import FileInvalid
+from .git import ZERO, HookRepo
+from .goal import GOALS_DIR, MAX_FILE_BYTES as GOAL_MAX, goal_errors, is_goal_path
+
+MAIN_REF = "refs/heads/main"
+REGULAR = ("100644", "100755")
+
+
+def checked(path: str) -> bool:
+    """Whether a path on main is one this module checks: .gitswarm.yaml or a goal file."""
+    return path == CONFIG_PATH or is_goal_path(path)
+
+
+def check_file(path: str, data: bytes) -> list[FileInvalid]:
+    """Every problem of one file (`path` as on main; checked(path) holds), [] when it is valid."""
+    limit = CONFIG_MAX if path == CONFIG_PATH else GOAL_MAX
+    if len(data) > limit:
+        return [FileInvalid(path, None, f"is {len(data)} bytes; the limit is {limit}", "make it shorter")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return [FileInvalid(path, None, f"is not UTF-8 text (byte {e.start})", "save it as UTF-8")]
+    return list(config_errors(text, path) if path == CONFIG_PATH else goal_errors(path, text))
+
+
+def check_tree(root: Path) -> tuple[list[str], list[FileInvalid]]:
+    """(the files checked, every problem found) in a working tree: `root`/.gitswarm.yaml and
+    `root`/goals/*.md. A symbolic link or a file over its limit is refused unread, as the hub would."""
+    paths = [CONFIG_PATH] if (root / CONFIG_PATH).is_symlink() or (root / CONFIG_PATH).exists() else []
+    goals = root / GOALS_DIR
+    if goals.is_dir() and not goals.is_symlink():
+        paths += sorted(f"{GOALS_DIR}/{p.name}" for p in goals.iterdir() if is_goal_path(f"{GOALS_DIR}/{p.name}"))
+    errors: list[FileInvalid] = []
+    for path in paths:
+        file = root / path
+        if file.is_symlink() or not file.is_file():
+            errors.append(FileInvalid(path, None, "is not a regular file", "make it a plain file, not a link"))
+            continue
+        limit = CONFIG_MAX if path == CONFIG_PATH else GOAL_MAX
+        size = file.stat().st_size
+        if size > limit:
+            errors.append(FileInvalid(path, None, f"is {size} bytes; the limit is {limit}", "make it shorter"))
+            continue
+        errors += check_file(path, file.read_bytes())
+    return paths, errors
+
+
+def check_main(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
+    """The hub's guard for main: the goal files and .gitswarm.yaml a push changes on main (one
+    diff of the old tip's tree against the new one; nothing else is read), each checked whole.
+    The lines to print (every problem of every file), or []."""
+    errors: list[FileInvalid] = []
+    for old, new, ref in updates:
+        if ref != MAIN_REF or new == ZERO:
+            continue
+        diff = repo.changes([(new, [] if old == ZERO else [old])])[new]
+        for _, _, blob, path, mode in diff:
+            if blob == ZERO or not checked(path):
+                continue
+            if mode not in REGULAR:
+                errors.append(FileInvalid(path, None, f"is not a regular file (mode {mode})",
+                                          "make it a plain file, not a link or a submodule"))
+                continue
+            limit = CONFIG_MAX if path == CONFIG_PATH else GOAL_MAX
+            size = repo.size(blob) or 0
+            if size > limit:  # refused before it is read into memory
+                errors.append(FileInvalid(path, None, f"is {size} bytes; the limit is {limit}", "make it shorter"))
+                continue
+            errors += check_file(path, repo.read(blob) or b"")
+    if not errors:
+        return []
+    return [f"gitswarm: rejected {MAIN_REF}: {len(errors)} problem(s) in its goal files and settings "
+            "(`gitswarm check` in your clone shows them before you push)"] + report(errors, "gitswarm:   ")
+
+
+def report(errors: list[FileInvalid], prefix: str = "") -> list[str]:
+    """Lines saying every problem, each with its hint."""
+    lines = []
+    for e in errors:
+        lines.append(f"{prefix}{e.message}")
+        if e.hint:
+            lines.append(f"{prefix}  hint: {e.hint}")
+    return lines
