@@ -17,9 +17,12 @@ from .config import CONFIG_PATH, MAX_FILE_BYTES as CONFIG_MAX, config_errors
 from .errors import FileInvalid
 from .git import ZERO, HookRepo
 from .goal import GOALS_DIR, MAX_FILE_BYTES as GOAL_MAX, goal_errors, is_goal_path
+from .text import printable
 
 MAIN_REF = "refs/heads/main"
 REGULAR = ("100644", "100755")
+MAX_REPORTED = 50  # problems said in full; the rest are counted
+LINE_MAX = 400  # characters of one line said (a field's name comes from the file: it may be long)
 
 
 def checked(path: str) -> bool:
@@ -69,8 +72,7 @@ def check_main(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]
     for old, new, ref in updates:
         if ref != MAIN_REF or new == ZERO:
             continue
-        diff = repo.changes([(new, [] if old == ZERO else [old])])[new]
-        for _, _, blob, path, mode in diff:
+        for _, _, blob, path, mode in repo.diff(None if old == ZERO else old, new):
             if blob == ZERO or not checked(path):
                 continue
             if mode not in REGULAR:
@@ -90,10 +92,18 @@ def check_main(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]
 
 
 def report(errors: list[FileInvalid], prefix: str = "") -> list[str]:
-    """Lines saying every problem, each with its hint."""
+    """Lines saying the problems (the first MAX_REPORTED), each with its hint. What the file wrote
+    (a field's name) reaches a terminal: escape sequences and controls are dropped, each line is
+    one line, cut to LINE_MAX characters."""
+    def line(text: str, indent: str = "") -> str:
+        text = " ".join(printable(text, 1 << 20).split())
+        return prefix + indent + (text if len(text) <= LINE_MAX else text[:LINE_MAX - 3] + "...")
+
     lines = []
-    for e in errors:
-        lines.append(f"{prefix}{e.message}")
+    for e in errors[:MAX_REPORTED]:
+        lines.append(line(e.message))
         if e.hint:
-            lines.append(f"{prefix}  hint: {e.hint}")
+            lines.append(line(f"hint: {e.hint}", "  "))
+    if len(errors) > MAX_REPORTED:
+        lines.append(line(f"... and {len(errors) - MAX_REPORTED} more"))
     return lines

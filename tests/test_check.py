@@ -30,10 +30,11 @@ def clone_of(hub: Path, tmp_path: Path) -> Path:
     return path
 
 
-def write(clone: Path, files: dict[str, str]) -> None:
-    for path, text in files.items():
+def write(clone: Path, files: dict[str, str | bytes]) -> None:
+    """Write the files in the clone and commit everything there is."""
+    for path, data in files.items():
         (clone / path).parent.mkdir(parents=True, exist_ok=True)
-        (clone / path).write_text(text)
+        (clone / path).write_bytes(data.encode() if isinstance(data, str) else data)
     sh("git", "add", "-A", cwd=clone)
     sh("git", "commit", "-q", "-m", "goals and settings", cwd=clone)
 
