@@ -1,8 +1,9 @@
-"""Every problem of the goal files (goals/<name>.md) and the settings (.gitswarm.yaml) at once,
-before they reach a running swarm: `gitswarm check` on a clone's working tree, and the hub's
-pre-receive hook on what a push changes on main. Both run the validators of gitswarm.goal and
-gitswarm.config in their collecting mode (gitswarm.yamlfile.Collect): one validator, and each
-error names the file, the field and the fix ("did you mean 'model'?").
+"""Every problem of the goal files (goals/<name>.md), the settings (.gitswarm.yaml) and the prompt
+overrides (.gitswarm/prompts/<name>.md) at once, before they reach a running swarm: `gitswarm
+check` on a clone's working tree, and the hub's pre-receive hook on what a push changes on main.
+Both run the validators of gitswarm.goal and gitswarm.config in their collecting mode
+(gitswarm.yamlfile.Collect), and gitswarm.prompts' own filling of a template: one validator each,
+and each error names the file, the field and the fix ("did you mean 'model'?").
 
 What depends on the host that serves main (its model endpoints, whether agents may reach its
 network) is not checked here: `gitswarm serve` marks a goal it cannot run invalid on its record,
@@ -17,7 +18,9 @@ from .config import CONFIG_PATH, MAX_FILE_BYTES as CONFIG_MAX, config_errors
 from .errors import FileInvalid
 from .git import ZERO, HookRepo
 from .goal import GOALS_DIR, MAX_FILE_BYTES as GOAL_MAX, goal_errors, is_goal_path
+from .prompts import OVERRIDE_DIR, VARIABLES, PromptError, fill
 from .text import printable
+from .yamlfile import unknown_hint
 
 MAIN_REF = "refs/heads/main"
 REGULAR = ("100644", "100755")
@@ -26,36 +29,66 @@ LINE_MAX = 400  # characters of one line said (a field's name comes from the fil
 
 
 def checked(path: str) -> bool:
-    """Whether a path on main is one this module checks: .gitswarm.yaml or a goal file."""
-    return path == CONFIG_PATH or is_goal_path(path)
+    """Whether a path on main is one this module checks: .gitswarm.yaml, a goal file or a prompt
+    override (a Markdown file directly in .gitswarm/prompts/, a README there excepted)."""
+    return path == CONFIG_PATH or is_goal_path(path) or _is_prompt(path)
+
+
+def _is_prompt(path: str) -> bool:
+    folder, _, name = path.rpartition("/")
+    return folder == OVERRIDE_DIR and name.endswith(".md") and name.lower() != "readme.md"
+
+
+def _limit(path: str) -> int:
+    return CONFIG_MAX if path == CONFIG_PATH else GOAL_MAX
+
+
+def _prompt_errors(path: str, text: str) -> list[FileInvalid]:
+    """An override's problem: a name gitswarm has no prompt for (it would be ignored), or a
+    placeholder its prompt is not given (the role would stop at it)."""
+    name = path.rpartition("/")[2][:-3]
+    if name not in VARIABLES:
+        return [FileInvalid(path, None, "overrides no prompt of gitswarm's, so it would never be used",
+                            unknown_hint(name, sorted(VARIABLES), f"name it {OVERRIDE_DIR}/<prompt>.md; the prompts are"))]
+    try:
+        fill(text, {v: "" for v in VARIABLES[name]}, path)
+    except PromptError as e:
+        if e.variable is None:
+            return [FileInvalid(path, None, e.problem, e.hint)]
+        return [FileInvalid(path, f"{{{{{e.variable}}}}}", f"the {name} prompt is given no such variable",
+                            unknown_hint(e.variable, VARIABLES[name], "it is given") + r"; write \{{ for a literal {{")]
+    return []
 
 
 def check_file(path: str, data: bytes) -> list[FileInvalid]:
     """Every problem of one file (`path` as on main; checked(path) holds), [] when it is valid."""
-    limit = CONFIG_MAX if path == CONFIG_PATH else GOAL_MAX
+    limit = _limit(path)
     if len(data) > limit:
         return [FileInvalid(path, None, f"is {len(data)} bytes; the limit is {limit}", "make it shorter")]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         return [FileInvalid(path, None, f"is not UTF-8 text (byte {e.start})", "save it as UTF-8")]
-    return list(config_errors(text, path) if path == CONFIG_PATH else goal_errors(path, text))
+    if path == CONFIG_PATH:
+        return list(config_errors(text, path))
+    return list(goal_errors(path, text)) if is_goal_path(path) else _prompt_errors(path, text)
 
 
 def check_tree(root: Path) -> tuple[list[str], list[FileInvalid]]:
     """(the files checked, every problem found) in a working tree: `root`/.gitswarm.yaml and
-    `root`/goals/*.md. A symbolic link or a file over its limit is refused unread, as the hub would."""
+    `root`/goals/*.md and `root`/.gitswarm/prompts/*.md. A symbolic link or a file over its limit is
+    refused unread, as the hub would."""
     paths = [CONFIG_PATH] if (root / CONFIG_PATH).is_symlink() or (root / CONFIG_PATH).exists() else []
-    goals = root / GOALS_DIR
-    if goals.is_dir() and not goals.is_symlink():
-        paths += sorted(f"{GOALS_DIR}/{p.name}" for p in goals.iterdir() if is_goal_path(f"{GOALS_DIR}/{p.name}"))
+    for folder in (GOALS_DIR, OVERRIDE_DIR):
+        if (root / folder).is_dir() and not (root / folder).is_symlink():
+            paths += sorted(f"{folder}/{p.name}" for p in (root / folder).iterdir() if checked(f"{folder}/{p.name}"))
     errors: list[FileInvalid] = []
     for path in paths:
         file = root / path
         if file.is_symlink() or not file.is_file():
             errors.append(FileInvalid(path, None, "is not a regular file", "make it a plain file, not a link"))
             continue
-        limit = CONFIG_MAX if path == CONFIG_PATH else GOAL_MAX
+        limit = _limit(path)
         size = file.stat().st_size
         if size > limit:
             errors.append(FileInvalid(path, None, f"is {size} bytes; the limit is {limit}", "make it shorter"))
@@ -79,7 +112,7 @@ def check_main(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]
                 errors.append(FileInvalid(path, None, f"is not a regular file (mode {mode})",
                                           "make it a plain file, not a link or a submodule"))
                 continue
-            limit = CONFIG_MAX if path == CONFIG_PATH else GOAL_MAX
+            limit = _limit(path)
             size = repo.size(blob) or 0
             if size > limit:  # refused before it is read into memory
                 errors.append(FileInvalid(path, None, f"is {size} bytes; the limit is {limit}", "make it shorter"))
@@ -87,7 +120,7 @@ def check_main(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]
             errors += check_file(path, repo.read(blob) or b"")
     if not errors:
         return []
-    return [f"gitswarm: rejected {MAIN_REF}: {len(errors)} problem(s) in its goal files and settings "
+    return [f"gitswarm: rejected {MAIN_REF}: {len(errors)} problem(s) in its goal files, settings and prompts "
             "(`gitswarm check` in your clone shows them before you push)"] + report(errors, "gitswarm:   ")
 
 

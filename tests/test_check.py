@@ -98,9 +98,11 @@ def test_every_problem_of_every_file_in_one_refusal(hub: Path, tmp_path: Path) -
 def test_a_valid_goal_is_accepted_and_checks_clean(hub: Path, tmp_path: Path) -> None:
     clone = clone_of(hub, tmp_path)
     write(clone, {"goals/fine.md": GOOD, ".gitswarm.yaml": "model: gpt-4o\nworker: {max_steps: 80}\n",
-                  "goals/README.md": "not a goal: {{{", "src/notes.yaml": "[unchecked"})
+                  ".gitswarm/prompts/worker.md": "Do {{title}} for {{ goal_name }}; write \\{{x}} as is.\n",
+                  ".gitswarm/prompts/README.md": "{{ notes", "goals/README.md": "not a goal: {{{",
+                  "src/notes.yaml": "[unchecked"})
     local = gitswarm("check", str(clone))
-    assert "ok: 2 file(s) checked" in local.stdout
+    assert "ok: 3 file(s) checked" in local.stdout
     result = push(clone)
     assert result.returncode == 0, result.stderr
     assert main_tip(hub) == sh("git", "rev-parse", "HEAD", cwd=clone).stdout.strip()
@@ -133,6 +135,11 @@ def test_only_what_the_push_changes_is_checked(hub: Path, tmp_path: Path) -> Non
     ({".gitswarm.yaml": "- a list\n"}, ".gitswarm.yaml: must hold a YAML mapping, not list"),
     ({".gitswarm.yaml": "worker: {backend: command}\n"}, ".gitswarm.yaml: worker.command: required when backend"),
     ({"goals/x.md": "---\ntasks:\n  - {title: A, rnu: make}\n---\nGo.\n"}, "did you mean 'run'?"),
+    ({".gitswarm/prompts/worker.md": "Do {{ titel }}.\n"}, ".gitswarm/prompts/worker.md: {{titel}}: the worker "
+     "prompt is given no such variable"),
+    ({".gitswarm/prompts/worker.md": "Do {{ titel }}.\n"}, "did you mean 'title'?"),
+    ({".gitswarm/prompts/wroker.md": "Do it.\n"}, "overrides no prompt of gitswarm's"),
+    ({".gitswarm/prompts/judge.md": "{{goal name}}\n"}, "line 1: '{{' does not open a placeholder"),
 ])
 def test_whole_file_and_nested_mistakes(hub: Path, tmp_path: Path, files: dict[str, str], fragment: str) -> None:
     clone = clone_of(hub, tmp_path)
