@@ -49,7 +49,8 @@ def _prompt_errors(path: str, text: str) -> list[FileInvalid]:
     name = path.rpartition("/")[2][:-3]
     if name not in VARIABLES:
         return [FileInvalid(path, None, "overrides no prompt of gitswarm's, so it would never be used",
-                            unknown_hint(name, sorted(VARIABLES), f"name it {OVERRIDE_DIR}/<prompt>.md; the prompts are"))]
+                            unknown_hint(name, sorted(VARIABLES),
+                                         f"name it {OVERRIDE_DIR}/<prompt>.md; the prompts are"))]
     try:
         fill(text, {v: "" for v in VARIABLES[name]}, path)
     except PromptError as e:
@@ -97,27 +98,25 @@ def check_tree(root: Path) -> tuple[list[str], list[FileInvalid]]:
     return paths, errors
 
 
-def check_main(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
-    """The hub's guard for main: the goal files and .gitswarm.yaml a push changes on main (one
-    diff of the old tip's tree against the new one; nothing else is read), each checked whole.
-    The lines to print (every problem of every file), or []."""
+def check_changes(changed: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
+    """The hub's guard for main: of the (path, blob, mode) a push changes on main (hookimpl diffs
+    main's old tip against the new one, and passes what falls under workrules.PROTECTED), the goal
+    files, settings and prompts each checked whole; nothing else is read. The lines to print
+    (every problem of every file), or []."""
     errors: list[FileInvalid] = []
-    for old, new, ref in updates:
-        if ref != MAIN_REF or new == ZERO:
+    for path, blob, mode in changed:
+        if blob == ZERO or not checked(path):
             continue
-        for _, _, blob, path, mode in repo.diff(None if old == ZERO else old, new):
-            if blob == ZERO or not checked(path):
-                continue
-            if mode not in REGULAR:
-                errors.append(FileInvalid(path, None, f"is not a regular file (mode {mode})",
-                                          "make it a plain file, not a link or a submodule"))
-                continue
-            limit = _limit(path)
-            size = repo.size(blob) or 0
-            if size > limit:  # refused before it is read into memory
-                errors.append(FileInvalid(path, None, f"is {size} bytes; the limit is {limit}", "make it shorter"))
-                continue
-            errors += check_file(path, repo.read(blob) or b"")
+        if mode not in REGULAR:
+            errors.append(FileInvalid(path, None, f"is not a regular file (mode {mode})",
+                                      "make it a plain file, not a link or a submodule"))
+            continue
+        limit = _limit(path)
+        size = repo.size(blob) or 0
+        if size > limit:  # refused before it is read into memory
+            errors.append(FileInvalid(path, None, f"is {size} bytes; the limit is {limit}", "make it shorter"))
+            continue
+        errors += check_file(path, repo.read(blob) or b"")
     if not errors:
         return []
     return [f"gitswarm: rejected {MAIN_REF}: {len(errors)} problem(s) in its goal files, settings and prompts "

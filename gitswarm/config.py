@@ -235,7 +235,8 @@ def parse_role_overrides(doc: Any, path: str, field_name: str, endpoints: Endpoi
                                       "chosen by the host", "remove it; the host's operator names each endpoint's "
                                       "key variable in ~/.config/gitswarm/endpoints.yaml"))
         elif key not in ROLE_FIELDS:
-            collect.add(ConfigInvalid(path, name, "unknown setting", unknown_hint(key, ROLE_FIELDS, "the settings are")))
+            collect.add(ConfigInvalid(path, name, "unknown setting",
+                                      unknown_hint(key, ROLE_FIELDS, "the settings are")))
         else:
             checked = collect(lambda: (_ROLE_CHECKS[key](value, name, fail),), ())
             if checked:

@@ -258,7 +258,8 @@ class _Check:
         if isinstance(value, dict):
             for key in value:
                 if key != "tokens":
-                    raise self.fail(f"budget.{key}", "unknown field", unknown_hint(key, ("tokens",), "the budget holds"))
+                    raise self.fail(f"budget.{key}", "unknown field",
+                                    unknown_hint(key, ("tokens",), "the budget holds"))
             if value.get("tokens") is None:
                 return None
             return self.integer("budget.tokens", value["tokens"], 1, 10**12)

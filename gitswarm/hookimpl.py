@@ -30,12 +30,18 @@ def _updates(data: bytes) -> list[tuple[str, str, str]]:
 
 
 def _check_main(updates: list[tuple[str, str, str]], repo) -> list[str]:
-    """The goal files and settings a push changes on main (gitswarm/check.py), imported only then."""
-    if not any(ref == "refs/heads/main" for _, _, ref in updates):
-        return []
-    from .check import check_main
+    """The goal files, settings and prompts a push changes on main (gitswarm/check.py), its
+    validators imported only when there are any: a landing of work pays one `git diff-tree`."""
+    from .git import ZERO
+    from .workrules import protected
 
-    return check_main(updates, repo)
+    changed = [(path, blob, mode) for old, new, ref in updates if ref == "refs/heads/main" and new != ZERO
+               for _, _, blob, path, mode in repo.diff(None if old == ZERO else old, new) if protected(path)]
+    if not changed:
+        return []
+    from .check import check_changes
+
+    return check_changes(changed, repo)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,8 @@ T = TypeVar("T")
 def load_yaml(text: str, path: str, fail: Fail | None = None, max_bytes: int = 64 * 1024) -> Any:
     """Load YAML as plain data, refusing what safe_load would quietly accept: tags, anchors and
     aliases (YAML bombs among them), collections nested over MAX_DEPTH deep, and a key given twice
-    in one mapping (the last would win unseen). `fail(field, problem, hint)` makes the error raised (default: FileInvalid)."""
+    in one mapping (the last would win unseen). `fail(field, problem, hint)` makes the error
+    raised (default: FileInvalid)."""
     fail = fail or (lambda field, problem, hint=None: FileInvalid(path, field, problem, hint))
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:

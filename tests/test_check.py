@@ -152,3 +152,29 @@ def test_whole_file_and_nested_mistakes(hub: Path, tmp_path: Path, files: dict[s
 def test_check_in_the_current_folder_with_nothing_to_check(tmp_path: Path) -> None:
     result = gitswarm("check", cwd=tmp_path)
     assert result.stdout.strip() == "ok: 0 file(s) checked"
+
+
+def test_one_validator_two_modes() -> None:
+    """parse_goal and load_config raise the first problem; goal_errors and config_errors, the same
+    checks, return them all (pure: no repository)."""
+    from gitswarm.config import ConfigInvalid, config_errors, load_config
+    from gitswarm.goal import GoalInvalid, goal_errors, parse_goal
+
+    text = "---\nbudjet: 1\nmax_cycles: 0\ntrain: {bacth: 2}\n---\n\n"
+    with pytest.raises(GoalInvalid) as first:
+        parse_goal("goals/x.md", text)
+    every = goal_errors("goals/x.md", text)
+    assert str(first.value) == str(every[0])
+    assert [e.field for e in every] == ["budjet", "body", "train.bacth", "max_cycles"]
+    assert "did you mean 'batch'?" in every[2].hint
+    assert goal_errors("goals/x.md", GOOD) == []
+    settings = "defaults: {modle: x, max_steps: 0}\nworker: {backend: command}\ndebounce: -1\n"
+    with pytest.raises(ConfigInvalid) as first:
+        load_config(settings)
+    every = config_errors(settings)
+    assert str(first.value) == str(every[0])
+    assert [e.field for e in every] == ["defaults.modle", "defaults.max_steps", "worker.command", "debounce"]
+    # the host's endpoints are the host's to check: a name this machine does not list is not main's mistake
+    assert config_errors("worker: {endpoint: the-hubs-own}\n") == []
+    with pytest.raises(ConfigInvalid, match="the-hubs-own"):
+        load_config("worker: {endpoint: the-hubs-own}\n")
