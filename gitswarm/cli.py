@@ -73,6 +73,19 @@ def init(path: Path) -> None:
     click.echo("nothing to change: already a gitswarm hub" if not done else f"{path} is ready")
 
 
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+def check(path: Path) -> None:
+    """Check a clone's goals/*.md and .gitswarm.yaml as the hub will at push: every problem, exit 1 if any."""
+    from .check import check_tree, report
+
+    files, errors = check_tree(path)
+    for line in report(errors):
+        click.echo(line)
+    click.echo(f"{len(errors)} problem(s) in {len(files)} file(s)" if errors else f"ok: {len(files)} file(s) checked")
+    sys.exit(1 if errors else 0)
+
+
 @cli.group()
 def task() -> None:
     """Add and inspect tasks."""

@@ -37,7 +37,7 @@ from .endpoints import NAME_RE as ENDPOINT_RE, URL_RE, Endpoints, from_environme
 from .errors import FileInvalid
 from .sandbox import network_allowed
 from .text import CONTROL_RE  # the characters task files refuse
-from .yamlfile import Fail, load_yaml, shown, typename
+from .yamlfile import Collect, Fail, load_yaml, shown, typename, unknown_hint
 
 CONFIG_PATH = ".gitswarm.yaml"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -133,7 +133,7 @@ class Config:
         changed: dict[str, RoleConfig] = {}
         for role, overrides in goal_models.items():
             if role not in ROLES:
-                raise ConfigInvalid(path, f"models.{role}", "unknown role", f"the roles are: {', '.join(ROLES)}")
+                raise ConfigInvalid(path, f"models.{role}", "unknown role", unknown_hint(role, ROLES, "the roles are"))
             settings = parse_role_overrides(overrides, path, f"models.{role}", endpoints)
             changed[role] = _finish(dataclasses.replace(self.role(role), **settings), path, f"models.{role}",
                                     endpoints)
@@ -146,8 +146,25 @@ def load_config(text: str | None, path: str = CONFIG_PATH, endpoints: Endpoints 
     """Parse `.gitswarm.yaml`. None (no such file on main) or an empty file: the defaults, with the
     model from $GITSWARM_MODEL or gpt-4o-mini. `endpoints`: the host's (None: the one its
     environment names, gitswarm.endpoints.from_environment). Raises ConfigInvalid naming the file
-    and field."""
-    endpoints = endpoints or from_environment()
+    and field: the first problem found."""
+    return _load(text, path, endpoints or from_environment(), Collect())
+
+
+def config_errors(text: str | None, path: str = CONFIG_PATH) -> list[ConfigInvalid]:
+    """Every problem of `.gitswarm.yaml` that is main's own, by the same checks as load_config (one
+    per setting; YAML that does not parse is the only one). What depends on the host that serves
+    it (its endpoints; whether it lets agents reach its network) is left to that host: `gitswarm
+    serve` marks the goals it cannot run invalid, saying why. [] when it is valid."""
+    errors: list = []
+    try:
+        _load(text, path, None, Collect(errors))
+    except ConfigInvalid as e:
+        errors.append(e)
+    return errors
+
+
+def _load(text: str | None, path: str, endpoints: Endpoints | None, collect: Collect) -> Config:
+    """load_config's checks; `endpoints` None: none of the host's (config_errors)."""
     doc = None if text is None else load_yaml(text, path, _failer(path), MAX_FILE_BYTES)
     if doc is None:
         doc = {}
@@ -156,31 +173,33 @@ def load_config(text: str | None, path: str = CONFIG_PATH, endpoints: Endpoints 
                             f"the settings are: {', '.join(FIELDS)}")
     for key in doc:
         if key not in FIELDS:
-            raise ConfigInvalid(path, str(key), "unknown setting", f"the settings are: {', '.join(FIELDS)}")
-    common = _common(doc, path, endpoints)
+            collect.add(ConfigInvalid(path, str(key), "unknown setting", unknown_hint(key, FIELDS, "the settings are")))
+    common = collect(lambda: _common(doc, path, endpoints, collect), {})
     roles: dict[str, RoleConfig] = {}
     for role in ROLES:
-        own = parse_role_overrides(doc[role], path, role, endpoints) if doc.get(role) is not None else {}
-        roles[role] = _finish(RoleConfig(**{**common, **own}), path, role, endpoints)
+        own = collect(lambda: parse_role_overrides(doc[role], path, role, endpoints, collect)
+                      if doc.get(role) is not None else {}, {})
+        roles[role] = collect(lambda: _finish(RoleConfig(**{**common, **own}), path, role, endpoints), RoleConfig())
     fail = _failer(path)
     return Config(
         **roles,
-        debounce=_duration(doc.get("debounce", 2.0), "debounce", fail, low=0.0, high=3600.0),
-        max_depth=_integer(doc.get("max_depth", 2), "max_depth", fail, 0, 5),
-        lease=_duration(doc.get("lease", 900.0), "lease", fail, low=1.0, high=7 * 86400.0),
-        workers=None if doc.get("workers") is None else _integer(doc["workers"], "workers", fail, 1, 1024),
-        max_attempts=_integer(doc.get("max_attempts", 3), "max_attempts", fail, 1, 1000),
-        retry_backoff=_duration(doc.get("retry_backoff", 10.0), "retry_backoff", fail, low=0.0, high=86400.0),
+        debounce=collect(lambda: _duration(doc.get("debounce", 2.0), "debounce", fail, low=0.0, high=3600.0), 2.0),
+        max_depth=collect(lambda: _integer(doc.get("max_depth", 2), "max_depth", fail, 0, 5), 2),
+        lease=collect(lambda: _duration(doc.get("lease", 900.0), "lease", fail, low=1.0, high=7 * 86400.0), 900.0),
+        workers=None if doc.get("workers") is None else collect(
+            lambda: _integer(doc["workers"], "workers", fail, 1, 1024), None),
+        max_attempts=collect(lambda: _integer(doc.get("max_attempts", 3), "max_attempts", fail, 1, 1000), 3),
+        retry_backoff=collect(lambda: _duration(doc.get("retry_backoff", 10.0), "retry_backoff", fail, low=0.0,
+                                                high=86400.0), 10.0),
         endpoints=endpoints,
     )
 
 
-
-def _common(doc: dict[str, Any], path: str, endpoints: Endpoints) -> dict[str, Any]:
+def _common(doc: dict[str, Any], path: str, endpoints: Endpoints | None, collect: Collect) -> dict[str, Any]:
     """The settings every role shares: `defaults:`, and `model:` (a model name, or a mapping like
     `defaults:`)."""
     defaults = doc.get("defaults")
-    common = parse_role_overrides(defaults, path, "defaults", endpoints) if defaults is not None else {}
+    common = parse_role_overrides(defaults, path, "defaults", endpoints, collect) if defaults is not None else {}
     if "model" not in doc:
         return common
     model = doc["model"]
@@ -188,45 +207,55 @@ def _common(doc: dict[str, Any], path: str, endpoints: Endpoints) -> dict[str, A
         if defaults is not None:
             raise ConfigInvalid(path, "model", "given together with defaults",
                                 "put the settings under one of them; `model:` alone may name the model")
-        return parse_role_overrides(model, path, "model", endpoints)
+        return parse_role_overrides(model, path, "model", endpoints, collect)
     if "model" in common:
         raise ConfigInvalid(path, "model", "given twice (also as defaults.model)", "keep one of them")
     return {**common, **parse_role_overrides({"model": model}, path, "")}
 
 
-def parse_role_overrides(doc: Any, path: str, field_name: str, endpoints: Endpoints | None = None) -> dict[str, Any]:
+def parse_role_overrides(doc: Any, path: str, field_name: str, endpoints: Endpoints | None = None,
+                         collect: Collect | None = None) -> dict[str, Any]:
     """Validate a (partial) mapping of role settings and return it normalized (durations in
     seconds). `field_name` prefixes the fields named in errors ("worker" -> "worker.max_steps").
     With the host's `endpoints`, an `endpoint` or `base_url` becomes the name of the host endpoint
     it chooses (`endpoint`), and one the host does not allow is refused; without them (a goal
-    parsed apart from any host) both are kept as written, for Config.for_goal to choose."""
+    parsed apart from any host) both are kept as written, for Config.for_goal to choose. `collect`:
+    how a bad setting is met (default: raised; gitswarm.yamlfile.Collect)."""
     prefix = f"{field_name}." if field_name else ""
     if not isinstance(doc, dict):
         raise ConfigInvalid(path, field_name or None, f"must be a mapping of settings, not {typename(doc)}",
                             f"the settings are: {', '.join(ROLE_FIELDS)}")
     fail = _failer(path)
+    collect = collect or Collect()
     out: dict[str, Any] = {}
     for key, value in doc.items():
         name = f"{prefix}{key}"
         if key in HOST_ONLY:
-            raise ConfigInvalid(path, name, "is not a setting main may give: the key an endpoint gets is "
-                                "chosen by the host", "remove it; the host's operator names each endpoint's "
-                                "key variable in ~/.config/gitswarm/endpoints.yaml")
-        if key not in ROLE_FIELDS:
-            raise ConfigInvalid(path, name, "unknown setting", f"the settings are: {', '.join(ROLE_FIELDS)}")
-        out[key] = _ROLE_CHECKS[key](value, name, fail)
+            collect.add(ConfigInvalid(path, name, "is not a setting main may give: the key an endpoint gets is "
+                                      "chosen by the host", "remove it; the host's operator names each endpoint's "
+                                      "key variable in ~/.config/gitswarm/endpoints.yaml"))
+        elif key not in ROLE_FIELDS:
+            collect.add(ConfigInvalid(path, name, "unknown setting",
+                                      unknown_hint(key, ROLE_FIELDS, "the settings are")))
+        else:
+            checked = collect(lambda: (_ROLE_CHECKS[key](value, name, fail),), ())
+            if checked:
+                out[key] = checked[0]
     if endpoints is not None and ("endpoint" in out or "base_url" in out):
         out["endpoint"] = endpoints.choose(out.get("endpoint"), out.pop("base_url", None), field_name, fail)
     return out
 
 
-def _finish(role: RoleConfig, path: str, field_name: str, endpoints: Endpoints) -> RoleConfig:
+def _finish(role: RoleConfig, path: str, field_name: str, endpoints: Endpoints | None) -> RoleConfig:
     """Checks across fields; for an openai role, the default model and the host endpoint it uses
-    (the one chosen, or the host's default), with the host's base_url and key variable."""
+    (the one chosen, or the host's default), with the host's base_url and key variable.
+    `endpoints` None: the checks that need no host only."""
     if role.backend == "command" and not role.command:
         raise ConfigInvalid(path, f"{field_name}.command", "required when backend is command",
                             "give the program that runs the agent, e.g. command: ./agent.sh "
                             "(or use backend: openai)")
+    if endpoints is None:
+        return role
     if role.network == "on" and not network_allowed():
         raise ConfigInvalid(path, f"{field_name}.network", "is on, and this host does not let agents reach its "
                             "network", "use network: model (the role's model endpoint only) or off; the host's "

@@ -21,6 +21,7 @@ from typing import Iterator
 from .errors import GitError, HubUnreachable, PushDeclined, PushRace
 
 ZERO = "0" * 40
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # the tree with nothing in it: git knows it without storing it
 PACK_WINDOW_BYTES = 1024 * 1024  # how much of a pack file libgit2 maps at once (default 1 GiB)
 PACK_MAPPED_BYTES = 8 * 1024 * 1024  # pack windows kept mapped, all packs together (default 8 GiB)
 PACK_FILES_OPEN = 64  # pack files kept open (default: no limit)
@@ -442,6 +443,23 @@ def read_at_ref(git_dir: Path, ref: str, path: str) -> tuple[bool, bytes | None]
 
 # ---------------------------------------------------------------- inside a hook (git CLI only)
 
+def _diff_entries(raw: str, result: dict[str | None, list[tuple[str, str, str, str, str]]]) -> None:
+    """Add the entries of `git diff-tree -r -z` output to `result`, under the commit line before
+    them (None: no commit line, a diff of two trees)."""
+    tokens = raw.split("\0")
+    current, i = None, 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith(":"):
+            _, new_mode, old_blob, new_blob, status = tok[1:].split(" ")
+            result[current].append((status, old_blob, new_blob, tokens[i + 1], new_mode))
+            i += 2
+        else:
+            if tok:
+                current = tok
+            i += 1
+
+
 class HookRepo:
     """Reads the repository a hook runs in, pushed objects included (they sit in quarantine until
     pre-receive accepts; git's own commands find them through the variables the hook inherits).
@@ -482,20 +500,18 @@ class HookRepo:
         feed = "".join(" ".join([c, *parents]) + "\n" for c, parents in commits)
         raw = run(["diff-tree", "--stdin", "--root", "-r", "-z", "--no-renames"],
                   input=feed.encode(), env=self.env).stdout.decode("utf-8", errors="surrogateescape")
-        result: dict[str, list[tuple[str, str, str, str, str]]] = {c: [] for c, _ in commits}
-        tokens = raw.split("\0")
-        current, i = None, 0
-        while i < len(tokens):
-            tok = tokens[i]
-            if tok.startswith(":"):
-                _, new_mode, old_blob, new_blob, status = tok[1:].split(" ")
-                result[current].append((status, old_blob, new_blob, tokens[i + 1], new_mode))
-                i += 2
-            else:
-                if tok:
-                    current = tok
-                i += 1
-        return result
+        result: dict[str | None, list[tuple[str, str, str, str, str]]] = {c: [] for c, _ in commits}
+        _diff_entries(raw, result)
+        return result  # type: ignore[return-value]
+
+    def diff(self, old: str | None, new: str) -> list[tuple[str, str, str, str, str]]:
+        """[(status, old blob, new blob, path, new mode)] from tree-ish `old` (None: the empty tree)
+        to `new`, whatever lies between: one `git diff-tree`."""
+        raw = run(["diff-tree", "-r", "-z", "--no-renames", old or EMPTY_TREE, new],
+                  env=self.env).stdout.decode("utf-8", errors="surrogateescape")
+        result: dict[str | None, list[tuple[str, str, str, str, str]]] = {None: []}
+        _diff_entries(raw, result)
+        return result[None]
 
     def size(self, spec: str) -> int | None:
         """An object's size (`<sha>` or `<commit>:<path>`), None when missing."""

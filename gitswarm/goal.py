@@ -46,10 +46,10 @@ from .config import DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, parse_durat
 from .errors import FileInvalid
 from .workrules import PROTECTED
 from .task import ID_RE, cycle_text, find_cycle
-from .yamlfile import load_yaml, shown, typename
+from .yamlfile import Collect, load_yaml, shown, typename, unknown_hint
 
 __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
-           "goal_path", "is_goal_path", "parse_duration", "task_id_for"]
+           "goal_path", "is_goal_path", "parse_duration", "task_id_for", "goal_errors"]
 
 GOALS_DIR = "goals"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
@@ -132,7 +132,22 @@ def task_id_for(goal_name: str, title: str, occurrence: int = 0) -> str:
 
 def parse_goal(path: str, text: str) -> Goal:
     """Parse and validate a goal file. `path` is like goals/css-parser.md (its stem is the name).
-    Raises GoalInvalid naming the file, the field and the fix."""
+    Raises GoalInvalid naming the file, the field and the fix: the first problem found."""
+    return _parse(path, text, Collect())
+
+
+def goal_errors(path: str, text: str) -> list[GoalInvalid]:
+    """Every problem of a goal file, by the same checks as parse_goal: one per field (a problem of
+    the whole file, like YAML that does not parse, is the only one). [] when it is valid."""
+    errors: list = []
+    try:
+        _parse(path, text, Collect(errors))
+    except GoalInvalid as e:
+        errors.append(e)
+    return errors
+
+
+def _parse(path: str, text: str, collect: Collect) -> Goal:
     base = path.rsplit("/", 1)[-1]
     if not base.endswith(".md"):
         raise GoalInvalid(path, None, "a goal file's name ends in .md", "rename it goals/<name>.md")
@@ -157,27 +172,28 @@ def parse_goal(path: str, text: str) -> Goal:
                          f"write key: value lines; the keys are: {', '.join(FIELDS)}")
     for key in doc:
         if key not in FIELDS:
-            raise v.fail(str(key), "unknown field", f"the fields are: {', '.join(FIELDS)}")
-    body = v.text("body", body.strip("\n").rstrip(), 128 * 1024, required=True,
-                  hint="write what the goal is, in Markdown, below the front matter")
-    train = v.train(doc.get("train"))
+            collect.add(v.fail(str(key), "unknown field", unknown_hint(key, FIELDS)))
+    body = collect(lambda: v.text("body", body.strip("\n").rstrip(), 128 * 1024, required=True,
+                                  hint="write what the goal is, in Markdown, below the front matter"), "")
+    train = collect(lambda: v.train(doc.get("train")), (32, 0, False))
+    max_depth = doc.get("max_depth")
     return Goal(
         name=name,
         body=body,
-        budget_tokens=v.budget(doc.get("budget")),
-        judge_every=v.judge(doc.get("judge")),
-        test=v.command("test", doc.get("test")),
-        test_timeout=v.duration("test_timeout", doc.get("test_timeout"), 1800.0),
-        land=v.land(doc.get("land"), doc.get("test")),
+        budget_tokens=collect(lambda: v.budget(doc.get("budget")), None),
+        judge_every=collect(lambda: v.judge(doc.get("judge")), 600.0),
+        test=collect(lambda: v.command("test", doc.get("test")), None),
+        test_timeout=collect(lambda: v.duration("test_timeout", doc.get("test_timeout"), 1800.0), 1800.0),
+        land=collect(lambda: v.land(doc.get("land"), doc.get("test")), "direct"),
         batch=train[0],
         retry_red=train[1],
         pretest=train[2],
-        check=v.command("check", doc.get("check")),
-        models=v.models(doc.get("models")),
-        max_depth=None if doc.get("max_depth") is None else v.integer("max_depth", doc["max_depth"], 0, 5),
-        max_cycles=v.integer("max_cycles", doc.get("max_cycles", 10), 1, 1000),
-        may_change=v.may_change(doc.get("may_change")),
-        tasks=v.tasks(name, doc.get("tasks")),
+        check=collect(lambda: v.command("check", doc.get("check")), None),
+        models=collect(lambda: v.models(doc.get("models")), {}),
+        max_depth=None if max_depth is None else collect(lambda: v.integer("max_depth", max_depth, 0, 5), None),
+        max_cycles=collect(lambda: v.integer("max_cycles", doc.get("max_cycles", 10), 1, 1000), 10),
+        may_change=collect(lambda: v.may_change(doc.get("may_change")), ()),
+        tasks=collect(lambda: v.tasks(name, doc.get("tasks")), []),
     )
 
 
@@ -242,7 +258,8 @@ class _Check:
         if isinstance(value, dict):
             for key in value:
                 if key != "tokens":
-                    raise self.fail(f"budget.{key}", "unknown field", "the budget holds: tokens")
+                    raise self.fail(f"budget.{key}", "unknown field",
+                                    unknown_hint(key, ("tokens",), "the budget holds"))
             if value.get("tokens") is None:
                 return None
             return self.integer("budget.tokens", value["tokens"], 1, 10**12)
@@ -281,7 +298,8 @@ class _Check:
             raise self.fail("train", f"must be a mapping, not {typename(value)}", "write train: {batch: 32, retry_red: 0}")
         for key in value:
             if key not in ("batch", "retry_red", "pretest"):
-                raise self.fail(f"train.{key}", "unknown field", "train holds: batch, retry_red, pretest")
+                raise self.fail(f"train.{key}", "unknown field",
+                                unknown_hint(key, ("batch", "retry_red", "pretest"), "train holds"))
         batch = 32 if value.get("batch") is None else self.integer("train.batch", value["batch"], 1, 256)
         retry = 0 if value.get("retry_red") is None else self.integer("train.retry_red", value["retry_red"], 0, 3)
         pretest = value.get("pretest", False)
@@ -296,7 +314,7 @@ class _Check:
             raise self.fail("judge", f"must be a mapping, not {typename(value)}", "write judge: {every: 10m}")
         for key in value:
             if key != "every":
-                raise self.fail(f"judge.{key}", "unknown field", "judge holds: every")
+                raise self.fail(f"judge.{key}", "unknown field", unknown_hint(key, ("every",), "judge holds"))
         every = value.get("every")
         if every is None:
             return 600.0
@@ -330,7 +348,7 @@ class _Check:
         out: dict[str, dict[str, Any]] = {}
         for role, settings in value.items():
             if role not in ROLES:
-                raise self.fail(f"models.{role}", "unknown role", f"the roles are: {', '.join(ROLES)}")
+                raise self.fail(f"models.{role}", "unknown role", unknown_hint(role, ROLES, "the roles are"))
             try:
                 out[role] = parse_role_overrides(settings, self.path, f"models.{role}")
             except ConfigInvalid as e:
@@ -357,7 +375,7 @@ class _Check:
                                 "write `- title: ...` with optional id, description, run, depends_on, priority")
             for key in item:
                 if key not in TASK_FIELDS:
-                    raise self.fail(f"{where}.{key}", "unknown field", f"a task holds: {', '.join(TASK_FIELDS)}")
+                    raise self.fail(f"{where}.{key}", "unknown field", unknown_hint(key, TASK_FIELDS, "a task holds"))
             if "title" not in item:
                 raise self.fail(f"{where}.title", "missing", "every task needs a one-line title")
             title = self.text(f"{where}.title", item["title"], _TITLE_MAX, required=True, single_line=True)

@@ -1,7 +1,8 @@
 """What the hook shims in hooks/ run: `python -m gitswarm.hookimpl <hook-name>`.
 
 pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard
-(heartbeat refs, the board's rules, goal records only from the hub's own pushes), then the
+(heartbeat refs, the goal files and settings pushed to main (gitswarm/check.py), the board's
+rules, goal records only from the hub's own pushes), then the
 pusher's identity against the workers the push acts for (gitswarm/identity.py).
 post-receive: spool one event per updated ref, with who pushed it, and return at once; never fails
 the push.
@@ -28,6 +29,21 @@ def _updates(data: bytes) -> list[tuple[str, str, str]]:
     return [(p[0], p[1], p[2]) for p in lines if len(p) == 3]
 
 
+def _check_main(updates: list[tuple[str, str, str]], repo) -> list[str]:
+    """The goal files, settings and prompts a push changes on main (gitswarm/check.py), its
+    validators imported only when there are any: a landing of work pays one `git diff-tree`."""
+    from .git import ZERO
+    from .workrules import protected
+
+    changed = [(path, blob, mode) for old, new, ref in updates if ref == "refs/heads/main" and new != ZERO
+               for _, _, blob, path, mode in repo.diff(None if old == ZERO else old, new) if protected(path)]
+    if not changed:
+        return []
+    from .check import check_changes
+
+    return check_changes(changed, repo)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     name = argv[0] if argv else ""
@@ -45,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         updates, repo, actors = _updates(data), HookRepo(), set()
         try:
             who = identity.pusher(git_dir=git_dir)
-            problems = (stale(updates, repo) or check_heartbeats(updates, repo)
+            problems = (stale(updates, repo) or check_heartbeats(updates, repo) or _check_main(updates, repo)
                         or check_updates(updates, repo, actors, hub_own=identity.hub_own(git_dir),
                                          bound=lambda worker: identity.bound(git_dir, worker), pusher=who)
                         or identity.bind(git_dir, actors, who))

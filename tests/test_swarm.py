@@ -90,7 +90,13 @@ def test_restarted_daemon_handles_the_events_waiting_in_the_spool(hub, tmp_path)
 
 
 def test_a_malformed_goal_is_reported_on_the_board(hub, tmp_path):
-    push_goal(hub, tmp_path, "broken", "---\njudge: {every: soon}\n---\nDo things.\n")
+    # the hub refuses such a push (tests/test_check.py); a goal on main from before it did, put there
+    # with plumbing that runs no hook, is still marked invalid on its record
+    blob = sh("git", "hash-object", "-w", "--stdin", cwd=hub, input="---\njudge: {every: soon}\n---\nDo things.\n")
+    goals = sh("git", "mktree", cwd=hub, input=f"100644 blob {blob.stdout.strip()}\tbroken.md\n").stdout.strip()
+    tree = sh("git", "mktree", cwd=hub, input=f"040000 tree {goals}\tgoals\n").stdout.strip()
+    commit = sh("git", "commit-tree", tree, "-m", "goal broken", cwd=hub).stdout.strip()
+    sh("git", "update-ref", "refs/heads/main", commit, cwd=hub)
     lines: list[str] = []
     assert serve(hub, lines) == 1
     text = record(hub, "broken")
