@@ -110,7 +110,8 @@ class OpenAIModel:
             self.sleep(wait)
         raise ModelUnavailable(
             f"model {self.name!r} at {self.base_url} unavailable after {self.max_retries + 1} attempts: {last}",
-            "check that the server is running and reachable, or raise the timeout / retries",
+            "check that the server is running and reachable from this host (its endpoints: gitswarm's "
+            "endpoints.yaml, or OPENAI_BASE_URL); the task goes back to the board and is tried again",
             attempts=self.max_retries + 1)
 
     def _rejected(self, e: openai.APIStatusError) -> ModelRejected:
