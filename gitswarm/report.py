@@ -252,12 +252,9 @@ def run_counts(mirror) -> dict[tuple[str, int], int]:
 def trailers(message: str) -> dict[str, list[str]]:
     """Every `Gitswarm-<Key>: value` line of a message's last paragraph, as rules.parse_trailers
     reads the board's (a body can never pass for a trailer), for main's other keys too."""
-    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
     found: dict[str, list[str]] = {}
-    for line in (paragraphs[-1].splitlines() if paragraphs else []):
-        key, sep, value = line.partition(": ")
-        if sep and key.startswith(rules.TRAILER):
-            found.setdefault(key[len(rules.TRAILER):], []).append(value.strip())
+    for key, value in rules.trailer_pairs(message):
+        found.setdefault(key, []).append(value)
     return found
 
 

@@ -171,17 +171,23 @@ def message(action: str, tasks: list[Task], worker: str | None = None, token: in
     return "\n".join(lines) + "\n"
 
 
-def parse_trailers(text: str, name: str = "commit") -> CommitInfo:
-    """Read the trailers: the message's last paragraph only, so that a summary or a reason in the
-    body can never pass for one. A trailer given twice (but Gitswarm-Task) is an error."""
-    info = CommitInfo(action=None, name=name)
+def trailer_pairs(text: str) -> list[tuple[str, str]]:
+    """(key, value) of each `Gitswarm-<Key>: value` line of a message's last paragraph only, so
+    that a summary or a reason in the body can never pass for a trailer."""
     paragraphs = [p for p in text.strip().split("\n\n") if p.strip()]
-    seen: set[str] = set()
+    pairs = []
     for line in (paragraphs[-1].splitlines() if paragraphs else []):
         key, sep, value = line.partition(": ")
-        if not key.startswith(TRAILER) or not sep:
-            continue
-        key, value = key[len(TRAILER):], value.strip()
+        if sep and key.startswith(TRAILER):
+            pairs.append((key[len(TRAILER):], value.strip()))
+    return pairs
+
+
+def parse_trailers(text: str, name: str = "commit") -> CommitInfo:
+    """Read the trailers (trailer_pairs). A trailer given twice (but Gitswarm-Task) is an error."""
+    info = CommitInfo(action=None, name=name)
+    seen: set[str] = set()
+    for key, value in trailer_pairs(text):
         if key in seen and key != "Task":
             info.problem = f"gives Gitswarm-{key} twice"
         seen.add(key)
