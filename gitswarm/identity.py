@@ -9,7 +9,9 @@ client can set itself:
 `GITSWARM_PUSHER`, set by the operator per ssh key (a forced command in authorized_keys) or per web
 location (SetEnv), counts only over the transports the hub's `gitswarm.pusherEnv` names (`ssh`,
 `http`, `local`; unset by `gitswarm init`), and over ssh only under a forced command
-(`SSH_ORIGINAL_COMMAND` set).
+(`SSH_ORIGINAL_COMMAND` set). Behind gitolite, `gitolite` in that setting makes `GL_USER` (the user
+name gitolite-shell takes from its forced command, per key) the pusher, over ssh under a forced
+command too.
 
 The first push that acts as a worker (claims, completes, fails, releases or beats for it) with a
 known identity binds the worker's name to that identity, in `<hub>/gitswarm/pushers/<worker>`,
@@ -29,8 +31,8 @@ from typing import Iterable, Mapping
 from .errors import GitswarmError
 
 PUSHERS = Path("gitswarm") / "pushers"
-PUSHER_ENV = "gitswarm.pusherEnv"  # the transports over which GITSWARM_PUSHER counts
-TRUSTABLE = ("ssh", "http", "local")
+PUSHER_ENV = "gitswarm.pusherEnv"  # the transports over which GITSWARM_PUSHER counts; gitolite: GL_USER
+TRUSTABLE = ("ssh", "http", "local", "gitolite")
 _PLAIN = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,99}")
 
 
@@ -47,7 +49,8 @@ def transport(env: Mapping[str, str] | None = None) -> str:
 
 
 def trusted(git_dir: str | os.PathLike[str]) -> set[str]:
-    """The transports over which the hub's operator lets GITSWARM_PUSHER name the pusher."""
+    """The transports over which the hub's operator lets GITSWARM_PUSHER name the pusher, and
+    `gitolite` where gitolite's GL_USER does."""
     from .shared import setting
 
     value = setting(os.fspath(git_dir), PUSHER_ENV) or ""
@@ -67,12 +70,16 @@ def pusher(env: Mapping[str, str] | None = None, git_dir: str | os.PathLike[str]
     the variable is set at all)."""
     env = os.environ if env is None else env
     how = transport(env)
+    forced = how != "ssh" or bool(env.get("SSH_ORIGINAL_COMMAND"))
     named = env.get("GITSWARM_PUSHER", "").strip()
-    if named and (how != "ssh" or env.get("SSH_ORIGINAL_COMMAND")):
+    gitolite = env.get("GL_USER", "").strip() if how == "ssh" else ""
+    if forced and (named or gitolite):
         if trust is None:
             trust = trusted(git_dir if git_dir is not None else env.get("GIT_DIR", "."))
-        if how in trust:
+        if named and how in trust:
             return named
+        if gitolite and "gitolite" in trust:
+            return gitolite
     if how == "http":
         return env.get("REMOTE_USER", "").strip() or None
     if how == "ssh":

@@ -62,8 +62,10 @@ def _not_bare_hint(repo: Path) -> str:
     return f"give a bare repository (git init --bare {repo.name}) or a new path"
 
 
-def init(path: str | Path) -> list[str]:
-    """Make `path` (new or an existing bare repository) a gitswarm hub. Returns what was done."""
+def init(path: str | Path, hooks_dir: str | Path | None = None) -> list[str]:
+    """Make `path` (new or an existing bare repository) a gitswarm hub. Returns what was done.
+    `hooks_dir`: write the hook shims there instead of into the repository's hooks/, for a git
+    server that runs them from its own folder (gitolite's repo-specific hooks, docs/hosting.md)."""
     repo = Path(path).expanduser().resolve()
     done: list[str] = []
     if not repo.exists() or (repo.is_dir() and not any(repo.iterdir())):
@@ -77,7 +79,9 @@ def init(path: str | Path) -> list[str]:
                             "gitswarm's hooks",
                             f"unset it (git -C {repo} config --unset core.hooksPath, or --global) "
                             "and run gitswarm init again")
-    done += _install_hooks(repo)
+    if hooks_dir is None:
+        _refuse_managed_hooks(repo)
+    done += _install_hooks(repo, None if hooks_dir is None else Path(hooks_dir).expanduser().resolve())
     for key, value in SETTINGS.items():
         current = git.run(["config", "--local", key], cwd=repo, check=False).stdout.decode().strip()
         if current != value:
@@ -111,10 +115,23 @@ def _share(repo: Path) -> list[str]:
     return [f"gave {changed} files and folders the modes core.sharedRepository asks for"] if changed else []
 
 
-def _install_hooks(repo: Path) -> list[str]:
+def _refuse_managed_hooks(repo: Path) -> None:
+    """gitolite's repo-specific hooks make hooks/pre-receive a link to its multi-hook driver and
+    put it back at every compile: gitswarm's shims go into gitolite's folder instead."""
+    for name in HOOKS:
+        hook = repo / "hooks" / name
+        if hook.is_symlink() and os.readlink(hook).endswith("multi-hook-driver"):
+            raise GitswarmError(f"{hook} is gitolite's multi-hook driver: gitolite runs this repository's "
+                                "hooks from its own folder and would undo any change here",
+                                f"gitswarm init {repo} --hooks-dir ~/local/hooks/repo-specific/gitswarm, then "
+                                "name gitswarm/pre-receive and gitswarm/post-receive in gitolite.conf "
+                                "(docs/hosting.md, gitolite)")
+
+
+def _install_hooks(repo: Path, hooks_dir: Path | None = None) -> list[str]:
     done = []
-    folder = repo / "hooks"
-    folder.mkdir(exist_ok=True)
+    folder = repo / "hooks" if hooks_dir is None else hooks_dir
+    folder.mkdir(parents=hooks_dir is not None, exist_ok=True)
     for name in HOOKS:
         target = folder / name
         script = hook_script(name)
@@ -122,6 +139,10 @@ def _install_hooks(repo: Path) -> list[str]:
             current = target.read_text(errors="replace")
             if current == script:
                 continue
+            if MARKER not in current and hooks_dir is not None:
+                raise GitswarmError(f"{target} exists and is not gitswarm's hook",
+                                    "give --hooks-dir a folder of gitswarm's own (it writes pre-receive and "
+                                    "post-receive there)")
             if MARKER not in current:
                 legacy = folder / f"{name}.legacy"
                 if legacy.exists():
@@ -133,7 +154,7 @@ def _install_hooks(repo: Path) -> list[str]:
         tmp.write_text(script)
         tmp.chmod(0o755)
         os.rename(tmp, target)
-        done.append(f"installed the {name} hook")
+        done.append(f"installed the {name} hook" + ("" if hooks_dir is None else f" as {target}"))
     return done
 
 

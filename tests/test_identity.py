@@ -34,6 +34,13 @@ def test_the_pusher_comes_from_what_the_server_sets():
     assert identity.pusher({"GITSWARM_PUSHER": "alice"}, trust={"local"}) == "alice"
     assert identity.pusher({"GITSWARM_PUSHER": "alice", "REMOTE_ADDR": "10.0.0.2"}, trust={"local"}) is None
     assert identity.pusher({"REMOTE_USER": " ", "GATEWAY_INTERFACE": "CGI/1.1", "GITSWARM_PUSHER": ""}) is None
+    # behind gitolite: GL_USER, which gitolite-shell takes from its forced command per key
+    gitolite = {"SSH_CONNECTION": "1 2 3 4", "SSH_ORIGINAL_COMMAND": "git-receive-pack 'hub'", "GL_USER": "carol"}
+    assert identity.pusher(gitolite, trust={"ssh"}) == me
+    assert identity.pusher(gitolite, trust={"gitolite"}) == "carol"
+    assert identity.pusher(dict(gitolite, SSH_ORIGINAL_COMMAND=""), trust={"gitolite"}) == me
+    assert identity.pusher(dict(gitolite, GITSWARM_PUSHER="dave"), trust={"ssh", "gitolite"}) == "dave"
+    assert identity.pusher({"GL_USER": "carol"}, trust={"gitolite", "local"}) is None  # a path: anonymous
     assert identity.transport({"SSH_CONNECTION": "x"}) == "ssh"
     assert identity.transport({"GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "x"}) == "http"
     assert identity.transport({"REMOTE_ADDR": "x"}) == "daemon"

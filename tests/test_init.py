@@ -147,3 +147,19 @@ def test_hook_shim_is_thin(hub):
     for name in HOOKS:
         lines = [ln for ln in (hub / "hooks" / name).read_text().splitlines() if ln and not ln.startswith("#")]
         assert len(lines) == 1 and lines[0].startswith("exec ")
+
+
+def test_hooks_dir_takes_the_shims_and_leaves_the_repository_hooks_alone(tmp_path):
+    """For a git server that runs hooks from a folder of its own (gitolite's repo-specific hooks:
+    tests/test_gitolite.py runs them for real)."""
+    hub, folder = tmp_path / "hub.git", tmp_path / "server" / "hooks" / "gitswarm"
+    done = gitswarm("init", str(hub), "--hooks-dir", str(folder)).stdout
+    assert f"installed the pre-receive hook as {folder / 'pre-receive'}" in done
+    for name in HOOKS:
+        assert "gitswarm-hook:" in (folder / name).read_text() and os.access(folder / name, os.X_OK)
+        assert not (hub / "hooks" / name).exists()
+    assert "already a gitswarm hub" in gitswarm("init", str(hub), "--hooks-dir", str(folder)).stdout
+    (folder / "post-receive").write_text("#!/bin/sh\necho someone else's\n")
+    refused = gitswarm("init", str(hub), "--hooks-dir", str(folder), check=False)
+    assert refused.returncode == 1 and "is not gitswarm's hook" in refused.stderr, refused.stderr
+    assert (folder / "post-receive").read_text() == "#!/bin/sh\necho someone else's\n"
