@@ -128,21 +128,31 @@ def _refuse_managed_hooks(repo: Path) -> None:
                                 "(docs/hosting.md, gitolite)")
 
 
+def _dispatched(folder: Path, name: str) -> Path | None:
+    """Where the shim goes when hooks/<name> is a server's dispatcher that runs every file of
+    hooks/<name>.d/ (Gitea, Forgejo, soft-serve write one and put it back): a file of that folder."""
+    hook, parts = folder / name, folder / f"{name}.d"
+    if not (parts.is_dir() and hook.is_file()):
+        return None
+    text = hook.read_text(errors="replace")
+    return parts / "gitswarm" if MARKER not in text and ("${hookname}.d" in text or f"{name}.d" in text) else None
+
+
 def _install_hooks(repo: Path, hooks_dir: Path | None = None) -> list[str]:
     done = []
     folder = repo / "hooks" if hooks_dir is None else hooks_dir
     folder.mkdir(parents=hooks_dir is not None, exist_ok=True)
     for name in HOOKS:
-        target = folder / name
+        target = folder / name if hooks_dir is not None else (_dispatched(folder, name) or folder / name)
         script = hook_script(name)
         if target.exists():
             current = target.read_text(errors="replace")
             if current == script:
                 continue
-            if MARKER not in current and hooks_dir is not None:
+            if MARKER not in current and target != repo / "hooks" / name:
                 raise GitswarmError(f"{target} exists and is not gitswarm's hook",
-                                    "give --hooks-dir a folder of gitswarm's own (it writes pre-receive and "
-                                    "post-receive there)")
+                                    f"move it away, or give --hooks-dir a folder of gitswarm's own (it writes "
+                                    f"pre-receive and post-receive there), then run gitswarm init again")
             if MARKER not in current:
                 legacy = folder / f"{name}.legacy"
                 if legacy.exists():
@@ -150,11 +160,11 @@ def _install_hooks(repo: Path, hooks_dir: Path | None = None) -> list[str]:
                                         "merge or remove one of them, then run gitswarm init again")
                 os.rename(target, legacy)
                 done.append(f"kept the existing {name} hook as {legacy.name}; it still runs")
-        tmp = folder / f".{name}.tmp"
+        tmp = target.parent / f".{name}.tmp"
         tmp.write_text(script)
         tmp.chmod(0o755)
         os.rename(tmp, target)
-        done.append(f"installed the {name} hook" + ("" if hooks_dir is None else f" as {target}"))
+        done.append(f"installed the {name} hook" + ("" if target == repo / "hooks" / name else f" as {target}"))
     return done
 
 
