@@ -165,6 +165,36 @@ class GitHTTP:
 SSHD = "/usr/sbin/sshd"
 
 
+def keygen(path: Path, comment: str = "") -> str:
+    """A new ed25519 key at `path` (private) and `path`.pub; returns the public line."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", *(["-C", comment] if comment else []),
+                    "-f", str(path)], check=True)
+    return path.with_name(path.name + ".pub").read_text().strip()
+
+
+def client_host(name: str, port: int, user: str, key: Path) -> str:
+    """An ssh_config block: host `name` is the loopback sshd on `port`, as `user`, with `key` only."""
+    return (f"Host {name}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
+            f"  IdentityFile {key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
+            f"  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n")
+
+
+def start_sshd(folder: Path, port: int, authorized_keys: Path, extra: str = "") -> subprocess.Popen:
+    """openssh's sshd on 127.0.0.1:`port`, keys only, its host key and config in `folder`."""
+    host_key = folder / "host_key"
+    keygen(host_key)
+    (folder / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+        f"AuthorizedKeysFile {authorized_keys}\nStrictModes no\nUsePAM no\n"
+        f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+        f"PermitRootLogin prohibit-password\nPidFile {folder / 'sshd.pid'}\n{extra}")
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(folder / "sshd_config")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_port(port, proc)
+    return proc
+
+
 class SSHServer:
     """openssh's sshd on loopback, for the current user, with one key per identity. Each key logs in
     through a forced command, as a hub's admin sets it up (docs/serving.md): `git-shell` runs the
@@ -181,33 +211,19 @@ class SSHServer:
         self.dir.mkdir(parents=True)
         self.port = free_port()
         self.user = getpass.getuser()
-        host_key = self.dir / "host_key"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
         authorized, hosts = [], []
         for who in identities:
             key = self.dir / f"id_{who}"
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(key)], check=True)
-            public = (self.dir / f"id_{who}.pub").read_text().strip()
+            public = keygen(key, who)
             if who == "plain":
                 authorized.append(public)
             else:
                 authorized.append(f'command="GITSWARM_PUSHER={who} exec git-shell -c \\"$SSH_ORIGINAL_COMMAND\\"",'
                                   f"no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-pty {public}")
-            hosts.append(f"Host {who}\n  HostName 127.0.0.1\n  Port {self.port}\n  User {self.user}\n"
-                         f"  IdentityFile {key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
-                         f"  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n")
+            hosts.append(client_host(who, self.port, self.user, key))
         (self.dir / "authorized_keys").write_text("\n".join(authorized) + "\n")
         (self.dir / "ssh_config").write_text("".join(hosts))
-        (self.dir / "sshd_config").write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
-            f"AuthorizedKeysFile {self.dir / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
-            f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-            f"PermitRootLogin prohibit-password\nPidFile {self.dir / 'sshd.pid'}\n")
-        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
-        wait_port(self.port, self.proc)
+        self.proc = start_sshd(self.dir, self.port, self.dir / "authorized_keys")
 
     def env(self, multiplex: bool = False) -> dict[str, str]:
         """With multiplex, ssh keeps one connection open and runs each git command over it
@@ -243,18 +259,16 @@ class Gitolite:
         self.home = root / "gitolite"
         self.home.mkdir()
         self.port = free_port()
-        user = "root" if os.geteuid() == 0 else os.environ.get("USER", "git")
+        import getpass
+
+        user = getpass.getuser()
         self.server_env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         self.server_env.update(HOME=str(self.home), USER=user)
-        host_key = self.dir / "host_key"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
         hosts = []
         for who in ("admin", *users):
             key = self.dir / who  # gitolite names the user after the key's file: keydir/alice.pub
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(key)], check=True)
-            hosts.append(f"Host {who}\n  HostName 127.0.0.1\n  Port {self.port}\n  User {user}\n"
-                         f"  IdentityFile {key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
-                         f"  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n")
+            keygen(key, who)
+            hosts.append(client_host(who, self.port, user, key))
         (self.dir / "ssh_config").write_text("".join(hosts))
         self.gitolite("setup", "-pk", str(self.dir / "admin.pub"))
         rc = self.home / ".gitolite.rc"  # the two lines docs/hosting.md says to uncomment
@@ -265,16 +279,8 @@ class Gitolite:
         rc.write_text(text)
         (self.home / "local" / "hooks" / "repo-specific").mkdir(parents=True)
         # sshd logs every key in as this account; SetEnv gives gitolite-shell the account's home
-        (self.dir / "sshd_config").write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
-            f"AuthorizedKeysFile {self.home / '.ssh' / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
-            f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-            f"PermitRootLogin prohibit-password\nPidFile {self.dir / 'sshd.pid'}\nSetEnv HOME={self.home}\n")
-        Path("/run/sshd").mkdir(exist_ok=True)
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
-        wait_port(self.port, self.proc)
+        self.proc = start_sshd(self.dir, self.port, self.home / ".ssh" / "authorized_keys",
+                               extra=f"SetEnv HOME={self.home}\n")
         self.users = users
 
     def gitolite(self, *args: str) -> subprocess.CompletedProcess[str]:
