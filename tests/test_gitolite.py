@@ -14,6 +14,7 @@ import pytest
 from gitswarm import events, identity
 
 from conftest import commit_all, gitswarm, sh
+import servers
 from servers import Gitolite, gitolite_missing
 
 HOOKS_DIR = "local/hooks/repo-specific/gitswarm"  # under the gitolite account's home
@@ -24,13 +25,18 @@ CONF = """repo hub
 """
 
 
-@pytest.fixture
-def gitolite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def require_gitolite() -> None:
+    """Skip where gitolite cannot run, saying why; fail instead under GITSWARM_REQUIRE_GITOLITE=1."""
     missing = gitolite_missing()
     if missing:
         if os.environ.get("GITSWARM_REQUIRE_GITOLITE") == "1":
             pytest.fail(f"GITSWARM_REQUIRE_GITOLITE=1 but {missing}")
         pytest.skip(missing)
+
+
+@pytest.fixture
+def gitolite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    require_gitolite()
     server = Gitolite(tmp_path)
     try:
         for name, value in server.env().items():
@@ -124,3 +130,13 @@ def test_init_refuses_hooks_that_gitolite_manages(gitolite, tmp_path):
     assert os.readlink(hub / "hooks" / "pre-receive").endswith("multi-hook-driver")  # left alone
     again = gitswarm("init", str(hub), "--hooks-dir", str(gitolite.home / HOOKS_DIR)).stdout
     assert "already a gitswarm hub" in again
+
+
+def test_without_gitolite_it_skips_or_fails_as_ci_asks(monkeypatch):
+    monkeypatch.setattr(servers, "GITOLITE", "/nonexistent/gitolite")
+    monkeypatch.delenv("GITSWARM_REQUIRE_GITOLITE", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install gitolite3"):
+        require_gitolite()
+    monkeypatch.setenv("GITSWARM_REQUIRE_GITOLITE", "1")
+    with pytest.raises(pytest.fail.Exception, match="GITSWARM_REQUIRE_GITOLITE=1 but"):
+        require_gitolite()
