@@ -63,11 +63,13 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
-def init(path: Path) -> None:
+@click.option("--hooks-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the hook shims into this folder instead of PATH/hooks (gitolite: docs/hosting.md).")
+def init(path: Path, hooks_dir: Path | None) -> None:
     """Make PATH (new, or an existing bare repository) a hub: hooks, settings, branch tasks."""
     from .install import init as run_init
 
-    done = run_init(path)
+    done = run_init(path, hooks_dir)
     for line in done:
         click.echo(line)
     click.echo("nothing to change: already a gitswarm hub" if not done else f"{path} is ready")

@@ -5,7 +5,11 @@ client can set itself:
 - ssh: the account the key logged in to (the process's real uid, never USER or LOGNAME, which a
   client that chooses its remote command can set: `git push --receive-pack='USER=x git-receive-pack'`);
 - http: `REMOTE_USER`, set by a web server that authenticated the request (`GATEWAY_INTERFACE` set);
-- git daemon (`REMOTE_ADDR` set) and local paths: nobody, the push is anonymous.
+- git daemon (`REMOTE_ADDR` set) and local paths: nobody, the push is anonymous;
+- a git server that runs every user's push as one account and names the user it authenticated in a
+  variable of its own (gitolite `GL_USER`, Gitea/Forgejo `GITEA_PUSHER_NAME`, GitLab `GL_USERNAME`,
+  soft-serve `SOFT_SERVE_USERNAME`): that name where the operator trusts the server (its name in
+  `gitswarm.pusherEnv`), else nobody. Such a push is never the hub's own, whatever the account.
 `GITSWARM_PUSHER`, set by the operator per ssh key (a forced command in authorized_keys) or per web
 location (SetEnv), counts only over the transports the hub's `gitswarm.pusherEnv` names (`ssh`,
 `http`, `local`; unset by `gitswarm init`), and over ssh only under a forced command
@@ -29,14 +33,22 @@ from typing import Iterable, Mapping
 from .errors import GitswarmError
 
 PUSHERS = Path("gitswarm") / "pushers"
-PUSHER_ENV = "gitswarm.pusherEnv"  # the transports over which GITSWARM_PUSHER counts
-TRUSTABLE = ("ssh", "http", "local")
+PUSHER_ENV = "gitswarm.pusherEnv"  # the transports over which GITSWARM_PUSHER counts, the servers trusted
+# git servers in front of a hub, each with the variable it sets to the user it authenticated for the
+# hooks (docs/hosting.md; only gitolite is tested here, in tests/test_gitolite.py)
+SERVERS = {"gitolite": "GL_USER", "gitea": "GITEA_PUSHER_NAME", "gitlab": "GL_USERNAME",
+           "soft-serve": "SOFT_SERVE_USERNAME"}
+TRUSTABLE = ("ssh", "http", "local", *SERVERS)
 _PLAIN = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,99}")
 
 
 def transport(env: Mapping[str, str] | None = None) -> str:
-    """How the push came: ssh, http, daemon (git daemon sets REMOTE_ADDR) or local (a path)."""
+    """How the push came: through a git server of SERVERS (its variable set), ssh, http, daemon
+    (git daemon sets REMOTE_ADDR) or local (a path)."""
     env = os.environ if env is None else env
+    for server, variable in SERVERS.items():
+        if env.get(variable, "").strip():
+            return server
     if env.get("SSH_CONNECTION") or env.get("SSH_CLIENT"):
         return "ssh"
     if env.get("GATEWAY_INTERFACE"):
@@ -47,7 +59,8 @@ def transport(env: Mapping[str, str] | None = None) -> str:
 
 
 def trusted(git_dir: str | os.PathLike[str]) -> set[str]:
-    """The transports over which the hub's operator lets GITSWARM_PUSHER name the pusher."""
+    """The transports over which the hub's operator lets GITSWARM_PUSHER name the pusher, and the
+    servers (SERVERS) whose variable names it."""
     from .shared import setting
 
     value = setting(os.fspath(git_dir), PUSHER_ENV) or ""
@@ -68,9 +81,11 @@ def pusher(env: Mapping[str, str] | None = None, git_dir: str | os.PathLike[str]
     env = os.environ if env is None else env
     how = transport(env)
     named = env.get("GITSWARM_PUSHER", "").strip()
-    if named and (how != "ssh" or env.get("SSH_ORIGINAL_COMMAND")):
+    if how in SERVERS or (named and (how != "ssh" or env.get("SSH_ORIGINAL_COMMAND"))):
         if trust is None:
             trust = trusted(git_dir if git_dir is not None else env.get("GIT_DIR", "."))
+        if how in SERVERS:
+            return env[SERVERS[how]].strip() if how in trust else None
         if how in trust:
             return named
     if how == "http":
@@ -81,8 +96,9 @@ def pusher(env: Mapping[str, str] | None = None, git_dir: str | os.PathLike[str]
 
 
 def hub_own(git_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> bool:
-    """Whether this push is the hub's own: a local push (no ssh, web server or git daemon in
-    front) by the account that owns the hub's folder, as its daemon and judge push."""
+    """Whether this push is the hub's own: a local push (no ssh, web server, git daemon or git
+    server of SERVERS in front) by the account that owns the hub's folder, as its daemon and judge
+    push."""
     return transport(env) == "local" and os.getuid() == os.stat(git_dir).st_uid
 
 

@@ -62,8 +62,10 @@ def _not_bare_hint(repo: Path) -> str:
     return f"give a bare repository (git init --bare {repo.name}) or a new path"
 
 
-def init(path: str | Path) -> list[str]:
-    """Make `path` (new or an existing bare repository) a gitswarm hub. Returns what was done."""
+def init(path: str | Path, hooks_dir: str | Path | None = None) -> list[str]:
+    """Make `path` (new or an existing bare repository) a gitswarm hub. Returns what was done.
+    `hooks_dir`: write the hook shims there instead of into the repository's hooks/, for a git
+    server that runs them from its own folder (gitolite's repo-specific hooks, docs/hosting.md)."""
     repo = Path(path).expanduser().resolve()
     done: list[str] = []
     if not repo.exists() or (repo.is_dir() and not any(repo.iterdir())):
@@ -77,7 +79,9 @@ def init(path: str | Path) -> list[str]:
                             "gitswarm's hooks",
                             f"unset it (git -C {repo} config --unset core.hooksPath, or --global) "
                             "and run gitswarm init again")
-    done += _install_hooks(repo)
+    if hooks_dir is None:
+        _refuse_managed_hooks(repo)
+    done += _install_hooks(repo, None if hooks_dir is None else Path(hooks_dir).expanduser().resolve())
     for key, value in SETTINGS.items():
         current = git.run(["config", "--local", key], cwd=repo, check=False).stdout.decode().strip()
         if current != value:
@@ -111,17 +115,44 @@ def _share(repo: Path) -> list[str]:
     return [f"gave {changed} files and folders the modes core.sharedRepository asks for"] if changed else []
 
 
-def _install_hooks(repo: Path) -> list[str]:
-    done = []
-    folder = repo / "hooks"
-    folder.mkdir(exist_ok=True)
+def _refuse_managed_hooks(repo: Path) -> None:
+    """gitolite's repo-specific hooks make hooks/pre-receive a link to its multi-hook driver and
+    put it back at every compile: gitswarm's shims go into gitolite's folder instead."""
     for name in HOOKS:
-        target = folder / name
+        hook = repo / "hooks" / name
+        if hook.is_symlink() and os.readlink(hook).endswith("multi-hook-driver"):
+            raise GitswarmError(f"{hook} is gitolite's multi-hook driver: gitolite runs this repository's "
+                                "hooks from its own folder and would undo any change here",
+                                f"gitswarm init {repo} --hooks-dir ~/local/hooks/repo-specific/gitswarm, then "
+                                "name gitswarm/pre-receive and gitswarm/post-receive in gitolite.conf "
+                                "(docs/hosting.md, gitolite)")
+
+
+def _dispatched(folder: Path, name: str) -> Path | None:
+    """Where the shim goes when hooks/<name> is a server's dispatcher that runs every file of
+    hooks/<name>.d/ (Gitea, Forgejo, soft-serve write one and put it back): a file of that folder."""
+    hook, parts = folder / name, folder / f"{name}.d"
+    if not (parts.is_dir() and hook.is_file()):
+        return None
+    text = hook.read_text(errors="replace")
+    return parts / "gitswarm" if MARKER not in text and ("${hookname}.d" in text or f"{name}.d" in text) else None
+
+
+def _install_hooks(repo: Path, hooks_dir: Path | None = None) -> list[str]:
+    done = []
+    folder = repo / "hooks" if hooks_dir is None else hooks_dir
+    folder.mkdir(parents=hooks_dir is not None, exist_ok=True)
+    for name in HOOKS:
+        target = folder / name if hooks_dir is not None else (_dispatched(folder, name) or folder / name)
         script = hook_script(name)
         if target.exists():
             current = target.read_text(errors="replace")
             if current == script:
                 continue
+            if MARKER not in current and target != repo / "hooks" / name:
+                raise GitswarmError(f"{target} exists and is not gitswarm's hook",
+                                    f"move it away, or give --hooks-dir a folder of gitswarm's own (it writes "
+                                    f"pre-receive and post-receive there), then run gitswarm init again")
             if MARKER not in current:
                 legacy = folder / f"{name}.legacy"
                 if legacy.exists():
@@ -129,11 +160,11 @@ def _install_hooks(repo: Path) -> list[str]:
                                         "merge or remove one of them, then run gitswarm init again")
                 os.rename(target, legacy)
                 done.append(f"kept the existing {name} hook as {legacy.name}; it still runs")
-        tmp = folder / f".{name}.tmp"
+        tmp = target.parent / f".{name}.tmp"
         tmp.write_text(script)
         tmp.chmod(0o755)
         os.rename(tmp, target)
-        done.append(f"installed the {name} hook")
+        done.append(f"installed the {name} hook" + ("" if target == repo / "hooks" / name else f" as {target}"))
     return done
 
 

@@ -1,5 +1,6 @@
-"""Real git transports on loopback for the tests: `git daemon` (git://) and a tiny HTTP server that
-runs `git http-backend` as a CGI for every request (smart http://). Nothing of git is mocked."""
+"""Real git transports on loopback for the tests: `git daemon` (git://), a tiny HTTP server that
+runs `git http-backend` as a CGI for every request (smart http://), openssh's sshd, and gitolite
+behind sshd. Nothing of git is mocked."""
 
 from __future__ import annotations
 
@@ -164,6 +165,36 @@ class GitHTTP:
 SSHD = "/usr/sbin/sshd"
 
 
+def keygen(path: Path, comment: str = "") -> str:
+    """A new ed25519 key at `path` (private) and `path`.pub; returns the public line."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", *(["-C", comment] if comment else []),
+                    "-f", str(path)], check=True)
+    return path.with_name(path.name + ".pub").read_text().strip()
+
+
+def client_host(name: str, port: int, user: str, key: Path) -> str:
+    """An ssh_config block: host `name` is the loopback sshd on `port`, as `user`, with `key` only."""
+    return (f"Host {name}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
+            f"  IdentityFile {key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
+            f"  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n")
+
+
+def start_sshd(folder: Path, port: int, authorized_keys: Path, extra: str = "") -> subprocess.Popen:
+    """openssh's sshd on 127.0.0.1:`port`, keys only, its host key and config in `folder`."""
+    host_key = folder / "host_key"
+    keygen(host_key)
+    (folder / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+        f"AuthorizedKeysFile {authorized_keys}\nStrictModes no\nUsePAM no\n"
+        f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+        f"PermitRootLogin prohibit-password\nPidFile {folder / 'sshd.pid'}\n{extra}")
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(folder / "sshd_config")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_port(port, proc)
+    return proc
+
+
 class SSHServer:
     """openssh's sshd on loopback, for the current user, with one key per identity. Each key logs in
     through a forced command, as a hub's admin sets it up (docs/serving.md): `git-shell` runs the
@@ -180,33 +211,19 @@ class SSHServer:
         self.dir.mkdir(parents=True)
         self.port = free_port()
         self.user = getpass.getuser()
-        host_key = self.dir / "host_key"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
         authorized, hosts = [], []
         for who in identities:
             key = self.dir / f"id_{who}"
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(key)], check=True)
-            public = (self.dir / f"id_{who}.pub").read_text().strip()
+            public = keygen(key, who)
             if who == "plain":
                 authorized.append(public)
             else:
                 authorized.append(f'command="GITSWARM_PUSHER={who} exec git-shell -c \\"$SSH_ORIGINAL_COMMAND\\"",'
                                   f"no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-pty {public}")
-            hosts.append(f"Host {who}\n  HostName 127.0.0.1\n  Port {self.port}\n  User {self.user}\n"
-                         f"  IdentityFile {key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
-                         f"  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n")
+            hosts.append(client_host(who, self.port, self.user, key))
         (self.dir / "authorized_keys").write_text("\n".join(authorized) + "\n")
         (self.dir / "ssh_config").write_text("".join(hosts))
-        (self.dir / "sshd_config").write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
-            f"AuthorizedKeysFile {self.dir / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
-            f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-            f"PermitRootLogin prohibit-password\nPidFile {self.dir / 'sshd.pid'}\n")
-        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
-        wait_port(self.port, self.proc)
+        self.proc = start_sshd(self.dir, self.port, self.dir / "authorized_keys")
 
     def env(self, multiplex: bool = False) -> dict[str, str]:
         """With multiplex, ssh keeps one connection open and runs each git command over it
@@ -221,6 +238,90 @@ class SSHServer:
         for master in self.dir.glob("cm-*"):  # multiplexing masters left running
             subprocess.run(["ssh", "-o", f"ControlPath={master}", "-O", "exit", "x"], capture_output=True)
         GitDaemon.stop(self)  # type: ignore[arg-type]
+
+
+GITOLITE = "/usr/bin/gitolite"
+
+
+class Gitolite:
+    """gitolite3 (Debian's package) behind openssh's sshd on loopback, set up as docs/hosting.md
+    says: the account's home (HOME=root/gitolite; the account is the test's own, root) holds
+    ~/.gitolite.rc with repo-specific hooks and LOCAL_CODE enabled, ~/repositories and the
+    authorized_keys gitolite writes, one forced `gitolite-shell <user>` per key. Users are added the
+    admin's way: keys and gitolite.conf pushed to gitolite-admin over ssh.
+
+    Clients reach it as host `<user>` with `ssh -F <config>` (GIT_SSH_COMMAND in `env()`):
+    ssh://alice/hub is repository hub as gitolite user alice."""
+
+    def __init__(self, root: Path, users: tuple[str, ...] = ("alice", "bob")):
+        self.dir = root / "gitolite-sshd"
+        self.dir.mkdir(parents=True)
+        self.home = root / "gitolite"
+        self.home.mkdir()
+        self.port = free_port()
+        import getpass
+
+        user = getpass.getuser()
+        self.server_env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        self.server_env.update(HOME=str(self.home), USER=user)
+        hosts = []
+        for who in ("admin", *users):
+            key = self.dir / who  # gitolite names the user after the key's file: keydir/alice.pub
+            keygen(key, who)
+            hosts.append(client_host(who, self.port, user, key))
+        (self.dir / "ssh_config").write_text("".join(hosts))
+        self.gitolite("setup", "-pk", str(self.dir / "admin.pub"))
+        rc = self.home / ".gitolite.rc"  # the two lines docs/hosting.md says to uncomment
+        text = rc.read_text()
+        for line in ('LOCAL_CODE                =>  "$ENV{HOME}/local",', "'repo-specific-hooks',"):
+            assert f"# {line}" in text, f"{rc} has no commented {line!r}"
+            text = text.replace(f"# {line}", line, 1)
+        rc.write_text(text)
+        (self.home / "local" / "hooks" / "repo-specific").mkdir(parents=True)
+        # sshd logs every key in as this account; SetEnv gives gitolite-shell the account's home
+        self.proc = start_sshd(self.dir, self.port, self.home / ".ssh" / "authorized_keys",
+                               extra=f"SetEnv HOME={self.home}\n")
+        self.users = users
+
+    def gitolite(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A `gitolite` command on the server, as its account."""
+        proc = subprocess.run([GITOLITE, *args], env=self.server_env, cwd=self.home, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"gitolite {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    def env(self) -> dict[str, str]:
+        return {"GIT_SSH_COMMAND": f"ssh -F {self.dir / 'ssh_config'}"}
+
+    def admin_push(self, conf: str, scratch: Path) -> str:
+        """As the admin: add every user's key and append `conf` to gitolite.conf, pushed to
+        gitolite-admin over ssh. Returns the push's output (gitolite's compile reports there)."""
+        clone = scratch / "gitolite-admin"
+        env = dict(os.environ, **self.env())
+        subprocess.run(["git", "clone", "-q", "ssh://admin/gitolite-admin", str(clone)], env=env, check=True)
+        for who in self.users:
+            (clone / "keydir" / f"{who}.pub").write_text((self.dir / f"{who}.pub").read_text())
+        with open(clone / "conf" / "gitolite.conf", "a") as out:
+            out.write("\n" + conf)
+        subprocess.run(["git", "add", "-A"], cwd=clone, check=True)
+        subprocess.run(["git", "commit", "-q", "-m", "add users and the hub"], cwd=clone, env=env, check=True)
+        proc = subprocess.run(["git", "push", "origin", "HEAD"], cwd=clone, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"pushing gitolite-admin failed: {proc.stderr}")
+        return proc.stderr
+
+    def repo(self, name: str) -> Path:
+        return self.home / "repositories" / f"{name}.git"
+
+    def stop(self) -> None:
+        GitDaemon.stop(self)  # type: ignore[arg-type]
+
+
+def gitolite_missing() -> str | None:
+    """Why gitolite cannot run here, or None."""
+    if not os.path.exists(GITOLITE):
+        return f"{GITOLITE} is not installed (apt-get install gitolite3)"
+    return sshd_missing()
 
 
 def sshd_missing() -> str | None:

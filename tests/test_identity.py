@@ -34,9 +34,27 @@ def test_the_pusher_comes_from_what_the_server_sets():
     assert identity.pusher({"GITSWARM_PUSHER": "alice"}, trust={"local"}) == "alice"
     assert identity.pusher({"GITSWARM_PUSHER": "alice", "REMOTE_ADDR": "10.0.0.2"}, trust={"local"}) is None
     assert identity.pusher({"REMOTE_USER": " ", "GATEWAY_INTERFACE": "CGI/1.1", "GITSWARM_PUSHER": ""}) is None
+    # behind a git server that runs every push as one account: the user it names, once trusted
+    gitolite = {"SSH_CONNECTION": "1 2 3 4", "SSH_ORIGINAL_COMMAND": "git-receive-pack 'hub'", "GL_USER": "carol"}
+    assert identity.transport(gitolite) == "gitolite"
+    assert identity.pusher(gitolite, trust={"ssh"}) is None  # not the account: every user pushes as it
+    assert identity.pusher(gitolite, trust={"gitolite"}) == "carol"
+    assert identity.pusher(dict(gitolite, GITSWARM_PUSHER="dave"), trust={"ssh", "gitolite"}) == "carol"
+    for server, variable in identity.SERVERS.items():  # Gitea, GitLab, soft-serve: written, not run here
+        assert identity.pusher({variable: "erin"}, trust={server}) == "erin"
+        assert identity.pusher({variable: "erin"}, trust={"local"}) is None
+        assert identity.pusher({variable: " "}, trust={server}) is None
     assert identity.transport({"SSH_CONNECTION": "x"}) == "ssh"
     assert identity.transport({"GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "x"}) == "http"
     assert identity.transport({"REMOTE_ADDR": "x"}) == "daemon"
+
+
+def test_a_push_through_a_git_server_is_never_the_hubs_own(hub):
+    """Gitea, GitLab (Gitaly) and soft-serve run every push as the account that owns the
+    repositories, with no ssh, CGI or git daemon variable: their own variable tells them apart."""
+    assert identity.hub_own(hub, {})
+    for variable in identity.SERVERS.values():
+        assert not identity.hub_own(hub, {variable: "erin"})
 
 
 def test_init_leaves_the_pusher_env_unset_and_a_setting_is_read_from_the_hub(hub):

@@ -147,3 +147,61 @@ def test_hook_shim_is_thin(hub):
     for name in HOOKS:
         lines = [ln for ln in (hub / "hooks" / name).read_text().splitlines() if ln and not ln.startswith("#")]
         assert len(lines) == 1 and lines[0].startswith("exec ")
+
+
+def test_hooks_dir_takes_the_shims_and_leaves_the_repository_hooks_alone(tmp_path):
+    """For a git server that runs hooks from a folder of its own (gitolite's repo-specific hooks:
+    tests/test_gitolite.py runs them for real)."""
+    hub, folder = tmp_path / "hub.git", tmp_path / "server" / "hooks" / "gitswarm"
+    done = gitswarm("init", str(hub), "--hooks-dir", str(folder)).stdout
+    assert f"installed the pre-receive hook as {folder / 'pre-receive'}" in done
+    for name in HOOKS:
+        assert "gitswarm-hook:" in (folder / name).read_text() and os.access(folder / name, os.X_OK)
+        assert not (hub / "hooks" / name).exists()
+    assert "already a gitswarm hub" in gitswarm("init", str(hub), "--hooks-dir", str(folder)).stdout
+    (folder / "post-receive").write_text("#!/bin/sh\necho someone else's\n")
+    refused = gitswarm("init", str(hub), "--hooks-dir", str(folder), check=False)
+    assert refused.returncode == 1 and "is not gitswarm's hook" in refused.stderr, refused.stderr
+    assert (folder / "post-receive").read_text() == "#!/bin/sh\necho someone else's\n"
+
+
+DISPATCHER = """#!/bin/sh
+# as Gitea, Forgejo and soft-serve write hooks/<name>: run every file of hooks/<name>.d/
+hookname=$(basename "$0")
+data=$(cat)
+for hook in "${GIT_DIR:-.}/hooks/${hookname}.d"/*; do
+  [ -x "$hook" ] || continue
+  printf '%s\\n' "$data" | "$hook" || exit 1
+done
+"""
+
+
+def test_a_servers_dispatcher_keeps_its_place_and_gitswarm_joins_its_folder(tmp_path):
+    """A hub whose hooks/pre-receive runs hooks/pre-receive.d/* (Gitea, Forgejo, soft-serve, which
+    write that file back): the shims go into that folder, the server's own hook keeps running."""
+    hub = tmp_path / "hub.git"
+    sh("git", "init", "-q", "--bare", str(hub))
+    for name in HOOKS:
+        (hub / "hooks" / name).write_text(DISPATCHER)
+        (hub / "hooks" / name).chmod(0o755)
+        (hub / "hooks" / f"{name}.d").mkdir()
+    server = hub / "hooks" / "pre-receive.d" / "00-server"  # the server's own check (Gitea's: gitea)
+    server.write_text("#!/bin/sh\necho 'server: checked'\n")
+    server.chmod(0o755)
+    done = init(hub)
+    assert f"installed the pre-receive hook as {hub / 'hooks' / 'pre-receive.d' / 'gitswarm'}" in done
+    assert (hub / "hooks" / "pre-receive").read_text() == DISPATCHER  # untouched, no .legacy
+    assert not (hub / "hooks" / "pre-receive.legacy").exists()
+    assert init(hub) == []
+    work = tmp_path / "work"
+    sh("git", "clone", "-q", "--branch", "tasks", str(hub), str(work))
+    (work / "stray.txt").write_text("not a task")
+    commit_all(work, "a stray file")
+    result = push(work, "HEAD:refs/heads/tasks")
+    assert result.returncode != 0
+    assert "remote: server: checked" in result.stderr and "remote: gitswarm: rejected" in result.stderr, result.stderr
+    push_main = push(work, "HEAD~1:refs/heads/main")  # a good push: post-receive.d/gitswarm spools it
+    assert push_main.returncode == 0, push_main.stderr
+    from gitswarm import events
+
+    assert [e.ref for e in events.pending(hub)] == ["refs/heads/main"]
