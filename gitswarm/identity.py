@@ -43,13 +43,15 @@ _PLAIN = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,99}")
 
 
 def transport(env: Mapping[str, str] | None = None) -> str:
-    """How the push came: through a git server of SERVERS (its variable set), ssh, http, daemon
-    (git daemon sets REMOTE_ADDR) or local (a path)."""
+    """How the push came: through a git server of SERVERS (its variable set; over ssh only under a
+    forced command, as gitolite's), ssh, http, daemon (git daemon sets REMOTE_ADDR) or local (a path)."""
     env = os.environ if env is None else env
-    for server, variable in SERVERS.items():
-        if env.get(variable, "").strip():
-            return server
-    if env.get("SSH_CONNECTION") or env.get("SSH_CLIENT"):
+    ssh = bool(env.get("SSH_CONNECTION") or env.get("SSH_CLIENT"))
+    if not ssh or env.get("SSH_ORIGINAL_COMMAND"):  # over ssh the client that chose its command set them
+        for server, variable in SERVERS.items():
+            if env.get(variable, "").strip():
+                return server
+    if ssh:
         return "ssh"
     if env.get("GATEWAY_INTERFACE"):
         return "http"

@@ -65,6 +65,9 @@ def trust(hub: Path, transports: str) -> None:
     (None, "USER=alice LOGNAME=alice"),
     (None, "REMOTE_USER=alice"),
     ("ssh", "GITSWARM_PUSHER=alice"),  # trusted over ssh only where a forced command set it
+    (None, "GL_USER=alice"),  # a git server's variable: not the account, not anonymous either
+    ("gitolite", "GL_USER=alice"),  # trusted only under gitolite's forced command
+    ("gitea", "GITEA_PUSHER_NAME=alice"),
 ])
 def test_an_ssh_account_cannot_name_itself_through_receive_pack(setting, variables, hub, tmp_path, monkeypatch):
     """One account per person, no forced command: the client picks the remote command, so it can

@@ -45,6 +45,9 @@ def test_the_pusher_comes_from_what_the_server_sets():
         assert identity.pusher({variable: "erin"}, trust={"local"}) is None
         assert identity.pusher({variable: " "}, trust={server}) is None
     assert identity.transport({"SSH_CONNECTION": "x"}) == "ssh"
+    # over ssh without a forced command the client chose `GL_USER=x git-receive-pack`: the account
+    assert identity.transport({"SSH_CONNECTION": "1 2 3 4", "GL_USER": "carol"}) == "ssh"
+    assert identity.pusher({"SSH_CONNECTION": "1 2 3 4", "GL_USER": "carol"}, trust={"gitolite"}) == me
     assert identity.transport({"GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "x"}) == "http"
     assert identity.transport({"REMOTE_ADDR": "x"}) == "daemon"
 
