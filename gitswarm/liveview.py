@@ -76,6 +76,8 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
                       Text(f"cycle {rec.cycle}"), Text(counts or "no tasks"),
                       Text(f"{spent(rec, tasks)} tokens{budget}"), Text(waiting, "dim"))
     parts.append(goals if records else Text("no goal yet: push goals/<name>.md to main", "dim"))
+    totals = "  ".join(f"{s} {n}" for s in STATES if (n := sum(t.status == s for t in tasks)))
+    parts.append(Text(f"tasks: {totals or 'none on the board'}"))
 
     by_agent = {t.claim.worker: t for t in tasks if t.claim}
     handed = {str((t.result or {}).get("worker")): t for t in tasks if t.status == "landing"}
@@ -113,7 +115,7 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
         when = ago(now - _at(result.get("at"), now))
         if t.status == "done":
             commit = str(result.get("commit", ""))[:10]
-            parts.append(Text.assemble(("  landed ", "green"), f"{t.id} {one_line(t.title)}",
+            parts.append(Text.assemble(("  landed " if commit else "  done ", "green"), f"{t.id} {one_line(t.title)}",
                                        f" {commit}" if commit else "", (f"  {when} ago", "dim")))
         else:
             parts.append(Text.assemble((f"  {t.status} ", "red"), f"{t.id} {one_line(t.title, 40)}: ",

@@ -18,6 +18,7 @@ from . import sandbox
 from .board import Board
 from .endpoints import Endpoints, load_host
 from .errors import GitswarmError
+from .logs import error, warning
 from .roles import Swarm, default_model, planner, stderr_log, worker
 from .watch import Watcher
 
@@ -112,7 +113,7 @@ class Pool:
             try:
                 self.board.heartbeat(set(self.swarm.holding))
             except GitswarmError as e:
-                self.log(f"heartbeat: {e.message}")
+                self.log(warning(f"heartbeat: {e.message}"))
 
     def _train(self) -> None:
         from .train import Train
@@ -129,7 +130,7 @@ class Pool:
                 if time.monotonic() - started > 60:
                     pause = 0.0  # it ran a while: a new failure, not the same one again
                 if pause < 30:  # the same failure again and again (the hub out of reach): said less often
-                    self.log(f"{name}: {type(e).__name__}: {e}")
+                    self.log(error(f"{name}: {type(e).__name__}: {e}"))
                 pause = min(60.0, max(1.0, pause * 2))
                 self.stop.wait(pause)
 

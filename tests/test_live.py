@@ -14,6 +14,7 @@ import sys
 import termios
 import threading
 from pathlib import Path
+from typing import Callable
 
 from test_swarm import TWO_TASKS, push_goal
 
@@ -43,9 +44,19 @@ def serve(hub: Path, cwd: Path, *args: str, tty: bool, env: dict[str, str] | Non
     if not tty:
         proc = subprocess.run(argv, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout)
         return proc.returncode, proc.stdout + proc.stderr
+    return run_on_pty(argv, cwd, env=environ, timeout=timeout)
+
+
+def run_on_pty(argv: list[str], cwd: Path, while_running: Callable[[subprocess.Popen], None] | None = None,
+               env: dict[str, str] | None = None, timeout: float = 180) -> tuple[int, str]:
+    """`argv` with a pty (120x40) for its stdin, stdout and stderr; `while_running(proc)` called
+    meanwhile (to stop it). (exit code, all it wrote)."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
+        env["TERM"] = "xterm-256color"
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    proc = subprocess.Popen(argv, cwd=cwd, env=environ, stdin=slave, stdout=slave, stderr=slave)
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
     chunks: list[bytes] = []
 
@@ -62,6 +73,8 @@ def serve(hub: Path, cwd: Path, *args: str, tty: bool, env: dict[str, str] | Non
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
+        if while_running is not None:
+            while_running(proc)
         code = proc.wait(timeout=timeout)
     finally:
         proc.kill()
@@ -199,3 +212,64 @@ def test_a_failing_view_falls_back_to_lines_and_the_run_goes_on() -> None:
            "showing plain lines instead" in text, text
     assert re.search(r"^\d\d:\d\d:\d\d t-w0: claimed t-1a2b3c4d 'after the view'$", text, re.M), text
     assert [type(h) for h in handlers] == [logs.LineHandler]  # no colour, no view: lines
+
+
+def test_a_line_may_carry_its_level_and_verbosity_chooses_what_is_written() -> None:
+    import io
+
+    out = io.StringIO()
+    try:
+        for verbosity in (-1, 0, 1):
+            logs.setup("json", verbosity, stream=out)
+            logs.emit(logs.warning("planner greet: the model said nothing useful"))
+            logs.emit("goal greet: planning (goals/greet.md at 0123456789)")
+            logs.emit("meter: t-w0: POST /v1/chat/completions 200 12 tokens")
+            logs.emit(logs.error("t-w0: Stopping: \x1b[2Jcleared\r\nthe screen"))
+            out.write("--\n")
+    finally:
+        logs.setup()
+    runs = [[json.loads(line) for line in block.splitlines()] for block in out.getvalue().split("--\n")[:3]]
+    assert [[d["level"] for d in run] for run in runs] == [
+        ["WARNING", "ERROR"], ["WARNING", "INFO", "ERROR"], ["WARNING", "INFO", "DEBUG", "ERROR"]]
+    assert runs[0][0]["goal"] == "greet" and runs[0][1]["agent"] == "t-w0"
+    assert runs[0][1]["message"] == "t-w0: Stopping: cleared\nthe screen"
+
+
+WORKER_SETTINGS = 'worker: {backend: command, command: "true"}\n'
+
+
+def test_worker_on_a_terminal_shows_its_agents_and_stops_on_ctrl_c(hub: Path, tmp_path: Path) -> None:
+    """`gitswarm worker` against a hub: its agents and the task it did in the view; SIGINT exits 0."""
+    import signal
+    import time
+
+    from conftest import gitswarm, sh
+
+    from gitswarm.task import task_path
+
+    clone = tmp_path / "project"
+    sh("git", "clone", "-q", str(hub), str(clone))
+    (clone / ".gitswarm.yaml").write_text(WORKER_SETTINGS)
+    sh("git", "add", "-A", cwd=clone)
+    sh("git", "commit", "-q", "-m", "settings", cwd=clone)
+    sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
+    task_id = gitswarm("task", "add", str(hub), "--title", "Say nothing").stdout.split()[-1]
+
+    def done() -> bool:
+        return "status: done" in sh("git", "show", f"tasks:{task_path(task_id)}", cwd=hub, check=False).stdout
+
+    def stop_when_done(proc: subprocess.Popen) -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline and not done() and proc.poll() is None:
+            time.sleep(0.2)
+        time.sleep(1.5)  # a frame after the board moved
+        proc.send_signal(signal.SIGINT)
+
+    code, out = run_on_pty([sys.executable, "-m", "gitswarm", "worker", str(hub), "--id", "w", "-n", "2",
+                            "--poll", "0.2s"], tmp_path, stop_when_done)
+    assert done(), out
+    assert code == 0, out
+    assert "gitswarm worker w on" in out and "w-w0" in out and "w-w1" in out, out
+    assert "tasks: done 1" in out, out
+    assert f"done {task_id} Say nothing" in SGR.sub("", out), out
+    assert "stopping: agents are told to stop" in out
