@@ -12,8 +12,10 @@ pusher wrote (titles, reasons) is made one printable line and given to rich as t
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
+from collections import Counter
 from typing import Any, Callable, Iterable
 
 from . import logs
@@ -33,6 +35,15 @@ TITLE_MAX = 60
 
 def one_line(text: Any, limit: int = TITLE_MAX) -> str:
     return _one_line(str(text or ""), limit)
+
+
+def _counts(tasks: list[T.Task]) -> str:
+    counts = Counter(t.status for t in tasks)
+    return "  ".join(f"{s} {counts[s]}" for s in STATES if counts[s])
+
+
+def _stamp(t: T.Task) -> str:
+    return str((t.result or {}).get("at", ""))
 
 
 def waits_for(record: Any, tasks: list[T.Task], clock: Any, now: float) -> str:
@@ -65,19 +76,21 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
     parts: list[Any] = [Rule(style="dim"),
                         Text.assemble((f"gitswarm {one_line(title, 100)}", "bold"), f"  up {ago(now - started)}")]
     goals = Table.grid(padding=(0, 2))
+    by_goal: dict[str | None, list[T.Task]] = {}
+    for t in tasks:  # one pass: a board may hold 100,000 tasks
+        by_goal.setdefault(t.goal, []).append(t)
     for name, rec in records.items():
-        mine = [t for t in tasks if t.goal == name]
-        counts = "  ".join(f"{s} {n}" for s in STATES if (n := sum(t.status == s for t in mine)))
+        mine = by_goal.get(name, [])
+        counts = _counts(mine)
         budget = f" of {rec.budget}" if rec.budget else ""
         why = waits_for(rec, mine, (clocks or {}).get(name), now)
         waiting = (f"waits: {why}" if rec.status == "active" else why) if why else ""
         status_style = {"active": "green", "done": "bold green", "stopped": "yellow", "invalid": "red"}
         goals.add_row(Text(f"goal {one_line(name, 40)}", "bold"), Text(rec.status, status_style.get(rec.status, "")),
                       Text(f"cycle {rec.cycle}"), Text(counts or "no tasks"),
-                      Text(f"{spent(rec, tasks)} tokens{budget}"), Text(waiting, "dim"))
+                      Text(f"{spent(rec, mine)} tokens{budget}"), Text(waiting, "dim"))
     parts.append(goals if records else Text("no goal yet: push goals/<name>.md to main", "dim"))
-    totals = "  ".join(f"{s} {n}" for s in STATES if (n := sum(t.status == s for t in tasks)))
-    parts.append(Text(f"tasks: {totals or 'none on the board'}"))
+    parts.append(Text(f"tasks: {_counts(tasks) or 'none on the board'}"))
 
     by_agent = {t.claim.worker: t for t in tasks if t.claim}
     handed = {str((t.result or {}).get("worker")): t for t in tasks if t.status == "landing"}
@@ -98,7 +111,7 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
         table.add_row(Text(f"... {len(names) - AGENTS_SHOWN} more agents", "dim"), Text(""), Text(""), Text(""))
     parts += [Text("agents", "bold"), table] if names else [Text("no agents in this process", "dim")]
 
-    queued = sorted((t for t in tasks if t.status == "landing"), key=lambda t: _at((t.result or {}).get("at"), now))
+    queued = sorted((t for t in tasks if t.status == "landing"), key=_stamp)  # board times sort as text
     if queued:
         oldest = ago(now - _at((queued[0].result or {}).get("at"), now))
         ids = " ".join(t.id for t in queued[:8]) + (" ..." if len(queued) > 8 else "")
@@ -106,11 +119,11 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
     else:
         parts.append(Text("landing queue: empty", "dim"))
 
-    ended = [t for t in tasks if t.status in ("done", "failed", "dead") and t.result]
-    ended.sort(key=lambda t: _at(t.result.get("at"), 0.0), reverse=True)
+    ended = heapq.nlargest(RECENT, (t for t in tasks if t.status in ("done", "failed", "dead") and t.result),
+                           key=_stamp)
     if ended:
         parts.append(Text("recent", "bold"))
-    for t in ended[:RECENT]:
+    for t in ended:
         result = t.result or {}
         when = ago(now - _at(result.get("at"), now))
         if t.status == "done":
