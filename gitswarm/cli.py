@@ -436,8 +436,8 @@ def worker_cmd(remote: str, roles: str, workers: int, planners: int, name: str |
                 name=name, lease=_seconds(lease, "--lease"), poll=_duration(poll, "--poll"),
                 poll_max=_duration(poll_max, "--poll-max"), train=train, train_slots=train_slots,
                 train_lease=_seconds(train_lease, "--train-lease"))
-    sys.exit(run_with_view(pool.run, handler, pool.board, pool.agent_names, f"worker {pool.name} on {pool.board.remote}",
-                           enabled=not plain))
+    sys.exit(run_with_view(pool.run, handler, pool.board, pool.agent_names,
+                           f"worker {pool.name} on {pool.board.remote}", enabled=not plain))
 
 
 @cli.command("judge")

@@ -189,6 +189,9 @@ class ConsoleHandler(logging.Handler):
 
 
 def is_terminal(stream: Any) -> bool:
+    """A terminal that can draw (not TERM=dumb: an editor's shell buffer gets plain lines)."""
+    if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
+        return False
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):

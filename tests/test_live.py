@@ -115,6 +115,18 @@ def test_no_color_on_a_terminal_gives_no_colour_codes(hub: Path, tmp_path: Path)
     assert colours(out) == [], colours(out)[:5]
 
 
+def test_an_agents_hostile_output_reaches_the_terminal_as_text(hub: Path, tmp_path: Path) -> None:
+    """Its stderr (a title-setting OSC, a bell, a colour, a carriage return) in the log lines and
+    in the view's failures: none of its sequences reach the terminal."""
+    push_goal(hub, tmp_path, "evil", HOSTILE, files={".gitswarm.yaml": FAILS_ONCE})
+    code, out = serve(hub, tmp_path, tty=True)
+    assert code == 0, out
+    assert "\x1b]" not in out and "\x07" not in out and "owned" not in out, repr(out)
+    assert "\x1b[31mred" not in out and "evilred" in out  # its own colour gone, its text kept
+    text = SGR.sub("", out)
+    assert re.search(r"dead t-\w+ Say hostile things: failed 1 times", text), text  # the view's failures
+
+
 def test_without_a_terminal_serve_prints_plain_lines_without_escape_codes(hub: Path, tmp_path: Path) -> None:
     push_goal(hub, tmp_path, "two", TWO_TASKS)
     code, out = serve(hub, tmp_path, tty=False)
@@ -126,11 +138,15 @@ def test_without_a_terminal_serve_prints_plain_lines_without_escape_codes(hub: P
     assert "waits:" not in out  # no view
 
 
-def test_plain_on_a_terminal_forces_lines(hub: Path, tmp_path: Path) -> None:
+def test_plain_or_a_dumb_terminal_gives_lines(hub: Path, tmp_path: Path) -> None:
     push_goal(hub, tmp_path, "two", TWO_TASKS)
     code, out = serve(hub, tmp_path, "--plain", tty=True, env={"NO_COLOR": "1"})
     assert code == 0, out
     assert "waits:" not in out and "goal two: done after 1 cycle(s)" in out, out
+    push_goal(hub, tmp_path, "two", TWO_TASKS.replace("b after a", "b after a, again"))
+    code, out = serve(hub, tmp_path, tty=True, env={"TERM": "dumb"})
+    assert code == 0, out
+    assert "\x1b" not in out and "goal two: planning" in out, repr(out)
 
 
 def test_json_lines_each_parse_and_carry_the_fields_hostile_output_included(hub: Path, tmp_path: Path) -> None:
