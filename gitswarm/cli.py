@@ -399,7 +399,7 @@ def serve(hub: Path, workers: int | None, planners: int, until_done: bool, name:
     daemon = Daemon(hub, workers=workers, planners=planners, until_done=until_done, name=name,
                     train_slots=train_slots, train_lease=_seconds(train_lease, "--train-lease"))
     sys.exit(run_with_view(daemon.run, handler, daemon.board, daemon.pool.agent_names, f"serve {daemon.hub}",
-                           clocks=daemon.clocks, enabled=not plain))
+                           clocks=daemon.clocks, train=lambda: daemon.pool.train_runner, enabled=not plain))
 
 
 @cli.command("worker")
@@ -437,7 +437,8 @@ def worker_cmd(remote: str, roles: str, workers: int, planners: int, name: str |
                 poll_max=_duration(poll_max, "--poll-max"), train=train, train_slots=train_slots,
                 train_lease=_seconds(train_lease, "--train-lease"))
     sys.exit(run_with_view(pool.run, handler, pool.board, pool.agent_names,
-                           f"worker {pool.name} on {pool.board.remote}", enabled=not plain))
+                           f"worker {pool.name} on {pool.board.remote}", train=lambda: pool.train_runner,
+                           enabled=not plain))
 
 
 @cli.command("judge")

@@ -46,6 +46,20 @@ def _stamp(t: T.Task) -> str:
     return str((t.result or {}).get("at", ""))
 
 
+def train_line(train: Any) -> str | None:
+    """What the landing train of this process does: whether it holds the hub's train lease, the
+    batches in test, the last result; None without a train here."""
+    if train is None:
+        return None
+    if train.lease_ref.tip is None:
+        return "train: not holding the lease (another process runs it, or not yet started)"
+    said = [f"#{b.number} ({len(b.tasks)} task(s))" for b in list(train.inflight)]
+    doing = f"testing {', '.join(said)}" if said else "idle"
+    if train.red_main is not None:
+        doing = f"main at {train.red_main[:10]} fails the test by itself: waiting for main to move"
+    return f"train: {doing}" + (f"; {one_line(train.last, 120)}" if train.last else "")
+
+
 def waits_for(record: Any, tasks: list[T.Task], clock: Any, now: float) -> str:
     """What a goal waits for, in words: its planner or judge at work or due, its open tasks."""
     if record.status != "active":
@@ -66,7 +80,7 @@ def waits_for(record: Any, tasks: list[T.Task], clock: Any, now: float) -> str:
 
 
 def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[str, Any],
-          clocks: dict[str, Any] | None, started: float, now: float) -> Any:
+          clocks: dict[str, Any] | None, started: float, now: float, train: str | None = None) -> Any:
     """One frame, from a snapshot of the board: a pure function of what it is given."""
     from rich.console import Group
     from rich.rule import Rule
@@ -118,6 +132,8 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
         parts.append(Text(f"landing queue: {len(queued)} task(s), the oldest {oldest}: {ids}"))
     else:
         parts.append(Text("landing queue: empty", "dim"))
+    if train is not None:
+        parts.append(Text(train))
 
     ended = heapq.nlargest(RECENT, (t for t in tasks if t.status in ("done", "failed", "dead") and t.result),
                            key=_stamp)
@@ -140,8 +156,9 @@ class LiveView:
     """Draws `frame` about once a second on `console` while the swarm runs."""
 
     def __init__(self, console: Any, board: Any, agents: Callable[[], list[str]], title: str,
-                 clocks: dict[str, Any] | None = None, every: float = EVERY):
+                 clocks: dict[str, Any] | None = None, train: Callable[[], Any] | None = None, every: float = EVERY):
         self.console, self.board, self.agents, self.title, self.clocks = console, board, agents, title, clocks
+        self.train = train or (lambda: None)
         self.every = every
         self.started = time.time()
         self._stop = threading.Event()
@@ -151,7 +168,8 @@ class LiveView:
 
     def render(self) -> Any:
         return frame(self.title, self.agents(), self.board.tasks(), self.board.records(),
-                     dict(self.clocks) if self.clocks is not None else None, self.started, time.time())
+                     dict(self.clocks) if self.clocks is not None else None, self.started, time.time(),
+                     train_line(self.train()))
 
     def start(self) -> None:
         from rich.live import Live
@@ -197,13 +215,14 @@ class LiveView:
 
 
 def run_with_view(target: Callable[[], int], handler: Any, board: Any, agents: Callable[[], list[str]],
-                  title: str, clocks: dict[str, Any] | None = None, enabled: bool = True) -> int:
+                  title: str, clocks: dict[str, Any] | None = None, train: Callable[[], Any] | None = None,
+                  enabled: bool = True) -> int:
     """Run `target` (Daemon.run, Pool.run) with the live view when `enabled` and the log goes to a
     terminal as plain lines (`handler` is a logs.ConsoleHandler); else just run it."""
     console = getattr(handler, "console", None)
     if not enabled or console is None:
         return target()
-    view = LiveView(console, board, agents, title, clocks)
+    view = LiveView(console, board, agents, title, clocks, train)
     try:
         view.start()
     except Exception as e:  # no view: the lines go on

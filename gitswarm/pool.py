@@ -51,6 +51,7 @@ class Pool:
         self.workers, self.planners, self.lease = workers, planners, lease
         self.train, self.train_slots, self.train_lease = train, train_slots, train_lease
         self.threads: list[threading.Thread] = []
+        self.train_runner = None  # the landing train this pool runs, once started (the live view shows it)
         self.log = log
         self.watcher = Watcher(self.board.mirror, self.swarm.work_ready, self.stop, poll, poll_max,
                                log=lambda line: log(f"{self.name}: {line}")) if watch else None
@@ -118,7 +119,8 @@ class Pool:
     def _train(self) -> None:
         from .train import Train
 
-        Train(self.swarm, f"{self.name}-train", slots=self.train_slots, lease=self.train_lease).run()
+        self.train_runner = Train(self.swarm, f"{self.name}-train", slots=self.train_slots, lease=self.train_lease)
+        self.train_runner.run()
 
     def _guarded(self, target, name: str) -> None:
         pause = 0.0

@@ -95,9 +95,10 @@ def colours(output: str) -> list[str]:
 
 
 def test_serve_on_a_terminal_shows_the_live_view_and_exits_cleanly(hub: Path, tmp_path: Path) -> None:
-    push_goal(hub, tmp_path, "two", TWO_TASKS)
+    push_goal(hub, tmp_path, "two", TWO_TASKS.replace("---\ncheck:", "---\ntest: \"true\"\ncheck:", 1))
     code, out = serve(hub, tmp_path, tty=True)
     assert code == 0, out
+    assert re.search(r"train: (idle|testing #\d).*; last: batch #\d+ green", SGR.sub("", out)), out
     assert "gitswarm serve" in out and "goal two" in out, out
     assert "t-w0" in out and "t-w1" in out  # a line per agent
     assert "done 2" in out  # the goal's tasks by state, in the last frame
