@@ -39,12 +39,13 @@ logger = logging.getLogger(LOGGER)
 _setup_lock = threading.Lock()
 
 # What a line says, read from its first line (its later lines are a command's output, which may say
-# anything). An agent's own words never raise or lower a level beyond what the sentence around them says.
+# anything). Agent text on a first line (a failure's reason) can at most raise a failure's WARNING to
+# ERROR: warnings are matched before DEBUG, whose patterns are anchored to lines gitswarm writes whole.
 _ERROR_RE = re.compile(r"^(?:[\w.-]+: )*error: |: [A-Za-z]*(?:Error|Exception): |\bTraceback\b")
 _WARNING_RE = re.compile(
     r"\b(?:failed|fails|could not|cannot|invalid|quarantined|refused|rejected|lost the claim|"
     r"unavailable|unreachable|red|lapsed|sent back|trying again|retrying|out of tries|stopped: |stopped after)\b")
-_DEBUG_RE = re.compile(r"^meter: |^deleted \d+ land ref|^folded the runs|; waiting to take over if it goes silent$")
+_DEBUG_RE = re.compile(r"^meter: |^deleted \d+ land ref|^folded the runs")
 
 _AGENT_RE = re.compile(r"^([A-Za-z0-9._-]+-(?:w\d+|p\d+|root|train)): ")
 _GOAL_RE = re.compile(r"^(?:goal|planner|judge) ([^\s:]+):|^judge: ([^\s:]+) cycle \d+")
