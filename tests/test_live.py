@@ -256,7 +256,7 @@ WORKER_SETTINGS = 'worker: {backend: command, command: "true"}\n'
 
 
 def test_worker_on_a_terminal_shows_its_agents_and_stops_on_ctrl_c(hub: Path, tmp_path: Path) -> None:
-    """`gitswarm worker` against a hub: its agents and the task it did in the view; SIGINT exits 0."""
+    """`gitswarm worker` against a hub: its agents and the task it did in the view; SIGINT stops it."""
     import signal
     import time
 
@@ -279,13 +279,12 @@ def test_worker_on_a_terminal_shows_its_agents_and_stops_on_ctrl_c(hub: Path, tm
         deadline = time.time() + 120
         while time.time() < deadline and not done() and proc.poll() is None:
             time.sleep(0.2)
-        time.sleep(1.5)  # a frame after the board moved
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # the view draws a last frame as it stops
 
     code, out = run_on_pty([sys.executable, "-m", "gitswarm", "worker", str(hub), "--id", "w", "-n", "2",
                             "--poll", "0.2s"], tmp_path, stop_when_done)
     assert done(), out
-    assert code == 0, out
+    assert code in (0, 130), out  # 130 once Ctrl-C exits a worker pool as it does serve (issue 14, part 1)
     assert "gitswarm worker w on" in out and "w-w0" in out and "w-w1" in out, out
     assert "tasks: done 1" in out, out
     assert f"done {task_id} Say nothing" in SGR.sub("", out), out
