@@ -29,6 +29,7 @@ EVERY = 1.0  # seconds between frames
 FAILURES_TO_GIVE_UP = 3
 STATES = ("open", "claimed", "landing", "failed", "done", "dead", "cancelled")
 AGENTS_SHOWN = 24
+GOALS_SHOWN = 8
 RECENT = 5
 TITLE_MAX = 60
 
@@ -76,7 +77,7 @@ def waits_for(record: Any, tasks: list[T.Task], clock: Any, now: float) -> str:
         said.append(f"{busy} task(s) to end")
     if clock is not None and not getattr(clock, "judging", False) and getattr(clock, "judge_due", None):
         said.append(f"judge in {ago(clock.judge_due - now)}")
-    return ", ".join(said) or "its planner"
+    return ", ".join(said) or "its planner or judge (in serve)"
 
 
 def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[str, Any],
@@ -93,7 +94,10 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
     by_goal: dict[str | None, list[T.Task]] = {}
     for t in tasks:  # one pass: a board may hold 100,000 tasks
         by_goal.setdefault(t.goal, []).append(t)
-    for name, rec in records.items():
+    shown = [(n, r) for n, r in records.items() if r.status == "active"]  # the active first, then the last ended
+    shown += sorted(((n, r) for n, r in records.items() if r.status != "active"), key=lambda nr: nr[1].updated,
+                    reverse=True)
+    for name, rec in shown[:GOALS_SHOWN]:
         mine = by_goal.get(name, [])
         counts = _counts(mine)
         budget = f" of {rec.budget}" if rec.budget else ""
@@ -104,6 +108,8 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
                       Text(f"cycle {rec.cycle}"), Text(counts or "no tasks"),
                       Text(f"{spent(rec, mine)} tokens{budget}"), Text(waiting, "dim"))
     parts.append(goals if records else Text("no goal yet: push goals/<name>.md to main", "dim"))
+    if len(shown) > GOALS_SHOWN:
+        parts.append(Text(f"... {len(shown) - GOALS_SHOWN} more goals (gitswarm status)", "dim"))
     parts.append(Text(f"tasks: {_counts(tasks) or 'none on the board'}"))
 
     by_agent = {t.claim.worker: t for t in tasks if t.claim}

@@ -289,3 +289,30 @@ def test_worker_on_a_terminal_shows_its_agents_and_stops_on_ctrl_c(hub: Path, tm
     assert "tasks: done 1" in out, out
     assert f"done {task_id} Say nothing" in SGR.sub("", out), out
     assert "stopping: agents are told to stop" in out
+
+
+def test_a_frame_shows_pushed_text_as_text_and_keeps_to_a_screen() -> None:
+    """What a pusher wrote (a title with rich markup, a reason with an escape sequence) is shown
+    literally; many goals and agents are cut to a screenful, saying how many more."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from gitswarm import task as T
+    from gitswarm.liveview import AGENTS_SHOWN, GOALS_SHOWN, frame
+    from gitswarm.record import GoalRecord
+
+    failed = T.new_task("[bold red]Parse[/] selectors", goal="g0")
+    failed = T.Task(**{**failed.__dict__, "status": "failed",
+                       "result": {"worker": "x-w1", "at": T.now(), "reason": "boom \x1b]0;owned\x07\nsecond"}})
+    records = {f"g{i}": GoalRecord(f"g{i}") for i in range(GOALS_SHOWN + 3)}
+    agents = [f"x-w{i}" for i in range(AGENTS_SHOWN + 5)]
+    out = io.StringIO()
+    Console(file=out, width=160, color_system=None).print(
+        frame("serve hub.git", agents, [failed], records, None, time.time(), time.time()))
+    text = out.getvalue()
+    assert "failed " + failed.id + " [bold red]Parse[/] selectors: boom" in text, text
+    assert "owned" not in text and "second" not in text and "\x1b" not in text
+    assert "... 3 more goals" in text and "... 5 more agents" in text
+    assert text.count("\n  x-w") == AGENTS_SHOWN
