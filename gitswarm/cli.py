@@ -44,6 +44,10 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except GitswarmError as e:
+            from .logs import said_as_json
+
+            if said_as_json(e.message, e.hint):  # serve/worker --log-format json: every line is an object
+                ctx.exit(e.exit_code)
             click.echo(f"gitswarm: error: {e.message}", err=True)
             if e.hint:
                 click.echo(f"hint: {e.hint}", err=True)

@@ -113,8 +113,17 @@ def emit(line: str, level: int | None = None, **fields: str) -> None:
     if not logger.handlers:
         setup()
     if logger.isEnabledFor(level):
-        extra = {**fields_of(text), **{k: printable(str(v), 200) for k, v in fields.items()}}
+        extra = {**fields_of(text), **{k: printable(str(v), 4000) for k, v in fields.items()}}
         logger.log(level, "%s", text, extra={"gitswarm": extra})
+
+
+def said_as_json(message: str, hint: str | None) -> bool:
+    """A command's error (a GitswarmError that ends it) as one JSON line, where the log is JSON
+    (`--log-format json`): True when said so; False, and the caller prints it as text."""
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        return False
+    emit(f"error: {message}", logging.ERROR, **({"hint": hint} if hint else {}))
+    return True
 
 
 # ------------------------------------------------------------------ formats

@@ -316,3 +316,15 @@ def test_a_frame_shows_pushed_text_as_text_and_keeps_to_a_screen() -> None:
     assert "owned" not in text and "second" not in text and "\x1b" not in text
     assert "... 3 more goals" in text and "... 5 more agents" in text
     assert text.count("\n  x-w") == AGENTS_SHOWN
+
+
+def test_an_error_that_stops_serve_is_a_json_line_too(tmp_path: Path) -> None:
+    """`serve --log-format json` on a folder that is no hub: its refusal, with the hint, is one
+    JSON object like every other line."""
+    (tmp_path / "nohub").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "gitswarm", "serve", str(tmp_path / "nohub"), "--log-format", "json"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode != 0
+    docs = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert len(docs) == 1 and docs[0]["level"] == "ERROR", docs
+    assert "is not a gitswarm hub" in docs[0]["message"] and "gitswarm init" in docs[0]["hint"], docs
