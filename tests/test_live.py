@@ -33,14 +33,19 @@ A task whose command fails, writing escape sequences and newlines to its stderr.
 FAILS_ONCE = "max_attempts: 1\n"
 
 
+def terminal_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment as a colour terminal's, without NO_COLOR or a size, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
+    return {**env, "TERM": "xterm-256color", **(extra or {})}
+
+
 def serve(hub: Path, cwd: Path, *args: str, tty: bool, env: dict[str, str] | None = None,
           timeout: float = 180) -> tuple[int, str]:
     """`gitswarm serve HUB --until-done` as a process: on a pty (120x40) or with its output in
     pipes. (exit code, all it wrote)."""
     argv = [sys.executable, "-m", "gitswarm", "serve", str(hub), "--until-done", "--workers", "2",
             "--planners", "0", "--id", "t", *args]
-    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
-    environ.update({"TERM": "xterm-256color", **(env or {})})
+    environ = terminal_env(env)
     if not tty:
         proc = subprocess.run(argv, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout)
         return proc.returncode, proc.stdout + proc.stderr
@@ -51,9 +56,7 @@ def run_on_pty(argv: list[str], cwd: Path, while_running: Callable[[subprocess.P
                env: dict[str, str] | None = None, timeout: float = 180) -> tuple[int, str]:
     """`argv` with a pty (120x40) for its stdin, stdout and stderr; `while_running(proc)` called
     meanwhile (to stop it). (exit code, all it wrote)."""
-    if env is None:
-        env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
-        env["TERM"] = "xterm-256color"
+    env = terminal_env() if env is None else env
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave)
