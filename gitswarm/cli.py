@@ -44,6 +44,10 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except GitswarmError as e:
+            from .logs import said_as_json
+
+            if said_as_json(e.message, e.hint):  # serve/worker --log-format json: every line is an object
+                ctx.exit(e.exit_code)
             click.echo(f"gitswarm: error: {e.message}", err=True)
             if e.hint:
                 click.echo(f"hint: {e.hint}", err=True)
@@ -356,6 +360,28 @@ TRAIN_LEASE = click.option("--train-lease", default="60s", show_default=True,
                            help="Silence after which another process may take the landing train over.")
 
 
+def _output_options(command: Any) -> Any:
+    """--log-format, -v, -q, --plain: how `serve` and `worker` say what happens (gitswarm/logs.py,
+    gitswarm/liveview.py)."""
+    for option in reversed((
+            click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True,
+                         envvar="GITSWARM_LOG_FORMAT",
+                         help="plain: a line per event; json: an object per line (time, level, logger, message, "
+                              "agent, task, goal). Env GITSWARM_LOG_FORMAT."),
+            click.option("--verbose", "-v", is_flag=True, help="Debug lines too (the metering proxy's requests...)."),
+            click.option("--quiet", "-q", is_flag=True, help="Warnings and errors only."),
+            click.option("--plain", "--no-live", "plain", is_flag=True,
+                         help="Lines only, no live view on a terminal (NO_COLOR=1 keeps the view, without colour)."))):
+        command = option(command)
+    return command
+
+
+def _log_setup(log_format: str, verbose: bool, quiet: bool) -> Any:
+    from .logs import setup
+
+    return setup(log_format, -1 if quiet else 1 if verbose else 0)
+
+
 @cli.command()
 @click.argument("hub", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--workers", "-n", type=int, default=None,
@@ -365,13 +391,21 @@ TRAIN_LEASE = click.option("--train-lease", default="60s", show_default=True,
 @click.option("--id", "name", default=None, help="This daemon's name, prefix of its agents' names (default: host).")
 @TRAIN_SLOTS
 @TRAIN_LEASE
+@_output_options
 def serve(hub: Path, workers: int | None, planners: int, until_done: bool, name: str | None, train_slots: int,
-          train_lease: str) -> None:
-    """Run the swarm on a hub: events to planners, workers, the landing train and the judge. Ctrl-C stops it."""
-    from .daemon import Daemon
+          train_lease: str, log_format: str, verbose: bool, quiet: bool, plain: bool) -> None:
+    """Run the swarm on a hub: events to planners, workers, the landing train and the judge. Ctrl-C stops it.
 
-    sys.exit(Daemon(hub, workers=workers, planners=planners, until_done=until_done, name=name,
-                    train_slots=train_slots, train_lease=_seconds(train_lease, "--train-lease")).run())
+    On a terminal a live view shows each goal, each agent, the landing queue and the last landings
+    and failures, the log scrolling above it; elsewhere (CI, the journal) a line per event."""
+    from .daemon import Daemon
+    from .liveview import run_with_view
+
+    handler = _log_setup(log_format, verbose, quiet)
+    daemon = Daemon(hub, workers=workers, planners=planners, until_done=until_done, name=name,
+                    train_slots=train_slots, train_lease=_seconds(train_lease, "--train-lease"))
+    sys.exit(run_with_view(daemon.run, handler, daemon.board, daemon.pool.agent_names, f"serve {daemon.hub}",
+                           clocks=daemon.clocks, train=lambda: daemon.pool.train_runner, enabled=not plain))
 
 
 @cli.command("worker")
@@ -388,14 +422,18 @@ def serve(hub: Path, workers: int | None, planners: int, until_done: bool, name:
 @click.option("--train", is_flag=True, help="Also run the hub's landing train when nobody else holds it.")
 @TRAIN_SLOTS
 @TRAIN_LEASE
+@_output_options
 def worker_cmd(remote: str, roles: str, workers: int, planners: int, name: str | None, lease: str, poll: str,
-               poll_max: str, train: bool, train_slots: int, train_lease: str) -> None:
+               poll_max: str, train: bool, train_slots: int, train_lease: str, log_format: str, verbose: bool,
+               quiet: bool, plain: bool) -> None:
     """Work tasks of a hub from this machine (the hub runs `gitswarm serve`). Ctrl-C stops it.
 
     REMOTE is any URL git pushes to: ssh://host/path, https://host/path, git://host/path, a path.
     A hub on this machine is watched; one elsewhere is polled, less often while nothing moves."""
+    from .liveview import run_with_view
     from .pool import Pool
 
+    handler = _log_setup(log_format, verbose, quiet)
     taken = {r.strip() for r in roles.split(",") if r.strip()}
     if not taken or taken - {"worker", "planner"}:
         raise GitswarmError(f"--roles: {roles!r} names no role or an unknown one",
@@ -404,7 +442,9 @@ def worker_cmd(remote: str, roles: str, workers: int, planners: int, name: str |
                 name=name, lease=_seconds(lease, "--lease"), poll=_duration(poll, "--poll"),
                 poll_max=_duration(poll_max, "--poll-max"), train=train, train_slots=train_slots,
                 train_lease=_seconds(train_lease, "--train-lease"))
-    sys.exit(pool.run())
+    sys.exit(run_with_view(pool.run, handler, pool.board, pool.agent_names,
+                           f"worker {pool.name} on {pool.board.remote}", train=lambda: pool.train_runner,
+                           enabled=not plain))
 
 
 @cli.command("judge")

@@ -20,6 +20,7 @@ from . import git, record, runarchive, serving
 from .errors import EXIT_INTERRUPTED, EXIT_STOPPED, GitswarmError
 from .goal import goal_path, is_goal_path, parse_goal
 from .leases import prune_land_refs, reclaim_pass
+from .logs import error, warning
 from .config import CONFIG_PATH, load_config
 from .endpoints import load_host
 from .pool import Pool
@@ -57,7 +58,7 @@ class Daemon:
         try:
             settings = load_config(_read(self.hub, main, CONFIG_PATH), CONFIG_PATH, endpoints)
         except GitswarmError as e:  # main's: its goals are marked invalid with the reason (_check_settings)
-            log(f"settings: {e}; serving with the defaults until {CONFIG_PATH} is fixed")
+            log(warning(f"settings: {e}; serving with the defaults until {CONFIG_PATH} is fixed"))
             settings = load_config(None, CONFIG_PATH, endpoints)
         self.lease = float(lease if lease is not None else settings.lease)
         self.max_attempts = max_attempts if max_attempts is not None else settings.max_attempts
@@ -316,16 +317,16 @@ class Daemon:
             if reclaim_pass(self.board, self.hub, self.max_attempts, self.log):
                 self.swarm.work_ready.set()
         except Exception as e:
-            self.log(f"reclaim pass: {type(e).__name__}: {e}")
+            self.log(error(f"reclaim pass: {type(e).__name__}: {e}"))
         self.pool.release_idle_claims()
         try:
             prune_land_refs(self.hub, self.board, self.log)
         except Exception as e:
-            self.log(f"pruning land refs: {type(e).__name__}: {e}")
+            self.log(error(f"pruning land refs: {type(e).__name__}: {e}"))
         try:
             runarchive.fold(self.hub, self.board, self.log)
         except Exception as e:
-            self.log(f"folding runs records into their archive: {type(e).__name__}: {e}")
+            self.log(error(f"folding runs records into their archive: {type(e).__name__}: {e}"))
 
     def _spawn(self, label: str, target, name: str) -> None:
         threading.Thread(target=target, args=(name,), name=label, daemon=True).start()
@@ -339,7 +340,7 @@ class Daemon:
                                        f"goal {name}: planner spent {tokens} tokens")
                 self._over_budget(name)
         except Exception as e:
-            self.log(f"planner {name}: {e}")
+            self.log(warning(f"planner {name}: {e}"))
         finally:
             self.clocks[name].planning = False
             if self._cycle_over(name):
@@ -353,7 +354,7 @@ class Daemon:
             if verdict is not None and verdict.decision == "continue":
                 self._plan_soon(name, now=True)  # a new cycle, planned afresh
         except Exception as e:
-            self.log(f"judge {name}: {e}")
+            self.log(warning(f"judge {name}: {e}"))
         finally:
             clock.judging = False
             try:

@@ -18,6 +18,7 @@ from . import sandbox
 from .board import Board
 from .endpoints import Endpoints, load_host
 from .errors import GitswarmError
+from .logs import error, warning
 from .roles import Swarm, default_model, planner, stderr_log, worker
 from .watch import Watcher
 
@@ -50,6 +51,7 @@ class Pool:
         self.workers, self.planners, self.lease = workers, planners, lease
         self.train, self.train_slots, self.train_lease = train, train_slots, train_lease
         self.threads: list[threading.Thread] = []
+        self.train_runner = None  # the landing train this pool runs, once started (the live view shows it)
         self.log = log
         self.watcher = Watcher(self.board.mirror, self.swarm.work_ready, self.stop, poll, poll_max,
                                log=lambda line: log(f"{self.name}: {line}")) if watch else None
@@ -112,12 +114,13 @@ class Pool:
             try:
                 self.board.heartbeat(set(self.swarm.holding))
             except GitswarmError as e:
-                self.log(f"heartbeat: {e.message}")
+                self.log(warning(f"heartbeat: {e.message}"))
 
     def _train(self) -> None:
         from .train import Train
 
-        Train(self.swarm, f"{self.name}-train", slots=self.train_slots, lease=self.train_lease).run()
+        self.train_runner = Train(self.swarm, f"{self.name}-train", slots=self.train_slots, lease=self.train_lease)
+        self.train_runner.run()
 
     def _guarded(self, target, name: str) -> None:
         pause = 0.0
@@ -129,7 +132,7 @@ class Pool:
                 if time.monotonic() - started > 60:
                     pause = 0.0  # it ran a while: a new failure, not the same one again
                 if pause < 30:  # the same failure again and again (the hub out of reach): said less often
-                    self.log(f"{name}: {type(e).__name__}: {e}")
+                    self.log(error(f"{name}: {type(e).__name__}: {e}"))
                 pause = min(60.0, max(1.0, pause * 2))
                 self.stop.wait(pause)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -23,9 +22,9 @@ from ..config import CONFIG_PATH, Config, RoleConfig, load_config
 from ..endpoints import Endpoints, load_host
 from ..errors import BranchMoved, GitswarmError
 from ..goal import Goal, goal_path, parse_goal
+from ..logs import emit
 from ..record import spent
 from ..sandbox import agent_env
-from ..text import printable
 from ..watch import Signal
 from .turns import MainWatch, Turns
 
@@ -54,18 +53,13 @@ class Stopping(Exception):
     """The swarm is stopping (or cannot go on): a worker hands its task back."""
 
 
-_LOG_LOCK = threading.Lock()
-
-
 def stderr_log(line: str) -> None:
-    """One log entry, written whole under a lock (threads share stderr), with what an agent's
-    output may carry to the operator's terminal (escape sequences, control characters) taken out;
-    the lines of a multi-line entry (a command's stderr) after its first are indented, so that each
-    entry starts with its time."""
-    text = printable(line, 1_000_000).rstrip("\n").replace("\n", "\n         ")
-    with _LOG_LOCK:
-        sys.stderr.write(f"{time.strftime('%H:%M:%S')} {text}\n")
-        sys.stderr.flush()
+    """One log entry, through the `gitswarm` logger (gitswarm/logs.py): written whole (threads share
+    stderr), with what an agent's output may carry to the operator's terminal (escape sequences,
+    control characters) taken out, at the level its words give it; in plain lines, those of a
+    multi-line entry (a command's stderr) after its first are indented, so that each entry starts
+    with its time."""
+    emit(line)
 
 
 @dataclass
