@@ -111,7 +111,9 @@ class OpenAIModel:
         raise ModelUnavailable(
             f"model {self.name!r} at {self.base_url} unavailable after {self.max_retries + 1} attempts: {last}",
             "check that the server is running and reachable from this host (its endpoints: gitswarm's "
-            "endpoints.yaml, or OPENAI_BASE_URL); the task goes back to the board and is tried again",
+            f"endpoints.yaml, or OPENAI_BASE_URL); a slow or flaky one may need more `timeout` (now "
+            f"{self.timeout:g}s) or `retries` (now {self.max_retries}) in .gitswarm.yaml (under `defaults:` or "
+            "the role's section); the task goes back to the board and is tried again",
             attempts=self.max_retries + 1)
 
     def _rejected(self, e: openai.APIStatusError) -> ModelRejected:

@@ -47,7 +47,7 @@ def default_model(role: RoleConfig) -> ChatModel:
                             "load the settings with the host's endpoints (gitswarm.config.load_config)")
     key = os.environ.get(role.api_key_env) if role.api_key_env else None
     return OpenAIModel(role.model or "gpt-4o-mini", base_url=role.base_url, api_key=key or PLACEHOLDER_KEY,
-                       temperature=role.temperature)
+                       temperature=role.temperature, timeout=role.timeout, max_retries=role.retries)
 
 
 class Stopping(Exception):
