@@ -17,7 +17,7 @@ from watchdog.observers import Observer
 
 from . import events as spool
 from . import git, record, runarchive, serving
-from .errors import EXIT_INTERRUPTED, EXIT_STOPPED, GitswarmError
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_STOPPED, GitswarmError
 from .goal import goal_path, is_goal_path, parse_goal
 from .leases import prune_land_refs, reclaim_pass
 from .config import CONFIG_PATH, load_config
@@ -102,7 +102,7 @@ class Daemon:
             self.pool.start()
             code = self._loop()
             if self.swarm.fatal:
-                return 2
+                return EXIT_ERROR
             return EXIT_INTERRUPTED if self.interrupted == signal.SIGINT else code
         finally:
             serving.clear(self.hub)
@@ -421,7 +421,7 @@ class Daemon:
 
     def _finished(self) -> int | None:
         """--until-done: None while a goal is active (or none was pushed yet); else the exit code:
-        0 when every goal is done, 1 when one is invalid, EXIT_STOPPED when one stopped (its judge said stop,
+        0 when every goal is done, EXIT_INVALID when one is invalid, EXIT_STOPPED when one stopped (its judge said stop,
         it ran out of cycles or spent its budget)."""
         records = self.board.records()
         if not records or any(r.status == "active" for r in records.values()):
@@ -429,7 +429,7 @@ class Daemon:
         for r in records.values():
             self.log(f"goal {r.name}: {r.status} after {r.cycle} cycle(s)" + (f": {r.reason}" if r.reason else ""))
         statuses = {r.status for r in records.values()}
-        return 1 if "invalid" in statuses else EXIT_STOPPED if statuses - {"done"} else 0
+        return EXIT_INVALID if "invalid" in statuses else EXIT_STOPPED if statuses - {"done"} else 0
 
 
 def _main_tip(hub: Path) -> str | None:

@@ -17,7 +17,7 @@ from typing import Callable
 from . import sandbox
 from .board import Board
 from .endpoints import Endpoints, load_host
-from .errors import GitswarmError
+from .errors import EXIT_ERROR, GitswarmError
 from .roles import Swarm, default_model, planner, stderr_log, worker
 from .watch import Watcher
 
@@ -99,7 +99,7 @@ class Pool:
         finally:
             self.close()
             self.log("stopped" + (f": {self.swarm.fatal}" if self.swarm.fatal else ""))
-        return 2 if self.swarm.fatal else 0
+        return EXIT_ERROR if self.swarm.fatal else 0
 
     def _thread(self, target, name: str, *args) -> None:
         t = threading.Thread(target=target, args=(*args, name) if args else (), name=name, daemon=True)
