@@ -23,8 +23,9 @@ from .leases import prune_land_refs, reclaim_pass
 from .config import CONFIG_PATH, load_config
 from .endpoints import load_host
 from .pool import Pool
-from .roles import default_model, judge, planner, stderr_log
+from .roles import Stopping, default_model, judge, planner, stderr_log
 from .task import ENDED, id_from_path
+from .waiting import Waits
 from .watch import Wake
 
 ZERO = git.ZERO
@@ -76,6 +77,7 @@ class Daemon:
         self.event_failures: dict[str, int] = {}  # spool event -> handlings that failed
         self.interrupted: int | None = None  # the signal that stopped it
         self.said_idle = 0.0  # when it last said it waits for a goal
+        self.waits = Waits(self.board, log)  # failing planners and judges, on their goals' records
 
     @property
     def stop(self) -> threading.Event:
@@ -334,12 +336,17 @@ class Daemon:
         try:
             summary, tokens = planner.plan(self.swarm, name, planner=f"{self.name}-root")
             self.log(f"planner {name}: {summary}")
+            self.waits.succeeded(name, "planner")
             if tokens:
                 self.board.update_goal(name, lambda cur, st: cur.replace(tokens=cur.tokens + tokens) if cur else None,
                                        f"goal {name}: planner spent {tokens} tokens")
                 self._over_budget(name)
         except Exception as e:
-            self.log(f"planner {name}: {e}")
+            if self.stop.is_set() or isinstance(e, Stopping):
+                self.log(f"planner {name}: {e}")
+            else:  # on the goal's record, and tried again (not only when tasks end or main moves)
+                retry = time.time() + self.waits.failed(name, "planner", e)
+                self.clocks[name].plan_due = min(self.clocks[name].plan_due or retry, retry)
         finally:
             self.clocks[name].planning = False
             if self._cycle_over(name):
@@ -348,16 +355,21 @@ class Daemon:
 
     def _judge(self, name: str) -> None:
         clock = self.clocks[name]
+        retry: float | None = None
         try:
             verdict = judge.judge(self.swarm, name)
+            self.waits.succeeded(name, "judge")
             if verdict is not None and verdict.decision == "continue":
                 self._plan_soon(name, now=True)  # a new cycle, planned afresh
         except Exception as e:
-            self.log(f"judge {name}: {e}")
+            if self.stop.is_set() or isinstance(e, Stopping):
+                self.log(f"judge {name}: {e}")
+            else:  # on the goal's record, and tried again sooner than judge.every
+                retry = self.waits.failed(name, "judge", e, most=self._judge_every(name, None))
         finally:
             clock.judging = False
             try:
-                clock.judge_due = time.time() + self._judge_every(name, None)
+                clock.judge_due = time.time() + (retry if retry is not None else self._judge_every(name, None))
             finally:  # even when main cannot be read now (the daemon stopping): the schedule goes on
                 self.wake.set()
 
