@@ -218,7 +218,10 @@ class Daemon:
             return
         try:
             goal = parse_goal(path, text)
-            self.swarm.config(tip, goal)  # main's settings and the goal's models, against the host's endpoints
+            settings = self.swarm.config(tip, goal)  # main's settings and the goal's models, against the host's
+            missing = self.swarm.unresolved(goal, settings)  # endpoints; its commands' programs, in the sandbox
+            if missing is not None:
+                raise missing
         except GitswarmError as e:
             self.log(f"goal {name}: invalid: {e}")
             self._set_record(name, "invalid", tip, str(e))

@@ -255,6 +255,36 @@ class Swarm:
             return None
         return f"goal {goal}: its token budget is spent ({used} of {rec.budget} tokens)"
 
+    def unresolved(self, goal: Goal, settings: Config) -> GitswarmError | None:
+        """Whether a program the goal's commands name is missing from the sandbox that command
+        runs in (gitswarm.resolve): its test and check, its tasks' `run:`, and the command of each
+        command role it uses. None when every one resolves."""
+        from ..resolve import Command, unresolved
+
+        path_env, mirror = agent_env().get("PATH", ""), self.board.mirror.path
+        with tempfile.TemporaryDirectory(prefix="gitswarm-resolve-", dir=self.workdir if self.workdir.is_dir()
+                                         else None) as folder:
+            cwd = Path(folder)
+
+            def as_agent(*lines: str) -> Callable[[list[str]], list[str]]:  # as _run_command shows them
+                shown = [mirror, *(p for line in lines for p in sandbox.executable_paths(line, path_env))]
+                return lambda argv: sandbox.wrap(argv, cwd, self.hidden, shown)
+
+            checks, runs = self.sandbox(cwd), as_agent(*(t.run for t in goal.tasks if t.run))
+            commands = [Command(goal.path, name, line, checks) for name, line in (("test", goal.test),
+                                                                                  ("check", goal.check)) if line]
+            commands += [Command(goal.path, f"tasks[{i}].run", t.run, runs) for i, t in enumerate(goal.tasks) if t.run]
+            uses = {"planner": not goal.tasks, "worker": not all(t.run for t in goal.tasks) or not goal.tasks,
+                    "judge": not goal.check}
+            for role in (r for r, used in uses.items() if used):
+                line = settings.role(role).command
+                if settings.role(role).backend == "command" and line:
+                    own = "command" in (goal.models.get(role) or {})
+                    commands.append(Command(goal.path if own else CONFIG_PATH,
+                                            f"models.{role}.command" if own else f"{role}.command", line,
+                                            as_agent(line)))
+            return unresolved(commands, cwd)
+
     def run_check(self, command: str, cwd: Path, timeout: float = 1800.0, tip: str | None = None,
                   stop: threading.Event | None = None) -> tuple[bool, str]:
         """Run a goal's test or check command in the sandbox, killed whole at `timeout` (a failure)
