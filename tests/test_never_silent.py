@@ -72,6 +72,19 @@ def test_ctrl_c_stops_serve_with_130(hub: Path, tmp_path: Path) -> None:
     assert "stopping" in err
 
 
+def test_ctrl_c_stops_a_worker_pool_with_130_and_sigterm_with_0(hub: Path, tmp_path: Path) -> None:
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
+        proc = subprocess.Popen([sys.executable, "-m", "gitswarm", "worker", str(hub), "--workers", "1"],
+                                stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        assert proc.stderr is not None
+        said = [proc.stderr.readline() for _ in range(2)]  # its pool line, then its sandbox line: it is up
+        assert "worker pool" in said[0], said
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == code, err
+        assert "stopping" in err
+
+
 def test_log_entries_from_many_threads_never_run_together(capsys) -> None:
     """Each entry is one write under a lock; a multi-line entry (a command's stderr) keeps its
     later lines indented, so every line that starts at the margin starts with a time."""
