@@ -284,6 +284,16 @@ def test_server_that_keeps_failing_is_unavailable(fake_openai: FakeOpenAI) -> No
     assert len(fake_openai.requests) == 4 and model.attempts == 4
 
 
+def test_each_wait_for_a_failing_endpoint_is_said(fake_openai: FakeOpenAI) -> None:
+    fake_openai.route(lambda request: error(503, "overloaded"))
+    said: list[tuple] = []
+    model = model_for(fake_openai, max_retries=2, on_retry=lambda *args: said.append(args))
+    with pytest.raises(ModelUnavailable):
+        model.complete([{"role": "user", "content": "p"}], [])
+    assert [(why, n, of) for why, _, n, of in said] == [("HTTP 503: overloaded", 1, 3), ("HTTP 503: overloaded", 2, 3)]
+    assert [wait for _, wait, _, _ in said] == model.waits
+
+
 def test_connection_refused_is_unavailable() -> None:
     with FakeOpenAI() as server:
         url = server.base_url

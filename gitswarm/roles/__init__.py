@@ -163,7 +163,13 @@ class Swarm:
             if self.stop.is_set():
                 raise LimitExceeded("stopped", "the swarm is stopping")
 
-        return run_agent(self.model_factory(settings), SYSTEM[role], prompt, tools, limits, on_step=on_step)
+        model = self.model_factory(settings)
+        if getattr(model, "on_retry", False) is None:  # an OpenAIModel: its waits for a failing endpoint are said
+            who = (about or {}).get("worker") or role
+            model.on_retry = lambda why, wait, n, of: self.log(  # type: ignore[attr-defined]
+                f"{who}: model {settings.model!r} at {settings.base_url}: {why}; attempt {n} of {of} failed, "
+                f"next at {time.strftime('%H:%M:%S', time.localtime(time.time() + wait))}")
+        return run_agent(model, SYSTEM[role], prompt, tools, limits, on_step=on_step)
 
     def _run_command(self, role: str, settings: RoleConfig, prompt: str, limits: Limits, where: Path,
                      command: str | None, env: dict[str, str], about: dict[str, str]) -> AgentResult:

@@ -91,7 +91,7 @@ def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = 
     if settings.backend == "command":
         result = _command_planner(swarm, settings, prompt, create, about)
     else:
-        result = swarm.run_agent("planner", settings, prompt, planner_tools(create))
+        result = swarm.run_agent("planner", settings, prompt, planner_tools(create), about=about)
     swarm.log(f"{planner}: {goal.name}: {len(created)} tasks created ({result.reason})")
     if result.reason not in ("finished",) and not created:
         if isinstance(result.error, GitswarmError):  # its model unavailable or refusing: its own words and hint
