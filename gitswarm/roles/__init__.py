@@ -164,7 +164,7 @@ class Swarm:
                 raise LimitExceeded("stopped", "the swarm is stopping")
 
         model = self.model_factory(settings)
-        if getattr(model, "on_retry", False) is None:  # an OpenAIModel: its waits for a failing endpoint are said
+        if getattr(model, "on_retry", False) is None:  # a model that tells its retries (OpenAIModel): say each
             who = (about or {}).get("worker") or role
             model.on_retry = lambda why, wait, n, of: self.log(  # type: ignore[attr-defined]
                 f"{who}: model {settings.model!r} at {settings.base_url}: {why}; attempt {n} of {of} failed, "
@@ -280,8 +280,8 @@ class Swarm:
             commands = [Command(goal.path, name, line, checks) for name, line in (("test", goal.test),
                                                                                   ("check", goal.check)) if line]
             commands += [Command(goal.path, f"tasks[{i}].run", t.run, runs) for i, t in enumerate(goal.tasks) if t.run]
-            uses = {"planner": not goal.tasks, "worker": not all(t.run for t in goal.tasks) or not goal.tasks,
-                    "judge": not goal.check}
+            uses = {"planner": not goal.tasks, "worker": not goal.tasks or any(not t.run for t in goal.tasks),
+                    "judge": not goal.check}  # a listed goal needs no planner; run: tasks no worker; check: no judge
             for role in (r for r, used in uses.items() if used):
                 line = settings.role(role).command
                 if settings.role(role).backend == "command" and line:
