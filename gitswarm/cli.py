@@ -13,7 +13,7 @@ from . import __version__
 from . import events as spool
 from . import task as T
 from .board import Board
-from .errors import EXIT_NOTHING_READY, BranchMoved, GitswarmError
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_NOTHING_READY, BranchMoved, GitswarmError
 from .tasklist import tasks_from_file
 
 def _hub(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
@@ -52,6 +52,9 @@ class Group(click.Group):
             if e.hint:
                 click.echo(f"hint: {e.hint}", err=True)
             ctx.exit(e.exit_code)
+        except KeyboardInterrupt:  # click would say "Aborted!" and exit 1, which is claim's "nothing ready"
+            click.echo("gitswarm: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=Group)
@@ -61,7 +64,8 @@ def cli() -> None:
 
     HUB is any git remote holding a board: a path, file://, ssh://, git:// or https://, or a
     remote name (origin) of the clone you are in; left out where it is last, the hub of this clone.
-    Exit codes: 0 done, 1 an error (claim: no ready task), 3 the hub cannot be reached.
+    Exit codes: 0 done; 1 claim: no ready task (check: problems found); 2 an error (or a wrong
+    usage); 3 the hub cannot be reached; serve --until-done: 4 a goal stopped; 130 Ctrl-C.
     """
 
 
@@ -89,7 +93,7 @@ def check(path: Path) -> None:
     for line in report(errors):
         click.echo(line)
     click.echo(f"{len(errors)} problem(s) in {len(files)} file(s)" if errors else f"ok: {len(files)} file(s) checked")
-    sys.exit(1 if errors else 0)
+    sys.exit(EXIT_INVALID if errors else 0)
 
 
 @cli.group()
@@ -487,4 +491,10 @@ def demo(directory: Path | None, workers: int) -> None:
 
 
 def main() -> None:
-    cli(prog_name="gitswarm")
+    try:
+        cli(prog_name="gitswarm")
+    except Exception:  # a bug: its traceback, and the code of a failure, never claim's "nothing ready"
+        import traceback
+
+        traceback.print_exc()
+        sys.exit(EXIT_ERROR)

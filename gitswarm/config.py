@@ -48,8 +48,8 @@ ROLES = ("planner", "worker", "judge")
 BACKENDS = ("openai", "command")
 PROMPT_MODES = ("stdin", "file")
 NETWORKS = ("off", "model", "on")
-ROLE_FIELDS = ("backend", "model", "endpoint", "base_url", "temperature", "command", "prompt_mode", "network",
-               "ignore", "max_steps", "max_tokens", "wall_time", "max_output")
+ROLE_FIELDS = ("backend", "model", "endpoint", "base_url", "temperature", "timeout", "retries", "command",
+               "prompt_mode", "network", "ignore", "max_steps", "max_tokens", "wall_time", "max_output")
 MAX_IGNORE = 100
 HOST_ONLY = ("api_key_env",)  # role settings that only the host's endpoints file may give
 FIELDS = ("defaults", "model", *ROLES, "debounce", "max_depth", "lease", "workers", "max_attempts", "retry_backoff")
@@ -79,7 +79,9 @@ class RoleConfig:
     gitignore patterns of files the agent leaves (caches, transcripts) kept out of its commit.
     The limits bound one agent run: `max_steps` model calls, `max_tokens` tokens
     (prompt and completion, summed over the run), `wall_time` seconds, `max_output` characters of
-    one tool result shown to the model."""
+    one tool result shown to the model. An openai role waits `timeout` seconds for one answer of
+    its endpoint and sends a failed request again `retries` times (with backoff) before the model
+    counts as unavailable."""
 
     backend: str = "openai"
     model: str | None = None
@@ -87,6 +89,8 @@ class RoleConfig:
     base_url: str | None = None
     api_key_env: str | None = None
     temperature: float | None = None
+    timeout: float = 120.0
+    retries: int = 6
     command: str | None = None
     prompt_mode: str = "stdin"
     network: str | None = None  # None: "model" for a command role with an endpoint, else "off"
@@ -343,6 +347,10 @@ def _limit(low: int, high: int) -> Callable[[Any, str, Fail], int]:
     return lambda value, name, fail: _integer(value, name, fail, low, high)
 
 
+def _seconds(low: float, high: float) -> Callable[[Any, str, Fail], float]:
+    return lambda value, name, fail: _duration(value, name, fail, low, high)
+
+
 def _duration(value: Any, name: str, fail: Fail, low: float = 1.0, high: float = 7 * 86400.0) -> float:
     try:
         seconds = parse_duration(value)
@@ -367,6 +375,8 @@ _ROLE_CHECKS: dict[str, Callable[[Any, str, Fail], Any]] = {
     "endpoint": _pattern(ENDPOINT_RE, "the name of one of the host's endpoints, e.g. local", optional=True),
     "base_url": _pattern(URL_RE, "an http:// or https:// URL, e.g. http://localhost:8000/v1", optional=True),
     "temperature": _temperature,
+    "timeout": _seconds(1.0, 3600.0),
+    "retries": _limit(0, 100),
     "command": _command,
     "prompt_mode": _choice(PROMPT_MODES, "a prompt mode"),
     "network": _choice(NETWORKS, "a network setting"),

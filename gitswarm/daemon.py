@@ -17,15 +17,16 @@ from watchdog.observers import Observer
 
 from . import events as spool
 from . import git, record, runarchive, serving
-from .errors import EXIT_INTERRUPTED, EXIT_STOPPED, GitswarmError
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_STOPPED, GitswarmError
 from .goal import goal_path, is_goal_path, parse_goal
 from .leases import prune_land_refs, reclaim_pass
 from .logs import error, warning
 from .config import CONFIG_PATH, load_config
 from .endpoints import load_host
 from .pool import Pool
-from .roles import default_model, judge, planner, stderr_log
+from .roles import Stopping, default_model, judge, planner, stderr_log
 from .task import ENDED, id_from_path
+from .waiting import Waits
 from .watch import Wake
 
 ZERO = git.ZERO
@@ -77,6 +78,7 @@ class Daemon:
         self.event_failures: dict[str, int] = {}  # spool event -> handlings that failed
         self.interrupted: int | None = None  # the signal that stopped it
         self.said_idle = 0.0  # when it last said it waits for a goal
+        self.waits = Waits(self.board, log)  # failing planners and judges, on their goals' records
 
     @property
     def stop(self) -> threading.Event:
@@ -103,7 +105,7 @@ class Daemon:
             self.pool.start()
             code = self._loop()
             if self.swarm.fatal:
-                return 2
+                return EXIT_ERROR
             return EXIT_INTERRUPTED if self.interrupted == signal.SIGINT else code
         finally:
             serving.clear(self.hub)
@@ -217,7 +219,10 @@ class Daemon:
             return
         try:
             goal = parse_goal(path, text)
-            self.swarm.config(tip, goal)  # main's settings and the goal's models, against the host's endpoints
+            settings = self.swarm.config(tip, goal)  # main's settings and the goal's models, against the host's
+            missing = self.swarm.unresolved(goal, settings)  # endpoints; its commands' programs, in the sandbox
+            if missing is not None:
+                raise missing
         except GitswarmError as e:
             self.log(f"goal {name}: invalid: {e}")
             self._set_record(name, "invalid", tip, str(e))
@@ -335,12 +340,17 @@ class Daemon:
         try:
             summary, tokens = planner.plan(self.swarm, name, planner=f"{self.name}-root")
             self.log(f"planner {name}: {summary}")
+            self.waits.succeeded(name, "planner")
             if tokens:
                 self.board.update_goal(name, lambda cur, st: cur.replace(tokens=cur.tokens + tokens) if cur else None,
                                        f"goal {name}: planner spent {tokens} tokens")
                 self._over_budget(name)
         except Exception as e:
-            self.log(warning(f"planner {name}: {e}"))
+            if self.stop.is_set() or isinstance(e, Stopping):
+                self.log(f"planner {name}: {e}")
+            else:  # on the goal's record, and tried again (not only when tasks end or main moves)
+                retry = time.time() + self.waits.failed(name, "planner", e)
+                self.clocks[name].plan_due = min(self.clocks[name].plan_due or retry, retry)
         finally:
             self.clocks[name].planning = False
             if self._cycle_over(name):
@@ -349,16 +359,21 @@ class Daemon:
 
     def _judge(self, name: str) -> None:
         clock = self.clocks[name]
+        retry: float | None = None
         try:
             verdict = judge.judge(self.swarm, name)
+            self.waits.succeeded(name, "judge")
             if verdict is not None and verdict.decision == "continue":
                 self._plan_soon(name, now=True)  # a new cycle, planned afresh
         except Exception as e:
-            self.log(warning(f"judge {name}: {e}"))
+            if self.stop.is_set() or isinstance(e, Stopping):
+                self.log(f"judge {name}: {e}")
+            else:  # on the goal's record, and tried again sooner than judge.every
+                retry = self.waits.failed(name, "judge", e, most=self._judge_every(name, None))
         finally:
             clock.judging = False
             try:
-                clock.judge_due = time.time() + self._judge_every(name, None)
+                clock.judge_due = time.time() + (retry if retry is not None else self._judge_every(name, None))
             finally:  # even when main cannot be read now (the daemon stopping): the schedule goes on
                 self.wake.set()
 
@@ -422,7 +437,7 @@ class Daemon:
 
     def _finished(self) -> int | None:
         """--until-done: None while a goal is active (or none was pushed yet); else the exit code:
-        0 when every goal is done, 1 when one is invalid, EXIT_STOPPED when one stopped (its judge said stop,
+        0 when every goal is done, EXIT_INVALID when one is invalid, EXIT_STOPPED when one stopped (its judge said stop,
         it ran out of cycles or spent its budget)."""
         records = self.board.records()
         if not records or any(r.status == "active" for r in records.values()):
@@ -430,7 +445,7 @@ class Daemon:
         for r in records.values():
             self.log(f"goal {r.name}: {r.status} after {r.cycle} cycle(s)" + (f": {r.reason}" if r.reason else ""))
         statuses = {r.status for r in records.values()}
-        return 1 if "invalid" in statuses else EXIT_STOPPED if statuses - {"done"} else 0
+        return EXIT_INVALID if "invalid" in statuses else EXIT_STOPPED if statuses - {"done"} else 0
 
 
 def _main_tip(hub: Path) -> str | None:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+# Exit codes a script can tell apart (README, docs/board.md), as grep's: 1 is a "no" that is not a
+# failure, 2 is trouble. Defined here once; GitswarmError.exit_code is EXIT_ERROR.
+EXIT_NOTHING_READY = 1  # `claim`: no task is ready
+EXIT_INVALID = 1  # `check`: problems found; `serve --until-done`: a goal is invalid
+EXIT_ERROR = 2  # the command failed (a GitswarmError, with its hint), or its usage was wrong (click's own 2)
+EXIT_UNREACHABLE = 3  # the hub cannot be reached: no repository there, no answer, connection refused
+EXIT_STOPPED = 4  # `serve --until-done`: a goal stopped (judge, max_cycles, budget) rather than done
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells say it
+
 
 class GitswarmError(Exception):
     """An error meant for the user: what went wrong, and a hint on how to fix it."""
 
-    exit_code = 1  # what the command line exits with (HubUnreachable: EXIT_UNREACHABLE)
+    exit_code = EXIT_ERROR  # what the command line exits with (HubUnreachable: EXIT_UNREACHABLE)
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
@@ -72,14 +81,6 @@ class BranchMoved(GitswarmError):
 class ClaimLost(GitswarmError):
     """The task is no longer held under this claim (its lease lapsed and it was taken back, or it
     ended): the old holder must abandon it."""
-
-
-# Exit codes a script can tell apart (README, docs/board.md). Any other GitswarmError exits 1 too;
-# `claim` says "no ready task" on stderr when that is why.
-EXIT_NOTHING_READY = 1  # `claim`: no task is ready
-EXIT_UNREACHABLE = 3  # the hub cannot be reached: no repository there, no answer, connection refused
-EXIT_STOPPED = 4  # `serve --until-done`: a goal stopped (judge, max_cycles, budget) rather than done
-EXIT_INTERRUPTED = 130  # Ctrl-C, as shells say it
 
 
 class HubUnreachable(GitError):

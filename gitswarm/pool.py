@@ -17,7 +17,7 @@ from typing import Callable
 from . import sandbox
 from .board import Board
 from .endpoints import Endpoints, load_host
-from .errors import GitswarmError
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, GitswarmError
 from .logs import error, warning
 from .roles import Swarm, default_model, planner, stderr_log, worker
 from .watch import Watcher
@@ -88,10 +88,12 @@ class Pool:
         self.board.close()
 
     def run(self) -> int:
-        """Run until SIGINT or SIGTERM (for `gitswarm worker`)."""
+        """Run until SIGINT (exit EXIT_INTERRUPTED, as serve) or SIGTERM (0: a service manager's
+        stop), for `gitswarm worker`."""
+        interrupted: list[int] = []
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: self.stop.set())
+                signal.signal(sig, lambda signum, _: (interrupted.append(signum), self.stop.set()))
         self.log(f"worker pool {self.name} on {self.board.remote}: {self.workers} workers, {self.planners} planners")
         self.log(self.sandbox)
         try:
@@ -101,7 +103,7 @@ class Pool:
         finally:
             self.close()
             self.log("stopped" + (f": {self.swarm.fatal}" if self.swarm.fatal else ""))
-        return 2 if self.swarm.fatal else 0
+        return EXIT_ERROR if self.swarm.fatal else EXIT_INTERRUPTED if signal.SIGINT in interrupted else 0
 
     def _thread(self, target, name: str, *args) -> None:
         t = threading.Thread(target=target, args=(*args, name) if args else (), name=name, daemon=True)

@@ -18,6 +18,7 @@ from .text import printable
 
 MAIN_REF = "refs/heads/main"
 WALK = 1000  # main's first-parent commits looked through for the last landed batch
+RENEW_SLACK = 10.0  # seconds past a third of its lease (when a live train renews it) before a lease is overdue
 
 
 def read(board, now: float | None = None) -> dict[str, Any]:
@@ -36,8 +37,13 @@ def read(board, now: float | None = None) -> dict[str, Any]:
     lease = mirror.repo[refs[queue.TRAIN_REF]]
     held = queue.parse_lease(lease.message)
     ago = round(now - lease.commit_time, 1)
+    lapsed = held is None or ago > held[1]
     found["train"] = {"holder": held[0] if held else None, "lease": held[1] if held else None,
-                      "commit": str(lease.id), "renewed_ago": ago, "lapsed": held is None or ago > held[1],
+                      "commit": str(lease.id), "renewed_ago": ago, "lapsed": lapsed,
+                      # a live holder renews at a third of its lease (trainlease.py): one that has not
+                      # since is likely gone (its serve stopped), though its lease still holds
+                      "overdue": not lapsed and ago > held[1] / 3 + RENEW_SLACK,  # type: ignore[index]
+                      "free_in": None if lapsed else round(held[1] - ago, 1),  # type: ignore[index]
                       "doing": printable(queue.lease_status(lease.message), 600)}  # pushed text: no escapes
     if MAIN_REF in refs:
         found["last_batch"] = last_batch(mirror.repo, refs[MAIN_REF], now)
@@ -82,7 +88,12 @@ def format_queue(found: dict[str, Any]) -> list[str]:
         held = (f"held by {train['holder']} (lease {train['lease']}s)" if train["holder"]
                 else f"lease commit {train['commit'][:10]} does not parse")
         lapsed = ": lapsed, another train may take it over" if train["lapsed"] else ""
-        lines.append(f"train: {held}, renewed {ago(train['renewed_ago'])} ago{lapsed}")
+        if train.get("overdue"):
+            lines.append(f"train: {held}, not renewed for {ago(train['renewed_ago'])} (a running train renews it "
+                         f"every {ago(train['lease'] / 3)}: its serve stopped?); another train may take it over "
+                         f"in {ago(train['free_in'])}")
+        else:
+            lines.append(f"train: {held}, renewed {ago(train['renewed_ago'])} ago{lapsed}")
         lines += [f"  {line}" for line in train["doing"].splitlines() if line.strip()]
     if batch is not None:
         lines.append(f"last landed batch: {batch['commit'][:10]}, {ago(batch['age'])} ago: {batch['tested']}")

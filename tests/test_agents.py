@@ -284,6 +284,16 @@ def test_server_that_keeps_failing_is_unavailable(fake_openai: FakeOpenAI) -> No
     assert len(fake_openai.requests) == 4 and model.attempts == 4
 
 
+def test_each_wait_for_a_failing_endpoint_is_said(fake_openai: FakeOpenAI) -> None:
+    fake_openai.route(lambda request: error(503, "overloaded"))
+    said: list[tuple] = []
+    model = model_for(fake_openai, max_retries=2, on_retry=lambda *args: said.append(args))
+    with pytest.raises(ModelUnavailable):
+        model.complete([{"role": "user", "content": "p"}], [])
+    assert [(why, n, of) for why, _, n, of in said] == [("HTTP 503: overloaded", 1, 3), ("HTTP 503: overloaded", 2, 3)]
+    assert [wait for _, wait, _, _ in said] == model.waits
+
+
 def test_connection_refused_is_unavailable() -> None:
     with FakeOpenAI() as server:
         url = server.base_url
@@ -462,3 +472,23 @@ def test_unsandboxed_what_left_the_group_dies_too(tmp_path: Path, monkeypatch: p
     while alive(orphan) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not alive(orphan)
+
+
+def test_a_roles_timeout_and_retries_reach_its_model_and_the_hint_names_them(fake_openai: FakeOpenAI) -> None:
+    """`.gitswarm.yaml`'s timeout and retries are what the role's model waits and retries: an
+    endpoint slower than the timeout is unavailable after retries + 1 attempts, and the hint names
+    both settings with their values."""
+    from fake_openai import delayed
+
+    from gitswarm.config import load_config
+    from gitswarm.endpoints import Endpoint, Endpoints
+    from gitswarm.roles import default_model
+
+    fake_openai.route(lambda request: delayed(3, text("too late")))
+    host = Endpoints((Endpoint("fake", fake_openai.base_url),), default="fake")
+    role = load_config("defaults: {timeout: 1s}\nworker: {retries: 1}\n", endpoints=host).worker
+    with pytest.raises(ModelUnavailable) as raised:
+        default_model(role).complete([{"role": "user", "content": "p"}], [])
+    assert "unavailable after 2 attempts: no answer within 1s" in raised.value.message
+    assert "`timeout` (now 1s) or `retries` (now 1) in .gitswarm.yaml" in (raised.value.hint or "")
+    assert len(fake_openai.requests) == 2

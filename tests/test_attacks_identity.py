@@ -105,7 +105,7 @@ def test_a_local_push_cannot_name_itself_unless_the_hub_trusts_it(hub, tmp_path,
         monkeypatch.delenv("GITSWARM_PUSHER")
         monkeypatch.setenv(name, "alice")
         refused = gitswarm("release", str(hub), tid, "--worker", "aw", check=False)
-        assert refused.returncode == 1, refused
+        assert refused.returncode == 2, refused
         assert "worker aw belongs to alice; this push comes from an anonymous pusher" in refused.stderr
         monkeypatch.delenv(name)
         monkeypatch.setenv("GITSWARM_PUSHER", "alice")
@@ -116,7 +116,7 @@ def test_a_bad_pusher_env_setting_refuses_the_push_and_says_how_to_fix_it(hub, m
     trust(hub, "ssh https")
     monkeypatch.setenv("GITSWARM_PUSHER", "alice")
     refused = gitswarm("task", "add", str(hub), "--title", "Anything", check=False)
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "gitswarm.pusherEnv" in refused.stderr and "'https'" in refused.stderr, refused.stderr
     assert "ssh, http, local" in refused.stderr and "Traceback" not in refused.stderr
 

@@ -247,7 +247,7 @@ def test_a_long_depends_on_cycle_is_reported_with_its_path(hub, tmp_path):
     path = tmp_path / "loop.yaml"
     path.write_text(json.dumps(items))
     result = gitswarm("task", "add", str(hub), "--from", str(path), check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "depends_on forms a cycle: t-loop-0 -> t-loop-1 -> t-loop-2 -> " in result.stderr, result.stderr[-2000:]
     assert "RecursionError" not in result.stderr
 

@@ -143,14 +143,14 @@ def test_serve_refuses_to_run_agent_commands_without_a_sandbox(hub, tmp_path, mo
     env = dict(os.environ, PATH=str(bin_without_bwrap(tmp_path)))
     proc = subprocess.run(serve_cmd(hub, "--until-done"), env=env, capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     assert "bubblewrap" in proc.stderr and "apt-get install bubblewrap" in proc.stderr, proc.stderr
     assert "GITSWARM_SANDBOX=off" in proc.stderr, proc.stderr
     assert "claim " not in sh("git", "log", "--format=%s", "tasks", cwd=hub).stdout  # nothing ran
     assert sh("git", "show", "main:done.txt", cwd=hub, check=False).returncode != 0
     pool = subprocess.run([sys.executable, "-m", "gitswarm", "worker", str(hub), "--workers", "1"], env=env,
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert pool.returncode == 1 and "apt-get install bubblewrap" in pool.stderr, pool.stderr
+    assert pool.returncode == 2 and "apt-get install bubblewrap" in pool.stderr, pool.stderr
     assert "claim " not in sh("git", "log", "--format=%s", "tasks", cwd=hub).stdout
 
 

@@ -311,5 +311,5 @@ def test_a_broken_host_endpoints_file_stops_a_worker_pool_before_it_claims(hub, 
     env = dict(os.environ, GITSWARM_ENDPOINTS=str(tmp_path / "endpoints.yaml"))
     proc = subprocess.run([sys.executable, "-m", "gitswarm", "worker", str(hub), "--workers", "1"], env=env,
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert proc.returncode == 1 and "endpoints.local.base_url" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "endpoints.local.base_url" in proc.stderr, proc.stderr
     assert "claim " not in sh("git", "log", "--format=%s", "tasks", cwd=hub).stdout  # nothing was claimed

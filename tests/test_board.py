@@ -203,12 +203,12 @@ def test_cli_round_trip(hub, tmp_path):
 def test_cli_errors_are_one_sentence_and_a_hint(hub):
     t = gitswarm("task", "add", str(hub), "--title", "x").stdout.strip()
     result = gitswarm("complete", str(hub), t, "--worker", "alice", "--summary", "s", check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith(f"gitswarm: error: cannot complete {t}: it is open") and "hint:" in result.stderr
     bad = gitswarm("task", "add", str(hub), "--title", "two\nlines", check=False)
-    assert bad.returncode == 1 and "title: must be a single line" in bad.stderr
+    assert bad.returncode == 2 and "title: must be a single line" in bad.stderr
     missing = gitswarm("task", "add", str(hub), "--title", "x", "--depends-on", "t-00000000", check=False)
-    assert missing.returncode == 1 and "depends_on t-00000000: no such task" in missing.stderr
+    assert missing.returncode == 2 and "depends_on t-00000000: no such task" in missing.stderr
     assert "Traceback" not in bad.stderr + missing.stderr + result.stderr
 
 
@@ -224,4 +224,4 @@ def test_cli_adds_a_file_of_tasks_in_one_commit(hub, tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("- title: ok\n- description: no title\n")
     result = gitswarm("task", "add", str(hub), "--from", str(broken), check=False)
-    assert result.returncode == 1 and "broken.yaml: item 2: needs at least a title" in result.stderr
+    assert result.returncode == 2 and "broken.yaml: item 2: needs at least a title" in result.stderr

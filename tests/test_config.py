@@ -166,6 +166,11 @@ INVALID = [
     ("worker: {max_output: 10}", "worker.max_output", "out of range", "from 100"),
     ("worker: {wall_time: 10 minutes}", "worker.wall_time", "'10 minutes' is not a duration", "30s, 10m, 2h"),
     ("worker: {wall_time: 0}", "worker.wall_time", "out of range", "from 1s to 7d"),
+    ("worker: {timeout: 0}", "worker.timeout", "out of range", "from 1s to 1h"),
+    ("defaults: {timeout: a while}", "defaults.timeout", "not a duration", "30s, 10m"),
+    ("worker: {retries: -1}", "worker.retries", "out of range", "from 0 to 100"),
+    ("planner: {retries: '3'}", "planner.retries", "whole number", "from 0 to 100"),
+    ("defaults: {retry: 3}", "defaults.retry", "unknown setting", "did you mean 'retries'?"),
     ("debounce: soon", "debounce", "not a duration", "30s"),
     ("debounce: 2h", "debounce", "out of range", "from 0s to 1h"),
     ("lease: 0s", "lease", "out of range", "from 1s"),
@@ -196,6 +201,13 @@ def test_invalid_configs_name_the_file_the_field_and_the_fix(text: str, field: s
     assert message.startswith(f".gitswarm.yaml: {field}: " if field else ".gitswarm.yaml: "), message
     assert problem in message
     assert hint in given_hint, given_hint
+
+
+def test_an_endpoints_timeout_and_retries_are_layered_like_every_role_setting():
+    config = load_config("defaults: {timeout: 2m30s, retries: 2}\njudge: {retries: 0}\n")
+    assert (config.worker.timeout, config.worker.retries) == (150.0, 2)
+    assert (config.judge.timeout, config.judge.retries) == (150.0, 0)
+    assert (RoleConfig().timeout, RoleConfig().retries) == (120.0, 6)  # what OpenAIModel had built in
 
 
 def test_errors_name_the_path_given():

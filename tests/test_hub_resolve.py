@@ -39,7 +39,7 @@ def test_the_only_remote_stands_for_origin(hub: Path, tmp_path: Path) -> None:
     assert "OPEN (1)" in gitswarm("status", "hub", cwd=clone).stdout
     sh("git", "remote", "add", "mirror", "/nowhere", cwd=clone)  # two remotes, neither origin: ask
     which = gitswarm("status", cwd=clone, check=False)
-    assert which.returncode == 1 and "which is the hub" in which.stderr and "gitswarm status" in which.stderr
+    assert which.returncode == 2 and "which is the hub" in which.stderr and "gitswarm status" in which.stderr
 
 
 def test_a_bare_hub_stands_for_itself(hub: Path) -> None:
@@ -62,15 +62,15 @@ def test_hints_fit_where_the_user_stands(hub: Path, tmp_path: Path) -> None:
     lonely = tmp_path / "lonely"
     sh("git", "init", "-q", str(lonely))
     no_remote = gitswarm("status", cwd=lonely, check=False)
-    assert no_remote.returncode == 1 and "clone with no remote" in no_remote.stderr
+    assert no_remote.returncode == 2 and "clone with no remote" in no_remote.stderr
     assert "git remote add origin HUB" in no_remote.stderr and "gitswarm init" not in no_remote.stderr
     outside = gitswarm("status", cwd=tmp_path, check=False)
-    assert outside.returncode == 1 and "not in a git repository" in outside.stderr
+    assert outside.returncode == 2 and "not in a git repository" in outside.stderr
     plain = tmp_path / "plain.git"
     sh("git", "init", "-q", "--bare", str(plain))
     clone = _clone(plain, tmp_path, "of-plain")
     not_hub = gitswarm("status", cwd=clone, check=False)  # the clone's remote is named, not the clone
-    assert not_hub.returncode == 1 and f"{plain} has no tasks branch" in not_hub.stderr
+    assert not_hub.returncode == 2 and f"{plain} has no tasks branch" in not_hub.stderr
     assert f"gitswarm init {plain}`" in not_hub.stderr and str(clone) not in not_hub.stderr
 
 
@@ -90,5 +90,5 @@ def test_an_unreachable_hub_has_its_own_exit_code(hub: Path, tmp_path: Path) -> 
 def test_init_on_a_clone_names_the_clones_hub(hub: Path, tmp_path: Path) -> None:
     clone = _clone(hub, tmp_path)
     refused = gitswarm("init", str(clone), check=False)
-    assert refused.returncode == 1 and "is not a bare git repository" in refused.stderr
+    assert refused.returncode == 2 and "is not a bare git repository" in refused.stderr
     assert f"is a clone of {hub}" in refused.stderr and "`gitswarm status` in the clone" in refused.stderr

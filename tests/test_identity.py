@@ -102,7 +102,7 @@ def test_a_worker_cannot_act_for_a_name_bound_to_another_identity(hub, tmp_path,
                      ("claim", url, "--worker", "w1"),
                      ("heartbeat", url, "--worker", "w1")):
             refused = gitswarm(*args, check=False)
-            assert refused.returncode == 1, (who, args, refused)
+            assert refused.returncode == 2, (who, args, refused)
             assert f"worker w1 belongs to alice; this push comes from {who or 'an anonymous pusher'}" in refused.stderr
             assert "--id" in refused.stderr and "Traceback" not in refused.stderr
         assert tasks_tip(hub) == tip  # nothing landed
@@ -159,7 +159,7 @@ def test_identity_over_a_transport_that_authenticates(urls, hub, tmp_path):
     tid = gitswarm("task", "add", alice, "--title", "Parse CSS").stdout.strip()
     assert gitswarm("claim", alice, "--worker", "aw").stdout.strip() == tid
     stolen = gitswarm("complete", bob, tid, "--worker", "aw", "--summary", "not mine", check=False)
-    assert stolen.returncode == 1, stolen
+    assert stolen.returncode == 2, stolen
     assert "worker aw belongs to alice; this push comes from bob" in stolen.stderr, stolen.stderr
     assert "status: claimed" in sh("git", "show", f"tasks:tasks/{tid[2:4]}/{tid}.yaml", cwd=hub).stdout
     gitswarm("complete", alice, tid, "--worker", "aw", "--summary", "mine")

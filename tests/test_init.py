@@ -123,7 +123,7 @@ def test_refuses_core_hooks_path(tmp_path):
     assert "core.hooksPath" in e.value.message and "--unset core.hooksPath" in e.value.hint
     assert not (hub / "hooks" / "pre-receive").exists()
     result = gitswarm("init", str(hub), check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "core.hooksPath" in result.stderr and "hint:" in result.stderr
 
 

@@ -35,7 +35,7 @@ def test_a_claim_records_its_lease_and_the_hubs_clock(hub):
     reflog = (hub / "logs" / "refs" / "gitswarm" / "heartbeats" / "alice").read_text().splitlines()
     assert len(reflog) == 1  # the claim's push moved alice's heartbeat ref: the lease starts on the hub's clock
     bad = gitswarm("claim", str(hub), "--worker", "bob", "--lease", "soon", check=False)
-    assert bad.returncode == 1 and "--lease: 'soon' is not a duration" in bad.stderr
+    assert bad.returncode == 2 and "--lease: 'soon' is not a duration" in bad.stderr
 
 
 def test_a_lapsed_claim_is_taken_back_and_only_then(hub, tmp_path):
@@ -122,7 +122,7 @@ def test_a_frozen_holder_cannot_land_or_complete_when_it_wakes(hub, tmp_path):
     assert sh("git", "show", "main:late.txt", cwd=hub, check=False).returncode != 0  # its work never landed
     # the old holder's completion fails with a clear message; the hub refuses it too, pushed by hand
     old = gitswarm("complete", str(hub), t.id, "--worker", "frozen", "--token", "1", "--summary", "late", check=False)
-    assert old.returncode == 1 and "claimed by bob (token 2), not by frozen (token 1)" in old.stderr
+    assert old.returncode == 2 and "claimed by bob (token 2), not by frozen (token 1)" in old.stderr
     with Board(str(hub)) as board:
         assert board.complete(t.id, "bob", "done properly").status == "done"
 

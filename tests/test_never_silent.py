@@ -72,6 +72,19 @@ def test_ctrl_c_stops_serve_with_130(hub: Path, tmp_path: Path) -> None:
     assert "stopping" in err
 
 
+def test_ctrl_c_stops_a_worker_pool_with_130_and_sigterm_with_0(hub: Path, tmp_path: Path) -> None:
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
+        proc = subprocess.Popen([sys.executable, "-m", "gitswarm", "worker", str(hub), "--workers", "1"],
+                                stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        assert proc.stderr is not None
+        said = [proc.stderr.readline() for _ in range(2)]  # its pool line, then its sandbox line: it is up
+        assert "worker pool" in said[0], said
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == code, err
+        assert "stopping" in err
+
+
 def test_log_entries_from_many_threads_never_run_together(capsys) -> None:
     """Each entry is one write under a lock; a multi-line entry (a command's stderr) keeps its
     later lines indented, so every line that starts at the margin starts with a time."""
@@ -88,3 +101,36 @@ def test_log_entries_from_many_threads_never_run_together(capsys) -> None:
     for first, second, third in zip(lines[::3], lines[1::3], lines[2::3]):
         assert first[2] == ":" and first[5] == ":" and first[9:].startswith("w") and first.endswith(": failed:")
         assert (second, third) == ("         line two", "         line three")
+
+
+def test_a_script_tells_nothing_ready_from_failed_from_interrupted(hub: Path, tmp_path: Path) -> None:
+    """claim's "no ready task" is 1; any error (a bad argument, a refused change, a usage error) is
+    2; Ctrl-C of a command waiting on the hub is 130, not click's 1."""
+    from conftest import gitswarm
+
+    from gitswarm.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOTHING_READY
+
+    empty = gitswarm("claim", str(hub), "-w", "w1", check=False)
+    assert empty.returncode == EXIT_NOTHING_READY == 1 and "no ready task" in empty.stderr
+    bad = gitswarm("claim", str(hub), "-w", "w1", "--lease", "soon", check=False)
+    assert bad.returncode == EXIT_ERROR == 2 and "--lease: 'soon' is not a duration" in bad.stderr, bad.stderr
+    tid = gitswarm("task", "add", str(hub), "--title", "x").stdout.strip()
+    refused = gitswarm("complete", str(hub), tid, "-w", "w1", "--summary", "s", check=False)
+    assert refused.returncode == EXIT_ERROR and "it is open" in refused.stderr and "hint:" in refused.stderr
+    usage = gitswarm("claim", str(hub), "--no-such-option", check=False)
+    assert usage.returncode == EXIT_ERROR and "No such option" in usage.stderr
+    import socket
+
+    with socket.socket() as server:  # a git daemon that accepts and never answers: status waits on it
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        proc = subprocess.Popen([sys.executable, "-m", "gitswarm", "status",
+                                 f"git://127.0.0.1:{server.getsockname()[1]}/hub.git"],
+                                stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        server.settimeout(60)
+        conn, _ = server.accept()
+        with conn:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    assert "Traceback" not in err and "interrupted" in err, err

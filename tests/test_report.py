@@ -113,10 +113,10 @@ def test_the_cli_writes_the_page_and_says_so(hub: Path, tmp_path: Path) -> None:
     assert f"wrote {out}" in result.stdout and "4 task(s): 3 done, 1 dead" in result.stdout
     assert out.read_text().startswith("<!DOCTYPE html>")
     failed = gitswarm("report", str(hub), "-o", str(tmp_path / "nowhere" / "run.html"), check=False)
-    assert failed.returncode == 1 and "cannot write" in failed.stderr and "hint:" in failed.stderr
+    assert failed.returncode == 2 and "cannot write" in failed.stderr and "hint:" in failed.stderr
     assert "Traceback" not in failed.stderr
     failed = gitswarm("report", str(hub), "--commit-url", "javascript:alert(1)//{sha}", check=False)
-    assert failed.returncode == 1 and "is not an http(s) address" in failed.stderr
+    assert failed.returncode == 2 and "is not an http(s) address" in failed.stderr
 
 
 def chromium() -> str | None:

@@ -73,7 +73,7 @@ def test_a_failed_attempt_then_its_retry_leave_two_records(hub: Path, tmp_path: 
     out = gitswarm("runs", str(hub), task["id"], "--attempt", "1").stdout
     assert "attempt 1  failed: " in out and "attempt 2  done" in out and "code: 3" in out and "try 1" in out
     missing = gitswarm("runs", str(hub), task["id"], "--attempt", "7", check=False)
-    assert missing.returncode == 1 and "no runs recorded for attempt 7" in missing.stderr
+    assert missing.returncode == 2 and "no runs recorded for attempt 7" in missing.stderr
 
 
 def test_a_handed_back_attempt_is_recorded_too(hub: Path, tmp_path: Path) -> None:

@@ -63,20 +63,34 @@ def test_status_shows_who_holds_the_train_and_what_it_tests(scene: Scene) -> Non
     assert train["doing"].startswith("testing batch #2") and train["renewed_ago"] >= 0
 
 
-def test_status_says_when_the_train_s_lease_has_lapsed(scene: Scene) -> None:
+def backdated_lease(scene: Scene, seconds_ago: int, lease: int) -> str:
     repo = pygit2.Repository(str(scene.clone))
     try:
-        then = pygit2.Signature(HOLDER, "t@example.com", int(time.time()) - 7200, 0)
+        then = pygit2.Signature(HOLDER, "t@example.com", int(time.time()) - seconds_ago, 0)
         empty = repo.TreeBuilder().write()
-        lease = str(repo.create_commit(None, then, then, queue.lease_message(HOLDER, 60), empty, []))
+        return str(repo.create_commit(None, then, then, queue.lease_message(HOLDER, lease), empty, []))
     finally:
         repo.free()
-    accepted(scene.clone, scene.hub, {TRAIN: lease})
+
+
+def test_status_says_when_the_train_s_lease_has_lapsed(scene: Scene) -> None:
+    accepted(scene.clone, scene.hub, {TRAIN: backdated_lease(scene, 7200, 60)})
     text, doc = status(scene.hub)
     assert "landing queue: empty" in text
     assert re.search(rf"^train: held by {HOLDER} \(lease 60s\), renewed 2h ago: lapsed, another train may take "
                      "it over$", text, re.M), text
     assert doc["queue"]["train"]["lapsed"] is True
+
+
+def test_status_says_a_lease_nobody_renews_is_likely_left_by_a_stopped_serve(scene: Scene) -> None:
+    """A running train renews its lease every third of it: one not renewed for longer, though not
+    lapsed yet, is shown as such (the serve that held it stopped?), with when it frees."""
+    accepted(scene.clone, scene.hub, {TRAIN: backdated_lease(scene, 300, 600)})
+    text, doc = status(scene.hub)
+    assert re.search(rf"^train: held by {HOLDER} \(lease 600s\), not renewed for 5m \(a running train renews it "
+                     r"every 3m: its serve stopped\?\); another train may take it over in \d+[sm]$", text, re.M), text
+    train = doc["queue"]["train"]
+    assert (train["lapsed"], train["overdue"]) == (False, True) and 0 < train["free_in"] <= 300
 
 
 def test_status_shows_the_last_landed_batch(scene: Scene) -> None:

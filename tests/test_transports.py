@@ -60,7 +60,7 @@ def test_the_hubs_guard_refuses_over_the_transport(remote, tmp_path):
     gitswarm("claim", url, "--worker", "alice", cwd=tmp_path)
     tip = sh("git", "rev-parse", "tasks", cwd=hub).stdout
     stolen = gitswarm("complete", url, tid, "--worker", "bob", "--summary", "not mine", check=False, cwd=tmp_path)
-    assert stolen.returncode == 1, stolen
+    assert stolen.returncode == 2, stolen
     assert "claimed by alice" in stolen.stderr and "not by bob" in stolen.stderr, stolen.stderr
     assert "Traceback" not in stolen.stderr
     # a hand-made bad push: mark the task done without being its holder, with plain git

@@ -83,6 +83,6 @@ def test_a_hub_on_this_machine_rings_at_once_without_polling(hub: Path):
 
 def test_the_worker_command_refuses_unknown_roles_and_durations(hub: Path):
     bad = gitswarm("worker", str(hub), "--roles", "worker,judge", check=False)
-    assert bad.returncode == 1 and "--roles: 'worker,judge'" in bad.stderr and "gitswarm serve" in bad.stderr
+    assert bad.returncode == 2 and "--roles: 'worker,judge'" in bad.stderr and "gitswarm serve" in bad.stderr
     bad = gitswarm("worker", str(hub), "--poll", "soon", check=False)
-    assert bad.returncode == 1 and "--poll: 'soon' is not a duration" in bad.stderr
+    assert bad.returncode == 2 and "--poll: 'soon' is not a duration" in bad.stderr

@@ -54,12 +54,15 @@ class OpenAIModel:
 
     `backoff` is the first wait in seconds, doubled at each retry, jittered, capped at `max_wait`
     (which also caps a Retry-After). `sleep` is injectable for tests. `attempts` counts requests sent.
+    `on_retry(why, wait, attempt, attempts)`, when given, hears of each wait before a retry (so
+    that a run whose endpoint is down does not wait in silence).
     """
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
                  temperature: float | None = None, timeout: float = 120, max_retries: int = 6,
                  extra: dict[str, Any] | None = None, *, backoff: float = 1.0, max_wait: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_retry: Callable[[str, float, int, int], None] | None = None):
         if api_key is None and not os.environ.get("OPENAI_API_KEY"):
             api_key = PLACEHOLDER_KEY
         self.name = model
@@ -72,6 +75,7 @@ class OpenAIModel:
         self.backoff = backoff
         self.max_wait = max_wait
         self.sleep = sleep
+        self.on_retry = on_retry
         self.attempts = 0
         self.waits: list[float] = []
 
@@ -107,11 +111,15 @@ class OpenAIModel:
                 wait = self.backoff * 2 ** attempt * (0.75 + 0.5 * random.random())
             wait = min(wait, self.max_wait)
             self.waits.append(wait)
+            if self.on_retry is not None:
+                self.on_retry(last, wait, attempt + 1, self.max_retries + 1)
             self.sleep(wait)
         raise ModelUnavailable(
             f"model {self.name!r} at {self.base_url} unavailable after {self.max_retries + 1} attempts: {last}",
             "check that the server is running and reachable from this host (its endpoints: gitswarm's "
-            "endpoints.yaml, or OPENAI_BASE_URL); the task goes back to the board and is tried again",
+            f"endpoints.yaml, or OPENAI_BASE_URL); a slow or flaky one may need more `timeout` (now "
+            f"{self.timeout:g}s) or `retries` (now {self.max_retries}) in .gitswarm.yaml (under `defaults:` or "
+            "the role's section); the task goes back to the board and is tried again",
             attempts=self.max_retries + 1)
 
     def _rejected(self, e: openai.APIStatusError) -> ModelRejected:

@@ -46,7 +46,7 @@ def default_model(role: RoleConfig) -> ChatModel:
                             "load the settings with the host's endpoints (gitswarm.config.load_config)")
     key = os.environ.get(role.api_key_env) if role.api_key_env else None
     return OpenAIModel(role.model or "gpt-4o-mini", base_url=role.base_url, api_key=key or PLACEHOLDER_KEY,
-                       temperature=role.temperature)
+                       temperature=role.temperature, timeout=role.timeout, max_retries=role.retries)
 
 
 class Stopping(Exception):
@@ -157,7 +157,13 @@ class Swarm:
             if self.stop.is_set():
                 raise LimitExceeded("stopped", "the swarm is stopping")
 
-        return run_agent(self.model_factory(settings), SYSTEM[role], prompt, tools, limits, on_step=on_step)
+        model = self.model_factory(settings)
+        if getattr(model, "on_retry", False) is None:  # a model that tells its retries (OpenAIModel): say each
+            who = (about or {}).get("worker") or role
+            model.on_retry = lambda why, wait, n, of: self.log(  # type: ignore[attr-defined]
+                f"{who}: model {settings.model!r} at {settings.base_url}: {why}; attempt {n} of {of} failed, "
+                f"next at {time.strftime('%H:%M:%S', time.localtime(time.time() + wait))}")
+        return run_agent(model, SYSTEM[role], prompt, tools, limits, on_step=on_step)
 
     def _run_command(self, role: str, settings: RoleConfig, prompt: str, limits: Limits, where: Path,
                      command: str | None, env: dict[str, str], about: dict[str, str]) -> AgentResult:
@@ -248,6 +254,36 @@ class Swarm:
         if used < rec.budget:
             return None
         return f"goal {goal}: its token budget is spent ({used} of {rec.budget} tokens)"
+
+    def unresolved(self, goal: Goal, settings: Config) -> GitswarmError | None:
+        """Whether a program the goal's commands name is missing from the sandbox that command
+        runs in (gitswarm.resolve): its test and check, its tasks' `run:`, and the command of each
+        command role it uses. None when every one resolves."""
+        from ..resolve import Command, unresolved
+
+        path_env, mirror = agent_env().get("PATH", ""), self.board.mirror.path
+        with tempfile.TemporaryDirectory(prefix="gitswarm-resolve-", dir=self.workdir if self.workdir.is_dir()
+                                         else None) as folder:
+            cwd = Path(folder)
+
+            def as_agent(*lines: str) -> Callable[[list[str]], list[str]]:  # as _run_command shows them
+                shown = [mirror, *(p for line in lines for p in sandbox.executable_paths(line, path_env))]
+                return lambda argv: sandbox.wrap(argv, cwd, self.hidden, shown)
+
+            checks, runs = self.sandbox(cwd), as_agent(*(t.run for t in goal.tasks if t.run))
+            commands = [Command(goal.path, name, line, checks) for name, line in (("test", goal.test),
+                                                                                  ("check", goal.check)) if line]
+            commands += [Command(goal.path, f"tasks[{i}].run", t.run, runs) for i, t in enumerate(goal.tasks) if t.run]
+            uses = {"planner": not goal.tasks, "worker": not goal.tasks or any(not t.run for t in goal.tasks),
+                    "judge": not goal.check}  # a listed goal needs no planner; run: tasks no worker; check: no judge
+            for role in (r for r, used in uses.items() if used):
+                line = settings.role(role).command
+                if settings.role(role).backend == "command" and line:
+                    own = "command" in (goal.models.get(role) or {})
+                    commands.append(Command(goal.path if own else CONFIG_PATH,
+                                            f"models.{role}.command" if own else f"{role}.command", line,
+                                            as_agent(line)))
+            return unresolved(commands, cwd)
 
     def run_check(self, command: str, cwd: Path, timeout: float = 1800.0, tip: str | None = None,
                   stop: threading.Event | None = None) -> tuple[bool, str]:

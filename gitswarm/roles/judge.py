@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import checkout
 from .. import task as T
+from ..agents import ModelRejected, ModelUnavailable
 from ..agents.tools import judge_tools
 from ..errors import GitswarmError
 from ..record import GoalRecord, Verdict
@@ -81,7 +82,12 @@ def _decide(swarm: Swarm, goal, record: GoalRecord, tip: str | None) -> tuple[st
         result = swarm.run_agent("judge", settings, prompt,
                                  judge_tools(lambda decision, reasons: said.append((decision, reasons))), cwd=where,
                                  about={"goal": goal.name})
+    if isinstance(result.error, (ModelUnavailable, ModelRejected)):  # its model down or refusing: no verdict
+        raise result.error
     if settings.backend == "command":
+        if result.reason == "time":  # killed: no verdict (an exit status is one: 0 done, else continue)
+            raise GitswarmError(f"the judge command gave no verdict: {result.summary}",
+                                "raise judge.wall_time in .gitswarm.yaml, or make the command faster")
         return ("done" if result.reason == "finished" else "continue"), result.summary or result.reason, \
             result.tokens_in + result.tokens_out
     if not said:

@@ -91,11 +91,20 @@ def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = 
     if settings.backend == "command":
         result = _command_planner(swarm, settings, prompt, create, about)
     else:
-        result = swarm.run_agent("planner", settings, prompt, planner_tools(create))
+        result = swarm.run_agent("planner", settings, prompt, planner_tools(create), about=about)
     swarm.log(f"{planner}: {goal.name}: {len(created)} tasks created ({result.reason})")
     if result.reason not in ("finished",) and not created:
-        raise GitswarmError(f"the planner stopped ({result.reason}): {result.summary}")
+        if isinstance(result.error, GitswarmError):  # its model unavailable or refusing: its own words and hint
+            raise result.error
+        raise GitswarmError(f"the planner stopped ({result.reason}): {result.summary}",
+                            _STOPPED_HINT.get(f"{settings.backend} {result.reason}"))
     return result.summary, result.tokens_in + result.tokens_out
+
+
+_STOPPED_HINT = {  # by backend and reason
+    "openai time": "the planner ran out of its wall_time: raise planner.wall_time in .gitswarm.yaml",
+    "command time": "the planner's command ran out of its wall_time: raise planner.wall_time in .gitswarm.yaml",
+    "command error": "the planner's command failed: run it by hand on a checkout of main to see why"}
 
 
 def _command_planner(swarm: Swarm, settings, prompt: str, create, about: dict[str, str]) -> AgentResult:
