@@ -77,7 +77,7 @@ def test_two_gitolite_users_claim_and_complete_and_gitolite_names_the_pusher(git
     # bob cannot complete alice's claim, even under her worker's name: his key is bob's
     tip = sh("git", "rev-parse", "tasks", cwd=hub).stdout
     stolen = gitswarm("complete", bob, first, "--worker", "alice-w0", "--summary", "mine now", check=False)
-    assert stolen.returncode == 1, stolen
+    assert stolen.returncode == 2, stolen
     assert "worker alice-w0 belongs to alice; this push comes from bob" in stolen.stderr, stolen.stderr
     assert "Traceback" not in stolen.stderr
     assert sh("git", "rev-parse", "tasks", cwd=hub).stdout == tip
@@ -115,7 +115,7 @@ def test_the_hubs_own_pushes_pass_gitolites_update_hook_with_its_bypass(gitolite
     hub = setup_hub(gitolite, tmp_path)
     monkeypatch.setenv("HOME", str(gitolite.home))
     refused = gitswarm("task", "add", str(hub), "--title", "From the hub", check=False)
-    assert refused.returncode == 1 and "hook declined" in refused.stderr, refused.stderr
+    assert refused.returncode == 2 and "hook declined" in refused.stderr, refused.stderr
     monkeypatch.setenv("GL_LIBDIR", gitolite.gitolite("query-rc", "GL_LIBDIR").stdout.strip())
     monkeypatch.setenv("GL_BYPASS_ACCESS_CHECKS", "1")
     tid = gitswarm("task", "add", str(hub), "--title", "From the hub").stdout.strip()
@@ -125,7 +125,7 @@ def test_the_hubs_own_pushes_pass_gitolites_update_hook_with_its_bypass(gitolite
 def test_init_refuses_hooks_that_gitolite_manages(gitolite, tmp_path):
     hub = setup_hub(gitolite, tmp_path)
     refused = gitswarm("init", str(hub), check=False)
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "gitolite's multi-hook driver" in refused.stderr and "--hooks-dir" in refused.stderr, refused.stderr
     assert os.readlink(hub / "hooks" / "pre-receive").endswith("multi-hook-driver")  # left alone
     again = gitswarm("init", str(hub), "--hooks-dir", str(gitolite.home / HOOKS_DIR)).stdout

@@ -161,7 +161,7 @@ def test_hooks_dir_takes_the_shims_and_leaves_the_repository_hooks_alone(tmp_pat
     assert "already a gitswarm hub" in gitswarm("init", str(hub), "--hooks-dir", str(folder)).stdout
     (folder / "post-receive").write_text("#!/bin/sh\necho someone else's\n")
     refused = gitswarm("init", str(hub), "--hooks-dir", str(folder), check=False)
-    assert refused.returncode == 1 and "is not gitswarm's hook" in refused.stderr, refused.stderr
+    assert refused.returncode == 2 and "is not gitswarm's hook" in refused.stderr, refused.stderr
     assert (folder / "post-receive").read_text() == "#!/bin/sh\necho someone else's\n"
 
 
