@@ -1,0 +1,166 @@
+"""What `gitswarm eval` reports, computed from its results document alone (gitswarm/eval.py), so
+that `gitswarm eval --from results.json` rebuilds the same table and chart: per variant, overall
+and per goal, the success rate by the hidden check with a Wilson 95 % interval, wall time, tokens
+and cost per success, tasks and landings, and the judge's accuracy: a false done is a `done`
+verdict on a tree the hidden check fails; a false continue/stop is a last verdict of continue or
+stop on a tree it passes. Pure but for `write_png`, which needs matplotlib (the `bench` extra)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .errors import GitswarmError
+
+FORMAT = "gitswarm-eval/1"
+Z95 = 1.959963984540054
+ALL = "all"
+COLUMNS = ("variant", "goal", "success", "95% CI", "wall s", "tokens/success", "cost/success", "tasks", "landed",
+           "false done", "false continue/stop", "judge accuracy", "errors")
+
+
+class NoMatplotlib(GitswarmError):
+    """The chart needs matplotlib, which is not installed."""
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (0, 1 when n is 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denominator = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    low = 0.0 if successes == 0 else max(0.0, center - half)  # exact at the ends, not 0.9999999999999999
+    return low, 1.0 if successes == n else min(1.0, center + half)
+
+
+def stats(results: list[dict[str, Any]], price: float | None) -> dict[str, Any]:
+    """The figures of a set of trials (one goal of one variant, or all its goals)."""
+    n = len(results)
+    wins = sum(bool(r["passed"]) for r in results)
+    low, high = wilson(wins, n)
+    tokens = sum(int(r["tokens"]) for r in results)
+    judged = [r for r in results if r["judge"] is not None]
+    false_done = sum(r["judge"] == "done" and not r["passed"] for r in judged)
+    false_other = sum(r["judge"] in ("continue", "stop") and bool(r["passed"]) for r in judged)
+    return {
+        "trials": n, "successes": wins, "rate": _r(wins / n if n else 0.0), "ci": [_r(low), _r(high)],
+        "wall_mean": _r(sum(float(r["wall"]) for r in results) / n if n else 0.0),
+        "tokens": tokens, "tokens_per_success": _r(tokens / wins) if wins else None,
+        "cost_per_success": _r(tokens * price / 1e6 / wins, 6) if wins and price is not None else None,
+        "tasks_mean": _r(sum(int(r["tasks"]) for r in results) / n if n else 0.0),
+        "landed_mean": _r(sum(int(r["landed"]) for r in results) / n if n else 0.0),
+        "verdicts": len(judged), "false_done": false_done, "false_continue_stop": false_other,
+        "judge_accuracy": _r((len(judged) - false_done - false_other) / len(judged)) if judged else None,
+        "errors": sum(r["error"] is not None for r in results),
+        "timeouts": sum(bool(r["timed_out"]) for r in results),
+    }
+
+
+def _r(value: float, digits: int = 4) -> float:
+    return round(value, digits)
+
+
+def summarize(doc: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """variant -> goal (and "all") -> stats, in the document's order."""
+    goals = [g["name"] for g in doc["goals"]]
+    summary: dict[str, dict[str, dict[str, Any]]] = {}
+    for variant in doc["variants"]:
+        mine = [r for r in doc["results"] if r["variant"] == variant["name"]]
+        rows = {ALL: stats(mine, variant["price"])}
+        rows.update({g: stats([r for r in mine if r["goal"] == g], variant["price"]) for g in goals})
+        summary[variant["name"]] = rows
+    return summary
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """One comparison table: every variant over all goals, then goal by goal, variants side by side."""
+    summary = summarize(doc)
+    lines = [f"# gitswarm eval: suite {doc['suite']}, {doc['trials_per_goal']} trial(s) per goal and variant", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for goal in [ALL, *(g["name"] for g in doc["goals"])]:
+        for variant, rows in summary.items():
+            s = rows[goal]
+            cells = [variant, goal if goal != ALL else "**all**", f"{s['successes']}/{s['trials']} ({s['rate']:.0%})",
+                     f"{s['ci'][0]:.0%}-{s['ci'][1]:.0%}", f"{s['wall_mean']:.1f}", _num(s["tokens_per_success"], 0),
+                     "-" if s["cost_per_success"] is None else f"${s['cost_per_success']:.4f}",
+                     f"{s['tasks_mean']:.1f}", f"{s['landed_mean']:.1f}", str(s["false_done"]),
+                     str(s["false_continue_stop"]),
+                     "-" if s["judge_accuracy"] is None else f"{s['judge_accuracy']:.0%} of {s['verdicts']}",
+                     str(s["errors"])]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "success: the hidden check passed on main's final tree; 95% CI: Wilson; wall s: mean per trial; "
+              "tasks, landed: mean per trial; false done: the judge said done and the check failed; "
+              "false continue/stop: its last verdict was continue or stop and the check passed.", ""]
+    return "\n".join(lines)
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def with_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """The results document with its summary (recomputed: a summary in the input is not trusted)."""
+    return {**{k: v for k, v in doc.items() if k != "summary"}, "summary": summarize(doc)}
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A results document written by `gitswarm eval`; GitswarmError naming the file otherwise."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GitswarmError(f"{path}: not a results file: {e}", "give the results.json `gitswarm eval` wrote") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not all(
+            isinstance(doc.get(k), list) for k in ("goals", "variants", "results")):
+        raise GitswarmError(f"{path}: not a {FORMAT} results file",
+                            "give the results.json `gitswarm eval --out DIR` wrote")
+    return doc
+
+
+def write_png(doc: dict[str, Any], path: Path) -> None:
+    """A bar chart of success rates with their intervals, per goal and overall, variants side by
+    side. NoMatplotlib when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise NoMatplotlib("no PNG: matplotlib is not installed",
+                           "pip install matplotlib (or gitswarm[bench]), then `gitswarm eval --from "
+                           "results.json --out DIR` draws it from the results") from None
+    summary = summarize(doc)
+    goals = [ALL, *(g["name"] for g in doc["goals"])]
+    width = 0.8 / max(1, len(summary))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(goals) + 2), 4.5))
+    for i, (variant, rows) in enumerate(summary.items()):
+        xs = [g + (i - (len(summary) - 1) / 2) * width for g in range(len(goals))]
+        rates = [rows[g]["rate"] for g in goals]
+        errors = [[rows[g]["rate"] - rows[g]["ci"][0] for g in goals], [rows[g]["ci"][1] - rows[g]["rate"] for g in goals]]
+        ax.bar(xs, rates, width, yerr=errors, capsize=3, label=variant)
+    ax.set_xticks(range(len(goals)), goals, rotation=30, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("success rate (hidden check), 95% Wilson CI")
+    ax.set_title(f"gitswarm eval: {doc['suite']}, {doc['trials_per_goal']} trial(s) each")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def write_all(doc: dict[str, Any], out: Path) -> list[str]:
+    """results.json (with its summary), results.md and results.png in `out`; what was written, as
+    lines to say (the PNG's absence, with why, among them)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(with_summary(doc), indent=2, sort_keys=True) + "\n")
+    (out / "results.md").write_text(markdown(doc))
+    said = [f"wrote {out / 'results.json'}", f"wrote {out / 'results.md'}"]
+    try:
+        write_png(doc, out / "results.png")
+        said.append(f"wrote {out / 'results.png'}")
+    except NoMatplotlib as e:
+        said.append(f"{e.message} (hint: {e.hint})")
+    return said

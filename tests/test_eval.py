@@ -1,0 +1,166 @@
+"""`gitswarm eval` end to end: scripted models on loopback (tests/fake_openai.py), real hubs, real
+`gitswarm serve --until-done` processes, real pushes and hooks, the hidden check in the sandbox."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fake_openai import FakeOpenAI, Request, Response, tool_call
+from gitswarm import evalreport
+from gitswarm.eval import Variant, command, load_matrix, settings_text, MatrixInvalid
+from gitswarm.evalsuite import load_suite
+from test_e2e_openai import Brain, tool_results
+
+GOOD = "def add(a, b):\n    return a + b\n"
+BROKEN = "def add(a, b):\n    return a - b\n"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """The host's one endpoint, for the serve processes eval starts (they inherit this environment)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with FakeOpenAI() as s:
+        monkeypatch.setenv("OPENAI_BASE_URL", s.base_url)
+        yield s
+
+
+@pytest.fixture
+def suite(tmp_path) -> Path:
+    """A one-goal suite: write add(a, b); its hidden check the agents never see."""
+    entry = tmp_path / "suite" / "adder"
+    (entry / "repo").mkdir(parents=True)
+    (entry / "hidden").mkdir()
+    (entry / "repo" / "README.md").write_text("# adder\n")
+    (entry / "goal.md").write_text("---\nmax_cycles: 1\n---\n# Add\n\nWrite add(a, b) in add.py.\n")
+    (entry / "entry.yaml").write_text("check: 'python3 -B check_add.py'\ndifficulty: 1\nkind: function\n"
+                                      "timeout: 5m\n")
+    (entry / "hidden" / "check_add.py").write_text("from add import add\nassert add(2, 3) == 5, add(2, 3)\n")
+    return tmp_path / "suite"
+
+
+def brain() -> Brain:
+    """One task; the worker writes add.py, right for model `good`, wrong for `bad`; the judge always
+    says done (a liar for `bad`)."""
+    def worker(req: Request) -> Response:
+        if not tool_results(req):
+            return tool_call("write_file", {"path": "add.py",
+                                            "content": GOOD if req.body["model"] == "good" else BROKEN})
+        return tool_call("finish", {"summary": "wrote add.py"})
+
+    return Brain([{"title": "Write add", "description": "add(a, b) in add.py"}], judge="done", worker=worker)
+
+
+def settings_file(tmp_path: Path, server: FakeOpenAI, model: str = "good") -> Path:
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump({"defaults": {"model": model, "base_url": server.base_url, "max_steps": 10}}))
+    return path
+
+
+def run_eval(suite: Path, out: Path, lines: list[str], **kw) -> dict:
+    kw = {"trials": 1, "jobs": 1, "workers": 1, "matrix": None, "settings": None, "only": "", "price": None,
+          "workdir": None, "from_file": None} | kw
+    assert command(str(suite), out=out, say=lines.append, **kw) == 0
+    return json.loads((out / "results.json").read_text())
+
+
+def test_a_scripted_swarm_solves_a_goal_and_eval_reports_success(suite, tmp_path, server):
+    server.route(brain())
+    lines: list[str] = []
+    doc = run_eval(suite, tmp_path / "out", lines, settings=settings_file(tmp_path, server), price=2.0,
+                   workdir=tmp_path / "work")
+    [result] = doc["results"]
+    assert result["error"] is None, result
+    assert result["passed"] and result["judge"] == "done" and result["status"] == "done", result
+    assert result["tasks"] == 1 and result["landed"] == 1 and result["tokens"] > 0 and result["exit"] == 0
+    overall = doc["summary"]["default"]["all"]
+    assert (overall["successes"], overall["trials"], overall["false_done"]) == (1, 1, 0)
+    assert overall["ci"][1] == 1.0 and 0.0 < overall["ci"][0] < 0.3  # Wilson, one trial
+    assert overall["cost_per_success"] == pytest.approx(result["tokens"] * 2.0 / 1e6)
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert "| default | **all** | 1/1 (100%) |" in table and "| default | adder | 1/1 (100%) |" in table
+    assert table in "\n".join(lines)
+    # the hidden check stayed outside the hub: no ref of it holds check_add.py
+    hub = tmp_path / "work" / "default" / "adder" / "1" / "hub.git"
+    assert subprocess.run(["git", "log", "--all", "--format=%H", "--", "check_add.py"], cwd=hub,
+                          capture_output=True, text=True).stdout == ""
+    assert all("check_add" not in json.dumps(r.body) for r in server.requests)
+
+
+def test_a_lying_judge_is_caught_as_false_done(suite, tmp_path, server):
+    server.route(brain())
+    doc = run_eval(suite, tmp_path / "out", [], settings=settings_file(tmp_path, server, model="bad"))
+    [result] = doc["results"]
+    assert result["error"] is None, result
+    assert result["judge"] == "done" and not result["passed"], result
+    assert "AssertionError: -1" in result["check_output"]
+    overall = doc["summary"]["default"]["all"]
+    assert (overall["successes"], overall["false_done"], overall["judge_accuracy"]) == (0, 1, 0.0)
+    assert "| default | adder | 0/1 (0%) | 0%-79% |" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_a_matrix_of_two_configurations_makes_one_table_that_from_rebuilds(suite, tmp_path, server):
+    server.route(brain())
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text("variants:\n  good: {settings: {defaults: {model: good}}, price: 1.5}\n"
+                      "  bad: {settings: {defaults: {model: bad}}}\n")
+    out = tmp_path / "out"
+    doc = run_eval(suite, out, [], settings=settings_file(tmp_path, server), matrix=matrix, jobs=2)
+    assert [(r["variant"], r["passed"], r["judge"]) for r in doc["results"]] == [("good", True, "done"),
+                                                                                 ("bad", False, "done")]
+    assert {r["variant"]: r["tokens"] > 0 for r in doc["results"]} == {"good": True, "bad": True}
+    table = (out / "results.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| good") or line.startswith("| bad")]
+    assert [r.split(" | ")[:3] for r in rows] == [["| good", "**all**", "1/1 (100%)"], ["| bad", "**all**", "0/1 (0%)"],
+                                                  ["| good", "adder", "1/1 (100%)"], ["| bad", "adder", "0/1 (0%)"]]
+    # the real command line rebuilds the table (and the JSON and PNG) from the results alone
+    again = tmp_path / "again"
+    proc = subprocess.run([sys.executable, "-m", "gitswarm", "eval", "--from", str(out / "results.json"),
+                           "--out", str(again)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (again / "results.md").read_text() == table and table in proc.stdout
+    assert json.loads((again / "results.json").read_text()) == doc
+    assert (again / "results.png").read_bytes() == (out / "results.png").read_bytes()
+
+
+def test_a_summary_in_the_results_is_recomputed_not_trusted(tmp_path):
+    doc = {"format": evalreport.FORMAT, "suite": "s", "trials_per_goal": 2, "goals": [{"name": "g"}],
+           "variants": [{"name": "v", "settings": {}, "workers": 1, "price": None}],
+           "results": [{"variant": "v", "goal": "g", "trial": k, "passed": k == 1, "judge": "done", "wall": 1.0,
+                        "tokens": 10, "tasks": 1, "landed": 1, "error": None, "timed_out": False} for k in (1, 2)],
+           "summary": {"v": {"all": {"successes": 99}}}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(doc))
+    lines: list[str] = []
+    assert command(None, trials=1, jobs=1, workers=1, matrix=None, settings=None, only="", price=None,
+                   out=tmp_path / "out", workdir=None, from_file=path, say=lines.append) == 0
+    rebuilt = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert rebuilt["summary"]["v"]["all"]["successes"] == 1 and rebuilt["summary"]["v"]["all"]["false_done"] == 1
+    path.write_text("{}")
+    with pytest.raises(Exception, match="not a gitswarm-eval/1 results file"):
+        evalreport.read_results(path)
+
+
+def test_wilson_interval():
+    assert evalreport.wilson(0, 0) == (0.0, 1.0)
+    low, high = evalreport.wilson(8, 10)
+    assert round(low, 3) == 0.490 and round(high, 3) == 0.943
+    assert evalreport.wilson(10, 10)[1] == 1.0
+
+
+def test_a_bad_matrix_or_variant_is_named_before_anything_runs(tmp_path, suite):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text("variants:\n  a: {setings: {}}\n")
+    with pytest.raises(MatrixInvalid, match=r"variants.a.setings: unknown field") as e:
+        load_matrix(matrix, 2, None)
+    assert "settings" in e.value.hint
+    [entry] = load_suite(suite).entries
+    with pytest.raises(MatrixInvalid, match=r"variant typo \(adder\): .gitswarm.yaml: .*modle: unknown setting"):
+        settings_text(entry, {}, Variant("typo", {"modle": "x"}))
+    with pytest.raises(Exception, match="--only: 'nope' is no entry"):
+        load_suite(suite).only(["nope"])
