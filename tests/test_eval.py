@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,7 +66,7 @@ def settings_file(tmp_path: Path, server: FakeOpenAI, model: str = "good") -> Pa
 def run_eval(suite: Path, out: Path, lines: list[str], **kw) -> dict:
     kw = {"trials": 1, "jobs": 1, "workers": 1, "matrix": None, "settings": None, "only": "", "price": None,
           "workdir": None, "from_file": None} | kw
-    assert command(str(suite), out=out, say=lines.append, **kw) == 0
+    assert command(suite and str(suite), out=out, say=lines.append, **kw) == 0
     return json.loads((out / "results.json").read_text())
 
 
@@ -164,3 +165,33 @@ def test_a_bad_matrix_or_variant_is_named_before_anything_runs(tmp_path, suite):
         settings_text(entry, {}, Variant("typo", {"modle": "x"}))
     with pytest.raises(Exception, match="--only: 'nope' is no entry"):
         load_suite(suite).only(["nope"])
+
+
+def test_the_builtin_suite_runs_end_to_end_against_an_oracle_and_an_idle_model(tmp_path, server):
+    """Every built-in goal goes through a real hub (its goal and settings accepted by the hub's hook,
+    its `test:` run by the landing train): a model that writes the reference solution
+    (tests/eval_solutions/) meets all of them; one that changes nothing meets none, and its judge,
+    saying done anyway, is caught every time."""
+    solutions = Path(__file__).with_name("eval_solutions")
+
+    def worker(req: Request) -> Response:
+        goal = re.search(r'<goal name="([^"]+)">', req.messages[1]["content"]).group(1)
+        files = sorted(p for p in (solutions / goal).rglob("*") if p.is_file())
+        done = len(tool_results(req))
+        if req.body["model"] == "oracle" and done < len(files):
+            path = files[done]
+            return tool_call("write_file", {"path": str(path.relative_to(solutions / goal)), "content": path.read_text()})
+        return tool_call("finish", {"summary": "done"})
+
+    server.route(Brain([{"title": "Solve the goal", "description": "all of it"}], judge="done", worker=worker))
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text("variants:\n  oracle: {settings: {defaults: {model: oracle}}}\n"
+                      "  idle: {settings: {defaults: {model: idle}}}\n")
+    doc = run_eval(None, tmp_path / "out", [], settings=settings_file(tmp_path, server), matrix=matrix, jobs=2)
+    oracle, idle = doc["summary"]["oracle"]["all"], doc["summary"]["idle"]["all"]
+    failed = [(r["goal"], r["error"], r["check_output"]) for r in doc["results"]
+              if r["variant"] == "oracle" and not r["passed"]]
+    assert not failed
+    assert (oracle["successes"], oracle["trials"], oracle["false_done"], oracle["judge_accuracy"]) == (9, 9, 0, 1.0)
+    assert (idle["successes"], idle["false_done"], idle["errors"]) == (0, 9, 0)
+    assert all(r["landed"] == 1 for r in doc["results"] if r["variant"] == "oracle")
