@@ -271,8 +271,11 @@ def _export_main(hub: Path, tree: Path) -> None:
     proc = git.run(["archive", "--format=tar", "refs/heads/main"], cwd=hub, check=False)
     if proc.returncode != 0:
         return
-    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
-        archive.extractall(tree, filter="data")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+            archive.extractall(tree, filter="data")  # refuses links and paths that leave the tree
+    except tarfile.TarError as e:  # what agents committed: the trial fails, saying why; the eval goes on
+        raise GitswarmError(f"main's final tree cannot be exported safely for the hidden check: {e}") from None
 
 
 def default_jobs() -> int:

@@ -1,6 +1,6 @@
 """An eval suite: a folder of entries, one folder each, read by `gitswarm eval` (gitswarm/eval.py).
 
-    <suite>/<entry>/entry.yaml   check: "python3 -B check_x.py"   (the hidden check; required)
+    <suite>/<entry>/entry.yaml   check: "python3 -I -B check_x.py" (the hidden check; required)
                                  difficulty: 1                    (1-5, for ordering and tables; default 3)
                                  kind: function                   (free words: function, bugfix, refactor, ...)
                                  timeout: 20m                     (a trial's wall time, serve included)
@@ -126,7 +126,7 @@ def load_entry(folder: Path) -> Entry:
     check = doc.get("check")
     if not isinstance(check, str) or not check.strip():
         raise fail("check", f"{shown(check)} is not a command",
-                   'the hidden check, run on main\'s final tree: check: "python3 -B check_x.py"')
+                   'the hidden check, run on main\'s final tree: check: "python3 -I -B check_x.py"')
     difficulty = doc.get("difficulty", 3)
     if not isinstance(difficulty, int) or isinstance(difficulty, bool) or not 1 <= difficulty <= 5:
         raise fail("difficulty", f"{shown(difficulty)} is not a whole number from 1 to 5", "difficulty: 2")

@@ -195,3 +195,20 @@ def test_the_builtin_suite_runs_end_to_end_against_an_oracle_and_an_idle_model(t
     assert (oracle["successes"], oracle["trials"], oracle["false_done"], oracle["judge_accuracy"]) == (9, 9, 0, 1.0)
     assert (idle["successes"], idle["false_done"], idle["errors"]) == (0, 9, 0)
     assert all(r["landed"] == 1 for r in doc["results"] if r["variant"] == "oracle")
+
+
+def test_a_tree_whose_links_leave_it_fails_its_trial_saying_why(hub, tmp_path):
+    """A symlink on main to a path outside the tree (what an agent may commit) is not followed when
+    main's final tree is exported for the hidden check: the trial fails with the reason."""
+    from conftest import sh
+    from gitswarm.eval import _export_main
+    from gitswarm.errors import GitswarmError
+
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", str(hub), str(clone))
+    (clone / "eval_hidden_test.py").symlink_to("/etc/passwd")
+    sh("git", "add", "-A", cwd=clone)
+    sh("git", "commit", "-q", "-m", "a link out", cwd=clone)
+    sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
+    with pytest.raises(GitswarmError, match="cannot be exported safely"):
+        _export_main(hub, tmp_path / "tree")

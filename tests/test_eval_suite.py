@@ -75,3 +75,14 @@ def test_a_broken_entry_is_named_with_its_file_field_and_fix(tmp_path):
     (entry / "goal.md").write_text("---\njudge: {every: soon}\n---\n# A goal\n")
     with pytest.raises(SuiteInvalid, match=r"goal.md: judge.every"):
         load_entry(entry)
+
+
+def test_a_module_an_agent_names_like_the_standard_library_s_does_not_pass_the_check(tmp_path):
+    """unittest.py that exits 0, committed beside the code: the hidden check still fails (it runs
+    as `python3 -I`, the tree's modules after the library's)."""
+    for entry in SUITE.entries:
+        tree = tmp_path / entry.name
+        copy_tree(entry.snapshot, tree)
+        (tree / "unittest.py").write_text("raise SystemExit(0)\n")
+        passed, output = hidden_check(entry, tree)
+        assert not passed, (entry.name, output)

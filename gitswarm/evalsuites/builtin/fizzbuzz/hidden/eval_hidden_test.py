@@ -1,4 +1,10 @@
+import os
+import sys
 import unittest
+
+# run as `python3 -I`: the tree's modules are found after the standard library's, so that a
+# unittest.py (or any module named like one of the library's) committed by an agent shadows nothing
+sys.path.append(os.getcwd())
 
 from fizzbuzz import fizzbuzz
 
@@ -17,3 +23,7 @@ class Hidden(unittest.TestCase):
     def test_negative(self):
         with self.assertRaises(ValueError):
             fizzbuzz(-1)
+
+
+if __name__ == "__main__":
+    unittest.main()

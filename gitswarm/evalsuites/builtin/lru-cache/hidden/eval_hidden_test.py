@@ -1,4 +1,10 @@
+import os
+import sys
 import unittest
+
+# run as `python3 -I`: the tree's modules are found after the standard library's, so that a
+# unittest.py (or any module named like one of the library's) committed by an agent shadows nothing
+sys.path.append(os.getcwd())
 
 from lru import LRUCache
 
@@ -33,3 +39,7 @@ class Hidden(unittest.TestCase):
         for i in range(1000):
             c.put(i, i)
         self.assertEqual(c.keys(), [999])
+
+
+if __name__ == "__main__":
+    unittest.main()

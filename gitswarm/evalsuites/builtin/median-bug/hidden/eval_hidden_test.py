@@ -1,4 +1,10 @@
+import os
+import sys
 import unittest
+
+# run as `python3 -I`: the tree's modules are found after the standard library's, so that a
+# unittest.py (or any module named like one of the library's) committed by an agent shadows nothing
+sys.path.append(os.getcwd())
 
 from stats import mean, median, spread
 
@@ -16,3 +22,7 @@ class Hidden(unittest.TestCase):
         self.assertEqual(spread([2, 2]), 0)
         with self.assertRaises(ValueError):
             median([])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,6 +1,12 @@
+import os
 import re
+import sys
 import unittest
 from pathlib import Path
+
+# run as `python3 -I`: the tree's modules are found after the standard library's, so that a
+# unittest.py (or any module named like one of the library's) committed by an agent shadows nothing
+sys.path.append(os.getcwd())
 
 from shop import cart, pricing, receipt
 
@@ -18,3 +24,7 @@ class Hidden(unittest.TestCase):
         c.add("x", 5.0, 2)
         self.assertEqual(c.total(), 12.0)
         self.assertTrue(receipt.receipt([("pen", 1.0, 3)]).endswith("total (tax included): 3.60"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,4 +1,10 @@
+import os
+import sys
 import unittest
+
+# run as `python3 -I`: the tree's modules are found after the standard library's, so that a
+# unittest.py (or any module named like one of the library's) committed by an agent shadows nothing
+sys.path.append(os.getcwd())
 
 from roman import from_roman, to_roman
 
@@ -21,3 +27,7 @@ class Hidden(unittest.TestCase):
         for text in ("IIII", "IC", "", "abc", "VV", "MMMM"):
             with self.assertRaises(ValueError):
                 from_roman(text)
+
+
+if __name__ == "__main__":
+    unittest.main()

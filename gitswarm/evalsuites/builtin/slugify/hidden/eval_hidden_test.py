@@ -1,4 +1,10 @@
+import os
+import sys
 import unittest
+
+# run as `python3 -I`: the tree's modules are found after the standard library's, so that a
+# unittest.py (or any module named like one of the library's) committed by an agent shadows nothing
+sys.path.append(os.getcwd())
 
 from text import slugify
 
@@ -14,3 +20,7 @@ class Hidden(unittest.TestCase):
         self.assertEqual(slugify("!!!"), "")
         self.assertEqual(slugify(""), "")
         self.assertEqual(slugify("Ünïcödé 42"), "unicode-42")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,8 +1,13 @@
+import os
 import subprocess
 import sys
 import tempfile
 import unittest
 from pathlib import Path
+
+# run as `python3 -I`: the tree's modules are found after the standard library's, so that a
+# unittest.py (or any module named like one of the library's) committed by an agent shadows nothing
+sys.path.append(os.getcwd())
 
 from textstats.counts import top_words
 from textstats.reading import reading_time
@@ -42,3 +47,7 @@ class Hidden(unittest.TestCase):
                                      text=True)
             self.assertEqual(missing.returncode, 2)
             self.assertTrue(missing.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
