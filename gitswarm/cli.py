@@ -448,17 +448,19 @@ def judge_cmd(hub: Path, goals: tuple[str, ...], as_json: bool) -> None:
               show_default=True, help="Where results.json, results.md and results.png go.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Build the trials' hubs here and keep them (default: a temporary folder, removed).")
+@click.option("--timeout", default=None, help="A trial's wall time for every goal (default: each goal's, 20m).")
 @click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Run nothing: rebuild the table and the PNG from a results.json.")
 def eval_cmd(suite: str | None, trials: int, jobs: int | None, workers: int, matrix: Path | None,
              settings: Path | None, only: str, price: float | None, out: Path, workdir: Path | None,
-             from_file: Path | None) -> None:
+             timeout: str | None, from_file: Path | None) -> None:
     """Run a suite of goals (a folder, or a shipped suite: builtin) on fresh hubs and measure them
     by hidden checks: success with a 95% interval, time, tokens, cost, the judge's accuracy."""
     from .eval import command
 
     sys.exit(command(suite, trials=trials, jobs=jobs, workers=workers, matrix=matrix, settings=settings, only=only,
-                     price=price, out=out, workdir=workdir, from_file=from_file, say=click.echo))
+                     price=price, out=out, workdir=workdir, from_file=from_file, say=click.echo,
+                     timeout=_duration(timeout, "--timeout") if timeout else None))
 
 
 @cli.command()

@@ -148,7 +148,9 @@ class Plan:
     trials: int = 1
     jobs: int = 1
     workdir: Path | None = None  # where the trials' hubs are built (kept); None: a temporary folder, removed
+    timeout: float | None = None  # a trial's wall time for every entry; None: each entry's own
     say: Callable[[str], None] = print
+    progress: Callable[[dict[str, Any]], None] | None = None  # the document so far, after each trial
 
 
 def run(plan: Plan, stop: threading.Event | None = None) -> dict[str, Any]:
@@ -160,13 +162,21 @@ def run(plan: Plan, stop: threading.Event | None = None) -> dict[str, Any]:
     root.mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
     done: list[dict[str, Any]] = []
+    doc = {"format": FORMAT, "suite": plan.suite.name, "trials_per_goal": plan.trials,
+           "goals": [{"name": e.name, "difficulty": e.difficulty, "kind": e.kind} for e in plan.suite.entries],
+           "variants": [{"name": v.name, "settings": v.settings, "workers": v.workers, "price": v.price}
+                        for v in plan.variants],
+           "workdir": str(root) if plan.workdir is not None else None, "results": done}
 
     def one(index: int, variant: Variant, entry: Entry, k: int) -> dict[str, Any]:
         folder = root / variant.name / entry.name / str(k)
-        result = run_trial(entry, variant, k, texts[(variant.name, entry.name)], folder, f"eval{index}", stop)
+        result = run_trial(entry, variant, k, texts[(variant.name, entry.name)], folder, f"eval{index}", stop,
+                           plan.timeout or entry.timeout)
         with lock:
             done.append(result)
             plan.say(f"[{len(done)}/{len(runs)}] {variant.name} {entry.name} #{k}: {_outcome(result)}")
+            if plan.progress is not None:
+                plan.progress(doc | {"results": _ordered(done, runs)})
         if plan.workdir is None:
             shutil.rmtree(folder, ignore_errors=True)
         return result
@@ -175,8 +185,8 @@ def run(plan: Plan, stop: threading.Event | None = None) -> dict[str, Any]:
              f"{plan.jobs} at a time, in {root}")
     pool = ThreadPoolExecutor(max_workers=max(1, plan.jobs))
     try:
-        futures = [pool.submit(one, i, *r) for i, r in enumerate(runs, 1)]
-        results = [f.result() for f in futures]
+        for future in [pool.submit(one, i, *r) for i, r in enumerate(runs, 1)]:
+            future.result()
     except BaseException:  # Ctrl-C: every serve is killed whole, then the folders go
         stop.set()
         raise
@@ -184,11 +194,13 @@ def run(plan: Plan, stop: threading.Event | None = None) -> dict[str, Any]:
         pool.shutdown(wait=True, cancel_futures=True)
         if plan.workdir is None:
             shutil.rmtree(root, ignore_errors=True)
-    return {"format": FORMAT, "suite": plan.suite.name, "trials_per_goal": plan.trials,
-            "goals": [{"name": e.name, "difficulty": e.difficulty, "kind": e.kind} for e in plan.suite.entries],
-            "variants": [{"name": v.name, "settings": v.settings, "workers": v.workers, "price": v.price}
-                         for v in plan.variants],
-            "results": results}
+    return doc | {"results": _ordered(done, runs)}
+
+
+def _ordered(results: list[dict[str, Any]], runs: list[tuple[Variant, Entry, int]]) -> list[dict[str, Any]]:
+    """Results in the plan's order, whatever order the trials ended in: the same plan, the same file."""
+    place = {(v.name, e.name, k): i for i, (v, e, k) in enumerate(runs)}
+    return sorted(results, key=lambda r: place[(r["variant"], r["goal"], r["trial"])])
 
 
 def _outcome(result: dict[str, Any]) -> str:
@@ -200,7 +212,7 @@ def _outcome(result: dict[str, Any]) -> str:
 
 
 def run_trial(entry: Entry, variant: Variant, k: int, settings: str, folder: Path, name: str,
-              stop: threading.Event) -> dict[str, Any]:
+              stop: threading.Event, timeout: float) -> dict[str, Any]:
     """One trial, start to hidden check. Whatever goes wrong is the trial's `error`, never the eval's."""
     result: dict[str, Any] = {"variant": variant.name, "goal": entry.name, "trial": k, "passed": False,
                               "judge": None, "status": None, "exit": None, "timed_out": False, "wall": 0.0,
@@ -215,7 +227,7 @@ def run_trial(entry: Entry, variant: Variant, k: int, settings: str, folder: Pat
         start = time.monotonic()
         ran = run_killable([sys.executable, "-m", "gitswarm", "serve", str(hub), "--until-done",
                             "--workers", str(variant.workers), "--planners", "1", "--id", name],
-                           folder, None, entry.timeout, stop=stop, keep=40_000, merge=True, grace=30.0)
+                           folder, None, timeout, stop=stop, keep=40_000, merge=True, grace=30.0)
         result["wall"] = round(time.monotonic() - start, 3)
         result["exit"], result["timed_out"] = ran.code, ran.ended == "time"
         (folder / "serve.log").write_text(ran.stdout)
@@ -231,6 +243,8 @@ def run_trial(entry: Entry, variant: Variant, k: int, settings: str, folder: Pat
                 printable(ran.stdout[-OUTPUT_KEPT:], OUTPUT_KEPT)
     except (GitswarmError, OSError) as e:
         result["error"] = printable(str(e), OUTPUT_KEPT)
+    except Exception as e:  # noqa: BLE001 - a bug here fails this trial, said in full, never the eval
+        result["error"] = printable(f"internal error: {type(e).__name__}: {e}", OUTPUT_KEPT)
     return result
 
 
@@ -285,9 +299,10 @@ def default_jobs() -> int:
 
 def command(suite: str | None, *, trials: int, jobs: int | None, workers: int, matrix: Path | None,
             settings: Path | None, only: str, price: float | None, out: Path, workdir: Path | None,
-            from_file: Path | None, say: Callable[[str], None]) -> int:
-    """`gitswarm eval`: run (or, with `from_file`, only redraw) and write results.json, .md, .png."""
-    from .evalreport import markdown, read_results, write_all
+            from_file: Path | None, say: Callable[[str], None], timeout: float | None = None) -> int:
+    """`gitswarm eval`: run (or, with `from_file`, only redraw) and write results.json, .md, .png.
+    While it runs, results.json holds the trials so far (an interrupted eval keeps them)."""
+    from .evalreport import markdown, read_results, write_all, write_json
     from .evalsuite import load_suite
 
     if from_file is not None:
@@ -295,7 +310,9 @@ def command(suite: str | None, *, trials: int, jobs: int | None, workers: int, m
     else:
         picked = load_suite(suite).only([n.strip() for n in only.split(",") if n.strip()])
         variants = load_matrix(matrix, workers, price) if matrix else [Variant("default", {}, workers, price)]
-        doc = run(Plan(picked, variants, load_settings(settings), trials, jobs or default_jobs(), workdir, say))
+        out.mkdir(parents=True, exist_ok=True)
+        doc = run(Plan(picked, variants, load_settings(settings), trials, jobs or default_jobs(), workdir, timeout,
+                       say, progress=lambda so_far: write_json(so_far, out / "results.json")))
     say(markdown(doc))
     for line in write_all(doc, out):
         say(line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -151,11 +152,18 @@ def write_png(doc: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def write_json(doc: dict[str, Any], path: Path) -> None:
+    """The document with its summary, replacing `path` whole (a reader never sees half a file)."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(with_summary(doc), indent=2, sort_keys=True) + "\n")
+    os.replace(part, path)
+
+
 def write_all(doc: dict[str, Any], out: Path) -> list[str]:
     """results.json (with its summary), results.md and results.png in `out`; what was written, as
     lines to say (the PNG's absence, with why, among them)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(with_summary(doc), indent=2, sort_keys=True) + "\n")
+    write_json(doc, out / "results.json")
     (out / "results.md").write_text(markdown(doc))
     said = [f"wrote {out / 'results.json'}", f"wrote {out / 'results.md'}"]
     try:

@@ -212,3 +212,23 @@ def test_a_tree_whose_links_leave_it_fails_its_trial_saying_why(hub, tmp_path):
     sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
     with pytest.raises(GitswarmError, match="cannot be exported safely"):
         _export_main(hub, tmp_path / "tree")
+
+
+def test_a_trial_out_of_time_is_killed_whole_and_counts_as_failed_without_a_verdict(suite, tmp_path, server):
+    from fake_openai import delayed
+    from gitswarm.eval import Plan, run
+
+    def slow_worker(req: Request) -> Response:
+        return delayed(120, tool_call("finish", {"summary": "too late"}))
+
+    server.route(Brain([{"title": "Write add", "description": ""}], judge="done", worker=slow_worker))
+    seen: list[dict] = []
+    base = yaml.safe_load(settings_file(tmp_path, server).read_text())
+    doc = run(Plan(load_suite(suite), [Variant("slow", {}, 1)], base, timeout=15.0, say=lambda _: None,
+                   progress=seen.append, workdir=tmp_path / "work"))
+    [result] = doc["results"]
+    assert result["timed_out"] and result["judge"] is None and not result["passed"] and result["error"] is None
+    assert result["landed"] == 0 and result["status"] in ("active", None)  # None: killed before it had a record
+    assert [len(d["results"]) for d in seen] == [1] and doc["workdir"] == str((tmp_path / "work").resolve())
+    stats = evalreport.summarize(doc)["slow"]["all"]
+    assert (stats["successes"], stats["timeouts"], stats["verdicts"], stats["judge_accuracy"]) == (0, 1, 0, None)
