@@ -136,7 +136,8 @@ def write_png(doc: dict[str, Any], path: Path) -> None:
     summary = summarize(doc)
     goals = [ALL, *(g["name"] for g in doc["goals"])]
     width = 0.8 / max(1, len(summary))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(goals) + 2), 4.5))
+    fig, (ax, judge) = plt.subplots(1, 2, figsize=(max(8.0, 1.1 * len(goals) + 4), 4.5),
+                                    gridspec_kw={"width_ratios": [max(3, len(goals)), 2]})
     for i, (variant, rows) in enumerate(summary.items()):
         xs = [g + (i - (len(summary) - 1) / 2) * width for g in range(len(goals))]
         rates = [rows[g]["rate"] for g in goals]
@@ -147,6 +148,17 @@ def write_png(doc: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("success rate (hidden check), 95% Wilson CI")
     ax.set_title(f"gitswarm eval: {doc['suite']}, {doc['trials_per_goal']} trial(s) each")
     ax.legend()
+    names = list(summary)
+    overall = [summary[v][ALL] for v in names]
+    share = [[s[key] / s["verdicts"] if s["verdicts"] else 0.0 for s in overall]
+             for key in ("false_done", "false_continue_stop")]
+    judge.bar(names, share[0], label="false done", color="tab:red")
+    judge.bar(names, share[1], bottom=share[0], label="false continue/stop", color="tab:gray")
+    judge.set_ylim(0, 1.05)
+    judge.set_ylabel("share of the judge's final verdicts")
+    judge.set_title("the judge's mistakes")
+    judge.tick_params(axis="x", rotation=30)
+    judge.legend()
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)

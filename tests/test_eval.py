@@ -232,3 +232,22 @@ def test_a_trial_out_of_time_is_killed_whole_and_counts_as_failed_without_a_verd
     assert [len(d["results"]) for d in seen] == [1] and doc["workdir"] == str((tmp_path / "work").resolve())
     stats = evalreport.summarize(doc)["slow"]["all"]
     assert (stats["successes"], stats["timeouts"], stats["verdicts"], stats["judge_accuracy"]) == (0, 1, 0, None)
+
+
+def test_without_matplotlib_the_png_is_skipped_saying_how_to_get_it(tmp_path):
+    doc = {"format": evalreport.FORMAT, "suite": "s", "trials_per_goal": 1, "goals": [{"name": "g"}],
+           "variants": [{"name": "v", "settings": {}, "workers": 1, "price": None}],
+           "results": [{"variant": "v", "goal": "g", "trial": 1, "passed": True, "judge": "done", "wall": 1.0,
+                        "tokens": 10, "tasks": 1, "landed": 1, "error": None, "timed_out": False}]}
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    blocker = tmp_path / "blocker" / "matplotlib"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('no matplotlib here')\n")
+    import os
+    env = dict(os.environ, PYTHONPATH=str(blocker.parent))
+    proc = subprocess.run([sys.executable, "-m", "gitswarm", "eval", "--from", str(tmp_path / "results.json"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "no PNG: matplotlib is not installed (hint: pip install matplotlib" in proc.stdout
+    assert (tmp_path / "out" / "results.md").is_file() and not (tmp_path / "out" / "results.png").exists()
