@@ -11,11 +11,9 @@ Trials run `jobs` at a time. Tables and the PNG are evalreport.py's, from the re
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -32,7 +30,8 @@ from .agents.command import run_killable
 from .config import CONFIG_PATH, config_errors
 from .errors import FileInvalid, GitswarmError
 from .evalreport import FORMAT
-from .evalsuite import Entry, Suite, copy_tree, hidden_check
+from .evalcheck import run_checks
+from .evalsuite import Entry, Suite, copy_tree
 from .install import init
 from .record import spent
 from .task import NAME_RE
@@ -216,8 +215,8 @@ def run_trial(entry: Entry, variant: Variant, k: int, settings: str, folder: Pat
     """One trial, start to hidden check. Whatever goes wrong is the trial's `error`, never the eval's."""
     result: dict[str, Any] = {"variant": variant.name, "goal": entry.name, "trial": k, "passed": False,
                               "judge": None, "status": None, "exit": None, "timed_out": False, "wall": 0.0,
-                              "tokens": 0, "tasks": 0, "landed": 0, "cycles": 0, "check_output": "",
-                              "error": None}
+                              "tokens": 0, "tasks": 0, "landed": 0, "cycles": 0, "verdicts": [],
+                              "check_output": "", "error": None}
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     hub = folder / "hub.git"
@@ -234,9 +233,7 @@ def run_trial(entry: Entry, variant: Variant, k: int, settings: str, folder: Pat
         if ran.ended == "stopped":
             raise GitswarmError("the eval was interrupted")
         _read_board(hub, entry.name, result)
-        tree = folder / "tree"
-        _export_main(hub, tree)
-        result["passed"], output = hidden_check(entry, tree, hide=(hub,))
+        result["passed"], output = run_checks(entry, hub, folder, result["verdicts"])
         result["check_output"] = output[-OUTPUT_KEPT:]
         if result["status"] is None and not result["timed_out"]:
             result["error"] = f"serve exited {ran.code} before the goal had a record:\n" + \
@@ -268,7 +265,7 @@ def _commit_push(project: Path, message: str, env: dict[str, str]) -> None:
 
 
 def _read_board(hub: Path, goal: str, result: dict[str, Any]) -> None:
-    """The goal's tasks, landings, tokens and the judge's last verdict, from the hub's board."""
+    """The goal's tasks, landings, tokens and the judge's verdicts, from the hub's board."""
     board = R.build(str(hub))
     record = next((r for r in board.records if r.name == goal), None)
     if record is None:
@@ -276,20 +273,8 @@ def _read_board(hub: Path, goal: str, result: dict[str, Any]) -> None:
     tasks = [t for t in board.tasks if t.goal == goal]
     result.update(status=record.status, cycles=record.cycle, tokens=spent(record, tasks), tasks=len(tasks),
                   landed=sum(t.id in board.landed for t in tasks),
-                  judge=record.verdicts[-1].decision if record.verdicts else None)
-
-
-def _export_main(hub: Path, tree: Path) -> None:
-    """main's final tree, as files in `tree` (outside the hub); empty when main has no commit."""
-    tree.mkdir()
-    proc = git.run(["archive", "--format=tar", "refs/heads/main"], cwd=hub, check=False)
-    if proc.returncode != 0:
-        return
-    try:
-        with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
-            archive.extractall(tree, filter="data")  # refuses links and paths that leave the tree
-    except tarfile.TarError as e:  # what agents committed: the trial fails, saying why; the eval goes on
-        raise GitswarmError(f"main's final tree cannot be exported safely for the hidden check: {e}") from None
+                  judge=record.verdicts[-1].decision if record.verdicts else None,
+                  verdicts=[{"cycle": v.cycle, "decision": v.decision, "at": v.at} for v in record.verdicts])
 
 
 def default_jobs() -> int:

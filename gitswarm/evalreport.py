@@ -2,8 +2,9 @@
 that `gitswarm eval --from results.json` rebuilds the same table and chart: per variant, overall
 and per goal, the success rate by the hidden check with a Wilson 95 % interval, wall time, tokens
 and cost per success, tasks and landings, and the judge's accuracy: a false done is a `done`
-verdict on a tree the hidden check fails; a false continue/stop is a last verdict of continue or
-stop on a tree it passes. Pure but for `write_png`, which needs matplotlib (the `bench` extra)."""
+verdict on a tree the hidden check fails; a false continue/stop is a continue or stop verdict on
+a tree it passes (each verdict is checked on main's tree at its time: gitswarm/evalcheck.py).
+Pure but for the writers; `write_png` needs matplotlib (the `bench` extra)."""
 
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ def stats(results: list[dict[str, Any]], price: float | None) -> dict[str, Any]:
     wins = sum(bool(r["passed"]) for r in results)
     low, high = wilson(wins, n)
     tokens = sum(int(r["tokens"]) for r in results)
-    judged = [r for r in results if r["judge"] is not None]
-    false_done = sum(r["judge"] == "done" and not r["passed"] for r in judged)
-    false_other = sum(r["judge"] in ("continue", "stop") and bool(r["passed"]) for r in judged)
+    judged = [v for r in results for v in verdicts(r)]
+    false_done = sum(v["decision"] == "done" and not v["passed"] for v in judged)
+    false_other = sum(v["decision"] in ("continue", "stop") and bool(v["passed"]) for v in judged)
     return {
         "trials": n, "successes": wins, "rate": _r(wins / n if n else 0.0), "ci": [_r(low), _r(high)],
         "wall_mean": _r(sum(float(r["wall"]) for r in results) / n if n else 0.0),
@@ -59,6 +60,14 @@ def stats(results: list[dict[str, Any]], price: float | None) -> dict[str, Any]:
         "errors": sum(r["error"] is not None for r in results),
         "timeouts": sum(bool(r["timed_out"]) for r in results),
     }
+
+
+def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A trial's verdicts with the hidden check's answer on the tree each saw (None: main had no
+    commit then, not counted); a result without them (written by hand) counts its last verdict."""
+    if "verdicts" in result:
+        return [v for v in result["verdicts"] if v.get("passed") is not None]
+    return [{"decision": result["judge"], "passed": result["passed"]}] if result["judge"] is not None else []
 
 
 def _r(value: float, digits: int = 4) -> float:
@@ -94,8 +103,9 @@ def markdown(doc: dict[str, Any]) -> str:
                      str(s["errors"])]
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "success: the hidden check passed on main's final tree; 95% CI: Wilson; wall s: mean per trial; "
-              "tasks, landed: mean per trial; false done: the judge said done and the check failed; "
-              "false continue/stop: its last verdict was continue or stop and the check passed.", ""]
+              "tasks, landed: mean per trial; false done: done verdicts on a tree the check failed; "
+              "false continue/stop: continue or stop verdicts on a tree it passed; judge accuracy: the other "
+              "verdicts, of all (each verdict judged on main's tree at its time).", ""]
     return "\n".join(lines)
 
 
@@ -155,7 +165,7 @@ def write_png(doc: dict[str, Any], path: Path) -> None:
     judge.bar(names, share[0], label="false done", color="tab:red")
     judge.bar(names, share[1], bottom=share[0], label="false continue/stop", color="tab:gray")
     judge.set_ylim(0, 1.05)
-    judge.set_ylabel("share of the judge's final verdicts")
+    judge.set_ylabel("share of the judge's verdicts")
     judge.set_title("the judge's mistakes")
     judge.tick_params(axis="x", rotation=30)
     judge.legend()

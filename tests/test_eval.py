@@ -201,7 +201,7 @@ def test_a_tree_whose_links_leave_it_fails_its_trial_saying_why(hub, tmp_path):
     """A symlink on main to a path outside the tree (what an agent may commit) is not followed when
     main's final tree is exported for the hidden check: the trial fails with the reason."""
     from conftest import sh
-    from gitswarm.eval import _export_main
+    from gitswarm.evalcheck import export_tree
     from gitswarm.errors import GitswarmError
 
     clone = tmp_path / "clone"
@@ -211,7 +211,7 @@ def test_a_tree_whose_links_leave_it_fails_its_trial_saying_why(hub, tmp_path):
     sh("git", "commit", "-q", "-m", "a link out", cwd=clone)
     sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
     with pytest.raises(GitswarmError, match="cannot be exported safely"):
-        _export_main(hub, tmp_path / "tree")
+        export_tree(hub, "refs/heads/main", tmp_path / "tree")
 
 
 def test_a_trial_out_of_time_is_killed_whole_and_counts_as_failed_without_a_verdict(suite, tmp_path, server):
@@ -251,3 +251,32 @@ def test_without_matplotlib_the_png_is_skipped_saying_how_to_get_it(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "no PNG: matplotlib is not installed (hint: pip install matplotlib" in proc.stdout
     assert (tmp_path / "out" / "results.md").is_file() and not (tmp_path / "out" / "results.png").exists()
+
+
+def test_a_judge_that_says_continue_on_a_met_goal_is_caught_verdict_by_verdict(suite, tmp_path, server):
+    """Each verdict is checked on main's tree at its time: a first `continue` on a tree that already
+    passes is a false continue, though the goal ends done and met."""
+    import threading
+
+    goal = suite / "adder" / "goal.md"
+    goal.write_text(goal.read_text().replace("max_cycles: 1", "max_cycles: 3"))
+    said, lock = [], threading.Lock()
+    inner = brain()
+
+    def route(req: Request) -> Response | None:
+        if "verdict" not in req.tools:
+            return inner(req)
+        with lock:
+            said.append(1)
+            decision = "continue" if len(said) == 1 else "done"
+        return tool_call("verdict", {"decision": decision, "reasons": "scripted"})
+
+    server.route(route)
+    doc = run_eval(suite, tmp_path / "out", [], settings=settings_file(tmp_path, server))
+    [result] = doc["results"]
+    assert result["error"] is None, result
+    assert [(v["cycle"], v["decision"], v["passed"]) for v in result["verdicts"]] == [(1, "continue", True),
+                                                                                     (2, "done", True)]
+    s = doc["summary"]["default"]["all"]
+    assert (s["successes"], s["verdicts"], s["false_done"], s["false_continue_stop"], s["judge_accuracy"]) == \
+        (1, 2, 0, 1, 0.5)
