@@ -14,13 +14,23 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import GitswarmError
+from .errors import FileInvalid, GitswarmError
+from .task import NAME_RE
 
 FORMAT = "gitswarm-eval/1"
 Z95 = 1.959963984540054
 ALL = "all"
 COLUMNS = ("variant", "goal", "success", "95% CI", "wall s", "tokens/success", "cost/success", "tasks", "landed",
            "false done", "false continue/stop", "judge accuracy", "errors")
+
+
+NUMBER = (int, float)
+GOAL_FIELDS: dict[str, tuple[type, ...]] = {"name": (str,)}
+VARIANT_FIELDS: dict[str, tuple[type, ...]] = {"name": (str,), "price": (*NUMBER, type(None))}
+RESULT_FIELDS: dict[str, tuple[type, ...]] = {
+    "variant": (str,), "goal": (str,), "trial": (int,), "passed": (bool,), "judge": (str, type(None)),
+    "wall": NUMBER, "tokens": (int,), "tasks": (int,), "landed": (int,), "timed_out": (bool,),
+    "error": (str, type(None))}
 
 
 class NoMatplotlib(GitswarmError):
@@ -128,6 +138,18 @@ def read_results(path: Path) -> dict[str, Any]:
             isinstance(doc.get(k), list) for k in ("goals", "variants", "results")):
         raise GitswarmError(f"{path}: not a {FORMAT} results file",
                             "give the results.json `gitswarm eval --out DIR` wrote")
+    for where, items, fields in (("goals", doc["goals"], GOAL_FIELDS), ("variants", doc["variants"], VARIANT_FIELDS),
+                                 ("results", doc["results"], RESULT_FIELDS)):
+        for i, item in enumerate(items):
+            for key, kinds in fields.items():
+                value = item.get(key) if isinstance(item, dict) else None
+                if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds \
+                        or key in ("name", "variant", "goal") and not NAME_RE.match(value):
+                    raise FileInvalid(str(path), f"{where}[{i}].{key}", f"{value!r} is not what `gitswarm eval` writes",
+                                      "give the results.json `gitswarm eval --out DIR` wrote, unedited")
+    if not isinstance(doc.get("suite"), str) or not isinstance(doc.get("trials_per_goal"), int):
+        raise FileInvalid(str(path), "suite", "the suite's name and trials_per_goal are missing",
+                          "give the results.json `gitswarm eval --out DIR` wrote, unedited")
     return doc
 
 

@@ -145,6 +145,14 @@ def test_a_summary_in_the_results_is_recomputed_not_trusted(tmp_path):
     path.write_text("{}")
     with pytest.raises(Exception, match="not a gitswarm-eval/1 results file"):
         evalreport.read_results(path)
+    doc["results"][1]["goal"] = "g | injected"  # a name that would break the table
+    path.write_text(json.dumps(doc))
+    with pytest.raises(Exception, match=r"results.json: results\[1\].goal: 'g \| injected' is not what"):
+        evalreport.read_results(path)
+    doc["results"][1]["goal"], doc["results"][0]["passed"] = "g", 1
+    path.write_text(json.dumps(doc))
+    with pytest.raises(Exception, match=r"results\[0\].passed: 1 is not what"):
+        evalreport.read_results(path)
 
 
 def test_wilson_interval():
