@@ -11,6 +11,7 @@ Trials run `jobs` at a time. Tables and the PNG are evalreport.py's, from the re
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -26,6 +27,7 @@ import yaml
 
 from . import git
 from . import report as R
+from . import task as T
 from .agents.command import run_killable
 from .config import CONFIG_PATH, config_errors
 from .errors import FileInvalid, GitswarmError
@@ -165,7 +167,7 @@ def run(plan: Plan, stop: threading.Event | None = None) -> dict[str, Any]:
            "goals": [{"name": e.name, "difficulty": e.difficulty, "kind": e.kind} for e in plan.suite.entries],
            "variants": [{"name": v.name, "settings": v.settings, "workers": v.workers, "price": v.price}
                         for v in plan.variants],
-           "workdir": str(root) if plan.workdir is not None else None, "results": done}
+           "workdir": str(root) if plan.workdir is not None else None, "meta": _meta(plan), "results": done}
 
     def one(index: int, variant: Variant, entry: Entry, k: int) -> dict[str, Any]:
         folder = root / variant.name / entry.name / str(k)
@@ -194,6 +196,22 @@ def run(plan: Plan, stop: threading.Event | None = None) -> dict[str, Any]:
         if plan.workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     return doc | {"results": _ordered(done, runs)}
+
+
+def _meta(plan: Plan) -> dict[str, Any]:
+    """What a reader needs to compare two runs: gitswarm's version, when, the suite's exact content
+    (a hash of its files), the settings every variant started from, and this host's endpoints
+    (names and URLs; never a key)."""
+    from . import __version__
+    from .endpoints import load_host
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in plan.suite.folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(plan.suite.folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return {"gitswarm": __version__, "python": sys.version.split()[0], "started": T.now(),
+            "suite_folder": str(plan.suite.folder), "suite_sha256": digest.hexdigest(), "base_settings": plan.base,
+            "timeout": plan.timeout, "jobs": plan.jobs,
+            "endpoints": {e.name: e.base_url for e in load_host().items}}
 
 
 def _ordered(results: list[dict[str, Any]], runs: list[tuple[Variant, Entry, int]]) -> list[dict[str, Any]]:

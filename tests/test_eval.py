@@ -82,6 +82,8 @@ def test_a_scripted_swarm_solves_a_goal_and_eval_reports_success(suite, tmp_path
     assert result["tasks"] == 1 and result["landed"] == 1 and result["tokens"] > 0 and result["exit"] == 0
     overall = doc["summary"]["default"]["all"]
     assert (overall["successes"], overall["trials"], overall["false_done"]) == (1, 1, 0)
+    assert doc["meta"]["endpoints"] == {"default": server.base_url} and len(doc["meta"]["suite_sha256"]) == 64
+    assert "test-key" not in json.dumps(doc)
     assert overall["ci"][1] == 1.0 and 0.0 < overall["ci"][0] < 0.3  # Wilson, one trial
     assert overall["cost_per_success"] == pytest.approx(result["tokens"] * 2.0 / 1e6)
     table = (tmp_path / "out" / "results.md").read_text()
