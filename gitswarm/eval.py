@@ -4,8 +4,9 @@ per variant of the settings (`--matrix`), and measure them by their hidden check
 A trial: `gitswarm init` a hub in a folder of its own; push the entry's snapshot to main with the
 variant's `.gitswarm.yaml` (the snapshot's own, then `--settings`, then the variant's, merged key by
 key), then push the goal file; run `gitswarm serve HUB --until-done` in a process of its own, killed
-whole at the entry's timeout; read the board (gitswarm.report: tasks, landings, tokens, the judge's
-verdicts); export main's final tree outside the hub and run the hidden check there, in the sandbox.
+whole at the entry's timeout (or --timeout); read the board (gitswarm.report: tasks, landings,
+tokens, the judge's verdicts); run the hidden check, outside the hub and in the sandbox, on main's
+final tree and on the tree each verdict saw (gitswarm/evalcheck.py).
 The serve processes use this host's endpoints and agents (gitswarm/endpoints.py) as any serve does.
 Trials run `jobs` at a time. Tables and the PNG are evalreport.py's, from the results alone."""
 
@@ -224,7 +225,9 @@ def _outcome(result: dict[str, Any]) -> str:
     if result["error"]:
         return f"error: {result['error'][:200]}"
     check = "passed" if result["passed"] else "FAILED"
-    return (f"hidden check {check}, judge {result['judge'] or 'gave no verdict'}, {result['wall']:.0f}s, "
+    why = " (timed out)" if result["timed_out"] else f" (goal {result['status']}: {result['reason'][:200]})" \
+        if result["status"] in ("invalid", "stopped") and result["reason"] else ""
+    return (f"hidden check {check}, judge {result['judge'] or 'gave no verdict'}{why}, {result['wall']:.0f}s, "
             f"{result['tokens']} tokens")
 
 
@@ -233,7 +236,7 @@ def run_trial(entry: Entry, variant: Variant, k: int, settings: str, folder: Pat
     """One trial, start to hidden check. Whatever goes wrong is the trial's `error`, never the eval's."""
     result: dict[str, Any] = {"variant": variant.name, "goal": entry.name, "trial": k, "passed": False,
                               "judge": None, "status": None, "exit": None, "timed_out": False, "wall": 0.0,
-                              "tokens": 0, "tasks": 0, "landed": 0, "cycles": 0, "verdicts": [],
+                              "reason": None, "tokens": 0, "tasks": 0, "landed": 0, "cycles": 0, "verdicts": [],
                               "check_output": "", "error": None}
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -289,8 +292,8 @@ def _read_board(hub: Path, goal: str, result: dict[str, Any]) -> None:
     if record is None:
         return
     tasks = [t for t in board.tasks if t.goal == goal]
-    result.update(status=record.status, cycles=record.cycle, tokens=spent(record, tasks), tasks=len(tasks),
-                  landed=sum(t.id in board.landed for t in tasks),
+    result.update(status=record.status, reason=record.reason, cycles=record.cycle, tokens=spent(record, tasks),
+                  tasks=len(tasks), landed=sum(t.id in board.landed for t in tasks),
                   judge=record.verdicts[-1].decision if record.verdicts else None,
                   verdicts=[{"cycle": v.cycle, "decision": v.decision, "at": v.at} for v in record.verdicts])
 
