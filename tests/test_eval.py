@@ -294,3 +294,19 @@ def test_a_judge_that_says_continue_on_a_met_goal_is_caught_verdict_by_verdict(s
     s = doc["summary"]["default"]["all"]
     assert (s["successes"], s["verdicts"], s["false_done"], s["false_continue_stop"], s["judge_accuracy"]) == \
         (1, 2, 0, 1, 0.5)
+
+
+def test_a_variant_the_host_cannot_serve_fails_its_trials_saying_why_and_the_others_run(suite, tmp_path, server):
+    """`endpoint: nope` passes main's own checks, but this host allows no such endpoint: serve marks
+    the goal invalid; the trial fails with the reason, the next variant runs as usual."""
+    server.route(brain())
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text("variants:\n  elsewhere: {settings: {defaults: {endpoint: nope, base_url: null}}}\n"
+                      "  here: {}\n")
+    lines: list[str] = []
+    doc = run_eval(suite, tmp_path / "out", lines, settings=settings_file(tmp_path, server), matrix=matrix)
+    elsewhere, here = doc["results"]
+    assert elsewhere["status"] == "invalid" and "'nope' is not an endpoint this host allows" in elsewhere["reason"]
+    assert not elsewhere["passed"] and elsewhere["exit"] == 1 and elsewhere["tokens"] == 0
+    assert here["passed"] and here["judge"] == "done"
+    assert any("elsewhere adder #1: hidden check FAILED, judge gave no verdict (goal invalid: " in ln for ln in lines)
