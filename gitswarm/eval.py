@@ -35,13 +35,15 @@ from .errors import FileInvalid, GitswarmError
 from .evalreport import FORMAT
 from .evalcheck import run_checks
 from .evalsuite import Entry, Suite, copy_tree
+from .goal import _split as split_front_matter  # goal.py's own reading of a goal file
+from .goal import goal_errors
 from .install import init
 from .record import spent
 from .task import NAME_RE
 from .text import printable
 from .yamlfile import load_yaml, shown, typename, unknown_hint
 
-VARIANT_FIELDS = ("settings", "price", "workers")
+VARIANT_FIELDS = ("settings", "goal", "price", "workers")
 IDENTITY = {"GIT_AUTHOR_NAME": "gitswarm eval", "GIT_AUTHOR_EMAIL": "eval@gitswarm.invalid",
             "GIT_COMMITTER_NAME": "gitswarm eval", "GIT_COMMITTER_EMAIL": "eval@gitswarm.invalid"}
 OUTPUT_KEPT = 2000  # characters of serve's and the check's output kept in a trial's result
@@ -53,13 +55,14 @@ class MatrixInvalid(FileInvalid):
 
 @dataclass(frozen=True)
 class Variant:
-    """One configuration under test: `.gitswarm.yaml` overrides, the workers of its serve, and its
-    price in USD per million tokens (None: cost is not reported)."""
+    """One configuration under test: `.gitswarm.yaml` overrides, goal front-matter overrides, the
+    workers of its serve, and its price in USD per million tokens (None: cost is not reported)."""
 
     name: str
     settings: dict[str, Any] = field(default_factory=dict)
     workers: int = 2
     price: float | None = None
+    goal: dict[str, Any] = field(default_factory=dict)  # front matter merged into every goal's (budget, ...)
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +91,7 @@ def load_matrix(path: Path, workers: int, price: float | None) -> list[Variant]:
 
         variants:
           small:  {settings: {worker: {model: qwen2.5-coder:7b}}, price: 0.2}
-          best-of-3: {settings: {worker: {attempts: 3}}, workers: 4}
+          thrifty: {goal: {budget: 200000, max_cycles: 2}, workers: 4}
 
     `workers` and `price` are the defaults of the variants that do not give theirs."""
     where = str(path)
@@ -112,16 +115,18 @@ def load_matrix(path: Path, workers: int, price: float | None) -> list[Variant]:
         for key in body:
             if key not in VARIANT_FIELDS:
                 raise fail(f"{at}.{key}", "unknown field", unknown_hint(key, VARIANT_FIELDS, "a variant holds"))
-        settings = body.get("settings") or {}
-        if not isinstance(settings, dict):
-            raise fail(f"{at}.settings", f"must be a mapping, not {typename(settings)}", "write .gitswarm.yaml settings")
+        settings, goal = body.get("settings") or {}, body.get("goal") or {}
+        for key, value, hint in (("settings", settings, "write .gitswarm.yaml settings"),
+                                 ("goal", goal, "write goal front matter, e.g. {budget: 1000000}")):
+            if not isinstance(value, dict):
+                raise fail(f"{at}.{key}", f"must be a mapping, not {typename(value)}", hint)
         n = body.get("workers", workers)
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 64:
             raise fail(f"{at}.workers", f"{shown(n)} is not a number of workers from 1 to 64", "workers: 2")
         cost = body.get("price", price)
         if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost < 0):
             raise fail(f"{at}.price", f"{shown(cost)} is not a price", "USD per million tokens, e.g. price: 0.6")
-        variants.append(Variant(name, settings, n, None if cost is None else float(cost)))
+        variants.append(Variant(name, settings, n, None if cost is None else float(cost), goal))
     return variants
 
 
@@ -137,6 +142,21 @@ def settings_text(entry: Entry, base: dict[str, Any], variant: Variant) -> str:
         said = "; ".join(f"{p.field}: {p.problem}" if p.field else p.problem for p in problems)
         raise MatrixInvalid(f"variant {variant.name} ({entry.name})", CONFIG_PATH, said,
                             problems[0].hint or "fix the variant's settings or --settings")
+    return text
+
+
+def goal_text(entry: Entry, variant: Variant) -> str:
+    """The goal file a trial pushes: the entry's, its front matter merged with the variant's `goal`.
+    MatrixInvalid when the hub would refuse it (naming the variant, the field and the fix)."""
+    if not variant.goal:
+        return entry.goal_text
+    front, body = split_front_matter(entry.goal_path, entry.goal_text)
+    own = load_yaml(front or "", entry.goal_path) or {}
+    text = f"---\n{yaml.safe_dump(merge(own, variant.goal), sort_keys=False)}---\n{body}"
+    problems = goal_errors(entry.goal_path, text)
+    if problems:
+        said = "; ".join(f"{p.field}: {p.problem}" if p.field else p.problem for p in problems)
+        raise MatrixInvalid(f"variant {variant.name} ({entry.name})", "goal", said, problems[0].hint)
     return text
 
 
@@ -158,7 +178,8 @@ class Plan:
 def run(plan: Plan, stop: threading.Event | None = None) -> dict[str, Any]:
     """Run every trial of the plan and return the results document (evalreport.summarize reads it)."""
     stop = stop or threading.Event()
-    texts = {(v.name, e.name): settings_text(e, plan.base, v) for v in plan.variants for e in plan.suite.entries}
+    texts = {(v.name, e.name): (settings_text(e, plan.base, v), goal_text(e, v))
+             for v in plan.variants for e in plan.suite.entries}
     runs = [(v, e, k) for k in range(1, plan.trials + 1) for v in plan.variants for e in plan.suite.entries]
     root = Path(plan.workdir or tempfile.mkdtemp(prefix="gitswarm-eval-")).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -166,13 +187,14 @@ def run(plan: Plan, stop: threading.Event | None = None) -> dict[str, Any]:
     done: list[dict[str, Any]] = []
     doc = {"format": FORMAT, "suite": plan.suite.name, "trials_per_goal": plan.trials,
            "goals": [{"name": e.name, "difficulty": e.difficulty, "kind": e.kind} for e in plan.suite.entries],
-           "variants": [{"name": v.name, "settings": v.settings, "workers": v.workers, "price": v.price}
-                        for v in plan.variants],
+           "variants": [{"name": v.name, "settings": v.settings, "goal": v.goal, "workers": v.workers,
+                         "price": v.price} for v in plan.variants],
            "workdir": str(root) if plan.workdir is not None else None, "meta": _meta(plan), "results": done}
 
     def one(index: int, variant: Variant, entry: Entry, k: int) -> dict[str, Any]:
         folder = root / variant.name / entry.name / str(k)
-        result = run_trial(entry, variant, k, texts[(variant.name, entry.name)], folder, f"eval{index}", stop,
+        settings, goal = texts[(variant.name, entry.name)]
+        result = run_trial(entry, variant, k, settings, goal, folder, f"eval{index}", stop,
                            plan.timeout or entry.timeout)
         with lock:
             done.append(result)
@@ -231,7 +253,7 @@ def _outcome(result: dict[str, Any]) -> str:
             f"{result['tokens']} tokens")
 
 
-def run_trial(entry: Entry, variant: Variant, k: int, settings: str, folder: Path, name: str,
+def run_trial(entry: Entry, variant: Variant, k: int, settings: str, goal: str, folder: Path, name: str,
               stop: threading.Event, timeout: float) -> dict[str, Any]:
     """One trial, start to hidden check. Whatever goes wrong is the trial's `error`, never the eval's."""
     result: dict[str, Any] = {"variant": variant.name, "goal": entry.name, "trial": k, "passed": False,
@@ -243,7 +265,7 @@ def run_trial(entry: Entry, variant: Variant, k: int, settings: str, folder: Pat
     hub = folder / "hub.git"
     try:
         init(hub)
-        _push_start(hub, folder / "project", entry, settings)
+        _push_start(hub, folder / "project", entry, settings, goal)
         start = time.monotonic()
         ran = run_killable([sys.executable, "-m", "gitswarm", "serve", str(hub), "--until-done",
                             "--workers", str(variant.workers), "--planners", "1", "--id", name],
@@ -266,7 +288,7 @@ def run_trial(entry: Entry, variant: Variant, k: int, settings: str, folder: Pat
     return result
 
 
-def _push_start(hub: Path, project: Path, entry: Entry, settings: str) -> None:
+def _push_start(hub: Path, project: Path, entry: Entry, settings: str, goal: str) -> None:
     """The snapshot (with the trial's settings) to main, then the goal: two plain pushes."""
     env = git.no_git_env() | IDENTITY
     git.run(["clone", "-q", str(hub), str(project)], env=env)
@@ -275,7 +297,7 @@ def _push_start(hub: Path, project: Path, entry: Entry, settings: str) -> None:
         (project / CONFIG_PATH).write_text(settings)
     _commit_push(project, "Start: the eval's snapshot", env)
     (project / "goals").mkdir(exist_ok=True)
-    (project / entry.goal_path).write_text(entry.goal_text)
+    (project / entry.goal_path).write_text(goal)
     _commit_push(project, f"Goal: {entry.name}", env)
 
 

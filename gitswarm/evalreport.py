@@ -173,7 +173,8 @@ def write_png(doc: dict[str, Any], path: Path) -> None:
     for i, (variant, rows) in enumerate(summary.items()):
         xs = [g + (i - (len(summary) - 1) / 2) * width for g in range(len(goals))]
         rates = [rows[g]["rate"] for g in goals]
-        errors = [[rows[g]["rate"] - rows[g]["ci"][0] for g in goals], [rows[g]["ci"][1] - rows[g]["rate"] for g in goals]]
+        errors = [[rows[g]["rate"] - rows[g]["ci"][0] for g in goals],
+                  [rows[g]["ci"][1] - rows[g]["rate"] for g in goals]]
         ax.bar(xs, rates, width, yerr=errors, capsize=3, label=variant)
     ax.set_xticks(range(len(goals)), goals, rotation=30, ha="right")
     ax.set_ylim(0, 1.05)

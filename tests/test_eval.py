@@ -15,7 +15,7 @@ import yaml
 
 from fake_openai import FakeOpenAI, Request, Response, tool_call
 from gitswarm import evalreport
-from gitswarm.eval import Variant, command, load_matrix, settings_text, MatrixInvalid
+from gitswarm.eval import MatrixInvalid, Variant, command, goal_text, load_matrix, settings_text
 from gitswarm.evalsuite import load_suite
 from test_e2e_openai import Brain, tool_results
 
@@ -177,6 +177,10 @@ def test_a_bad_matrix_or_variant_is_named_before_anything_runs(tmp_path, suite):
     [entry] = load_suite(suite).entries
     with pytest.raises(MatrixInvalid, match=r"variant typo \(adder\): .gitswarm.yaml: .*modle: unknown setting"):
         settings_text(entry, {}, Variant("typo", {"modle": "x"}))
+    with pytest.raises(MatrixInvalid, match=r"variant v \(adder\): goal: max_cycles: 0 is"):
+        goal_text(entry, Variant("v", goal={"max_cycles": 0}))
+    text = goal_text(entry, Variant("v", goal={"budget": 1000}))
+    assert text.startswith("---\nmax_cycles: 1\nbudget: 1000\n---\n") and text.endswith("Write add(a, b) in add.py.\n")
     with pytest.raises(Exception, match="--only: 'nope' is no entry"):
         load_suite(suite).only(["nope"])
 
@@ -194,7 +198,8 @@ def test_the_builtin_suite_runs_end_to_end_against_an_oracle_and_an_idle_model(t
         done = len(tool_results(req))
         if req.body["model"] == "oracle" and done < len(files):
             path = files[done]
-            return tool_call("write_file", {"path": str(path.relative_to(solutions / goal)), "content": path.read_text()})
+            return tool_call("write_file", {"path": str(path.relative_to(solutions / goal)),
+                                            "content": path.read_text()})
         return tool_call("finish", {"summary": "done"})
 
     server.route(Brain([{"title": "Solve the goal", "description": "all of it"}], judge="done", worker=worker))
