@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import yaml
 
-from . import git
+from . import git, sandbox
 from . import report as R
 from . import task as T
 from .agents.command import run_killable
@@ -178,6 +178,7 @@ class Plan:
 def run(plan: Plan, stop: threading.Event | None = None) -> dict[str, Any]:
     """Run every trial of the plan and return the results document (evalreport.summarize reads it)."""
     stop = stop or threading.Event()
+    sandboxed = sandbox.check()  # the hidden checks run there: a host that cannot make one stops here, saying why
     texts = {(v.name, e.name): (settings_text(e, plan.base, v), goal_text(e, v))
              for v in plan.variants for e in plan.suite.entries}
     runs = [(v, e, k) for k in range(1, plan.trials + 1) for v in plan.variants for e in plan.suite.entries]
@@ -205,6 +206,7 @@ def run(plan: Plan, stop: threading.Event | None = None) -> dict[str, Any]:
             shutil.rmtree(folder, ignore_errors=True)
         return result
 
+    plan.say(sandboxed)
     plan.say(f"eval: {len(plan.suite.entries)} goal(s) x {len(plan.variants)} variant(s) x {plan.trials} trial(s), "
              f"{plan.jobs} at a time, in {root}")
     pool = ThreadPoolExecutor(max_workers=max(1, plan.jobs))
