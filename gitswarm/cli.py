@@ -479,6 +479,36 @@ def judge_cmd(hub: Path, goals: tuple[str, ...], as_json: bool) -> None:
                                         "tokens": v.tokens if v else 0} for name, v in verdicts.items()]})
 
 
+@cli.command("eval")
+@click.argument("suite", required=False)
+@click.option("--trials", "-k", type=click.IntRange(1, 1000), default=1, show_default=True, help="Trials per goal.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Trials at once (default: cores / 2).")
+@click.option("--workers", "-n", type=click.IntRange(1, 64), default=2, show_default=True, help="Workers per serve.")
+@click.option("--matrix", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Variants to run side by side (variants: {NAME: {settings: ..., price: ..., workers: ...}}).")
+@click.option("--settings", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A .gitswarm.yaml every variant starts from.")
+@click.option("--only", default="", help="Only these goals of the suite, comma-separated.")
+@click.option("--price", type=click.FloatRange(0), default=None, help="USD per million tokens, for cost per success.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("eval-results"),
+              show_default=True, help="Where results.json, results.md and results.png go.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Build the trials' hubs here and keep them (default: a temporary folder, removed).")
+@click.option("--timeout", default=None, help="A trial's wall time for every goal (default: each goal's, 20m).")
+@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Run nothing: rebuild the table and the PNG from a results.json.")
+def eval_cmd(suite: str | None, trials: int, jobs: int | None, workers: int, matrix: Path | None,
+             settings: Path | None, only: str, price: float | None, out: Path, workdir: Path | None,
+             timeout: str | None, from_file: Path | None) -> None:
+    """Run a suite of goals (a folder, or a shipped suite: builtin) on fresh hubs and measure them
+    by hidden checks: success with a 95% interval, time, tokens, cost, the judge's accuracy."""
+    from .eval import command
+
+    sys.exit(command(suite, trials=trials, jobs=jobs, workers=workers, matrix=matrix, settings=settings, only=only,
+                     price=price, out=out, workdir=workdir, from_file=from_file, say=click.echo,
+                     timeout=_duration(timeout, "--timeout") if timeout else None))
+
+
 @cli.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to build the demo (default: a new temporary folder).")

@@ -14,7 +14,8 @@
   /proc, and read-only the system paths (/usr, /etc, ...), the Python running gitswarm and
   gitswarm's own package (its recipes run inside: `python -m gitswarm.recipes.mini`), the
   mirror's git dir (so `git log` works) and the paths the operator names in
-  GITSWARM_SANDBOX_PATHS (colon-separated). Never the home directory, /run, /var or the hub;
+  GITSWARM_SANDBOX_PATHS (colon-separated). Never the home directory, /run, /var, the hub or
+  the eval suites shipped in the package (their hidden checks: gitswarm/evalsuite.py);
   /etc/ssh and the shadow files are blanked;
 - an environment by allow-list (`agent_env`): PATH, HOME, LANG, LC_*, TERM, TZ, ... and the names
   the operator gives in GITSWARM_AGENT_ENV (comma-separated).
@@ -49,6 +50,7 @@ NETWORKS = ("off", "model", "on")
 RELAY = Path(__file__).with_name("relay.py")
 PACKAGE = Path(__file__).resolve().parent  # gitswarm itself, for recipes (python -m gitswarm.recipes.mini)
 REAPER = Path(__file__).with_name("reaper.py")
+EVAL_SUITES = PACKAGE / "evalsuites"  # the shipped eval suites' hidden checks: inside PACKAGE, never shown
 NO_BWRAP_HINT = ("apt-get install bubblewrap, or set GITSWARM_SANDBOX=off to run agent commands unsandboxed "
                  "on this host")
 
@@ -158,7 +160,7 @@ def wrap(argv: list[str], workdir: Path, hide: list[Path] | tuple[Path, ...] = (
     rw = {workdir, *(Path(p).resolve() for p in writable)}
     mounts = [(p, ["--ro-bind-try", str(p), str(p)]) for p in shown - rw]
     mounts += [(p, ["--bind", str(p), str(p)]) for p in rw]
-    for path in hide:  # covered with an empty folder wherever something shown holds it
+    for path in (*hide, EVAL_SUITES):  # covered with an empty folder wherever something shown holds it
         path = Path(path).resolve()
         if path.is_dir() and not any(path == w or path in w.parents for w in rw) and any(
                 s == path or s in path.parents for s in shown | {Path(p) for p in SYSTEM_PATHS}):

@@ -1,0 +1,1 @@
+"""Items, prices and reports."""

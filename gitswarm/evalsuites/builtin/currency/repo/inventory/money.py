@@ -1,0 +1,2 @@
+def format_price(cents):
+    return f"${cents / 100:.2f}"

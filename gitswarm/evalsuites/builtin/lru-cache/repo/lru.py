@@ -1,0 +1,5 @@
+"""A least-recently-used cache."""
+
+
+class LRUCache:
+    pass
