@@ -33,7 +33,7 @@ class Board(GroupCommit):
         self.author = author
         self.lease = lease
         self.retry_backoff = retry_backoff  # seconds before a task whose attempt ended is ready again
-        self._earlier: dict[str, int] = {}  # task id -> tokens its earlier attempts spent (earlier_tokens)
+        self._earlier: dict[str, tuple[int, float | None]] = {}  # task id -> its earlier attempts' spend (earlier_spend)
         self._beats: dict[str, str | None] = {}  # worker -> its heartbeat ref on the hub, as we left it
         self._heads: dict[str, str] = {}  # refs/heads/<branch> -> its tip as last fetched or pushed
         self._fetching = threading.Lock()  # one fetch of a branch besides tasks at a time (same local ref)
@@ -191,7 +191,7 @@ class Board(GroupCommit):
             if t is None:
                 return None
             claimed = rules.claim(t, worker, lease=int(lease or self.lease))
-            self._earlier[t.id] = int((t.result or {}).get("tokens", 0))
+            self._earlier[t.id] = (int((t.result or {}).get("tokens", 0)), (t.result or {}).get("cost"))
             return Outcome("claim", [claimed], worker=worker, token=claimed.attempts, result=claimed,
                            heartbeats=[worker])
         return self._submit(apply)
@@ -244,14 +244,15 @@ class Board(GroupCommit):
         return self._submit(apply)
 
     def complete(self, task_id: str, worker: str, summary: str, commit: str | None = None,
-                 token: int | None = None, tokens: int = 0) -> Task:
+                 token: int | None = None, tokens: int = 0, cost: float | None = None) -> Task:
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "complete")
-            return _holder_outcome("complete", held, rules.complete(held, worker, summary, commit, tokens=tokens))
+            return _holder_outcome("complete", held, rules.complete(held, worker, summary, commit, tokens=tokens,
+                                                                    cost=cost))
         return self._submit(apply)
 
     def land(self, task_id: str, worker: str, commit: str, summary: str, token: int | None = None,
-             branch: str = "main", tokens: int = 0, replay: bool = False) -> Task:
+             branch: str = "main", tokens: int = 0, replay: bool = False, cost: float | None = None) -> Task:
         """Push `commit` to `branch` and complete the task with it, in one atomic push: the work
         never lands without its task done, nor the task done without its work. When the branch
         moved: with `replay`, the board replays the work onto the new tip in memory (landings of
@@ -263,13 +264,14 @@ class Board(GroupCommit):
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "complete")
             placed = landing.place(self.mirror.repo, commit, branch, state.heads.get(ref), replay)
-            outcome = _holder_outcome("complete", held, rules.complete(held, worker, summary, placed, tokens=tokens))
+            outcome = _holder_outcome("complete", held, rules.complete(held, worker, summary, placed, tokens=tokens,
+                                                                                   cost=cost))
             outcome.refs, outcome.chained = {ref: placed}, replay
             return outcome
         return self._submit(apply)
 
     def handoff(self, task_id: str, worker: str, commit: str, summary: str, token: int | None = None,
-                tokens: int = 0) -> Task:
+                tokens: int = 0, cost: float | None = None) -> Task:
         """Hand `commit` to the hub's landing queue: the task goes `landing` and its land ref
         (gitswarm/queue.py) is created at the commit, in one atomic push. The train lands it."""
         def apply(state: State) -> Outcome:
@@ -278,7 +280,8 @@ class Board(GroupCommit):
             if main is not None and (main == commit or self.mirror.repo.descendant_of(main, commit)):
                 raise GitswarmError(f"commit {commit[:10]} is already on main (at {main[:10]}): it holds no new work "
                                     "to land", "hand off the task's own commit, made on main's tip")
-            outcome = _holder_outcome("handoff", held, rules.handoff(held, worker, commit, summary, tokens=tokens))
+            outcome = _holder_outcome("handoff", held, rules.handoff(held, worker, commit, summary, tokens=tokens,
+                                                                                 cost=cost))
             outcome.refs = {queue.land_ref(task_id, held.attempts): commit}
             return outcome
         return self._submit(apply)
@@ -347,25 +350,27 @@ class Board(GroupCommit):
                 self._heads[ref] = tip  # never back: a batch may have pushed past what this fetch saw
             return tip
 
-    def fail(self, task_id: str, worker: str, reason: str, token: int | None = None, tokens: int = 0) -> Task:
+    def fail(self, task_id: str, worker: str, reason: str, token: int | None = None, tokens: int = 0,
+             cost: float | None = None) -> Task:
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "fail")
-            return _holder_outcome("fail", held, rules.fail(held, worker, reason, tokens=tokens), body=reason)
+            return _holder_outcome("fail", held, rules.fail(held, worker, reason, tokens=tokens, cost=cost),
+                                   body=reason)
         return self._submit(apply)
 
     def release(self, task_id: str, worker: str, token: int | None = None, reason: str | None = None,
-                tokens: int = 0) -> Task:
-        """Give a held task back, open, the attempt not counted; `tokens` it spent stay on record."""
+                tokens: int = 0, cost: float | None = None) -> Task:
+        """Give a held task back, open, the attempt not counted; `tokens` and `cost` it spent stay on record."""
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "release")
-            return _holder_outcome("release", held, rules.release(held, reason, tokens))
+            return _holder_outcome("release", held, rules.release(held, reason, tokens, cost=cost))
         return self._submit(apply)
 
-    def earlier_tokens(self, task_id: str) -> int:
-        """Tokens the task's earlier attempts spent, as its result said when this process claimed
-        it (a claim clears the result): its next result counts them too, so the goal's budget
-        sees every attempt's."""
-        return self._earlier.pop(task_id, 0)
+    def earlier_spend(self, task_id: str) -> tuple[int, float | None]:
+        """Tokens and cost (USD, None: unknown) the task's earlier attempts spent, as its result said
+        when this process claimed it (a claim clears the result): its next result counts them too,
+        so the goal's budget sees every attempt's."""
+        return self._earlier.pop(task_id, (0, None))
 
     def reopen(self, task_id: str) -> Task:
         def apply(state: State) -> Outcome:

@@ -49,7 +49,7 @@ BACKENDS = ("openai", "command")
 PROMPT_MODES = ("stdin", "file")
 NETWORKS = ("off", "model", "on")
 ROLE_FIELDS = ("backend", "model", "endpoint", "base_url", "temperature", "timeout", "retries", "command",
-               "prompt_mode", "network", "ignore", "max_steps", "max_tokens", "wall_time", "max_output")
+               "prompt_mode", "network", "ignore", "max_steps", "max_tokens", "wall_time", "max_output", "price")
 MAX_IGNORE = 100
 HOST_ONLY = ("api_key_env",)  # role settings that only the host's endpoints file may give
 FIELDS = ("defaults", "model", *ROLES, "debounce", "max_depth", "lease", "workers", "max_attempts", "retry_backoff")
@@ -81,7 +81,8 @@ class RoleConfig:
     (prompt and completion, summed over the run), `wall_time` seconds, `max_output` characters of
     one tool result shown to the model. An openai role waits `timeout` seconds for one answer of
     its endpoint and sends a failed request again `retries` times (with backoff) before the model
-    counts as unavailable."""
+    counts as unavailable. `price` ({input: USD, output: USD} per million tokens) puts a cost on
+    each run, on the task's result and the goal's record (else the cost the endpoint or agent said)."""
 
     backend: str = "openai"
     model: str | None = None
@@ -99,6 +100,14 @@ class RoleConfig:
     max_tokens: int = 200_000
     wall_time: float = 1800.0
     max_output: int = 20_000
+    price: tuple[float, float] | None = None  # USD per million tokens in (prompt) and out (completion)
+
+    def cost(self, tokens_in: int, tokens_out: int, said: float | None) -> float | None:
+        """What a run cost in USD: its tokens at `price` where the settings give one (the figure the
+        operator pays), else what the endpoint or the agent said (`said`; None: unknown)."""
+        if self.price is None:
+            return said
+        return round((tokens_in * self.price[0] + tokens_out * self.price[1]) / 1e6, 6)
 
 
 @dataclass(frozen=True)
@@ -369,6 +378,29 @@ def _format(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def _price(value: Any, name: str, fail: Fail) -> tuple[float, float] | None:
+    hint = "give USD per million tokens: price: {input: 2.5, output: 10} (or one number for both, or null)"
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"input", "output"}, key=str)
+        if unknown:
+            raise fail(f"{name}.{unknown[0]}", "unknown field", unknown_hint(str(unknown[0]), ("input", "output"),
+                                                                              "a price holds"))
+        if set(value) != {"input", "output"}:
+            raise fail(name, "needs both input and output", hint)
+        return _dollars(value["input"], f"{name}.input", fail, hint), _dollars(value["output"], f"{name}.output", fail, hint)
+    both = _dollars(value, name, fail, hint)
+    return both, both
+
+
+def _dollars(value: Any, name: str, fail: Fail, hint: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 <= value <= 10_000:
+        raise fail(name, f"{shown(value)} is not a price", hint + "; from 0 to 10000")
+    return float(value)
+
+
 _ROLE_CHECKS: dict[str, Callable[[Any, str, Fail], Any]] = {
     "backend": _choice(BACKENDS, "a backend"),
     "model": _pattern(_MODEL_RE, "a model name without spaces, e.g. gpt-4o-mini", optional=True),
@@ -385,6 +417,7 @@ _ROLE_CHECKS: dict[str, Callable[[Any, str, Fail], Any]] = {
     "max_tokens": _limit(1, 10_000_000_000),
     "wall_time": _duration,
     "max_output": _limit(100, 10_000_000),
+    "price": _price,
 }
 
 

@@ -338,12 +338,12 @@ class Daemon:
 
     def _plan(self, name: str) -> None:
         try:
-            summary, tokens = planner.plan(self.swarm, name, planner=f"{self.name}-root")
+            summary, tokens, cost = planner.plan(self.swarm, name, planner=f"{self.name}-root")
             self.log(f"planner {name}: {summary}")
             self.waits.succeeded(name, "planner")
-            if tokens:
-                self.board.update_goal(name, lambda cur, st: cur.replace(tokens=cur.tokens + tokens) if cur else None,
-                                       f"goal {name}: planner spent {tokens} tokens")
+            if tokens or cost:
+                self.board.update_goal(name, lambda cur, st: cur.spend(tokens, cost) if cur else None,
+                                       f"goal {name}: planner spent {tokens} tokens" + (f", ${cost:.4f}" if cost else ""))
                 self._over_budget(name)
         except Exception as e:
             if self.stop.is_set() or isinstance(e, Stopping):

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable
 from . import logs
 from . import task as T
 from .queuestatus import ago
-from .record import spent
+from .record import spent, spent_cost
+from .statusview import dollars
 from .statusview import _one_line
 from .statusview import _time as _at
 
@@ -106,7 +107,7 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
         status_style = {"active": "green", "done": "bold green", "stopped": "yellow", "invalid": "red"}
         goals.add_row(Text(f"goal {one_line(name, 40)}", "bold"), Text(rec.status, status_style.get(rec.status, "")),
                       Text(f"cycle {rec.cycle}"), Text(counts or "no tasks"),
-                      Text(f"{spent(rec, mine)} tokens{budget}"), Text(waiting, "dim"))
+                      Text(f"{spent(rec, mine)} tokens{budget}{dollars(spent_cost(rec, mine))}"), Text(waiting, "dim"))
     parts.append(goals if records else Text("no goal yet: push goals/<name>.md to main", "dim"))
     if len(shown) > GOALS_SHOWN:
         parts.append(Text(f"... {len(shown) - GOALS_SHOWN} more goals (gitswarm status)", "dim"))

@@ -15,6 +15,7 @@ from .errors import TaskInvalid
 STATES = ("active", "done", "stopped", "invalid")
 DECISIONS = ("continue", "done", "stop")
 FIELDS = ("name", "status", "cycle", "source", "reason", "tokens", "budget", "verdicts", "updated")
+OPTIONAL = ("cost",)  # absent from records written before it was kept
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class Verdict:
     reasons: str
     at: str
     tokens: int = 0
+    cost: float | None = None  # USD, where known (absent from the record when None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "cost" or v is not None}
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class GoalRecord:
     source: str | None = None  # the main commit whose goal file this record follows
     reason: str | None = None  # why the goal is invalid or stopped
     tokens: int = 0  # spent by its planners and judge (workers' spend is on their tasks)
+    cost: float | None = None  # what they cost in USD, where known
     budget: int | None = None  # the goal file's token budget: once spent, the goal stops
     verdicts: tuple[Verdict, ...] = field(default=())
     updated: str = ""
@@ -52,7 +58,12 @@ class GoalRecord:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "cycle": self.cycle, "source": self.source,
                 "reason": self.reason, "tokens": self.tokens, "budget": self.budget,
-                "verdicts": [v.__dict__.copy() for v in self.verdicts], "updated": self.updated}
+                "verdicts": [v.to_dict() for v in self.verdicts], "updated": self.updated,
+                **({"cost": round(self.cost, 6)} if self.cost is not None else {})}
+
+    def spend(self, tokens: int, cost: float | None) -> "GoalRecord":
+        """The record with a planner's or judge's spend added."""
+        return self.replace(tokens=self.tokens + tokens, cost=add_cost(self.cost, cost))
 
 
 def record_path(name: str) -> str:
@@ -78,8 +89,9 @@ def parse(data: bytes, path: str) -> GoalRecord:
     text = data.decode("utf-8", errors="strict")
     T._refuse_tags_and_aliases(text, path)
     doc = yaml.load(text, Loader=T._Loader)
-    if not isinstance(doc, dict) or set(doc) != set(FIELDS):
-        raise TaskInvalid(path, None, f"a goal record holds exactly: {', '.join(FIELDS)}")
+    if not isinstance(doc, dict) or not set(FIELDS) <= set(doc) <= {*FIELDS, *OPTIONAL}:
+        raise TaskInvalid(path, None, f"a goal record holds exactly: {', '.join(FIELDS)} (and may hold "
+                                      f"{', '.join(OPTIONAL)})")
     v = T._Validator(path)
     verdicts = doc["verdicts"]
     if not isinstance(verdicts, list):
@@ -94,6 +106,7 @@ def parse(data: bytes, path: str) -> GoalRecord:
         budget=None if doc["budget"] is None else v.integer("budget", doc["budget"], 1, 10**15),
         verdicts=tuple(_verdict(v, i, item) for i, item in enumerate(verdicts)),
         updated=v.time("updated", doc["updated"]),
+        cost=None if doc.get("cost") is None else v.number("cost", doc["cost"], 0, 10**9),
     )
     if name_from_path(path) not in (None, record.name):
         raise TaskInvalid(path, "name", f"{record.name} does not match the file name")
@@ -101,13 +114,15 @@ def parse(data: bytes, path: str) -> GoalRecord:
 
 
 def _verdict(v: T._Validator, i: int, item: Any) -> Verdict:
-    if not isinstance(item, dict) or set(item) != {"cycle", "decision", "reasons", "at", "tokens"}:
-        raise TaskInvalid(v.path, f"verdicts[{i}]", "holds cycle, decision, reasons, at and tokens")
+    if not isinstance(item, dict) or not {"cycle", "decision", "reasons", "at", "tokens"} <= set(item) \
+            <= {"cycle", "decision", "reasons", "at", "tokens", "cost"}:
+        raise TaskInvalid(v.path, f"verdicts[{i}]", "holds cycle, decision, reasons, at and tokens (and may hold cost)")
     return Verdict(cycle=v.integer(f"verdicts[{i}].cycle", item["cycle"], 1, 1_000_000),
                    decision=v.choice(f"verdicts[{i}].decision", item["decision"], DECISIONS),
                    reasons=v.text(f"verdicts[{i}].reasons", item["reasons"], 32 * 1024),
                    at=v.time(f"verdicts[{i}].at", item["at"]),
-                   tokens=v.integer(f"verdicts[{i}].tokens", item["tokens"], 0, 10**15))
+                   tokens=v.integer(f"verdicts[{i}].tokens", item["tokens"], 0, 10**15),
+                   cost=None if item.get("cost") is None else v.number(f"verdicts[{i}].cost", item["cost"], 0, 10**9))
 
 
 def new_record(name: str, source: str | None) -> GoalRecord:
@@ -117,3 +132,17 @@ def new_record(name: str, source: str | None) -> GoalRecord:
 def spent(record: GoalRecord, tasks: list) -> int:
     """Tokens a goal has spent: its planners' and judge's (on the record) and its tasks'."""
     return record.tokens + sum(int((t.result or {}).get("tokens", 0)) for t in tasks if t.goal == record.name)
+
+
+def spent_cost(record: GoalRecord, tasks: list) -> float | None:
+    """What a goal has cost in USD, as `spent` counts tokens; None while no run's cost is known."""
+    total = record.cost
+    for t in tasks:
+        if t.goal == record.name:
+            total = add_cost(total, (t.result or {}).get("cost"))
+    return None if total is None else round(total, 6)
+
+
+def add_cost(total: float | None, more: float | None) -> float | None:
+    """A sum of costs where None is unknown (not zero): unknown only while every part is."""
+    return total if more is None else (total or 0.0) + more

@@ -15,6 +15,7 @@ from typing import Iterable
 
 from .errors import GitswarmError
 from .report import Attempt, Report
+from .text import usd
 
 COLOURS = {"done": "#2e9d4f", "landing": "#8fc9a0", "held": "#4a7bd0", "failed": "#d0413a", "returned": "#e0a030",
            "released": "#b0b0b0", "lost": "#8a5a9e", "cancelled": "#707070"}
@@ -110,15 +111,23 @@ def summary(report: Report) -> list[str]:
     for r in report.records:
         mine = spend.get(r.name, {})
         goals.append((esc(r.name), esc(r.status), esc(r.cycle), esc(len(r.verdicts)), esc(mine.get("goal", 0)),
-                      esc(mine.get("tasks", 0)), esc(mine.get("total", 0)), esc(r.budget or ""),
+                      esc(mine.get("tasks", 0)), esc(mine.get("total", 0)), esc(r.budget or ""), _usd(mine.get("cost")),
                       f"<span class=reason>{esc(r.reason)}</span>"))
     out = ["<h2 id='summary'>Run</h2>"]
     out += _table(("goal", "status", "cycle", "verdicts", "planner+judge tokens", "task tokens", "total", "budget",
-                   "reason"), goals) if goals else ["<p>No goal records on the board.</p>"]
+                   "cost", "reason"), goals) if goals else ["<p>No goal records on the board.</p>"]
     out += _table(report.by_status().keys(), [[esc(n) for n in report.by_status().values()]], " id='states'")
     out += ["<p>Tokens by role:</p>"] + _table(report.tokens_by_role().keys(),
                                                [[esc(n) for n in report.tokens_by_role().values()]], " id='roles'")
+    costs = report.cost_by_role()
+    if any(c is not None for c in costs.values()):
+        out += ["<p>Cost by role (USD):</p>"] + _table(costs.keys(), [[_usd(c) for c in costs.values()]], " id='costs'")
     return out
+
+
+def _usd(cost: float | None) -> str:
+    """A cost cell: $1.23, $0.0123, or an em dash when unknown."""
+    return "\u2014" if cost is None else esc(usd(cost))
 
 
 def _span(report: Report) -> tuple[float, float]:

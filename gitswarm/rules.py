@@ -50,29 +50,35 @@ def claim(task: Task, worker: str, at: str | None = None, lease: int = 900) -> T
                         claim=Claim(worker=worker, token=attempts, at=at or T.now(), lease=lease))
 
 
+def spent(result: dict, tokens: int = 0, cost: float | None = None) -> dict:
+    """A result with what the task's attempts spent: `tokens` (the goal's budget counts them) and
+    `cost` in USD (when known), each left out when nothing."""
+    if tokens:
+        result["tokens"] = tokens
+    if cost:
+        result["cost"] = round(cost, 6)
+    return result
+
+
 def complete(task: Task, worker: str, summary: str, commit: str | None = None,
-             at: str | None = None, tokens: int = 0) -> Task:
+             at: str | None = None, tokens: int = 0, cost: float | None = None) -> Task:
     result: dict = {"worker": worker, "at": at or T.now(), "summary": printable(summary)}
     if commit:
         result["commit"] = commit
-    if tokens:
-        result["tokens"] = tokens
-    return task.replace(status="done", claim=None, result=result)
+    return task.replace(status="done", claim=None, result=spent(result, tokens, cost))
 
 
-def fail(task: Task, worker: str, reason: str, at: str | None = None, tokens: int = 0) -> Task:
+def fail(task: Task, worker: str, reason: str, at: str | None = None, tokens: int = 0,
+         cost: float | None = None) -> Task:
     result: dict = {"worker": worker, "at": at or T.now(), "reason": printable(reason)}
-    if tokens:
-        result["tokens"] = tokens
-    return task.replace(status="failed", claim=None, result=result)
+    return task.replace(status="failed", claim=None, result=spent(result, tokens, cost))
 
 
-def handoff(task: Task, worker: str, commit: str, summary: str, at: str | None = None, tokens: int = 0) -> Task:
+def handoff(task: Task, worker: str, commit: str, summary: str, at: str | None = None, tokens: int = 0,
+            cost: float | None = None) -> Task:
     """The holder hands its work (`commit`, kept at refs/gitswarm/land/<id>) to the landing queue."""
     result: dict = {"worker": worker, "at": at or T.now(), "commit": commit, "summary": printable(summary)}
-    if tokens:
-        result["tokens"] = tokens
-    return task.replace(status="landing", claim=None, result=result)
+    return task.replace(status="landing", claim=None, result=spent(result, tokens, cost))
 
 
 def landed(task: Task, commit: str, at: str | None = None) -> Task:
@@ -84,7 +90,7 @@ def landed(task: Task, commit: str, at: str | None = None) -> Task:
 def reject(task: Task, reason: str, at: str | None = None) -> Task:
     """A queued task whose commit breaks the tests: failed, its commit kept for the retry."""
     assert task.result is not None
-    kept = {k: task.result[k] for k in ("worker", "commit", "tokens") if k in task.result}
+    kept = {k: task.result[k] for k in ("worker", "commit", "tokens", "cost") if k in task.result}
     return task.replace(status="failed", result={**kept, "at": at or T.now(), "reason": printable(reason)})
 
 
@@ -94,14 +100,15 @@ def send_back(task: Task, reason: str, at: str | None = None) -> Task:
     return reject(task, reason, at).replace(status="open")
 
 
-def release(task: Task, reason: str | None = None, tokens: int = 0, at: str | None = None) -> Task:
-    """Open again, the attempt not counted against it. With `tokens` (what the attempt spent: the
-    goal's budget counts them) the result says why the attempt ended (`reason`)."""
-    if not tokens:
+def release(task: Task, reason: str | None = None, tokens: int = 0, at: str | None = None,
+            cost: float | None = None) -> Task:
+    """Open again, the attempt not counted against it. With `tokens` or `cost` (what the attempt
+    spent: the goal's budget counts them) the result says why the attempt ended (`reason`)."""
+    if not tokens and not cost:
         return task.replace(status="open", claim=None, result=None)
     assert task.claim is not None
-    return task.replace(status="open", claim=None, result={
-        "worker": task.claim.worker, "at": at or T.now(), "reason": printable(reason or "handed back"), "tokens": tokens})
+    return task.replace(status="open", claim=None, result=spent({
+        "worker": task.claim.worker, "at": at or T.now(), "reason": printable(reason or "handed back")}, tokens, cost))
 
 
 def reopen(task: Task) -> Task:

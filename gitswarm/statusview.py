@@ -55,7 +55,7 @@ def render(remote: str, as_json: bool) -> tuple[str, list[str]]:
         g = goal_summary(r, tasks)
         budget = f" of a {g['budget']} budget" if g["budget"] else ""
         lines.append(f"goal {g['name']}: {g['status']}, cycle {g['cycle']}, {g['tasks_done']}/{g['tasks']} tasks "
-                     f"done, {g['tokens']} tokens{budget}" + (f" ({r.reason.splitlines()[0][:100]})" if r.reason else ""))
+                     f"done, {g['tokens']} tokens{budget}{dollars(g['cost'])}" + (f" ({r.reason.splitlines()[0][:100]})" if r.reason else ""))
     lines += queuestatus.format_queue(landing)
     lines.append(format_status(tasks, {t.id for t in ready}, retries))
     return "\n".join(lines), problems
@@ -91,13 +91,21 @@ def _serving(remote: str) -> dict | None:
     return alive(Path(remote))
 
 
+def dollars(cost: float | None) -> str:
+    """`, $1.23` (USD, to the cent, or to four places below a dollar), or "" when the cost is unknown."""
+    from .text import usd
+
+    return "" if cost is None else f", {usd(cost)}"
+
+
 def goal_summary(record: Any, tasks: list[T.Task]) -> dict[str, Any]:
     """A goal's state with what it has spent: its planners' and judge's tokens (on its record) and
     its tasks' (on their results)."""
-    from .record import spent
+    from .record import spent, spent_cost
 
     mine = [t for t in tasks if t.goal == record.name]
     return {"name": record.name, "status": record.status, "cycle": record.cycle, "tokens": spent(record, tasks),
+            "cost": spent_cost(record, tasks),
             "budget": record.budget, "tasks": len(mine), "tasks_done": sum(t.status == "done" for t in mine),
             "reason": record.reason}
 

@@ -34,7 +34,7 @@ STATUSES = ("open", "claimed", "landing", "done", "failed", "dead", "cancelled")
 ENDED = ("done", "failed", "dead", "cancelled")
 FIELDS = ("id", "title", "description", "kind", "goal", "parent", "depends_on", "priority",
           "status", "attempts", "claim", "result", "created")
-RESULT_KEYS = ("worker", "at", "commit", "summary", "reason", "tokens")
+RESULT_KEYS = ("worker", "at", "commit", "summary", "reason", "tokens", "cost")
 
 ID_RE = re.compile(r"t-[0-9a-z][0-9a-z-]{0,46}[0-9a-z]\Z")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")  # worker and goal names
@@ -344,6 +344,13 @@ class _Validator:
             raise self.fail(name, f"{value} is out of range ({low} to {high})")
         return value
 
+    def number(self, name: str, value: Any, low: float, high: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(name, f"must be a number, not {_typename(value)}")
+        if not low <= value <= high:  # NaN is in no range
+            raise self.fail(name, f"{value} is out of range ({low:g} to {high:g})")
+        return value
+
     def ids(self, name: str, value: Any) -> tuple[str, ...]:
         if not isinstance(value, list):
             raise self.fail(name, f"must be a list of task ids, not {_typename(value)}")
@@ -382,6 +389,8 @@ class _Validator:
                 out[key] = self.name("result.worker", item, NAME_RE, "a worker name")
             elif key == "tokens":
                 out[key] = self.integer("result.tokens", item, 0, 10**12)
+            elif key == "cost":
+                out[key] = self.number("result.cost", item, 0, 10**9)
             elif key == "at":
                 out[key] = self.time("result.at", item)
             else:

@@ -30,3 +30,8 @@ def printable(text: str, limit: int = TEXT_MAX) -> str:
     if len(text) > limit:
         text = "[...] " + text[len(text) - limit + 6:]
     return text
+
+
+def usd(cost: float) -> str:
+    """A cost in USD as people read it: $1.23, or to four places below a dollar ($0.0123)."""
+    return f"${cost:.2f}" if cost >= 1 else f"${cost:.4f}"

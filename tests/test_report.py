@@ -184,12 +184,14 @@ def test_a_worker_s_tokens_and_model_are_counted_per_goal_and_role(hub: Path, tm
 
     from test_command_agents import run_goal
 
-    result = {"status": "done", "summary": "wrote out.txt", "tokens_in": 1200, "tokens_out": 34, "model": "my-model"}
+    result = {"status": "done", "summary": "wrote out.txt", "tokens_in": 1200, "tokens_out": 34, "model": "my-model",
+              "cost": 0.5}  # the agent's own figure: it reached no model through the meter
     run_goal(hub, tmp_path, f"echo hi > out.txt; echo '{json.dumps(result)}' > \"$GITSWARM_RESULT_FILE\"")
     found = R.build(str(hub))
     (task,) = found.tasks
     assert found.tokens_by_role() == {"planner": 0, "judge": 0, "worker": 1234}
-    assert found.tokens_by_goal() == {"g": {"goal": 0, "tasks": 1234, "total": 1234}}
+    assert found.tokens_by_goal() == {"g": {"goal": 0, "tasks": 1234, "total": 1234, "cost": 0.5}}
+    assert found.cost_by_role() == {"planner": None, "judge": None, "worker": 0.5}
     landed = found.landed[task.id]
     assert (landed.tokens, landed.model, landed.commit) == (1234, "my-model", task.result["commit"])
-    assert "1234" in render(found) and "my-model" in render(found)
+    assert "1234" in render(found) and "my-model" in render(found) and "$0.5000" in render(found)

@@ -150,8 +150,8 @@ class Swarm:
         limits = Limits(max_steps=settings.max_steps, max_tokens=settings.max_tokens,
                         wall_time=settings.wall_time, max_output=settings.max_output)
         if command is not None or settings.backend == "command":
-            return self._run_command(role, settings, prompt, limits, cwd or self.workdir, command, env or {},
-                                     about or {})
+            return priced(self._run_command(role, settings, prompt, limits, cwd or self.workdir, command, env or {},
+                                            about or {}), settings)
 
         def on_step(step: Step) -> None:
             if self.stop.is_set():
@@ -163,7 +163,7 @@ class Swarm:
             model.on_retry = lambda why, wait, n, of: self.log(  # type: ignore[attr-defined]
                 f"{who}: model {settings.model!r} at {settings.base_url}: {why}; attempt {n} of {of} failed, "
                 f"next at {time.strftime('%H:%M:%S', time.localtime(time.time() + wait))}")
-        return run_agent(model, SYSTEM[role], prompt, tools, limits, on_step=on_step)
+        return priced(run_agent(model, SYSTEM[role], prompt, tools, limits, on_step=on_step), settings)
 
     def _run_command(self, role: str, settings: RoleConfig, prompt: str, limits: Limits, where: Path,
                      command: str | None, env: dict[str, str], about: dict[str, str]) -> AgentResult:
@@ -310,6 +310,12 @@ class Swarm:
         return self.board.mirror.remote_refs("refs/heads/main").get("refs/heads/main")
 
 
+def priced(result: AgentResult, settings: RoleConfig) -> AgentResult:
+    """The run with its cost in USD: at the role's `price`, else what the endpoint or agent said."""
+    cost = settings.cost(result.tokens_in, result.tokens_out, result.cost)
+    return result if cost == result.cost else replace(result, cost=cost)
+
+
 def metered(result: AgentResult, session: Any, idle: bool = False) -> AgentResult:
     """A command agent's result with what the metering proxy saw: its tokens (the proxy's count,
     when the agent called its model through it, else what the agent reported), the model, the
@@ -320,12 +326,10 @@ def metered(result: AgentResult, session: Any, idle: bool = False) -> AgentResul
     if session is None:
         return result
     changes: dict[str, Any] = {}
-    if session.calls:
-        changes.update(tokens_in=session.tokens_in, tokens_out=session.tokens_out)
+    if session.calls:  # the endpoint's word on the metered calls (cost too), not the agent's own figures
+        changes.update(tokens_in=session.tokens_in, tokens_out=session.tokens_out, cost=session.cost)
     if result.model == "command":
         changes["model"] = ",".join(sorted(session.models)) or "command"  # what it called, if anything
-    if session.cost is not None and result.cost is None:
-        changes["cost"] = session.cost
     if result.trace is not None:
         changes["trace"] = replace(result.trace, transcript=session.transcript())
     if result.reason in ("error", "failed") and session.refused:

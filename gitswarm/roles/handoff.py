@@ -39,7 +39,7 @@ class HandOff:
 
         def hand_off() -> None:
             board.handoff(task.id, self.name, commit, result.summary or task.title, token=self.token,
-                          tokens=self.tokens)
+                          tokens=self.tokens, cost=self.cost)
             self.swarm.log(f"{self.name}: {task.id} handed {commit[:10]} to the landing queue")
         self._until_answered(f"hand {task.id} off", hand_off)
         self.outcome = f"handed off: {commit[:10]} to the landing queue"

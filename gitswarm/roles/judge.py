@@ -15,7 +15,7 @@ from .. import task as T
 from ..agents import ModelRejected, ModelUnavailable
 from ..agents.tools import judge_tools
 from ..errors import GitswarmError
-from ..record import GoalRecord, Verdict
+from ..record import GoalRecord, Verdict, add_cost
 from ..text import printable
 from . import Swarm, describe_tasks
 
@@ -40,11 +40,12 @@ def judge(swarm: Swarm, goal_name: str) -> Verdict | None:
         return None
     tip = swarm.main_tip()
     goal = swarm.goal(tip, goal_name)
-    decision, reasons, tokens = _decide(swarm, goal, record, tip)
+    decision, reasons, tokens, cost = _decide(swarm, goal, record, tip)
     if decision == "continue" and record.cycle >= goal.max_cycles:
         decision, reasons = "stop", f"{reasons}\n(stopped: max_cycles {goal.max_cycles} reached)"
     reasons = printable(reasons, 8000)  # a check's output or a model's words: untrusted text
-    verdict = Verdict(cycle=record.cycle, decision=decision, reasons=reasons, at=T.now(), tokens=tokens)
+    verdict = Verdict(cycle=record.cycle, decision=decision, reasons=reasons, at=T.now(), tokens=tokens,
+                      cost=None if cost is None else round(cost, 6))
 
     def change(current: GoalRecord | None, state) -> GoalRecord | None:
         if current is None or current.status != "active" or current.cycle != record.cycle:
@@ -52,7 +53,7 @@ def judge(swarm: Swarm, goal_name: str) -> Verdict | None:
         status = {"continue": "active", "done": "done", "stop": "stopped"}[decision]
         return current.replace(status=status, cycle=current.cycle + (decision == "continue"),
                                verdicts=current.verdicts + (verdict,), tokens=current.tokens + tokens,
-                               reason=None if decision != "stop" else reasons[:2000])
+                               cost=add_cost(current.cost, cost), reason=None if decision != "stop" else reasons[:2000])
 
     subject = f"judge {goal_name}: {decision} (cycle {record.cycle})"
     if board.update_goal(goal_name, change, subject, cancel_open=True) is None:
@@ -61,15 +62,15 @@ def judge(swarm: Swarm, goal_name: str) -> Verdict | None:
     return verdict
 
 
-def _decide(swarm: Swarm, goal, record: GoalRecord, tip: str | None) -> tuple[str, str, int]:
+def _decide(swarm: Swarm, goal, record: GoalRecord, tip: str | None) -> tuple[str, str, int, float | None]:
     settings = swarm.config(tip, goal).judge
     with _checkout(swarm, tip) as where:
         if goal.check or settings.backend == "command":  # model-free: exit 0 means done
             if where is None:
-                return "continue", "main has no commits yet", 0
+                return "continue", "main has no commits yet", 0, None
             if goal.check:
                 passed, output = swarm.run_check(goal.check, where)
-                return ("done" if passed else "continue"), f"check {goal.check!r}: {output.strip()[:2000]}", 0
+                return ("done" if passed else "continue"), f"check {goal.check!r}: {output.strip()[:2000]}", 0, None
         test_result = "(no test command)"
         if goal.test and where:
             passed, output = swarm.run_check(goal.test, where)
@@ -89,10 +90,10 @@ def _decide(swarm: Swarm, goal, record: GoalRecord, tip: str | None) -> tuple[st
             raise GitswarmError(f"the judge command gave no verdict: {result.summary}",
                                 "raise judge.wall_time in .gitswarm.yaml, or make the command faster")
         return ("done" if result.reason == "finished" else "continue"), result.summary or result.reason, \
-            result.tokens_in + result.tokens_out
+            result.tokens_in + result.tokens_out, result.cost
     if not said:
         raise GitswarmError(f"the judge gave no verdict ({result.reason}): {result.summary}")
-    return said[-1][0], said[-1][1], result.tokens_in + result.tokens_out
+    return said[-1][0], said[-1][1], result.tokens_in + result.tokens_out, result.cost
 
 
 class _checkout:

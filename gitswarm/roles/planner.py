@@ -32,8 +32,8 @@ def run(swarm: Swarm, name: str) -> None:
             continue
         swarm.log(f"{name}: planning area {task.id} {task.title!r}")
         try:
-            summary, tokens = plan(swarm, task.goal, area=task, planner=name) if task.goal else ("no goal", 0)
-            swarm.board.complete(task.id, name, summary or "planned", token=task.claim.token, tokens=tokens)
+            summary, tokens, cost = plan(swarm, task.goal, area=task, planner=name) if task.goal else ("no goal", 0, None)
+            swarm.board.complete(task.id, name, summary or "planned", token=task.claim.token, tokens=tokens, cost=cost)
         except Exception as e:
             reason = e.message if isinstance(e, GitswarmError) else f"{type(e).__name__}: {e}"
             swarm.log(f"{name}: planning {task.id} failed: {reason}")
@@ -56,14 +56,15 @@ def depth_of(board: Board, task: Task | None) -> int:
     return depth
 
 
-def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = "planner") -> tuple[str, int]:
-    """Plan a goal (or an area of it). Returns (summary, tokens spent)."""
+def plan(swarm: Swarm, goal_name: str, area: Task | None = None,
+         planner: str = "planner") -> tuple[str, int, float | None]:
+    """Plan a goal (or an area of it). Returns (summary, tokens spent, cost in USD or None)."""
     tip = swarm.main_tip()
     goal = swarm.goal(tip, goal_name)
     board = swarm.board
     board.refresh()
     if goal.tasks:
-        return _add_listed(swarm, goal), 0
+        return _add_listed(swarm, goal), 0, None
     depth = depth_of(board, area)
     max_depth = goal.max_depth if goal.max_depth is not None else swarm.config(tip).max_depth
     mine = [t for t in board.tasks() if t.goal == goal.name]
@@ -98,7 +99,7 @@ def plan(swarm: Swarm, goal_name: str, area: Task | None = None, planner: str = 
             raise result.error
         raise GitswarmError(f"the planner stopped ({result.reason}): {result.summary}",
                             _STOPPED_HINT.get(f"{settings.backend} {result.reason}"))
-    return result.summary, result.tokens_in + result.tokens_out
+    return result.summary, result.tokens_in + result.tokens_out, result.cost
 
 
 _STOPPED_HINT = {  # by backend and reason

@@ -83,7 +83,7 @@ class Job(HandOff):
     def __init__(self, swarm: Swarm, name: str, task: Task):
         self.swarm, self.name, self.task = swarm, name, task
         self.token = task.claim.token if task.claim else None
-        self.tokens = swarm.board.earlier_tokens(task.id)  # every attempt's count in its result
+        self.tokens, self.cost = swarm.board.earlier_spend(task.id)  # every attempt's, in its result
         self.ticket: int | None = None  # its place in this process's turns to land (roles/turns.py)
         self.foreign_moves = 0  # times main moved under it by pushes that landed no task
         self.model = "none"
@@ -110,7 +110,7 @@ class Job(HandOff):
         except (Stopping, Unavailable) as why:  # the task goes back to the board, not lost
             outcome = f"handed back: {why}" if isinstance(why, Unavailable) else "stopped: handed back"
             try:
-                board.release(task.id, self.name, token=self.token, tokens=self.tokens,
+                board.release(task.id, self.name, token=self.token, tokens=self.tokens, cost=self.cost,
                               reason=f"handed back by {self.name}: {why}" if str(why) else f"handed back by {self.name}")
                 self.swarm.log(f"{self.name}: released {task.id}")
             except GitswarmError as lost:
@@ -146,7 +146,7 @@ class Job(HandOff):
         handed back and claimed again, without ever counting against max_attempts."""
         board, task = self.swarm.board, self.task
         try:
-            board.fail(task.id, self.name, reason[:4000], token=self.token, tokens=self.tokens)
+            board.fail(task.id, self.name, reason[:4000], token=self.token, tokens=self.tokens, cost=self.cost)
             return
         except ClaimLost as lost:
             self.swarm.log(f"{self.name}: could not fail {task.id}: {lost.message}")
@@ -155,7 +155,7 @@ class Job(HandOff):
             self.swarm.log(f"{self.name}: could not fail {task.id} with its reason: {refused.message}")
         try:
             board.fail(task.id, self.name, "the attempt failed; its reason could not be recorded (see the "
-                       "worker's log)", token=self.token, tokens=self.tokens)
+                       "worker's log)", token=self.token, tokens=self.tokens, cost=self.cost)
         except GitswarmError as lost:
             self.swarm.log(f"{self.name}: could not fail {task.id}: {lost.message}")
 
@@ -265,7 +265,7 @@ class Job(HandOff):
 
         def land() -> None:
             done = board.land(task.id, self.name, commit, result.summary or task.title, token=self.token,
-                              tokens=self.tokens, replay=replay)
+                              tokens=self.tokens, cost=self.cost, replay=replay)
             landed = (done.result or {}).get("commit") or commit
             self.swarm.log(f"{self.name}: {task.id} landed {landed[:10]} on main"
                            + (f" (replayed from {commit[:10]})" if landed != commit else ""))
@@ -313,7 +313,8 @@ class Job(HandOff):
 
     def _nothing_to_change(self, summary: str) -> None:
         """Done without a commit: the work changes nothing on main (first run or redo alike)."""
-        self.swarm.board.complete(self.task.id, self.name, summary, token=self.token, tokens=self.tokens)
+        self.swarm.board.complete(self.task.id, self.name, summary, token=self.token, tokens=self.tokens,
+                                  cost=self.cost)
         self.swarm.log(f"{self.name}: {self.task.id} done, nothing to change")
 
     def _agent(self, worktree: Path, goal: Goal | None, tip: str, prompt: str | None = None,
@@ -338,6 +339,8 @@ class Job(HandOff):
             raise
         self.runs.append(result)
         self.tokens += result.tokens_in + result.tokens_out
+        if result.cost is not None:
+            self.cost = (self.cost or 0.0) + result.cost
         self.model = result.model
         return result
 
