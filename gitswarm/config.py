@@ -49,7 +49,7 @@ BACKENDS = ("openai", "command")
 PROMPT_MODES = ("stdin", "file")
 NETWORKS = ("off", "model", "on")
 ROLE_FIELDS = ("backend", "model", "endpoint", "base_url", "temperature", "command", "prompt_mode", "network",
-               "ignore", "max_steps", "max_tokens", "wall_time", "max_output")
+               "ignore", "max_steps", "max_tokens", "wall_time", "max_output", "attempts")
 MAX_IGNORE = 100
 HOST_ONLY = ("api_key_env",)  # role settings that only the host's endpoints file may give
 FIELDS = ("defaults", "model", *ROLES, "debounce", "max_depth", "lease", "workers", "max_attempts", "retry_backoff")
@@ -79,7 +79,8 @@ class RoleConfig:
     gitignore patterns of files the agent leaves (caches, transcripts) kept out of its commit.
     The limits bound one agent run: `max_steps` model calls, `max_tokens` tokens
     (prompt and completion, summed over the run), `wall_time` seconds, `max_output` characters of
-    one tool result shown to the model."""
+    one tool result shown to the model. `attempts` (the worker's): its best of N, as variants of
+    these settings, one per attempt (gitswarm/attempts.py); () for one attempt."""
 
     backend: str = "openai"
     model: str | None = None
@@ -95,6 +96,7 @@ class RoleConfig:
     max_tokens: int = 200_000
     wall_time: float = 1800.0
     max_output: int = 20_000
+    attempts: tuple = field(default=(), hash=False)  # a worker's best of N (gitswarm/attempts.py): variants
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,7 @@ def _ignore(value: Any, name: str, fail: Fail) -> tuple[str, ...]:
     """gitignore patterns, as a list of text (one pattern: a text)."""
     items = [value] if isinstance(value, str) else value
     hint = "give gitignore patterns, e.g. ignore: [.aider*, '*.traj.json']"
-    if not isinstance(items, list) or len(items) > MAX_IGNORE:
+    if not isinstance(items, (list, tuple)) or len(items) > MAX_IGNORE:
         raise fail(name, f"must be a list of at most {MAX_IGNORE} patterns, not {shown(value)}", hint)
     for i, item in enumerate(items):
         if not isinstance(item, str) or not item.strip() or len(item) > 200 or "\n" in item \
@@ -361,7 +363,14 @@ def _format(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def _attempts(value: Any, name: str, fail: Fail) -> tuple:
+    from .attempts import parse_spec
+
+    return parse_spec(value, name, fail)
+
+
 _ROLE_CHECKS: dict[str, Callable[[Any, str, Fail], Any]] = {
+    "attempts": _attempts,
     "backend": _choice(BACKENDS, "a backend"),
     "model": _pattern(_MODEL_RE, "a model name without spaces, e.g. gpt-4o-mini", optional=True),
     "endpoint": _pattern(ENDPOINT_RE, "the name of one of the host's endpoints, e.g. local", optional=True),
