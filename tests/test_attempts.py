@@ -86,6 +86,8 @@ def test_a_select_command_picks_the_right_attempt_and_the_losers_stay(hub: Path,
     message = sh("git", "log", "-1", "--format=%B", "main", cwd=hub).stdout  # git log shows the selection
     assert "Selected attempt 3 of 3" in message and f"Gitswarm-Task: {parent['id']}\n" in message
     assert len(sh("git", "log", "--format=%H", "main", cwd=hub).stdout.split()) == 2  # the goal, the winner
+    for kid in kids:  # each attempt's runs (output, prompt, tokens) are kept, as any task's
+        assert "attempted: " in sh("git", "log", "-1", "--format=%s", f"refs/gitswarm/runs/{kid['id']}/1", cwd=hub).stdout
 
 
 def test_a_tie_goes_to_the_earliest_attempt(hub: Path, tmp_path: Path) -> None:
@@ -244,3 +246,31 @@ def test_the_guard_lets_only_the_attempts_worker_create_its_ref_once(scene) -> N
     refused(s.clone, s.hub, {TASKS: completion("alice"), ref: landed}, ref, "already on main")
     accepted(s.clone, s.hub, {TASKS: completion("alice"), ref: work})
     refused(s.clone, s.hub, {ref: s.work(C, name="other.txt")}, ref, "created once and never moved")
+
+
+def test_status_says_a_split_task_waits_for_its_attempts() -> None:
+    from gitswarm import rules
+    from gitswarm.statusview import format_status
+    from gitswarm.task import new_task
+
+    parent = rules.release(rules.claim(new_task("Write out.txt", task_id=P), "w1"))
+    one = rules.complete(rules.claim(new_task("attempt 1/2: Write out.txt", task_id=C, parent=P), "w1"), "w1", "ok")
+    two = rules.claim(new_task("attempt 2/2: Write out.txt", task_id="t-cc-a2", parent=P), "w2")
+    text = format_status([parent, one, two], set())
+    rows = text.splitlines()
+    i = next(i for i, ln in enumerate(rows) if ln.lstrip().startswith(P + " "))
+    assert "waiting" in rows[i]
+    assert rows[i + 1].strip() == "waits for t-cc-a2"
+
+
+def test_the_winner_goes_through_the_landing_train(hub: Path, tmp_path: Path) -> None:
+    """With a test: the selected attempt is handed to the landing queue and the train lands it,
+    tested (its Gitswarm-Tested trailer)."""
+    push_goal(hub, tmp_path, "g", goal(WRONG, RIGHT, select=SELECT, extra="test: \"test -s out.txt\"\n"),
+              {".gitswarm.yaml": CONFIG})
+    lines: list[str] = []
+    assert serve(hub, lines, workers=2) == 0, "\n".join(lines)
+    assert sh("git", "show", "main:out.txt", cwd=hub).stdout == "right\n"
+    message = sh("git", "log", "-1", "--format=%B", "main", cwd=hub).stdout
+    assert "Selected attempt 2 of 2" in message and "Gitswarm-Tested: passed" in message
+    assert any("to the landing queue" in line for line in lines)
