@@ -85,17 +85,24 @@ def test_a_select_command_picks_the_right_attempt_and_the_losers_stay(hub: Path,
     assert "attempt 2 (" in summary and "score 1" in summary and "score 10 (the highest)" in summary
     message = sh("git", "log", "-1", "--format=%B", "main", cwd=hub).stdout  # git log shows the selection
     assert "Selected attempt 3 of 3" in message and f"Gitswarm-Task: {parent['id']}\n" in message
+    winner = sh("git", "log", "-1", "--format=%B", refs[attempts.ref(parent["id"], 3)], cwd=hub).stdout
+    model = re.search(r"^Gitswarm-Model: .*$", winner, re.M).group(0)
+    assert model in message.splitlines()  # the winner's model, as its attempt's commit says
     assert len(sh("git", "log", "--format=%H", "main", cwd=hub).stdout.split()) == 2  # the goal, the winner
     for kid in kids:  # each attempt's runs (output, prompt, tokens) are kept, as any task's
         assert "attempted: " in sh("git", "log", "-1", "--format=%s", f"refs/gitswarm/runs/{kid['id']}/1", cwd=hub).stdout
 
 
-def test_a_tie_goes_to_the_earliest_attempt(hub: Path, tmp_path: Path) -> None:
-    push_goal(hub, tmp_path, "g", goal(CLOSE, RIGHT, RIGHT, select="grep -q right out.txt && echo 5")
-              + "", {".gitswarm.yaml": CONFIG})
+def test_a_tie_goes_to_the_earliest_attempt_and_what_select_prints_is_made_safe(hub: Path, tmp_path: Path) -> None:
+    noisy = ("printf '\\033[31m'; head -c 100000 /dev/zero | tr '\\0' x; echo; "
+             "if grep -q right out.txt; then echo 5; else echo 1; exit 1; fi")
+    push_goal(hub, tmp_path, "g", goal(CLOSE, RIGHT, RIGHT, select=noisy), {".gitswarm.yaml": CONFIG})
     assert serve(hub, workers=2) == 0
     parent, _ = the_task(hub)
-    assert parent["result"]["summary"].startswith("Selected attempt 2 of 3")
+    summary = parent["result"]["summary"]
+    assert summary.startswith("Selected attempt 2 of 3") and "score 5 (the highest)" in summary
+    assert "\x1b" not in summary and len(summary) < 3000, summary
+    assert "\x1b" not in sh("git", "log", "-1", "--format=%B", "main", cwd=hub).stdout
 
 
 def test_every_attempt_rejected_fails_the_task_saying_why(hub: Path, tmp_path: Path) -> None:
@@ -274,3 +281,60 @@ def test_the_winner_goes_through_the_landing_train(hub: Path, tmp_path: Path) ->
     message = sh("git", "log", "-1", "--format=%B", "main", cwd=hub).stdout
     assert "Selected attempt 2 of 2" in message and "Gitswarm-Tested: passed" in message
     assert any("to the landing queue" in line for line in lines)
+
+
+# ---------------------------------------------------------------- the spec and the rules, pure
+
+@pytest.mark.parametrize("value, field, problem", [
+    (0, "attempts", "0 is out of range"),
+    (17, "attempts", "17 is out of range"),
+    ("3", "attempts", "must be a number of attempts or a list of variants"),
+    ([], "attempts", "lists 0 variants"),
+    ([{"modle": "a"}], "attempts[0].modle", "unknown setting"),
+    ([{"model": "a"}, {"attempts": 2}], "attempts[1].attempts", "cannot ask for attempts of its own"),
+    ([{"api_key_env": "K"}], "attempts[0].api_key_env", "is not a setting main may give"),
+])
+def test_a_bad_attempts_spec_names_the_field_and_the_fix(value, field: str, problem: str) -> None:
+    from gitswarm.goal import goal_errors
+
+    text = "---\n" + yaml.safe_dump({"attempts": value}) + "---\nA goal.\n"
+    errors = goal_errors("goals/g.md", text)
+    assert len(errors) == 1 and errors[0].field == field and problem in errors[0].problem, errors
+    task_text = "---\n" + yaml.safe_dump({"tasks": [{"title": "x", "attempts": value}]}) + "---\nA goal.\n"
+    assert [e.field for e in goal_errors("goals/g.md", task_text)] == [f"tasks[0].{field}"]
+    from gitswarm.config import config_errors
+
+    assert [e.field for e in config_errors(yaml.safe_dump({"worker": {"attempts": value}}))] == [f"worker.{field}"]
+
+
+def test_where_n_comes_from_and_what_a_score_is() -> None:
+    from gitswarm.goal import parse_goal
+
+    g = parse_goal("goals/g.md", "---\nattempts: 2\nselect: ./score.sh\ntasks:\n  - title: a\n"
+                   "    attempts: [{model: m1}, {model: m2}, {backend: command, command: ./x}]\n  - title: b\n---\nA goal.\n")
+    assert [dict(v) for v in g.tasks[0].attempts] == [{"model": "m1"}, {"model": "m2"},
+                                                      {"backend": "command", "command": "./x"}]
+    assert attempts.chosen(g.tasks[0].attempts, g.attempts, ({}, {}, {}, {})) == g.tasks[0].attempts
+    assert len(attempts.chosen(g.tasks[1].attempts, g.attempts, ())) == 2 and g.select == "./score.sh"
+    assert attempts.chosen((), (), ({},)) == () and attempts.chosen((), (), ()) == ()
+    assert attempts.score("0.5 then 3\nand finally -2.5e1\n") == -25.0
+    assert attempts.score("no number here") is None
+    assert attempts.split_ids("t-" + "a" * 44, 16) is not None and attempts.split_ids("t-" + "a" * 45, 10) is None
+
+
+def test_a_task_waits_for_its_attempts_and_only_for_its_own() -> None:
+    from gitswarm import rules
+    from gitswarm.state import is_ready
+    from gitswarm.task import new_task
+
+    parent = new_task("Write", task_id=P)
+    kids = [new_task("attempt", task_id=f"{P}-a{k}", parent=P) for k in (1, 2)]
+    stranger = new_task("not an attempt", task_id="t-dd-a1")  # named like one, without the parent
+    board = {t.id: t for t in [parent, *kids, stranger, new_task("x", task_id="t-dd")]}
+    assert not is_ready(parent, board, 0, time.time()) and is_ready(board["t-dd"], board, 0, time.time())
+    board[kids[0].id] = rules.complete(rules.claim(kids[0], "w"), "w", "ok")
+    board[kids[1].id] = rules.fail(rules.claim(kids[1], "w"), "w", "broke")
+    assert not is_ready(parent, board, 0, time.time())  # a failed attempt is retried: not over yet
+    board[kids[1].id] = rules.bury(board[kids[1].id], "out of tries")
+    assert is_ready(parent, board, 0, time.time())
+    assert attempts.attempt_of(kids[0]) == (P, 1) and attempts.attempt_of(stranger) is None

@@ -28,7 +28,8 @@ from ..task import new_task
 from ..text import printable
 
 DIFF_MAX = 12_000  # characters of an attempt's diff the judge sees
-OUTPUT_MAX = 1_500  # characters of a command's output kept in a reason
+OUTPUT_MAX = 1_500  # characters of a test's output the judge sees
+SAID_MAX = 400  # characters of a select command's output, or of the judge's reasons, kept per attempt
 
 
 @dataclass
@@ -123,6 +124,7 @@ class BestOfN:
         if self.selection is None:
             self.selection = self._select(worktree, goal, tip)
         winner, result = self.selection
+        self.model = result.model  # the winner's: its commit's Gitswarm-Model
         checkout.reset_hard(self.swarm.board.mirror.path, worktree, tip)
         if winner is not None:
             self._apply(worktree, winner, tip)
@@ -185,7 +187,7 @@ class BestOfN:
             checkout.reset_hard(mirror, worktree, c.commit)
             passed, output = self.swarm.run_check(goal.select, worktree, timeout=goal.test_timeout)
             code, _, printed = output.partition("\n")
-            tail = printable(printed.strip()[-OUTPUT_MAX:], OUTPUT_MAX).strip().replace("\n", " | ")
+            tail = printable(printed.strip()[-SAID_MAX:], SAID_MAX).strip().replace("\n", " | ")
             if not passed:
                 c.verdict = f"rejected ({code}): {tail or '(no output)'}"
                 continue
@@ -255,7 +257,7 @@ class BestOfN:
             raise GitswarmError(f"the judge chose neither attempt {a.k} nor {b.k} ({result.reason}): {result.summary}")
         choice, why = said[-1]
         won, lost = (a, b) if choice == "A" else (b, a)
-        why = printable(why, 1000).strip().replace("\n", " ")
+        why = printable(why, SAID_MAX).strip().replace("\n", " ")
         won.verdict = (won.verdict + "; " if won.verdict else "") + f"preferred to attempt {lost.k}: {why}"
         lost.verdict = (lost.verdict + "; " if lost.verdict else "") + f"lost to attempt {won.k}"
         return won
