@@ -154,6 +154,36 @@ def test_the_judge_model_picks_the_right_attempt_in_a_knockout(hub: Path, tmp_pa
     assert parent["result"]["tokens"] > 0  # the judge's tokens count on the task (and the goal's budget)
 
 
+def test_variants_give_each_attempt_its_own_model_or_agent(hub: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, fake_openai) -> None:
+    """attempts: [{backend: openai, model: m-a}, {backend: command, ...}]: attempt 1 is gitswarm's
+    model loop on model m-a (it writes the wrong answer), attempt 2 a command agent; the judge's
+    model prefers attempt 2, and each attempt's commit and result carry its own model and tokens."""
+    @fake_openai.route
+    def answer(request: Request):
+        if request.body["model"] == "judge-m":
+            a, b = request.last["content"].split('<attempt name="B">')
+            pick = "A" if "+right" in a else "B"
+            return tool_call("prefer", {"attempt": pick, "reasons": f"{pick} is right"})
+        assert request.body["model"] == "m-a", request.body["model"]
+        if any(m.get("role") == "tool" for m in request.messages):
+            return tool_call("finish", {"summary": "wrote the answer"})
+        return tool_call("write_file", {"path": "out.txt", "content": "wrong\n"})
+
+    config = judge_endpoint(tmp_path, monkeypatch, fake_openai)
+    text = goal(RIGHT).replace("attempts:\n", "attempts:\n  - {backend: openai, model: m-a}\n")
+    push_goal(hub, tmp_path, "g", text, {".gitswarm.yaml": config})
+    lines: list[str] = []
+    assert serve(hub, lines, workers=2) == 0, "\n".join(lines)
+    assert sh("git", "show", "main:out.txt", cwd=hub).stdout == "right\n"
+    parent, kids = the_task(hub)
+    refs = attempt_refs(hub)
+    first = sh("git", "log", "-1", "--format=%B", refs[attempts.ref(parent["id"], 1)], cwd=hub).stdout
+    assert "Gitswarm-Model: m-a" in first and kids[0]["result"]["tokens"] == 2 * 15  # two calls of (10, 5)
+    summary = parent["result"]["summary"]
+    assert summary.startswith("Selected attempt 2 of 2") and "m-a): lost to attempt 2" in summary
+
+
 def test_attempts_share_the_goals_budget(hub: Path, tmp_path: Path) -> None:
     """Each attempt reports 100 tokens; the budget is 250: the third attempt spends it, the goal
     stops and nothing is selected or landed."""
