@@ -104,7 +104,10 @@ def is_ready(t: Task, by_id: dict[str, Task], retry_backoff: float, now: float) 
     result) waits retry_backoff * 2^(attempts-1) (at most an hour) after that."""
     if t.status != "open" or not all(d in by_id and by_id[d].status == "done" for d in t.depends_on):
         return False
-    return rested_at(t, retry_backoff) <= now and not attempts.waiting(t, by_id)
+    if rested_at(t, retry_backoff) > now:
+        return False
+    first = by_id.get(t.id + "-a1")  # split into best of N's attempts? (one look-up; the rest only then)
+    return first is None or first.parent != t.id or not attempts.waiting(t, by_id)
 
 
 def ready(tasks: Iterable[Task], by_id: dict[str, Task], retry_backoff: float = 0.0,
