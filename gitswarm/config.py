@@ -181,6 +181,9 @@ def _load(text: str | None, path: str, endpoints: Endpoints | None, collect: Col
     for role in ROLES:
         own = collect(lambda: parse_role_overrides(doc[role], path, role, endpoints, collect)
                       if doc.get(role) is not None else {}, {})
+        if role != "worker" and own.pop("attempts", None) is not None:
+            collect.add(ConfigInvalid(path, f"{role}.attempts", "is a worker setting: best of N has workers make "
+                                      "several attempts at a task", "put it under worker: (or defaults:)"))
         roles[role] = collect(lambda: _finish(RoleConfig(**{**common, **own}), path, role, endpoints), RoleConfig())
     fail = _failer(path)
     return Config(

@@ -367,6 +367,9 @@ class _Check:
                 out[role] = parse_role_overrides(settings, self.path, f"models.{role}")
             except ConfigInvalid as e:
                 raise self.fail(e.field, e.problem, e.hint) from None
+            if role != "worker" and "attempts" in out[role]:
+                raise self.fail(f"models.{role}.attempts", "is a worker setting", "put it under models.worker, "
+                                "or give the goal attempts:")
         return out
 
     def tasks(self, goal_name: str, value: Any) -> list[GoalTask]:

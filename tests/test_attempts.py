@@ -337,6 +337,15 @@ def test_a_bad_attempts_spec_names_the_field_and_the_fix(value, field: str, prob
     assert [e.field for e in config_errors(yaml.safe_dump({"worker": {"attempts": value}}))] == [f"worker.{field}"]
 
 
+def test_attempts_is_a_worker_setting() -> None:
+    from gitswarm.config import config_errors
+    from gitswarm.goal import goal_errors
+
+    assert [e.field for e in config_errors("judge: {attempts: 2}\ndefaults: {attempts: 2}\n")] == ["judge.attempts"]
+    assert [e.field for e in goal_errors("goals/g.md", "---\nmodels: {planner: {attempts: 2}}\n---\nA goal.\n")] \
+        == ["models.planner.attempts"]
+
+
 def test_where_n_comes_from_and_what_a_score_is() -> None:
     from gitswarm.goal import parse_goal
 
