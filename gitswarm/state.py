@@ -100,8 +100,9 @@ class State:
 
 
 def is_ready(t: Task, by_id: dict[str, Task], retry_backoff: float, now: float) -> bool:
-    """Open, its dependencies all done, its attempts (gitswarm/attempts.py) ended, and rested: a task whose last attempt ended (it has a
-    result) waits retry_backoff * 2^(attempts-1) (at most an hour) after that."""
+    """Open, its dependencies all done, its best-of-N attempts (gitswarm/attempts.py) ended, and
+    rested: a task whose last attempt ended (it has a result) waits retry_backoff * 2^(attempts-1)
+    (at most an hour) after that."""
     if t.status != "open" or not all(d in by_id and by_id[d].status == "done" for d in t.depends_on):
         return False
     if rested_at(t, retry_backoff) > now:

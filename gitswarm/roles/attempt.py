@@ -108,7 +108,8 @@ class BestOfN:
         if commit is None:
             return
         ref = attempts.ref(parent, k)
-        summary = f"{printable(result.summary or task.title, 3000).strip()}\n\nattempt {k} of {parent}: {commit} at {ref}"
+        said = printable(result.summary or task.title, 3000).strip()
+        summary = f"{said}\n\nattempt {k} of {parent}: {commit} at {ref}"
 
         def keep() -> None:
             board.complete_attempt(task.id, self.name, commit, ref, summary, token=self.token, tokens=self.tokens)
@@ -154,8 +155,9 @@ class BestOfN:
             if commit is None or kid.status != "done":
                 continue
             c = repo[commit]
+            model = printable(dict(trailer_pairs(c.message)).get("Model", "?"), 200).strip() or "?"
             found.append(Candidate(k, commit, str(c.parents[0].id) if c.parents else tip,
-                                   (kid.result or {}).get("worker", "?"), dict(trailer_pairs(c.message)).get("Model", "?"),
+                                   (kid.result or {}).get("worker", "?"), model,
                                    printable(str((kid.result or {}).get("summary", "")), 600).strip()))
         n = len(kids)
         if not found:

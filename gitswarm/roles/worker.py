@@ -380,7 +380,8 @@ class Job(HandOff, BestOfN):
         conflicts = checkout.rebase(mirror, worktree, tip)
         if conflicts:
             settings = self._settings(tip, goal)
-            if self._run_command(goal) or settings.backend == "command" or self.selecting:  # a command agent redoes its task on the new tip
+            # a command agent redoes its task on the new tip; a selection applies its winner there again
+            if self._run_command(goal) or settings.backend == "command" or self.selecting:
                 self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; redoing {self.task.id} on the new main")
                 checkout.abort_rebase(mirror, worktree)
                 with self._out_of_turn():
