@@ -286,6 +286,18 @@ class Board(GroupCommit):
             return outcome
         return self._submit(apply)
 
+    def complete_attempt(self, task_id: str, worker: str, commit: str, ref: str, summary: str,
+                         token: int | None = None, tokens: int = 0, cost: float | None = None) -> Task:
+        """Complete an attempt of best of N (gitswarm/attempts.py) and keep its commit at its
+        attempts ref `ref`, created in the same atomic push; the commit stays off main."""
+        def apply(state: State) -> Outcome:
+            held = _held(state, task_id, worker, token, "complete")
+            outcome = _holder_outcome("complete", held, rules.complete(held, worker, summary, None, tokens=tokens,
+                                                                                   cost=cost))
+            outcome.refs = {ref: commit}
+            return outcome
+        return self._submit(apply)
+
     def train_land(self, holder: str, landed: dict[str, str], main: str, lease: str, note: str) -> list[Task]:
         """The train lands a tested batch: main moves to `main` (a fast-forward of the hub's main,
         else BranchMoved), each task of `landed` (id -> its commit on main) is done, and the train's

@@ -49,7 +49,8 @@ BACKENDS = ("openai", "command")
 PROMPT_MODES = ("stdin", "file")
 NETWORKS = ("off", "model", "on")
 ROLE_FIELDS = ("backend", "model", "endpoint", "base_url", "temperature", "timeout", "retries", "command",
-               "prompt_mode", "network", "ignore", "max_steps", "max_tokens", "wall_time", "max_output", "price")
+               "prompt_mode", "network", "ignore", "max_steps", "max_tokens", "wall_time", "max_output", "price",
+               "attempts")
 MAX_IGNORE = 100
 HOST_ONLY = ("api_key_env",)  # role settings that only the host's endpoints file may give
 FIELDS = ("defaults", "model", *ROLES, "debounce", "max_depth", "lease", "workers", "max_attempts", "retry_backoff")
@@ -82,7 +83,9 @@ class RoleConfig:
     one tool result shown to the model. An openai role waits `timeout` seconds for one answer of
     its endpoint and sends a failed request again `retries` times (with backoff) before the model
     counts as unavailable. `price` ({input: USD, output: USD} per million tokens) puts a cost on
-    each run, on the task's result and the goal's record (else the cost the endpoint or agent said)."""
+    each run, on the task's result and the goal's record (else the cost the endpoint or agent said).
+    `attempts` (the worker's): its best of N, as variants of these settings, one per attempt
+    (gitswarm/attempts.py); () for one attempt."""
 
     backend: str = "openai"
     model: str | None = None
@@ -101,6 +104,7 @@ class RoleConfig:
     wall_time: float = 1800.0
     max_output: int = 20_000
     price: tuple[float, float] | None = None  # USD per million tokens in (prompt) and out (completion)
+    attempts: tuple = field(default=(), hash=False)  # a worker's best of N (gitswarm/attempts.py): variants
 
     def cost(self, tokens_in: int, tokens_out: int, said: float | None) -> float | None:
         """What a run cost in USD: its tokens at `price` where the settings give one (the figure the
@@ -192,6 +196,9 @@ def _load(text: str | None, path: str, endpoints: Endpoints | None, collect: Col
     for role in ROLES:
         own = collect(lambda: parse_role_overrides(doc[role], path, role, endpoints, collect)
                       if doc.get(role) is not None else {}, {})
+        if role != "worker" and own.pop("attempts", None) is not None:
+            collect.add(ConfigInvalid(path, f"{role}.attempts", "is a worker setting: best of N has workers make "
+                                      "several attempts at a task", "put it under worker: (or defaults:)"))
         roles[role] = collect(lambda: _finish(RoleConfig(**{**common, **own}), path, role, endpoints), RoleConfig())
     fail = _failer(path)
     return Config(
@@ -327,7 +334,7 @@ def _ignore(value: Any, name: str, fail: Fail) -> tuple[str, ...]:
     """gitignore patterns, as a list of text (one pattern: a text)."""
     items = [value] if isinstance(value, str) else value
     hint = "give gitignore patterns, e.g. ignore: [.aider*, '*.traj.json']"
-    if not isinstance(items, list) or len(items) > MAX_IGNORE:
+    if not isinstance(items, (list, tuple)) or len(items) > MAX_IGNORE:
         raise fail(name, f"must be a list of at most {MAX_IGNORE} patterns, not {shown(value)}", hint)
     for i, item in enumerate(items):
         if not isinstance(item, str) or not item.strip() or len(item) > 200 or "\n" in item \
@@ -400,8 +407,14 @@ def _dollars(value: Any, name: str, fail: Fail, hint: str) -> float:
         raise fail(name, f"{shown(value)} is not a price", hint + "; from 0 to 10000")
     return float(value)
 
+def _attempts(value: Any, name: str, fail: Fail) -> tuple:
+    from .attempts import parse_spec
+
+    return parse_spec(value, name, fail)
+
 
 _ROLE_CHECKS: dict[str, Callable[[Any, str, Fail], Any]] = {
+    "attempts": _attempts,
     "backend": _choice(BACKENDS, "a backend"),
     "model": _pattern(_MODEL_RE, "a model name without spaces, e.g. gpt-4o-mini", optional=True),
     "endpoint": _pattern(ENDPOINT_RE, "the name of one of the host's endpoints, e.g. local", optional=True),

@@ -622,3 +622,9 @@ def changed_paths(repo, old: str | None, new: str) -> list[str]:
         return list_files(repo, new, limit=1_000_000)
     return [d.new_file.path if d.status_char() != "D" else d.old_file.path
             for d in repo.diff(repo[old].tree, repo[new].tree).deltas]
+
+
+def patch(repo, old: str, new: str, limit: int = 20_000) -> str:
+    """The unified diff between two commits, as text, its end cut past `limit` characters."""
+    text = repo.diff(repo[old].tree, repo[new].tree).patch or ""
+    return text if len(text) <= limit else text[:limit] + f"\n[... {len(text) - limit} characters cut ...]\n"

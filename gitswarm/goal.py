@@ -17,6 +17,10 @@ matter between two `---` lines:
     max_depth: 2                 # how deep planners may hand areas to sub-planners (0 to 5; default: .gitswarm.yaml's)
     max_cycles: 10               # judge cycles before the run stops
     may_change: [.gitswarm/]     # what of .gitswarm.yaml, .gitswarm/ and goals/ its work may change (default: none)
+    attempts: 3                  # best of N: each task done by 3 workers, one lands (or a list of
+                                 # variants: [{model: a}, {model: b}]); also per task (gitswarm.attempts)
+    select: ./score.sh           # what picks it: exit 0 and the last number printed is the score; without
+                                 # it the judge's model compares the attempts
     tasks:                       # tasks given up front; a task with `run` needs no model
       - title: Migrate src/parser
         run: ./codemod.sh src/parser
@@ -54,9 +58,9 @@ __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", 
 GOALS_DIR = "goals"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 FIELDS = ("budget", "judge", "test", "check", "models", "max_depth", "max_cycles", "may_change", "test_timeout",
-          "land", "train", "tasks")
+          "land", "train", "tasks", "attempts", "select")
 LAND_MODES = ("train", "direct")
-TASK_FIELDS = ("id", "title", "description", "run", "depends_on", "priority")
+TASK_FIELDS = ("id", "title", "description", "run", "depends_on", "priority", "attempts")
 MAX_FILE_BYTES = 256 * 1024
 MAX_TASKS = 1000
 _TITLE_MAX, _TEXT_MAX, _COMMAND_MAX = 200, 32 * 1024, 8192
@@ -78,6 +82,7 @@ class GoalTask:
     run: str | None = None
     depends_on: tuple[str, ...] = ()
     priority: int = 0
+    attempts: tuple = field(default=(), hash=False)  # its best of N (gitswarm/attempts.py); (): the goal's
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,8 @@ class Goal:
     max_cycles: int = 10
     may_change: tuple[str, ...] = ()  # items of PROTECTED its work may change
     tasks: list[GoalTask] = field(default_factory=list, hash=False)
+    attempts: tuple = field(default=(), hash=False)  # its tasks' best of N (gitswarm/attempts.py)
+    select: str | None = None  # the command that scores an attempt; None: the judge's model compares them
 
     @property
     def path(self) -> str:
@@ -194,6 +201,8 @@ def _parse(path: str, text: str, collect: Collect) -> Goal:
         max_cycles=collect(lambda: v.integer("max_cycles", doc.get("max_cycles", 10), 1, 1000), 10),
         may_change=collect(lambda: v.may_change(doc.get("may_change")), ()),
         tasks=collect(lambda: v.tasks(name, doc.get("tasks")), []),
+        attempts=collect(lambda: v.attempts("attempts", doc.get("attempts")), ()),
+        select=collect(lambda: v.command("select", doc.get("select")), None),
     )
 
 
@@ -339,6 +348,11 @@ class _Check:
                 raise self.fail(f"may_change[{i}]", f"{item} is listed twice", "keep one of them")
         return tuple(value)
 
+    def attempts(self, name: str, value: Any) -> tuple:
+        from .attempts import parse_spec
+
+        return () if value is None else parse_spec(value, name, self.fail)
+
     def models(self, value: Any) -> dict[str, dict[str, Any]]:
         if value is None:
             return {}
@@ -353,6 +367,9 @@ class _Check:
                 out[role] = parse_role_overrides(settings, self.path, f"models.{role}")
             except ConfigInvalid as e:
                 raise self.fail(e.field, e.problem, e.hint) from None
+            if role != "worker" and "attempts" in out[role]:
+                raise self.fail(f"models.{role}.attempts", "is a worker setting", "put it under models.worker, "
+                                "or give the goal attempts:")
         return out
 
     def tasks(self, goal_name: str, value: Any) -> list[GoalTask]:
@@ -400,6 +417,7 @@ class _Check:
                 run=self.command(f"{where}.run", item.get("run")),
                 priority=0 if priority is None else self.integer(f"{where}.priority", priority,
                                                                   -1_000_000, 1_000_000),
+                attempts=self.attempts(f"{where}.attempts", item.get("attempts")),
             ))
             drafts.append((where, item))
         return self._resolve(out, drafts)
@@ -438,7 +456,8 @@ class _Check:
                 if dep in deps:
                     raise self.fail(name, f"{ref!r} is listed twice", "keep one of them")
                 deps.append(dep)
-            resolved.append(GoalTask(task.id, task.title, task.description, task.run, tuple(deps), task.priority))
+            resolved.append(GoalTask(task.id, task.title, task.description, task.run, tuple(deps), task.priority,
+                                     task.attempts))
         self._refuse_cycles(resolved, drafts)
         return resolved
 

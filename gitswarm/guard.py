@@ -33,10 +33,12 @@ def stale(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
 
 def allowed_ref(ref: str) -> bool:
     """The refs gitswarm uses; everything else (tags, other branches, other namespaces) is refused."""
+    from .attempts import parse_ref
     from .queue import TRAIN_REF, parse_land_ref
     from .runlog import parse_runs_ref
 
-    if ref in (BOARD_REF, MAIN_REF, TRAIN_REF) or parse_land_ref(ref) is not None or parse_runs_ref(ref) is not None:
+    if ref in (BOARD_REF, MAIN_REF, TRAIN_REF) or parse_land_ref(ref) is not None or parse_runs_ref(ref) is not None \
+            or parse_ref(ref) is not None:
         return True
     name = ref[len(HEARTBEATS) + 1:] if ref.startswith(HEARTBEATS + "/") else None
     return bool(name) and "/" not in name and name.replace(".", "").replace("_", "").replace("-", "").replace("@", "").isalnum()
@@ -50,6 +52,7 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     into `actors`. `hub_own`: the push is the hub's own (gitswarm/identity.py hub_own), the only
     one that may change goal records. `bound(worker)`: the identity a worker is bound to, and
     `pusher` this push's (identity.py), for a runs record whose attempt the board no longer tells."""
+    from .attemptguard import check_attempts
     from .rules import CommitInfo
     from .runguard import bad_names, check_runs
     from .runlog import RUNS_PREFIX
@@ -65,8 +68,9 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
         if not allowed_ref(ref):
             repo.close()
             return [f"gitswarm: rejected {ref}: a hub holds main, tasks, the heartbeat refs and the landing "
-                    "queue's refs (refs/gitswarm/land/<task>/<attempt>, refs/gitswarm/train) and the attempts' "
-                    "runs (refs/gitswarm/runs/<task>/<attempt>) only",
+                    "queue's refs (refs/gitswarm/land/<task>/<attempt>, refs/gitswarm/train), the attempts' "
+                    "runs (refs/gitswarm/runs/<task>/<attempt>) and best of N's attempts "
+                    "(refs/gitswarm/attempts/<task>/<k>) only",
                     "gitswarm: hint: keep other branches and tags in your own clone, or in another repository"]
     actors = set() if actors is None else actors
     actors.update(ref[len(HEARTBEATS) + 1:] for ref in refs if ref.startswith(HEARTBEATS + "/"))
@@ -95,6 +99,7 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
         check_landing(main_commits, completed, on_main, lambda commit: _trailers(repo, commit).tasks)
         rejected = BOARD_REF
         check_queue(refs, [t for t in moved if t.status == "landing"], repo, on_main)
+        check_attempts(refs, moved, repo, on_main, lambda commit: _trailers(repo, commit).tasks)
         if main_commits:
             board = refs[BOARD_REF][1] if BOARD_REF in refs else repo.ref(BOARD_REF)
             _check_work_paths(repo, *refs[MAIN_REF], {c: info.tasks for c, info in main_commits}, board)

@@ -32,11 +32,13 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "planner": ("goal_name", "goal", "area", "depth", "max_depth", "repo_map", "tasks", "main_log"),
     "worker": ("goal_name", "goal", "task_id", "title", "description", "test_command", "main_log"),
     "judge": ("goal_name", "goal", "cycle", "tasks", "main_log", "test_result"),
+    "select": ("goal_name", "goal", "task_id", "title", "description", "a", "b"),
 }
 TOOLS: dict[str, tuple[str, ...]] = {
     "planner": ("create_tasks", "finish"),
     "worker": ("bash", "read_file", "write_file", "edit_file", "finish"),
     "judge": ("verdict",),
+    "select": ("prefer",),
 }
 # A command agent (a CLI of its own) gets `<role>-command`: the same, without gitswarm's tools.
 for _role in ROLES_WITH_COMMAND_PROMPTS:

@@ -9,6 +9,7 @@ import math
 import time
 from typing import Iterable, Iterator
 
+from . import attempts
 from . import task as T
 from .errors import GitswarmError
 from .record import GoalRecord
@@ -99,11 +100,15 @@ class State:
 
 
 def is_ready(t: Task, by_id: dict[str, Task], retry_backoff: float, now: float) -> bool:
-    """Open, its dependencies all done, and rested: a task whose last attempt ended (it has a
-    result) waits retry_backoff * 2^(attempts-1) (at most an hour) after that."""
+    """Open, its dependencies all done, its best-of-N attempts (gitswarm/attempts.py) ended, and
+    rested: a task whose last attempt ended (it has a result) waits retry_backoff * 2^(attempts-1)
+    (at most an hour) after that."""
     if t.status != "open" or not all(d in by_id and by_id[d].status == "done" for d in t.depends_on):
         return False
-    return rested_at(t, retry_backoff) <= now
+    if rested_at(t, retry_backoff) > now:
+        return False
+    first = by_id.get(t.id + "-a1")  # split into best of N's attempts? (one look-up; the rest only then)
+    return first is None or first.parent != t.id or not attempts.waiting(t, by_id)
 
 
 def ready(tasks: Iterable[Task], by_id: dict[str, Task], retry_backoff: float = 0.0,

@@ -8,9 +8,9 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from . import git, queuestatus
+from . import attempts, git, queuestatus
 from . import task as T
 from .board import Board
 from .errors import GitswarmError
@@ -122,6 +122,7 @@ def format_status(tasks: list[T.Task], ready_ids: set[str], retries: Retries = R
     now = time.time() if now is None else now
     counts = {s: sum(1 for t in tasks if t.status == s) for s in STATUS_ORDER}
     done = {t.id for t in tasks if t.status == "done"}
+    by_id = {t.id: t for t in tasks}
     backoff = f", {ago(retries.retry_backoff)} before a retry, doubling" if retries.retry_backoff else ""
     lines = ["  ".join(f"{s} {n}" for s, n in counts.items() if n) or "no tasks",
              f"retries: at most {retries.max_attempts} attempts a task{backoff} ({retries.source})"]
@@ -131,7 +132,7 @@ def format_status(tasks: list[T.Task], ready_ids: set[str], retries: Retries = R
             continue
         lines += ["", f"{s.upper()} ({len(group)})", HEADER]
         for t in group:
-            state, detail = explain(t, t.id in ready_ids, retries, now, done)
+            state, detail = explain(t, t.id in ready_ids, retries, now, done, by_id.get)
             lines.append(f"  {t.id:<14} {t.kind:<4} {t.priority:>4} {f'{t.attempts}/{retries.max_attempts}':>5}  "
                          f"{state:<18} {t.title}")
             lines += [DETAIL + d for d in detail]
@@ -139,9 +140,9 @@ def format_status(tasks: list[T.Task], ready_ids: set[str], retries: Retries = R
 
 
 def explain(t: T.Task, is_ready: bool, retries: Retries, now: float,
-            done: set[str] | None = None) -> tuple[str, list[str]]:
+            done: set[str] | None = None, find: Callable[[str], T.Task | None] | None = None) -> tuple[str, list[str]]:
     """(the STATE column of a task, the detail lines under it; `done`: the ids of the done tasks,
-    which a waiting task no longer waits for)."""
+    which a waiting task no longer waits for; `find`: a task by id, for the attempts of best of N)."""
     result = t.result or {}
     worker = _one_line(str(result.get("worker", "")), 64)
     why = _one_line(str(result.get("reason", "")), WHY_MAX)
@@ -159,6 +160,8 @@ def explain(t: T.Task, is_ready: bool, retries: Retries, now: float,
         if now < rest < math.inf:
             return f"retry in {ago(rest - now)}", detail
         pending = [d for d in t.depends_on if d not in (done or set())]
+        kids = attempts.children(t.id, find) if find else []
+        pending += [k.id for k in kids if k.status not in attempts.FINAL]
         waits = [f"waits for {', '.join(pending)}"] if pending else []
         return "waiting", waits + detail
     if t.status == "failed":

@@ -24,6 +24,7 @@ SIGNATURES = {
     "worker": ["bash(command)", "read_file(path)", "write_file(path, content)", "edit_file(path, old, new)",
                "finish(summary)"],
     "judge": ["verdict(decision, reasons)"],
+    "select": ["prefer(attempt, reasons)"],
 }
 
 
@@ -32,15 +33,15 @@ def values(name: str) -> dict[str, str]:
 
 
 def test_the_shipped_prompts():
-    assert P.names() == ["judge", "judge-command", "planner", "planner-command", "worker", "worker-command"]
+    assert P.names() == ["judge", "judge-command", "planner", "planner-command", "select", "worker", "worker-command"]
     assert sorted(P.VARIABLES) == sorted(P.TOOLS) == P.names()
-    assert sorted(SIGNATURES) == ["judge", "planner", "worker"]
+    assert sorted(SIGNATURES) == ["judge", "planner", "select", "worker"]
     # installed, or a source checkout: either way the files are the source's
     for name in P.names():
         assert (P.prompt_dir() / f"{name}.md").read_text() == (SOURCE / f"{name}.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["planner", "worker", "judge"])
+@pytest.mark.parametrize("name", ["planner", "worker", "judge", "select"])
 def test_each_prompt_uses_exactly_its_documented_variables(name: str):
     template = (SOURCE / f"{name}.md").read_text(encoding="utf-8")
     used = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", template))
@@ -51,7 +52,7 @@ def test_each_prompt_uses_exactly_its_documented_variables(name: str):
     assert "{{" not in text and "}}" not in text
 
 
-@pytest.mark.parametrize("name", ["planner", "worker", "judge"])
+@pytest.mark.parametrize("name", ["planner", "worker", "judge", "select"])
 def test_each_prompt_names_its_tools(name: str):
     text = render(name, values(name))
     for signature in SIGNATURES[name]:
@@ -113,7 +114,7 @@ def test_unknown_and_malformed_prompt_names():
     with pytest.raises(PromptError) as raised:
         render("reviewer", {})
     assert str(raised.value).startswith("prompts/reviewer.md: no such prompt")
-    assert "judge, judge-command, planner, planner-command, worker, worker-command" in str(raised.value)
+    assert "judge, judge-command, planner, planner-command, select, worker, worker-command" in str(raised.value)
     with pytest.raises(PromptError, match="is not a prompt name"):
         render("../pyproject", {})
 
@@ -174,7 +175,7 @@ def test_the_built_package_ships_and_finds_the_prompts(tmp_path: Path):
     assert Path(got["module"]).is_relative_to(lib)
     assert Path(got["prompts_module"]) == lib / "gitswarm" / "prompts.py"  # not hidden by the templates
     assert Path(got["dir"]).resolve() == (lib / "gitswarm" / "prompt_templates").resolve()
-    assert got["names"] == ["judge", "judge-command", "planner", "planner-command", "worker", "worker-command"]
+    assert got["names"] == ["judge", "judge-command", "planner", "planner-command", "select", "worker", "worker-command"]
     assert got["resource"] == (SOURCE / "judge.md").read_text(encoding="utf-8")
     assert got["worker"] == render("worker", {v: v.upper() for v in P.VARIABLES["worker"]})
 

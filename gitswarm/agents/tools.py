@@ -114,5 +114,17 @@ def judge_tools(record: Callable[[str, str], None]) -> list[Tool]:
                   "required": ["decision", "reasons"]}, verdict)]
 
 
+def select_tools(record: Callable[[str, str], None]) -> list[Tool]:
+    """Best of N's judge (roles/attempt.py): which of two attempts should land, and why."""
+    def prefer(args: dict[str, Any]) -> str:
+        record(args["attempt"], args["reasons"])
+        raise Finished(f"{args['attempt']}: {args['reasons']}")
+
+    return [Tool("prefer", "Choose the attempt that should land (A or B), with your reasons.",
+                 {"type": "object", "properties": {"attempt": {"type": "string", "enum": ["A", "B"]},
+                                                   "reasons": {"type": "string"}},
+                  "required": ["attempt", "reasons"]}, prefer)]
+
+
 def _object(**properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(properties)}

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .. import checkout, git
+from .. import attempts, checkout, git
 from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
@@ -19,6 +19,7 @@ from ..workrules import check_may_change
 from ..task import Task
 from ..text import printable
 from . import Stopping, Swarm, agent_env
+from .attempt import BestOfN
 from .handoff import HandOff
 from .turns import landed_a_task
 
@@ -79,7 +80,7 @@ def release_orphans(swarm: Swarm, name: str) -> None:
     swarm.board.release_held_by([name], "a claim it never got back", swarm.log)
 
 
-class Job(HandOff):
+class Job(HandOff, BestOfN):
     def __init__(self, swarm: Swarm, name: str, task: Task):
         self.swarm, self.name, self.task = swarm, name, task
         self.token = task.claim.token if task.claim else None
@@ -90,6 +91,9 @@ class Job(HandOff):
         self.runs: list[AgentResult] = []  # every agent run of this attempt, for its record
         self.published = False  # the record is on the hub (or could not be kept): once per attempt
         self.outcome = "done"  # how the attempt ended, when _land returns
+        self.attempt = attempts.attempt_of(task)  # (the task it attempts, k): one of best of N's attempts
+        self.selecting = False  # best of N: this job selects among the task's attempts (roles/attempt.py)
+        self.selection = None  # what it selected, once
 
     def run(self) -> None:
         board, task = self.swarm.board, self.task
@@ -160,15 +164,14 @@ class Job(HandOff):
             self.swarm.log(f"{self.name}: could not fail {task.id}: {lost.message}")
 
     def _land(self, worktree: Path, goal: Goal | None, tip: str) -> None:
+        if self._best_of_n(worktree, goal, tip):
+            return
         if goal is not None and goal.test and goal.land == "train":
             self._hand_off(worktree, goal, tip)
             return
-        result = self._finished(self._agent(worktree, goal, tip))
-        commit = self._commit(worktree, goal, tip, result)
+        result, commit = self._do(worktree, goal, tip)
         if commit is None:
-            self._nothing_to_change(result.summary or "nothing to change")
             return
-        self._may_land(commit, tip, goal)
         if goal and goal.test:  # tested on main's exact tip, in this process's turns (roles/turns.py)
             self._land_tested(worktree, goal, tip, commit, result)
             return
@@ -181,6 +184,17 @@ class Job(HandOff):
                 if rebased is None:
                     return
                 commit, result = rebased
+
+    def _do(self, worktree: Path, goal: Goal | None, tip: str) -> tuple[AgentResult, str | None]:
+        """The agent does the task on `tip`: its result and the task's commit, checked as the hub
+        would; no commit when the work changes nothing (the task is then done)."""
+        result = self._finished(self._agent(worktree, goal, tip))
+        commit = self._commit(worktree, goal, tip, result)
+        if commit is None:
+            self._nothing_to_change(result.summary or "nothing to change")
+            return result, None
+        self._may_land(commit, tip, goal)
+        return result, commit
 
     def _land_tested(self, worktree: Path, goal: Goal, tip: str, commit: str, result: AgentResult) -> None:
         """Wait for this process's turn to land (oldest first); in it, rebase onto main's tip when
@@ -320,8 +334,10 @@ class Job(HandOff):
     def _agent(self, worktree: Path, goal: Goal | None, tip: str, prompt: str | None = None,
                note: str = "") -> AgentResult:
         swarm, task = self.swarm, self.task
-        settings = swarm.config(tip, goal).worker
-        run_command = next((t.run for t in goal.tasks if t.id == task.id and t.run), None) if goal else None
+        if self.selecting and prompt is None:
+            return self._selected(worktree, goal, tip)
+        settings = self._settings(tip, goal)
+        run_command = self._run_command(goal)
         prompt = prompt or swarm.prompt(tip, "worker", {
             "goal_name": goal.name if goal else "(none)", "goal": goal.body if goal else "(none)",
             "task_id": task.id, "title": task.title, "description": task.description or "(none)",
@@ -344,10 +360,15 @@ class Job(HandOff):
         self.model = result.model
         return result
 
+    def _run_command(self, goal: Goal | None) -> str | None:
+        """The goal's `run:` command for this task (an attempt's: its task's), if it has one."""
+        task_id = self.attempt[0] if self.attempt else self.task.id
+        return next((t.run for t in goal.tasks if t.id == task_id and t.run), None) if goal else None
+
     def _commit(self, worktree: Path, goal: Goal | None, tip: str, result: AgentResult) -> str | None:
         """The task's one commit on `tip`: what the worktree holds (with what the agent committed
         itself squashed in), without the files the role's `ignore:` keeps out; None: no change."""
-        settings = self.swarm.config(tip, goal).worker
+        settings = self._settings(tip, goal)
         return checkout.commit_all(self.swarm.board.mirror.path, worktree, self._message(result), self._author(),
                                    base=tip, ignore=settings.ignore)
 
@@ -361,9 +382,9 @@ class Job(HandOff):
         mirror = self.swarm.board.mirror.path
         conflicts = checkout.rebase(mirror, worktree, tip)
         if conflicts:
-            settings = self.swarm.config(tip, goal).worker
-            scripted = goal and any(t.id == self.task.id and t.run for t in goal.tasks)
-            if scripted or settings.backend == "command":  # a command agent redoes its task on the new tip
+            settings = self._settings(tip, goal)
+            # a command agent redoes its task on the new tip; a selection applies its winner there again
+            if self._run_command(goal) or settings.backend == "command" or self.selecting:
                 self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; redoing {self.task.id} on the new main")
                 checkout.abort_rebase(mirror, worktree)
                 with self._out_of_turn():

@@ -1,0 +1,131 @@
+"""Best of N: a task done by N independent attempts, one of which a selector lands.
+
+`attempts: N` (or a list of N variants, each a mapping of worker settings: `[{model: a},
+{backend: command, command: ...}]`) on a goal's task, on the goal, or in the worker's settings
+asks for it. On the board, the attempts are child tasks `<task>-a1` .. `<task>-aN` (kind work,
+`parent` the task): each is claimed, leased, retried and reclaimed like any task, so a worker
+killed mid-attempt loses only its attempt. An attempt's commit goes to
+`refs/gitswarm/attempts/<task>/<k>`, created in the same push as the attempt's completion. The
+task itself waits, not ready, while any of its attempts has not ended; then the worker that
+claims it selects one (gitswarm/selection.py) and lands it the normal way.
+
+Pure: names, the spec's validation and the readiness rule. No git, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterable, Mapping
+
+from .task import ID_RE, Task
+
+PREFIX = "refs/gitswarm/attempts/"
+MAX = 16  # attempts of one task
+FINAL = ("done", "dead", "cancelled")  # an attempt that has ended for good (failed ones are retried)
+HINT = ("write attempts: 3, or a list of variants, each a mapping of worker settings: "
+        "attempts: [{model: a}, {backend: command, command: ./agent.sh}]")
+_CHILD_RE = re.compile(r"(t-[0-9a-z][0-9a-z-]*[0-9a-z])-a([1-9][0-9]?)\Z")
+_NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+Variants = tuple[Mapping[str, Any], ...]  # one mapping of worker settings per attempt; () or 1: no best of N
+
+
+def ref(task_id: str, k: int) -> str:
+    """Where attempt `k` of a task keeps its commit."""
+    return f"{PREFIX}{task_id}/{k}"
+
+
+def parse_ref(name: str) -> tuple[str, int] | None:
+    """(task id, attempt) of an attempts ref; None when `name` is not one."""
+    from .queue import parse_attempt_ref
+
+    parsed = parse_attempt_ref(PREFIX, name)
+    return parsed if parsed is not None and parsed[1] <= MAX else None
+
+
+def child_id(task_id: str, k: int) -> str | None:
+    """The id of attempt `k` of a task; None when it would be longer than an id may be."""
+    child = f"{task_id}-a{k}"
+    return child if ID_RE.match(child) else None
+
+
+def attempt_of(task: Task) -> tuple[str, int] | None:
+    """(the task it attempts, k) when `task` is an attempt: named `<parent>-a<k>` with that parent."""
+    m = _CHILD_RE.match(task.id)
+    if m is None or task.parent != m.group(1) or not 1 <= int(m.group(2)) <= MAX:
+        return None
+    return m.group(1), int(m.group(2))
+
+
+def children(task_id: str, find: Callable[[str], Task | None]) -> list[Task]:
+    """The attempts of a task on the board (`find`: a task by id, or None), in order (none: it has
+    not been split)."""
+    out = []
+    for k in range(1, MAX + 1):
+        child = find(f"{task_id}-a{k}")
+        if child is None or child.parent != task_id:
+            break
+        out.append(child)
+    return out
+
+
+def waiting(task: Task, by_id: Mapping[str, Task]) -> bool:
+    """A task split into attempts waits while any of them has not ended for good (one dict look-up
+    for every other task)."""
+    first = by_id.get(f"{task.id}-a1")
+    if first is None or first.parent != task.id:
+        return False
+    return any(c.status not in FINAL for c in children(task.id, by_id.get))
+
+
+def parse_spec(value: Any, name: str, fail: Any) -> Variants:
+    """`attempts:` as written (a number 1-16, or a list of 1-16 mappings of worker settings) as a
+    tuple of variants (empty mappings for a number). `fail(field, problem, hint)` makes the error."""
+    from .config import ConfigInvalid, parse_role_overrides
+
+    if isinstance(value, bool) or not isinstance(value, (int, list)):
+        raise fail(name, f"must be a number of attempts or a list of variants, not {type(value).__name__}", HINT)
+    if isinstance(value, int):
+        if not 1 <= value <= MAX:
+            raise fail(name, f"{value} is out of range", f"give a number from 1 to {MAX}")
+        return tuple({} for _ in range(value))
+    if not 1 <= len(value) <= MAX:
+        raise fail(name, f"lists {len(value)} variants", f"give 1 to {MAX}")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict) and "attempts" in item:
+            raise fail(f"{name}[{i}].attempts", "a variant cannot ask for attempts of its own", "remove it")
+        try:
+            out.append(parse_role_overrides({} if item is None else item, "", f"{name}[{i}]"))
+        except ConfigInvalid as e:
+            raise fail(e.field, e.problem, e.hint) from None
+    return tuple(out)
+
+
+def chosen(*specs: Variants | None) -> Variants:
+    """The first spec given (the task's own, the goal's, the worker's settings); () for one attempt."""
+    for spec in specs:
+        if spec:
+            return spec if len(spec) > 1 else ()
+    return ()
+
+
+def score(output: str) -> float | None:
+    """The last number a select command printed; None when it printed none."""
+    found = _NUMBER_RE.findall(output)
+    if not found:
+        return None
+    try:
+        return float(found[-1])
+    except ValueError:  # pragma: no cover
+        return None
+
+
+def split_ids(task_id: str, n: int) -> list[str] | None:
+    """The ids of a task's n attempts; None when its id is too long to carry the suffix."""
+    ids = [child_id(task_id, k) for k in range(1, n + 1)]
+    return None if any(i is None for i in ids) else [i for i in ids if i]
+
+
+def described(tasks: Iterable[Task]) -> str:
+    return ", ".join(f"{t.id} {t.status}" for t in tasks)
