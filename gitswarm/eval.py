@@ -38,7 +38,7 @@ from .evalsuite import Entry, Suite, copy_tree
 from .goal import _split as split_front_matter  # goal.py's own reading of a goal file
 from .goal import goal_errors
 from .install import init
-from .record import spent
+from .record import spent, spent_cost
 from .task import NAME_RE
 from .text import printable
 from .yamlfile import load_yaml, shown, typename, unknown_hint
@@ -260,7 +260,7 @@ def run_trial(entry: Entry, variant: Variant, k: int, settings: str, goal: str, 
     """One trial, start to hidden check. Whatever goes wrong is the trial's `error`, never the eval's."""
     result: dict[str, Any] = {"variant": variant.name, "goal": entry.name, "trial": k, "passed": False,
                               "judge": None, "status": None, "exit": None, "timed_out": False, "wall": 0.0,
-                              "reason": None, "tokens": 0, "tasks": 0, "landed": 0, "cycles": 0, "verdicts": [],
+                              "reason": None, "tokens": 0, "cost": None, "tasks": 0, "landed": 0, "cycles": 0, "verdicts": [],
                               "check_output": "", "error": None}
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -317,6 +317,7 @@ def _read_board(hub: Path, goal: str, result: dict[str, Any]) -> None:
         return
     tasks = [t for t in board.tasks if t.goal == goal]
     result.update(status=record.status, reason=record.reason, cycles=record.cycle, tokens=spent(record, tasks),
+                  cost=spent_cost(record, tasks),
                   tasks=len(tasks), landed=sum(t.id in board.landed for t in tasks),
                   judge=record.verdicts[-1].decision if record.verdicts else None,
                   verdicts=[{"cycle": v.cycle, "decision": v.decision, "at": v.at} for v in record.verdicts])

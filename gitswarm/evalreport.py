@@ -30,7 +30,7 @@ VARIANT_FIELDS: dict[str, tuple[type, ...]] = {"name": (str,), "price": (*NUMBER
 RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "variant": (str,), "goal": (str,), "trial": (int,), "passed": (bool,), "judge": (str, type(None)),
     "wall": NUMBER, "tokens": (int,), "tasks": (int,), "landed": (int,), "timed_out": (bool,),
-    "error": (str, type(None))}
+    "error": (str, type(None)), "cost": (*NUMBER, type(None))}
 
 
 class NoMatplotlib(GitswarmError):
@@ -55,6 +55,9 @@ def stats(results: list[dict[str, Any]], price: float | None) -> dict[str, Any]:
     wins = sum(bool(r["passed"]) for r in results)
     low, high = wilson(wins, n)
     tokens = sum(int(r["tokens"]) for r in results)
+    costs = [r.get("cost") for r in results]  # what the board kept (the roles' price or the endpoint's word)
+    cost = tokens * price / 1e6 if price is not None else \
+        sum(costs) if results and all(isinstance(c, NUMBER) for c in costs) else None
     judged = [v for r in results for v in verdicts(r)]
     false_done = sum(v["decision"] == "done" and not v["passed"] for v in judged)
     false_other = sum(v["decision"] in ("continue", "stop") and bool(v["passed"]) for v in judged)
@@ -62,7 +65,7 @@ def stats(results: list[dict[str, Any]], price: float | None) -> dict[str, Any]:
         "trials": n, "successes": wins, "rate": _r(wins / n if n else 0.0), "ci": [_r(low), _r(high)],
         "wall_mean": _r(sum(float(r["wall"]) for r in results) / n if n else 0.0),
         "tokens": tokens, "tokens_per_success": _r(tokens / wins) if wins else None,
-        "cost_per_success": _r(tokens * price / 1e6 / wins, 6) if wins and price is not None else None,
+        "cost_per_success": _r(cost / wins, 6) if wins and cost is not None else None,
         "tasks_mean": _r(sum(int(r["tasks"]) for r in results) / n if n else 0.0),
         "landed_mean": _r(sum(int(r["landed"]) for r in results) / n if n else 0.0),
         "verdicts": len(judged), "false_done": false_done, "false_continue_stop": false_other,

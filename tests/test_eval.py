@@ -71,6 +71,17 @@ def run_eval(suite: Path, out: Path, lines: list[str], **kw) -> dict:
     return json.loads((out / "results.json").read_text())
 
 
+def test_without_price_the_cost_per_success_is_what_the_board_kept(suite, tmp_path, server):
+    """The roles' price setting (docs/swarm.md, Cost) puts each run's cost on the board; eval reads it."""
+    server.route(brain())
+    path = settings_file(tmp_path, server)
+    path.write_text(path.read_text() + "worker: {price: {input: 2, output: 8}}\n")
+    doc = run_eval(suite, tmp_path / "out", [], settings=path, workdir=tmp_path / "work")
+    [result] = doc["results"]
+    assert result["passed"] and result["cost"] and result["cost"] > 0, result
+    assert doc["summary"]["default"]["all"]["cost_per_success"] == pytest.approx(result["cost"])
+
+
 def test_a_scripted_swarm_solves_a_goal_and_eval_reports_success(suite, tmp_path, server):
     server.route(brain())
     lines: list[str] = []
