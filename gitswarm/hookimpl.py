@@ -1,4 +1,5 @@
-"""What the hook shims in hooks/ run: `python -m gitswarm.hookimpl <hook-name>`.
+"""What a hook does, in whichever process checks it: the shim's own (gitswarm/hookclient.py, when
+no resident guard answers) or a child of the resident guard (gitswarm/guardserver.py).
 
 pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard
 (heartbeat refs, the goal files and settings pushed to main (gitswarm/check.py), the board's
@@ -44,11 +45,12 @@ def _check_main(updates: list[tuple[str, str, str]], repo) -> list[str]:
     return check_changes(changed, repo)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, data: bytes | None = None) -> int:
+    """Run hook argv[0] on `data` (None: read this process's stdin), in this process."""
     argv = sys.argv[1:] if argv is None else argv
     name = argv[0] if argv else ""
     git_dir = os.environ.get("GIT_DIR", ".")
-    data = sys.stdin.buffer.read()
+    data = sys.stdin.buffer.read() if data is None else data
     if name == "pre-receive":
         code = _legacy(git_dir, name, data)
         if code:

@@ -34,7 +34,7 @@ def test_init_new_repo(tmp_path):
     for name in HOOKS:
         hook = hub / "hooks" / name
         text = hook.read_text()
-        assert "gitswarm-hook:" in text and sys.executable in text and "gitswarm.hookimpl" in text
+        assert "gitswarm-hook:" in text and sys.executable in text and "gitswarm.hookclient" in text
         assert text.rstrip().endswith(f'{name} "$@"')
         assert hook.stat().st_mode & stat.S_IXUSR
     for key, value in [("receive.denyNonFastForwards", "true"), ("receive.denyDeletes", "true")]:
