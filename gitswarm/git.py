@@ -470,8 +470,10 @@ class HookRepo:
         self._cat: subprocess.Popen[bytes] | None = None
 
     def ref(self, name: str) -> str | None:
-        proc = run(["rev-parse", "-q", "--verify", name], env=self.env, check=False)
-        return proc.stdout.decode().strip() or None
+        """A ref's object id, None when it does not exist. Asked of the `cat-file` process the
+        check reads objects through anyway: no `git rev-parse` process of its own on every push."""
+        header = self._ask(b"info " + name.encode())
+        return header[0].decode() if len(header) >= 3 and header[1] != b"missing" else None
 
     def task_trailers(self, old: str, new: str) -> list[tuple[str, list[str]]]:
         """(commit, task ids of its Gitswarm-Task trailers) for each commit the update brings that

@@ -1,8 +1,8 @@
 """The resident guard: checks pushes for the hub's hooks without a Python start-up per push.
 
 `gitswarm serve` starts it (`python -m gitswarm.guardserver <hub>`, see start()). It imports
-everything the hooks need once, listens on `<hub>/gitswarm/guard.sock` (mode 0600) and forks a
-child per push: the child takes the hook's environment, folder, umask, stdin and stdout/stderr
+everything the hooks need once, listens on `<hub>/gitswarm/guard.sock` (mode 0600) and keeps
+SPARES children forked ahead, each waiting to take one push: the child takes the hook's environment, folder, umask, stdin and stdout/stderr
 (gitswarm/hookclient.py sends them), runs the hook's own code (gitswarm/hookimpl.py) exactly as
 the shim would in process, and answers `exit <code>`. A child per push keeps pushes apart: no
 state, cache or environment of one push reaches another, and a push that crashes its child
@@ -17,7 +17,8 @@ GIT_OBJECT_DIRECTORY and GIT_ALTERNATE_OBJECT_DIRECTORIES the hook passes, same 
 
 One guard per hub: it holds `<hub>/gitswarm/guard.lock` (flock) while it serves; a second finds
 the lock taken and leaves. A socket left by a guard that died refuses connections at once, and
-the shim checks in process. The guard stops when its parent closes its stdin (the daemon ended,
+the shim checks in process; its idle children die with it (PR_SET_PDEATHSIG), one that holds a
+push answers it. The guard stops when its parent closes its stdin (the daemon ended,
 however), on SIGTERM or SIGINT.
 """
 
@@ -37,10 +38,11 @@ LOCK = os.path.join("gitswarm", "guard.lock")
 MAX_HEAD = 1 << 20  # the environment, the folder and the hook's name
 MAX_STDIN = 64 << 20  # `<old> <new> <ref>` lines: far more refs than any push of gitswarm's
 READY = "gitswarm guard: listening"
+SPARES = 2  # children forked ahead, each waiting for a push
 PRELOAD = ("gitswarm.hookimpl", "gitswarm.identity", "gitswarm.guard", "gitswarm.check", "gitswarm.workrules",
            "gitswarm.rules", "gitswarm.task", "gitswarm.runguard", "gitswarm.runlog", "gitswarm.queue",
            "gitswarm.goal", "gitswarm.events", "gitswarm.shared", "gitswarm.yamlfile", "gitswarm.text",
-           "gitswarm.record", "subprocess", "hashlib", "json", "pwd", "time")
+           "gitswarm.record", "subprocess", "hashlib", "json", "pwd", "time", "ctypes")
 
 
 class Refused(Exception):
@@ -60,7 +62,7 @@ def serve(hub: str | os.PathLike[str], watch: int | None = None) -> int:
     for name in PRELOAD:
         importlib.import_module(name)
     os.chdir(hub)  # short relative paths: a unix socket's path is at most 107 bytes
-    lock = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    lock = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -68,28 +70,42 @@ def serve(hub: str | os.PathLike[str], watch: int | None = None) -> int:
         return 3
     listener = _listen()
     mine = os.stat(SOCKET).st_ino
-    stop = []
+    stop: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _: stop.append(signum))
+    took, told = os.pipe()  # children say here (their pid) when they take a push
+    spares: set[int] = set()
     print(READY, flush=True)
     try:
         while not stop:
+            while len(spares) < SPARES:
+                pid = _spawn(listener, lock, took, told)
+                if pid is None:
+                    break
+                spares.add(pid)
             try:
-                ready, _, _ = select.select([listener] + ([watch] if watch is not None else []), [], [], 1.0)
+                ready, _, _ = select.select([took] + ([watch] if watch is not None else []), [], [], 1.0)
             except InterruptedError:
                 continue
-            _reap()
+            _reap(spares)
             if watch is not None and watch in ready and not os.read(watch, 4096):
                 break
-            if listener in ready:
-                _accept(listener)
+            if took in ready:
+                data = os.read(took, 4096)
+                spares.difference_update(int.from_bytes(data[i:i + 4], sys.byteorder) for i in range(0, len(data), 4))
     finally:
-        listener.close()
         try:
             if os.stat(SOCKET).st_ino == mine:
                 os.unlink(SOCKET)
         except FileNotFoundError:
             pass
+        listener.close()
+        for pid in spares:  # idle: none holds a push (one that took a push meanwhile leaves a half answer)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _reap(set())
         os.close(lock)
     return 0
 
@@ -111,7 +127,7 @@ def _listen() -> socket.socket:
     return listener
 
 
-def _reap() -> None:
+def _reap(spares: set[int]) -> None:
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -119,39 +135,55 @@ def _reap() -> None:
             return
         if pid == 0:
             return
+        spares.discard(pid)
 
 
-def _accept(listener: socket.socket) -> None:
+def _spawn(listener: socket.socket, lock: int, took: int, told: int) -> int | None:
+    """A spare child, forked ahead of time and waiting in accept(): a push pays for no fork."""
+    parent = os.getpid()
     try:
-        conn, _ = listener.accept()
+        pid = os.fork()
     except OSError:
-        return
-    try:
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        if int.from_bytes(creds[4:8], sys.byteorder) != os.getuid():
-            return  # not the hub's owner: it checks in process (the socket's mode refuses it anyway)
-        try:
-            pid = os.fork()
-        except OSError:
-            return  # no answer: the shim checks in process
-        if pid == 0:
-            _child(listener, conn)
-    finally:
-        conn.close()
-
-
-def _child(listener: socket.socket, conn: socket.socket) -> None:
-    """In the forked child: answer one hook, then exit, whatever happens."""
+        return None  # none spare now: pushes wait in the backlog, or are checked in process
+    if pid:
+        return pid
     code = 1
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
+        os.close(lock)  # the lock is the guard's alone: a child must not keep it after the guard's end
+        os.close(took)
+        _die_with_parent(True, parent)  # while idle: a spare left behind by a dead guard would wait for ever
+        conn = _take(listener)
+        _die_with_parent(False, parent)  # a push in hand is answered even if the guard dies meanwhile
+        os.write(told, os.getpid().to_bytes(4, sys.byteorder))
+        os.close(told)
         listener.close()
-        code = _answer(conn)
+        code = _answer(conn) if conn is not None else 0
     except BaseException:  # no answer: the shim checks in process
         code = 1
     finally:
         os._exit(code)
+
+
+def _take(listener: socket.socket) -> socket.socket | None:
+    """One connection from the hub's owner; None for any other (it checks in process)."""
+    conn, _ = listener.accept()
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    if int.from_bytes(creds[4:8], sys.byteorder) != os.getuid():
+        conn.close()
+        return None
+    return conn
+
+
+def _die_with_parent(on: bool, parent: int) -> None:
+    """prctl(PR_SET_PDEATHSIG): SIGKILL this process when its parent dies (on), or not (off)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL if on else 0, 0, 0, 0)
+    if on and os.getppid() != parent:  # the guard died before the setting took
+        os._exit(0)
 
 
 def _answer(conn: socket.socket) -> int:

@@ -170,11 +170,17 @@ def test_a_guard_killed_while_a_push_waits(guarded: Hub, board_clone: Path, kill
     pushing = subprocess.Popen(["git", "push", "origin", "HEAD:refs/heads/tasks"], cwd=board_clone,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     guarded.wait_blocked()
+    children = Path(f"/proc/{guarded.guard.pid}/task/{guarded.guard.pid}/children").read_text().split()
     if kill == "guard-and-child":
         os.killpg(guarded.guard.pid, signal.SIGKILL)
     else:
         os.kill(guarded.guard.pid, signal.SIGKILL)
     guarded.guard.wait()
+    if kill == "guard-only":  # its spare children die with it; the one holding the push goes on
+        deadline = time.monotonic() + 60
+        while sum(Path(f"/proc/{pid}").exists() for pid in children) > 1:
+            assert time.monotonic() < deadline, "the guard's spare children outlived it"
+            time.sleep(0.02)
     guarded.release.touch()
     _, err = pushing.communicate()
     if good:
