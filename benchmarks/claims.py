@@ -169,6 +169,10 @@ def run_claimers(root: Path, layout: str, claimers: int, processes: int, tasks: 
     work = Path(tempfile.mkdtemp(prefix=f"{layout}-{claimers}-", dir=root))
     hub = work / "hub.git"
     init(hub)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from hubs import guard_if_asked
+
+    guard_if_asked(hub)
     with Board(str(hub), cache=work / "cache-setup") as board:
         ids = {t.id for t in board.add([T.new_task(f"benchmark task {i}") for i in range(tasks)])}
     env = dict(os.environ, GITSWARM_CACHE=str(work / "cache"))
