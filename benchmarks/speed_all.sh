@@ -27,6 +27,7 @@ run() {  # run NAME before|after SCRIPT ARGS...
 if [ -n "$QUICK" ]; then n=8; c=10; else n=20; c=40; fi
 for side in before after; do run part1 $side claims.py --claimers 1 --layouts group-1p --budget 20 --tasks 40; done
 for side in before after; do run hooks $side hooks.py --tasks 1000 --runs $n; done
+run speed after speed.py --runs $n
 for side in before after; do run claimers $side claims.py --skip-pushes --claimers 1,64 --layouts group-1p,group-4p; done
 for side in before after; do run transports $side transports.py --transports ssh,http --claims $c --group-claims 60; done
 [ -n "$QUICK" ] && exit 0

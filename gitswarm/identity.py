@@ -61,10 +61,10 @@ def trusted(git_dir: str | os.PathLike[str]) -> set[str]:
 
 
 def pusher(env: Mapping[str, str] | None = None, git_dir: str | os.PathLike[str] | None = None,
-           trust: set[str] | None = None) -> str | None:
+           trust: set[str] | None = None, uid: int | None = None) -> str | None:
     """The identity the transport gives this push; None for an anonymous one. `trust`: the
     transports where GITSWARM_PUSHER counts (None: read the hub's gitswarm.pusherEnv, only when
-    the variable is set at all)."""
+    the variable is set at all). `uid`: the account that pushed (None: this process's)."""
     env = os.environ if env is None else env
     how = transport(env)
     named = env.get("GITSWARM_PUSHER", "").strip()
@@ -76,7 +76,7 @@ def pusher(env: Mapping[str, str] | None = None, git_dir: str | os.PathLike[str]
     if how == "http":
         return env.get("REMOTE_USER", "").strip() or None
     if how == "ssh":
-        return _account()
+        return _account(uid)
     return None
 
 
@@ -86,11 +86,11 @@ def hub_own(git_dir: str | os.PathLike[str], env: Mapping[str, str] | None = Non
     return transport(env) == "local" and os.getuid() == os.stat(git_dir).st_uid
 
 
-def _account() -> str | None:
+def _account(uid: int | None = None) -> str | None:
     import pwd
 
     try:
-        return pwd.getpwuid(os.getuid()).pw_name
+        return pwd.getpwuid(os.getuid() if uid is None else uid).pw_name
     except KeyError:
         return None
 
