@@ -70,26 +70,25 @@ def pending(git_dir: str | os.PathLike[str], quarantined: list[tuple[str, str]] 
     folder = spool_dir(git_dir)
     if not folder.is_dir():
         return []
-    for name in sorted(n for n in os.listdir(folder) if n.endswith(PUSH) and not n.startswith(".")):
-        try:
-            unpack(git_dir, name)
-        except FileNotFoundError:  # unpacked meanwhile by another reader
-            continue
-        except (OSError, ValueError) as e:
-            quarantine(git_dir, name, str(e))
-            if quarantined is not None:
-                quarantined.append((name, str(e)))
-    events = []
-    for name in sorted(n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(".")):
-        try:
-            events.append(_read(folder / name, name))
-        except FileNotFoundError:  # acknowledged meanwhile by another reader
-            continue
-        except (OSError, ValueError) as e:
-            quarantine(git_dir, name, str(e))
-            if quarantined is not None:
-                quarantined.append((name, str(e)))
+    _each(git_dir, PUSH, lambda name: unpack(git_dir, name), quarantined)
+    events: list[Event] = []
+    _each(git_dir, ".json", lambda name: events.append(_read(folder / name, name)), quarantined)
     return events
+
+
+def _each(git_dir: str | os.PathLike[str], suffix: str, handle, quarantined: list[tuple[str, str]] | None) -> None:
+    """handle(name) for each file of the spool whose name ends with `suffix`, in order; one it
+    cannot read goes to quarantine."""
+    folder = spool_dir(git_dir)
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(suffix) and not n.startswith(".")):
+        try:
+            handle(name)
+        except FileNotFoundError:  # acknowledged (or unpacked) meanwhile by another reader
+            continue
+        except (OSError, ValueError) as e:
+            quarantine(git_dir, name, str(e))
+            if quarantined is not None:
+                quarantined.append((name, str(e)))
 
 
 def unpack(git_dir: str | os.PathLike[str], name: str) -> list[Path]:
