@@ -11,8 +11,12 @@ set -eu
 BEFORE=$1 AFTER=$2 OUT=$3 QUICK=${4:-}
 PY=${PYTHON:-python}
 mkdir -p "$OUT"
-snap() {  # snap COMMIT DIR: the commit's tree in DIR
+snap() {  # snap COMMIT DIR: the commit's tree in DIR, its hooks/, tasks/ and prompts/ where an
+  # installed gitswarm has them (gitswarm.hooks...): else the editable install's finder would hand
+  # this checkout's hook shims to the other commit's `gitswarm init`
   rm -rf "$2" && mkdir -p "$2" && git archive "$1" | tar -x -C "$2"
+  cp -r "$2/hooks" "$2/gitswarm/hooks" && cp -r "$2/tasks" "$2/gitswarm/schema" &&
+    cp -r "$2/prompts" "$2/gitswarm/prompt_templates"
 }
 snap "$BEFORE" "$OUT/before"
 snap "$AFTER" "$OUT/after"
