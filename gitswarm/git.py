@@ -492,7 +492,14 @@ class HookRepo:
         return run(["merge-base", "--is-ancestor", commit, of], env=self.env, check=False).returncode == 0
 
     def commits(self, old: str, new: str) -> list[tuple[str, list[str]]]:
-        """(commit, parents) of each commit the update brings, oldest first."""
+        """(commit, parents) of each commit the update brings, oldest first. One commit on the
+        old tip (a claim, a heartbeat: most pushes) is read through `cat-file`, without a
+        `git rev-list` process of its own."""
+        if old != ZERO and (self.info(new) or ("",))[0] == "commit":
+            head = (self.read(new) or b"").split(b"\n\n", 1)[0].split(b"\n")
+            parents = [ln[7:].decode() for ln in head if ln.startswith(b"parent ")]
+            if parents == [old]:
+                return [(new, parents)]
         limit = [f"^{old}"] if old != ZERO else ["--not", "--all"]
         text = out(["rev-list", "--reverse", "--parents", new, *limit], env=self.env)
         return [(parts[0], parts[1:]) for parts in (ln.split() for ln in text.splitlines())]
