@@ -42,6 +42,8 @@ def ask_guard(name: str, data: bytes, git_dir: str) -> int | None:
         return None
     import _socket
 
+    if not hasattr(_socket, "SO_PEERCRED"):  # not Linux: no way to tell who listens
+        return None
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(CONNECT_SECONDS)
