@@ -26,6 +26,9 @@ from gitswarm.task import task_path
 
 from conftest import push, sh
 
+pytestmark = pytest.mark.skipif(os.environ.get("GITSWARM_TEST_GUARD") == "1",
+                                reason="starts and kills guards of its own (conftest's hub has one running)")
+
 # The legacy hook: say who checks (the pid of the shim's or guard child's parent), and, the first
 # time `block` exists, stop there until `release` exists (the push then waits inside the guard).
 LEGACY = """#!/bin/sh
