@@ -5,8 +5,9 @@ pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first,
 (heartbeat refs, the goal files and settings pushed to main (gitswarm/check.py), the board's
 rules, goal records only from the hub's own pushes), then the
 pusher's identity against the workers the push acts for (gitswarm/identity.py).
-post-receive: spool one event per updated ref, with who pushed it, and return at once; never fails
-the push.
+post-receive (only for hubs whose shims predate hooks/post-receive in bash, which spools a push
+record without Python: gitswarm/events.py): spool one event per updated ref, with who pushed it,
+and return at once; never fails the push.
 Imports stay lazy: every push pays for this process's start-up.
 """
 
