@@ -113,6 +113,9 @@ def main() -> int:
             timed(name, "none", lambda: subprocess.run(args))
     setting("none")
     board.close()
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
     load = os.getloadavg()
     print(f"python benchmarks/speed.py --runs {a.runs}; {os.cpu_count()} cores, python {platform.python_version()}, "
           f"{git(['--version'], cwd=root).strip()}, load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
