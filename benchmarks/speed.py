@@ -113,9 +113,6 @@ def main() -> int:
             timed(name, "none", lambda: subprocess.run(args))
     setting("none")
     board.close()
-    import shutil
-
-    shutil.rmtree(root, ignore_errors=True)
     load = os.getloadavg()
     print(f"python benchmarks/speed.py --runs {a.runs}; {os.cpu_count()} cores, python {platform.python_version()}, "
           f"{git(['--version'], cwd=root).strip()}, load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
@@ -128,6 +125,9 @@ def main() -> int:
         ratio = statistics.median(modes["guard"]) / plain_median if "guard" in modes else None
         print(f"| {row} | {ms(modes['none'])} | {ms(modes['guard']) if 'guard' in modes else ' | '} | "
               f"{f'{ratio:.2f}' if ratio else ''} |")
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
