@@ -35,6 +35,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's gitswarm
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hubs import guard_if_asked  # noqa: E402
 
 
 def sh(args: list[str], cwd: Path | None = None, input: bytes | None = None,
@@ -87,6 +90,7 @@ def measure_pushes(root: Path, runs: int) -> dict[str, dict[str, float]]:
     out["plain bare repo, no hooks (main)"] = pushes(root / "c1", "refs/heads/main", edit)
 
     init(hub)
+    guard_if_asked(hub)
     sh(["git", "clone", "-q", str(hub), str(root / "c2")])
     sh(["git", "checkout", "-q", "-b", "main"], cwd=root / "c2")
     out["gitswarm hub (main)"] = pushes(root / "c2", "refs/heads/main", edit)
@@ -169,6 +173,7 @@ def run_claimers(root: Path, layout: str, claimers: int, processes: int, tasks: 
     work = Path(tempfile.mkdtemp(prefix=f"{layout}-{claimers}-", dir=root))
     hub = work / "hub.git"
     init(hub)
+    guard_if_asked(hub)
     with Board(str(hub), cache=work / "cache-setup") as board:
         ids = {t.id for t in board.add([T.new_task(f"benchmark task {i}") for i in range(tasks)])}
     env = dict(os.environ, GITSWARM_CACHE=str(work / "cache"))

@@ -22,11 +22,13 @@ from pathlib import Path
 import pygit2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gitswarm import git, rules  # noqa: E402
 from gitswarm import task as T  # noqa: E402
 from gitswarm.board import Board  # noqa: E402
 from gitswarm.install import init  # noqa: E402
+from hubs import guard_if_asked  # noqa: E402
 
 
 def timed(cmd: list[str], stdin: bytes, cwd: Path, env: dict[str, str]) -> tuple[float, int]:
@@ -50,6 +52,7 @@ def main() -> None:
         os.environ["GITSWARM_CACHE"] = str(Path(tmp) / "cache")
         hub = Path(tmp) / "hub.git"
         init(hub)
+        guard_if_asked(hub)
         start = time.perf_counter()
         with Board(str(hub)) as board:
             for i in range(0, args.tasks, 1000):

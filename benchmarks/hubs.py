@@ -43,3 +43,20 @@ def isolated_root(prefix: str) -> Path:
                       GIT_AUTHOR_NAME="bench", GIT_COMMITTER_NAME="bench", GIT_AUTHOR_EMAIL="bench@invalid",
                       GIT_COMMITTER_EMAIL="bench@invalid", LC_ALL="C")
     return root
+
+
+def guard_if_asked(hub: Path) -> None:
+    """With GITSWARM_BENCH_GUARD=1, start the hub's resident guard (gitswarm/guardserver.py, as
+    `gitswarm serve` does) for as long as this process runs; without it the hooks check every push
+    in process, as on a hub with no daemon. The benchmarks run both ways for issue 17's before/after."""
+    import atexit
+    import os
+
+    if os.environ.get("GITSWARM_BENCH_GUARD") != "1":
+        return
+    from gitswarm import guardserver
+
+    proc = guardserver.start(hub, log=print)
+    if proc is None:
+        raise RuntimeError(f"the guard of {hub} did not start")
+    atexit.register(guardserver.stop, proc)

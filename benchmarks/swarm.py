@@ -241,6 +241,7 @@ def run_gitswarm(root: Path, n: int, processes: int, per_worker: int, agent_time
 
     work = Path(tempfile.mkdtemp(prefix=f"gitswarm-{n}-", dir=root))
     hub, seed = hubs.new_hub(work, "a project worked by a benchmark swarm\n")
+    hubs.guard_if_asked(hub)
     tasks = n * per_worker
     with Board(str(hub), cache=work / "cache-setup") as board:
         ids = [t.id for t in board.add([T.new_task(f"benchmark task {i}") for i in range(tasks)])]

@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's gitswarm
 sys.path.insert(0, str(ROOT / "tests"))  # the loopback servers of the tests
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def ms(xs: list[float]) -> dict[str, float]:
@@ -52,6 +53,9 @@ def make_hub(root: Path, tasks: int) -> Path:
     hub = root / "hub.git"
     init(hub)
     subprocess.run(["git", "config", "http.receivepack", "true"], cwd=hub, check=True)
+    from hubs import guard_if_asked
+
+    guard_if_asked(hub)
     with Board(str(hub)) as board:
         for start in range(0, tasks, 100):
             board.add([T.new_task(f"Task {i}") for i in range(start, min(tasks, start + 100))])

@@ -16,7 +16,7 @@ from typing import Callable
 from watchdog.observers import Observer
 
 from . import events as spool
-from . import git, record, runarchive, serving
+from . import git, guardserver, record, runarchive, serving
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_STOPPED, GitswarmError
 from .goal import goal_path, is_goal_path, parse_goal
 from .leases import prune_land_refs, reclaim_pass
@@ -90,6 +90,7 @@ class Daemon:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda signum, _: self.shutdown(signum))
+        guard = guardserver.start(self.hub, self.log)  # the hooks check in process while it is not up
         observer = Observer()
         observer.schedule(Wake(self.wake), str(spool.spool_dir(self.hub)))
         observer.start()
@@ -112,6 +113,7 @@ class Daemon:
             observer.stop()
             self.pool.close()
             observer.join(timeout=5)
+            guardserver.stop(guard)
             self.log("stopped" + (f": {self.swarm.fatal}" if self.swarm.fatal else ""))
 
     def shutdown(self, signum: int | None = None) -> None:

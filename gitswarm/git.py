@@ -470,8 +470,10 @@ class HookRepo:
         self._cat: subprocess.Popen[bytes] | None = None
 
     def ref(self, name: str) -> str | None:
-        proc = run(["rev-parse", "-q", "--verify", name], env=self.env, check=False)
-        return proc.stdout.decode().strip() or None
+        """A ref's object id, None when it does not exist. Asked of the `cat-file` process the
+        check reads objects through anyway: no `git rev-parse` process of its own on every push."""
+        header = self._ask(b"info " + name.encode())
+        return header[0].decode() if len(header) >= 3 and header[1] != b"missing" else None
 
     def task_trailers(self, old: str, new: str) -> list[tuple[str, list[str]]]:
         """(commit, task ids of its Gitswarm-Task trailers) for each commit the update brings that
@@ -490,7 +492,14 @@ class HookRepo:
         return run(["merge-base", "--is-ancestor", commit, of], env=self.env, check=False).returncode == 0
 
     def commits(self, old: str, new: str) -> list[tuple[str, list[str]]]:
-        """(commit, parents) of each commit the update brings, oldest first."""
+        """(commit, parents) of each commit the update brings, oldest first. One commit on the
+        old tip (a claim, a heartbeat: most pushes) is read through `cat-file`, without a
+        `git rev-list` process of its own."""
+        if old != ZERO and (self.info(new) or ("",))[0] == "commit":
+            head = (self.read(new) or b"").split(b"\n\n", 1)[0].split(b"\n")
+            parents = [ln[7:].decode() for ln in head if ln.startswith(b"parent ")]
+            if parents == [old]:
+                return [(new, parents)]
         limit = [f"^{old}"] if old != ZERO else ["--not", "--all"]
         text = out(["rev-list", "--reverse", "--parents", new, *limit], env=self.env)
         return [(parts[0], parts[1:]) for parts in (ln.split() for ln in text.splitlines())]

@@ -1,11 +1,13 @@
-"""What the hook shims in hooks/ run: `python -m gitswarm.hookimpl <hook-name>`.
+"""What a hook does, in whichever process checks it: the shim's own (gitswarm/hookclient.py, when
+no resident guard answers) or a child of the resident guard (gitswarm/guardserver.py).
 
 pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first, then the guard
 (heartbeat refs, the goal files and settings pushed to main (gitswarm/check.py), the board's
 rules, goal records only from the hub's own pushes), then the
 pusher's identity against the workers the push acts for (gitswarm/identity.py).
-post-receive: spool one event per updated ref, with who pushed it, and return at once; never fails
-the push.
+post-receive (only for hubs whose shims predate hooks/post-receive in bash, which spools a push
+record without Python: gitswarm/events.py): spool one event per updated ref, with who pushed it,
+and return at once; never fails the push.
 Imports stay lazy: every push pays for this process's start-up.
 """
 
@@ -44,11 +46,12 @@ def _check_main(updates: list[tuple[str, str, str]], repo) -> list[str]:
     return check_changes(changed, repo)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, data: bytes | None = None) -> int:
+    """Run hook argv[0] on `data` (None: read this process's stdin), in this process."""
     argv = sys.argv[1:] if argv is None else argv
     name = argv[0] if argv else ""
     git_dir = os.environ.get("GIT_DIR", ".")
-    data = sys.stdin.buffer.read()
+    data = sys.stdin.buffer.read() if data is None else data
     if name == "pre-receive":
         code = _legacy(git_dir, name, data)
         if code:

@@ -39,6 +39,9 @@ PUSHER_ENV = "gitswarm.pusherEnv"  # the transports over which GITSWARM_PUSHER c
 SERVERS = {"gitolite": "GL_USER", "gitea": "GITEA_PUSHER_NAME", "gitlab": "GL_USERNAME",
            "soft-serve": "SOFT_SERVE_USERNAME"}
 TRUSTABLE = ("ssh", "http", "local", *SERVERS)
+# every variable `pusher` reads: what hooks/post-receive keeps of a push's environment for its events
+VARIABLES = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_ORIGINAL_COMMAND", "GATEWAY_INTERFACE", "REMOTE_ADDR", "REMOTE_USER",
+             "GITSWARM_PUSHER", *SERVERS.values())
 _PLAIN = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,99}")
 
 
@@ -76,10 +79,10 @@ def trusted(git_dir: str | os.PathLike[str]) -> set[str]:
 
 
 def pusher(env: Mapping[str, str] | None = None, git_dir: str | os.PathLike[str] | None = None,
-           trust: set[str] | None = None) -> str | None:
+           trust: set[str] | None = None, uid: int | None = None) -> str | None:
     """The identity the transport gives this push; None for an anonymous one. `trust`: the
     transports where GITSWARM_PUSHER counts (None: read the hub's gitswarm.pusherEnv, only when
-    the variable is set at all)."""
+    the variable is set at all). `uid`: the account that pushed (None: this process's)."""
     env = os.environ if env is None else env
     how = transport(env)
     named = env.get("GITSWARM_PUSHER", "").strip()
@@ -93,7 +96,7 @@ def pusher(env: Mapping[str, str] | None = None, git_dir: str | os.PathLike[str]
     if how == "http":
         return env.get("REMOTE_USER", "").strip() or None
     if how == "ssh":
-        return _account()
+        return _account(uid)
     return None
 
 
@@ -104,11 +107,11 @@ def hub_own(git_dir: str | os.PathLike[str], env: Mapping[str, str] | None = Non
     return transport(env) == "local" and os.getuid() == os.stat(git_dir).st_uid
 
 
-def _account() -> str | None:
+def _account(uid: int | None = None) -> str | None:
     import pwd
 
     try:
-        return pwd.getpwuid(os.getuid()).pw_name
+        return pwd.getpwuid(os.getuid() if uid is None else uid).pw_name
     except KeyError:
         return None
 

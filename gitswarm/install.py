@@ -35,16 +35,19 @@ def resource_dir(package: str, source_folder: str) -> Path:
 
 def hook_script(name: str) -> str:
     """The shim for a hook, with this interpreter and the folders it imports gitswarm and PyYAML
-    from recorded (the hook runs Python with -S, skipping site initialisation: ~10-20 ms a push)."""
+    from recorded (the hook runs Python with -I -S, skipping site initialisation: ~10-20 ms a push)."""
     import yaml
 
     import gitswarm
 
     paths = list(dict.fromkeys(str(Path(m.__file__).resolve().parent.parent) for m in (gitswarm, yaml)))
     program = (f"import sys; sys.path[:0] = {paths!r}; "
-               "from gitswarm.hookimpl import main; sys.exit(main())")
+               "from gitswarm.hookclient import main; sys.exit(main())")
+    from .identity import VARIABLES
+
     template = (resource_dir("gitswarm.hooks", "hooks") / name).read_text()
-    return template.replace("@PYTHON@", shlex.quote(sys.executable)).replace("@PROGRAM@", shlex.quote(program))
+    return template.replace("@PYTHON@", shlex.quote(sys.executable)).replace("@PROGRAM@", shlex.quote(program)) \
+        .replace("@PUSHER_VARIABLES@", " ".join(VARIABLES))
 
 
 def board_readme() -> bytes:

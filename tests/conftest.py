@@ -40,11 +40,22 @@ def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Path:
-    """A bare repository made a hub by `gitswarm init`."""
+def hub(tmp_path: Path):
+    """A bare repository made a hub by `gitswarm init`. With GITSWARM_TEST_GUARD=1, its resident
+    guard runs for the test (gitswarm/guardserver.py): any suite then checks the guard's answers."""
     path = tmp_path / "hub.git"
     init(path)
-    return path
+    guard = None
+    if os.environ.get("GITSWARM_TEST_GUARD") == "1":
+        from gitswarm import guardserver
+
+        guard = guardserver.start(path)
+        assert guard is not None, "the resident guard did not start"
+    yield path
+    if guard is not None:
+        from gitswarm import guardserver
+
+        guardserver.stop(guard)
 
 
 def sh(*args: str, cwd: str | Path | None = None, check: bool = True, input: str | None = None

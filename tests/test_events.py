@@ -82,9 +82,52 @@ def test_post_receive_leaves_nothing_holding_the_pusher(hub):
 def test_spool_writes_are_atomic_under_concurrent_hooks(hub):
     """Many hook processes at once: every event lands whole, none is lost or torn."""
     line = f"{'0' * 40} {'2' * 40} refs/heads/main\n".encode()
-    procs = [subprocess.Popen([sys.executable, "-m", "gitswarm.hookimpl", "post-receive"], cwd=hub,
+    procs = [subprocess.Popen([str(hub / "hooks" / "post-receive")], cwd=hub,
                               stdin=subprocess.PIPE, env=dict(os.environ, GIT_DIR=".")) for _ in range(20)]
     for p in procs:
         p.communicate(line, timeout=60)
     pending = events.pending(hub)
     assert len(pending) == 20 and len({e.name for e in pending}) == 20
+
+
+def _hook(hub, stdin: bytes, **env) -> None:
+    proc = subprocess.run([str(hub / "hooks" / "post-receive")], cwd=hub, input=stdin, capture_output=True,
+                          env=dict(os.environ, GIT_DIR=".", **env))
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+
+
+def test_the_hook_writes_one_push_record_and_the_reader_makes_its_events(hub):
+    """hooks/post-receive (bash) writes `<µs>-<pid>.push`; pending() turns it into one event per
+    ref outside refs/gitswarm/, in the order git gave them, with who pushed: over ssh the account
+    that owns the record (the pushing account), not what USER says."""
+    lines = (f"{'0' * 40} {'1' * 40} refs/heads/main\n{'0' * 40} {'2' * 40} refs/gitswarm/heartbeats/w\n"
+             f"{'3' * 40} {'4' * 40} refs/heads/tasks\n").encode()
+    _hook(hub, lines, SSH_CONNECTION="10.0.0.1 5000 10.0.0.2 22", USER="mallory")
+    (record,) = os.listdir(hub / "gitswarm" / "spool")
+    assert record.endswith(".push")
+    import pwd
+
+    got = events.pending(hub)
+    assert [(e.ref, e.new, e.pusher) for e in got] == [("refs/heads/main", "1" * 40, pwd.getpwuid(os.getuid()).pw_name),
+                                                       ("refs/heads/tasks", "4" * 40, pwd.getpwuid(os.getuid()).pw_name)]
+    assert not any(n.endswith(".push") for n in os.listdir(hub / "gitswarm" / "spool"))
+    assert events.pending(hub) == got  # read again: the same events, nothing doubled
+
+
+def test_a_push_record_over_http_names_the_web_servers_user_and_a_local_one_nobody(hub):
+    line = f"{'0' * 40} {'1' * 40} refs/heads/main\n".encode()
+    _hook(hub, line, GATEWAY_INTERFACE="CGI/1.1", REMOTE_USER="alice")
+    _hook(hub, line)
+    assert [e.pusher for e in events.pending(hub)] == ["alice", None]
+
+
+def test_a_broken_push_record_is_quarantined_and_holds_back_nothing(hub):
+    spool = hub / "gitswarm" / "spool"
+    (spool / "1000-1.push").write_bytes(b"gitswarm-push-1\0\0not a line\n")
+    (spool / "1001-2.push").write_bytes(b"something else")
+    _hook(hub, f"{'0' * 40} {'1' * 40} refs/heads/main\n".encode())
+    bad: list = []
+    assert [e.new for e in events.pending(hub, bad)] == ["1" * 40]
+    assert sorted(name for name, _ in bad) == ["1000-1.push", "1001-2.push"]
+    assert "not an `<old> <new> <ref>` line" in dict(bad)["1000-1.push"]
+    assert (spool / "bad" / "1001-2.push").exists()

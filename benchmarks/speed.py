@@ -1,0 +1,135 @@
+"""Issue 17: what a push to a hub costs with the resident guard and without, side by side in one run.
+
+    python benchmarks/speed.py              # 30 pushes a row
+    python benchmarks/speed.py --runs 10
+
+Each row is timed on the same hub, once with no guard (the hooks check in process, as on a hub
+whose `serve` is not running) and once with the resident guard up (gitswarm/guardserver.py), the
+two interleaved push by push so that the machine's load falls on both alike. Rows: a plain
+`git push` to a bare repository without hooks; pushes to a hub of a commit on main, a claim
+(Board.claim: the claim and its heartbeat ref) and a landing (Board.land: the work on main and the
+completion on tasks, atomic); each hook alone, as git runs it, on a claim's input. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's gitswarm
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from hubs import git, isolated_root, new_hub  # noqa: E402
+
+
+def ms(xs: list[float]) -> str:
+    xs = sorted(x * 1000 for x in xs)
+    return f"{statistics.median(xs):.1f} | {xs[round(0.9 * (len(xs) - 1))]:.1f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=30)
+    a = ap.parse_args()
+    from gitswarm import git as G, guardserver, rules, task as T
+    from gitswarm.board import Board
+
+    root = isolated_root("gitswarm-speed-")
+    os.environ["GITSWARM_CACHE"] = str(root / "cache")
+    plain = root / "plain.git"
+    git(["init", "-q", "--bare", str(plain)], cwd=root)
+    for f in (plain / "hooks").glob("*"):
+        f.unlink()
+    git(["clone", "-q", str(plain), str(root / "pc")], cwd=root)
+    hub, seed = new_hub(root, "speed\n")
+    board = Board(str(hub), cache=root / "cache-board")
+    board.add([T.new_task(f"speed {i}") for i in range(4 * a.runs + 8)])
+    rows: dict[str, dict[str, list[float]]] = {}
+    guard: list = [None]
+
+    def setting(mode: str) -> None:
+        if mode == "guard" and guard[0] is None:
+            guard[0] = guardserver.start(hub, log=print)
+            assert guard[0] is not None
+        elif mode == "none" and guard[0] is not None:
+            guardserver.stop(guard[0])
+            guard[0] = None
+
+    def timed(row: str, mode: str, action) -> None:
+        setting(mode)
+        start = time.perf_counter()
+        action()
+        rows.setdefault(row, {}).setdefault(mode, []).append(time.perf_counter() - start)
+
+    def edit_push(clone: Path, i: int) -> None:
+        (clone / "f.txt").write_text(f"change {i}\n")
+        git(["add", "f.txt"], cwd=clone)
+        git(["commit", "-q", "-m", f"change {i}"], cwd=clone)
+
+    claim_input: list[bytes] = []
+    for i in range(a.runs + 2):
+        for mode in ("none", "guard"):
+            warm = i < 2
+            edit_push(root / "pc", 2 * i + (mode == "guard"))
+            timed("plain bare repo, no hooks: push to main", mode,
+                  lambda: git(["push", "-q", "origin", "HEAD:refs/heads/main"], cwd=root / "pc"))
+            edit_push(seed, 2 * i + (mode == "guard"))
+            timed("hub: push to main (no task)", mode,
+                  lambda: git(["push", "-q", "origin", "HEAD:refs/heads/main"], cwd=seed))
+            worker = f"w{i}{mode[0]}"
+            before = board.tip
+            got: list = []
+            timed("hub: claim (Board.claim)", mode, lambda: got.append(board.claim(worker)))
+            t = got[0]
+            if not claim_input:
+                claim_input.append(f"{before} {board.tip} refs/heads/tasks\n".encode())
+            tip = board.fetch_branch("main")
+            commit = G.write_commit(board.mirror.repo, tip, {f"done/{t.id}.txt": b"done\n"},
+                                    f"Work on {t.id}\n\nGitswarm-Task: {t.id}\nGitswarm-Worker: {worker}\n",
+                                    (worker, "w@x"))
+            timed("hub: land (Board.land: main and the completion)", mode,
+                  lambda: board.land(t.id, worker, commit, "done"))
+            git(["pull", "-q", "--ff-only", "origin", "main"], cwd=seed)
+            if warm:
+                for row in rows.values():
+                    row[mode].pop()
+    env = dict(G.no_git_env(), GIT_DIR=".")
+    for i in range(a.runs):
+        for mode in ("none", "guard"):
+            for name in ("pre-receive", "post-receive"):
+                timed(f"{name} alone, a claim's input (as git runs it)", mode,
+                      lambda: subprocess.run([str(hub / "hooks" / name)], input=claim_input[0], cwd=hub, env=env,
+                                             capture_output=True))
+    for name, args in [("python -I -S -c pass (the floor of a Python hook)", [sys.executable, "-I", "-S", "-c", "pass"]),
+                       ("sh -c true", ["sh", "-c", "true"])]:
+        for _ in range(a.runs):
+            timed(name, "none", lambda: subprocess.run(args))
+    setting("none")
+    board.close()
+    load = os.getloadavg()
+    print(f"python benchmarks/speed.py --runs {a.runs}; {os.cpu_count()} cores, python {platform.python_version()}, "
+          f"{git(['--version'], cwd=root).strip()}, load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+          f"(1 / 5 / 15 min) at the end, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    print("| ms | no guard (checked in the hook): median | p90 | resident guard: median | p90 "
+          "| × plain push, with the guard |")
+    print("|---|---|---|---|---|---|")
+    plain_median = statistics.median(rows["plain bare repo, no hooks: push to main"]["guard"])
+    for row, modes in rows.items():
+        ratio = statistics.median(modes["guard"]) / plain_median if "guard" in modes else None
+        print(f"| {row} | {ms(modes['none'])} | {ms(modes['guard']) if 'guard' in modes else ' | '} | "
+              f"{f'{ratio:.2f}' if ratio else ''} |")
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
