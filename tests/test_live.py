@@ -98,7 +98,8 @@ def colours(output: str) -> list[str]:
 
 
 def test_serve_on_a_terminal_shows_the_live_view_and_exits_cleanly(hub: Path, tmp_path: Path) -> None:
-    push_goal(hub, tmp_path, "two", TWO_TASKS.replace("---\ncheck:", "---\ntest: \"true\"\ncheck:", 1))
+    slow = TWO_TASKS.replace('run: "echo a > a.txt"', 'run: "sleep 3; echo a > a.txt"')  # frames while it runs
+    push_goal(hub, tmp_path, "two", slow.replace("---\ncheck:", "---\ntest: \"true\"\ncheck:", 1))
     code, out = serve(hub, tmp_path, tty=True)
     assert code == 0, out
     assert re.search(r"train: (idle|testing #\d).*; last: batch #\d+ green", SGR.sub("", out)), out
