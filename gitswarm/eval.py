@@ -43,7 +43,7 @@ from .task import NAME_RE
 from .text import printable
 from .yamlfile import load_yaml, shown, typename, unknown_hint
 
-VARIANT_FIELDS = ("settings", "goal", "price", "workers")
+VARIANT_FIELDS = ("settings", "goal", "prompts", "price", "workers")
 IDENTITY = {"GIT_AUTHOR_NAME": "gitswarm eval", "GIT_AUTHOR_EMAIL": "eval@gitswarm.invalid",
             "GIT_COMMITTER_NAME": "gitswarm eval", "GIT_COMMITTER_EMAIL": "eval@gitswarm.invalid"}
 OUTPUT_KEPT = 2000  # characters of serve's and the check's output kept in a trial's result
@@ -63,6 +63,7 @@ class Variant:
     workers: int = 2
     price: float | None = None
     goal: dict[str, Any] = field(default_factory=dict)  # front matter merged into every goal's (budget, ...)
+    prompts: dict[str, str] = field(default_factory=dict)  # prompt name -> its text, as .gitswarm/prompts/<name>.md
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -92,6 +93,7 @@ def load_matrix(path: Path, workers: int, price: float | None) -> list[Variant]:
         variants:
           small:  {settings: {worker: {model: qwen2.5-coder:7b}}, price: 0.2}
           thrifty: {goal: {budget: 200000, max_cycles: 2}, workers: 4}
+          terse:  {prompts: {worker: prompts/terse-worker.md}}   # a file beside the matrix
 
     `workers` and `price` are the defaults of the variants that do not give theirs."""
     where = str(path)
@@ -126,8 +128,33 @@ def load_matrix(path: Path, workers: int, price: float | None) -> list[Variant]:
         cost = body.get("price", price)
         if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost < 0):
             raise fail(f"{at}.price", f"{shown(cost)} is not a price", "USD per million tokens, e.g. price: 0.6")
-        variants.append(Variant(name, settings, n, None if cost is None else float(cost), goal))
+        variants.append(Variant(name, settings, n, None if cost is None else float(cost), goal,
+                                _variant_prompts(path.parent, body.get("prompts") or {}, f"{at}.prompts", fail)))
     return variants
+
+
+def _variant_prompts(folder: Path, given: Any, at: str, fail: Callable[..., MatrixInvalid]) -> dict[str, str]:
+    """A variant's prompts: {name: file} (a path from the matrix file's folder), each checked as
+    the hub checks `.gitswarm/prompts/<name>.md` on main (a prompt gitswarm has, its placeholders)."""
+    from .check import check_file
+    from .prompts import OVERRIDE_DIR
+
+    if not isinstance(given, dict):
+        raise fail(at, f"must be a mapping, not {typename(given)}", "prompts: {worker: prompts/worker.md}")
+    texts = {}
+    for name, file in given.items():
+        if not isinstance(file, str) or not file:
+            raise fail(f"{at}.{name}", f"{shown(file)} is not a file", "give a path from the matrix file's folder")
+        try:
+            data = (folder / file).read_bytes()
+        except OSError as e:
+            raise fail(f"{at}.{name}", f"cannot read {file}: {e.strerror}", "give a path from the matrix file's "
+                       "folder") from None
+        problems = check_file(f"{OVERRIDE_DIR}/{name}.md", data)
+        if problems:
+            raise fail(f"{at}.{name}", f"{file}: {problems[0]}", problems[0].hint)
+        texts[str(name)] = data.decode("utf-8")
+    return texts
 
 
 def settings_text(entry: Entry, base: dict[str, Any], variant: Variant) -> str:
@@ -267,7 +294,7 @@ def run_trial(entry: Entry, variant: Variant, k: int, settings: str, goal: str, 
     hub = folder / "hub.git"
     try:
         init(hub)
-        _push_start(hub, folder / "project", entry, settings, goal)
+        _push_start(hub, folder / "project", entry, settings, goal, variant.prompts)
         start = time.monotonic()
         ran = run_killable([sys.executable, "-m", "gitswarm", "serve", str(hub), "--until-done",
                             "--workers", str(variant.workers), "--planners", "1", "--id", name],
@@ -290,13 +317,19 @@ def run_trial(entry: Entry, variant: Variant, k: int, settings: str, goal: str, 
     return result
 
 
-def _push_start(hub: Path, project: Path, entry: Entry, settings: str, goal: str) -> None:
-    """The snapshot (with the trial's settings) to main, then the goal: two plain pushes."""
+def _push_start(hub: Path, project: Path, entry: Entry, settings: str, goal: str,
+                prompts: dict[str, str] | None = None) -> None:
+    """The snapshot (with the trial's settings and prompts) to main, then the goal: two plain pushes."""
+    from .prompts import OVERRIDE_DIR
+
     env = git.no_git_env() | IDENTITY
     git.run(["clone", "-q", str(hub), str(project)], env=env)
     copy_tree(entry.snapshot, project)
     if settings:
         (project / CONFIG_PATH).write_text(settings)
+    for name, text in (prompts or {}).items():
+        (project / OVERRIDE_DIR).mkdir(parents=True, exist_ok=True)
+        (project / OVERRIDE_DIR / f"{name}.md").write_text(text)
     _commit_push(project, "Start: the eval's snapshot", env)
     (project / "goals").mkdir(exist_ok=True)
     (project / entry.goal_path).write_text(goal)

@@ -146,6 +146,33 @@ def test_a_matrix_of_two_configurations_makes_one_table_that_from_rebuilds(suite
         assert not (out / "results.png").exists() and "no PNG: matplotlib is not installed" in proc.stdout
 
 
+def test_a_variant_gives_its_own_prompts(suite, tmp_path, server):
+    """`prompts: {worker: file}` pushes the file as .gitswarm/prompts/worker.md on the trial's hub:
+    here the worker writes the right add.py only when its prompt carries the variant's words."""
+    from gitswarm.prompts import load
+
+    def worker(req: Request) -> Response:
+        if not tool_results(req):
+            right = "Prefer the obvious solution." in req.messages[1]["content"]
+            return tool_call("write_file", {"path": "add.py", "content": GOOD if right else BROKEN})
+        return tool_call("finish", {"summary": "wrote add.py"})
+
+    server.route(Brain([{"title": "Write add", "description": "add(a, b) in add.py"}], judge="done", worker=worker))
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "plain-worker.md").write_text("Prefer the obvious solution.\n\n" + load("worker")[1])
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text("variants:\n  shipped: {}\n  plain: {prompts: {worker: prompts/plain-worker.md}}\n")
+    doc = run_eval(suite, tmp_path / "out", [], settings=settings_file(tmp_path, server), matrix=matrix, jobs=2)
+    assert {r["variant"]: r["passed"] for r in doc["results"]} == {"shipped": False, "plain": True}
+    (tmp_path / "prompts" / "plain-worker.md").write_text("Use {{no_such_thing}}.\n")
+    with pytest.raises(MatrixInvalid, match=r"variants.plain.prompts.worker: prompts/plain-worker.md: "):
+        load_matrix(matrix, 1, None)
+    matrix.write_text("variants:\n  plain: {prompts: {wokrer: prompts/plain-worker.md}}\n")
+    with pytest.raises(MatrixInvalid, match=r"variants.plain.prompts.wokrer: .*no prompt") as e:
+        load_matrix(matrix, 1, None)
+    assert "worker" in e.value.hint
+
+
 def test_a_summary_in_the_results_is_recomputed_not_trusted(tmp_path):
     doc = {"format": evalreport.FORMAT, "suite": "s", "trials_per_goal": 2, "goals": [{"name": "g"}],
            "variants": [{"name": "v", "settings": {}, "workers": 1, "price": None}],
