@@ -136,18 +136,20 @@ class GroupCommit:
                         replayed.update(moved)  # the board replays it onto the new tip: fetch that
                     elif moved:
                         r.error, r.done = BranchMoved(moved[0]), True
+                heads = dict(self._heads)
                 for b in sorted(replayed):
                     self.fetch_branch(b)
+                progress = self._heads != heads  # a landing's branch moved: another's landing
                 for ref in beats:  # a heartbeat ref moved: another process beats under that name
                     if ref in race.branches:
                         self._beats.pop(ref.rsplit("/", 1)[1], None)
                 batch = [r for r in batch if not r.done]
                 refusals += 1
                 moved = False
-                if refusals == 1:  # did someone else's push win? the fetch says
+                if refusals == 1:  # did someone else's push win? the fetches say
                     pushed_on = self.tip
                     self._refresh()
-                    moved = self.tip != pushed_on
+                    moved = progress or self.tip != pushed_on
                 self._backoff, most = backoff_after(self._backoff, refusals, moved)
                 time.sleep(random.uniform(0, most))  # full jitter
                 if not moved:
@@ -260,7 +262,7 @@ class GroupCommit:
 def backoff_after(backoff: float, refusals: int, moved: bool) -> tuple[float, float]:
     """After a refused push: (the board's new backoff, the most to sleep before the next try,
     full jitter). `refusals`: the batch's refusals in a row, this one included; `moved`: the fetch
-    after it brought a new tip of tasks.
+    after it brought a new tip of tasks or of a branch the batch lands on.
 
     A batch's first refusal that brings a new tip means another process made progress and has
     just finished its push: retry at once on that tip (a jitter of MIN_BACKOFF), the backoff
