@@ -11,6 +11,8 @@ from gitswarm.board import Board
 from gitswarm.groupcommit import MAX_BACKOFF, MIN_BACKOFF, backoff_after
 from gitswarm.task import new_task
 
+from conftest import sh
+
 
 def test_the_first_refusal_with_a_new_tip_retries_at_once_and_repeats_back_off():
     assert backoff_after(0.0, 1, moved=True) == (0.0, MIN_BACKOFF)
@@ -60,3 +62,25 @@ def test_a_refusal_that_brings_no_new_tip_backs_off(hub, tmp_path, decisions):
         assert a.rejected_pushes == 1
         assert decisions == [((0.0, 1, False), (MIN_BACKOFF, MIN_BACKOFF))]
         assert sorted(a.mirror.remote_refs(f"{groupcommit.HEARTBEATS}/*")) == [f"{groupcommit.HEARTBEATS}/w"]
+
+
+def test_a_landing_refused_because_main_moved_retries_on_the_new_main_at_once(hub, tmp_path, decisions):
+    """Only main moved (a plain push of another's work): that is progress too, not contention."""
+    from gitswarm import git
+
+    with Board(str(hub)) as board:
+        t, = board.add([new_task("write the file")])
+        board.claim("alice")
+        base = board.fetch_branch("main")
+        work = git.write_commit(board.mirror.repo, base, {"a.txt": b"hello"},
+                                f"hello\n\nGitswarm-Task: {t.id}\nGitswarm-Worker: alice\n", ("alice", "alice@x"))
+        clone = tmp_path / "other"
+        sh("git", "clone", "-q", str(hub), str(clone))
+        (clone / "b.txt").write_text("another's work\n")
+        sh("git", "add", "-A", cwd=clone)
+        sh("git", "commit", "-q", "-m", "another's work", cwd=clone)
+        sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
+        done = board.land(t.id, "alice", work, "wrote a.txt", replay=True)
+        assert done.status == "done" and done.result["commit"] != work  # replayed onto the new main
+        assert board.rejected_pushes == 1
+        assert decisions == [((0.0, 1, True), (0.0, MIN_BACKOFF))]
