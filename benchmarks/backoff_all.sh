@@ -10,19 +10,13 @@ set -eu
 BEFORE=$1 AFTER=$2 OUT=$3
 PY=${PYTHON:-python}
 mkdir -p "$OUT"
-snap() {  # as in speed_all.sh: the commit's hooks, schema and prompts where an installed gitswarm has them
-  rm -rf "$2" && mkdir -p "$2" && git archive "$1" | tar -x -C "$2"
-  cp -r "$2/hooks" "$2/gitswarm/hooks" && cp -r "$2/tasks" "$2/gitswarm/schema" &&
-    cp -r "$2/prompts" "$2/gitswarm/prompt_templates"
-}
+. "$(dirname "$0")/snapshots.sh"
 snap "$BEFORE" "$OUT/before"
 snap "$AFTER" "$OUT/after"
-run() {  # run NAME before|after SCRIPT ARGS...
-  name=$1 side=$2 script=$3
-  shift 3
-  echo "$(date -u +%H:%M:%S) $name $side: load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/load"
-  (cd "$OUT/$side" && PYTHONPATH="$OUT/$side" GITSWARM_BENCH_GUARD=1 \
-     "$PY" "benchmarks/$script" "$@" > "$OUT/$name-$side.log" 2>&1) || echo "  $name $side: exit $?" | tee -a "$OUT/load"
+run() {  # run NAME before|after SCRIPT ARGS...: the guard up on both sides
+  _name=$1 _side=$2
+  shift 2
+  run_on "$_name" "$_side" 1 "$@"
 }
 for i in 1 2; do
   for side in before after; do run swarm$i $side swarm.py --workers 256 --agent-time 30 --designs gitswarm \
