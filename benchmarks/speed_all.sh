@@ -11,22 +11,14 @@ set -eu
 BEFORE=$1 AFTER=$2 OUT=$3 QUICK=${4:-}
 PY=${PYTHON:-python}
 mkdir -p "$OUT"
-snap() {  # snap COMMIT DIR: the commit's tree in DIR, its hooks/, tasks/ and prompts/ where an
-  # installed gitswarm has them (gitswarm.hooks...): else the editable install's finder would hand
-  # this checkout's hook shims to the other commit's `gitswarm init`
-  rm -rf "$2" && mkdir -p "$2" && git archive "$1" | tar -x -C "$2"
-  cp -r "$2/hooks" "$2/gitswarm/hooks" && cp -r "$2/tasks" "$2/gitswarm/schema" &&
-    cp -r "$2/prompts" "$2/gitswarm/prompt_templates"
-}
+. "$(dirname "$0")/snapshots.sh"
 snap "$BEFORE" "$OUT/before"
 snap "$AFTER" "$OUT/after"
-run() {  # run NAME before|after SCRIPT ARGS...
-  name=$1 side=$2 script=$3
-  shift 3
-  echo "$(date -u +%H:%M:%S) $name $side: load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/load"
-  if [ "$side" = after ]; then guard=1; else guard=0; fi
-  (cd "$OUT/$side" && PYTHONPATH="$OUT/$side" GITSWARM_BENCH_GUARD=$guard \
-     "$PY" "benchmarks/$script" "$@" > "$OUT/$name-$side.log" 2>&1) || echo "  $name $side: exit $?" | tee -a "$OUT/load"
+run() {  # run NAME before|after SCRIPT ARGS...: the guard up after, down before
+  if [ "$2" = after ]; then g=1; else g=0; fi
+  _name=$1 _side=$2
+  shift 2
+  run_on "$_name" "$_side" $g "$@"
 }
 if [ -n "$QUICK" ]; then n=8; c=10; else n=20; c=40; fi
 for side in before after; do run part1 $side claims.py --claimers 1 --layouts group-1p --budget 20 --tasks 40; done
