@@ -254,16 +254,31 @@ def test_the_builtin_suite_runs_end_to_end_against_an_oracle_and_an_idle_model(t
     assert all(r["landed"] == 1 for r in doc["results"] if r["variant"] == "oracle")
 
 
-def test_a_tree_whose_links_leave_it_fails_its_trial_saying_why(hub, tmp_path):
+@pytest.mark.parametrize("links", [
+    {"eval_hidden_test.py": "/etc/passwd"},
+    {"sub/up": "../../etc"},
+    {"a": ".", "x": "a/.."},  # inside by its words, outside through the other link
+])
+def test_a_tree_whose_links_leave_it_fails_its_trial_saying_why(hub, tmp_path, links):
     """A symlink on main to a path outside the tree (what an agent may commit) is not followed when
-    main's final tree is exported for the hidden check: the trial fails with the reason."""
+    main's final tree is exported for the hidden check: the trial fails with the reason. Links that
+    stay inside are exported as they are."""
     from conftest import sh
     from gitswarm.evalcheck import export_tree
     from gitswarm.errors import GitswarmError
 
     clone = tmp_path / "clone"
     sh("git", "clone", "-q", str(hub), str(clone))
-    (clone / "eval_hidden_test.py").symlink_to("/etc/passwd")
+    (clone / "sub").mkdir()
+    (clone / "sub" / "data.txt").write_text("inside\n")
+    (clone / "inside").symlink_to("sub/data.txt")
+    sh("git", "add", "-A", cwd=clone)
+    sh("git", "commit", "-q", "-m", "a link in", cwd=clone)
+    sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
+    export_tree(hub, "refs/heads/main", tmp_path / "fine")
+    assert (tmp_path / "fine" / "inside").read_text() == "inside\n"
+    for name, target in links.items():
+        (clone / name).symlink_to(target)
     sh("git", "add", "-A", cwd=clone)
     sh("git", "commit", "-q", "-m", "a link out", cwd=clone)
     sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
