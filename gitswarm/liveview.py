@@ -22,7 +22,7 @@ from . import logs
 from . import task as T
 from .queuestatus import ago
 from .record import spent, spent_cost
-from .statusview import dollars
+from .statusview import dollars, waits_for
 from .statusview import _one_line
 from .statusview import _time as _at
 
@@ -60,25 +60,6 @@ def train_line(train: Any) -> str | None:
     if train.red_main is not None:
         doing = f"main at {train.red_main[:10]} fails the test by itself: waiting for main to move"
     return f"train: {doing}" + (f"; {one_line(train.last, 120)}" if train.last else "")
-
-
-def waits_for(record: Any, tasks: list[T.Task], clock: Any, now: float) -> str:
-    """What a goal waits for, in words: its planner or judge at work or due, its open tasks."""
-    if record.status != "active":
-        return one_line(record.reason, 80)
-    said = []
-    if clock is not None and getattr(clock, "planning", False):
-        said.append("planner running")
-    elif clock is not None and getattr(clock, "plan_due", None) is not None:
-        said.append(f"planner in {ago(clock.plan_due - now)}")
-    if clock is not None and getattr(clock, "judging", False):
-        said.append("judge running")
-    busy = sum(t.status in ("open", "claimed", "landing") for t in tasks)
-    if busy:
-        said.append(f"{busy} task(s) to end")
-    if clock is not None and not getattr(clock, "judging", False) and getattr(clock, "judge_due", None):
-        said.append(f"judge in {ago(clock.judge_due - now)}")
-    return ", ".join(said) or "its planner or judge (in serve)"
 
 
 def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[str, Any],

@@ -55,7 +55,8 @@ def render(remote: str, as_json: bool) -> tuple[str, list[str]]:
         g = goal_summary(r, tasks)
         budget = f" of a {g['budget']} budget" if g["budget"] else ""
         lines.append(f"goal {g['name']}: {g['status']}, cycle {g['cycle']}, {g['tasks_done']}/{g['tasks']} tasks "
-                     f"done, {g['tokens']} tokens{budget}{dollars(g['cost'])}" + (f" ({r.reason.splitlines()[0][:100]})" if r.reason else ""))
+                     f"done, {g['tokens']} tokens{budget}{dollars(g['cost'])}" + (f" ({r.reason.splitlines()[0][:100]})" if r.reason else "")
+                     + (f"; waits for {g['waits']}" if g["waits"] else ""))
     lines += queuestatus.format_queue(landing)
     lines.append(format_status(tasks, {t.id for t in ready}, retries))
     return "\n".join(lines), problems
@@ -98,6 +99,26 @@ def dollars(cost: float | None) -> str:
     return "" if cost is None else f", {usd(cost)}"
 
 
+def waits_for(record: Any, tasks: list[T.Task], clock: Any, now: float) -> str:
+    """What a goal waits for, in words: its planner or judge at work or due (`clock`: serve's, in
+    its live view; None elsewhere), its tasks still to end; an ended goal: why it ended."""
+    if record.status != "active":
+        return _one_line(str(record.reason or ""), 80)
+    said = []
+    if clock is not None and getattr(clock, "planning", False):
+        said.append("planner running")
+    elif clock is not None and getattr(clock, "plan_due", None) is not None:
+        said.append(f"planner in {ago(clock.plan_due - now)}")
+    if clock is not None and getattr(clock, "judging", False):
+        said.append("judge running")
+    busy = sum(t.status in ("open", "claimed", "landing") for t in tasks)
+    if busy:
+        said.append(f"{busy} task(s) to end")
+    if clock is not None and not getattr(clock, "judging", False) and getattr(clock, "judge_due", None):
+        said.append(f"judge in {ago(clock.judge_due - now)}")
+    return ", ".join(said) or "its planner or judge (in serve)"
+
+
 def goal_summary(record: Any, tasks: list[T.Task]) -> dict[str, Any]:
     """A goal's state with what it has spent: its planners' and judge's tokens (on its record) and
     its tasks' (on their results)."""
@@ -107,7 +128,8 @@ def goal_summary(record: Any, tasks: list[T.Task]) -> dict[str, Any]:
     return {"name": record.name, "status": record.status, "cycle": record.cycle, "tokens": spent(record, tasks),
             "cost": spent_cost(record, tasks),
             "budget": record.budget, "tasks": len(mine), "tasks_done": sum(t.status == "done" for t in mine),
-            "reason": record.reason}
+            "reason": record.reason,
+            "waits": waits_for(record, mine, None, time.time()) if record.status == "active" and not record.reason else None}
 
 
 HEADER = f"  {'ID':<14} {'KIND':<4} {'PRI':>4} {'TRY':>5}  {'STATE':<18} TITLE"

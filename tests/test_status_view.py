@@ -100,3 +100,15 @@ def test_the_commands_scripts_call_print_json(hub: Path, tmp_path: Path) -> None
     not_active = json.loads(gitswarm("judge", str(hub), "--goal", "nope", "--json").stdout)
     assert not_active == {"verdicts": [{"goal": "nope", "decision": None, "cycle": None, "reasons": None,
                                         "tokens": 0}]}
+
+
+def test_a_goal_says_what_it_waits_for() -> None:
+    from gitswarm.record import GoalRecord
+    from gitswarm.statusview import goal_summary
+
+    tasks = [_task(id="t-aa11", goal="g", status="open"), _task(id="t-bb22", goal="g", status="done"),
+             _task(id="t-cc33", goal="other", status="open")]
+    assert goal_summary(GoalRecord("g"), tasks)["waits"] == "1 task(s) to end"
+    assert goal_summary(GoalRecord("g"), tasks[1:2])["waits"] == "its planner or judge (in serve)"
+    assert goal_summary(GoalRecord("g", reason="planner failing"), tasks)["waits"] is None  # the reason says it
+    assert goal_summary(GoalRecord("g", status="done"), tasks)["waits"] is None
