@@ -22,9 +22,8 @@ from . import logs
 from . import task as T
 from .queuestatus import ago
 from .record import spent, spent_cost
-from .statusview import dollars, waits_for
-from .statusview import _one_line
-from .statusview import _time as _at
+from .statusview import board_time, dollars, waits_for
+from .statusview import one_line as first_line
 
 EVERY = 1.0  # seconds between frames
 FAILURES_TO_GIVE_UP = 3
@@ -36,7 +35,7 @@ TITLE_MAX = 60
 
 
 def one_line(text: Any, limit: int = TITLE_MAX) -> str:
-    return _one_line(str(text or ""), limit)
+    return first_line(text, limit)
 
 
 def _counts(tasks: list[T.Task]) -> str:
@@ -103,7 +102,7 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
         held = by_agent.get(name)
         if held is not None and held.claim is not None:
             table.add_row(Text(f"  {name}"), Text(held.id), Text(one_line(held.title)),
-                          Text(ago(now - _at(held.claim.at, now))))
+                          Text(ago(now - board_time(held.claim.at, now))))
         elif name in handed:
             t = handed[name]
             table.add_row(Text(f"  {name}"), Text(t.id), Text("in the landing queue", "dim"), Text(""))
@@ -115,7 +114,7 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
 
     queued = sorted((t for t in tasks if t.status == "landing"), key=_stamp)  # board times sort as text
     if queued:
-        oldest = ago(now - _at((queued[0].result or {}).get("at"), now))
+        oldest = ago(now - board_time((queued[0].result or {}).get("at"), now))
         ids = " ".join(t.id for t in queued[:8]) + (" ..." if len(queued) > 8 else "")
         parts.append(Text(f"landing queue: {len(queued)} task(s), the oldest {oldest}: {ids}"))
     else:
@@ -129,7 +128,7 @@ def frame(title: str, agents: Iterable[str], tasks: list[T.Task], records: dict[
         parts.append(Text("recent", "bold"))
     for t in ended:
         result = t.result or {}
-        when = ago(now - _at(result.get("at"), now))
+        when = ago(now - board_time(result.get("at"), now))
         if t.status == "done":
             commit = str(result.get("commit", ""))[:10]
             parts.append(Text.assemble(("  landed " if commit else "  done ", "green"), f"{t.id} {one_line(t.title)}",

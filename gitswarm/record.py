@@ -5,7 +5,7 @@ daemon and the judge (Gitswarm-Action: goal); read by everyone. Pure: no git."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 
@@ -136,13 +136,16 @@ def spent(record: GoalRecord, tasks: list) -> int:
 
 def spent_cost(record: GoalRecord, tasks: list) -> float | None:
     """What a goal has cost in USD, as `spent` counts tokens; None while no run's cost is known."""
-    total = record.cost
-    for t in tasks:
-        if t.goal == record.name:
-            total = add_cost(total, (t.result or {}).get("cost"))
-    return None if total is None else round(total, 6)
+    return total_cost([record.cost, *((t.result or {}).get("cost") for t in tasks if t.goal == record.name)])
+
+
+def total_cost(costs: Iterable[Any]) -> float | None:
+    """A sum of costs in USD where None (or anything not a number) is unknown, not zero: None
+    while every part is."""
+    known = [float(c) for c in costs if isinstance(c, (int, float)) and not isinstance(c, bool)]
+    return round(sum(known), 6) if known else None
 
 
 def add_cost(total: float | None, more: float | None) -> float | None:
-    """A sum of costs where None is unknown (not zero): unknown only while every part is."""
-    return total if more is None else (total or 0.0) + more
+    """`total` and `more`, as total_cost sums them."""
+    return total_cost([total, more])

@@ -10,7 +10,7 @@ the page escapes it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import pygit2
 import yaml
@@ -19,7 +19,7 @@ from . import rules, runlog
 from . import task as T
 from .board import Board
 from .errors import TaskInvalid
-from .record import GoalRecord, spent_cost
+from .record import GoalRecord, spent_cost, total_cost
 from .runarchive import ARCHIVE_REF
 
 # How an attempt (a claim) ended, by the action that ended it.
@@ -85,11 +85,11 @@ class Report:
 
     def cost_by_role(self) -> dict[str, float | None]:
         """USD, split as tokens_by_role (None: no run of that role said or was priced)."""
-        judge = _total(v.cost for r in self.records for v in r.verdicts)
-        on_records = _total(r.cost for r in self.records)  # planners' and judge's
+        judge = total_cost(v.cost for r in self.records for v in r.verdicts)
+        on_records = total_cost(r.cost for r in self.records)  # planners' and judge's
         planners = None if on_records is None else max(0.0, on_records - (judge or 0.0))
-        planner = _total([planners, *(_cost(t) for t in self.tasks if t.kind == "plan")])
-        return {"planner": planner, "judge": judge, "worker": _total(_cost(t) for t in self.tasks if t.kind == "work")}
+        planner = total_cost([planners, *(_cost(t) for t in self.tasks if t.kind == "plan")])
+        return {"planner": planner, "judge": judge, "worker": total_cost(_cost(t) for t in self.tasks if t.kind == "work")}
 
     def tokens_by_goal(self) -> dict[str, dict[str, Any]]:
         """{goal: {"goal": planners' and judge's, "tasks": its tasks', "total": both, "cost": USD or None}}."""
@@ -113,15 +113,8 @@ class Report:
                 f"by {len(self.workers())} worker(s); {spent} tokens")
 
 
-def _cost(task: T.Task) -> float | None:
-    value = (task.result or {}).get("cost")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _total(costs: Iterable[float | None]) -> float | None:
-    """A sum of costs where None is unknown: None while every part is."""
-    known = [c for c in costs if c is not None]
-    return round(sum(known), 6) if known else None
+def _cost(task: T.Task) -> Any:
+    return (task.result or {}).get("cost")
 
 
 def _tokens(task: T.Task) -> int:

@@ -103,7 +103,7 @@ def waits_for(record: Any, tasks: list[T.Task], clock: Any, now: float) -> str:
     """What a goal waits for, in words: its planner or judge at work or due (`clock`: serve's, in
     its live view; None elsewhere), its tasks still to end; an ended goal: why it ended."""
     if record.status != "active":
-        return _one_line(str(record.reason or ""), 80)
+        return one_line(record.reason, 80)
     said = []
     if clock is not None and getattr(clock, "planning", False):
         said.append("planner running")
@@ -166,14 +166,14 @@ def explain(t: T.Task, is_ready: bool, retries: Retries, now: float,
     """(the STATE column of a task, the detail lines under it; `done`: the ids of the done tasks,
     which a waiting task no longer waits for; `find`: a task by id, for the attempts of best of N)."""
     result = t.result or {}
-    worker = _one_line(str(result.get("worker", "")), 64)
-    why = _one_line(str(result.get("reason", "")), WHY_MAX)
+    worker = one_line(result.get("worker"), 64)
+    why = one_line(result.get("reason"), WHY_MAX)
     if t.claim:
-        held = now - _time(t.claim.at, now)
+        held = now - board_time(t.claim.at, now)
         return f"claimed {ago(held)} ago", [f"claim #{t.claim.token} by {t.claim.worker}, lease {ago(t.claim.lease)}"]
     if t.status == "landing":
         commit = str(result.get("commit", ""))[:10]
-        return f"queued {ago(now - _time(result.get('at'), now))} ago", [f"by {worker}, commit {commit}"]
+        return f"queued {ago(now - board_time(result.get('at'), now))} ago", [f"by {worker}, commit {commit}"]
     if t.status == "open":
         detail = [f"last error: {why}"] if why else []
         if is_ready:
@@ -198,13 +198,14 @@ def explain(t: T.Task, is_ready: bool, retries: Retries, now: float,
     return (f"by {worker}" if worker else t.status), []
 
 
-def _one_line(text: str, limit: int) -> str:
-    """The first line of untrusted text, printable, at most `limit` characters."""
-    line = printable(text).strip().split("\n", 1)[0]
+def one_line(text: Any, limit: int) -> str:
+    """The first line of untrusted text (None: ""), printable, at most `limit` characters."""
+    line = printable(str(text or "")).strip().split("\n", 1)[0]
     return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
-def _time(stamp: Any, default: float) -> float:
+def board_time(stamp: Any, default: float) -> float:
+    """A board time (untrusted text) in seconds since the epoch; `default` when it is not one."""
     try:
         return T.timestamp(stamp)
     except (ValueError, TypeError, AttributeError, IndexError):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import attempts, checkout, git
 from ..agents import AgentResult
+from ..record import add_cost
 from ..agents.tools import select_tools
 from ..config import CONFIG_PATH, Config, RoleConfig
 from ..errors import GitswarmError
@@ -256,8 +257,7 @@ class BestOfN:
                                       cwd=worktree, about={"goal": task.goal or "", "task_id": task.id})
         tokens[0] += result.tokens_in
         tokens[1] += result.tokens_out
-        if result.cost is not None:
-            self.cost = (self.cost or 0.0) + result.cost
+        self.cost = add_cost(self.cost, result.cost)
         self._finished(result, "comparing its attempts: ")  # a model down hands the task back
         if not said:
             raise GitswarmError(f"the judge chose neither attempt {a.k} nor {b.k} ({result.reason}): {result.summary}")

@@ -14,6 +14,7 @@ from ..agents import AgentResult, ModelRejected, ModelUnavailable
 from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
 from ..goal import Goal
+from ..record import add_cost
 from ..rules import parse_trailers
 from ..workrules import check_may_change
 from ..task import Task
@@ -355,8 +356,7 @@ class Job(HandOff, BestOfN):
             raise
         self.runs.append(result)
         self.tokens += result.tokens_in + result.tokens_out
-        if result.cost is not None:
-            self.cost = (self.cost or 0.0) + result.cost
+        self.cost = add_cost(self.cost, result.cost)
         self.model = result.model
         return result
 
