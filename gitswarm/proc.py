@@ -285,10 +285,11 @@ def run_killable(argv: list[str], cwd: str | os.PathLike[str] | None = None, env
 
 
 def _read_to_end(captures: list[_Capture]) -> None:
-    """Let the readers take what the command wrote: LINGER seconds at most, and longer only while
-    a pipe still holds unread bytes (a starved reader), never for a stray that holds it open."""
+    """Let the readers take what the command wrote: LINGER seconds at most for all of them, and
+    longer (10 LINGER) only while a pipe still holds unread bytes (a starved reader), never for a
+    stray that holds it open."""
+    until, most = time.monotonic() + LINGER, time.monotonic() + 10 * LINGER
     for capture in captures:
-        capture.join(LINGER)
-        deadline = time.monotonic() + 10 * LINGER
-        while capture.is_alive() and capture.waiting() and time.monotonic() < deadline:
+        capture.join(max(0.0, until - time.monotonic()))
+        while capture.is_alive() and capture.waiting() and time.monotonic() < most:
             capture.join(0.05)
