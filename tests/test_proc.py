@@ -23,6 +23,8 @@ from gitswarm.errors import HubUnreachable
 from gitswarm.proc import run_killable
 from gitswarm.roles import Swarm
 
+from conftest import commit_all, push, sh
+
 TREE = "sleep 300 & echo $! > {pids}; sleep 300"  # sh, its child sleep (pid written) and its own sleep
 
 
@@ -194,3 +196,29 @@ def test_a_goals_test_without_bubblewrap_is_killed_whole_at_its_timeout(hub, tmp
     assert not passed and "timed out after 1s" in output
     with written(pids) as grandchild:
         assert gone(grandchild), "the test's sleep child outlived the test's timeout"
+
+
+def test_git_leaves_its_background_jobs_to_run(tmp_path):
+    pids = tmp_path / "pids"
+    bg = f"!sh -c 'sleep 300 >/dev/null 2>&1 </dev/null & echo $! > {pids}'"
+    git.run(["-c", f"alias.bg={bg}", "bg"], cwd=tmp_path)
+    with written(pids) as job:
+        assert alive(job), "git.run ended what git left running (a detached gc --auto, say)"
+
+
+def test_a_legacy_hook_speaks_to_the_pusher_decides_and_its_background_job_runs_on(hub, tmp_path):
+    """The previous pre-receive (kept as pre-receive.legacy): its output reaches the pusher, its
+    exit status refuses the push, and what it starts in the background is not killed."""
+    pids = tmp_path / "pids"
+    legacy = hub / "hooks" / "pre-receive.legacy"
+    legacy.write_text(f"#!/bin/sh\nread old new ref\necho \"legacy saw $ref\"\n"
+                      f"sleep 300 >/dev/null 2>&1 </dev/null & echo $! > {pids}\n"
+                      f"[ \"$ref\" != refs/heads/refused ]\n")
+    legacy.chmod(0o755)
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", str(hub), str(clone))
+    commit_all(clone, "anything")
+    refused = push(clone, "HEAD:refs/heads/refused")
+    assert refused.returncode != 0 and "remote: legacy saw refs/heads/refused" in refused.stderr
+    with written(pids) as job:
+        assert alive(job), "the legacy hook's background job was killed"
