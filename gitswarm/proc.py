@@ -251,7 +251,7 @@ def run_killable(argv: list[str], cwd: str | os.PathLike[str] | None = None, env
     begun = time.monotonic()
     pipe = subprocess.PIPE if capture else None
     child = start(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                  stdout=pipe, stderr=(subprocess.STDOUT if merge else pipe))
+                  stdout=pipe, stderr=(subprocess.STDOUT if merge and capture else pipe))
     ended, captures = "exited", []
     try:
         captures = [_Capture(p, keep) for p in (child.stdout, child.stderr) if p is not None]
