@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ def run_demo(directory: Path | None = None, workers: int = 4, say: Callable[[str
     say(f"== gitswarm demo in {root}")
     for line in init(hub):
         say(f"init: {line}")
-    _sh(["git", "clone", "-q", str(hub), str(project)])
+    _git(["clone", "-q", str(hub), str(project)])
     (project / "README.md").write_text("# Greetings\n\nA tiny project that gitswarm's agents extend.\n")
     (project / "INDEX.md").write_text("# Greetings\n\n")
     _commit_push(project, "Start the project", say)
@@ -78,19 +77,17 @@ def run_demo(directory: Path | None = None, workers: int = 4, say: Callable[[str
 
 
 def _commit_push(project: Path, message: str, say: Callable[[str], None]) -> None:
-    _sh(["git", "add", "-A"], cwd=project)
-    _sh(["git", "commit", "-q", "-m", message], cwd=project)
-    _sh(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], cwd=project)
+    _git(["add", "-A"], cwd=project)
+    _git(["commit", "-q", "-m", message], cwd=project)
+    _git(["push", "-q", "origin", "HEAD:refs/heads/main"], cwd=project)
     say(f"git push: {message}")
 
 
-def _sh(args: list[str], cwd: Path | None = None) -> None:
+def _git(args: list[str], cwd: Path | None = None) -> None:
+    """`git <args>` as the demo's user; GitError with git's message when it fails."""
     env = git.no_git_env()
     env.setdefault("GIT_AUTHOR_NAME", "demo user")
     env.setdefault("GIT_AUTHOR_EMAIL", "demo@example.com")
     env.setdefault("GIT_COMMITTER_NAME", "demo user")
     env.setdefault("GIT_COMMITTER_EMAIL", "demo@example.com")
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        from .errors import GitError
-        raise GitError(f"{' '.join(args)} failed: {proc.stderr.strip()}")
+    git.run(args, cwd=cwd, env=env)

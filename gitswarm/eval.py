@@ -29,7 +29,7 @@ import yaml
 from . import git, sandbox
 from . import report as R
 from . import task as T
-from .agents.command import run_killable
+from .proc import run_killable
 from .config import CONFIG_PATH, config_errors
 from .errors import FileInvalid, GitswarmError
 from .evalreport import FORMAT

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sandbox
-from .agents.command import run_killable
+from .proc import run_killable
 from .config import DURATION_HINT, parse_duration
 from .errors import FileInvalid, GitswarmError
 from .goal import goal_errors

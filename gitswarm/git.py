@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import GitError, HubUnreachable, PushDeclined, PushRace
+from .proc import run_killable
 
 ZERO = "0" * 40
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # the tree with nothing in it: git knows it without storing it
@@ -59,36 +60,20 @@ def run(args: list[str], *, cwd: str | Path | None = None, input: bytes | None =
         env: dict[str, str] | None = None, check: bool = True,
         timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run `git <args>`; on failure (check=True) raise GitError with git's own message. After
-    `timeout` seconds git and what it started (ssh, a remote helper) are killed: GitError."""
+    `timeout` seconds git and what it started (ssh, a remote helper) are killed: HubUnreachable.
+    What git leaves running when it exits (a detached `gc --auto`) is left to run."""
     env = no_git_env() if env is None else env
     env.setdefault("LC_ALL", "C")
-    if timeout is None:
-        proc = subprocess.run(["git", *args], cwd=cwd, input=input, env=env, capture_output=True)
-    else:
-        proc = _run_killable(["git", *args], cwd, input, env, timeout)
+    argv = ["git", *args]
+    ran = run_killable(argv, cwd, env, timeout, stdin=input, keep=None, grace=0.0, leftovers=False)
+    if ran.ended == "time":
+        raise HubUnreachable(f"git {' '.join(args[:2])} got no answer in {timeout:g}s: the hub is out of reach",
+                             "check the network; GITSWARM_GIT_TIMEOUT sets how long to wait")
+    proc = subprocess.CompletedProcess(argv, ran.code, ran.out, ran.err)
     if check and proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip()
         raise GitError(f"git {' '.join(args[:2])} failed: {err or 'exit ' + str(proc.returncode)}")
     return proc
-
-
-def _run_killable(argv: list[str], cwd, input: bytes | None, env: dict[str, str],
-                  timeout: float) -> subprocess.CompletedProcess[bytes]:
-    import signal
-
-    with subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as proc:
-        try:
-            stdout, stderr = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.communicate()
-            raise HubUnreachable(f"git {' '.join(argv[1:3])} got no answer in {timeout:g}s: the hub is out of reach",
-                                 "check the network; GITSWARM_GIT_TIMEOUT sets how long to wait") from None
-    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 def out(args: list[str], **kw) -> str:
@@ -561,7 +546,7 @@ class HookRepo:
         return entries
 
     def _ask(self, command: bytes) -> list[bytes]:
-        if self._cat is None:
+        if self._cat is None:  # a long-lived conversation, not a run to its end: not gitswarm/proc.py's job
             self._cat = subprocess.Popen(["git", "cat-file", "--batch-command"], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, env=self.env)
         assert self._cat.stdin and self._cat.stdout

@@ -32,6 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import proc as processes
 from .hookclient import MAGIC, SOCKET
 
 LOCK = os.path.join("gitswarm", "guard.lock")
@@ -242,8 +243,8 @@ def start(hub: str | os.PathLike[str], log=None) -> subprocess.Popen | None:
     """Start the hub's guard for as long as this process lives (its stdin is our pipe); None when
     it did not start (another one serves the hub, or it failed: `log` says why; pushes are then
     checked in process, as without a guard). stop() ends it."""
-    proc = subprocess.Popen([sys.executable, "-m", "gitswarm.guardserver", "--watch-stdin", os.fspath(hub)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+    proc = processes.start([sys.executable, "-m", "gitswarm.guardserver", "--watch-stdin", os.fspath(hub)],
+                           stdin=subprocess.PIPE, stderr=None)
     line = proc.stdout.readline().decode(errors="replace").strip()  # type: ignore[union-attr]
     if line == READY:
         return proc
@@ -260,11 +261,7 @@ def stop(proc: subprocess.Popen | None) -> None:
     for stream in (proc.stdin, proc.stdout):
         if stream is not None:
             stream.close()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    processes.end(proc, 10)
 
 
 def main(argv: list[str] | None = None) -> int:

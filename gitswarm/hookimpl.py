@@ -21,9 +21,10 @@ def _legacy(git_dir: str, name: str, data: bytes) -> int:
     path = os.path.join(git_dir, "hooks", f"{name}.legacy")
     if not os.access(path, os.X_OK):
         return 0
-    import subprocess
+    from .proc import run_killable
 
-    return subprocess.run([path], input=data).returncode
+    # its output reaches the pusher as ours does; what it leaves running (a notifier) runs on
+    return run_killable([path], stdin=data, capture=False, leftovers=False).code
 
 
 def _updates(data: bytes) -> list[tuple[str, str, str]]:

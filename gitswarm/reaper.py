@@ -4,16 +4,18 @@ Without the sandbox (GITSWARM_SANDBOX=off) an agent's command runs in a process 
 and a process that left it (`setsid`, a daemon that double-forked) and whose parent died is
 re-parented to init: nothing finds it again. This shim makes itself the "child subreaper" of what
 it runs (prctl PR_SET_CHILD_SUBREAPER, Linux), so such orphans become its children: gitswarm's
-kill_group sees them as children of the group and kills them, and when ARGV exits the shim ends
+proc.kill_group sees them as children of the group and kills them, and when ARGV exits the shim ends
 every process left below it (SIGTERM, then SIGKILL) before exiting with ARGV's status (128+n when
 a signal n killed it). SIGTERM, SIGINT and SIGHUP are passed on to ARGV.
 In the sandbox the pid namespace does the same job; there this shim is not used. Standard library
-only, no import of gitswarm: it is run by its path (`python -I reaper.py`).
+only, no import of gitswarm: it is run by its path (`python -I reaper.py`), and loads
+gitswarm/proc.py (standard library only too) by its path.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import signal
 import subprocess
@@ -21,26 +23,27 @@ import sys
 import time
 from pathlib import Path
 
+
+def _load_proc():
+    """gitswarm/proc.py, by its path (standard library only): `python -I` puts no folder of ours
+    on sys.path."""
+    spec = importlib.util.spec_from_file_location("gitswarm_reaper_proc", Path(__file__).with_name("proc.py"))
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+proc = _load_proc()
+
 PR_SET_CHILD_SUBREAPER = 36
 GRACE = 0.5  # seconds between SIGTERM and SIGKILL for what ARGV left behind
-
-
-def processes() -> list[tuple[int, str, int, int]]:
-    """(pid, state, parent pid, process group) of every process, from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-            found.append((int(stat.parent.name), state, int(ppid), int(group)))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
 
 
 def _descendants(root: int) -> list[int]:
     """The live processes below `root`, from /proc (its orphans were re-parented to it)."""
     children: dict[int, list[int]] = {}
-    for pid, state, ppid, _ in processes():
+    for pid, state, ppid, _ in proc.processes():
         if state != "Z":
             children.setdefault(ppid, []).append(pid)
     found, todo = [], [root]
@@ -90,7 +93,7 @@ def main(argv: list[str]) -> int:
     except (OSError, AttributeError) as e:
         print(f"gitswarm.reaper: cannot become a subreaper here ({e}): orphans of the command may outlive it",
               file=sys.stderr)
-    try:
+    try:  # not proc.start: ARGV stays in the caller's group (it kills the group) and on our stdio
         child = subprocess.Popen(argv)
     except OSError as e:
         print(f"gitswarm.reaper: {argv[0]}: {e.strerror}", file=sys.stderr)
@@ -99,7 +102,7 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, lambda n, _f: child.poll() is None and child.send_signal(n))
     code = child.wait()
     _end_all(os.getpid())
-    return 128 - code if code < 0 else code
+    return proc.exit_status(code)
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"gitswarm relay: cannot listen on {options.listen}: {e}", file=sys.stderr)
         return 70  # EX_SOFTWARE
     threading.Thread(target=_serve, args=(listener, options.socket), daemon=True).start()
-    try:
+    try:  # not gitswarm/proc.py: ARGV stays in our group (the sandbox ends it whole) and on our stdio
         child = subprocess.Popen(argv)
     except OSError as e:
         print(f"gitswarm relay: cannot run {argv[0]}: {e}", file=sys.stderr)

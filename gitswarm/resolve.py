@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .agents.command import run_killable
+from .proc import run_killable
 from .errors import GitswarmError
 
 LISTS = frozenset({";", ";;", "&", "(", ")"})  # between and-or lists

@@ -34,12 +34,12 @@ import configparser
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from .errors import GitswarmError
+from .proc import run_killable
 
 ENV_ALLOWED = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "SHELL", "TMPDIR"})
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
@@ -47,6 +47,7 @@ BLANKED_DIRS = ("/etc/ssh",)  # host keys
 BLANKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-")
 HOME_INSIDE = "/tmp/home"
 NETWORKS = ("off", "model", "on")
+PROBE_TIMEOUT = 60.0  # seconds bubblewrap may take to make a sandbox at start
 RELAY = Path(__file__).with_name("relay.py")
 PACKAGE = Path(__file__).resolve().parent  # gitswarm itself, for recipes (python -m gitswarm.recipes.mini)
 REAPER = Path(__file__).with_name("reaper.py")
@@ -114,13 +115,15 @@ def check() -> str:
             raise GitswarmError(f"GITSWARM_SANDBOX_PATHS names {path}, which does not exist",
                                 "remove it from GITSWARM_SANDBOX_PATHS or create it")
     with tempfile.TemporaryDirectory(prefix="gitswarm-probe-") as folder:
+        probe = wrap(["/bin/sh", "-c", "true"], Path(folder))
         try:
-            proc = subprocess.run(wrap(["/bin/sh", "-c", "true"], Path(folder)), env=agent_env(),
-                                  capture_output=True, timeout=60)
-            why = proc.stderr.decode(errors="replace").strip() or f"exit {proc.returncode}"
-        except (OSError, subprocess.TimeoutExpired) as e:
-            proc, why = None, str(e)
-    if proc is None or proc.returncode != 0:
+            ran = run_killable(probe, None, agent_env(), PROBE_TIMEOUT, keep=None)
+        except OSError as e:
+            ran, why = None, str(e)
+        else:
+            why = (f"{probe[0]} got no answer in {PROBE_TIMEOUT:g}s" if ran.ended == "time"
+                   else ran.stderr or f"exit {ran.code}")
+    if ran is None or ran.ended != "exited" or ran.code != 0:
         raise GitswarmError(f"bubblewrap cannot make a sandbox on this host: {why}",
                             "let bwrap create namespaces here (user namespaces, or run as root), or set "
                             "GITSWARM_SANDBOX=off to run agent commands unsandboxed on this host")

@@ -45,14 +45,14 @@ def test_the_hidden_check_fails_on_the_snapshot_and_passes_on_the_reference(entr
     if (solved / "tests").is_dir() or "test:" in entry.goal_text:  # the visible tests stay green both ways
         goal = parse_goal(entry.goal_path, entry.goal_text)
         for tree in (untouched, solved):
-            from gitswarm.agents.command import run_killable
+            from gitswarm.proc import run_killable
             ran = run_killable(sandbox.wrap(["/bin/sh", "-c", goal.test], tree), tree, sandbox.agent_env(), 120,
                                merge=True)
             assert ran.code == 0, ran.stdout
 
 
 def test_sandboxed_agents_never_see_the_shipped_suites(tmp_path):
-    from gitswarm.agents.command import run_killable
+    from gitswarm.proc import run_killable
 
     probe = f"test -f {sandbox.PACKAGE}/sandbox.py && ls -A {sandbox.EVAL_SUITES} | wc -l"  # the package, not them
     ran = run_killable(sandbox.wrap(["/bin/sh", "-c", probe], tmp_path), tmp_path, sandbox.agent_env(), 60,

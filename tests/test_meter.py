@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from gitswarm import sandbox
-from gitswarm.agents.command import run_killable
+from gitswarm.proc import run_killable
 from gitswarm.errors import GitswarmError
 from gitswarm.meter import Meter
 from gitswarm.meterhttp import usage_of

@@ -149,7 +149,7 @@ def test_start_refuses_a_missing_operator_path(monkeypatch):
 def test_a_sandbox_killed_while_it_starts_leaves_nothing(tmp_path):
     """Killed while bwrap sets up, the sandbox's pid 1 has no parent-death signal yet: kill_group
     kills it itself (it ignores SIGTERM from outside), and with it the whole namespace."""
-    from gitswarm.agents.command import run_killable
+    from gitswarm.proc import run_killable
 
     work = tmp_path / "work"
     work.mkdir()

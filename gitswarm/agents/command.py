@@ -4,9 +4,8 @@ The program runs through `/bin/sh -c` in `cwd`, in a process group of its own (a
 sandbox, a pid namespace of its own), with the prompt on stdin or in a file (path in
 GITSWARM_PROMPT_FILE, and substituted for `{prompt_file}`). When the wall time is up the whole
 group gets SIGTERM, then SIGKILL; whatever the program left running in its group when it exits is
-ended the same way (`run_killable`, which the bash tool and the goal's tests and checks use too).
-Output is read by threads that keep only a bounded head and tail, so a chatty program cannot fill
-memory and a stray process holding the pipe cannot hang us.
+ended the same way (gitswarm/proc.py's `run_killable`, which the bash tool and the goal's tests and
+checks use too). Only a bounded head and tail of its output is kept.
 """
 
 from __future__ import annotations
@@ -14,207 +13,17 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Literal
+from typing import Callable, Literal
 
 from gitswarm.agents import AgentResult, Limits, Trace
-from gitswarm.reaper import processes
+from gitswarm.proc import Ran, run_killable
 from gitswarm.agents.contract import HANDBACK_EXIT, PROMPT_NAME, RESULT_NAME, ResultInvalid, read_result
 from gitswarm.text import printable
 
 SUMMARY_CHARS = 2000
-
-
-class _Capture(threading.Thread):
-    """Reads a pipe to the end, keeping `keep` bytes (half from the start, half from the end)."""
-
-    def __init__(self, pipe: IO[bytes], keep: int):
-        super().__init__(daemon=True)
-        self.pipe = pipe
-        self.keep_head, self.keep_tail = keep // 2, keep - keep // 2
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def run(self) -> None:
-        try:
-            while chunk := self.pipe.read1(65536):  # type: ignore[attr-defined]
-                self.total += len(chunk)
-                room = self.keep_head - len(self.head)
-                if room > 0:
-                    self.head += chunk[:room]
-                    chunk = chunk[room:]
-                if chunk:
-                    self.tail += chunk
-                    del self.tail[:-self.keep_tail or len(self.tail)]
-        except (OSError, ValueError):
-            pass
-
-    def text(self) -> str:
-        head = self.head.decode(errors="replace")
-        tail = self.tail.decode(errors="replace")
-        cut = self.total - len(self.head) - len(self.tail)
-        return head + (f"\n[... {cut} bytes cut ...]\n" if cut > 0 else "") + tail
-
-
-def _feed(pipe: IO[bytes], data: bytes) -> None:
-    try:
-        pipe.write(data)
-    except (BrokenPipeError, OSError):
-        pass  # the program did not read its stdin: its business
-    finally:
-        try:
-            pipe.close()
-        except OSError:
-            pass
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process of the group still runs. Zombies do not count: an orphan's zombie stays in
-    the group until init reaps it, which some container inits do only every few seconds."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    if not os.path.isdir("/proc"):
-        return True
-    return any(group == pgid and state != "Z" for _, state, _, group in processes())
-
-
-def _freeze(pgid: int, wait: float = 1.0) -> list[int]:
-    """Stop every process of the group (none can start another), then list what must get SIGKILL:
-    their children that left it (the sandbox's pid 1, in a session of its own, or a child that
-    called setsid) and the sandbox's pid 1 while still in the group. Killing bwrap alone is not
-    enough: killed while it sets up, its pid 1 has no parent-death signal yet and lives on."""
-    try:
-        os.killpg(pgid, signal.SIGSTOP)
-    except ProcessLookupError:
-        return []
-    if not os.path.isdir("/proc"):
-        return []
-    deadline = time.monotonic() + wait
-    while True:
-        procs = processes()
-        members = {pid: state for pid, state, _, group in procs if group == pgid and state != "Z"}
-        if all(state in "tT" for state in members.values()) or time.monotonic() >= deadline:
-            break
-        time.sleep(0.005)
-    left = [pid for pid, state, ppid, group in procs if ppid in members and group != pgid and state != "Z"]
-    return left + [pid for pid in members if _namespace_init(pid)]
-
-
-def _namespace_init(pid: int) -> bool:
-    """Whether the process is pid 1 of a pid namespace below ours (a sandbox's, caught before it
-    left bwrap's group): it ignores SIGTERM from outside, and its death ends the namespace."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("NSpid:"):
-                ids = line.split()[1:]
-                return len(ids) > 1 and ids[-1] == "1"
-    except OSError:
-        pass
-    return False
-
-
-def _gone(pids: list[int], until: float) -> None:
-    """Wait (until a monotonic deadline) for processes to exit: a sandbox's pid 1 exits only once
-    every process of its namespace did."""
-    alive = lambda pid: Path(f"/proc/{pid}/stat").exists() and \
-        Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[:1] != ["Z"]  # noqa: E731
-    while time.monotonic() < until:
-        try:
-            if not any(alive(pid) for pid in pids):
-                return
-        except OSError:
-            continue
-        time.sleep(0.01)
-
-
-def kill_group(pgid: int, grace: float, reap: Callable[[], object] = lambda: None) -> None:
-    """End the process group and what it started: its members' children that left the group (the
-    sandbox's pid namespace, setsid children) get SIGKILL at once; the group SIGTERM, then SIGKILL
-    if it has not emptied within `grace` seconds. `reap` collects the leader once it exits (a
-    zombie still counts as a member of the group)."""
-    escaped = _freeze(pgid)
-    for pid in escaped:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-        os.killpg(pgid, signal.SIGCONT)
-    except ProcessLookupError:
-        _gone(escaped, time.monotonic() + max(grace, 1.0))
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        reap()
-        if not group_alive(pgid):
-            break
-        time.sleep(0.02)
-    else:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    _gone(escaped, time.monotonic() + max(grace, 1.0))
-
-
-@dataclass
-class Ran:
-    """How a command ended: `ended` is "exited", "time" (killed at its timeout) or "stopped"
-    (killed because `stop` was set); `stdout` and `stderr` are bounded head-and-tail captures."""
-
-    code: int
-    stdout: str
-    stderr: str
-    ended: str
-    elapsed: float
-
-
-def run_killable(argv: list[str], cwd: Path, env: dict[str, str] | None, timeout: float, *,
-                 stdin: bytes | None = None, stop: threading.Event | None = None, keep: int = 20_000,
-                 merge: bool = False, grace: float = 5.0) -> Ran:
-    """Run argv in a process group of its own (in the sandbox, its first process is bwrap: the
-    whole pid namespace dies with it) and end it whole: at `timeout` or when `stop` is set, SIGTERM
-    then SIGKILL after `grace`; when it exits, whatever it left running in its group. The one way
-    agents' commands (command agents, the bash tool, tests and checks) are run and killed.
-    `merge`: stderr goes to stdout, in order."""
-    start = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True,
-                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.PIPE)
-    captures = [_Capture(pipe, keep) for pipe in (proc.stdout, proc.stderr) if pipe is not None]
-    for capture in captures:
-        capture.start()
-    if proc.stdin is not None:
-        threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
-    ended = "exited"
-    deadline = start + timeout
-    while proc.poll() is None:
-        if stop is not None and stop.is_set():
-            ended = "stopped"
-            break
-        if time.monotonic() >= deadline:
-            ended = "time"
-            break
-        try:
-            proc.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            pass
-    kill_group(proc.pid, grace if ended != "exited" else 0.5, proc.poll)  # the command, or what it left behind
-    code = proc.wait()
-    for capture in captures:
-        capture.join(1.0)
-    texts = [c.text().strip() for c in captures] + [""]
-    return Ran(code, texts[0], texts[1], ended, time.monotonic() - start)
 
 
 def run_command_agent(command: str, prompt: str, cwd: Path, limits: Limits, env: dict[str, str] | None = None,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import Finished, Tool, finish_tool, truncate
-from .command import run_killable
+from ..proc import run_killable
 
 BASH_TIMEOUT = 300.0
 
@@ -32,7 +32,7 @@ def worker_tools(root: Path, env: dict[str, str] | None = None, timeout: float =
                  max_output: int = 20_000, wrap: Callable[[list[str], list[Path]], list[str]] | None = None
                  ) -> list[Tool]:
     """`wrap` turns a command line into the one to run (the sandbox); `bash` runs it with
-    command.run_killable: killed whole at `timeout`."""
+    proc.run_killable: killed whole at `timeout`."""
     root = root.resolve()
 
     def bash(args: dict[str, Any]) -> str:

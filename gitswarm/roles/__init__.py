@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from .. import checkout, git, prompts, sandbox
 from ..agents import AgentResult, ChatModel, LimitExceeded, Limits, ModelUnavailable, Step, Tool, contract, run_agent
-from ..agents.command import run_command_agent, run_killable
+from ..agents.command import run_command_agent
+from ..proc import run_killable
 from ..board import Board
 from ..config import CONFIG_PATH, Config, RoleConfig, load_config
 from ..endpoints import Endpoints, load_host
