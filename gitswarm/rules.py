@@ -261,8 +261,9 @@ def _check_change(info: CommitInfo, change: Change, lapsed: Callable[[Claim], bo
         if path.startswith("tasks/"):
             raise RuleViolation(path, "is not a task file name",
                                 "a task lives at tasks/<xx>/<id>.yaml, xx being the two characters after 't-'")
-        raise RuleViolation(path, "lies outside tasks/ (only README.md may)",
-                            "the tasks branch holds task files only")
+        raise RuleViolation(path, "lies outside tasks/ and goals/ and is not README.md",
+                            "the tasks branch holds README.md, task files (tasks/<xx>/<id>.yaml) and goal "
+                            "records (goals/<name>.yaml) only")
     if change.new is None:
         raise RuleViolation(path, "task files are never deleted", "cancel the task instead")
     new = T.parse(change.new, path)
