@@ -297,10 +297,3 @@ def walk_main(repo, main: str, most: int = MAIN_WALK) -> dict[str, Landed]:
 def _first(keys: dict[str, list[str]], key: str) -> str | None:
     values = keys.get(key)
     return values[0] if values else None
-
-
-def as_dict(report: Report) -> dict[str, Any]:
-    """The report's data, for tests and for the page's own check."""
-    return {"tasks": [t.id for t in report.tasks], "by_status": report.by_status(),
-            "tokens_by_role": report.tokens_by_role(), "tokens_by_goal": report.tokens_by_goal(),
-            "attempts": len(report.attempts), "workers": report.workers()}
