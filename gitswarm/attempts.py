@@ -7,7 +7,7 @@ asks for it. On the board, the attempts are child tasks `<task>-a1` .. `<task>-a
 killed mid-attempt loses only its attempt. An attempt's commit goes to
 `refs/gitswarm/attempts/<task>/<k>`, created in the same push as the attempt's completion. The
 task itself waits, not ready, while any of its attempts has not ended; then the worker that
-claims it selects one (gitswarm/selection.py) and lands it the normal way.
+claims it selects one (gitswarm/roles/attempt.py) and lands it the normal way.
 
 Pure: names, the spec's validation and the readiness rule. No git, no I/O.
 """
@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable, Mapping
 
+from .statuses import FINAL  # an attempt that has ended for good (failed ones are retried)
 from .task import ID_RE, Task
 
 PREFIX = "refs/gitswarm/attempts/"
 MAX = 16  # attempts of one task
-FINAL = ("done", "dead", "cancelled")  # an attempt that has ended for good (failed ones are retried)
 HINT = ("write attempts: 3, or a list of variants, each a mapping of worker settings: "
         "attempts: [{model: a}, {backend: command, command: ./agent.sh}]")
 _CHILD_RE = re.compile(r"(t-[0-9a-z][0-9a-z-]*[0-9a-z])-a([1-9][0-9]?)\Z")

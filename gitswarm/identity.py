@@ -141,11 +141,6 @@ def bindings(git_dir: str | os.PathLike[str]) -> dict[str, str]:
     return {p.name: p.read_text().strip() for p in sorted(folder.iterdir()) if not p.name.startswith(".")}
 
 
-def check(git_dir: str | os.PathLike[str], workers: Iterable[str], who: str | None) -> list[str]:
-    """Lines refusing the push when it acts for a worker bound to another identity, else []."""
-    return _refuse(git_dir, workers, who, create=False)
-
-
 def bind(git_dir: str | os.PathLike[str], workers: Iterable[str], who: str | None) -> list[str]:
     """Bind each still unbound worker to `who` (nothing for an anonymous push), then check them
     all. Atomic: of two pushes binding one name at once, the second finds the first's binding.

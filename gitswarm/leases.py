@@ -16,6 +16,7 @@ from . import task as T
 from .board import Board
 from .groupcommit import HEARTBEATS
 from .errors import GitswarmError
+from .statuses import FINAL
 from .task import Task
 
 
@@ -76,7 +77,7 @@ def prune_land_refs(hub: Path, board: Board, log: Callable[[str], None]) -> int:
         sha, ref = line.split(" ", 1)
         parsed = queue.parse_land_ref(ref)
         t = board.find(parsed[0]) if parsed else None
-        if parsed is None or (t is not None and t.status in ("done", "dead", "cancelled")):
+        if parsed is None or (t is not None and t.status in FINAL):
             if git.run(["update-ref", "-d", ref, sha], cwd=hub, check=False).returncode == 0:
                 gone += 1
     if gone:

@@ -22,12 +22,12 @@ from . import logs
 from . import task as T
 from .queuestatus import ago
 from .record import spent, spent_cost
+from .statuses import STATUSES
 from .statusview import board_time, dollars, waits_for
 from .statusview import one_line as first_line
 
 EVERY = 1.0  # seconds between frames
 FAILURES_TO_GIVE_UP = 3
-STATES = ("open", "claimed", "landing", "failed", "done", "dead", "cancelled")
 AGENTS_SHOWN = 24
 GOALS_SHOWN = 8
 RECENT = 5
@@ -40,7 +40,7 @@ def one_line(text: Any, limit: int = TITLE_MAX) -> str:
 
 def _counts(tasks: list[T.Task]) -> str:
     counts = Counter(t.status for t in tasks)
-    return "  ".join(f"{s} {counts[s]}" for s in STATES if counts[s])
+    return "  ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
 
 
 def _stamp(t: T.Task) -> str:

@@ -33,7 +33,7 @@ class Pool:
                  lease: float = 900.0, retry_backoff: float = 0.0, watch: bool = True,
                  poll: float = 1.0, poll_max: float = 30.0, endpoints: Endpoints | None = None,
                  train: bool = False, train_slots: int = 1, train_lease: int = 60):
-        """`watch`: wake idle agents when the hub's board moves (watcher.py); off where the caller
+        """`watch`: wake idle agents when the hub's board moves (watch.py); off where the caller
         rings `swarm.work_ready` itself (the daemon, on the hub's events). `endpoints`: the host's
         model endpoints, read here (endpoints.load_host) when not given. Refuses to start
         (GitswarmError) when agents' commands would run without the sandbox they are meant to have,

@@ -21,6 +21,7 @@ from .board import Board
 from .errors import TaskInvalid
 from .record import GoalRecord, spent_cost, total_cost
 from .runarchive import ARCHIVE_REF
+from .statuses import STATUSES
 
 # How an attempt (a claim) ended, by the action that ended it.
 OUTCOME = {"complete": "done", "land": "done", "fail": "failed", "reject": "failed", "return": "returned",
@@ -73,7 +74,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
     def by_status(self) -> dict[str, int]:
-        return {s: n for s in T.STATUSES if (n := sum(t.status == s for t in self.tasks))}
+        return {s: n for s in STATUSES if (n := sum(t.status == s for t in self.tasks))}
 
     def tokens_by_role(self) -> dict[str, int]:
         """Planner: the goal records' tokens but the judge's, and plan tasks'; judge: its verdicts';
@@ -296,10 +297,3 @@ def walk_main(repo, main: str, most: int = MAIN_WALK) -> dict[str, Landed]:
 def _first(keys: dict[str, list[str]], key: str) -> str | None:
     values = keys.get(key)
     return values[0] if values else None
-
-
-def as_dict(report: Report) -> dict[str, Any]:
-    """The report's data, for tests and for the page's own check."""
-    return {"tasks": [t.id for t in report.tasks], "by_status": report.by_status(),
-            "tokens_by_role": report.tokens_by_role(), "tokens_by_goal": report.tokens_by_goal(),
-            "attempts": len(report.attempts), "workers": report.workers()}

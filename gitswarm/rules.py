@@ -14,27 +14,12 @@ from typing import Callable
 
 from . import task as T
 from .errors import RuleViolation
+from .statuses import TRANSITIONS  # which actions move a task from which status to which
 from .task import Claim, Task
 from .text import printable
 
 ACTIONS = ("init", "add", "claim", "complete", "fail", "release", "reopen", "cancel", "goal", "reclaim",
            "bury", "handoff", "land", "reject", "return")
-# (from, to) -> the actions that may make the move. Nothing else is legal.
-TRANSITIONS = {
-    ("open", "claimed"): ("claim",),
-    ("claimed", "done"): ("complete",),
-    ("claimed", "failed"): ("fail",),
-    ("claimed", "open"): ("release", "reclaim"),  # reclaim: anyone, once the holder's lease has lapsed
-    ("claimed", "dead"): ("reclaim",),  # ... and the task has used up its attempts
-    ("failed", "open"): ("reopen",),
-    ("failed", "dead"): ("bury",),
-    ("open", "cancelled"): ("cancel",),
-    ("claimed", "cancelled"): ("cancel",),
-    ("claimed", "landing"): ("handoff",),  # the holder hands its commit to the landing queue
-    ("landing", "done"): ("land",),  # the train landed it on main (tested)
-    ("landing", "failed"): ("reject",),  # the train found it breaks the tests
-    ("landing", "open"): ("return",),  # it does not replay on main: back to a worker, its commit kept
-}
 HOLDER_ACTIONS = ("complete", "fail", "release", "handoff")  # only the claim's holder, under its token
 TRAIN_ACTIONS = ("land", "reject", "return")  # only the landing train's holder (refs/gitswarm/train)
 IMMUTABLE = ("id", "title", "description", "kind", "goal", "parent", "depends_on", "priority", "created")
@@ -276,8 +261,9 @@ def _check_change(info: CommitInfo, change: Change, lapsed: Callable[[Claim], bo
         if path.startswith("tasks/"):
             raise RuleViolation(path, "is not a task file name",
                                 "a task lives at tasks/<xx>/<id>.yaml, xx being the two characters after 't-'")
-        raise RuleViolation(path, "lies outside tasks/ (only README.md may)",
-                            "the tasks branch holds task files only")
+        raise RuleViolation(path, "lies outside tasks/ and goals/ and is not README.md",
+                            "the tasks branch holds README.md, task files (tasks/<xx>/<id>.yaml) and goal "
+                            "records (goals/<name>.yaml) only")
     if change.new is None:
         raise RuleViolation(path, "task files are never deleted", "cancel the task instead")
     new = T.parse(change.new, path)

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Callable
 
 from . import git
 from .runlog import RUNS_PREFIX, parse_runs_ref
+from .statuses import FINAL
 from .task import timestamp
 
 if TYPE_CHECKING:
     from .board import Board
 
 ARCHIVE_REF = "refs/gitswarm/archive/runs"
-ARCHIVED = ("done", "dead", "cancelled")  # a failed task may be retried: its records stay live
 MOST = 2000  # records folded in one pass: the rest wait for the next
 FOLD_AFTER = 300.0  # seconds after its task ended that a record is folded
 
@@ -48,8 +48,8 @@ def fold(hub: Path, board: "Board", log: Callable[[str], None], after: float = F
         sha, ref = line.split(" ", 1)
         parsed = parse_runs_ref(ref)
         t = board.find(parsed[0]) if parsed else None
-        if parsed is not None and t is not None and t.status in ARCHIVED and len(chosen) < MOST \
-                and _ended_before(t, time.time() - after):
+        if parsed is not None and t is not None and t.status in FINAL and len(chosen) < MOST \
+                and _ended_before(t, time.time() - after):  # a failed task may be retried: its records stay live
             chosen[ref] = (sha, *parsed)
     if not chosen:
         return 0

@@ -16,9 +16,9 @@ from .board import Board
 from .errors import GitswarmError
 from .queuestatus import ago
 from .state import rested_at
+from .statuses import ENDED, FINAL, SHOWN
 from .text import printable
 
-STATUS_ORDER = ("claimed", "landing", "open", "failed", "done", "dead", "cancelled")
 WHY_MAX = 160  # characters of a last error or reason shown in the table (its first line)
 
 
@@ -111,7 +111,7 @@ def waits_for(record: Any, tasks: list[T.Task], clock: Any, now: float) -> str:
         said.append(f"planner in {ago(clock.plan_due - now)}")
     if clock is not None and getattr(clock, "judging", False):
         said.append("judge running")
-    busy = sum(t.status in ("open", "claimed", "landing") for t in tasks)
+    busy = sum(t.status not in ENDED for t in tasks)
     if busy:
         said.append(f"{busy} task(s) to end")
     if clock is not None and not getattr(clock, "judging", False) and getattr(clock, "judge_due", None):
@@ -142,13 +142,13 @@ def format_status(tasks: list[T.Task], ready_ids: set[str], retries: Retries = R
     so far of the most the hub allows; STATE: what happens next), and under a row the detail that
     explains it: the claim (#n is its fencing token), the last error, what it waits for."""
     now = time.time() if now is None else now
-    counts = {s: sum(1 for t in tasks if t.status == s) for s in STATUS_ORDER}
+    counts = {s: sum(1 for t in tasks if t.status == s) for s in SHOWN}
     done = {t.id for t in tasks if t.status == "done"}
     by_id = {t.id: t for t in tasks}
     backoff = f", {ago(retries.retry_backoff)} before a retry, doubling" if retries.retry_backoff else ""
     lines = ["  ".join(f"{s} {n}" for s, n in counts.items() if n) or "no tasks",
              f"retries: at most {retries.max_attempts} attempts a task{backoff} ({retries.source})"]
-    for s in STATUS_ORDER:
+    for s in SHOWN:
         group = [t for t in tasks if t.status == s]
         if not group:
             continue
@@ -183,7 +183,7 @@ def explain(t: T.Task, is_ready: bool, retries: Retries, now: float,
             return f"retry in {ago(rest - now)}", detail
         pending = [d for d in t.depends_on if d not in (done or set())]
         kids = attempts.children(t.id, find) if find else []
-        pending += [k.id for k in kids if k.status not in attempts.FINAL]
+        pending += [k.id for k in kids if k.status not in FINAL]
         waits = [f"waits for {', '.join(pending)}"] if pending else []
         return "waiting", waits + detail
     if t.status == "failed":

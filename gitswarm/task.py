@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from .errors import TaskInvalid
+from .statuses import ENDED, STATUSES
 from .text import CONTROL_RE as _CONTROL_RE  # the characters a board file refuses in text
 from .text import TEXT_MAX
 
@@ -30,8 +31,6 @@ MAX_FILE_BYTES = 64 * 1024
 MAX_LEASE = 7 * 24 * 3600
 MAX_SKEW = 300  # seconds a claim's stamp may differ from the hub's clock when it is pushed
 KINDS = ("work", "plan")
-STATUSES = ("open", "claimed", "landing", "done", "failed", "dead", "cancelled")
-ENDED = ("done", "failed", "dead", "cancelled")
 FIELDS = ("id", "title", "description", "kind", "goal", "parent", "depends_on", "priority",
           "status", "attempts", "claim", "result", "created")
 RESULT_KEYS = ("worker", "at", "commit", "summary", "reason", "tokens", "cost")

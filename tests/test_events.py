@@ -70,7 +70,7 @@ def test_spool_failure_never_fails_the_push(hub, tmp_path):
 
 def test_post_receive_leaves_nothing_holding_the_pusher(hub):
     """The hook process must exit with nothing left attached to its output: a child holding the
-    pipe would hold every push (../shared/FACTS.md). communicate() returns only at EOF."""
+    pipe would hold every push (git waits for the pipe's EOF). communicate() returns only at EOF."""
     line = f"{'0' * 40} {'1' * 40} refs/heads/main\n"
     proc = subprocess.Popen([str(hub / "hooks" / "post-receive")], cwd=hub, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, GIT_DIR="."))

@@ -269,8 +269,8 @@ def test_a_new_task_must_start_open(board_clone: Path, hub: Path) -> None:
 # ---------------------------------------------------------------- where files may live
 
 MISPLACED = [
-    ("notes.txt", "lies outside tasks/"),
-    ("docs/README.md", "lies outside tasks/"),
+    ("notes.txt", "lies outside tasks/ and goals/ and is not README.md"),
+    ("docs/README.md", "lies outside tasks/ and goals/ and is not README.md"),
     ("tasks/README.md", "is not a task file name"),
     (f"tasks/{A}.yaml", "is not a task file name"),
     (f"tasks/ab/{A}.yml", "is not a task file name"),

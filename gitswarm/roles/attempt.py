@@ -25,6 +25,7 @@ from ..config import CONFIG_PATH, Config, RoleConfig
 from ..errors import GitswarmError
 from ..goal import Goal
 from ..rules import trailer_pairs
+from ..statuses import FINAL
 from ..task import new_task
 from ..text import printable
 
@@ -76,7 +77,7 @@ class BestOfN:
             return True
         kids = attempts.children(task.id, board.find)
         if kids:
-            if any(k.status not in attempts.FINAL for k in kids):  # the hub's board was older than ours
+            if any(k.status not in FINAL for k in kids):  # the hub's board was older than ours
                 self._release(f"waits for its attempts: {attempts.described(kids)}")
                 return True
             self.selecting = True
