@@ -106,6 +106,12 @@ class RoleConfig:
     price: tuple[float, float] | None = None  # USD per million tokens in (prompt) and out (completion)
     attempts: tuple = field(default=(), hash=False)  # a worker's best of N (gitswarm/attempts.py): variants
 
+    @property
+    def runs_command(self) -> bool:
+        """Whether the role's agent is a program (the `command` backend), not gitswarm's tool loop
+        around a model (gitswarm.agents.backends): the one place this is decided."""
+        return self.backend == "command"
+
     def cost(self, tokens_in: int, tokens_out: int, said: float | None) -> float | None:
         """What a run cost in USD: its tokens at `price` where the settings give one (the figure the
         operator pays), else what the endpoint or the agent said (`said`; None: unknown)."""
@@ -270,7 +276,7 @@ def _finish(role: RoleConfig, path: str, field_name: str, endpoints: Endpoints |
     """Checks across fields; for an openai role, the default model and the host endpoint it uses
     (the one chosen, or the host's default), with the host's base_url and key variable.
     `endpoints` None: the checks that need no host only."""
-    if role.backend == "command" and not role.command:
+    if role.runs_command and not role.command:
         raise ConfigInvalid(path, f"{field_name}.command", "required when backend is command",
                             "give the program that runs the agent, e.g. command: ./agent.sh "
                             "(or use backend: openai)")
@@ -282,14 +288,14 @@ def _finish(role: RoleConfig, path: str, field_name: str, endpoints: Endpoints |
                             "operator allows it with GITSWARM_AGENT_NETWORK=on")
     chosen = endpoints.get(role.endpoint or endpoints.default or "")
     if chosen is None:
-        if role.backend == "command" and not role.endpoint:  # a program that needs no model
+        if role.runs_command and not role.endpoint:  # a program that needs no model
             return dataclasses.replace(role, endpoint=None, base_url=None, api_key_env=None,
                                        network=role.network or "off")
         raise ConfigInvalid(path, f"{field_name}.endpoint", "names no endpoint, and the host has several and no "
                             "default", f"name one with endpoint: <name>; {endpoints.hint()}")
     return dataclasses.replace(role, model=role.model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL,
                                endpoint=chosen.name, base_url=chosen.base_url, api_key_env=chosen.api_key_env,
-                               network=role.network or ("model" if role.backend == "command" else None))
+                               network=role.network or ("model" if role.runs_command else None))
 
 
 # ---------------------------------------------------------------- values

@@ -24,7 +24,8 @@ from .logs import error, warning
 from .config import CONFIG_PATH, load_config
 from .endpoints import load_host
 from .pool import Pool
-from .roles import Stopping, default_model, judge, planner, stderr_log
+from .agents.backends import make_model
+from .roles import Stopping, judge, planner, stderr_log
 from .statuses import ENDED
 from .task import id_from_path
 from .waiting import Waits
@@ -48,7 +49,7 @@ class GoalClock:
 class Daemon:
     def __init__(self, hub: str | Path, workers: int | None = 4, planners: int = 2, until_done: bool = False,
                  name: str | None = None, log: Callable[[str], None] = stderr_log,
-                 model_factory=default_model, debounce: float | None = None, judge_every: float | None = None,
+                 model_factory=make_model, debounce: float | None = None, judge_every: float | None = None,
                  lease: float | None = None, max_attempts: int | None = None, retry_backoff: float | None = None,
                  train_slots: int = 1, train_lease: int = 60):
         self.hub = Path(hub).resolve()

@@ -19,7 +19,8 @@ from .board import Board
 from .endpoints import Endpoints, load_host
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, GitswarmError
 from .logs import error, warning
-from .roles import Swarm, default_model, planner, stderr_log, worker
+from .agents.backends import make_model
+from .roles import Swarm, planner, stderr_log, worker
 from .watch import Watcher
 
 
@@ -29,7 +30,7 @@ def safe_name(name: str | None) -> str:
 
 class Pool:
     def __init__(self, remote: str, workers: int = 4, planners: int = 0, name: str | None = None,
-                 log: Callable[[str], None] = stderr_log, model_factory=default_model,
+                 log: Callable[[str], None] = stderr_log, model_factory=make_model,
                  lease: float = 900.0, retry_backoff: float = 0.0, watch: bool = True,
                  poll: float = 1.0, poll_max: float = 30.0, endpoints: Endpoints | None = None,
                  train: bool = False, train_slots: int = 1, train_lease: int = 60):

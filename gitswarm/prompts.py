@@ -25,7 +25,7 @@ from .errors import GitswarmError
 PACKAGE, SOURCE_FOLDER = "gitswarm.prompt_templates", "prompts"
 OVERRIDE_DIR = ".gitswarm/prompts"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\Z")
-ROLES_WITH_COMMAND_PROMPTS = ("planner", "worker", "judge")
+ROLES = ("planner", "worker", "judge")
 
 # What each shipped prompt is given, and the tools it names.
 VARIABLES: dict[str, tuple[str, ...]] = {
@@ -33,21 +33,30 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "worker": ("goal_name", "goal", "task_id", "title", "description", "test_command", "main_log"),
     "judge": ("goal_name", "goal", "cycle", "tasks", "main_log", "test_result"),
     "select": ("goal_name", "goal", "task_id", "title", "description", "a", "b"),
+    "conflict": ("task_id", "title", "files"),  # the worker's model, when its rebase stopped with conflicts
 }
 TOOLS: dict[str, tuple[str, ...]] = {
     "planner": ("create_tasks", "finish"),
     "worker": ("bash", "read_file", "write_file", "edit_file", "finish"),
     "judge": ("verdict",),
     "select": ("prefer",),
+    "conflict": ("finish",),
 }
-# A command agent (a CLI of its own) gets `<role>-command`: the same, without gitswarm's tools.
-for _role in ROLES_WITH_COMMAND_PROMPTS:
+# A command agent (a CLI of its own) gets `<role>-command`: the same, without gitswarm's tools; a
+# role's model gets `<role>-system` as its system message: no variables, no tool named.
+for _role in ROLES:
     VARIABLES[f"{_role}-command"], TOOLS[f"{_role}-command"] = VARIABLES[_role], ()
+    VARIABLES[f"{_role}-system"], TOOLS[f"{_role}-system"] = (), ()
 
 
-def prompt_name(role: str, backend: str) -> str:
-    """The prompt a role's agent gets: `<role>-command` for a command agent, else `<role>`."""
-    return f"{role}-command" if backend == "command" else role
+def prompt_name(role: str, command: bool) -> str:
+    """The prompt a role's agent gets: `<role>-command` for a `command` agent (a program), else `<role>`."""
+    return f"{role}-command" if command else role
+
+
+def system_name(role: str) -> str:
+    """The system message of a role's model (gitswarm's tool loop): `<role>-system`."""
+    return f"{role}-system"
 
 _TOKEN_RE = re.compile(r"\\\{\{|\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}|\{\{")
 _VARIABLE_HINT = "pass it to render(), or take {{%s}} out of the prompt"

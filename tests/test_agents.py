@@ -19,6 +19,7 @@ from gitswarm.agents import (REMINDER, AgentResult, Finished, Limits, ModelRejec
                              ScriptedModel, Step, Tool, check_arguments, finish_tool, run_agent, truncate)
 from gitswarm.agents.command import run_command_agent
 from gitswarm.agents.openai_backend import OpenAIModel, retry_after
+from gitswarm.config import RoleConfig
 from gitswarm.errors import GitswarmError
 
 
@@ -482,13 +483,39 @@ def test_a_roles_timeout_and_retries_reach_its_model_and_the_hint_names_them(fak
 
     from gitswarm.config import load_config
     from gitswarm.endpoints import Endpoint, Endpoints
-    from gitswarm.roles import default_model
+    from gitswarm.agents.backends import make_model
 
     fake_openai.route(lambda request: delayed(3, text("too late")))
     host = Endpoints((Endpoint("fake", fake_openai.base_url),), default="fake")
     role = load_config("defaults: {timeout: 1s}\nworker: {retries: 1}\n", endpoints=host).worker
     with pytest.raises(ModelUnavailable) as raised:
-        default_model(role).complete([{"role": "user", "content": "p"}], [])
+        make_model(role).complete([{"role": "user", "content": "p"}], [])
     assert "unavailable after 2 attempts: no answer within 1s" in raised.value.message
     assert "`timeout` (now 1s) or `retries` (now 1) in .gitswarm.yaml" in (raised.value.hint or "")
     assert len(fake_openai.requests) == 2
+
+
+def test_each_backend_of_the_settings_is_in_the_factory_and_only_model_backends_make_a_model():
+    """agents.backends.MODELS names every backend `.gitswarm.yaml` accepts: a model backend makes
+    the role's model; the command backend (a program: RoleConfig.runs_command) has none."""
+    from gitswarm.agents.backends import MODELS, make_model
+    from gitswarm.config import BACKENDS, RoleConfig
+
+    assert sorted(MODELS) == sorted(BACKENDS)
+    for name, maker in MODELS.items():
+        assert (maker is None) == RoleConfig(backend=name).runs_command, name
+    model = make_model(RoleConfig(model="m", base_url="http://127.0.0.1:9/v1"))
+    assert isinstance(model, OpenAIModel) and model.name == "m" and model.base_url == "http://127.0.0.1:9/v1"
+    with pytest.raises(GitswarmError, match="backend 'command' has no model") as raised:
+        make_model(RoleConfig(backend="command", command="./agent.sh"))
+    assert "the model backends are: openai" in (raised.value.hint or "")
+    with pytest.raises(GitswarmError, match="no endpoint was chosen"):
+        make_model(RoleConfig(model="m"))
+
+
+def test_limits_are_the_role_settings_with_their_defaults_written_once():
+    from gitswarm.config import load_config
+
+    assert Limits() == Limits.of(RoleConfig()) and Limits().max_malformed == 5
+    role = load_config("worker: {max_steps: 7, max_tokens: 900, wall_time: 2m, max_output: 300}\n").worker
+    assert Limits.of(role) == Limits(max_steps=7, max_tokens=900, wall_time=120.0, max_output=300)

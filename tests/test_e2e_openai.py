@@ -221,12 +221,17 @@ def test_a_planner_is_woken_by_completions(hub, tmp_path, server):
 def test_a_repository_overrides_a_prompt(hub, tmp_path, server):
     server.route(Brain([{"title": "Write it", "description": "x"}]))
     override = "CUSTOM WORKER PROMPT for {{title}} ({{task_id}}) in {{goal_name}}.\n"
-    push_files(hub, tmp_path, {".gitswarm.yaml": settings(server), ".gitswarm/prompts/worker.md": override})
+    system = "You are a gitswarm worker, as this repository says.\n"
+    push_files(hub, tmp_path, {".gitswarm.yaml": settings(server), ".gitswarm/prompts/worker.md": override,
+                               ".gitswarm/prompts/worker-system.md": system})
     push_files(hub, tmp_path, {"goals/custom.md": GOAL}, "goal custom")
     assert run_daemon(hub) == 0
     prompts = [user(r) for r in server.requests if role(r) == "worker"]
     assert prompts and all(p.startswith("CUSTOM WORKER PROMPT for Write it (t-") for p in prompts)
     assert all("{{" not in p for p in prompts)
+    assert {r.system for r in server.requests if role(r) == "worker"} == {system}  # the system prompt too
+    assert {r.system for r in server.requests if role(r) == "judge"} == {
+        "You are a gitswarm judge: you decide whether a goal is met."}  # the shipped one, not overridden
 
 
 def test_a_refused_model_configuration_stops_the_swarm(hub, tmp_path, server):

@@ -33,7 +33,8 @@ def values(name: str) -> dict[str, str]:
 
 
 def test_the_shipped_prompts():
-    assert P.names() == ["judge", "judge-command", "planner", "planner-command", "select", "worker", "worker-command"]
+    assert P.names() == ["conflict", "judge", "judge-command", "judge-system", "planner", "planner-command",
+                         "planner-system", "select", "worker", "worker-command", "worker-system"]
     assert sorted(P.VARIABLES) == sorted(P.TOOLS) == P.names()
     assert sorted(SIGNATURES) == ["judge", "planner", "select", "worker"]
     # installed, or a source checkout: either way the files are the source's
@@ -77,6 +78,43 @@ def test_the_judge_explains_its_three_decisions():
         assert decision in text
 
 
+OLD_CONFLICT = """Rebasing your work for task {task_id} ({title}) onto the new tip of main stopped with
+conflicts in these files:
+{files}
+Edit them to remove every conflict marker (<<<<<<<, =======, >>>>>>>), keeping the intent of both
+main's change and yours. Do not run git yourself. Call finish(summary) when the files are resolved."""
+OLD_SYSTEM = {
+    "planner": "You are a gitswarm planner: you turn a goal into tasks for coding agents.",
+    "worker": "You are a gitswarm worker: you carry out one task in a git repository.",
+    "judge": "You are a gitswarm judge: you decide whether a goal is met.",
+}
+
+
+def test_the_conflict_and_system_prompts_are_files_with_the_text_they_had_in_code():
+    """Moved from roles/worker.py (CONFLICT_PROMPT) and roles/__init__.py (SYSTEM) into prompts/:
+    the text a model gets is the same, to the byte."""
+    given = {"task_id": "t-1", "title": "Fix {x} & co", "files": "- a.py\n- b/c.txt"}
+    assert render("conflict", given) == OLD_CONFLICT.format(**given)
+    assert set(re.findall(r"\{\{\s*(\w+)\s*\}\}", (SOURCE / "conflict.md").read_text())) == set(P.VARIABLES["conflict"])
+    for role, text in OLD_SYSTEM.items():
+        assert P.system_name(role) == f"{role}-system" and render(P.system_name(role), {}) == text
+        assert P.VARIABLES[P.system_name(role)] == P.TOOLS[P.system_name(role)] == ()
+
+
+def test_the_check_of_overrides_knows_the_moved_prompts():
+    """A hub may override the conflict and system prompts like the others (.gitswarm/prompts/);
+    `gitswarm check` and the hub's guard check them against what they are given."""
+    from gitswarm.check import check_file
+
+    assert check_file(".gitswarm/prompts/worker-system.md", b"You are terse.\n") == []
+    assert check_file(".gitswarm/prompts/conflict.md", b"Resolve {{files}} of {{task_id}} ({{title}}).\n") == []
+    [problem] = check_file(".gitswarm/prompts/judge-system.md", b"Judge {{goal}}.\n")
+    assert str(problem).startswith(".gitswarm/prompts/judge-system.md: {{goal}}: the judge-system prompt is given "
+                                   "no such variable")
+    [problem] = check_file(".gitswarm/prompts/conflict.md", b"Resolve {{file}}.\n")
+    assert "did you mean 'files'?" in str(problem)
+
+
 def test_a_missing_variable_fails_loudly():
     partial = values("worker")
     del partial["test_command"]
@@ -114,7 +152,8 @@ def test_unknown_and_malformed_prompt_names():
     with pytest.raises(PromptError) as raised:
         render("reviewer", {})
     assert str(raised.value).startswith("prompts/reviewer.md: no such prompt")
-    assert "judge, judge-command, planner, planner-command, select, worker, worker-command" in str(raised.value)
+    assert "conflict, judge, judge-command, judge-system, planner, planner-command, planner-system, select, " \
+           "worker, worker-command, worker-system" in str(raised.value)
     with pytest.raises(PromptError, match="is not a prompt name"):
         render("../pyproject", {})
 
@@ -175,7 +214,8 @@ def test_the_built_package_ships_and_finds_the_prompts(tmp_path: Path):
     assert Path(got["module"]).is_relative_to(lib)
     assert Path(got["prompts_module"]) == lib / "gitswarm" / "prompts.py"  # not hidden by the templates
     assert Path(got["dir"]).resolve() == (lib / "gitswarm" / "prompt_templates").resolve()
-    assert got["names"] == ["judge", "judge-command", "planner", "planner-command", "select", "worker", "worker-command"]
+    assert got["names"] == ["conflict", "judge", "judge-command", "judge-system", "planner", "planner-command",
+                             "planner-system", "select", "worker", "worker-command", "worker-system"]
     assert got["resource"] == (SOURCE / "judge.md").read_text(encoding="utf-8")
     assert got["worker"] == render("worker", {v: v.upper() for v in P.VARIABLES["worker"]})
 
@@ -184,8 +224,8 @@ def test_the_built_package_ships_and_finds_the_prompts(tmp_path: Path):
 def test_a_command_agent_gets_a_prompt_without_gitswarms_tools(role: str):
     """A CLI agent has its own tools: its prompt names none of gitswarm's, and says how it answers
     (the result file; the planner's tasks file; the judge's exit status)."""
-    name = P.prompt_name(role, "command")
-    assert name == f"{role}-command" and P.prompt_name(role, "openai") == role
+    name = P.prompt_name(role, True)
+    assert name == f"{role}-command" and P.prompt_name(role, False) == role
     text = render(name, values(role))
     for tool in {t for tools in P.TOOLS.values() for t in tools}:
         assert f"`{tool}(" not in text and f"{tool}(" not in text, tool

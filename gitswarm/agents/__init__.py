@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from gitswarm.config import RoleConfig
 from gitswarm.errors import GitswarmError
 
 log = logging.getLogger(__name__)
@@ -38,14 +39,21 @@ class Tool:
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds of one run. `max_output`: characters of one tool result kept (the rest is cut, with a note).
+    """Bounds of one run: those of a role's settings (`Limits.of`; the defaults are RoleConfig's).
+    `max_output`: characters of one tool result kept (the rest is cut, with a note).
     `max_malformed`: malformed replies in a row that end the run."""
 
-    max_steps: int = 50
-    max_tokens: int = 200_000
-    wall_time: float = 1800.0
-    max_output: int = 20_000
+    max_steps: int = RoleConfig.max_steps
+    max_tokens: int = RoleConfig.max_tokens
+    wall_time: float = RoleConfig.wall_time
+    max_output: int = RoleConfig.max_output
     max_malformed: int = 5
+
+    @classmethod
+    def of(cls, role: RoleConfig) -> Limits:
+        """The bounds a role's settings give each of its runs."""
+        return cls(max_steps=role.max_steps, max_tokens=role.max_tokens, wall_time=role.wall_time,
+                   max_output=role.max_output)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from . import Finished, Tool, finish_tool, truncate
+from . import Finished, Limits, Tool, finish_tool, truncate
 from ..proc import run_killable
 
 BASH_TIMEOUT = 300.0
@@ -29,7 +29,7 @@ def _inside(root: Path, path: str) -> Path:
 
 
 def worker_tools(root: Path, env: dict[str, str] | None = None, timeout: float = BASH_TIMEOUT,
-                 max_output: int = 20_000, wrap: Callable[[list[str], list[Path]], list[str]] | None = None
+                 max_output: int = Limits.max_output, wrap: Callable[[list[str], list[Path]], list[str]] | None = None
                  ) -> list[Tool]:
     """`wrap` turns a command line into the one to run (the sandbox); `bash` runs it with
     proc.run_killable: killed whole at `timeout`."""

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from .. import checkout, git, prompts, sandbox
 from ..agents import AgentResult, ChatModel, LimitExceeded, Limits, ModelUnavailable, Step, Tool, contract, run_agent
+from ..agents.backends import make_model
 from ..agents.command import run_command_agent
 from ..proc import run_killable
 from ..board import Board
@@ -28,27 +29,6 @@ from ..record import spent
 from ..sandbox import agent_env
 from ..watch import Signal
 from .turns import MainWatch, Turns
-
-SYSTEM = {
-    "planner": "You are a gitswarm planner: you turn a goal into tasks for coding agents.",
-    "worker": "You are a gitswarm worker: you carry out one task in a git repository.",
-    "judge": "You are a gitswarm judge: you decide whether a goal is met.",
-}
-
-
-def default_model(role: RoleConfig) -> ChatModel:
-    """The role's model at the host endpoint its settings chose (gitswarm.config), with the key in
-    that endpoint's variable of the host's environment, and no other: an endpoint without one gets
-    a placeholder, never the client's own $OPENAI_API_KEY."""
-    from ..agents.openai_backend import PLACEHOLDER_KEY, OpenAIModel
-
-    if not role.base_url:
-        raise GitswarmError(f"no endpoint was chosen for model {role.model!r}",
-                            "load the settings with the host's endpoints (gitswarm.config.load_config)")
-    key = os.environ.get(role.api_key_env) if role.api_key_env else None
-    return OpenAIModel(role.model or "gpt-4o-mini", base_url=role.base_url, api_key=key or PLACEHOLDER_KEY,
-                       temperature=role.temperature, timeout=role.timeout, max_retries=role.retries)
-
 
 class Stopping(Exception):
     """The swarm is stopping (or cannot go on): a worker hands its task back."""
@@ -70,7 +50,7 @@ class Swarm:
     board: Board
     workdir: Path
     log: Callable[[str], None] = stderr_log
-    model_factory: Callable[[RoleConfig], ChatModel] = default_model
+    model_factory: Callable[[RoleConfig], ChatModel] = make_model  # tests inject scripted models
     stop: threading.Event = field(default_factory=threading.Event)
     fatal: str | None = None  # why the swarm cannot go on (a refused model configuration)
     endpoints: Endpoints | None = None  # the host's model endpoints; None: read them (endpoints.load_host) when needed
@@ -126,10 +106,10 @@ class Swarm:
             raise GitswarmError(f"{goal_path(name)} is not on main", "push the goal file to main")
         return parse_goal(goal_path(name), text)
 
-    def prompt(self, tip: str | None, role: str, variables: dict[str, str], backend: str = "openai") -> str:
-        """The role's prompt (`<role>-command` for a command agent), main's own when it has one in
-        .gitswarm/prompts/."""
-        name = prompts.prompt_name(role, backend)
+    def prompt(self, tip: str | None, name: str, variables: dict[str, str], command: bool = False) -> str:
+        """The prompt `name` (a role's: `<role>-command` for a `command` agent, a program), main's own
+        when it has one in .gitswarm/prompts/."""
+        name = prompts.prompt_name(name, command)
         override = self.read_main(tip, f"{prompts.OVERRIDE_DIR}/{name}.md")
         return prompts.render(name, variables, {name: override} if override is not None else None)
 
@@ -141,16 +121,16 @@ class Swarm:
 
     # ------------------------------------------------------------ agents
 
-    def run_agent(self, role: str, settings: RoleConfig, prompt: str, tools: list[Tool],
+    def run_agent(self, role: str, settings: RoleConfig, prompt: str, tools: list[Tool], *, tip: str | None,
                   cwd: Path | None = None, command: str | None = None,
                   env: dict[str, str] | None = None, about: dict[str, str] | None = None) -> AgentResult:
         """Run one agent for a role: the `command` given (a goal's model-free task), the role's
-        command backend, or its model. Stops early when the swarm is stopping. `env` is given
-        to a command agent (how it answers: GITSWARM_TASKS_FILE for a planner); `about` says what
-        it works on (task_id, worker, goal: the contract's GITSWARM_TASK_ID, ... variables)."""
-        limits = Limits(max_steps=settings.max_steps, max_tokens=settings.max_tokens,
-                        wall_time=settings.wall_time, max_output=settings.max_output)
-        if command is not None or settings.backend == "command":
+        command backend, or its model (with the role's system prompt, main's at `tip` when it has
+        one). Stops early when the swarm is stopping. `env` is given to a command agent (how it
+        answers: GITSWARM_TASKS_FILE for a planner); `about` says what it works on (task_id,
+        worker, goal: the contract's GITSWARM_TASK_ID, ... variables)."""
+        limits = Limits.of(settings)
+        if command is not None or settings.runs_command:
             return priced(self._run_command(role, settings, prompt, limits, cwd or self.workdir, command, env or {},
                                             about or {}), settings)
 
@@ -158,13 +138,14 @@ class Swarm:
             if self.stop.is_set():
                 raise LimitExceeded("stopped", "the swarm is stopping")
 
+        system = self.prompt(tip, prompts.system_name(role), {})
         model = self.model_factory(settings)
         if getattr(model, "on_retry", False) is None:  # a model that tells its retries (OpenAIModel): say each
             who = (about or {}).get("worker") or role
             model.on_retry = lambda why, wait, n, of: self.log(  # type: ignore[attr-defined]
                 f"{who}: model {settings.model!r} at {settings.base_url}: {why}; attempt {n} of {of} failed, "
                 f"next at {time.strftime('%H:%M:%S', time.localtime(time.time() + wait))}")
-        return priced(run_agent(model, SYSTEM[role], prompt, tools, limits, on_step=on_step), settings)
+        return priced(run_agent(model, system, prompt, tools, limits, on_step=on_step), settings)
 
     def _run_command(self, role: str, settings: RoleConfig, prompt: str, limits: Limits, where: Path,
                      command: str | None, env: dict[str, str], about: dict[str, str]) -> AgentResult:
@@ -279,7 +260,7 @@ class Swarm:
                     "judge": not goal.check}  # a listed goal needs no planner; run: tasks no worker; check: no judge
             for role in (r for r, used in uses.items() if used):
                 line = settings.role(role).command
-                if settings.role(role).backend == "command" and line:
+                if settings.role(role).runs_command and line:
                     own = "command" in (goal.models.get(role) or {})
                     commands.append(Command(goal.path if own else CONFIG_PATH,
                                             f"models.{role}.command" if own else f"{role}.command", line,

@@ -215,7 +215,7 @@ class BestOfN:
         """The judge's model compares two attempts at a time, knockout rounds (the odd one out goes
         through), with their diffs and, where the goal has a test, its result on each tree."""
         settings = self.swarm.config(tip, goal).judge
-        if settings.backend == "command":
+        if settings.runs_command:
             raise GitswarmError("best of N needs a selector: the goal has no select: command and its judge is a "
                                 "command, which cannot compare attempts",
                                 "give the goal select: \"<command>\" (exit 0, last number printed is the score), "
@@ -255,7 +255,7 @@ class BestOfN:
             "a": shown[a.k], "b": shown[b.k]})
         settings = self.swarm.config(tip, goal).judge
         result = self.swarm.run_agent("judge", settings, prompt, select_tools(lambda x, why: said.append((x, why))),
-                                      cwd=worktree, about={"goal": task.goal or "", "task_id": task.id})
+                                      tip=tip, cwd=worktree, about={"goal": task.goal or "", "task_id": task.id})
         tokens[0] += result.tokens_in
         tokens[1] += result.tokens_out
         self.cost = add_cost(self.cost, result.cost)

@@ -65,7 +65,7 @@ def judge(swarm: Swarm, goal_name: str) -> Verdict | None:
 def _decide(swarm: Swarm, goal, record: GoalRecord, tip: str | None) -> tuple[str, str, int, float | None]:
     settings = swarm.config(tip, goal).judge
     with _checkout(swarm, tip) as where:
-        if goal.check or settings.backend == "command":  # model-free: exit 0 means done
+        if goal.check or settings.runs_command:  # model-free: exit 0 means done
             if where is None:
                 return "continue", "main has no commits yet", 0, None
             if goal.check:
@@ -79,13 +79,13 @@ def _decide(swarm: Swarm, goal, record: GoalRecord, tip: str | None) -> tuple[st
         prompt = swarm.prompt(tip, "judge", {
             "goal_name": goal.name, "goal": goal.body, "cycle": str(record.cycle),
             "tasks": describe_tasks(cycle_tasks(swarm, record)), "main_log": swarm.main_log(tip),
-            "test_result": test_result}, settings.backend)
+            "test_result": test_result}, settings.runs_command)
         result = swarm.run_agent("judge", settings, prompt,
                                  judge_tools(lambda decision, reasons: said.append((decision, reasons))), cwd=where,
-                                 about={"goal": goal.name})
+                                 tip=tip, about={"goal": goal.name})
     if isinstance(result.error, (ModelUnavailable, ModelRejected)):  # its model down or refusing: no verdict
         raise result.error
-    if settings.backend == "command":
+    if settings.runs_command:
         if result.reason == "time":  # killed: no verdict (an exit status is one: 0 done, else continue)
             raise GitswarmError(f"the judge command gave no verdict: {result.summary}",
                                 "raise judge.wall_time in .gitswarm.yaml, or make the command faster")

@@ -82,30 +82,30 @@ def plan(swarm: Swarm, goal_name: str, area: Task | None = None,
             said.append("already on the board, not added again: " + ", ".join(f"{t.id} ({t.title})" for t in known))
         return "; ".join(said)
 
+    settings = swarm.config(tip, goal).planner
     prompt = swarm.prompt(tip, "planner", {
         "goal_name": goal.name, "goal": goal.body,
         "area": f"{area.title}\n\n{area.description}" if area else "the whole goal",
         "depth": str(depth), "max_depth": str(max_depth), "repo_map": swarm.repo_map(tip),
-        "tasks": describe_tasks(mine), "main_log": swarm.main_log(tip)}, swarm.config(tip, goal).planner.backend)
-    settings = swarm.config(tip, goal).planner
+        "tasks": describe_tasks(mine), "main_log": swarm.main_log(tip)}, settings.runs_command)
     about = {"goal": goal.name, "worker": planner, "task_id": area.id if area else ""}
-    if settings.backend == "command":
+    if settings.runs_command:
         result = _command_planner(swarm, settings, prompt, create, about)
     else:
-        result = swarm.run_agent("planner", settings, prompt, planner_tools(create), about=about)
+        result = swarm.run_agent("planner", settings, prompt, planner_tools(create), tip=tip, about=about)
     swarm.log(f"{planner}: {goal.name}: {len(created)} tasks created ({result.reason})")
     if result.reason not in ("finished",) and not created:
         if isinstance(result.error, GitswarmError):  # its model unavailable or refusing: its own words and hint
             raise result.error
         raise GitswarmError(f"the planner stopped ({result.reason}): {result.summary}",
-                            _STOPPED_HINT.get(f"{settings.backend} {result.reason}"))
+                            _STOPPED_HINT.get((settings.runs_command, result.reason)))
     return result.summary, result.tokens_in + result.tokens_out, result.cost
 
 
-_STOPPED_HINT = {  # by backend and reason
-    "openai time": "the planner ran out of its wall_time: raise planner.wall_time in .gitswarm.yaml",
-    "command time": "the planner's command ran out of its wall_time: raise planner.wall_time in .gitswarm.yaml",
-    "command error": "the planner's command failed: run it by hand on a checkout of main to see why"}
+_STOPPED_HINT = {  # by whether a program is the planner (RoleConfig.runs_command), and reason
+    (False, "time"): "the planner ran out of its wall_time: raise planner.wall_time in .gitswarm.yaml",
+    (True, "time"): "the planner's command ran out of its wall_time: raise planner.wall_time in .gitswarm.yaml",
+    (True, "error"): "the planner's command failed: run it by hand on a checkout of main to see why"}
 
 
 def _command_planner(swarm: Swarm, settings, prompt: str, create, about: dict[str, str]) -> AgentResult:
@@ -113,7 +113,7 @@ def _command_planner(swarm: Swarm, settings, prompt: str, create, about: dict[st
     {title, description, kind, depends_on, priority}, to the file named by GITSWARM_TASKS_FILE."""
     with tempfile.TemporaryDirectory(prefix="gitswarm-plan-") as folder:
         answer = Path(folder) / "tasks.yaml"
-        result = swarm.run_agent("planner", settings, prompt, [], cwd=Path(folder),
+        result = swarm.run_agent("planner", settings, prompt, [], tip=None, cwd=Path(folder),  # no system prompt
                                  env={"GITSWARM_TASKS_FILE": str(answer)}, about=about)
         if result.reason == "finished" and answer.exists():
             try:

@@ -1,6 +1,7 @@
 """The worker: claim a work task, do it in a worktree at main's tip, test it, commit it, and land it
-on main together with the task's completion. When main moved, rebase and land again; a conflict goes
-to the worker's own agent (a command agent redoes its task on the new tip). There is no integrator."""
+on main together with the task's completion. When main moved, rebase and land again (roles/rebase.py:
+a conflict goes to the worker's own agent; a command agent redoes its task on the new tip). There
+is no integrator."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from ..agents.tools import worker_tools
 from ..errors import BranchMoved, ClaimLost, GitError, GitswarmError
 from ..goal import Goal
 from ..record import add_cost
-from ..rules import parse_trailers
 from ..workrules import check_may_change
 from ..task import Task
 from ..text import printable
 from . import Stopping, Swarm, agent_env
 from .attempt import BestOfN
 from .handoff import HandOff
+from .rebase import Rebase
 from .turns import landed_a_task
 
 MAX_LANDINGS = 20  # pushes to main that land no task moving it under a landing task: it gives up
@@ -38,11 +39,6 @@ class Unavailable(Exception):
     def __init__(self, pause: float | None = None, why: str = "its model is unavailable"):
         super().__init__(why)
         self.pause = UNAVAILABLE_PAUSE if pause is None else pause  # read now: tests set it
-CONFLICT_PROMPT = """Rebasing your work for task {task_id} ({title}) onto the new tip of main stopped with
-conflicts in these files:
-{files}
-Edit them to remove every conflict marker (<<<<<<<, =======, >>>>>>>), keeping the intent of both
-main's change and yours. Do not run git yourself. Call finish(summary) when the files are resolved."""
 
 
 def run(swarm: Swarm, name: str) -> None:
@@ -81,7 +77,7 @@ def release_orphans(swarm: Swarm, name: str) -> None:
     swarm.board.release_held_by([name], "a claim it never got back", swarm.log)
 
 
-class Job(HandOff, BestOfN):
+class Job(HandOff, BestOfN, Rebase):
     def __init__(self, swarm: Swarm, name: str, task: Task):
         self.swarm, self.name, self.task = swarm, name, task
         self.token = task.claim.token if task.claim else None
@@ -343,11 +339,11 @@ class Job(HandOff, BestOfN):
             "goal_name": goal.name if goal else "(none)", "goal": goal.body if goal else "(none)",
             "task_id": task.id, "title": task.title, "description": task.description or "(none)",
             "test_command": (goal.test if goal else None) or "(none)", "main_log": swarm.main_log(tip)},
-            "command" if run_command else settings.backend) + note
+            run_command is not None or settings.runs_command) + note
         tools = worker_tools(worktree, env=agent_env(), max_output=settings.max_output,
                              wrap=swarm.sandbox(worktree))
         try:
-            result = swarm.run_agent("worker", settings, prompt, tools, cwd=worktree, command=run_command,
+            result = swarm.run_agent("worker", settings, prompt, tools, tip=tip, cwd=worktree, command=run_command,
                                      about={"task_id": task.id, "worker": self.name, "goal": task.goal or "",
                                             "attempt": str(self.token or task.attempts), "base": tip,
                                             "spent": str(self.tokens)})
@@ -371,54 +367,6 @@ class Job(HandOff, BestOfN):
         settings = self._settings(tip, goal)
         return checkout.commit_all(self.swarm.board.mirror.path, worktree, self._message(result), self._author(),
                                    base=tip, ignore=settings.ignore)
-
-    def _rebase(self, worktree: Path, goal: Goal | None, tip: str,
-                result: AgentResult) -> tuple[str, AgentResult] | None:
-        """The task's work on the new tip: (its commit, the agent's `result`, or the redo's), or
-        None when, redone there, it changes nothing. The rebase keeps every commit (checkout.rebase);
-        a conflict goes to the agent (a command agent redoes its task); and when what comes out is
-        not the task's own commit (a conflict resolved to main's side drops it), the task is redone
-        on the new tip: it never lands main's tip, or another task's commit, as its own."""
-        mirror = self.swarm.board.mirror.path
-        conflicts = checkout.rebase(mirror, worktree, tip)
-        if conflicts:
-            settings = self._settings(tip, goal)
-            # a command agent redoes its task on the new tip; a selection applies its winner there again
-            if self._run_command(goal) or settings.backend == "command" or self.selecting:
-                self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; redoing {self.task.id} on the new main")
-                checkout.abort_rebase(mirror, worktree)
-                with self._out_of_turn():
-                    return self._redo(worktree, goal, tip)
-            self.swarm.log(f"{self.name}: conflict in {', '.join(conflicts)}; resolving")
-            prompt = CONFLICT_PROMPT.format(task_id=self.task.id, title=self.task.title,
-                                            files="\n".join(f"- {c}" for c in conflicts))
-            with self._out_of_turn():
-                fixed = self._agent(worktree, goal, tip, prompt=prompt)
-            left = checkout.continue_rebase(mirror, worktree) if fixed.reason == "finished" else conflicts
-            if left:
-                checkout.abort_rebase(mirror, worktree)
-                raise GitswarmError(f"could not resolve the conflict with main in {', '.join(left)}")
-        commit = checkout.head(mirror, worktree)
-        if not self._own(commit, tip):
-            self.swarm.log(f"{self.name}: rebased onto {tip[:10]}, {self.task.id} has no commit of its own "
-                           f"left (at {commit[:10]}); redoing {self.task.id} on the new main")
-            with self._out_of_turn():
-                return self._redo(worktree, goal, tip)
-        return commit, result
-
-    def _redo(self, worktree: Path, goal: Goal | None, tip: str) -> tuple[str, AgentResult] | None:
-        """Do the task afresh on `tip`: its new commit and result, or None when it changes nothing."""
-        mirror = self.swarm.board.mirror.path
-        checkout.reset_hard(mirror, worktree, tip)
-        redo = self._finished(self._agent(worktree, goal, tip), "redoing the task on the new main: ")
-        commit = self._commit(worktree, goal, tip, redo)
-        return None if commit is None else (commit, redo)
-
-    def _own(self, commit: str, tip: str) -> bool:
-        """`commit` is this task's work: not main's tip, and its Gitswarm-Task trailers name the task
-        (the hub's guard refuses a completion with any other, workrules.check_landing)."""
-        message = self.swarm.board.mirror.repo[commit].message
-        return commit != tip and self.task.id in parse_trailers(message).tasks
 
     def _may_land(self, commit: str, tip: str, goal: Goal | None) -> None:
         """Refuse, as the hub's guard would, work that changes settings, prompts or goals its goal
