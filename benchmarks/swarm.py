@@ -161,7 +161,7 @@ def gitswarm_client(hub: str, threads: int, prefix: str, agent_time: float, wait
         return call
     board.mirror.push = git_timed(board.mirror.push, "push")
     board.mirror.fetch = git_timed(board.mirror.fetch, "fetch")
-    board.fetch_branch = timed(board.fetch_branch, "fetch_main")
+    board.view.fetch_branch = timed(board.view.fetch_branch, "fetch_main")  # the workers' and the group commit's
     board.refresh()
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":

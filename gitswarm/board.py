@@ -3,7 +3,9 @@
 Optimistic concurrency through push: a change is built in memory on the tip we know and pushed; when
 `tasks` moved underneath, git refuses the push, and we fetch, re-apply the change on the new tip (a
 claim takes the next ready task if its task is gone) and push again, with jittered backoff.
-The pushing itself, several requests to one push, is the group commit's (gitswarm/groupcommit.py).
+A Board is made of two parts: the board as this process knows it (gitswarm/boardview.py) and the
+group commit that pushes changes to it, several requests to one push (gitswarm/groupcommit.py); the
+Board's methods say what each change is.
 """
 
 from __future__ import annotations
@@ -12,51 +14,56 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import git, landing, queue, record, rules, snapshot
+from . import git, landing, queue, rules
 from . import task as T
+from .boardview import BoardView
 from .record import GoalRecord
-from .state import OpenQueue, State, next_rested, ready
-from .errors import ClaimLost, GitswarmError, TaskInvalid
-from .groupcommit import BRANCH, GroupCommit, Outcome, Request
+from .state import State, next_rested, ready
+from .errors import ClaimLost, GitswarmError
+from .groupcommit import GroupCommit, Outcome
 from .task import Task
 
-MAINTAIN_EVERY = 200  # moves of the tip between two `git gc --auto` checks of the local mirror
-REOPEN_EVERY = 20  # moves of the tip between two fresh libgit2 handles on it (drops libgit2's caches)
 
+class Board:
+    """The board as known (`view`, gitswarm/boardview.py), changed through its group commit
+    (`commits`, gitswarm/groupcommit.py): each change is a request, a function that applies it to
+    the board's state and returns what to commit."""
 
-class Board(GroupCommit):
     def __init__(self, remote: str, *, cache: Path | None = None, max_tries: int = 200,
                  author: tuple[str, str] | None = None, lease: int = 900, retry_backoff: float = 0.0):
         self.mirror = git.Mirror(remote, cache)
         self.remote = self.mirror.remote
-        self.max_tries = max_tries
-        self.author = author
         self.lease = lease
-        self.retry_backoff = retry_backoff  # seconds before a task whose attempt ended is ready again
         self._earlier: dict[str, tuple[int, float | None]] = {}  # task id -> its earlier attempts' spend (earlier_spend)
-        self._beats: dict[str, str | None] = {}  # worker -> its heartbeat ref on the hub, as we left it
-        self._heads: dict[str, str] = {}  # refs/heads/<branch> -> its tip as last fetched or pushed
-        self._fetching = threading.Lock()  # one fetch of a branch besides tasks at a time (same local ref)
-        self.tip: str | None = None
-        self._tasks: dict[str, Task] = {}
-        self._records: dict[str, GoalRecord] = {}
-        self._queue = OpenQueue()  # the open tasks at self.tip in claim order (changed under _leader)
-        self.problems: list[str] = []  # files on the board that do not parse (a board pushed unguarded)
-        self.rejected_pushes = 0
-        self.pushes = 0
-        # Contention, learnt from rejected pushes: how long to back off (grows on each rejection,
-        # halves on each success). While it is non-zero the board is busy with other writers, so a
-        # batch starts from a fresh fetch instead of a push that would surely be refused.
-        self._backoff = 0.0
-        self._pending: list[Request] = []
-        self._cond = threading.Condition()  # guards _pending and _leading
-        self._leading = False
-        self._leader = threading.Lock()  # held while the mirror and the snapshot change
-        self._parsed = 0  # files this Board parsed
-        self._unsaved = 0  # changes since the board was last saved beside the mirror (snapshot)
-        self.maintain_every = MAINTAIN_EVERY
-        self.reopen_every = REOPEN_EVERY
-        self._moves = 0  # how often the tip moved (fetched or pushed): the mirror's maintenance clock
+        self._lock = threading.Lock()  # held while the mirror and the view change
+        self.view = BoardView(self.mirror, retry_backoff)
+        self.commits = GroupCommit(self.mirror, self.view, self._lock, max_tries=max_tries, author=author)
+
+    @property
+    def tip(self) -> str | None:
+        return self.view.tip
+
+    @property
+    def problems(self) -> list[str]:
+        """Files on the board that do not parse (a board pushed unguarded)."""
+        return self.view.problems
+
+    @property
+    def retry_backoff(self) -> float:
+        """Seconds before a task whose attempt ended is ready again."""
+        return self.view.retry_backoff
+
+    @retry_backoff.setter
+    def retry_backoff(self, seconds: float) -> None:
+        self.view.retry_backoff = seconds
+
+    @property
+    def pushes(self) -> int:
+        return self.commits.pushes
+
+    @property
+    def rejected_pushes(self) -> int:
+        return self.commits.rejected_pushes
 
     def __enter__(self) -> "Board":
         return self
@@ -65,104 +72,39 @@ class Board(GroupCommit):
         self.close()
 
     def close(self) -> None:
-        with self._leader:
-            if self.tip is not None and self._unsaved >= max(500, len(self._tasks) // 20):
-                try:  # the next fresh client parses only what changed after this
-                    snapshot.save(self.mirror.path, snapshot.Snapshot(self.tip, self._tasks, self._records,
-                                                                      self.problems))
-                except OSError:
-                    pass
+        with self._lock:
+            self.view.save()
             self.mirror.close()
 
     # ------------------------------------------------------------ reading
 
     def refresh(self) -> None:
-        with self._leader:
-            self._refresh()
-
-    def _refresh(self) -> None:
-        tip = self.mirror.fetch(BRANCH)
-        if tip is None:
-            here = "" if "://" not in self.remote and Path(self.remote).exists() else " on the machine that holds it"
-            raise GitswarmError(f"{self.remote} has no tasks branch: it is not a gitswarm hub",
-                                f"run `gitswarm init {self.remote}`{here} to make it one, or give the hub")
-        if tip == self.tip:
-            return
-        repo = self.mirror.repo
-        if self.tip is None:
-            self._load_snapshot()
-        if self.tip == tip:
-            return
-        if self.tip is None:
-            tasks, records, problems = {}, {}, []
-            files = [(p, d) for folder in ("tasks", "goals") for p, _, d in git.tree_files(repo, tip, folder)]
-        else:
-            tasks, records, problems = dict(self._tasks), dict(self._records), list(self.problems)
-            files = [(p, d) for p, d in git.changed_files(repo, self.tip, tip) if d is not None]
-        for path, data in files:
-            self._load(tasks, records, problems, path, data)
-        self._parsed += len(files)
-        self._unsaved += len(files)
-        if self.tip is None:
-            self._queue = OpenQueue(tasks.values())
-        else:
-            for task_id in {T.id_from_path(p) for p, _ in files} - {None}:
-                self._queue.update(self._tasks.get(task_id), tasks.get(task_id))
-        self._tasks, self._records, self.problems, self.tip = tasks, records, problems, tip
-        self._maintain()
-
-    def _maintain(self) -> None:
-        """Every maintain_every moves of the tip (fetched or pushed), `git gc --auto` on the mirror:
-        it packs the loose objects and merges the small packs that fetches and our commits leave.
-        Every reopen_every moves, a fresh libgit2 handle (its caches bounded; about 0.5 ms)."""
-        self._moves += 1
-        if self._moves % self.maintain_every == 0:
-            self.mirror.maintain()
-        elif self._moves % self.reopen_every == 0:
-            self.mirror.reopen()
-
-    def _load_snapshot(self) -> None:
-        """Start from the board as some client of this mirror last saved it, when its commit is here."""
-        snap = snapshot.load(self.mirror.path)
-        if snap is not None and snap.tip in self.mirror.repo:
-            self._tasks, self._records, self.problems, self.tip = snap.tasks, snap.records, snap.problems, snap.tip
-            self._queue = OpenQueue(snap.tasks.values())
-
-    @staticmethod
-    def _load(tasks: dict[str, Task], records: dict[str, GoalRecord], problems: list[str], path: str,
-              data: bytes) -> None:
-        try:
-            if T.id_from_path(path) is not None:
-                t = T.parse(data, path)
-                tasks[t.id] = t
-            elif record.name_from_path(path) is not None:
-                r = record.parse(data, path)
-                records[r.name] = r
-        except TaskInvalid as e:
-            problems.append(str(e))
+        with self._lock:
+            self.view.refresh()
 
     def records(self) -> dict[str, GoalRecord]:
-        return dict(self._records)
+        return dict(self.view.records)
 
     def tasks(self, *statuses: str) -> list[Task]:
         """The tasks as last fetched, oldest first; only those in these statuses when given (a
         daemon's passes over claimed and failed tasks need not sort a board of 100,000)."""
-        found = self._tasks.values() if not statuses else [t for t in self._tasks.values() if t.status in statuses]
+        everything = self.view.tasks.values()
+        found = everything if not statuses else [t for t in everything if t.status in statuses]
         return sorted(found, key=lambda t: (t.age, t.id))
 
     def find(self, task_id: str) -> Task | None:
-        return self._tasks.get(task_id)
+        return self.view.tasks.get(task_id)
 
     def get(self, task_id: str) -> Task:
-        return State(self._tasks, self._records).get(task_id)
+        return State(self.view.tasks, self.view.records).get(task_id)
 
     def ready(self) -> list[Task]:
-        return ready(self._tasks.values(), self._tasks, self.retry_backoff)
+        return ready(self.view.tasks.values(), self.view.tasks, self.retry_backoff)
 
     def next_rested(self) -> float | None:
         """When a task resting after a failed attempt becomes ready (the board as last fetched)."""
-        open_ids = [k[2] for k in list(self._queue)]  # the open tasks only; list() copies at once
-        return next_rested((self._tasks[i] for i in open_ids if i in self._tasks), self.retry_backoff)
+        open_ids = [k[2] for k in list(self.view.queue)]  # the open tasks only; list() copies at once
+        return next_rested((self.view.tasks[i] for i in open_ids if i in self.view.tasks), self.retry_backoff)
 
     # ------------------------------------------------------------ changing
 
@@ -176,7 +118,7 @@ class Board(GroupCommit):
                 if t.id in state.tasks:
                     raise GitswarmError(f"a task {t.id} already exists", "choose another id")
             return Outcome("add", list(new), result=list(new))
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def claim(self, worker: str, kinds: Iterable[str] | None = None, goal: str | None = None,
               lease: int | None = None) -> Task | None:
@@ -194,14 +136,14 @@ class Board(GroupCommit):
             self._earlier[t.id] = (int((t.result or {}).get("tokens", 0)), (t.result or {}).get("cost"))
             return Outcome("claim", [claimed], worker=worker, token=claimed.attempts, result=claimed,
                            heartbeats=[worker])
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def heartbeat(self, workers: Iterable[str]) -> None:
         """Renew the leases of these workers' claims: one push of their heartbeat refs, never of
         tasks, so heartbeats do not contend with claims."""
         names = sorted(set(workers))
         if names:
-            self._submit(lambda state: Outcome("heartbeat", [], heartbeats=names))
+            self.commits.submit(lambda state: Outcome("heartbeat", [], heartbeats=names))
 
     def release_held_by(self, names: Iterable[str], why: str, log: Callable[[str], None]) -> None:
         """Hand back every task the board (as last fetched) shows claimed under these names: claims
@@ -231,7 +173,7 @@ class Board(GroupCommit):
                 return None
             new = rules.reclaim(t, reason, dead=dead)
             return Outcome("reclaim", [new], body=reason, result=new)
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def bury(self, task_id: str, reason: str) -> Task | None:
         """A failed task out of attempts: dead, with its last error."""
@@ -241,7 +183,7 @@ class Board(GroupCommit):
                 return None
             new = rules.bury(t, reason)
             return Outcome("bury", [new], body=reason, result=new)
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def complete(self, task_id: str, worker: str, summary: str, commit: str | None = None,
                  token: int | None = None, tokens: int = 0, cost: float | None = None) -> Task:
@@ -249,7 +191,7 @@ class Board(GroupCommit):
             held = _held(state, task_id, worker, token, "complete")
             return _holder_outcome("complete", held, rules.complete(held, worker, summary, commit, tokens=tokens,
                                                                     cost=cost))
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def land(self, task_id: str, worker: str, commit: str, summary: str, token: int | None = None,
              branch: str = "main", tokens: int = 0, replay: bool = False, cost: float | None = None) -> Task:
@@ -268,7 +210,7 @@ class Board(GroupCommit):
                                                                                    cost=cost))
             outcome.refs, outcome.chained = {ref: placed}, replay
             return outcome
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def handoff(self, task_id: str, worker: str, commit: str, summary: str, token: int | None = None,
                 tokens: int = 0, cost: float | None = None) -> Task:
@@ -284,7 +226,7 @@ class Board(GroupCommit):
                                                                                  cost=cost))
             outcome.refs = {queue.land_ref(task_id, held.attempts): commit}
             return outcome
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def complete_attempt(self, task_id: str, worker: str, commit: str, ref: str, summary: str,
                          token: int | None = None, tokens: int = 0, cost: float | None = None) -> Task:
@@ -296,7 +238,7 @@ class Board(GroupCommit):
                                                                                    cost=cost))
             outcome.refs = {ref: commit}
             return outcome
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def train_land(self, holder: str, landed: dict[str, str], main: str, lease: str, note: str) -> list[Task]:
         """The train lands a tested batch: main moves to `main` (a fast-forward of the hub's main,
@@ -313,7 +255,7 @@ class Board(GroupCommit):
             outcome = Outcome("land", done, worker=holder, body=note, result=done)
             outcome.refs = {"refs/heads/main": main, queue.TRAIN_REF: lease}
             return outcome
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def train_return(self, holder: str, task_id: str, reason: str, rejected: bool) -> Task | None:
         """The train gives a queued task back: failed when its commit breaks the tests (`rejected`),
@@ -325,7 +267,7 @@ class Board(GroupCommit):
                 return None
             new = rules.reject(t, reason) if rejected else rules.send_back(t, reason)
             return Outcome("reject" if rejected else "return", [new], worker=holder, body=reason, result=new)
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def update_goal(self, name: str, change: Callable[[GoalRecord | None, State], GoalRecord | None],
                     subject: str, cancel_open: bool = False) -> GoalRecord | None:
@@ -337,7 +279,7 @@ class Board(GroupCommit):
             if new is None or new == state.records.get(name):
                 return None
             return Outcome("goal", [], records=[new], subject=subject, result=new)
-        result = self._submit(apply)
+        result = self.commits.submit(apply)
         if cancel_open and result is not None and result.ended:
             self.cancel_goal_tasks(name, f"goal {name} is {result.status}")
         return result
@@ -349,18 +291,12 @@ class Board(GroupCommit):
             if not found:
                 return None
             return Outcome("cancel", found, body=reason, result=found)
-        return self._submit(apply) or []
+        return self.commits.submit(apply) or []
 
     def fetch_branch(self, branch: str = "main") -> str | None:
         """Fetch a branch of the hub into the local mirror; its tip, or None when it has none.
         Does not wait for a batch being pushed: it touches neither tasks nor the snapshot."""
-        with self._fetching:
-            tip = self.mirror.fetch(branch)
-            ref = f"refs/heads/{branch}"
-            known = self._heads.get(ref)
-            if tip is not None and (known is None or known == tip or self.mirror.repo.descendant_of(tip, known)):
-                self._heads[ref] = tip  # never back: a batch may have pushed past what this fetch saw
-            return tip
+        return self.view.fetch_branch(branch)
 
     def fail(self, task_id: str, worker: str, reason: str, token: int | None = None, tokens: int = 0,
              cost: float | None = None) -> Task:
@@ -368,7 +304,7 @@ class Board(GroupCommit):
             held = _held(state, task_id, worker, token, "fail")
             return _holder_outcome("fail", held, rules.fail(held, worker, reason, tokens=tokens, cost=cost),
                                    body=reason)
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def release(self, task_id: str, worker: str, token: int | None = None, reason: str | None = None,
                 tokens: int = 0, cost: float | None = None) -> Task:
@@ -376,7 +312,7 @@ class Board(GroupCommit):
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "release")
             return _holder_outcome("release", held, rules.release(held, reason, tokens, cost=cost))
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def earlier_spend(self, task_id: str) -> tuple[int, float | None]:
         """Tokens and cost (USD, None: unknown) the task's earlier attempts spent, as its result said
@@ -391,7 +327,7 @@ class Board(GroupCommit):
                 raise GitswarmError(f"{task_id} is {t.status}; only a failed task can be reopened")
             new = rules.reopen(t)
             return Outcome("reopen", [new], result=new)
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
     def cancel(self, task_id: str, reason: str) -> Task:
         def apply(state: State) -> Outcome:
@@ -400,7 +336,7 @@ class Board(GroupCommit):
                 raise GitswarmError(f"{task_id} is {t.status}; only an open or claimed task can be cancelled")
             new = rules.cancel(t, reason)
             return Outcome("cancel", [new], body=reason, result=new)
-        return self._submit(apply)
+        return self.commits.submit(apply)
 
 
 def _check_worker(worker: str) -> None:

@@ -16,9 +16,10 @@ from typing import Callable
 from watchdog.observers import Observer
 
 from . import events as spool
-from . import git, guardserver, record, runarchive, serving
+from . import git, guardserver, runarchive, serving
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_STOPPED, GitswarmError
-from .goal import goal_path, is_goal_path, parse_goal
+from .goal import is_goal_path
+from .goalrecords import GoalRecords
 from .leases import prune_land_refs, reclaim_pass
 from .logs import error, warning
 from .config import CONFIG_PATH, load_config
@@ -81,6 +82,7 @@ class Daemon:
         self.interrupted: int | None = None  # the signal that stopped it
         self.said_idle = 0.0  # when it last said it waits for a goal
         self.waits = Waits(self.board, log)  # failing planners and judges, on their goals' records
+        self.goals = GoalRecords(self.board, self.swarm, log, self._goal_active)
 
     @property
     def stop(self) -> threading.Event:
@@ -184,9 +186,9 @@ class Daemon:
         paths = git.changed_paths(repo, None if old == ZERO or old not in repo else old, new)
         for path in paths:
             if is_goal_path(path):
-                self._goal_changed(path, new)
+                self.goals.changed(path, new)
         if CONFIG_PATH in paths:
-            self._check_settings(new)
+            self.goals.check_settings(new)
         for name, clock in self.clocks.items():  # work landed: the planners may add follow-ups
             self._plan_soon(name)
 
@@ -207,45 +209,19 @@ class Daemon:
             elif t is not None and t.goal in self.clocks and (t.result or {}).get("tokens"):
                 spending.add(t.goal)  # an attempt handed back with what it spent on record
         for name in spending - ended:
-            self._over_budget(name)
+            self.goals.over_budget(name)
         for name in ended:  # tasks it created ended: the planner may follow up; the cycle may be over
-            if self._over_budget(name):
+            if self.goals.over_budget(name):
                 continue
             self._plan_soon(name)
             if self._cycle_over(name):
                 self.clocks[name].judge_due = min(self.clocks[name].judge_due, time.time())
 
-    def _goal_changed(self, path: str, tip: str) -> None:
-        name = Path(path).stem
-        text = self.swarm.read_main(tip, path)
-        if text is None:
-            self._set_record(name, "stopped", tip, f"{path} was deleted from main")
-            return
-        try:
-            goal = parse_goal(path, text)
-            settings = self.swarm.config(tip, goal)  # main's settings and the goal's models, against the host's
-            missing = self.swarm.unresolved(goal, settings)  # endpoints; its commands' programs, in the sandbox
-            if missing is not None:
-                raise missing
-        except GitswarmError as e:
-            self.log(f"goal {name}: invalid: {e}")
-            self._set_record(name, "invalid", tip, str(e))
-            return
-        self._set_record(name, "active", tip, None, budget=goal.budget_tokens)
+    def _goal_active(self, name: str, path: str, tip: str) -> None:
+        """A goal is active from its file at `tip`: its planner runs now, its judge on schedule."""
         self.log(f"goal {name}: {'re-planning' if name in self.clocks else 'planning'} ({path} at {tip[:10]})")
         self.clocks.setdefault(name, GoalClock(judge_due=time.time() + self._judge_every(name, tip)))
         self._plan_soon(name, now=True)
-
-    def _set_record(self, name: str, status: str, source: str, reason: str | None,
-                    budget: int | None = None) -> None:
-        def change(current, state):
-            base = current or record.new_record(name, source)
-            if (base.status, base.source, base.reason, base.budget) == (status, source, reason, budget) \
-                    and current is not None:
-                return None
-            return base.replace(status=status, source=source, reason=reason, budget=budget)
-        self.board.update_goal(name, change, f"goal {name}: {status}" + (f" ({source[:10]})" if source else ""),
-                               cancel_open=status in ("stopped",))
 
     def _adopt_goals(self) -> None:
         """On start: handle the spool, then make sure every goal on main has a record and a clock
@@ -253,44 +229,13 @@ class Daemon:
         self.handle_events()
         tip = self.board.fetch_branch("main")
         self.board.refresh()
-        records = self.board.records()
         if tip is not None:
-            for path in git.list_files(self.board.mirror.repo, tip, limit=100_000):
-                if is_goal_path(path) and Path(path).stem not in self.clocks:
-                    current = records.get(Path(path).stem)
-                    seen = self.swarm.read_main(current.source, path) if current and current.source else None
-                    if current is None or seen != self.swarm.read_main(tip, path):
-                        self._goal_changed(path, tip)
-        if tip is not None:
-            self._check_settings(tip)
+            self.goals.adopt(tip, skip=self.clocks)
+            self.goals.check_settings(tip)
         for name, rec in self.board.records().items():
             if rec.status == "active" and name not in self.clocks:
                 self.clocks[name] = GoalClock(judge_due=time.time() + self._judge_every(name, tip))
                 self._plan_soon(name, now=True)
-
-    def _check_settings(self, tip: str) -> None:
-        """Main's settings changed (or the daemon starts): an active goal that they, with its own
-        `models:`, no longer allow (an endpoint the host does not list) is marked invalid, saying
-        why, so that none of its tasks is claimed; an invalid goal they allow again is re-checked."""
-        for name, rec in self.board.records().items():
-            if rec.status not in ("active", "invalid"):
-                continue
-            text = self.swarm.read_main(tip, goal_path(name))
-            try:
-                goal = parse_goal(goal_path(name), text) if text is not None else None
-            except GitswarmError:
-                continue  # the goal file's own problem: its record says so already
-            if goal is None:
-                continue
-            try:
-                self.swarm.config(tip, goal)
-            except GitswarmError as e:
-                if rec.status == "active":
-                    self.log(f"goal {name}: invalid: {e}")
-                    self._set_record(name, "invalid", tip, str(e))
-                continue
-            if rec.status == "invalid":
-                self._goal_changed(goal_path(name), tip)
 
     # ------------------------------------------------------------ schedules
 
@@ -348,7 +293,7 @@ class Daemon:
             if tokens or cost:
                 self.board.update_goal(name, lambda cur, st: cur.spend(tokens, cost) if cur else None,
                                        f"goal {name}: planner spent {tokens} tokens" + (f", ${cost:.4f}" if cost else ""))
-                self._over_budget(name)
+                self.goals.over_budget(name)
         except Exception as e:
             if self.stop.is_set() or isinstance(e, Stopping):
                 self.log(f"planner {name}: {e}")
@@ -380,22 +325,6 @@ class Daemon:
                 clock.judge_due = time.time() + (retry if retry is not None else self._judge_every(name, None))
             finally:  # even when main cannot be read now (the daemon stopping): the schedule goes on
                 self.wake.set()
-
-    def _over_budget(self, name: str) -> bool:
-        """The circuit breaker: a goal that has spent its token budget stops; no new claim of its
-        tasks is made, and its record says why. Raising the budget in the goal file resumes it."""
-        rec = self.board.records().get(name)
-        if rec is None or rec.budget is None or rec.status != "active":
-            return False
-        used = record.spent(rec, self.board.tasks())
-        if used < rec.budget:
-            return False
-        reason = f"token budget spent: {used} of {rec.budget} tokens"
-        self.log(f"goal {name}: stopped: {reason}")
-        self.board.update_goal(name, lambda cur, st: cur.replace(status="stopped", reason=reason)
-                               if cur and cur.status == "active" else None,
-                               f"goal {name}: stopped, budget spent")  # open tasks wait for more budget
-        return True
 
     def _cycle_over(self, name: str) -> bool:
         rec = self.board.records().get(name)

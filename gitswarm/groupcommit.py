@@ -6,15 +6,20 @@ atomically. When `tasks` moved underneath, git refuses the push: the leader fetc
 requests again on the new tip and pushes again: at once when the fetch brings a new tip (another
 process just pushed), with a growing jittered backoff when refusals repeat (backoff_after).
 
-The Board (gitswarm/board.py) holds the board's state and the requests; this is how they are pushed.
+The Board (gitswarm/board.py) makes the requests and owns a GroupCommit; the board as known
+(gitswarm/boardview.py) is what each batch is built on, and what a push that lands moves forward.
+A batch goes through named steps: take it (_take), build its chain (_build_chain), push it, on a
+refusal fetch and back off (_refused) or find whose change the hub declines (_declined), move the
+view on (_pushed), settle each request.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from . import git, record, rules
 from . import task as T
@@ -55,28 +60,57 @@ class Request:
     deferred: bool = False  # waits for the next batch (one branch update besides tasks per push)
 
 
-class GroupCommit:
-    """The pushing half of Board: `_submit(apply)` queues a request and returns its result. Works on
-    the state Board.__init__ sets up: the mirror, the tip and the tasks as known, the queue of
-    requests, the heartbeat refs pushed, the backoff."""
+class View(Protocol):
+    """What the group commit needs of the board it pushes (gitswarm/boardview.py's BoardView): the
+    tip and the other branches' tips as known, a batch's starting state, a fetch, and being told
+    that a push landed."""
+    tip: str | None
+    heads: dict[str, str]
 
-    def _submit(self, apply: Callable[[State], Outcome | None]) -> Any:
+    def state(self) -> State: ...
+
+    def refresh(self) -> None: ...
+
+    def fetch_branch(self, branch: str) -> str | None: ...
+
+    def pushed(self, chain: str | None, state: State, updates: dict[str, str]) -> None: ...
+
+
+class GroupCommit:
+    """Pushes the board's changes, several requests to one push: `submit(apply)` queues a request
+    and returns its result. `lock` is held while the mirror and the view change: by the thread
+    that leads a batch, and by the board while it refreshes or closes."""
+
+    def __init__(self, mirror: git.Mirror, view: View, lock: threading.Lock, *, max_tries: int = 200,
+                 author: tuple[str, str] | None = None):
+        self.mirror = mirror
+        self.view = view
+        self.lock = lock
+        self.max_tries = max_tries
+        self.author = author  # of the board's own commits; None: git's user, asked once
+        self.pushes = 0
+        self.rejected_pushes = 0
+        # Contention, learnt from rejected pushes: how long to back off (grows on each rejection,
+        # halves on each success). While it is non-zero the board is busy with other writers, so a
+        # batch starts from a fresh fetch instead of a push that would surely be refused.
+        self.backoff = 0.0
+        self._beats: dict[str, str | None] = {}  # worker -> its heartbeat ref on the hub, as we left it
+        self._pending: list[Request] = []
+        self._cond = threading.Condition()  # guards _pending and _leading
+        self._leading = False
+
+    # ------------------------------------------------------------ the queue
+
+    def submit(self, apply: Callable[[State], Outcome | None]) -> Any:
         """Queue a request; lead a batch when no thread leads, else wait to be woken when one
         ends. A thread whose request a leader pushed returns at once (a plain lock is not fair:
         the thread that just pushed would take it again and push batches of one)."""
         request = Request(apply)
         with self._cond:
             self._pending.append(request)
-        while True:
-            with self._cond:
-                while not request.done and self._leading:
-                    self._cond.wait()
-                if request.done:
-                    break
-                self._leading = True
-                batch, self._pending = self._pending, []
+        while (batch := self._take(request)) is not None:
             try:
-                with self._leader:
+                with self.lock:
                     self._run(batch)
             finally:
                 with self._cond:
@@ -85,6 +119,18 @@ class GroupCommit:
         if request.error is not None:
             raise request.error
         return request.outcome.result if request.outcome else None
+
+    def _take(self, request: Request) -> list[Request] | None:
+        """Wait while another thread leads; None once `request` is done, else lead: take every
+        request pending."""
+        with self._cond:
+            while not request.done and self._leading:
+                self._cond.wait()
+            if request.done:
+                return None
+            self._leading = True
+            batch, self._pending = self._pending, []
+            return batch
 
     def _run(self, batch: list[Request]) -> None:
         try:
@@ -100,91 +146,49 @@ class GroupCommit:
             with self._cond:
                 self._pending[:0] = deferred
 
+    # ------------------------------------------------------------ a batch
+
     def _run_batch(self, batch: list[Request]) -> None:
-        fresh = self.tip is None or self._backoff > 0
+        """Build the batch's chain on the tip and push it; when refused, refresh and try again
+        (backoff_after); then push the heartbeats over the hub's limit, and settle the requests."""
+        fresh = self.view.tip is None or self.backoff > 0
         if fresh:
-            self._refresh()
+            self.view.refresh()
         later: list[str] = []
         refusals = 0  # this batch's refused pushes in a row
         for _ in range(self.max_tries):
-            state = State(self._tasks, self._records, self.retry_backoff, self._queue, heads=self._heads)
+            state = self.view.state()
             chain = self._build_chain(batch, state)
-            unsure = any(r.error is not None or (r.outcome is None and not r.deferred) for r in batch)
-            if unsure and not fresh:  # "nothing ready" or an error may come from a stale view
-                self._refresh()
+            if not fresh and _unsure(batch):  # "nothing ready" or an error may come from a stale view
+                self.view.refresh()
                 fresh = True
                 continue
-            beating = sorted({w for r in batch if r.outcome for w in r.outcome.heartbeats})
-            beating, later = beating[:MAX_HEARTBEATS], beating[MAX_HEARTBEATS:]  # the hub's limit a push
-            if chain == self.tip and not beating:
+            beating, later = _beating(batch)
+            if chain == self.view.tip and not beating:
                 break
-            updates = {BOARD_REF: chain} if chain != self.tip else {}
-            for r in batch:
-                updates.update(r.outcome.refs if r.outcome else {})
-            beats = self._beat_commits(beating)
-            updates.update(beats)
+            updates, beats = self._updates(batch, chain, beating)
             try:
                 self.pushes += 1
                 self.mirror.push(updates, atomic=len(updates) > 1)
             except PushRace as race:
-                self.rejected_pushes += 1
-                replayed: set[str] = set()
-                for r in batch:  # work that must be rebased: its branch moved
-                    moved = [b for b in race.branches
-                             if r.outcome and (f"refs/heads/{b}" in r.outcome.refs or b in r.outcome.refs)]
-                    if moved and r.outcome.chained:
-                        replayed.update(moved)  # the board replays it onto the new tip: fetch that
-                    elif moved:
-                        r.error, r.done = BranchMoved(moved[0]), True
-                heads = dict(self._heads)
-                for b in sorted(replayed):
-                    self.fetch_branch(b)
-                progress = self._heads != heads  # a landing's branch moved: another's landing
-                for ref in beats:  # a heartbeat ref moved: another process beats under that name
-                    if ref in race.branches:
-                        self._beats.pop(ref.rsplit("/", 1)[1], None)
-                batch = [r for r in batch if not r.done]
                 refusals += 1
-                moved = False
-                if refusals == 1:  # did someone else's push win? the fetches say
-                    pushed_on = self.tip
-                    self._refresh()
-                    moved = progress or self.tip != pushed_on
-                self._backoff, most = backoff_after(self._backoff, refusals, moved)
-                time.sleep(random.uniform(0, most))  # full jitter
-                if not moved:
-                    self._refresh()
+                batch = self._refused(batch, race, beats, refusals)
                 fresh = True
                 continue
             except GitError:
                 # a failure that does not say whether the hub took the push: ask the hub
-                self._refresh()
+                self.view.refresh()
                 if not self._landed(chain):
                     raise
-                self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})
+                self._remember(beats)
                 break  # it did: the snapshot is the hub's now
             except PushDeclined as e:
-                changing = [r for r in batch if r.outcome is not None]
-                if len(changing) > 1:  # find whose change the hub refuses: push them one by one
-                    for r in changing:
-                        self._run_batch([r])
-                else:
-                    changing[0].error = e
+                self._declined(batch, e)
                 break
-            for t in state.changed.values():
-                self._queue.update(self._tasks.get(t.id), t)
-            self._unsaved += len(state.changed)
-            self.tip, self._tasks, self._records = chain, state.tasks, state.records
-            self._maintain()
-            self._heads.update({ref: sha for ref, sha in updates.items()
-                                if ref.startswith("refs/heads/") and ref != BOARD_REF})
-            self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})
-            for ref, sha in beats.items():  # keep the chain reachable here: gc packs it, never prunes it
-                self.mirror.keep(ref.removeprefix("refs/gitswarm/"), sha)
-            self._backoff = self._backoff / 2 if self._backoff > MIN_BACKOFF else 0.0
+            self._pushed(state, chain, updates, beats)
             break
         else:
-            raise GitswarmError(f"gave up after {self.max_tries} rejected pushes to {self.remote}",
+            raise GitswarmError(f"gave up after {self.max_tries} rejected pushes to {self.mirror.remote}",
                                 "the board is very busy; try again, or batch changes in one process")
         if later:  # beats over the hub's limit go in further pushes, before the batch's callers return
             self._run_batch([Request(lambda state: Outcome("heartbeat", [], heartbeats=later))])
@@ -194,7 +198,7 @@ class GroupCommit:
 
     def _build_chain(self, batch: list[Request], state: State) -> str | None:
         """Apply each request in turn; one commit each, chained on the tip. The chain's last commit."""
-        parent = self.tip
+        parent = self.view.tip
         branches: set[str] = set()
         for r in batch:
             r.error, r.outcome, r.deferred = None, None, False
@@ -208,14 +212,7 @@ class GroupCommit:
                 if not outcome.tasks and not outcome.records:  # a heartbeat: no board change
                     r.outcome = outcome
                     continue
-                files = {t.path: T.dump(t) for t in outcome.tasks}
-                files.update({r.path: record.dump(r) for r in outcome.records})
-                info = rules.CommitInfo(outcome.action, [t.id for t in outcome.tasks], outcome.worker,
-                                        outcome.token)
-                changes = [rules.Change(path, _dump_or_none(state, path), data) for path, data in files.items()]
-                rules.check_commit(info, changes, lambda i: i in state.tasks,  # the hook's own rules
-                                   lapsed=lambda claim: True,  # a lapse only the hub can tell: its clock
-                                   trainer=lambda worker: True)  # and who holds the train: its ref
+                files = _checked_files(outcome, state)
             except GitswarmError as e:
                 r.error = e
                 continue
@@ -232,11 +229,70 @@ class GroupCommit:
             r.outcome = outcome
         return parent
 
+    def _updates(self, batch: list[Request], chain: str | None,
+                 beating: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """The push: {ref: commit} for tasks (when the chain moves it), the other refs the requests
+        move, and a heartbeat commit per beating worker; and those heartbeat commits alone."""
+        updates = {BOARD_REF: chain} if chain != self.view.tip else {}
+        for r in batch:
+            updates.update(r.outcome.refs if r.outcome else {})
+        beats = self._beat_commits(beating)
+        updates.update(beats)
+        return updates, beats
+
+    def _pushed(self, state: State, chain: str | None, updates: dict[str, str], beats: dict[str, str]) -> None:
+        """The hub took the push: the view moves on, the backoff halves."""
+        self.view.pushed(chain, state, updates)
+        self._remember(beats)
+        for ref, sha in beats.items():  # keep the chain reachable here: gc packs it, never prunes it
+            self.mirror.keep(ref.removeprefix("refs/gitswarm/"), sha)
+        self.backoff = self.backoff / 2 if self.backoff > MIN_BACKOFF else 0.0
+
+    def _refused(self, batch: list[Request], race: PushRace, beats: dict[str, str],
+                 refusals: int) -> list[Request]:
+        """The hub refused the push (a ref moved underneath): fail the work whose branch moved
+        (unless the board replays it), fetch, back off as backoff_after says. The requests left."""
+        self.rejected_pushes += 1
+        replayed = _fail_moved(batch, race)
+        heads = dict(self.view.heads)
+        for b in sorted(replayed):
+            self.view.fetch_branch(b)
+        progress = self.view.heads != heads  # a landing's branch moved: another's landing
+        for ref in beats:  # a heartbeat ref moved: another process beats under that name
+            if ref in race.branches:
+                self._beats.pop(ref.rsplit("/", 1)[1], None)
+        batch = [r for r in batch if not r.done]
+        moved = False
+        if refusals == 1:  # did someone else's push win? the fetches say
+            pushed_on = self.view.tip
+            self.view.refresh()
+            moved = progress or self.view.tip != pushed_on
+        self.backoff, most = backoff_after(self.backoff, refusals, moved)
+        time.sleep(random.uniform(0, most))  # full jitter
+        if not moved:
+            self.view.refresh()
+        return batch
+
+    def _declined(self, batch: list[Request], e: PushDeclined) -> None:
+        """The hub's guard refused the push: when several requests changed the board, push them one
+        by one to find whose change it refuses; else that request gets the refusal."""
+        changing = [r for r in batch if r.outcome is not None]
+        if len(changing) > 1:
+            for r in changing:
+                self._run_batch([r])
+        else:
+            changing[0].error = e
+
     def _landed(self, chain: str | None) -> bool:
         """Whether the hub's tasks holds our chain (its tip is the chain or comes after it)."""
-        if chain is None or self.tip is None:
+        tip = self.view.tip
+        if chain is None or tip is None:
             return False
-        return self.tip == chain or self.mirror.repo.descendant_of(self.tip, chain)
+        return tip == chain or self.mirror.repo.descendant_of(tip, chain)
+
+    def _remember(self, beats: dict[str, str]) -> None:
+        """The hub holds these heartbeat commits: each worker's next beat goes on its own."""
+        self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})
 
     def _beat_commits(self, workers: list[str]) -> dict[str, str]:
         """A new heartbeat commit per worker, each on its last one (fast-forward only, like
@@ -275,6 +331,44 @@ def backoff_after(backoff: float, refusals: int, moved: bool) -> tuple[float, fl
         return backoff, MIN_BACKOFF
     backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, backoff * 2))
     return backoff, backoff
+
+
+def _unsure(batch: list[Request]) -> bool:
+    """Whether a request failed or found nothing to do: that may come from a stale view."""
+    return any(r.error is not None or (r.outcome is None and not r.deferred) for r in batch)
+
+
+def _beating(batch: list[Request]) -> tuple[list[str], list[str]]:
+    """The workers whose heartbeat refs the batch moves: (in this push, in further pushes): the
+    hub takes at most MAX_HEARTBEATS a push."""
+    beating = sorted({w for r in batch if r.outcome for w in r.outcome.heartbeats})
+    return beating[:MAX_HEARTBEATS], beating[MAX_HEARTBEATS:]
+
+
+def _fail_moved(batch: list[Request], race: PushRace) -> set[str]:
+    """After a refused push, the work that must be rebased because its branch moved fails with
+    BranchMoved, unless the board replays it onto the new tip: the branches to fetch for that."""
+    replayed: set[str] = set()
+    for r in batch:
+        moved = [b for b in race.branches
+                 if r.outcome and (f"refs/heads/{b}" in r.outcome.refs or b in r.outcome.refs)]
+        if moved and r.outcome.chained:
+            replayed.update(moved)
+        elif moved:
+            r.error, r.done = BranchMoved(moved[0]), True
+    return replayed
+
+
+def _checked_files(outcome: Outcome, state: State) -> dict[str, bytes]:
+    """The files a request's commit writes, checked by the hook's own rules first."""
+    files = {t.path: T.dump(t) for t in outcome.tasks}
+    files.update({g.path: record.dump(g) for g in outcome.records})
+    info = rules.CommitInfo(outcome.action, [t.id for t in outcome.tasks], outcome.worker, outcome.token)
+    changes = [rules.Change(path, _dump_or_none(state, path), data) for path, data in files.items()]
+    rules.check_commit(info, changes, lambda i: i in state.tasks,  # the hook's own rules
+                       lapsed=lambda claim: True,  # a lapse only the hub can tell: its clock
+                       trainer=lambda worker: True)  # and who holds the train: its ref
+    return files
 
 
 def _dump_or_none(state: State, path: str) -> bytes | None:

@@ -21,15 +21,15 @@ from __future__ import annotations
 import threading
 import time
 
-from . import checkout, git, queue
-from .batch import TESTED, Batch, one_commit, stamp
-from .errors import BranchMoved, GitError, GitswarmError, PushDeclined
+from . import checkout, queue
+from .batch import TESTED, Batch, stamp
+from .errors import BranchMoved, GitswarmError, PushDeclined
 from .goal import Goal
 from .roles import Stopping, Swarm
-from .workrules import check_may_change
 from .task import Task
 from .text import printable
 from .trainlease import TrainLease
+from .trainreplay import replay
 
 LEASE = 60  # seconds without a renewal after which another process may take the train over
 POLL = 1.0  # seconds between looks at tests in flight, main and the queue
@@ -165,47 +165,13 @@ class Train:
             return None
 
     def _build(self, tasks: list[Task], base: str, goal: Goal, speculative: bool) -> Batch | None:
-        """Replay the tasks' commits onto `base`, one commit each; those that do not replay go back
-        to a worker (on main's own tip; on a speculative base they wait for the next batch)."""
-        repo = self.board.mirror.repo
-        self._fetch(tasks)
-        kept, commits, tip = [], [], base
-        for t in tasks:
-            handed = t.result["commit"] if t.result else ""
-            try:
-                if handed not in repo:
-                    raise GitswarmError(f"its commit {handed[:10]} is not on the hub (refs/gitswarm/land/{t.id}/...)")
-                if tip == handed or repo.descendant_of(tip, handed):
-                    raise GitswarmError(f"its commit {handed[:10]} is already on main")
-                since = repo.merge_base(handed, base)
-                check_may_change(git.changed_paths(repo, str(since) if since else None, handed), t.id, "the work",
-                                 goal.path, goal.may_change)
-            except GitswarmError as e:
-                self._give_back(t, f"the train cannot land it: {e.message}", rejected=True)
-                continue
-            replayed = one_commit(repo, handed, tip)
-            if replayed is None:
-                if not speculative:
-                    self._give_back(t, f"its commit {handed[:10]} does not replay onto main at {base[:10]} (a "
-                                    "conflict with work landed since): redo it on the new main", rejected=False)
-                continue
-            kept.append(t)
-            commits.append(replayed)
-            tip = replayed
+        """A batch of the tasks' commits replayed onto `base` (gitswarm/trainreplay.py); None when
+        none replays."""
+        kept, commits = replay(self.board, tasks, base, goal, speculative, self._give_back)
         if not kept:
             return None
         self.numbered += 1
         return Batch(self.numbered, goal, base, kept, commits)
-
-    def _fetch(self, tasks: list[Task]) -> None:
-        """Bring the tasks' handed-off commits from their land refs into the mirror."""
-        repo = self.board.mirror.repo
-        wanted = [queue.land_ref(t.id, t.attempts) for t in tasks if t.result and t.result["commit"] not in repo]
-        try:
-            self.board.mirror.fetch_refs(wanted)
-        except GitError:  # one missing ref fails the whole fetch: fetch those that exist
-            there = self.board.mirror.remote_refs(queue.LAND_PREFIX + "*")
-            self.board.mirror.fetch_refs([r for r in wanted if r in there])
 
     # ------------------------------------------------------------ testing
 

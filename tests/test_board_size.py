@@ -62,11 +62,11 @@ def test_a_fresh_client_parses_only_what_changed_since_the_saved_board(hub: Path
         claimed = other.claim("w")
     fresh = Board(str(hub))
     fresh.refresh()
-    assert fresh._parsed == 1  # the claimed task's file, not 600
+    assert fresh.view.parsed == 1  # the claimed task's file, not 600
     assert fresh.find(claimed.id) == claimed
     full = Board(str(hub), cache=isolated / "other-cache")  # no saved board: parses every file
     full.refresh()
-    assert full._parsed == 600
+    assert full.view.parsed == 600
     assert fresh.tasks() == full.tasks() and [t.id for t in fresh.ready()] == [t.id for t in full.ready()]
     fresh.close(), full.close()
 
@@ -78,7 +78,7 @@ def test_a_damaged_saved_board_is_ignored(hub: Path):
     (board.mirror.path / snapshot.FILE).write_text('{"format": 1, "tasks": [[')
     with Board(str(hub)) as fresh:
         fresh.refresh()
-        assert fresh._parsed == 600 and len(fresh.tasks()) == 600
+        assert fresh.view.parsed == 600 and len(fresh.tasks()) == 600
 
 
 def loose(repo: Path) -> dict[str, int]:
@@ -112,10 +112,10 @@ def test_the_mirror_is_packed_once_loose_objects_pile_up(hub: Path):
     board = Board(str(hub))
     board.add(tasks_of(3))
     pile_up_loose_objects(board)
-    board.maintain_every = 10**6
+    board.view.maintain_every = 10**6
     board.claim("w")
     assert not packed(board.mirror.path)  # not yet: maintenance comes every maintain_every moves
-    board.maintain_every = 1
+    board.view.maintain_every = 1
     board.claim("w")
     assert packed(board.mirror.path)
     assert board.find(board.claim("w").id).status == "claimed"  # the reopened mirror works
@@ -126,7 +126,7 @@ def test_a_board_that_only_fetches_maintains_its_mirror_too(hub: Path, isolated:
     writer, watcher = Board(str(hub)), Board(str(hub), cache=isolated / "watcher")
     watcher.refresh()
     pile_up_loose_objects(watcher)
-    watcher.maintain_every = 3  # moves of its tip: its first fetch was the first
+    watcher.view.maintain_every = 3  # moves of its tip: its first fetch was the first
     writer.add([T.new_task("one")])
     watcher.refresh()
     assert not packed(watcher.mirror.path)
@@ -140,7 +140,7 @@ def test_a_board_takes_a_fresh_libgit2_handle_every_few_moves(hub: Path, isolate
     """libgit2 keeps every delta base it resolved per open pack (up to 16 MiB each): a long-lived
     Board drops them by reopening its mirror; reads and writes go on across the swap."""
     writer, watcher = Board(str(hub)), Board(str(hub), cache=isolated / "watcher")
-    watcher.reopen_every = 2
+    watcher.view.reopen_every = 2
     handles: list = []  # held, so that no two handles ever share an id()
     for i in range(6):
         writer.add([T.new_task(f"task {i}")])

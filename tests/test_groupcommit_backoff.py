@@ -48,7 +48,7 @@ def test_a_claim_refused_because_another_process_pushed_retries_on_the_new_tip_a
         assert a.claim("wa").id == second.id
         assert a.rejected_pushes == 1
         assert decisions == [((0.0, 1, True), (0.0, MIN_BACKOFF))]
-        assert a._backoff == 0.0  # nothing learnt: the next batch pushes without a fetch first
+        assert a.commits.backoff == 0.0  # nothing learnt: the next batch pushes without a fetch first
 
 
 def test_a_refusal_that_brings_no_new_tip_backs_off(hub, tmp_path, decisions):
