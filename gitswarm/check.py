@@ -20,7 +20,7 @@ from .git import ZERO, HookRepo
 from .goal import GOALS_DIR, MAX_FILE_BYTES as GOAL_MAX, goal_errors, is_goal_path
 from .prompts import OVERRIDE_DIR, VARIABLES, PromptError, fill
 from .text import printable
-from .yamlfile import unknown_hint
+from .validate import unknown_hint
 
 MAIN_REF = "refs/heads/main"
 REGULAR = ("100644", "100755")

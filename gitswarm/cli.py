@@ -251,7 +251,7 @@ def _seconds(text: str, option: str) -> int:
 
 
 def _duration(text: str, option: str) -> float:
-    from .config import parse_duration
+    from .validate import parse_duration
 
     try:
         value = parse_duration(text)

@@ -41,7 +41,8 @@ from .install import init
 from .record import spent, spent_cost
 from .task import NAME_RE
 from .text import printable
-from .yamlfile import load_yaml, shown, typename, unknown_hint
+from .validate import shown, typename, unknown_hint
+from .yamlfile import load_yaml
 
 VARIANT_FIELDS = ("settings", "goal", "prompts", "price", "workers")
 IDENTITY = {"GIT_AUTHOR_NAME": "gitswarm eval", "GIT_AUTHOR_EMAIL": "eval@gitswarm.invalid",
