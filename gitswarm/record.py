@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from . import task as T
 from .errors import TaskInvalid
 from .text import TEXT_MAX
-from .yamlfile import load_yaml
+from .yamlfile import dump_yaml, load_yaml
 
 STATES = ("active", "done", "stopped", "invalid")
 DECISIONS = ("continue", "done", "stop")
@@ -79,7 +79,7 @@ def name_from_path(path: str) -> str | None:
 
 
 def dump(record: GoalRecord) -> bytes:
-    return T.dump_mapping(record.to_dict())
+    return dump_yaml(record.to_dict())
 
 
 def parse(data: bytes, path: str) -> GoalRecord:

@@ -14,17 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Container, Iterable, Mapping
 
-import yaml
-
 from .errors import TaskInvalid
 from .text import TEXT_MAX
 from .validate import Fields, typename
-from .yamlfile import load_yaml
-
-try:  # libyaml is an order of magnitude faster; PyPI wheels ship it
-    _Dumper: Any = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover
-    _Dumper = yaml.SafeDumper
+from .yamlfile import dump_yaml, load_yaml
 
 MAX_FILE_BYTES = 64 * 1024
 MAX_LEASE = 7 * 24 * 3600
@@ -315,13 +308,7 @@ class BoardFields(Fields):
 # ---------------------------------------------------------------- dumping
 
 def dump(task: Task) -> bytes:
-    return dump_mapping(task.to_dict())
-
-
-def dump_mapping(doc: dict[str, Any]) -> bytes:
-    """A board file's YAML: fields in their order, block style, UTF-8."""
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100).encode("utf-8")
+    return dump_yaml(task.to_dict())
 
 
 def new_task(title: str, description: str = "", *, kind: str = "work", goal: str | None = None,

@@ -14,8 +14,9 @@ from .validate import Fail
 
 try:  # libyaml is an order of magnitude faster; PyPI wheels ship it
     _Loader: Any = yaml.CSafeLoader
+    _Dumper: Any = yaml.CSafeDumper
 except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+    _Loader, _Dumper = yaml.SafeLoader, yaml.SafeDumper
 
 _SCALAR, _ALIAS, _MAP, _SEQ = yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
 _END_MAP, _END_SEQ = yaml.MappingEndEvent, yaml.SequenceEndEvent
@@ -82,6 +83,13 @@ def load_yaml(text: str | bytes, path: str, fail: Fail | None = None, max_bytes:
     except (ValueError, OverflowError) as e:  # a date that does not exist, an integer of 5,000 digits
         raise fail(None, f"not valid YAML: a value cannot be read ({' '.join(str(e).split())[:200]})",
                    "quote the value to make it text") from None
+
+
+def dump_yaml(doc: Any) -> bytes:
+    """A board file's YAML (a task, a goal record, a run's record): keys in their order, block
+    style, UTF-8."""
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=100).encode("utf-8")
 
 
 def _where(frames: list[list[Any]]) -> str | None:

@@ -101,10 +101,13 @@ def test_one_bad_goal_record_does_not_stop_a_board_refresh(hub: Path):
     files = {task.path: T.dump(task), "goals/good.yaml": good}
     bad = {f"goals/bad{i}.yaml": data.replace(b"name: g\n", f"name: bad{i}\n".encode())
            for i, (_, data, _, _) in enumerate(FILES)}
+    broken = T.new_task("Created on February 30")  # unquoted: safe_load's own ValueError, before
+    bad[broken.path] = T.dump(broken).replace(f"created: '{broken.created}'".encode(), b"created: 2026-02-30")
     write_unguarded(hub, {**files, **bad}, "goal: bad records")
     with Board(str(hub)) as board:
         board.refresh()
         assert [t.id for t in board.tasks()] == [task.id]
         assert set(board.records()) == {"good"}
         assert len(board.problems) == len(bad), board.problems
-        assert all(p.startswith("goals/bad") for p in board.problems), board.problems
+        assert sorted(p.split(":")[0] for p in board.problems) == sorted(bad), board.problems
+        assert any("a value cannot be read (day is out of range" in p for p in board.problems), board.problems
