@@ -2,7 +2,7 @@
 overrides (.gitswarm/prompts/<name>.md) at once, before they reach a running swarm: `gitswarm
 check` on a clone's working tree, and the hub's pre-receive hook on what a push changes on main.
 Both run the validators of gitswarm.goal and gitswarm.config in their collecting mode
-(gitswarm.yamlfile.Collect), and gitswarm.prompts' own filling of a template: one validator each,
+(gitswarm.validate.Collect), and gitswarm.prompts' own filling of a template: one validator each,
 and each error names the file, the field and the fix ("did you mean 'model'?").
 
 What depends on the host that serves main (its model endpoints, whether agents may reach its

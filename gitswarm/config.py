@@ -237,7 +237,7 @@ def parse_role_overrides(doc: Any, path: str, field_name: str, endpoints: Endpoi
     With the host's `endpoints`, an `endpoint` or `base_url` becomes the name of the host endpoint
     it chooses (`endpoint`), and one the host does not allow is refused; without them (a goal
     parsed apart from any host) both are kept as written, for Config.for_goal to choose. `collect`:
-    how a bad setting is met (default: raised; gitswarm.yamlfile.Collect)."""
+    how a bad setting is met (default: raised; gitswarm.validate.Collect)."""
     prefix = f"{field_name}." if field_name else ""
     if not isinstance(doc, dict):
         raise ConfigInvalid(path, field_name or None, f"must be a mapping of settings, not {typename(doc)}",

@@ -193,15 +193,16 @@ class Fields:
 
     def list_of(self, name: str, value: Any, item: Callable[[str, Any], T], most: int, what: str,
                 hint: str | None = None) -> tuple[T, ...]:
-        """A list of at most `most` items, each checked by `item(field, value)` and listed once."""
+        """A list of at most `most` items, each checked by `item(field, value)` (its value must be
+        hashable) and listed once."""
         if not isinstance(value, list):
             raise self.fail(name, f"must be a list of {what}, not {typename(value)}", hint)
         if len(value) > most:
             raise self.fail(name, f"lists {len(value)} {what}; the limit is {most}", hint)
         out = tuple(item(f"{name}[{i}]", x) for i, x in enumerate(value))
-        for i, x in enumerate(out):
-            if x in out[:i]:
-                raise self.fail(f"{name}[{i}]", f"{shown(x)} is listed twice", "keep one of them")
+        if len(set(out)) < len(out):
+            i = next(i for i, x in enumerate(out) if x in out[:i])
+            raise self.fail(f"{name}[{i}]", f"{shown(out[i])} is listed twice", "keep one of them")
         return out
 
     def known_keys(self, name: str | None, value: dict[Any, Any], keys: tuple[str, ...],
