@@ -35,7 +35,7 @@ from .errors import FileInvalid, GitswarmError
 from .evalreport import FORMAT
 from .evalcheck import run_checks
 from .evalsuite import Entry, Suite, copy_tree
-from .goal import _split as split_front_matter  # goal.py's own reading of a goal file
+from .goal import split_front_matter  # goal.py's own reading of a goal file
 from .goal import goal_errors
 from .install import init
 from .record import spent, spent_cost

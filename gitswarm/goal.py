@@ -55,7 +55,7 @@ from .workrules import PROTECTED
 from .yamlfile import load_yaml
 
 __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
-           "goal_path", "is_goal_path", "task_id_for", "goal_errors"]
+           "goal_path", "is_goal_path", "task_id_for", "goal_errors", "split_front_matter"]
 
 GOALS_DIR = "goals"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
@@ -167,7 +167,7 @@ def _parse(path: str, text: str, collect: Collect) -> Goal:
         raise GoalInvalid(path, None, f"is {size} bytes; the limit is {MAX_FILE_BYTES}",
                           "put long material in the repository and point to it from the goal")
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
-    front, body = _split(path, text)
+    front, body = split_front_matter(path, text)
     v = _Fields(path)
     doc: Any = {}
     if front is not None:
@@ -208,7 +208,7 @@ def _parse(path: str, text: str, collect: Collect) -> Goal:
     )
 
 
-def _split(path: str, text: str) -> tuple[str | None, str]:
+def split_front_matter(path: str, text: str) -> tuple[str | None, str]:
     """(front matter, body); the front matter is None when the file does not open with ---."""
     lines = text.split("\n")
     if lines[0].rstrip() != "---":
