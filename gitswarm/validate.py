@@ -202,7 +202,7 @@ class Fields:
         out = tuple(item(f"{name}[{i}]", x) for i, x in enumerate(value))
         if len(set(out)) < len(out):
             i = next(i for i, x in enumerate(out) if x in out[:i])
-            raise self.fail(f"{name}[{i}]", f"{shown(out[i])} is listed twice", "keep one of them")
+            raise self.fail(f"{name}[{i}]", f"{shown(value[i])} is listed twice", "keep one of them")  # as written
         return out
 
     def known_keys(self, name: str | None, value: dict[Any, Any], keys: tuple[str, ...],

@@ -51,6 +51,8 @@ def test_a_goal_refuses_a_dependency_on_a_shared_title():
     assert raised.value.field == "tasks[2].depends_on[0]"
     assert "2 tasks have the title 'Same'" in str(raised.value)
     assert parse_goal("goals/g.md", GOAL.format(ref="t-same-1")).tasks[2].depends_on == ("t-same-1",)
+    with pytest.raises(GoalInvalid, match=r"tasks\[2\].depends_on\[1\]: 'Same' is listed twice"):
+        parse_goal("goals/g.md", GOAL.format(ref="t-same-1, Same").replace("- title: Same\n  -", "- title: Other\n  -"))
 
 
 def _goal():
