@@ -2,7 +2,7 @@
 overrides (.gitswarm/prompts/<name>.md) at once, before they reach a running swarm: `gitswarm
 check` on a clone's working tree, and the hub's pre-receive hook on what a push changes on main.
 Both run the validators of gitswarm.goal and gitswarm.config in their collecting mode
-(gitswarm.yamlfile.Collect), and gitswarm.prompts' own filling of a template: one validator each,
+(gitswarm.validate.Collect), and gitswarm.prompts' own filling of a template: one validator each,
 and each error names the file, the field and the fix ("did you mean 'model'?").
 
 What depends on the host that serves main (its model endpoints, whether agents may reach its
@@ -20,7 +20,7 @@ from .git import ZERO, HookRepo
 from .goal import GOALS_DIR, MAX_FILE_BYTES as GOAL_MAX, goal_errors, is_goal_path
 from .prompts import OVERRIDE_DIR, VARIABLES, PromptError, fill
 from .text import printable
-from .yamlfile import unknown_hint
+from .validate import unknown_hint
 
 MAIN_REF = "refs/heads/main"
 REGULAR = ("100644", "100755")

@@ -39,7 +39,7 @@ def seconds(text: str, option: str) -> int:
 
 
 def duration(text: str, option: str) -> float:
-    from .config import parse_duration
+    from .validate import parse_duration
 
     try:
         value = parse_duration(text)

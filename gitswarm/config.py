@@ -15,13 +15,13 @@ the daemon's timings. Pure: the caller reads the file from main's tip and passes
 
 A role's settings are layered: the built-in defaults, then `defaults:` (or `model:`), then the
 role's own section, then a goal's `models:` (`Config.for_goal`). Durations are seconds or text
-like 30s, 10m, 2h, 1h30m (`parse_duration`).
+like 30s, 10m, 2h, 1h30m (`gitswarm.validate.parse_duration`).
 
 Where a model is reached, and with which key, is the host's choice (gitswarm.endpoints): main
 chooses among the host's endpoints, by `endpoint: <name>` or by the exact `base_url:` of one, and
 never names a key's variable. The caller passes the host's endpoints in.
 
-Also here, shared with gitswarm.goal: `parse_duration`. YAML is read by gitswarm.yamlfile.
+YAML is read by gitswarm.yamlfile, its fields checked by gitswarm.validate.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from .endpoints import NAME_RE as ENDPOINT_RE, URL_RE, Endpoints, from_environme
 from .errors import FileInvalid
 from .sandbox import network_allowed
 from .text import CONTROL_RE  # the characters task files refuse
-from .yamlfile import Collect, Fail, load_yaml, shown, typename, unknown_hint
+from .validate import Collect, Fields, shown, typename, unknown_hint
+from .yamlfile import load_yaml
 
 CONFIG_PATH = ".gitswarm.yaml"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -55,10 +56,6 @@ MAX_IGNORE = 100
 HOST_ONLY = ("api_key_env",)  # role settings that only the host's endpoints file may give
 FIELDS = ("defaults", "model", *ROLES, "debounce", "max_depth", "lease", "workers", "max_attempts", "retry_backoff")
 
-DURATION_HINT = "write seconds (90) or a duration like 30s, 10m, 2h or 1h30m"
-_DURATION_RE = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)d)?(?:([0-9]+(?:\.[0-9]+)?)h)?"
-                          r"(?:([0-9]+(?:\.[0-9]+)?)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?\Z")
-_NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")
 _MODEL_RE = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}\Z")
 
 
@@ -188,7 +185,8 @@ def config_errors(text: str | None, path: str = CONFIG_PATH) -> list[ConfigInval
 
 def _load(text: str | None, path: str, endpoints: Endpoints | None, collect: Collect) -> Config:
     """load_config's checks; `endpoints` None: none of the host's (config_errors)."""
-    doc = None if text is None else load_yaml(text, path, _failer(path), MAX_FILE_BYTES)
+    v = _Fields(path)
+    doc = None if text is None else load_yaml(text, path, v.fail, MAX_FILE_BYTES)
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
@@ -206,17 +204,16 @@ def _load(text: str | None, path: str, endpoints: Endpoints | None, collect: Col
             collect.add(ConfigInvalid(path, f"{role}.attempts", "is a worker setting: best of N has workers make "
                                       "several attempts at a task", "put it under worker: (or defaults:)"))
         roles[role] = collect(lambda: _finish(RoleConfig(**{**common, **own}), path, role, endpoints), RoleConfig())
-    fail = _failer(path)
     return Config(
         **roles,
-        debounce=collect(lambda: _duration(doc.get("debounce", 2.0), "debounce", fail, low=0.0, high=3600.0), 2.0),
-        max_depth=collect(lambda: _integer(doc.get("max_depth", 2), "max_depth", fail, 0, 5), 2),
-        lease=collect(lambda: _duration(doc.get("lease", 900.0), "lease", fail, low=1.0, high=7 * 86400.0), 900.0),
+        debounce=collect(lambda: v.duration("debounce", doc.get("debounce", 2.0), 0.0, 3600.0), 2.0),
+        max_depth=collect(lambda: v.integer("max_depth", doc.get("max_depth", 2), 0, 5), 2),
+        lease=collect(lambda: v.duration("lease", doc.get("lease", 900.0), 1.0, 7 * 86400.0), 900.0),
         workers=None if doc.get("workers") is None else collect(
-            lambda: _integer(doc["workers"], "workers", fail, 1, 1024), None),
-        max_attempts=collect(lambda: _integer(doc.get("max_attempts", 3), "max_attempts", fail, 1, 1000), 3),
-        retry_backoff=collect(lambda: _duration(doc.get("retry_backoff", 10.0), "retry_backoff", fail, low=0.0,
-                                                high=86400.0), 10.0),
+            lambda: v.integer("workers", doc["workers"], 1, 1024), None),
+        max_attempts=collect(lambda: v.integer("max_attempts", doc.get("max_attempts", 3), 1, 1000), 3),
+        retry_backoff=collect(lambda: v.duration("retry_backoff", doc.get("retry_backoff", 10.0), 0.0, 86400.0),
+                              10.0),
         endpoints=endpoints,
     )
 
@@ -246,12 +243,12 @@ def parse_role_overrides(doc: Any, path: str, field_name: str, endpoints: Endpoi
     With the host's `endpoints`, an `endpoint` or `base_url` becomes the name of the host endpoint
     it chooses (`endpoint`), and one the host does not allow is refused; without them (a goal
     parsed apart from any host) both are kept as written, for Config.for_goal to choose. `collect`:
-    how a bad setting is met (default: raised; gitswarm.yamlfile.Collect)."""
+    how a bad setting is met (default: raised; gitswarm.validate.Collect)."""
     prefix = f"{field_name}." if field_name else ""
     if not isinstance(doc, dict):
         raise ConfigInvalid(path, field_name or None, f"must be a mapping of settings, not {typename(doc)}",
                             f"the settings are: {', '.join(ROLE_FIELDS)}")
-    fail = _failer(path)
+    v = _Fields(path)
     collect = collect or Collect()
     out: dict[str, Any] = {}
     for key, value in doc.items():
@@ -264,11 +261,11 @@ def parse_role_overrides(doc: Any, path: str, field_name: str, endpoints: Endpoi
             collect.add(ConfigInvalid(path, name, "unknown setting",
                                       unknown_hint(key, ROLE_FIELDS, "the settings are")))
         else:
-            checked = collect(lambda: (_ROLE_CHECKS[key](value, name, fail),), ())
+            checked = collect(lambda: (_ROLE_CHECKS[key](v, name, value),), ())
             if checked:
                 out[key] = checked[0]
     if endpoints is not None and ("endpoint" in out or "base_url" in out):
-        out["endpoint"] = endpoints.choose(out.get("endpoint"), out.pop("base_url", None), field_name, fail)
+        out["endpoint"] = endpoints.choose(out.get("endpoint"), out.pop("base_url", None), field_name, v.fail)
     return out
 
 
@@ -300,162 +297,78 @@ def _finish(role: RoleConfig, path: str, field_name: str, endpoints: Endpoints |
 
 # ---------------------------------------------------------------- values
 
-def _failer(path: str) -> Fail:
-    return lambda field_name, problem, hint=None: ConfigInvalid(path, field_name, problem, hint)
+class _Fields(Fields):
+    """The toolkit's checks, with ConfigInvalid as the error, and the role settings' own."""
 
+    def __init__(self, path: str):
+        super().__init__(lambda field_name, problem, hint=None: ConfigInvalid(path, field_name, problem, hint))
 
-def _choice(options: tuple[str, ...], what: str) -> Callable[[Any, str, Fail], str]:
-    def check(value: Any, name: str, fail: Fail) -> str:
-        if not isinstance(value, str) or value not in options:
-            raise fail(name, f"{shown(value)} is not {what}", f"write one of: {', '.join(options)}")
-        return value
-    return check
+    def optional(self, name: str, value: Any, regex: re.Pattern[str], what: str) -> str | None:
+        return None if value is None else self.match(name, value, regex, what)
 
+    def ignore(self, name: str, value: Any) -> tuple[str, ...]:
+        """gitignore patterns, as a list of text (one pattern: a text)."""
+        items = [value] if isinstance(value, str) else value
+        hint = "give gitignore patterns, e.g. ignore: [.aider*, '*.traj.json']"
+        if not isinstance(items, (list, tuple)) or len(items) > MAX_IGNORE:
+            raise self.fail(name, f"must be a list of at most {MAX_IGNORE} patterns, not {shown(value)}", hint)
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not item.strip() or len(item) > 200 or "\n" in item \
+                    or CONTROL_RE.search(item):
+                raise self.fail(f"{name}[{i}]", f"{shown(item)} is not a pattern", hint)
+        return tuple(items)
 
-def _pattern(regex: re.Pattern[str], what: str, optional: bool) -> Callable[[Any, str, Fail], str | None]:
-    def check(value: Any, name: str, fail: Fail) -> str | None:
-        if value is None and optional:
+    def temperature(self, name: str, value: Any) -> float | None:
+        if value is None:
             return None
-        if not isinstance(value, str) or not regex.match(value):
-            raise fail(name, f"{shown(value)} is not valid", f"expected {what}")
-        return value
-    return check
-
-
-def _command(value: Any, name: str, fail: Fail) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise fail(name, f"must be a shell command, not {shown(value)}",
-                   "give the command as text, or leave the setting out")
-    if len(value) > 8192:
-        raise fail(name, f"is {len(value)} characters; the limit is 8192", "put a long command in a script")
-    bad = CONTROL_RE.search(value)
-    if bad:
-        raise fail(name, f"holds a control or invisible character (U+{ord(bad.group()):04X})", "remove it")
-    return value
-
-
-def _ignore(value: Any, name: str, fail: Fail) -> tuple[str, ...]:
-    """gitignore patterns, as a list of text (one pattern: a text)."""
-    items = [value] if isinstance(value, str) else value
-    hint = "give gitignore patterns, e.g. ignore: [.aider*, '*.traj.json']"
-    if not isinstance(items, (list, tuple)) or len(items) > MAX_IGNORE:
-        raise fail(name, f"must be a list of at most {MAX_IGNORE} patterns, not {shown(value)}", hint)
-    for i, item in enumerate(items):
-        if not isinstance(item, str) or not item.strip() or len(item) > 200 or "\n" in item \
-                or CONTROL_RE.search(item):
-            raise fail(f"{name}[{i}]", f"{shown(item)} is not a pattern", hint)
-    return tuple(items)
-
-
-def _temperature(value: Any, name: str, fail: Fail) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 2:
-        raise fail(name, f"{shown(value)} is not a temperature", "give a number from 0 to 2 (or null)")
-    return float(value)
-
-
-def _integer(value: Any, name: str, fail: Fail, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise fail(name, f"must be a whole number, not {shown(value)}", f"give a number from {low} to {high}")
-    if not low <= value <= high:
-        raise fail(name, f"{value} is out of range", f"give a number from {low} to {high}")
-    return value
-
-
-def _limit(low: int, high: int) -> Callable[[Any, str, Fail], int]:
-    return lambda value, name, fail: _integer(value, name, fail, low, high)
-
-
-def _seconds(low: float, high: float) -> Callable[[Any, str, Fail], float]:
-    return lambda value, name, fail: _duration(value, name, fail, low, high)
-
-
-def _duration(value: Any, name: str, fail: Fail, low: float = 1.0, high: float = 7 * 86400.0) -> float:
-    try:
-        seconds = parse_duration(value)
-    except ValueError:
-        raise fail(name, f"{shown(value)} is not a duration", DURATION_HINT) from None
-    if not low <= seconds <= high:
-        raise fail(name, f"{shown(value)} is out of range",
-                   f"give from {_format(low)} to {_format(high)}")
-    return seconds
-
-
-def _format(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
-
-
-def _price(value: Any, name: str, fail: Fail) -> tuple[float, float] | None:
-    hint = "give USD per million tokens: price: {input: 2.5, output: 10} (or one number for both, or null)"
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        unknown = sorted(set(value) - {"input", "output"}, key=str)
-        if unknown:
-            raise fail(f"{name}.{unknown[0]}", "unknown field", unknown_hint(str(unknown[0]), ("input", "output"),
-                                                                              "a price holds"))
-        if set(value) != {"input", "output"}:
-            raise fail(name, "needs both input and output", hint)
-        return _dollars(value["input"], f"{name}.input", fail, hint), _dollars(value["output"], f"{name}.output", fail, hint)
-    both = _dollars(value, name, fail, hint)
-    return both, both
-
-
-def _dollars(value: Any, name: str, fail: Fail, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0 <= value <= 10_000:
-        raise fail(name, f"{shown(value)} is not a price", hint + "; from 0 to 10000")
-    return float(value)
-
-def _attempts(value: Any, name: str, fail: Fail) -> tuple:
-    from .attempts import parse_spec
-
-    return parse_spec(value, name, fail)
-
-
-_ROLE_CHECKS: dict[str, Callable[[Any, str, Fail], Any]] = {
-    "attempts": _attempts,
-    "backend": _choice(BACKENDS, "a backend"),
-    "model": _pattern(_MODEL_RE, "a model name without spaces, e.g. gpt-4o-mini", optional=True),
-    "endpoint": _pattern(ENDPOINT_RE, "the name of one of the host's endpoints, e.g. local", optional=True),
-    "base_url": _pattern(URL_RE, "an http:// or https:// URL, e.g. http://localhost:8000/v1", optional=True),
-    "temperature": _temperature,
-    "timeout": _seconds(1.0, 3600.0),
-    "retries": _limit(0, 100),
-    "command": _command,
-    "prompt_mode": _choice(PROMPT_MODES, "a prompt mode"),
-    "network": _choice(NETWORKS, "a network setting"),
-    "ignore": _ignore,
-    "max_steps": _limit(1, 100_000),
-    "max_tokens": _limit(1, 10_000_000_000),
-    "wall_time": _duration,
-    "max_output": _limit(100, 10_000_000),
-    "price": _price,
-}
-
-
-def parse_duration(text: str | int | float) -> float:
-    """Seconds in a duration: a number of seconds (90, "90", 1.5), or units in the order d, h, m,
-    s with no spaces: "30s", "10m", "2h", "1h30m", "1d", "1.5h". Raises ValueError otherwise."""
-    if isinstance(text, bool):
-        raise ValueError(f"{text!r} is not a duration")
-    if isinstance(text, (int, float)):
-        if not math.isfinite(text) or text < 0:
-            raise ValueError(f"{text!r} is not a duration")
-        return float(text)
-    if not isinstance(text, str):
-        raise ValueError(f"{text!r} is not a duration")
-    value = text.strip()
-    if _NUMBER_RE.match(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 2:
+            raise self.fail(name, f"{shown(value)} is not a temperature", "give a number from 0 to 2 (or null)")
         return float(value)
-    match = _DURATION_RE.match(value)
-    if not value or not match:
-        raise ValueError(f"{text!r} is not a duration; {DURATION_HINT}")
-    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return days * 86400 + hours * 3600 + minutes * 60 + seconds
+
+    def price(self, name: str, value: Any) -> tuple[float, float] | None:
+        hint = "give USD per million tokens: price: {input: 2.5, output: 10} (or one number for both, or null)"
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            self.known_keys(name, dict(sorted(value.items(), key=lambda kv: str(kv[0]))), ("input", "output"),
+                            "a price holds")
+            if set(value) != {"input", "output"}:
+                raise self.fail(name, "needs both input and output", hint)
+            return self.dollars(f"{name}.input", value["input"], hint), self.dollars(f"{name}.output",
+                                                                                    value["output"], hint)
+        both = self.dollars(name, value, hint)
+        return both, both
+
+    def dollars(self, name: str, value: Any, hint: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not 0 <= value <= 10_000:
+            raise self.fail(name, f"{shown(value)} is not a price", hint + "; from 0 to 10000")
+        return float(value)
+
+    def attempts(self, name: str, value: Any) -> tuple:
+        from .attempts import parse_spec
+
+        return parse_spec(value, name, self.fail)
+
+
+_ROLE_CHECKS: dict[str, Callable[[_Fields, str, Any], Any]] = {  # (checks, field, value) -> the setting
+    "attempts": _Fields.attempts,
+    "backend": lambda v, name, value: v.choice(name, value, BACKENDS, "a backend"),
+    "model": lambda v, name, value: v.optional(name, value, _MODEL_RE, "a model name without spaces, e.g. gpt-4o-mini"),
+    "endpoint": lambda v, name, value: v.optional(name, value, ENDPOINT_RE,
+                                                  "the name of one of the host's endpoints, e.g. local"),
+    "base_url": lambda v, name, value: v.optional(name, value, URL_RE,
+                                                  "an http:// or https:// URL, e.g. http://localhost:8000/v1"),
+    "temperature": _Fields.temperature,
+    "timeout": lambda v, name, value: v.duration(name, value, 1.0, 3600.0),
+    "retries": lambda v, name, value: v.integer(name, value, 0, 100),
+    "command": _Fields.command,
+    "prompt_mode": lambda v, name, value: v.choice(name, value, PROMPT_MODES, "a prompt mode"),
+    "network": lambda v, name, value: v.choice(name, value, NETWORKS, "a network setting"),
+    "ignore": _Fields.ignore,
+    "max_steps": lambda v, name, value: v.integer(name, value, 1, 100_000),
+    "max_tokens": lambda v, name, value: v.integer(name, value, 1, 10_000_000_000),
+    "wall_time": _Fields.duration,
+    "max_output": lambda v, name, value: v.integer(name, value, 100, 10_000_000),
+    "price": _Fields.price,
+}

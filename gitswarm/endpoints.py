@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import FileInvalid
-from .yamlfile import load_yaml, shown, typename
+from .validate import Fields, shown, typename
+from .yamlfile import load_yaml
 
 ENDPOINTS_ENV = "GITSWARM_ENDPOINTS"
 OPENAI_URL = "https://api.openai.com/v1"  # the openai client's own default
@@ -135,9 +136,7 @@ def parse_endpoints(text: str, path: str) -> Endpoints:
     if not isinstance(doc, dict):
         raise fail(None, f"must hold a YAML mapping, not {typename(doc)}",
                    "write `endpoints:` with one `<name>: {base_url: ..., api_key_env: ...}` per endpoint")
-    for key in doc:
-        if key not in FIELDS:
-            raise fail(str(key), "unknown field", f"the fields are: {', '.join(FIELDS)}")
+    Fields(fail).known_keys(None, doc, FIELDS)
     listed = doc.get("endpoints")
     if not isinstance(listed, dict) or not listed:
         raise fail("endpoints", "must map at least one name to an endpoint",
@@ -161,9 +160,7 @@ def _endpoint(name: Any, value: Any, fail: Callable[..., EndpointsInvalid]) -> E
                    "letters, digits, '.', '_' or '-', up to 64, starting with a letter or digit")
     if not isinstance(value, dict):
         raise fail(where, f"must be a mapping, not {typename(value)}", "write {base_url: ..., api_key_env: ...}")
-    for key in value:
-        if key not in ENDPOINT_FIELDS:
-            raise fail(f"{where}.{key}", "unknown field", f"an endpoint holds: {', '.join(ENDPOINT_FIELDS)}")
+    Fields(fail).known_keys(where, value, ENDPOINT_FIELDS, "an endpoint holds")
     url = value.get("base_url")
     if not isinstance(url, str) or not URL_RE.match(url):
         raise fail(f"{where}.base_url", f"{shown(url)} is not an http:// or https:// URL",

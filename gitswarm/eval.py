@@ -35,13 +35,14 @@ from .errors import FileInvalid, GitswarmError
 from .evalreport import FORMAT
 from .evalcheck import run_checks
 from .evalsuite import Entry, Suite, copy_tree
-from .goal import _split as split_front_matter  # goal.py's own reading of a goal file
+from .goal import split_front_matter  # goal.py's own reading of a goal file
 from .goal import goal_errors
 from .install import init
 from .record import spent, spent_cost
 from .task import NAME_RE
 from .text import printable
-from .yamlfile import load_yaml, shown, typename, unknown_hint
+from .validate import shown, typename, unknown_hint
+from .yamlfile import load_yaml
 
 VARIANT_FIELDS = ("settings", "goal", "prompts", "price", "workers")
 IDENTITY = {"GIT_AUTHOR_NAME": "gitswarm eval", "GIT_AUTHOR_EMAIL": "eval@gitswarm.invalid",

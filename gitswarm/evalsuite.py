@@ -23,12 +23,12 @@ from typing import Any
 
 from . import sandbox
 from .proc import run_killable
-from .config import DURATION_HINT, parse_duration
 from .errors import FileInvalid, GitswarmError
 from .goal import goal_errors
 from .task import NAME_RE
 from .text import printable
-from .yamlfile import load_yaml, shown, typename, unknown_hint
+from .validate import DURATION_HINT, parse_duration, shown, typename, unknown_hint
+from .yamlfile import load_yaml
 
 SUITES = sandbox.EVAL_SUITES  # the suites shipped in the package, hidden from sandboxed agents
 BUILTIN = "builtin"

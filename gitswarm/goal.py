@@ -43,17 +43,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .config import DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, parse_duration, parse_role_overrides
+from .config import ROLES, ConfigInvalid, parse_role_overrides
 from .errors import FileInvalid
+from .task import ID_RE, TITLE_MAX, UnknownDependency, cycle_text, dependency_id, find_cycle, title_index
+from .text import TEXT_MAX
+from .validate import Collect, Fields, shown, typename, unknown_hint
 from .workrules import PROTECTED
-from .task import ID_RE, cycle_text, find_cycle
-from .yamlfile import Collect, load_yaml, shown, typename, unknown_hint
+from .yamlfile import load_yaml
 
 __all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
-           "goal_path", "is_goal_path", "parse_duration", "task_id_for", "goal_errors"]
+           "goal_path", "is_goal_path", "task_id_for", "goal_errors", "split_front_matter"]
 
 GOALS_DIR = "goals"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
@@ -63,7 +65,6 @@ LAND_MODES = ("train", "direct")
 TASK_FIELDS = ("id", "title", "description", "run", "depends_on", "priority", "attempts")
 MAX_FILE_BYTES = 256 * 1024
 MAX_TASKS = 1000
-_TITLE_MAX, _TEXT_MAX, _COMMAND_MAX = 200, 32 * 1024, 8192
 _NAME_HINT = "a goal's name is its file's: letters, digits, '.', '_' or '-', up to 64, starting with a letter or digit"
 
 
@@ -166,8 +167,8 @@ def _parse(path: str, text: str, collect: Collect) -> Goal:
         raise GoalInvalid(path, None, f"is {size} bytes; the limit is {MAX_FILE_BYTES}",
                           "put long material in the repository and point to it from the goal")
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
-    front, body = _split(path, text)
-    v = _Check(path)
+    front, body = split_front_matter(path, text)
+    v = _Fields(path)
     doc: Any = {}
     if front is not None:
         # a blank line for the opening ---, so that YAML's line numbers are the file's
@@ -190,7 +191,8 @@ def _parse(path: str, text: str, collect: Collect) -> Goal:
         budget_tokens=collect(lambda: v.budget(doc.get("budget")), None),
         judge_every=collect(lambda: v.judge(doc.get("judge")), 600.0),
         test=collect(lambda: v.command("test", doc.get("test")), None),
-        test_timeout=collect(lambda: v.duration("test_timeout", doc.get("test_timeout"), 1800.0), 1800.0),
+        test_timeout=1800.0 if doc.get("test_timeout") is None else collect(
+            lambda: v.duration("test_timeout", doc["test_timeout"]), 1800.0),
         land=collect(lambda: v.land(doc.get("land"), doc.get("test")), "direct"),
         batch=train[0],
         retry_red=train[1],
@@ -206,7 +208,7 @@ def _parse(path: str, text: str, collect: Collect) -> Goal:
     )
 
 
-def _split(path: str, text: str) -> tuple[str | None, str]:
+def split_front_matter(path: str, text: str) -> tuple[str | None, str]:
     """(front matter, body); the front matter is None when the file does not open with ---."""
     lines = text.split("\n")
     if lines[0].rstrip() != "---":
@@ -222,53 +224,18 @@ def _or(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-class _Check:
+class _Fields(Fields):
+    """The toolkit's checks, with GoalInvalid as the error, and a goal's own fields."""
+
     def __init__(self, path: str):
+        super().__init__(lambda field_name, problem, hint=None: GoalInvalid(path, field_name, problem, hint))
         self.path = path
-
-    def fail(self, field_name: str | None, problem: str, hint: str | None = None) -> GoalInvalid:
-        return GoalInvalid(self.path, field_name, problem, hint)
-
-    def text(self, name: str, value: Any, limit: int, *, required: bool = False, single_line: bool = False,
-             hint: str | None = None) -> str:
-        if not isinstance(value, str):
-            raise self.fail(name, f"must be text, not {typename(value)}", hint or "quote it")
-        if required and not value.strip():
-            raise self.fail(name, "must not be empty", hint or "give it some text, or leave the field out")
-        if len(value) > limit:
-            raise self.fail(name, f"is {len(value)} characters; the limit is {limit}", "shorten it")
-        if single_line and "\n" in value:
-            raise self.fail(name, "must be a single line", "put the details in the description")
-        bad = CONTROL_RE.search(value)
-        if bad:
-            raise self.fail(name, f"holds a control or invisible character (U+{ord(bad.group()):04X})",
-                            "remove it; only printable text, newlines and tabs are allowed")
-        return value
-
-    def command(self, name: str, value: Any) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise self.fail(name, f"must be a shell command, not {typename(value)}",
-                            "quote it: " + name.rsplit(".", 1)[-1] + ": 'make test'")
-        return self.text(name, value, _COMMAND_MAX, required=True,
-                         hint="give a shell command, or leave the field out")
-
-    def integer(self, name: str, value: Any, low: int, high: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"must be a whole number, not {shown(value)}", f"give a number from {low} to {high}")
-        if not low <= value <= high:
-            raise self.fail(name, f"{value} is out of range", f"give a number from {low} to {high}")
-        return value
 
     def budget(self, value: Any) -> int | None:
         if value is None:
             return None
         if isinstance(value, dict):
-            for key in value:
-                if key != "tokens":
-                    raise self.fail(f"budget.{key}", "unknown field",
-                                    unknown_hint(key, ("tokens",), "the budget holds"))
+            self.known_keys("budget", value, ("tokens",), "the budget holds")
             if value.get("tokens") is None:
                 return None
             return self.integer("budget.tokens", value["tokens"], 1, 10**12)
@@ -277,24 +244,12 @@ class _Check:
                             "write digits, with _ to group them: budget: 2_000_000")
         return self.integer("budget", value, 1, 10**12)
 
-    def duration(self, name: str, value: Any, default: float) -> float:
-        if value is None:
-            return default
-        try:
-            seconds = parse_duration(value)
-        except ValueError:
-            raise self.fail(name, f"{shown(value)} is not a duration", DURATION_HINT) from None
-        if not 1 <= seconds <= 7 * 86400:
-            raise self.fail(name, f"{shown(value)} is out of range", "give from 1s to 7d")
-        return seconds
-
     def land(self, value: Any, test: Any) -> str:
         if value is None:
             return "train" if test is not None else "direct"
-        if value not in LAND_MODES:
-            raise self.fail("land", f"{shown(value)} is not one of: {', '.join(LAND_MODES)}",
-                            "train: workers hand their work to the landing queue, which tests batches and lands "
-                            "them (the default with test:); direct: each worker tests and lands its own")
+        value = self.choice("land", value, LAND_MODES, hint="train: workers hand their work to the landing queue, "
+                            "which tests batches and lands them (the default with test:); direct: each worker tests "
+                            "and lands its own")
         if value == "train" and test is None:
             raise self.fail("land", "train needs a test: command (the train lands batches that pass it)",
                             "give test:, or write land: direct (or leave land out)")
@@ -305,48 +260,26 @@ class _Check:
             return 32, 0, False
         if not isinstance(value, dict):
             raise self.fail("train", f"must be a mapping, not {typename(value)}", "write train: {batch: 32, retry_red: 0}")
-        for key in value:
-            if key not in ("batch", "retry_red", "pretest"):
-                raise self.fail(f"train.{key}", "unknown field",
-                                unknown_hint(key, ("batch", "retry_red", "pretest"), "train holds"))
+        self.known_keys("train", value, ("batch", "retry_red", "pretest"), "train holds")
         batch = 32 if value.get("batch") is None else self.integer("train.batch", value["batch"], 1, 256)
         retry = 0 if value.get("retry_red") is None else self.integer("train.retry_red", value["retry_red"], 0, 3)
-        pretest = value.get("pretest", False)
-        if not isinstance(pretest, bool):
-            raise self.fail("train.pretest", f"must be true or false, not {shown(pretest)}")
-        return batch, retry, pretest
+        return batch, retry, self.flag("train.pretest", value.get("pretest", False))
 
     def judge(self, value: Any) -> float:
         if value is None:
             return 600.0
         if not isinstance(value, dict):
             raise self.fail("judge", f"must be a mapping, not {typename(value)}", "write judge: {every: 10m}")
-        for key in value:
-            if key != "every":
-                raise self.fail(f"judge.{key}", "unknown field", unknown_hint(key, ("every",), "judge holds"))
-        every = value.get("every")
-        if every is None:
-            return 600.0
-        try:
-            seconds = parse_duration(every)
-        except ValueError:
-            raise self.fail("judge.every", f"{shown(every)} is not a duration", DURATION_HINT) from None
-        if not 1 <= seconds <= 7 * 86400:
-            raise self.fail("judge.every", f"{shown(every)} is out of range", "give from 1s to 7d")
-        return seconds
+        self.known_keys("judge", value, ("every",), "judge holds")
+        return 600.0 if value.get("every") is None else self.duration("judge.every", value["every"])
 
     def may_change(self, value: Any) -> tuple[str, ...]:
         if value is None:
             return ()
         hint = f"write a list of any of: {', '.join(PROTECTED)}, e.g. may_change: [.gitswarm/]"
-        if not isinstance(value, list):
-            raise self.fail("may_change", f"must be a list, not {typename(value)}", hint)
-        for i, item in enumerate(value):
-            if item not in PROTECTED:
-                raise self.fail(f"may_change[{i}]", f"{shown(item)} is not one of {', '.join(PROTECTED)}", hint)
-            if item in value[:i]:
-                raise self.fail(f"may_change[{i}]", f"{item} is listed twice", "keep one of them")
-        return tuple(value)
+        what = "one of " + ", ".join(PROTECTED)
+        return self.list_of("may_change", value, lambda where, item: self.choice(where, item, PROTECTED, what, hint),
+                            64, "protected paths", hint)
 
     def attempts(self, name: str, value: Any) -> tuple:
         from .attempts import parse_spec
@@ -359,10 +292,9 @@ class _Check:
         if not isinstance(value, dict):
             raise self.fail("models", f"must be a mapping of roles, not {typename(value)}",
                             f"write models: {{worker: {{model: gpt-4o}}}}; the roles are: {', '.join(ROLES)}")
+        self.known_keys("models", value, ROLES, "the roles are", "unknown role")
         out: dict[str, dict[str, Any]] = {}
         for role, settings in value.items():
-            if role not in ROLES:
-                raise self.fail(f"models.{role}", "unknown role", unknown_hint(role, ROLES, "the roles are"))
             try:
                 out[role] = parse_role_overrides(settings, self.path, f"models.{role}")
             except ConfigInvalid as e:
@@ -381,7 +313,6 @@ class _Check:
         if len(value) > MAX_TASKS:
             raise self.fail("tasks", f"lists {len(value)} tasks; the limit is {MAX_TASKS}",
                             "split the work over several goals, or let a planner break it down")
-        drafts: list[tuple[str, dict[str, Any]]] = []  # (field name, item)
         seen_titles: dict[str, int] = {}
         ids: dict[str, str] = {}  # id -> field name of the task holding it
         out: list[GoalTask] = []
@@ -390,22 +321,17 @@ class _Check:
             if not isinstance(item, dict):
                 raise self.fail(where, f"must be a mapping, not {typename(item)}",
                                 "write `- title: ...` with optional id, description, run, depends_on, priority")
-            for key in item:
-                if key not in TASK_FIELDS:
-                    raise self.fail(f"{where}.{key}", "unknown field", unknown_hint(key, TASK_FIELDS, "a task holds"))
+            self.known_keys(where, item, TASK_FIELDS, "a task holds")
             if "title" not in item:
                 raise self.fail(f"{where}.title", "missing", "every task needs a one-line title")
-            title = self.text(f"{where}.title", item["title"], _TITLE_MAX, required=True, single_line=True)
+            title = self.text(f"{where}.title", item["title"], TITLE_MAX, required=True, single_line=True)
             occurrence = seen_titles.get(title, 0)
             seen_titles[title] = occurrence + 1
-            if item.get("id") is None:
-                task_id = task_id_for(goal_name, title, occurrence)
-            else:
-                task_id = item["id"]
-                if not isinstance(task_id, str) or not ID_RE.match(task_id):
-                    raise self.fail(f"{where}.id", f"{shown(task_id)} is not a task id",
-                                    "write t- then 2 to 48 lowercase letters, digits or dashes "
-                                    "(t-parser-1), or leave id out to have one derived")
+            task_id = task_id_for(goal_name, title, occurrence) if item.get("id") is None else item["id"]
+            if not isinstance(task_id, str) or not ID_RE.match(task_id):
+                raise self.fail(f"{where}.id", f"{shown(task_id)} is not a task id",
+                                "write t- then 2 to 48 lowercase letters, digits or dashes "
+                                "(t-parser-1), or leave id out to have one derived")
             if task_id in ids:
                 raise self.fail(f"{where}.id", f"{task_id} is also the id of {ids[task_id]}",
                                 "give each task its own id")
@@ -413,59 +339,42 @@ class _Check:
             priority = item.get("priority")
             out.append(GoalTask(
                 id=task_id, title=title,
-                description=self.text(f"{where}.description", _or(item.get("description"), ""), _TEXT_MAX),
+                description=self.text(f"{where}.description", _or(item.get("description"), ""), TEXT_MAX),
                 run=self.command(f"{where}.run", item.get("run")),
                 priority=0 if priority is None else self.integer(f"{where}.priority", priority,
                                                                   -1_000_000, 1_000_000),
                 attempts=self.attempts(f"{where}.attempts", item.get("attempts")),
             ))
-            drafts.append((where, item))
-        return self._resolve(out, drafts)
+        return self._resolve(out, value)
 
-    def _resolve(self, tasks: list[GoalTask], drafts: list[tuple[str, dict[str, Any]]]) -> list[GoalTask]:
+    def _resolve(self, tasks: list[GoalTask], items: list[dict[str, Any]]) -> list[GoalTask]:
         """Turn each task's depends_on (ids or titles in the same list) into ids; refuse cycles."""
-        by_id = {t.id: t for t in tasks}
-        by_title: dict[str, list[str]] = {}
-        for t in tasks:
-            by_title.setdefault(t.title, []).append(t.id)
+        ids, titles = {t.id for t in tasks}, title_index(tasks)
         resolved: list[GoalTask] = []
-        for task, (where, item) in zip(tasks, drafts):
-            refs = item.get("depends_on")
-            if refs is None:
-                refs = []
-            if not isinstance(refs, list):
-                raise self.fail(f"{where}.depends_on", f"must be a list, not {typename(refs)}",
-                                "write depends_on: [<title or id>, ...]")
-            deps: list[str] = []
-            for j, ref in enumerate(refs):
-                name = f"{where}.depends_on[{j}]"
-                if not isinstance(ref, str):
-                    raise self.fail(name, f"{shown(ref)} is not a task's id or title", "quote it")
-                if ref in by_id:
-                    dep = ref
-                elif len(by_title.get(ref, [])) == 1:
-                    dep = by_title[ref][0]
-                elif ref in by_title:
-                    raise self.fail(name, f"{len(by_title[ref])} tasks have the title {ref!r}",
-                                    "give the task you mean an id: and depend on the id")
-                else:
-                    raise self.fail(name, f"no task in tasks has the id or title {ref!r}",
-                                    "name the exact title or the id of another task of this goal")
-                if dep == task.id:
-                    raise self.fail(name, "a task cannot depend on itself", "remove it")
-                if dep in deps:
-                    raise self.fail(name, f"{ref!r} is listed twice", "keep one of them")
-                deps.append(dep)
-            resolved.append(GoalTask(task.id, task.title, task.description, task.run, tuple(deps), task.priority,
-                                     task.attempts))
-        self._refuse_cycles(resolved, drafts)
+        for i, (task, item) in enumerate(zip(tasks, items)):
+            deps = self.list_of(f"tasks[{i}].depends_on", _or(item.get("depends_on"), []),
+                                lambda name, ref: self._dependency(name, ref, task.id, ids, titles), MAX_TASKS,
+                                "titles or ids", "write depends_on: [<title or id>, ...]")
+            resolved.append(replace(task, depends_on=deps))
+        loop = find_cycle({t.id: t.depends_on for t in resolved})
+        if loop:
+            by_id = {t.id: (i, t) for i, t in enumerate(resolved)}
+            titles_text = cycle_text([repr(by_id[x][1].title) for x in loop])
+            raise self.fail(f"tasks[{by_id[loop[0]][0]}].depends_on", f"the tasks depend on each other in a "
+                            f"circle: {titles_text}", "remove one of these dependencies")
         return resolved
 
-    def _refuse_cycles(self, tasks: list[GoalTask], drafts: list[tuple[str, dict[str, Any]]]) -> None:
-        by_id = {t.id: t for t in tasks}
-        where = {t.id: w for t, (w, _) in zip(tasks, drafts)}
-        loop = find_cycle({t.id: t.depends_on for t in tasks})
-        if loop:
-            titles = cycle_text([repr(by_id[x].title) for x in loop])
-            raise self.fail(f"{where[loop[0]]}.depends_on", f"the tasks depend on each other in a "
-                            f"circle: {titles}", "remove one of these dependencies")
+    def _dependency(self, name: str, ref: Any, own: str, ids: set[str], titles: dict[str, list[str]]) -> str:
+        if not isinstance(ref, str):
+            raise self.fail(name, f"{shown(ref)} is not a task's id or title", "quote it")
+        try:
+            dep = dependency_id(ref, ids, titles)
+        except UnknownDependency as e:
+            if e.count:
+                raise self.fail(name, f"{e.count} tasks have the title {ref!r}",
+                                "give the task you mean an id: and depend on the id") from None
+            raise self.fail(name, f"no task in tasks has the id or title {ref!r}",
+                            "name the exact title or the id of another task of this goal") from None
+        if dep == own:
+            raise self.fail(name, "a task cannot depend on itself", "remove it")
+        return dep

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-import yaml
-
 from . import task as T
 from .errors import TaskInvalid
+from .text import TEXT_MAX
+from .yamlfile import dump_yaml, load_yaml
 
 STATES = ("active", "done", "stopped", "invalid")
 DECISIONS = ("continue", "done", "stop")
@@ -79,20 +79,17 @@ def name_from_path(path: str) -> str | None:
 
 
 def dump(record: GoalRecord) -> bytes:
-    return T.dump_mapping(record.to_dict())
+    return dump_yaml(record.to_dict())
 
 
 def parse(data: bytes, path: str) -> GoalRecord:
-    """Parse and validate a goal record; TaskInvalid names the file and the field."""
-    if len(data) > T.MAX_FILE_BYTES:
-        raise TaskInvalid(path, None, f"file is {len(data)} bytes; the limit is {T.MAX_FILE_BYTES}")
-    text = data.decode("utf-8", errors="strict")
-    T._refuse_tags_and_aliases(text, path)
-    doc = yaml.load(text, Loader=T._Loader)
+    """Parse and validate a goal record; TaskInvalid names the file and the field, whatever the
+    bytes (one bad record on a board must not stop a refresh)."""
+    v = T.BoardFields(path)
+    doc = load_yaml(data, path, v.fail, T.MAX_FILE_BYTES)
     if not isinstance(doc, dict) or not set(FIELDS) <= set(doc) <= {*FIELDS, *OPTIONAL}:
         raise TaskInvalid(path, None, f"a goal record holds exactly: {', '.join(FIELDS)} (and may hold "
                                       f"{', '.join(OPTIONAL)})")
-    v = T._Validator(path)
     verdicts = doc["verdicts"]
     if not isinstance(verdicts, list):
         raise TaskInvalid(path, "verdicts", "must be a list")
@@ -101,7 +98,7 @@ def parse(data: bytes, path: str) -> GoalRecord:
         status=v.choice("status", doc["status"], STATES),
         cycle=v.integer("cycle", doc["cycle"], 1, 1_000_000),
         source=None if doc["source"] is None else v.match("source", doc["source"], T.SHA_RE, "a full commit id"),
-        reason=None if doc["reason"] is None else v.text("reason", doc["reason"], 32 * 1024),
+        reason=None if doc["reason"] is None else v.text("reason", doc["reason"], TEXT_MAX),
         tokens=v.integer("tokens", doc["tokens"], 0, 10**15),
         budget=None if doc["budget"] is None else v.integer("budget", doc["budget"], 1, 10**15),
         verdicts=tuple(_verdict(v, i, item) for i, item in enumerate(verdicts)),
@@ -113,13 +110,13 @@ def parse(data: bytes, path: str) -> GoalRecord:
     return record
 
 
-def _verdict(v: T._Validator, i: int, item: Any) -> Verdict:
+def _verdict(v: T.BoardFields, i: int, item: Any) -> Verdict:
     if not isinstance(item, dict) or not {"cycle", "decision", "reasons", "at", "tokens"} <= set(item) \
             <= {"cycle", "decision", "reasons", "at", "tokens", "cost"}:
         raise TaskInvalid(v.path, f"verdicts[{i}]", "holds cycle, decision, reasons, at and tokens (and may hold cost)")
     return Verdict(cycle=v.integer(f"verdicts[{i}].cycle", item["cycle"], 1, 1_000_000),
                    decision=v.choice(f"verdicts[{i}].decision", item["decision"], DECISIONS),
-                   reasons=v.text(f"verdicts[{i}].reasons", item["reasons"], 32 * 1024),
+                   reasons=v.text(f"verdicts[{i}].reasons", item["reasons"], TEXT_MAX),
                    at=v.time(f"verdicts[{i}].at", item["at"]),
                    tokens=v.integer(f"verdicts[{i}].tokens", item["tokens"], 0, 10**15),
                    cost=None if item.get("cost") is None else v.number(f"verdicts[{i}].cost", item["cost"], 0, 10**9))

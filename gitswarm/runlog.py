@@ -94,9 +94,9 @@ def cut_jsonl(entries: list[Any], limit: int) -> bytes:
 
 
 def _yaml(doc: dict[str, Any]) -> bytes:
-    from .task import dump_mapping
+    from .yamlfile import dump_yaml
 
-    return dump_mapping(doc)
+    return dump_yaml(doc)
 
 
 def _run_fields(result: "AgentResult") -> dict[str, Any]:

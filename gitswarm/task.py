@@ -7,25 +7,18 @@ check that both agree on the examples.
 from __future__ import annotations
 
 import dataclasses
+import graphlib
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
-
-import yaml
+from typing import Any, Container, Iterable, Mapping
 
 from .errors import TaskInvalid
 from .statuses import ENDED, STATUSES
-from .text import CONTROL_RE as _CONTROL_RE  # the characters a board file refuses in text
 from .text import TEXT_MAX
-
-try:  # libyaml is an order of magnitude faster; PyPI wheels ship it
-    _Loader: Any = yaml.CSafeLoader
-    _Dumper: Any = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover
-    _Loader, _Dumper = yaml.SafeLoader, yaml.SafeDumper
+from .validate import Fields, typename
+from .yamlfile import dump_yaml, load_yaml
 
 MAX_FILE_BYTES = 64 * 1024
 MAX_LEASE = 7 * 24 * 3600
@@ -39,7 +32,7 @@ ID_RE = re.compile(r"t-[0-9a-z][0-9a-z-]{0,46}[0-9a-z]\Z")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")  # worker and goal names
 SHA_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z\Z")
-_TITLE_MAX, _TEXT_MAX = 200, TEXT_MAX
+TITLE_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -117,28 +110,42 @@ def last_news(claim: Claim, heard: float | None, now: float) -> float | None:
 
 def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
     """A cycle in a dependency graph (node -> the nodes it depends on; nodes outside the graph are
-    ignored), as its path from the first node back to it; None when there is none. Iterative: a
-    chain of any depth is walked without recursion."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    for start in graph:
-        if state.get(start):
-            continue
-        path, stack = [start], [iter(graph[start])]
-        state[start] = 1
-        while stack:
-            dep = next(stack[-1], None)
-            if dep is None:
-                state[path.pop()] = 2
-                stack.pop()
-            elif dep not in graph or state.get(dep) == 2:
-                continue
-            elif state.get(dep) == 1:
-                return path[path.index(dep):] + [dep]
-            else:
-                state[dep] = 1
-                path.append(dep)
-                stack.append(iter(graph[dep]))
+    ignored), as its path from a node back to it, each node depending on the next; None when there
+    is none. graphlib's: a chain of any depth is walked without recursion."""
+    try:
+        graphlib.TopologicalSorter({node: [d for d in deps if d in graph] for node, deps in graph.items()}).prepare()
+    except graphlib.CycleError as e:
+        return list(reversed(e.args[1]))  # graphlib's runs from each dependency to what depends on it
     return None
+
+
+def title_index(tasks: Iterable[Any]) -> dict[str, list[str]]:
+    """The ids of tasks (anything with an id and a title) by title, for `dependency_id`."""
+    out: dict[str, list[str]] = {}
+    for t in tasks:
+        if t.id not in out.setdefault(t.title, []):
+            out[t.title].append(t.id)
+    return out
+
+
+class UnknownDependency(ValueError):
+    """A depends_on entry that names no task: `count` tasks have its title (0, or several)."""
+
+    def __init__(self, ref: str, count: int):
+        super().__init__(f"{count} tasks have the title {ref!r}" if count else f"no task has the id or title {ref!r}")
+        self.ref, self.count = ref, count
+
+
+def dependency_id(ref: str, ids: Container[str], titles: Mapping[str, list[str]]) -> str:
+    """The id a depends_on entry written by a person or a planner names: an id of `ids` as it is,
+    else the title of exactly one task (`titles`: title_index). A title several tasks share names
+    none of them: UnknownDependency, as for a title no task has."""
+    if ref in ids:
+        return ref
+    found = titles.get(ref, ())
+    if len(found) == 1:
+        return found[0]
+    raise UnknownDependency(ref, len(found))
 
 
 def cycle_text(names: list[str], most: int = 12) -> str:
@@ -171,75 +178,27 @@ def id_from_path(path: str) -> str | None:
 # ---------------------------------------------------------------- parsing
 
 def parse(data: bytes, path: str) -> Task:
-    """Parse and validate one task file. Raises TaskInvalid naming the file and the field."""
-    if len(data) > MAX_FILE_BYTES:
-        raise TaskInvalid(path, None, f"file is {len(data)} bytes; the limit is {MAX_FILE_BYTES}",
-                          "shorten the description; put long material in the repository and link it")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise TaskInvalid(path, None, f"not UTF-8 ({e.reason} at byte {e.start})") from None
-    _refuse_tags_and_aliases(text, path)
-    try:
-        doc = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as e:
-        raise TaskInvalid(path, None, f"not valid YAML: {_one_line(e)}") from None
-    return from_dict(doc, path)
-
-
-def _refuse_tags_and_aliases(text: str, path: str) -> None:
-    """Refuse what safe_load would quietly accept: tags, anchors and aliases (YAML bombs among
-    them), and a key given twice in one mapping (the last would win unseen)."""
-    maps: list[list] = []  # per open collection: [keys seen, next node is a key] (None for a list)
-    try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise TaskInvalid(path, None, "YAML anchors and aliases are not allowed",
-                                  "write every value out in full")
-            tag = getattr(event, "tag", None)
-            if tag is not None:
-                raise TaskInvalid(path, None, f"YAML tags are not allowed (found {tag})",
-                                  "remove the tag; task files hold plain maps, lists and scalars")
-            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)) and maps and maps[-1]:
-                top = maps[-1]
-                if top[1] and isinstance(event, yaml.ScalarEvent):
-                    if event.value in top[0]:
-                        raise TaskInvalid(path, event.value, "given twice", "keep one of them")
-                    top[0].add(event.value)
-                top[1] = not top[1]
-            if isinstance(event, yaml.MappingStartEvent):
-                maps.append([set(), True])
-            elif isinstance(event, yaml.SequenceStartEvent):
-                maps.append(None)  # type: ignore[arg-type]
-            elif isinstance(event, yaml.CollectionEndEvent):
-                maps.pop()
-    except yaml.YAMLError as e:
-        raise TaskInvalid(path, None, f"not valid YAML: {_one_line(e)}") from None
-
-
-def _one_line(e: Exception) -> str:
-    return " ".join(str(e).split())
+    """Parse and validate one task file. Raises TaskInvalid naming the file and the field, whatever
+    the bytes (not UTF-8, not YAML, tags, aliases, too big)."""
+    return from_dict(load_yaml(data, path, BoardFields(path).fail, MAX_FILE_BYTES), path)
 
 
 def from_dict(doc: Any, path: str) -> Task:
     if not isinstance(doc, dict):
         raise TaskInvalid(path, None, "a task file must hold a YAML mapping",
                           f"see tasks/examples/ for the fields: {', '.join(FIELDS)}")
-    unknown = [k for k in doc if k not in FIELDS]
-    if unknown:
-        raise TaskInvalid(path, str(unknown[0]), "unknown field",
-                          f"the fields are: {', '.join(FIELDS)}")
+    v = BoardFields(path)
+    v.known_keys(None, doc, FIELDS)
     missing = [k for k in FIELDS if k not in doc]
     if missing:
         raise TaskInvalid(path, missing[0], "missing", "every field must be present (null where empty)")
-    v = _Validator(path)
     task = Task(
         id=v.name("id", doc["id"], ID_RE, "t- then 2 to 48 lowercase letters, digits or dashes"),
-        title=v.text("title", doc["title"], _TITLE_MAX, single_line=True, required=True),
-        description=v.text("description", doc["description"], _TEXT_MAX),
+        title=v.text("title", doc["title"], TITLE_MAX, single_line=True, required=True),
+        description=v.text("description", doc["description"], TEXT_MAX),
         kind=v.choice("kind", doc["kind"], KINDS),
-        goal=v.optional_name("goal", doc["goal"], NAME_RE, "letters, digits, '.', '_', '@' or '-'"),
-        parent=v.optional_name("parent", doc["parent"], ID_RE, "a task id"),
+        goal=v.optional("goal", doc["goal"], NAME_RE, "letters, digits, '.', '_', '@' or '-'"),
+        parent=v.optional("parent", doc["parent"], ID_RE, "a task id"),
         depends_on=v.ids("depends_on", doc["depends_on"]),
         priority=v.integer("priority", doc["priority"], -1_000_000, 1_000_000),
         status=v.choice("status", doc["status"], STATUSES),
@@ -284,34 +243,16 @@ def check_consistent(task: Task, path: str) -> None:
         raise TaskInvalid(path, "result", "must be null while the task is claimed")
 
 
-class _Validator:
+class BoardFields(Fields):
+    """The checks of a board file's fields (a task file, a goal record: gitswarm.record): the
+    toolkit's, and a board time, task ids, a claim and a result. Errors are TaskInvalid."""
+
     def __init__(self, path: str):
+        super().__init__(lambda field_name, problem, hint=None: TaskInvalid(path, field_name, problem, hint))
         self.path = path
 
-    def fail(self, field_name: str, problem: str, hint: str | None = None) -> TaskInvalid:
-        return TaskInvalid(self.path, field_name, problem, hint)
-
-    def text(self, name: str, value: Any, limit: int, single_line: bool = False,
-             required: bool = False) -> str:
-        if not isinstance(value, str):
-            raise self.fail(name, f"must be a string, not {_typename(value)}")
-        if required and not value.strip():
-            raise self.fail(name, "must not be empty")
-        if len(value) > limit:
-            raise self.fail(name, f"is {len(value)} characters; the limit is {limit}")
-        if single_line and ("\n" in value or "\r" in value):
-            raise self.fail(name, "must be a single line")
-        bad = _CONTROL_RE.search(value)
-        if bad:
-            raise self.fail(name, f"holds a control or invisible character (U+{ord(bad.group()):04X})",
-                            "remove it; only printable text, newlines and tabs are allowed")
-        return value
-
-    def match(self, name: str, value: Any, regex: re.Pattern[str], what: str) -> str:
-        if not isinstance(value, str) or not regex.match(value):
-            shown = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + "..."
-            raise self.fail(name, f"{shown} is not valid", f"expected {what}")
-        return value
+    def optional(self, name: str, value: Any, regex: re.Pattern[str], what: str) -> str | None:
+        return None if value is None else self.name(name, value, regex, what)
 
     def time(self, name: str, value: Any) -> str:
         """A board time: its shape, and a date and time that exist (no February 30, no 24:00)."""
@@ -323,42 +264,9 @@ class _Validator:
                             "write a UTC time that exists, like 2026-11-25T08:30:00Z") from None
         return value
 
-    def name(self, name: str, value: Any, regex: re.Pattern[str], what: str) -> str:
-        """A task id, goal or worker name: one string object however many tasks name it (a board
-        of 100,000 tasks parses each id once per change and names its workers over and over)."""
-        return sys.intern(self.match(name, value, regex, what))
-
-    def optional_name(self, name: str, value: Any, regex: re.Pattern[str], what: str) -> str | None:
-        return None if value is None else self.name(name, value, regex, what)
-
-    def choice(self, name: str, value: Any, options: tuple[str, ...]) -> str:
-        if value not in options or not isinstance(value, str):
-            raise self.fail(name, f"{value!r} is not one of: {', '.join(options)}")
-        return options[options.index(value)]  # the constant, not a copy per task
-
-    def integer(self, name: str, value: Any, low: int, high: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"must be an integer, not {_typename(value)}")
-        if not low <= value <= high:
-            raise self.fail(name, f"{value} is out of range ({low} to {high})")
-        return value
-
-    def number(self, name: str, value: Any, low: float, high: float) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(name, f"must be a number, not {_typename(value)}")
-        if not low <= value <= high:  # NaN is in no range
-            raise self.fail(name, f"{value} is out of range ({low:g} to {high:g})")
-        return value
-
     def ids(self, name: str, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list):
-            raise self.fail(name, f"must be a list of task ids, not {_typename(value)}")
-        if len(value) > 256:
-            raise self.fail(name, f"lists {len(value)} tasks; the limit is 256")
-        out = tuple(self.name(f"{name}[{i}]", item, ID_RE, "a task id") for i, item in enumerate(value))
-        if len(set(out)) != len(out):
-            raise self.fail(name, "lists a task twice")
-        return out
+        return self.list_of(name, value, lambda where, item: self.name(where, item, ID_RE, "a task id"),
+                            256, "task ids")
 
     def claim(self, value: Any) -> Claim | None:
         if value is None:
@@ -376,11 +284,10 @@ class _Validator:
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise self.fail("result", f"must be null or a mapping, not {_typename(value)}")
+            raise self.fail("result", f"must be null or a mapping, not {typename(value)}")
+        self.known_keys("result", value, RESULT_KEYS, "result holds")
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if key not in RESULT_KEYS:
-                raise self.fail(f"result.{key}", "unknown field", f"result holds: {', '.join(RESULT_KEYS)}")
             key = RESULT_KEYS[RESULT_KEYS.index(key)]  # the constant: no key strings per task
             if key == "commit":
                 out[key] = self.match("result.commit", item, SHA_RE, "a full commit id")
@@ -393,24 +300,14 @@ class _Validator:
             elif key == "at":
                 out[key] = self.time("result.at", item)
             else:
-                out[key] = self.text(f"result.{key}", item, _TEXT_MAX)
+                out[key] = self.text(f"result.{key}", item, TEXT_MAX)
         return out
-
-
-def _typename(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
 
 
 # ---------------------------------------------------------------- dumping
 
 def dump(task: Task) -> bytes:
-    return dump_mapping(task.to_dict())
-
-
-def dump_mapping(doc: dict[str, Any]) -> bytes:
-    """A board file's YAML: fields in their order, block style, UTF-8."""
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100).encode("utf-8")
+    return dump_yaml(task.to_dict())
 
 
 def new_task(title: str, description: str = "", *, kind: str = "work", goal: str | None = None,

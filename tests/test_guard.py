@@ -240,7 +240,7 @@ def _set(**values) -> Callable[[dict], None]:
 @pytest.mark.parametrize("mutate,problem", [
     (lambda d: d.pop("title"), "title: missing"),
     (_set(status="working"), "status: 'working' is not one of"),
-    (_set(priority="high"), "priority: must be an integer, not str"),
+    (_set(priority="high"), "priority: must be a whole number, not 'high'"),
     (_set(depends_on=B), "depends_on: must be a list of task ids, not str"),
     (_set(owner="bob"), "owner: unknown field"),
     (_set(status="claimed", attempts=1), "claim: a claimed task needs a claim"),

@@ -9,12 +9,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..board import Board
 from ..errors import GitswarmError
 from ..goal import Goal
-from ..task import Task, new_task
+from ..task import Task, UnknownDependency, dependency_id, new_task, title_index
+from ..yamlfile import load_yaml
 from . import Swarm, describe_tasks
 from ..agents import AgentResult
 from ..agents.tools import planner_tools
@@ -108,6 +107,9 @@ _STOPPED_HINT = {  # by whether a program is the planner (RoleConfig.runs_comman
     (True, "error"): "the planner's command failed: run it by hand on a checkout of main to see why"}
 
 
+TASKS_FILE_MAX = 1024 * 1024  # bytes of a planner command's tasks file
+
+
 def _command_planner(swarm: Swarm, settings, prompt: str, create, about: dict[str, str]) -> AgentResult:
     """A command as the planner: it reads the prompt and writes its tasks, a YAML list of
     {title, description, kind, depends_on, priority}, to the file named by GITSWARM_TASKS_FILE."""
@@ -117,15 +119,19 @@ def _command_planner(swarm: Swarm, settings, prompt: str, create, about: dict[st
                                  env={"GITSWARM_TASKS_FILE": str(answer)}, about=about)
         if result.reason == "finished" and answer.exists():
             try:
-                items = yaml.safe_load(answer.read_text()) or []
+                items = load_yaml(answer.read_bytes(), "tasks file", _as_value_error, TASKS_FILE_MAX) or []
                 if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
                     raise ValueError("expected a YAML list of tasks (mappings)")
                 create(items) if items else None
-            except (yaml.YAMLError, ValueError) as e:
+            except ValueError as e:
                 raise GitswarmError(f"the planner command's tasks file: {' '.join(str(e).split())}",
                                     "write a YAML list of {title, description, kind, depends_on, priority} "
                                     "to $GITSWARM_TASKS_FILE") from None
     return result
+
+
+def _as_value_error(field_name: str | None, problem: str, hint: str | None = None) -> ValueError:
+    return ValueError(f"{field_name}: {problem}" if field_name else problem)
 
 
 def tasks_from_call(goal: Goal, items: list[dict[str, Any]], area: Task | None, depth: int,
@@ -142,7 +148,7 @@ def tasks_from_call(goal: Goal, items: list[dict[str, Any]], area: Task | None, 
                        kind=i.get("kind") or "work", goal=goal.name, parent=area.id if area else None,
                        priority=int(i.get("priority") or 0)) for i in items]
     known = [same_goal[d.title] for d in drafts if d.title in same_goal]
-    by_title = {t.title: t.id for t in drafts} | {t.title: t.id for t in known}
+    titles = title_index([*(d for d in drafts if d.title not in same_goal), *known])
     out = []
     for item, draft in zip(items, drafts):
         if draft.title in same_goal:
@@ -152,13 +158,15 @@ def tasks_from_call(goal: Goal, items: list[dict[str, Any]], area: Task | None, 
                              f"{max_depth}); make it work tasks")
         deps = []
         for ref in item.get("depends_on") or []:
-            if ref in by_title:
-                deps.append(by_title[ref])
-            elif ref in existing:
-                deps.append(ref)
-            else:
-                raise ValueError(f"{draft.title!r}: depends_on {ref!r} is neither a title in this call "
-                                 "nor an existing task id")
+            try:
+                if not isinstance(ref, str):
+                    raise UnknownDependency(repr(ref), 0)
+                deps.append(dependency_id(ref, existing, titles))
+            except UnknownDependency as e:
+                raise ValueError(f"{draft.title!r}: depends_on {ref!r}: {e.count} tasks have this title; give "
+                                 "each task its own title" if e.count else
+                                 f"{draft.title!r}: depends_on {ref!r} is neither a title in this call "
+                                 "nor an existing task id") from None
         out.append(draft.replace(depends_on=tuple(deps)))
     return out, known
 
