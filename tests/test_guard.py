@@ -266,26 +266,76 @@ def test_adding_the_same_task_again_unchanged_adds_nothing(board_clone: Path, hu
 # ---------------------------------------------------------------- transitions
 
 ILLEGAL = {
-    # seed status, old task -> (action, new task, Gitswarm-Worker, Gitswarm-Token), the rule
-    # (every move, action and pusher: tests/test_rules_table.py)
+    # seed status, old task -> (action, new task, Gitswarm-Worker, Gitswarm-Token), the rule.
+    # Pushed here: PUSHED (the others in tests/test_guardserver.py, and every move, action and
+    # pusher in tests/test_rules_table.py, without git)
     "done->open": ("done", lambda t: ("reopen", t.replace(status="open", result=None), None, None),
                    "illegal transition done -> open (from done: none, it has ended)"),
+    "open->done": ("open", lambda t: ("complete", rules.complete(t, "alice", "no claim"), "alice", 1),
+                   "illegal transition open -> done (from open: claimed, cancelled)"),
+    "cancelled->open": ("cancelled", lambda t: ("reopen", rules.reopen(t), None, None),
+                        "illegal transition cancelled -> open"),
+    "failed->claimed": ("failed", lambda t: ("claim", rules.claim(t.replace(result=None), "bob"), "bob", 2),
+                        "illegal transition failed -> claimed"),
+    "claimed->claimed-stolen": ("claimed", lambda t: ("claim", rules.claim(t, "bob"), "bob", 2),
+                                "illegal transition claimed -> claimed"),
+    "claimed->dead": ("claimed", lambda t: ("fail", t.replace(status="dead", claim=None, result={
+                          "worker": "alice", "at": CREATED, "reason": "gave up"}), "alice", 1),
+                      "claimed -> dead is a reclaim, but the commit says Gitswarm-Action: fail"),
     "claimed->done-by-another-worker": (
         "claimed", lambda t: ("complete", rules.complete(t, "bob", "mine now"), "bob", 1),
         "only the claim's holder (alice, token 1) may complete it; this commit is from bob, token 1"),
     "claimed->done-with-a-wrong-token": (
         "claimed", lambda t: ("complete", rules.complete(t, "alice", "stale"), "alice", 2),
         "only the claim's holder (alice, token 1) may complete it; this commit is from alice, token 2"),
+    "claimed->done-result-names-another-worker": (
+        "claimed", lambda t: ("complete", rules.complete(t, "bob", "credit to bob"), "alice", 1),
+        "result.worker must be the claim's holder (alice)"),
+    "claimed->failed-by-another-worker": (
+        "claimed", lambda t: ("fail", rules.fail(t, "bob", "sabotage"), "bob", 1),
+        "only the claim's holder (alice, token 1) may fail it"),
+    "claimed->open-by-another-worker": (
+        "claimed", lambda t: ("release", rules.release(t), "bob", 1),
+        "only the claim's holder (alice, token 1) may release it"),
+    "claimed->open-changing-attempts": (
+        "claimed", lambda t: ("release", rules.release(t).replace(attempts=0), "alice", 1),
+        "attempts changes only when the task is claimed"),
+    "open->claimed-under-another-action": (
+        "open", lambda t: ("complete", rules.claim(t, "alice"), "alice", 1),
+        "open -> claimed is a claim, but the commit says Gitswarm-Action: complete"),
+    "open->claimed-trailers-name-another-worker": (
+        "open", lambda t: ("claim", rules.claim(t, "alice"), "bob", 1),
+        "claimed for alice with token 1, but the commit's trailers say bob, token 1"),
+    "open->claimed-skipping-an-attempt": (
+        "open", lambda t: ("claim", rules.claim(t.replace(attempts=1), "alice"), "alice", 2),
+        "a claim counts one more attempt (1, not 2)"),
+    "title-changed": ("open", lambda t: ("claim", rules.claim(t.replace(title="Something else"), "alice"),
+                                         "alice", 1),
+                      "field title never changes once a task exists"),
+    "depends_on-changed": ("claimed", lambda t: ("complete", rules.complete(t.replace(depends_on=(B,)),
+                                                                            "alice", "x"), "alice", 1),
+                           "field depends_on never changes once a task exists"),
 }
+PUSHED = ["done->open", "claimed->done-by-another-worker", "claimed->done-with-a-wrong-token"]
 
 
-@pytest.mark.parametrize("name", list(ILLEGAL))
+@pytest.mark.parametrize("name", PUSHED)
 def test_an_illegal_transition(board_clone: Path, hub: Path, name: str) -> None:
     status, make, rule = ILLEGAL[name]
     old = seed(board_clone, hub, status)
     action, new, worker, token = make(old)
     commit(board_clone, action, [new], worker, token)
     reject(board_clone, hub, PA, rule)
+
+
+@pytest.mark.parametrize("other", ["readme"])  # another claim, a cancel beside it: test_rules_table.py
+def test_a_claim_commit_that_changes_other_files(board_clone: Path, hub: Path, other: str) -> None:
+    assert other == "readme"  # tests/test_guardserver.py pushes it with the resident guard up
+    claimed = rules.claim(seed(board_clone, hub, "open", A), "alice")
+    write(board_clone, "README.md", "# sneaked into a claim\n")
+    commit(board_clone, "claim", [claimed], "alice", 1)
+    reject(board_clone, hub, "a claim changes only the task it claims; this one changes 2 files",
+           "README.md", PA)
 
 
 # ---------------------------------------------------------------- size, tags, anchors
