@@ -240,6 +240,19 @@ def test_the_tables_here_are_the_rules_tables() -> None:
     assert set(rules.TRAIN_ACTIONS) == {a for a, k in AUTHORITY.items() if k == "train"}
 
 
+def test_without_a_clock_or_a_train_nobody_reclaims_or_lands() -> None:
+    """check_commit's defaults (the client's own check, which cannot tell the hub's clock nor who
+    holds the train): a reclaim and the train's actions are refused."""
+    for frm, to, action, rule in [("claimed", "open", "reclaim", "has not lapsed on the hub's clock"),
+                                  ("landing", "done", "land", "only the landing train's holder may land")]:
+        old = OLD[frm]
+        new = moved(old, to, action)
+        worker = TRAIN_HOLDER if action == "land" else None
+        info = rules.parse_trailers(rules.message(action, [new], worker))
+        with pytest.raises(GitswarmError, match=rule):
+            check_commit(info, [Change(PA, T.dump(old), T.dump(new))], exists=lambda _: True)
+
+
 # ---------------------------------------------------------------- changes besides the move itself
 
 def _claimed_by_alice_token_1() -> Task:
