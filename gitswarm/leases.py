@@ -29,14 +29,15 @@ def silence(hub: Path, claim: T.Claim, now: float | None = None) -> float | None
 
 
 def reclaim_pass(board: Board, hub: Path, max_attempts: int,
-                 log: Callable[[str], None] = lambda _: None) -> list[Task]:
+                 log: Callable[[str], None] = lambda _: None, now: float | None = None) -> list[Task]:
     """One pass: lapsed claims back to the board, failed tasks retried or buried. What changed.
-    An error on one task is logged and that task skipped: the others still come back."""
+    An error on one task is logged and that task skipped: the others still come back. `now`: the
+    pass's clock (default the time now); the hub's guard checks each lapse again on its own."""
     board.refresh()
     changed: list[Task] = []
     for t in board.tasks("claimed", "failed"):
         try:
-            new = _reclaim_one(board, hub, t, max_attempts)
+            new = _reclaim_one(board, hub, t, max_attempts, now)
         except GitswarmError as e:  # the hub disagrees (a heartbeat just came in): next pass
             log(f"reclaim {t.id}: {e.message}")
             continue
@@ -49,9 +50,9 @@ def reclaim_pass(board: Board, hub: Path, max_attempts: int,
     return changed
 
 
-def _reclaim_one(board: Board, hub: Path, t: Task, max_attempts: int) -> Task | None:
+def _reclaim_one(board: Board, hub: Path, t: Task, max_attempts: int, now: float | None) -> Task | None:
     if t.status == "claimed" and t.claim is not None:
-        quiet = silence(hub, t.claim)
+        quiet = silence(hub, t.claim, now)
         if quiet is not None and quiet <= t.claim.lease:
             return None
         dead = t.attempts >= max_attempts

@@ -90,4 +90,19 @@ def commit_all(clone: Path, message: str) -> None:
     sh("git", "commit", "-q", "--allow-empty", "-m", message, cwd=clone)
 
 
-__all__ = ["sh", "gitswarm", "push", "commit_all", "git"]
+def age_news(hub: Path, worker: str, seconds: float) -> None:
+    """Let `seconds` pass on the hub's clock for a worker's leases, without waiting: the clock of a
+    lease is the reflog of the worker's heartbeat ref (gitswarm/leases.py), whose entries move this
+    much into the past. The hub's guard, `gitswarm reclaim` and the daemon then all see the worker
+    silent for that much longer, as they would after a real wait."""
+    log = hub / "logs" / "refs" / "gitswarm" / "heartbeats" / worker
+    lines = []
+    for line in log.read_bytes().splitlines():
+        head, tab, msg = line.partition(b"\t")
+        who, stamp, zone = head.rsplit(b" ", 2)
+        lines.append(b"%s %d %s%s%s" % (who, int(stamp) - round(seconds), zone, tab, msg))
+    assert lines, f"{worker} has given no news: nothing to age"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+
+
+__all__ = ["sh", "gitswarm", "push", "commit_all", "age_news", "git"]

@@ -24,6 +24,8 @@ from fake_openai import FakeOpenAI, error, fake_openai, text  # noqa: F401
 from test_command_agents import GOAL, task_of
 from test_swarm import push_goal, serve
 
+pytestmark = pytest.mark.slow  # minutes: real agent CLIs as workers
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "agents.md"
 SANDBOX = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (.ci/run installs it)")
 

@@ -22,6 +22,8 @@ from gitswarm.install import init
 from conftest import gitswarm, sh
 from servers import serve
 
+pytestmark = pytest.mark.slow  # a minute: identities over ssh and other transports
+
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 

@@ -23,7 +23,7 @@ from gitswarm.board import Board
 from gitswarm.daemon import Daemon
 from gitswarm.errors import TaskInvalid
 
-from conftest import commit_all, gitswarm, push, sh
+from conftest import age_news, commit_all, gitswarm, push, sh
 from test_swarm import TWO_TASKS, push_goal
 
 BAD_DATE = "2026-02-30T00:00:00Z"
@@ -73,7 +73,7 @@ def test_a_claim_dated_february_30_does_not_stop_reclaim(hub):
     write_unguarded(hub, {bad.path: T.dump(bad)}, "a claim from before the guard")
     good = gitswarm("task", "add", str(hub), "--title", "Good").stdout.strip()
     gitswarm("claim", str(hub), "--worker", "alice", "--lease", "1s")
-    time.sleep(1.5)
+    age_news(hub, "alice", 2)  # the lease lapses on the hub's clock
     out = gitswarm("reclaim", str(hub))
     assert f"reclaim: {good} claimed -> open" in out.stdout
     assert f"skipped, does not parse: {bad.path}: claim.at: {BAD_DATE!r} is not a real date" in out.stderr
@@ -160,7 +160,7 @@ def test_one_task_that_breaks_the_reclaim_pass_does_not_stall_the_others(hub):
         broken = tasks[first].replace(claim=dataclasses.replace(tasks[first].claim, worker="ghost", at=BAD_DATE))
         tasks[first] = broken
         snapshot.save(board.mirror.path, snapshot.Snapshot(board.tip, tasks, board.records(), []))
-    time.sleep(1.5)
+    age_news(hub, "bob", 2)  # bob's lease lapses on the hub's clock
     out = gitswarm("reclaim", str(hub))
     assert f"reclaim {first}: ValueError" in out.stdout
     assert f"reclaim: {second} claimed -> open" in out.stdout

@@ -26,6 +26,8 @@ from test_swarm import push_goal, serve
 from gitswarm import attempts
 from gitswarm.daemon import Daemon
 
+pytestmark = pytest.mark.slow  # whole swarms with attempts killed and judged
+
 CONFIG = ("worker: {backend: command, command: 'true', network: 'off'}\n"
           "judge: {backend: command, command: 'true'}\nretry_backoff: 0\n")
 

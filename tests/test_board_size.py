@@ -9,10 +9,14 @@ import random
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from gitswarm import rules, snapshot
 from gitswarm import task as T
 from gitswarm.board import Board
 from gitswarm.state import OpenQueue, State, order
+
+pytestmark = pytest.mark.slow  # large boards, gc
 
 
 def tasks_of(n: int, seed: int = 0) -> list[T.Task]:

@@ -15,6 +15,8 @@ from conftest import sh
 from fake_openai import fake_openai, text  # noqa: F401
 from test_swarm import push_goal, serve
 
+pytestmark = pytest.mark.slow  # whole swarms of command agents
+
 SANDBOX = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (.ci/run installs it)")
 
 GOAL = """---

@@ -11,10 +11,14 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from gitswarm.board import Board
 from gitswarm.task import new_task
 
 from conftest import sh
+
+pytestmark = pytest.mark.slow  # minutes: many pushers racing on one hub
 
 CLAIMER = r"""
 import json, sys, time

@@ -9,9 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from gitswarm.board import Board
 
 from conftest import commit_all, push, sh
+
+pytestmark = pytest.mark.slow  # kill -9 of workers and the daemon mid-run
 
 
 def goal(n: int, run: str = "sleep 0.5 && echo {i} > out/{i}.txt") -> str:

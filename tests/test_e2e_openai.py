@@ -17,6 +17,8 @@ from gitswarm.daemon import Daemon
 
 from conftest import sh
 
+pytestmark = pytest.mark.slow  # whole swarms through the openai client
+
 
 def push_files(hub: Path, tmp_path: Path, files: dict[str, str], message: str = "start") -> None:
     clone = tmp_path / "project"

@@ -19,6 +19,8 @@ from gitswarm.eval import MatrixInvalid, Variant, command, goal_text, load_matri
 from gitswarm.evalsuite import load_suite
 from test_e2e_openai import Brain, tool_results
 
+pytestmark = pytest.mark.slow  # minutes: the eval suite end to end, trials killed on time
+
 GOOD = "def add(a, b):\n    return a + b\n"
 BROKEN = "def add(a, b):\n    return a - b\n"
 

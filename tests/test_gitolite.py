@@ -17,6 +17,8 @@ from conftest import commit_all, gitswarm, sh
 import servers
 from servers import Gitolite, gitolite_missing
 
+pytestmark = pytest.mark.slow  # a minute: a hub behind gitolite over ssh
+
 HOOKS_DIR = "local/hooks/repo-specific/gitswarm"  # under the gitolite account's home
 CONF = """repo hub
     RW+ = alice bob

@@ -1,6 +1,10 @@
 """Leases, fencing and poison tasks, with real processes and signals: a claim holds while its holder
 gives news (heartbeat refs, the hub's clock); a lapsed claim is taken back; a frozen holder cannot
-land or complete when it wakes; a task that keeps failing ends dead while the others flow."""
+land or complete when it wakes; a task that keeps failing ends dead while the others flow.
+
+No test waits for a lease to lapse: the hub's clock of a lease is the reflog of the holder's
+heartbeat ref, and conftest.age_news moves it into the past, for the guard, the CLI and the daemon
+alike."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from gitswarm.board import Board
 from gitswarm.leases import reclaim_pass
 from gitswarm.task import new_task
 
-from conftest import commit_all, gitswarm, push, sh
+from conftest import age_news, commit_all, gitswarm, push, sh
 
 
 def board_state(hub: Path) -> dict:
@@ -50,7 +54,7 @@ def test_a_lapsed_claim_is_taken_back_and_only_then(hub, tmp_path):
     commit_all(clone, rules.message("reclaim", [rules.reclaim(held, "impatient")]))
     early = push(clone)
     assert early.returncode != 0 and "the lease of alice (token 1, 3s) has not lapsed on the hub's clock" in early.stderr
-    time.sleep(4.2)
+    age_news(hub, "alice", 4)
     out = gitswarm("reclaim", str(hub)).stdout
     assert f"reclaim: {t} claimed -> open: lease lapsed: no news from alice" in out
     task = board_state(hub)[t]
@@ -64,8 +68,8 @@ def test_heartbeats_keep_a_claim_and_never_touch_tasks(hub):
     t = gitswarm("task", "add", str(hub), "--title", "x").stdout.strip()
     gitswarm("claim", str(hub), "--worker", "alice", "--lease", "5s")
     tip = sh("git", "rev-parse", "tasks", cwd=hub).stdout
-    for _ in range(4):  # 6 s and more in all: longer than the lease, renewed all along
-        time.sleep(1.5)
+    for _ in range(4):  # 6 s in all on the hub's clock: longer than the lease, renewed all along
+        age_news(hub, "alice", 1.5)
         gitswarm("heartbeat", str(hub), "--worker", "alice")
     assert gitswarm("reclaim", str(hub)).stdout.strip() == "nothing to reclaim"
     assert board_state(hub)[t].status == "claimed"
@@ -83,7 +87,7 @@ hub = sys.argv[1]
 with Board(hub) as board:
     task = board.claim("frozen", lease=2)
     print(json.dumps({"claimed": task.id}), flush=True)
-    time.sleep(1.0)  # the test freezes us here (SIGSTOP) until the lease has lapsed
+    sys.stdin.readline()  # the test freezes us here (SIGSTOP) until the lease has lapsed, then says go
     base = board.fetch_branch("main")
     work = git.write_commit(board.mirror.repo, base, {"late.txt": b"stale work\n"},
                             f"late work\n\nGitswarm-Task: {task.id}\nGitswarm-Worker: frozen\n", ("frozen", "f@x"))
@@ -102,13 +106,17 @@ def test_a_frozen_holder_cannot_land_or_complete_when_it_wakes(hub, tmp_path):
     assert push(clone, "HEAD:refs/heads/main").returncode == 0
     with Board(str(hub)) as board:
         t, = board.add([new_task("contested")])
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(hub)], stdout=subprocess.PIPE, text=True,
-                            cwd=tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(hub)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
     first = json.loads(proc.stdout.readline())
     assert first == {"claimed": t.id}
     os.kill(proc.pid, signal.SIGSTOP)
     try:
-        time.sleep(3.5)
+        with Board(str(hub)) as other:  # a pass whose clock runs ahead of the hub's: the guard refuses it
+            lines: list[str] = []
+            assert reclaim_pass(other, hub, max_attempts=3, log=lines.append, now=time.time() + 3) == []
+            assert any("has not lapsed on the hub's clock" in ln for ln in lines), lines
+        age_news(hub, "frozen", 3)  # 3 s of silence on the hub's clock: longer than the lease (2 s)
         with Board(str(hub)) as other:
             changed = reclaim_pass(other, hub, max_attempts=3)
             assert [c.status for c in changed] == ["open"]
@@ -116,7 +124,7 @@ def test_a_frozen_holder_cannot_land_or_complete_when_it_wakes(hub, tmp_path):
             assert again.id == t.id and again.claim.token == 2
     finally:
         os.kill(proc.pid, signal.SIGCONT)
-    out, _ = proc.communicate(timeout=60)
+    out, _ = proc.communicate("go\n", timeout=60)
     verdict = json.loads(out.splitlines()[-1])
     assert "abandoned" in verdict and "claimed by bob (token 2)" in verdict["abandoned"]
     assert sh("git", "show", "main:late.txt", cwd=hub, check=False).returncode != 0  # its work never landed
@@ -177,6 +185,7 @@ def test_the_daemon_takes_back_a_silent_claim_and_finishes_the_work(hub, tmp_pat
     with Board(str(hub)) as board:
         board.add([new_task(goal.tasks[0].title, goal="one", task_id=goal.tasks[0].id)])
         ghost = board.claim("ghost", lease=2)
+    age_news(hub, "ghost", 3)  # and stays silent longer than its lease
     lines: list[str] = []
     assert Daemon(hub, workers=1, planners=0, until_done=True, name="t", log=lines.append, debounce=0.1,
                   retry_backoff=0.1).run() == 0, lines

@@ -38,7 +38,7 @@ Four files; one takes a while.
 """
 SETTINGS = "lease: 3s\nretry_backoff: 0\n"
 
-pytestmark = pytest.mark.skipif(bool(netns_missing()), reason=netns_missing() or "")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(netns_missing()), reason=netns_missing() or "")]
 
 
 class Proc:

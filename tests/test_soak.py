@@ -16,10 +16,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from gitswarm.board import Board
 from gitswarm.goal import parse_goal
 
 from conftest import commit_all, push, sh
+
+pytestmark = pytest.mark.slow  # minutes: kill -9 chaos for GITSWARM_SOAK_SECONDS
 
 CHAOS = float(os.environ.get("GITSWARM_SOAK_SECONDS", "30"))
 TASKS, POOLS, PER_POOL = 200, 4, 2

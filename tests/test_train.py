@@ -25,6 +25,8 @@ from gitswarm.task import new_task
 
 from conftest import sh
 
+pytestmark = pytest.mark.slow  # the landing train end to end; two tests wait out a train's lease
+
 CLEAN = "test ! -e broken"  # the goal's test: fails once a task has written `broken`
 
 

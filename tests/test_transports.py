@@ -18,6 +18,8 @@ from conftest import commit_all, gitswarm, sh
 from servers import serve
 from test_swarm import TWO_TASKS
 
+pytestmark = pytest.mark.slow  # swarms over ssh, git daemon and http
+
 
 @pytest.fixture(params=["git", "http", "ssh"])
 def remote(request, hub: Path, tmp_path: Path, monkeypatch):
