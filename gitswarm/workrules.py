@@ -25,16 +25,19 @@ def check_landing(main_commits: list[tuple[str, CommitInfo]], completed: list[Ta
     task's own: its Gitswarm-Task trailers name the task (those of `main_commits` for a commit of
     the push, `tasks_of(commit)` for one already on main), never another task's work or main's
     tip."""
-    done_by_commit = {t.result["commit"]: t for t in completed if t.result and "commit" in t.result}
+    done = [t for t in completed if t.result and "commit" in t.result]
+    completed_with: dict[str, set[str]] = {}  # commit -> the tasks this push completes with it
+    for t in done:
+        completed_with.setdefault(t.result["commit"], set()).add(t.id)  # type: ignore[index]
     for sha, info in main_commits:
         for task_id in info.tasks:
-            t = done_by_commit.get(sha)
-            if t is None or t.id != task_id:
+            if task_id not in completed_with.get(sha, ()):
                 raise RuleViolation(f"commit {sha[:10]}", f"is work for {task_id}, which this push does not "
                                     "complete with it", "push it together with the task's completion "
                                     "(git push --atomic, as gitswarm's workers do)")
     pushed = dict(main_commits)
-    for commit, t in done_by_commit.items():
+    for t in done:  # every completion is checked, also two that give the same commit
+        commit = t.result["commit"]  # type: ignore[index]
         if not on_main(commit):
             raise RuleViolation(t.path, f"result.commit {commit[:10]} is not on main",
                                 "land the commit on main first, or in the same atomic push")

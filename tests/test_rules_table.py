@@ -540,11 +540,20 @@ def test_work_lands_only_with_its_tasks_completion(name: str) -> None:
     assert (said is None) if rule is None else (said is not None and rule in said), said
 
 
-@pytest.mark.xfail(strict=True, reason="found by this table: check_landing keys the completions by commit, so a "
-                   "second task completed with the same commit is never checked (workrules.py)")
 def test_two_tasks_completed_with_one_tasks_work() -> None:
+    """Found by this table: check_landing once kept the completions by commit, so of two tasks
+    completed with one commit only the last was checked (A could be done with B's work)."""
     from gitswarm.workrules import check_landing
 
     with pytest.raises(GitswarmError, match=f"does not name {A} in its Gitswarm-Task trailers"):
         check_landing([(WORK, _work(B))], [_done(A, WORK), _done(B, WORK)], on_main=lambda c: True,
                       tasks_of=lambda c: [])
+
+
+def test_one_commit_that_names_two_tasks_completes_both() -> None:
+    from gitswarm.workrules import check_landing
+
+    both = CommitInfo(action=None, tasks=[A, B])
+    check_landing([(WORK, both)], [_done(A, WORK), _done(B, WORK)], on_main=lambda c: True, tasks_of=lambda c: [])
+    with pytest.raises(GitswarmError, match=f"is work for {B}, which this push does not complete with it"):
+        check_landing([(WORK, both)], [_done(A, WORK)], on_main=lambda c: True, tasks_of=lambda c: [])
