@@ -12,12 +12,13 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import git, landing, queue, record, rules, snapshot
+from . import git, landing, names, record, rules, snapshot
 from . import task as T
 from .record import GoalRecord
 from .state import OpenQueue, State, next_rested, ready
 from .errors import ClaimLost, GitswarmError, TaskInvalid
-from .groupcommit import BRANCH, GroupCommit, Outcome, Request
+from .gitmirror import Mirror
+from .groupcommit import GroupCommit, Outcome, Request
 from .task import Task
 
 MAINTAIN_EVERY = 200  # moves of the tip between two `git gc --auto` checks of the local mirror
@@ -27,7 +28,7 @@ REOPEN_EVERY = 20  # moves of the tip between two fresh libgit2 handles on it (d
 class Board(GroupCommit):
     def __init__(self, remote: str, *, cache: Path | None = None, max_tries: int = 200,
                  author: tuple[str, str] | None = None, lease: int = 900, retry_backoff: float = 0.0):
-        self.mirror = git.Mirror(remote, cache)
+        self.mirror = Mirror(remote, cache)
         self.remote = self.mirror.remote
         self.max_tries = max_tries
         self.author = author
@@ -81,7 +82,7 @@ class Board(GroupCommit):
             self._refresh()
 
     def _refresh(self) -> None:
-        tip = self.mirror.fetch(BRANCH)
+        tip = self.mirror.fetch(names.BOARD_BRANCH)
         if tip is None:
             here = "" if "://" not in self.remote and Path(self.remote).exists() else " on the machine that holds it"
             raise GitswarmError(f"{self.remote} has no tasks branch: it is not a gitswarm hub",
@@ -259,7 +260,7 @@ class Board(GroupCommit):
         one batch go out in one push, one after the other), and the task's `result.commit` names
         the commit that landed; without it, or when the replay conflicts, raises BranchMoved:
         rebase the work on the new tip and land again."""
-        ref = f"refs/heads/{branch}"
+        ref = names.branch_ref(branch)
 
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "complete")
@@ -276,13 +277,13 @@ class Board(GroupCommit):
         (gitswarm/queue.py) is created at the commit, in one atomic push. The train lands it."""
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "hand off")
-            main = state.heads.get("refs/heads/main")
+            main = state.heads.get(names.MAIN)
             if main is not None and (main == commit or self.mirror.repo.descendant_of(main, commit)):
                 raise GitswarmError(f"commit {commit[:10]} is already on main (at {main[:10]}): it holds no new work "
                                     "to land", "hand off the task's own commit, made on main's tip")
             outcome = _holder_outcome("handoff", held, rules.handoff(held, worker, commit, summary, tokens=tokens,
                                                                                  cost=cost))
-            outcome.refs = {queue.land_ref(task_id, held.attempts): commit}
+            outcome.refs = {names.land_ref(task_id, held.attempts): commit}
             return outcome
         return self._submit(apply)
 
@@ -311,7 +312,7 @@ class Board(GroupCommit):
                     raise GitswarmError(f"{task_id} is {t.status}: it left the landing queue")
                 done.append(rules.landed(t, commit))
             outcome = Outcome("land", done, worker=holder, body=note, result=done)
-            outcome.refs = {"refs/heads/main": main, queue.TRAIN_REF: lease}
+            outcome.refs = {names.MAIN: main, names.TRAIN: lease}
             return outcome
         return self._submit(apply)
 
@@ -356,7 +357,7 @@ class Board(GroupCommit):
         Does not wait for a batch being pushed: it touches neither tasks nor the snapshot."""
         with self._fetching:
             tip = self.mirror.fetch(branch)
-            ref = f"refs/heads/{branch}"
+            ref = names.branch_ref(branch)
             known = self._heads.get(ref)
             if tip is not None and (known is None or known == tip or self.mirror.repo.descendant_of(tip, known)):
                 self._heads[ref] = tip  # never back: a batch may have pushed past what this fetch saw
@@ -404,7 +405,7 @@ class Board(GroupCommit):
 
 
 def _check_worker(worker: str) -> None:
-    if not T.NAME_RE.match(worker or ""):
+    if not names.NAME_RE.match(worker or ""):
         raise GitswarmError(f"worker name {worker!r} is not valid",
                             "use letters, digits, '.', '_', '@' or '-' (at most 64)")
 

@@ -35,11 +35,10 @@ from .errors import FileInvalid, GitswarmError
 from .evalreport import FORMAT
 from .evalcheck import run_checks
 from .evalsuite import Entry, Suite, copy_tree
-from .goal import _split as split_front_matter  # goal.py's own reading of a goal file
-from .goal import goal_errors
+from .goal import goal_errors, split_front_matter  # split_front_matter: goal.py's own reading of a goal file
 from .install import init
 from .record import spent, spent_cost
-from .task import NAME_RE
+from .names import NAME_RE
 from .text import printable
 from .yamlfile import load_yaml, shown, typename, unknown_hint
 

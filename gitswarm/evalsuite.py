@@ -26,7 +26,7 @@ from .agents.command import run_killable
 from .config import DURATION_HINT, parse_duration
 from .errors import FileInvalid, GitswarmError
 from .goal import goal_errors
-from .task import NAME_RE
+from .names import NAME_RE
 from .text import printable
 from .yamlfile import load_yaml, shown, typename, unknown_hint
 

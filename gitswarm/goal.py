@@ -42,21 +42,21 @@ them (workrules.check_may_change). Pure: no git, no I/O.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import DURATION_HINT, ROLES, ConfigInvalid, CONTROL_RE, parse_duration, parse_role_overrides
+from .config import DURATION_HINT, ROLES, ConfigInvalid, parse_duration, parse_role_overrides
 from .errors import FileInvalid
 from .workrules import PROTECTED
-from .task import ID_RE, cycle_text, find_cycle
+from .names import GOAL_RE, ID_RE
+from .task import cycle_text, find_cycle
+from .text import CONTROL_RE
 from .yamlfile import Collect, load_yaml, shown, typename, unknown_hint
 
-__all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
+__all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
            "goal_path", "is_goal_path", "parse_duration", "task_id_for", "goal_errors"]
 
 GOALS_DIR = "goals"
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 FIELDS = ("budget", "judge", "test", "check", "models", "max_depth", "max_cycles", "may_change", "test_timeout",
           "land", "train", "tasks", "attempts", "select")
 LAND_MODES = ("train", "direct")
@@ -115,7 +115,7 @@ class Goal:
 
 def goal_path(name: str) -> str:
     """Where goal `name` lives on main: goals/<name>.md."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not GOAL_RE.match(name):
         raise GoalInvalid(f"{GOALS_DIR}/", "name", f"{name!r} is not a goal name", _NAME_HINT)
     return f"{GOALS_DIR}/{name}.md"
 
@@ -124,7 +124,7 @@ def is_goal_path(path: str) -> bool:
     """Whether a path on main is a goal file: goals/<name>.md, directly in goals/ (a README there
     explains the folder; it is no goal)."""
     head, _, rest = path.partition("/")
-    return (head == GOALS_DIR and "/" not in rest and rest.endswith(".md") and bool(NAME_RE.match(rest[:-3]))
+    return (head == GOALS_DIR and "/" not in rest and rest.endswith(".md") and bool(GOAL_RE.match(rest[:-3]))
             and rest.lower() != "readme.md")
 
 
@@ -159,14 +159,14 @@ def _parse(path: str, text: str, collect: Collect) -> Goal:
     if not base.endswith(".md"):
         raise GoalInvalid(path, None, "a goal file's name ends in .md", "rename it goals/<name>.md")
     name = base[:-3]
-    if not NAME_RE.match(name):
+    if not GOAL_RE.match(name):
         raise GoalInvalid(path, "name", f"{name!r} is not a goal name", _NAME_HINT)
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
         raise GoalInvalid(path, None, f"is {size} bytes; the limit is {MAX_FILE_BYTES}",
                           "put long material in the repository and point to it from the goal")
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
-    front, body = _split(path, text)
+    front, body = split_front_matter(path, text)
     v = _Check(path)
     doc: Any = {}
     if front is not None:
@@ -206,7 +206,7 @@ def _parse(path: str, text: str, collect: Collect) -> Goal:
     )
 
 
-def _split(path: str, text: str) -> tuple[str | None, str]:
+def split_front_matter(path: str, text: str) -> tuple[str | None, str]:
     """(front matter, body); the front matter is None when the file does not open with ---."""
     lines = text.split("\n")
     if lines[0].rstrip() != "---":

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import git, record, rules
+from . import git, names, record, rules
 from . import task as T
 from .errors import BranchMoved, GitError, GitswarmError, PushDeclined, PushRace
 from .guard import MAX_HEARTBEATS
@@ -24,10 +24,7 @@ from .record import GoalRecord
 from .state import State
 from .task import Task
 
-BRANCH = "tasks"
-BOARD_REF = f"refs/heads/{BRANCH}"
 MIN_BACKOFF, MAX_BACKOFF = 0.02, 2.0  # seconds
-HEARTBEATS = "refs/gitswarm/heartbeats"
 
 
 @dataclass
@@ -118,7 +115,7 @@ class GroupCommit:
             beating, later = beating[:MAX_HEARTBEATS], beating[MAX_HEARTBEATS:]  # the hub's limit a push
             if chain == self.tip and not beating:
                 break
-            updates = {BOARD_REF: chain} if chain != self.tip else {}
+            updates = {names.BOARD: chain} if chain != self.tip else {}
             for r in batch:
                 updates.update(r.outcome.refs if r.outcome else {})
             beats = self._beat_commits(beating)
@@ -131,7 +128,7 @@ class GroupCommit:
                 replayed: set[str] = set()
                 for r in batch:  # work that must be rebased: its branch moved
                     moved = [b for b in race.branches
-                             if r.outcome and (f"refs/heads/{b}" in r.outcome.refs or b in r.outcome.refs)]
+                             if r.outcome and (names.branch_ref(b) in r.outcome.refs or b in r.outcome.refs)]
                     if moved and r.outcome.chained:
                         replayed.update(moved)  # the board replays it onto the new tip: fetch that
                     elif moved:
@@ -177,10 +174,10 @@ class GroupCommit:
             self.tip, self._tasks, self._records = chain, state.tasks, state.records
             self._maintain()
             self._heads.update({ref: sha for ref, sha in updates.items()
-                                if ref.startswith("refs/heads/") and ref != BOARD_REF})
+                                if ref.startswith(names.HEADS) and ref != names.BOARD})
             self._beats.update({ref.rsplit("/", 1)[1]: sha for ref, sha in beats.items()})
             for ref, sha in beats.items():  # keep the chain reachable here: gc packs it, never prunes it
-                self.mirror.keep(ref.removeprefix("refs/gitswarm/"), sha)
+                self.mirror.keep(ref.removeprefix(names.GITSWARM), sha)
             self._backoff = self._backoff / 2 if self._backoff > MIN_BACKOFF else 0.0
             break
         else:
@@ -243,11 +240,11 @@ class GroupCommit:
         every ref of the hub): {ref: commit}."""
         unknown = [w for w in workers if w not in self._beats]
         if unknown:
-            existing = self.mirror.remote_refs(f"{HEARTBEATS}/*")
-            wanted = [f"{HEARTBEATS}/{w}" for w in unknown]
+            existing = self.mirror.remote_refs(names.HEARTBEATS + "*")
+            wanted = [names.heartbeat_ref(w) for w in unknown]
             self.mirror.fetch_refs([r for r in wanted if r in existing])
-            self._beats.update({w: existing.get(f"{HEARTBEATS}/{w}") for w in unknown})
-        return {f"{HEARTBEATS}/{w}": git.write_commit(self.mirror.repo, self._beats[w], {},
+            self._beats.update({w: existing.get(names.heartbeat_ref(w)) for w in unknown})
+        return {names.heartbeat_ref(w): git.write_commit(self.mirror.repo, self._beats[w], {},
                                                         f"heartbeat {w}\n", (w, f"{w}@gitswarm"))
                 for w in workers}
 

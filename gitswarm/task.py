@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from .errors import TaskInvalid
-from .text import CONTROL_RE as _CONTROL_RE  # the characters a board file refuses in text
-from .text import TEXT_MAX
+from .names import ID_RE, NAME_RE, SHA_RE
+from .text import CONTROL_RE, TEXT_MAX  # CONTROL_RE: the characters a board file refuses in text
 
 try:  # libyaml is an order of magnitude faster; PyPI wheels ship it
     _Loader: Any = yaml.CSafeLoader
@@ -36,9 +36,6 @@ FIELDS = ("id", "title", "description", "kind", "goal", "parent", "depends_on", 
           "status", "attempts", "claim", "result", "created")
 RESULT_KEYS = ("worker", "at", "commit", "summary", "reason", "tokens", "cost")
 
-ID_RE = re.compile(r"t-[0-9a-z][0-9a-z-]{0,46}[0-9a-z]\Z")
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")  # worker and goal names
-SHA_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z\Z")
 _TITLE_MAX, _TEXT_MAX = 200, TEXT_MAX
 
@@ -302,7 +299,7 @@ class _Validator:
             raise self.fail(name, f"is {len(value)} characters; the limit is {limit}")
         if single_line and ("\n" in value or "\r" in value):
             raise self.fail(name, "must be a single line")
-        bad = _CONTROL_RE.search(value)
+        bad = CONTROL_RE.search(value)
         if bad:
             raise self.fail(name, f"holds a control or invisible character (U+{ord(bad.group()):04X})",
                             "remove it; only printable text, newlines and tabs are allowed")

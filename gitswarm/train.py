@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 
-from . import checkout, git, queue
+from . import checkout, git, names, queue
 from .batch import TESTED, Batch, one_commit, stamp
 from .errors import BranchMoved, GitError, GitswarmError, PushDeclined
 from .goal import Goal
@@ -200,11 +200,11 @@ class Train:
     def _fetch(self, tasks: list[Task]) -> None:
         """Bring the tasks' handed-off commits from their land refs into the mirror."""
         repo = self.board.mirror.repo
-        wanted = [queue.land_ref(t.id, t.attempts) for t in tasks if t.result and t.result["commit"] not in repo]
+        wanted = [names.land_ref(t.id, t.attempts) for t in tasks if t.result and t.result["commit"] not in repo]
         try:
             self.board.mirror.fetch_refs(wanted)
         except GitError:  # one missing ref fails the whole fetch: fetch those that exist
-            there = self.board.mirror.remote_refs(queue.LAND_PREFIX + "*")
+            there = self.board.mirror.remote_refs(names.LAND + "*")
             self.board.mirror.fetch_refs([r for r in wanted if r in there])
 
     # ------------------------------------------------------------ testing

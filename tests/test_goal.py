@@ -7,7 +7,7 @@ import pytest
 
 from gitswarm.goal import (Goal, GoalInvalid, GoalTask, goal_path, is_goal_path, parse_duration, parse_goal,
                            task_id_for)
-from gitswarm.task import ID_RE
+from gitswarm.names import ID_RE
 
 PATH = "goals/css-parser.md"
 
