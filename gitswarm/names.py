@@ -21,7 +21,8 @@ from .errors import RuleViolation
 
 # ---------------------------------------------------------------- name rules
 
-ID_RE = re.compile(r"t-[0-9a-z][0-9a-z-]{0,46}[0-9a-z]\Z")  # a task id
+ID = r"t-[0-9a-z][0-9a-z-]{0,46}[0-9a-z]"  # a task id (ID_RE; unanchored, to find ids in text)
+ID_RE = re.compile(ID + r"\Z")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")  # a worker's name (and a task's goal field)
 NAME_HINT = "a letter or digit, then letters, digits, '.', '_', '@' or '-', at most 64 in all"
 GOAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # a goal's name: goals/<name>.md
