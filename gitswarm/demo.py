@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import git, sandbox
+from . import git, names, sandbox
 from .daemon import Daemon
 from .install import init
 
@@ -80,7 +80,7 @@ def run_demo(directory: Path | None = None, workers: int = 4, say: Callable[[str
 def _commit_push(project: Path, message: str, say: Callable[[str], None]) -> None:
     _sh(["git", "add", "-A"], cwd=project)
     _sh(["git", "commit", "-q", "-m", message], cwd=project)
-    _sh(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], cwd=project)
+    _sh(["git", "push", "-q", "origin", f"HEAD:{names.MAIN}"], cwd=project)
     say(f"git push: {message}")
 
 

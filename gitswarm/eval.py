@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import yaml
 
-from . import git, sandbox
+from . import git, names, sandbox
 from . import report as R
 from . import task as T
 from .agents.command import run_killable
@@ -338,7 +338,7 @@ def _push_start(hub: Path, project: Path, entry: Entry, settings: str, goal: str
 def _commit_push(project: Path, message: str, env: dict[str, str]) -> None:
     git.run(["add", "-A"], cwd=project, env=dict(env))
     git.run(["commit", "-q", "--allow-empty", "-m", message], cwd=project, env=dict(env))
-    git.run(["push", "-q", "origin", "HEAD:refs/heads/main"], cwd=project, env=dict(env))
+    git.run(["push", "-q", "origin", f"HEAD:{names.MAIN}"], cwd=project, env=dict(env))
 
 
 def _read_board(hub: Path, goal: str, result: dict[str, Any]) -> None:

@@ -121,7 +121,7 @@ class Mirror:
     def fetch_refs(self, refs: list[str]) -> None:
         """Fetch refs of the hub (objects only: what they point at becomes readable here)."""
         if refs:
-            proc = self._fetch([f"+{r}:{self.prefix}/{r.removeprefix('refs/')}" for r in refs])
+            proc = self._fetch([f"+{r}:{self.prefix}/{r.removeprefix(names.REFS)}" for r in refs])
             if proc.returncode:
                 raise failure("git fetch failed", proc.stderr)
 

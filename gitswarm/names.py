@@ -32,12 +32,13 @@ MAX_ATTEMPTS = 16  # best of N: attempts of one task (gitswarm/attempts.py)
 
 # ---------------------------------------------------------------- refs
 
-HEADS = "refs/heads/"
+REFS = "refs/"
+HEADS = REFS + "heads/"
 MAIN_BRANCH = "main"
 BOARD_BRANCH = "tasks"
 MAIN = HEADS + MAIN_BRANCH
 BOARD = HEADS + BOARD_BRANCH
-GITSWARM = "refs/gitswarm/"  # gitswarm's own refs: never a branch, no event of their own (hookimpl)
+GITSWARM = REFS + "gitswarm/"  # gitswarm's own refs: never a branch, no event of their own (hookimpl)
 HEARTBEATS = GITSWARM + "heartbeats/"
 TRAIN = GITSWARM + "train"
 LAND = GITSWARM + "land/"

@@ -82,7 +82,7 @@ def format_queue(found: dict[str, Any]) -> list[str]:
                if found["landing"] else "empty")
     lines = [f"landing queue: {waiting}"]
     if train is None:
-        lines.append("train: none (no refs/gitswarm/train on the hub): `gitswarm serve` runs one")
+        lines.append(f"train: none (no {names.TRAIN} on the hub): `gitswarm serve` runs one")
     else:
         held = (f"held by {train['holder']} (lease {train['lease']}s)" if train["holder"]
                 else f"lease commit {train['commit'][:10]} does not parse")

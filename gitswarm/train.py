@@ -174,7 +174,7 @@ class Train:
             handed = t.result["commit"] if t.result else ""
             try:
                 if handed not in repo:
-                    raise GitswarmError(f"its commit {handed[:10]} is not on the hub (refs/gitswarm/land/{t.id}/...)")
+                    raise GitswarmError(f"its commit {handed[:10]} is not on the hub ({names.LAND}{t.id}/...)")
                 if tip == handed or repo.descendant_of(tip, handed):
                     raise GitswarmError(f"its commit {handed[:10]} is already on main")
                 since = repo.merge_base(handed, base)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -69,10 +70,19 @@ def test_created_once_refuses_a_move_and_a_delete_with_one_message() -> None:
         assert caught.value.rule == "a land ref is created once and never moved or deleted by a push"
 
 
-def test_every_ref_literal_of_the_package_is_in_names() -> None:
-    """The names of refs are written once: gitswarm/names.py."""
+def test_every_ref_name_of_the_package_is_in_names() -> None:
+    """The names of refs are written once, in gitswarm/names.py: no other module's code holds a
+    string (or an f-string's text) that is a ref's name (docstrings and sentences may name refs)."""
     package = Path(names.__file__).parent
-    found = [f"{path.relative_to(package)}:{n}" for path in sorted(package.rglob("*.py")) if path.name != "names.py"
-             for n, line in enumerate(path.read_text().splitlines(), 1)
-             if re.search(r"""["'](\+)?refs/(heads|gitswarm|tags)""", line.split("#")[0])]
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "names.py":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        found += [f"{path.relative_to(package)}:{node.lineno}: {node.value!r}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                  and re.match(r"(\+|[\w^~]*:)?refs/", node.value)]
     assert found == []
