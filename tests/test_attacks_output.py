@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gitswarm.board import Board
 from gitswarm.daemon import Daemon
-from gitswarm.task import _CONTROL_RE
+from gitswarm.text import CONTROL_RE
 
 from conftest import sh
 from test_swarm import push_goal
@@ -55,10 +55,10 @@ def printable_everywhere(hub: Path) -> None:
     with board(hub) as b:
         for t in b.tasks():
             for value in (t.result or {}).values():
-                assert not _CONTROL_RE.search(str(value)), value
+                assert not CONTROL_RE.search(str(value)), value
         for r in b.records().values():
-            assert not _CONTROL_RE.search(r.reason or "")
-            assert not any(_CONTROL_RE.search(v.reasons) for v in r.verdicts)
+            assert not CONTROL_RE.search(r.reason or "")
+            assert not any(CONTROL_RE.search(v.reasons) for v in r.verdicts)
 
 
 def test_colour_on_success_lands_the_work(hub, tmp_path):

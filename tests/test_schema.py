@@ -23,6 +23,7 @@ from gitswarm import rules
 from gitswarm import task as T
 from gitswarm.errors import TaskInvalid
 from gitswarm.install import resource_dir
+from gitswarm.text import CONTROL_RE
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tasks"
@@ -132,7 +133,7 @@ def test_the_schema_refuses_the_same_control_characters_as_task_py():
     astral = [0x1F600, 0xE0001, 0xE0041, 0x10FFFF]
     for code in [*range(0xD800), *range(0xE000, 0x10000), *astral]:
         c = chr(code)
-        assert bool(schema_re.search(c)) == bool(T._CONTROL_RE.search(c)), f"U+{code:04X}"
+        assert bool(schema_re.search(c)) == bool(CONTROL_RE.search(c)), f"U+{code:04X}"
 
 
 # ---------------------------------------------------------------- the examples
