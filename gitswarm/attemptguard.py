@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .attempts import attempt_of, parse_ref, ref as attempt_ref
+from .attempts import attempt_of
 from .errors import RuleViolation
-from .git import ZERO, HookRepo
+from .githook import HookRepo
+from .names import attempts_ref, created_once, parse_attempts_ref
 
 
 def check_attempts(refs: dict[str, tuple[str, str]], moved: list, repo: HookRepo,
@@ -21,13 +22,12 @@ def check_attempts(refs: dict[str, tuple[str, str]], moved: list, repo: HookRepo
     for t in moved:
         parent = attempt_of(t) if t.status == "done" else None
         if parent is not None:
-            completed[attempt_ref(*parent)] = t
+            completed[attempts_ref(*parent)] = t
     for name, (old, new) in refs.items():
-        if parse_ref(name) is None:
+        if parse_attempts_ref(name) is None:
             continue
-        if old != ZERO or new == ZERO:
-            raise RuleViolation(name, "an attempt's ref is created once and never moved or deleted by a push",
-                                "each attempt of a task keeps its own ref; the losers' stay as they are")
+        created_once(name, old, new, "an attempt's ref",
+                     "each attempt of a task keeps its own ref; the losers' stay as they are")
         t = completed.get(name)
         if t is None:
             raise RuleViolation(name, "is created only together with the completion of its attempt "

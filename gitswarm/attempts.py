@@ -17,30 +17,15 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable, Mapping
 
+from .names import ID_RE, MAX_ATTEMPTS
 from .statuses import FINAL  # an attempt that has ended for good (failed ones are retried)
-from .task import ID_RE, Task
-
-PREFIX = "refs/gitswarm/attempts/"
-MAX = 16  # attempts of one task
+from .task import Task
 HINT = ("write attempts: 3, or a list of variants, each a mapping of worker settings: "
         "attempts: [{model: a}, {backend: command, command: ./agent.sh}]")
 _CHILD_RE = re.compile(r"(t-[0-9a-z][0-9a-z-]*[0-9a-z])-a([1-9][0-9]?)\Z")
 _NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 Variants = tuple[Mapping[str, Any], ...]  # one mapping of worker settings per attempt; () or 1: no best of N
-
-
-def ref(task_id: str, k: int) -> str:
-    """Where attempt `k` of a task keeps its commit."""
-    return f"{PREFIX}{task_id}/{k}"
-
-
-def parse_ref(name: str) -> tuple[str, int] | None:
-    """(task id, attempt) of an attempts ref; None when `name` is not one."""
-    from .queue import parse_attempt_ref
-
-    parsed = parse_attempt_ref(PREFIX, name)
-    return parsed if parsed is not None and parsed[1] <= MAX else None
 
 
 def child_id(task_id: str, k: int) -> str | None:
@@ -52,7 +37,7 @@ def child_id(task_id: str, k: int) -> str | None:
 def attempt_of(task: Task) -> tuple[str, int] | None:
     """(the task it attempts, k) when `task` is an attempt: named `<parent>-a<k>` with that parent."""
     m = _CHILD_RE.match(task.id)
-    if m is None or task.parent != m.group(1) or not 1 <= int(m.group(2)) <= MAX:
+    if m is None or task.parent != m.group(1) or not 1 <= int(m.group(2)) <= MAX_ATTEMPTS:
         return None
     return m.group(1), int(m.group(2))
 
@@ -61,7 +46,7 @@ def children(task_id: str, find: Callable[[str], Task | None]) -> list[Task]:
     """The attempts of a task on the board (`find`: a task by id, or None), in order (none: it has
     not been split)."""
     out = []
-    for k in range(1, MAX + 1):
+    for k in range(1, MAX_ATTEMPTS + 1):
         child = find(f"{task_id}-a{k}")
         if child is None or child.parent != task_id:
             break
@@ -86,11 +71,11 @@ def parse_spec(value: Any, name: str, fail: Any) -> Variants:
     if isinstance(value, bool) or not isinstance(value, (int, list)):
         raise fail(name, f"must be a number of attempts or a list of variants, not {type(value).__name__}", HINT)
     if isinstance(value, int):
-        if not 1 <= value <= MAX:
-            raise fail(name, f"{value} is out of range", f"give a number from 1 to {MAX}")
+        if not 1 <= value <= MAX_ATTEMPTS:
+            raise fail(name, f"{value} is out of range", f"give a number from 1 to {MAX_ATTEMPTS}")
         return tuple({} for _ in range(value))
-    if not 1 <= len(value) <= MAX:
-        raise fail(name, f"lists {len(value)} variants", f"give 1 to {MAX}")
+    if not 1 <= len(value) <= MAX_ATTEMPTS:
+        raise fail(name, f"lists {len(value)} variants", f"give 1 to {MAX_ATTEMPTS}")
     out = []
     for i, item in enumerate(value):
         if isinstance(item, dict) and "attempts" in item:

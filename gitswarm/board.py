@@ -14,12 +14,12 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import git, landing, queue, rules
-from . import task as T
+from . import landing, names, rules
 from .boardview import BoardView
 from .record import GoalRecord
 from .state import State, next_rested, ready
 from .errors import ClaimLost, GitswarmError
+from .gitmirror import Mirror
 from .groupcommit import GroupCommit, Outcome
 from .task import Task
 
@@ -31,7 +31,7 @@ class Board:
 
     def __init__(self, remote: str, *, cache: Path | None = None, max_tries: int = 200,
                  author: tuple[str, str] | None = None, lease: int = 900, retry_backoff: float = 0.0):
-        self.mirror = git.Mirror(remote, cache)
+        self.mirror = Mirror(remote, cache)
         self.remote = self.mirror.remote
         self.lease = lease
         self._earlier: dict[str, tuple[int, float | None]] = {}  # task id -> its earlier attempts' spend (earlier_spend)
@@ -201,7 +201,7 @@ class Board:
         one batch go out in one push, one after the other), and the task's `result.commit` names
         the commit that landed; without it, or when the replay conflicts, raises BranchMoved:
         rebase the work on the new tip and land again."""
-        ref = f"refs/heads/{branch}"
+        ref = names.branch_ref(branch)
 
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "complete")
@@ -218,13 +218,13 @@ class Board:
         (gitswarm/queue.py) is created at the commit, in one atomic push. The train lands it."""
         def apply(state: State) -> Outcome:
             held = _held(state, task_id, worker, token, "hand off")
-            main = state.heads.get("refs/heads/main")
+            main = state.heads.get(names.MAIN)
             if main is not None and (main == commit or self.mirror.repo.descendant_of(main, commit)):
                 raise GitswarmError(f"commit {commit[:10]} is already on main (at {main[:10]}): it holds no new work "
                                     "to land", "hand off the task's own commit, made on main's tip")
             outcome = _holder_outcome("handoff", held, rules.handoff(held, worker, commit, summary, tokens=tokens,
                                                                                  cost=cost))
-            outcome.refs = {queue.land_ref(task_id, held.attempts): commit}
+            outcome.refs = {names.land_ref(task_id, held.attempts): commit}
             return outcome
         return self.commits.submit(apply)
 
@@ -253,7 +253,7 @@ class Board:
                     raise GitswarmError(f"{task_id} is {t.status}: it left the landing queue")
                 done.append(rules.landed(t, commit))
             outcome = Outcome("land", done, worker=holder, body=note, result=done)
-            outcome.refs = {"refs/heads/main": main, queue.TRAIN_REF: lease}
+            outcome.refs = {names.MAIN: main, names.TRAIN: lease}
             return outcome
         return self.commits.submit(apply)
 
@@ -340,7 +340,7 @@ class Board:
 
 
 def _check_worker(worker: str) -> None:
-    if not T.NAME_RE.match(worker or ""):
+    if not names.NAME_RE.match(worker or ""):
         raise GitswarmError(f"worker name {worker!r} is not valid",
                             "use letters, digits, '.', '_', '@' or '-' (at most 64)")
 

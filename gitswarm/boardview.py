@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from . import git, record, snapshot
+from . import git, names, record, snapshot
 from . import task as T
 from .errors import GitswarmError, TaskInvalid
-from .groupcommit import BOARD_REF, BRANCH
+from .gitmirror import Mirror
 from .record import GoalRecord
 from .state import OpenQueue, State
 from .task import Task
@@ -25,7 +25,7 @@ REOPEN_EVERY = 20  # moves of the tip between two fresh libgit2 handles on it (d
 
 
 class BoardView:
-    def __init__(self, mirror: git.Mirror, retry_backoff: float = 0.0):
+    def __init__(self, mirror: Mirror, retry_backoff: float = 0.0):
         self.mirror = mirror
         self.retry_backoff = retry_backoff  # seconds before a task whose attempt ended is ready again
         self.tip: str | None = None
@@ -49,7 +49,7 @@ class BoardView:
         """Fetch tasks; parse only the files that changed since the tip we knew (or, the first time,
         start from the snapshot saved beside the mirror)."""
         remote = self.mirror.remote
-        tip = self.mirror.fetch(BRANCH)
+        tip = self.mirror.fetch(names.BOARD_BRANCH)
         if tip is None:
             here = "" if "://" not in remote and Path(remote).exists() else " on the machine that holds it"
             raise GitswarmError(f"{remote} has no tasks branch: it is not a gitswarm hub",
@@ -88,14 +88,14 @@ class BoardView:
         self.tip, self.tasks, self.records = chain, state.tasks, state.records
         self._maintain()
         self.heads.update({ref: sha for ref, sha in updates.items()
-                           if ref.startswith("refs/heads/") and ref != BOARD_REF})
+                           if ref.startswith(names.HEADS) and ref != names.BOARD})
 
     def fetch_branch(self, branch: str = "main") -> str | None:
         """Fetch a branch of the hub into the local mirror; its tip, or None when it has none.
         Needs no lock: it touches neither tasks nor the snapshot."""
         with self._fetching:
             tip = self.mirror.fetch(branch)
-            ref = f"refs/heads/{branch}"
+            ref = names.branch_ref(branch)
             known = self.heads.get(ref)
             if tip is not None and (known is None or known == tip or self.mirror.repo.descendant_of(tip, known)):
                 self.heads[ref] = tip  # never back: a batch may have pushed past what this fetch saw

@@ -16,13 +16,14 @@ from pathlib import Path
 
 from .config import CONFIG_PATH, MAX_FILE_BYTES as CONFIG_MAX, config_errors
 from .errors import FileInvalid
-from .git import ZERO, HookRepo
+from .git import ZERO
+from .githook import HookRepo
 from .goal import GOALS_DIR, MAX_FILE_BYTES as GOAL_MAX, goal_errors, is_goal_path
+from .names import MAIN
 from .prompts import OVERRIDE_DIR, VARIABLES, PromptError, fill
 from .text import printable
 from .validate import unknown_hint
 
-MAIN_REF = "refs/heads/main"
 REGULAR = ("100644", "100755")
 MAX_REPORTED = 50  # problems said in full; the rest are counted
 LINE_MAX = 400  # characters of one line said (a field's name comes from the file: it may be long)
@@ -119,7 +120,7 @@ def check_changes(changed: list[tuple[str, str, str]], repo: HookRepo) -> list[s
         errors += check_file(path, repo.read(blob) or b"")
     if not errors:
         return []
-    return [f"gitswarm: rejected {MAIN_REF}: {len(errors)} problem(s) in its goal files, settings and prompts "
+    return [f"gitswarm: rejected {MAIN}: {len(errors)} problem(s) in its goal files, settings and prompts "
             "(`gitswarm check` in your clone shows them before you push)"] + report(errors, "gitswarm:   ")
 
 

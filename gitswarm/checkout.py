@@ -24,7 +24,7 @@ from typing import Iterator
 from . import git
 from .errors import GitError, GitswarmError
 from .sandbox import agent_env
-from .task import SHA_RE
+from .names import SHA_RE
 from .text import printable
 
 SAFE = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "core.attributesFile=/dev/null",

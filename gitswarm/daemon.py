@@ -16,7 +16,7 @@ from typing import Callable
 from watchdog.observers import Observer
 
 from . import events as spool
-from . import git, guardserver, runarchive, serving
+from . import git, guardserver, names, runarchive, serving
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_STOPPED, GitswarmError
 from .goal import is_goal_path
 from .goalrecords import GoalRecords
@@ -156,9 +156,9 @@ class Daemon:
             self._quarantined(name, why)
         for event in waiting:
             try:
-                if event.ref == "refs/heads/main":
+                if event.ref == names.MAIN:
                     self._on_main(event.old, event.new)
-                elif event.ref == "refs/heads/tasks":
+                elif event.ref == names.BOARD:
                     self._on_tasks(event.old, event.new)
             except Exception as e:
                 why = f"handling it failed: {type(e).__name__}: {e}"
@@ -382,7 +382,7 @@ class Daemon:
 
 
 def _main_tip(hub: Path) -> str | None:
-    return git.run(["rev-parse", "-q", "--verify", "refs/heads/main"], cwd=hub, check=False).stdout.decode().strip() or None
+    return git.run(["rev-parse", "-q", "--verify", names.MAIN], cwd=hub, check=False).stdout.decode().strip() or None
 
 
 def _read(hub: Path, tip: str | None, path: str) -> str | None:

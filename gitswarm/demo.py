@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import git, sandbox
+from . import git, names, sandbox
 from .daemon import Daemon
 from .install import init
 
@@ -79,7 +79,7 @@ def run_demo(directory: Path | None = None, workers: int = 4, say: Callable[[str
 def _commit_push(project: Path, message: str, say: Callable[[str], None]) -> None:
     _git(["add", "-A"], cwd=project)
     _git(["commit", "-q", "-m", message], cwd=project)
-    _git(["push", "-q", "origin", "HEAD:refs/heads/main"], cwd=project)
+    _git(["push", "-q", "origin", f"HEAD:{names.MAIN}"], cwd=project)
     say(f"git push: {message}")
 
 

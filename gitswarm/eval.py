@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import yaml
 
-from . import git, sandbox
+from . import git, names, sandbox
 from . import report as R
 from . import task as T
 from .proc import run_killable
@@ -35,11 +35,10 @@ from .errors import FileInvalid, GitswarmError
 from .evalreport import FORMAT
 from .evalcheck import run_checks
 from .evalsuite import Entry, Suite, copy_tree
-from .goal import split_front_matter  # goal.py's own reading of a goal file
-from .goal import goal_errors
+from .goal import goal_errors, split_front_matter  # split_front_matter: goal.py's own reading of a goal file
 from .install import init
 from .record import spent, spent_cost
-from .task import NAME_RE
+from .names import NAME_RE
 from .text import printable
 from .validate import shown, typename, unknown_hint
 from .yamlfile import load_yaml
@@ -340,7 +339,7 @@ def _push_start(hub: Path, project: Path, entry: Entry, settings: str, goal: str
 def _commit_push(project: Path, message: str, env: dict[str, str]) -> None:
     git.run(["add", "-A"], cwd=project, env=dict(env))
     git.run(["commit", "-q", "--allow-empty", "-m", message], cwd=project, env=dict(env))
-    git.run(["push", "-q", "origin", "HEAD:refs/heads/main"], cwd=project, env=dict(env))
+    git.run(["push", "-q", "origin", f"HEAD:{names.MAIN}"], cwd=project, env=dict(env))
 
 
 def _read_board(hub: Path, goal: str, result: dict[str, Any]) -> None:

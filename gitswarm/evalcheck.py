@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from . import git
+from .names import MAIN
 from . import task as T
 from .errors import GitswarmError
 from .evalsuite import Entry, hidden_check
 
-MAIN = "refs/heads/main"
 
 
 def export_tree(hub: Path, rev: str, tree: Path) -> None:

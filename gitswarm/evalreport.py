@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FileInvalid, GitswarmError
-from .task import NAME_RE
+from .names import NAME_RE
 
 FORMAT = "gitswarm-eval/1"
 Z95 = 1.959963984540054

@@ -25,7 +25,7 @@ from . import sandbox
 from .proc import run_killable
 from .errors import FileInvalid, GitswarmError
 from .goal import goal_errors
-from .task import NAME_RE
+from .names import NAME_RE
 from .text import printable
 from .validate import DURATION_HINT, parse_duration, shown, typename, unknown_hint
 from .yamlfile import load_yaml

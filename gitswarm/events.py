@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from pathlib import Path
 from typing import NamedTuple
+
+from .names import GITSWARM, SHA_RE
 
 SPOOL = Path("gitswarm") / "spool"
 BAD = "bad"  # <spool>/bad/: events that could not be read or handled, each with a <name>.why
@@ -21,7 +22,6 @@ MAX_EVENT_BYTES = 64 * 1024
 PUSH = ".push"  # a push record, as hooks/post-receive writes it
 PUSH_MAGIC = b"gitswarm-push-1"
 MAX_PUSH_BYTES = 16 * 1024 * 1024
-_OID_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")  # SHA-1, or SHA-256 (64)
 
 
 class Event(NamedTuple):  # not a dataclass: the hook would pay ~6 ms to import dataclasses
@@ -114,9 +114,9 @@ def unpack(git_dir: str | os.PathLike[str], name: str) -> list[Path]:
     updates = []
     for line in lines.decode("utf-8", "replace").splitlines():
         parts = line.split(" ", 2)
-        if len(parts) != 3 or not all(_OID_RE.match(oid) for oid in parts[:2]):
+        if len(parts) != 3 or not all(SHA_RE.match(oid) for oid in parts[:2]):
             raise ValueError(f"not an `<old> <new> <ref>` line: {line[:200]!r}")
-        if not parts[2].startswith("refs/gitswarm/"):
+        if not parts[2].startswith(GITSWARM):
             updates.append((parts[0], parts[1], parts[2]))
     written = write(git_dir, updates, pusher(env, git_dir=git_dir, uid=owner), at=(int(stamp) * 1000, int(pid)))
     os.unlink(path)
@@ -138,7 +138,7 @@ def _read(path: Path, name: str) -> Event:
     if not isinstance(doc.get("ref"), str):
         raise ValueError("ref is not a string")
     for key in ("old", "new"):
-        if not isinstance(doc.get(key), str) or not _OID_RE.match(doc[key]):
+        if not isinstance(doc.get(key), str) or not SHA_RE.match(doc[key]):
             raise ValueError(f"{key} is not an object id (40 or 64 hex digits)")
     if isinstance(doc.get("time"), bool) or not isinstance(doc.get("time"), (int, float)):
         raise ValueError("time is not a number")

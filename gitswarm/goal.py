@@ -42,23 +42,22 @@ them (workrules.check_may_change). Pure: no git, no I/O.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import ROLES, ConfigInvalid, parse_role_overrides
 from .errors import FileInvalid
-from .task import ID_RE, TITLE_MAX, UnknownDependency, cycle_text, dependency_id, find_cycle, title_index
+from .names import GOAL_RE, ID_RE
+from .task import TITLE_MAX, UnknownDependency, cycle_text, dependency_id, find_cycle, title_index
 from .text import TEXT_MAX
 from .validate import Collect, Fields, shown, typename, unknown_hint
 from .workrules import PROTECTED
 from .yamlfile import load_yaml
 
-__all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "NAME_RE", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
+__all__ = ["GOALS_DIR", "FIELDS", "TASK_FIELDS", "Goal", "GoalTask", "GoalInvalid", "parse_goal",
            "goal_path", "is_goal_path", "task_id_for", "goal_errors", "split_front_matter"]
 
 GOALS_DIR = "goals"
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 FIELDS = ("budget", "judge", "test", "check", "models", "max_depth", "max_cycles", "may_change", "test_timeout",
           "land", "train", "tasks", "attempts", "select")
 LAND_MODES = ("train", "direct")
@@ -116,7 +115,7 @@ class Goal:
 
 def goal_path(name: str) -> str:
     """Where goal `name` lives on main: goals/<name>.md."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not GOAL_RE.match(name):
         raise GoalInvalid(f"{GOALS_DIR}/", "name", f"{name!r} is not a goal name", _NAME_HINT)
     return f"{GOALS_DIR}/{name}.md"
 
@@ -125,7 +124,7 @@ def is_goal_path(path: str) -> bool:
     """Whether a path on main is a goal file: goals/<name>.md, directly in goals/ (a README there
     explains the folder; it is no goal)."""
     head, _, rest = path.partition("/")
-    return (head == GOALS_DIR and "/" not in rest and rest.endswith(".md") and bool(NAME_RE.match(rest[:-3]))
+    return (head == GOALS_DIR and "/" not in rest and rest.endswith(".md") and bool(GOAL_RE.match(rest[:-3]))
             and rest.lower() != "readme.md")
 
 
@@ -160,7 +159,7 @@ def _parse(path: str, text: str, collect: Collect) -> Goal:
     if not base.endswith(".md"):
         raise GoalInvalid(path, None, "a goal file's name ends in .md", "rename it goals/<name>.md")
     name = base[:-3]
-    if not NAME_RE.match(name):
+    if not GOAL_RE.match(name):
         raise GoalInvalid(path, "name", f"{name!r} is not a goal name", _NAME_HINT)
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:

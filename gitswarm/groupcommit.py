@@ -21,18 +21,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from . import git, record, rules
+from . import git, names, record, rules
 from . import task as T
+from .gitmirror import Mirror
 from .errors import BranchMoved, GitError, GitswarmError, PushDeclined, PushRace
 from .guard import MAX_HEARTBEATS
 from .record import GoalRecord
 from .state import State
 from .task import Task
 
-BRANCH = "tasks"
-BOARD_REF = f"refs/heads/{BRANCH}"
 MIN_BACKOFF, MAX_BACKOFF = 0.02, 2.0  # seconds
-HEARTBEATS = "refs/gitswarm/heartbeats"
 
 
 @dataclass
@@ -81,7 +79,7 @@ class GroupCommit:
     and returns its result. `lock` is held while the mirror and the view change: by the thread
     that leads a batch, and by the board while it refreshes or closes."""
 
-    def __init__(self, mirror: git.Mirror, view: View, lock: threading.Lock, *, max_tries: int = 200,
+    def __init__(self, mirror: Mirror, view: View, lock: threading.Lock, *, max_tries: int = 200,
                  author: tuple[str, str] | None = None):
         self.mirror = mirror
         self.view = view
@@ -233,7 +231,7 @@ class GroupCommit:
                  beating: list[str]) -> tuple[dict[str, str], dict[str, str]]:
         """The push: {ref: commit} for tasks (when the chain moves it), the other refs the requests
         move, and a heartbeat commit per beating worker; and those heartbeat commits alone."""
-        updates = {BOARD_REF: chain} if chain != self.view.tip else {}
+        updates = {names.BOARD: chain} if chain != self.view.tip else {}
         for r in batch:
             updates.update(r.outcome.refs if r.outcome else {})
         beats = self._beat_commits(beating)
@@ -245,7 +243,7 @@ class GroupCommit:
         self.view.pushed(chain, state, updates)
         self._remember(beats)
         for ref, sha in beats.items():  # keep the chain reachable here: gc packs it, never prunes it
-            self.mirror.keep(ref.removeprefix("refs/gitswarm/"), sha)
+            self.mirror.keep(ref.removeprefix(names.GITSWARM), sha)
         self.backoff = self.backoff / 2 if self.backoff > MIN_BACKOFF else 0.0
 
     def _refused(self, batch: list[Request], race: PushRace, beats: dict[str, str],
@@ -299,11 +297,11 @@ class GroupCommit:
         every ref of the hub): {ref: commit}."""
         unknown = [w for w in workers if w not in self._beats]
         if unknown:
-            existing = self.mirror.remote_refs(f"{HEARTBEATS}/*")
-            wanted = [f"{HEARTBEATS}/{w}" for w in unknown]
+            existing = self.mirror.remote_refs(names.HEARTBEATS + "*")
+            wanted = [names.heartbeat_ref(w) for w in unknown]
             self.mirror.fetch_refs([r for r in wanted if r in existing])
-            self._beats.update({w: existing.get(f"{HEARTBEATS}/{w}") for w in unknown})
-        return {f"{HEARTBEATS}/{w}": git.write_commit(self.mirror.repo, self._beats[w], {},
+            self._beats.update({w: existing.get(names.heartbeat_ref(w)) for w in unknown})
+        return {names.heartbeat_ref(w): git.write_commit(self.mirror.repo, self._beats[w], {},
                                                         f"heartbeat {w}\n", (w, f"{w}@gitswarm"))
                 for w in workers}
 
@@ -351,7 +349,7 @@ def _fail_moved(batch: list[Request], race: PushRace) -> set[str]:
     replayed: set[str] = set()
     for r in batch:
         moved = [b for b in race.branches
-                 if r.outcome and (f"refs/heads/{b}" in r.outcome.refs or b in r.outcome.refs)]
+                 if r.outcome and (names.branch_ref(b) in r.outcome.refs or b in r.outcome.refs)]
         if moved and r.outcome.chained:
             replayed.update(moved)
         elif moved:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Callable
 
+from . import names
 from .errors import GitswarmError, RuleViolation, TaskInvalid
-from .git import STALE, ZERO, HookRepo
+from .git import STALE, ZERO
+from .githook import HookRepo
 
-BOARD_REF = "refs/heads/tasks"
-HEARTBEATS = "refs/gitswarm/heartbeats"
-MAIN_REF = "refs/heads/main"
 REGULAR = "100644"
 ACTS_FOR_WORKER = ("claim", "complete", "fail", "release", "handoff",  # the board actions that bind
                    "land", "reject", "return")  # Gitswarm-Worker to the pusher (identity.bind)
@@ -31,19 +30,6 @@ def stale(updates: list[tuple[str, str, str]], repo: HookRepo) -> list[str]:
     return lines
 
 
-def allowed_ref(ref: str) -> bool:
-    """The refs gitswarm uses; everything else (tags, other branches, other namespaces) is refused."""
-    from .attempts import parse_ref
-    from .queue import TRAIN_REF, parse_land_ref
-    from .runlog import parse_runs_ref
-
-    if ref in (BOARD_REF, MAIN_REF, TRAIN_REF) or parse_land_ref(ref) is not None or parse_runs_ref(ref) is not None \
-            or parse_ref(ref) is not None:
-        return True
-    name = ref[len(HEARTBEATS) + 1:] if ref.startswith(HEARTBEATS + "/") else None
-    return bool(name) and "/" not in name and name.replace(".", "").replace("_", "").replace("-", "").replace("@", "").isalnum()
-
-
 def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = None,
                   actors: set[str] | None = None, hub_own: bool = False,
                   bound: Callable[[str], str | None] = lambda worker: None, pusher: str | None = None) -> list[str]:
@@ -55,7 +41,6 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     from .attemptguard import check_attempts
     from .rules import CommitInfo
     from .runguard import bad_names, check_runs
-    from .runlog import RUNS_PREFIX
     from .workrules import check_landing
 
     repo = repo or HookRepo()
@@ -65,48 +50,47 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
         repo.close()
         return problems
     for ref in refs:
-        if not allowed_ref(ref):
+        if not names.allowed(ref):
             repo.close()
             return [f"gitswarm: rejected {ref}: a hub holds main, tasks, the heartbeat refs and the landing "
-                    "queue's refs (refs/gitswarm/land/<task>/<attempt>, refs/gitswarm/train), the attempts' "
-                    "runs (refs/gitswarm/runs/<task>/<attempt>) and best of N's attempts "
-                    "(refs/gitswarm/attempts/<task>/<k>) only",
-                    "gitswarm: hint: keep other branches and tags in your own clone, or in another repository"]
+                    f"queue's refs ({names.LAND}<task>/<attempt>, {names.TRAIN}), the attempts' "
+                    f"runs ({names.RUNS}<task>/<attempt>) and best of N's attempts "
+                    f"({names.ATTEMPTS}<task>/<k>) only",
+                    "gitswarm: hint: keep other branches and tags in your own clone, or in another repository; "
+                    f"a heartbeat ref is {names.HEARTBEATS}<worker>, a worker's name being {names.NAME_HINT}"]
     actors = set() if actors is None else actors
-    actors.update(ref[len(HEARTBEATS) + 1:] for ref in refs if ref.startswith(HEARTBEATS + "/"))
-    rejected = BOARD_REF
+    actors.update(worker for ref in refs if (worker := names.heartbeat_worker(ref)))
+    rejected = names.BOARD
     try:
-        from .queue import TRAIN_REF
-
-        rejected = TRAIN_REF
+        rejected = names.TRAIN
         holder = check_train(refs, repo, actors)
-        rejected = BOARD_REF
-        moved = _check_board_update(repo, *refs[BOARD_REF], actors, hub_own, holder) if BOARD_REF in refs else []
+        rejected = names.BOARD
+        moved = _check_board_update(repo, *refs[names.BOARD], actors, hub_own, holder) if names.BOARD in refs else []
         completed = [t for t in moved if t.status == "done"]
-        rejected = MAIN_REF if MAIN_REF in refs else BOARD_REF  # a completion alone is refused on tasks
+        rejected = names.MAIN if names.MAIN in refs else names.BOARD  # a completion alone is refused on tasks
         main_commits = []
-        if MAIN_REF in refs and refs[MAIN_REF][1] != ZERO:
-            old, new = refs[MAIN_REF]
+        if names.MAIN in refs and refs[names.MAIN][1] != ZERO:
+            old, new = refs[names.MAIN]
             main_commits = [(c, CommitInfo(None, ids)) for c, ids in repo.task_trailers(old, new)]
         new_on_main = {c for c, _ in main_commits}
 
         def on_main(commit: str) -> bool:  # asked only for a completion naming a commit: no git call on a claim
             if commit in new_on_main:
                 return True
-            main_tip = refs[MAIN_REF][1] if MAIN_REF in refs else repo.ref(MAIN_REF)
+            main_tip = refs[names.MAIN][1] if names.MAIN in refs else repo.ref(names.MAIN)
             return bool(main_tip and repo.is_ancestor(commit, main_tip))
 
         check_landing(main_commits, completed, on_main, lambda commit: _trailers(repo, commit).tasks)
-        rejected = BOARD_REF
+        rejected = names.BOARD
         check_queue(refs, [t for t in moved if t.status == "landing"], repo, on_main)
         check_attempts(refs, moved, repo, on_main, lambda commit: _trailers(repo, commit).tasks)
         if main_commits:
-            board = refs[BOARD_REF][1] if BOARD_REF in refs else repo.ref(BOARD_REF)
-            _check_work_paths(repo, *refs[MAIN_REF], {c: info.tasks for c, info in main_commits}, board)
-        records = [ref for ref in refs if ref.startswith(RUNS_PREFIX)]
+            board = refs[names.BOARD][1] if names.BOARD in refs else repo.ref(names.BOARD)
+            _check_work_paths(repo, *refs[names.MAIN], {c: info.tasks for c, info in main_commits}, board)
+        records = [ref for ref in refs if ref.startswith(names.RUNS)]
         if records:
             rejected = records[0]
-            check_runs(refs, repo, refs[BOARD_REF][1] if BOARD_REF in refs else repo.ref(BOARD_REF), actors,
+            check_runs(refs, repo, refs[names.BOARD][1] if names.BOARD in refs else repo.ref(names.BOARD), actors,
                        bound, pusher)
     except GitswarmError as e:
         message = e.message
@@ -190,7 +174,7 @@ def _check_board_update(repo: HookRepo, old: str, new: str, actors: set[str], hu
         updates it too; else the claim's own stamp, never one in the future) for longer than the
         claim's lease."""
         now = time.time()
-        last = last_news(claim, repo.updated_at(f"{HEARTBEATS}/{claim.worker}"), now)
+        last = last_news(claim, repo.updated_at(names.heartbeat_ref(claim.worker)), now)
         return last is None or now - last > claim.lease
 
     from .rules import Change, check_commit
@@ -280,7 +264,7 @@ def check_heartbeats(updates: list[tuple[str, str, str]], repo: HookRepo) -> lis
     (groupcommit's `_beat_commits`): an empty tree, a short message, and as its only parent the
     ref's previous beat (none for a new ref). So a beat brings one small object, never a history
     or a blob. Costs a `cat-file` question or two per beat. The lines to print, or []."""
-    beats = [(old, new, ref) for old, new, ref in updates if ref.startswith(HEARTBEATS + "/") and allowed_ref(ref)]
+    beats = [(old, new, ref) for old, new, ref in updates if names.heartbeat_worker(ref)]
     if len(beats) > MAX_HEARTBEATS:
         return [f"gitswarm: rejected: {len(beats)} heartbeat refs in one push; the limit is {MAX_HEARTBEATS}",
                 "gitswarm: hint: push the rest in further pushes (gitswarm's own pools do)"]
@@ -323,15 +307,15 @@ def check_train(refs: dict[str, tuple[str, str]], repo: HookRepo, actors: set[st
     board actions: no git call otherwise)."""
     import time
 
-    from .queue import TRAIN_REF, parse_lease
+    from .queue import parse_lease
 
     def lease_of(commit: str | None) -> tuple[str, int] | None:
         raw = repo.read(commit) if commit else None
         return parse_lease(raw.split(b"\n\n", 1)[1].decode("utf-8", "replace")) if raw and b"\n\n" in raw else None
 
-    if TRAIN_REF not in refs:
-        return lambda: (lease_of(repo.ref(TRAIN_REF)) or (None,))[0]
-    old, new = refs[TRAIN_REF]
+    if names.TRAIN not in refs:
+        return lambda: (lease_of(repo.ref(names.TRAIN)) or (None,))[0]
+    old, new = refs[names.TRAIN]
     problem = _chain_problem(repo, old, new, "train lease")
     lease = None if problem else lease_of(new)
     if lease is None:
@@ -340,7 +324,7 @@ def check_train(refs: dict[str, tuple[str, str]], repo: HookRepo, actors: set[st
                             "the landing train is held by `gitswarm serve` (or a pool started with --train)")
     before = lease_of(old) if old != ZERO else None
     if before is not None and before[0] != lease[0]:
-        renewed = repo.updated_at(TRAIN_REF)
+        renewed = repo.updated_at(names.TRAIN)
         if renewed is not None and time.time() - renewed <= before[1]:
             raise GitswarmError(f"the landing train is held by {before[0]}, whose lease ({before[1]}s) has not "
                                 f"lapsed (renewed {time.time() - renewed:.0f}s ago on the hub's clock)",
@@ -355,15 +339,11 @@ def check_queue(refs: dict[str, tuple[str, str]], queued: list, repo: HookRepo,
     ref (refs/gitswarm/land/<task>/<attempt>) created in it at the task's result.commit, a commit
     whose Gitswarm-Task trailers name the task and no other, not on main yet; and a land ref is
     created only so, never moved (the hub's daemon deletes those of ended tasks)."""
-    from .queue import land_ref, parse_land_ref
-
-    wanted = {land_ref(t.id, t.attempts): t for t in queued}
+    wanted = {names.land_ref(t.id, t.attempts): t for t in queued}
     for ref, (old, new) in refs.items():
-        if parse_land_ref(ref) is None:
+        if names.parse_land_ref(ref) is None:
             continue
-        if old != ZERO or new == ZERO:
-            raise RuleViolation(ref, "a land ref is created once and never moved or deleted by a push",
-                                "hand off a new attempt's work under its own attempt number")
+        names.created_once(ref, old, new, "a land ref", "hand off a new attempt's work under its own attempt number")
         t = wanted.get(ref)
         if t is None or t.result.get("commit") != new:
             raise RuleViolation(ref, "is created only together with its task's hand-off (Gitswarm-Action: handoff) "

@@ -36,9 +36,10 @@ def _check_main(updates: list[tuple[str, str, str]], repo) -> list[str]:
     """The goal files, settings and prompts a push changes on main (gitswarm/check.py), its
     validators imported only when there are any: a landing of work pays one `git diff-tree`."""
     from .git import ZERO
+    from .names import MAIN
     from .workrules import protected
 
-    changed = [(path, blob, mode) for old, new, ref in updates if ref == "refs/heads/main" and new != ZERO
+    changed = [(path, blob, mode) for old, new, ref in updates if ref == MAIN and new != ZERO
                for _, _, blob, path, mode in repo.diff(None if old == ZERO else old, new) if protected(path)]
     if not changed:
         return []
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None, data: bytes | None = None) -> int:
             return code
         from . import identity
         from .errors import GitswarmError
-        from .git import HookRepo
+        from .githook import HookRepo
         from .guard import check_heartbeats, check_updates, stale
 
         updates, repo, actors = _updates(data), HookRepo(), set()
@@ -81,8 +82,9 @@ def main(argv: list[str] | None = None, data: bytes | None = None) -> int:
 
         try:
             from .identity import pusher
+            from .names import GITSWARM
 
-            events.write(git_dir, [u for u in _updates(data) if not u[2].startswith("refs/gitswarm/")],
+            events.write(git_dir, [u for u in _updates(data) if not u[2].startswith(GITSWARM)],
                          pusher=pusher(git_dir=git_dir))
         except Exception as e:  # the push has landed; say what went wrong, never fail it
             print(f"gitswarm: could not spool the event: {e}", file=sys.stderr)

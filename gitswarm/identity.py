@@ -26,11 +26,11 @@ Kept free of heavy imports: pre-receive imports it on every push.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from .errors import GitswarmError
+from .names import NAME_RE
 
 PUSHERS = Path("gitswarm") / "pushers"
 PUSHER_ENV = "gitswarm.pusherEnv"  # the transports over which GITSWARM_PUSHER counts, the servers trusted
@@ -42,7 +42,6 @@ TRUSTABLE = ("ssh", "http", "local", *SERVERS)
 # every variable `pusher` reads: what hooks/post-receive keeps of a push's environment for its events
 VARIABLES = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_ORIGINAL_COMMAND", "GATEWAY_INTERFACE", "REMOTE_ADDR", "REMOTE_USER",
              "GITSWARM_PUSHER", *SERVERS.values())
-_PLAIN = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,99}")
 
 
 def transport(env: Mapping[str, str] | None = None) -> str:
@@ -117,7 +116,9 @@ def _account(uid: int | None = None) -> str | None:
 
 
 def _file(git_dir: str | os.PathLike[str], worker: str) -> Path:
-    if _PLAIN.fullmatch(worker):
+    """A worker's binding file: its name, which NAME_RE makes a plain file name (every worker a push
+    can act for has such a name: the guard checks it); any other string by its hash."""
+    if NAME_RE.match(worker):
         return Path(git_dir) / PUSHERS / worker
     import hashlib
 

@@ -9,7 +9,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from . import git
+from . import git, names
 from .errors import GitswarmError
 from .events import spool_dir
 from .shared import make_dirs
@@ -93,7 +93,7 @@ def init(path: str | Path, hooks_dir: str | Path | None = None) -> list[str]:
     if not spool_dir(repo).is_dir():
         make_dirs(spool_dir(repo), repo)
         done.append(f"created the event spool {spool_dir(repo)}")
-    if git.run(["rev-parse", "-q", "--verify", "refs/heads/tasks"], cwd=repo, check=False).returncode:
+    if git.run(["rev-parse", "-q", "--verify", names.BOARD], cwd=repo, check=False).returncode:
         _create_board(repo)
         done.append("created branch tasks")
     return done + _share(repo)
@@ -182,4 +182,4 @@ def _create_board(repo: Path) -> None:
         sha = git.write_commit(handle, None, {"README.md": board_readme()}, msg, BOARD_AUTHOR)
     finally:
         handle.free()
-    git.run(["update-ref", "-m", "gitswarm init", "refs/heads/tasks", sha, git.ZERO], cwd=repo)
+    git.run(["update-ref", "-m", "gitswarm init", names.BOARD, sha, git.ZERO], cwd=repo)

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import git, queue
+from . import git, names
 from . import task as T
 from .board import Board
-from .groupcommit import HEARTBEATS
 from .errors import GitswarmError
 from .statuses import FINAL
 from .task import Task
@@ -24,7 +23,7 @@ def silence(hub: Path, claim: T.Claim, now: float | None = None) -> float | None
     """Seconds since the holder of a claim last gave news, on the hub's clock; None when nothing
     on it says (a claim stamped far ahead with no heartbeat, which counts as silent: task.last_news)."""
     now = time.time() if now is None else now
-    last = T.last_news(claim, git.reflog_time(hub, f"{HEARTBEATS}/{claim.worker}"), now)
+    last = T.last_news(claim, git.reflog_time(hub, names.heartbeat_ref(claim.worker)), now)
     return None if last is None else now - last
 
 
@@ -72,11 +71,11 @@ def prune_land_refs(hub: Path, board: Board, log: Callable[[str], None]) -> int:
     """Delete, in the hub itself (the hub's own daemon: pushes never delete), the land refs of tasks
     that ended: done, dead or cancelled. A task still open, failed or claimed keeps its refs (its
     next attempt starts from the last). How many were deleted."""
-    listed = git.run(["for-each-ref", "--format=%(objectname) %(refname)", queue.LAND_PREFIX], cwd=hub).stdout
+    listed = git.run(["for-each-ref", "--format=%(objectname) %(refname)", names.LAND], cwd=hub).stdout
     gone = 0
     for line in listed.decode().splitlines():
         sha, ref = line.split(" ", 1)
-        parsed = queue.parse_land_ref(ref)
+        parsed = names.parse_land_ref(ref)
         t = board.find(parsed[0]) if parsed else None
         if parsed is None or (t is not None and t.status in FINAL):
             if git.run(["update-ref", "-d", ref, sha], cwd=hub, check=False).returncode == 0:

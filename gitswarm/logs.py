@@ -28,6 +28,7 @@ import time
 from datetime import datetime, timezone
 from typing import IO, Any
 
+from .names import ID
 from .text import printable
 
 LOGGER = "gitswarm"
@@ -50,7 +51,7 @@ _DEBUG_RE = re.compile(r"^meter: |^deleted \d+ land ref|^folded the runs")
 _AGENT_RE = re.compile(r"^([A-Za-z0-9._-]+-(?:w\d+|p\d+|root|train)): ")
 _GOAL_RE = re.compile(r"^(?:goal|planner|judge) ([^\s:]+):|^judge: ([^\s:]+) cycle \d+")
 _ROOT_GOAL_RE = re.compile(r"^([^\s:]+): \d+ tasks created")  # a root planner's `<agent>-root: <goal>: ...`
-_TASK_RE = re.compile(r"(?<![\w-])(t-[0-9a-z][0-9a-z-]{0,46}[0-9a-z])(?![\w-])")
+_TASK_RE = re.compile(rf"(?<![\w-])({ID})(?![\w-])")
 
 
 class Entry(str):

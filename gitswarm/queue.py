@@ -1,4 +1,5 @@
-"""The landing queue's refs on the hub, and how they read. Pure: no git, no I/O.
+"""The landing queue on the hub, and how its lease commits read. Pure: no git, no I/O. Its refs'
+names are in gitswarm/names.py.
 
 A worker hands its work to the queue in one atomic push: its task goes `claimed -> landing` on
 `tasks` (result.commit names the work) and the ref `refs/gitswarm/land/<task-id>/<attempt>` is
@@ -18,33 +19,11 @@ from __future__ import annotations
 
 import re
 
-from .task import ID_RE, NAME_RE, Task, timestamp
+from .names import NAME_RE
+from .task import Task, timestamp
 
-LAND_PREFIX = "refs/gitswarm/land/"
-TRAIN_REF = "refs/gitswarm/train"
 TESTED = "Gitswarm-Tested"  # the trailer of a landed batch's last commit on main: what was tested, how
 MAX_LEASE = 3600  # seconds: the longest train lease a hub accepts
-_ATTEMPT_RE = re.compile(r"[1-9][0-9]{0,6}\Z")
-
-
-def land_ref(task_id: str, attempt: int) -> str:
-    return f"{LAND_PREFIX}{task_id}/{attempt}"
-
-
-def parse_land_ref(ref: str) -> tuple[str, int] | None:
-    """(task id, attempt) of a land ref; None when `ref` is not one."""
-    return parse_attempt_ref(LAND_PREFIX, ref)
-
-
-def parse_attempt_ref(prefix: str, ref: str) -> tuple[str, int] | None:
-    """(task id, attempt) of a ref named exactly `<prefix><task id>/<attempt>`; None otherwise
-    (land refs here, runs refs in gitswarm/runlog.py)."""
-    if not ref.startswith(prefix):
-        return None
-    task_id, sep, attempt = ref[len(prefix):].partition("/")
-    if not sep or not ID_RE.match(task_id) or not _ATTEMPT_RE.match(attempt):
-        return None
-    return task_id, int(attempt)
 
 
 def lease_message(holder: str, seconds: int, status: str = "") -> str:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import queue
+from . import names, queue
 from .task import Task
 from .text import printable
 
-MAIN_REF = "refs/heads/main"
 WALK = 1000  # main's first-parent commits looked through for the last landed batch
 RENEW_SLACK = 10.0  # seconds past a third of its lease (when a live train renews it) before a lease is overdue
 
@@ -30,11 +29,11 @@ def read(board, now: float | None = None) -> dict[str, Any]:
     found: dict[str, Any] = {"landing": len(queued), "oldest_age": round(now - min(handed), 1) if handed else None,
                              "train": None, "last_batch": None}
     mirror = board.mirror
-    refs = mirror.remote_refs(queue.TRAIN_REF, MAIN_REF)
-    if queue.TRAIN_REF not in refs:
+    refs = mirror.remote_refs(names.TRAIN, names.MAIN)
+    if names.TRAIN not in refs:
         return found
-    mirror.fetch_refs([r for r in (queue.TRAIN_REF, MAIN_REF) if r in refs])
-    lease = mirror.repo[refs[queue.TRAIN_REF]]
+    mirror.fetch_refs([r for r in (names.TRAIN, names.MAIN) if r in refs])
+    lease = mirror.repo[refs[names.TRAIN]]
     held = queue.parse_lease(lease.message)
     ago = round(now - lease.commit_time, 1)
     lapsed = held is None or ago > held[1]
@@ -45,8 +44,8 @@ def read(board, now: float | None = None) -> dict[str, Any]:
                       "overdue": not lapsed and ago > held[1] / 3 + RENEW_SLACK,  # type: ignore[index]
                       "free_in": None if lapsed else round(held[1] - ago, 1),  # type: ignore[index]
                       "doing": printable(queue.lease_status(lease.message), 600)}  # pushed text: no escapes
-    if MAIN_REF in refs:
-        found["last_batch"] = last_batch(mirror.repo, refs[MAIN_REF], now)
+    if names.MAIN in refs:
+        found["last_batch"] = last_batch(mirror.repo, refs[names.MAIN], now)
     return found
 
 
@@ -83,7 +82,7 @@ def format_queue(found: dict[str, Any]) -> list[str]:
                if found["landing"] else "empty")
     lines = [f"landing queue: {waiting}"]
     if train is None:
-        lines.append("train: none (no refs/gitswarm/train on the hub): `gitswarm serve` runs one")
+        lines.append(f"train: none (no {names.TRAIN} on the hub): `gitswarm serve` runs one")
     else:
         held = (f"held by {train['holder']} (lease {train['lease']}s)" if train["holder"]
                 else f"lease commit {train['commit'][:10]} does not parse")

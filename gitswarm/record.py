@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from . import task as T
+from .names import NAME_RE, SHA_RE
 from .errors import TaskInvalid
 from .text import TEXT_MAX
 from .yamlfile import dump_yaml, load_yaml
@@ -75,7 +76,7 @@ def name_from_path(path: str) -> str | None:
     if len(parts) != 2 or parts[0] != "goals" or not parts[1].endswith(".yaml"):
         return None
     name = parts[1][: -len(".yaml")]
-    return name if T.NAME_RE.match(name) else None
+    return name if NAME_RE.match(name) else None
 
 
 def dump(record: GoalRecord) -> bytes:
@@ -94,10 +95,10 @@ def parse(data: bytes, path: str) -> GoalRecord:
     if not isinstance(verdicts, list):
         raise TaskInvalid(path, "verdicts", "must be a list")
     record = GoalRecord(
-        name=v.name("name", doc["name"], T.NAME_RE, "a goal name"),
+        name=v.name("name", doc["name"], NAME_RE, "a goal name"),
         status=v.choice("status", doc["status"], STATES),
         cycle=v.integer("cycle", doc["cycle"], 1, 1_000_000),
-        source=None if doc["source"] is None else v.match("source", doc["source"], T.SHA_RE, "a full commit id"),
+        source=None if doc["source"] is None else v.match("source", doc["source"], SHA_RE, "a full commit id"),
         reason=None if doc["reason"] is None else v.text("reason", doc["reason"], TEXT_MAX),
         tokens=v.integer("tokens", doc["tokens"], 0, 10**15),
         budget=None if doc["budget"] is None else v.integer("budget", doc["budget"], 1, 10**15),

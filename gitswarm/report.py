@@ -15,12 +15,11 @@ from typing import Any
 import pygit2
 import yaml
 
-from . import rules, runlog
+from . import names, rules, runlog
 from . import task as T
 from .board import Board
 from .errors import TaskInvalid
 from .record import GoalRecord, spent_cost, total_cost
-from .runarchive import ARCHIVE_REF
 from .statuses import STATUSES
 
 # How an attempt (a claim) ended, by the action that ended it.
@@ -189,7 +188,7 @@ def _stamp(task: T.Task, action: str | None, committed: float) -> float:
 
 
 def _task_at(commit, task_id: str, problems: list[str]) -> T.Task | None:
-    path = T.task_path(task_id) if T.ID_RE.match(task_id) else None
+    path = T.task_path(task_id) if names.ID_RE.match(task_id) else None
     try:
         data = (commit.tree / path).data if path else None
     except KeyError:
@@ -234,7 +233,7 @@ def run_counts(mirror) -> dict[tuple[str, int], int]:
     """(task, attempt) -> how many agent runs its record says there were (attempt.yaml's `runs`),
     from the live records and the archive (gitswarm/runlog.py, gitswarm/runarchive.py): one
     `git ls-remote`, one fetch. A record that does not say is left out."""
-    listed = mirror.remote_refs(f"{runlog.RUNS_PREFIX}*", ARCHIVE_REF)
+    listed = mirror.remote_refs(f"{names.RUNS}*", names.ARCHIVE)
     if not listed:
         return {}
     refs = sorted(listed)
@@ -242,11 +241,11 @@ def run_counts(mirror) -> dict[tuple[str, int], int]:
         mirror.fetch_refs(refs[i:i + FETCH_REFS])
     trees: list[tuple[str, int, object]] = []
     for ref, sha in listed.items():
-        parsed = runlog.parse_runs_ref(ref)
+        parsed = names.parse_runs_ref(ref)
         if parsed:
             trees.append((parsed[0], parsed[1], mirror.repo[sha].tree))
-    if ARCHIVE_REF in listed:
-        for fan in mirror.repo[listed[ARCHIVE_REF]].tree:
+    if names.ARCHIVE in listed:
+        for fan in mirror.repo[listed[names.ARCHIVE]].tree:
             for task in (fan if fan.type_str == "tree" else ()):
                 for attempt in (task if task.type_str == "tree" else ()):
                     if attempt.type_str == "tree" and attempt.name.isdigit():

@@ -14,9 +14,10 @@ import json
 from typing import Any, Callable
 
 from .errors import RuleViolation
-from .git import ZERO, HookRepo
+from .githook import HookRepo
 from .runlog import (ATTEMPT_FILE, ATTEMPT_KEYS, MAX_ATTEMPT_BYTES, MAX_COMMIT_BYTES, MAX_FILE_BYTES, MAX_RUNS,
-                     MAX_YAML_BYTES, RUN_FILES, RUN_KEYS, RUNS_PREFIX, parse_runs_ref)
+                     MAX_YAML_BYTES, RUN_FILES, RUN_KEYS)
+from .names import NAME_RE, RUNS, created_once, parse_runs_ref
 
 REGULAR, TREE = "100644", "040000"
 HINT = "gitswarm's workers write these records themselves (gitswarm/runlog.py); push nothing else there"
@@ -27,9 +28,9 @@ KINDS = {"120000": "a symlink", "100755": "an executable", "160000": "a submodul
 def bad_names(refs: list[str]) -> list[str]:
     """Lines refusing a ref under refs/gitswarm/runs/ that is not exactly a runs ref, or []."""
     for ref in refs:
-        if ref.startswith(RUNS_PREFIX) and parse_runs_ref(ref) is None:
+        if ref.startswith(RUNS) and parse_runs_ref(ref) is None:
             return [f"gitswarm: rejected {ref}: not a runs ref: the name must be exactly "
-                    f"{RUNS_PREFIX}<task id>/<attempt> (a task id like t-4f2a91bc, an attempt 1, 2, ...)",
+                    f"{RUNS}<task id>/<attempt> (a task id like t-4f2a91bc, an attempt 1, 2, ...)",
                     f"gitswarm: hint: {HINT}"]
     return []
 
@@ -43,9 +44,7 @@ def check_runs(refs: dict[str, tuple[str, str]], repo: HookRepo, board: str | No
         parsed = parse_runs_ref(ref)
         if parsed is None:
             continue
-        if old != ZERO or new == ZERO:
-            raise RuleViolation(ref, "a runs ref is created once and never moved or deleted",
-                                "an attempt's record is written once, when the attempt ends")
+        created_once(ref, old, new, "a runs ref", "an attempt's record is written once, when the attempt ends")
         task_id, attempt = parsed
         worker = _check_commit(ref, repo, new, task_id)
         made_by = _attempt_worker(ref, repo, board, task_id, attempt)
@@ -85,7 +84,6 @@ def _attempt_worker(ref: str, repo: HookRepo, board: str | None, task_id: str, a
 def _check_commit(ref: str, repo: HookRepo, commit: str, task_id: str) -> str:
     """The record's commit: a root commit, small, its trailers naming the task and a worker; the worker."""
     from .rules import parse_trailers
-    from .task import NAME_RE
 
     kind, size = repo.info(commit) or ("missing", 0)
     if kind != "commit":

@@ -25,11 +25,12 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from .names import ARCHIVE, RUNS, parse_runs_ref, runs_ref
+
 if TYPE_CHECKING:
     from .agents import AgentResult
-    from .git import Mirror
+    from .gitmirror import Mirror
 
-RUNS_PREFIX = "refs/gitswarm/runs/"
 ATTEMPT_FILE = "attempt.yaml"
 RUN_FILES = ("run.yaml", "stdout.txt", "stderr.txt", "prompt.md", "transcript.jsonl", "result.json")
 ATTEMPT_KEYS = ("task", "attempt", "worker", "goal", "outcome", "when", "runs")
@@ -41,17 +42,6 @@ MAX_ATTEMPT_BYTES = 2 * 1024 * 1024
 MAX_YAML_BYTES = 64 * 1024  # run.yaml and attempt.yaml: small by construction
 MAX_COMMIT_BYTES = 4096  # the commit object itself: a subject and two trailers
 CUT = "\n[... gitswarm: {n} bytes cut here: over the record's limit of {limit} bytes ...]\n"
-
-
-def runs_ref(task_id: str, attempt: int) -> str:
-    return f"{RUNS_PREFIX}{task_id}/{attempt}"
-
-
-def parse_runs_ref(ref: str) -> tuple[str, int] | None:
-    """(task id, attempt) of a runs ref; None when `ref` is not exactly one."""
-    from .queue import parse_attempt_ref
-
-    return parse_attempt_ref(RUNS_PREFIX, ref)
 
 
 # ---------------------------------------------------------------- building a record
@@ -207,21 +197,21 @@ class Attempt:
 def read_attempts(mirror: "Mirror", task_id: str) -> list[Attempt]:
     """The records of a task's attempts on the hub, live or folded into the archive
     (gitswarm/runarchive.py), oldest first: one `git ls-remote`, one fetch."""
-    from .runarchive import ARCHIVE_REF, folder
+    from .runarchive import folder
 
-    listed = mirror.remote_refs(f"{RUNS_PREFIX}{task_id}/*", ARCHIVE_REF)
+    listed = mirror.remote_refs(f"{RUNS}{task_id}/*", ARCHIVE)
     refs = {ref: sha for ref, sha in listed.items() if (parsed := parse_runs_ref(ref)) and parsed[0] == task_id}
-    mirror.fetch_refs(sorted(refs) + ([ARCHIVE_REF] if ARCHIVE_REF in listed else []))
+    mirror.fetch_refs(sorted(refs) + ([ARCHIVE] if ARCHIVE in listed else []))
     found: dict[int, Attempt] = {}
-    if ARCHIVE_REF in listed:
+    if ARCHIVE in listed:
         try:
-            archived = mirror.repo[listed[ARCHIVE_REF]].tree[folder(task_id)]
+            archived = mirror.repo[listed[ARCHIVE]].tree[folder(task_id)]
         except KeyError:
             archived = None
         for entry in archived or ():
             if entry.type_str == "tree" and entry.name.isdigit():
-                found[int(entry.name)] = _attempt(entry, int(entry.name), listed[ARCHIVE_REF],
-                                                  f"{ARCHIVE_REF}:{folder(task_id, int(entry.name))}")
+                found[int(entry.name)] = _attempt(entry, int(entry.name), listed[ARCHIVE],
+                                                  f"{ARCHIVE}:{folder(task_id, int(entry.name))}")
     for ref, sha in refs.items():
         number = parse_runs_ref(ref)[1]  # type: ignore[index]
         found[number] = _attempt(mirror.repo[sha].tree, number, sha, ref)
@@ -256,8 +246,8 @@ def _files(tree, prefix: str = ""):
 def show(remote: str, task_id: str, attempt: int | None = None) -> str:
     """`gitswarm runs`: the attempts of a task, and one attempt's runs (the last by default)."""
     from .errors import GitswarmError
-    from .git import Mirror
-    from .task import ID_RE
+    from .gitmirror import Mirror
+    from .names import ID_RE
 
     if not ID_RE.match(task_id):
         raise GitswarmError(f"{task_id!r} is not a task id", "give an id like t-4f2a91bc (gitswarm status lists them)")
@@ -277,7 +267,7 @@ def describe(attempts: list[Attempt], task_id: str, detail: int | None, tail: in
     from .text import printable
 
     if not attempts:
-        return f"no runs recorded for {task_id} (no {RUNS_PREFIX}{task_id}/* on the hub, none in its archive)"
+        return f"no runs recorded for {task_id} (no {RUNS}{task_id}/* on the hub, none in its archive)"
     lines = []
     for a in attempts:
         f = a.fields

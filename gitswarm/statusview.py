@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import attempts, git, queuestatus
+from . import attempts, git, names, queuestatus
 from . import task as T
 from .board import Board
 from .errors import GitswarmError
@@ -70,8 +70,8 @@ def read_retries(board: Board) -> Retries:
     from .config import CONFIG_PATH, load_config
 
     local = "://" not in board.remote and Path(board.remote).is_dir()
-    where, ref = ((Path(board.remote), "refs/heads/main") if local
-                  else (board.mirror.path, "refs/gitswarm/hub/main"))
+    where, ref = ((Path(board.remote), names.MAIN) if local
+                  else (board.mirror.path, names.kept_ref(names.MAIN_BRANCH)))
     found, data = git.read_at_ref(where, ref, CONFIG_PATH)
     if not found:
         return Retries(source="defaults: main not fetched here" if not local else "defaults")

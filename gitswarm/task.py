@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Container, Iterable, Mapping
 
 from .errors import TaskInvalid
+from .names import ID_RE, NAME_RE, SHA_RE
 from .statuses import ENDED, STATUSES
 from .text import TEXT_MAX
 from .validate import Fields, typename
@@ -28,9 +29,6 @@ FIELDS = ("id", "title", "description", "kind", "goal", "parent", "depends_on", 
           "status", "attempts", "claim", "result", "created")
 RESULT_KEYS = ("worker", "at", "commit", "summary", "reason", "tokens", "cost")
 
-ID_RE = re.compile(r"t-[0-9a-z][0-9a-z-]{0,46}[0-9a-z]\Z")
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")  # worker and goal names
-SHA_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z\Z")
 TITLE_MAX = 200
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from . import git, queue
+from . import git, names, queue
 from .errors import GitError, PushDeclined, PushRace
+from .gitmirror import Mirror
 
 
 class TrainLease:
-    def __init__(self, mirror: git.Mirror, holder: str, seconds: int, log: Callable[[str], None]):
+    def __init__(self, mirror: Mirror, holder: str, seconds: int, log: Callable[[str], None]):
         self.mirror, self.holder, self.seconds, self.log = mirror, holder, seconds, log
         self.tip: str | None = None  # our last lease commit, as the hub holds it; None: not held
         self.renewed = 0.0
@@ -42,9 +43,9 @@ class TrainLease:
         its holder's lease lapsed. False while another holds it (said once)."""
         if self.tip is not None and time.time() - self.renewed < self.seconds / 3:
             return True
-        current = self.mirror.remote_refs(queue.TRAIN_REF).get(queue.TRAIN_REF)
+        current = self.mirror.remote_refs(names.TRAIN).get(names.TRAIN)
         if current is not None and current != self.tip:
-            self.mirror.fetch_refs([queue.TRAIN_REF])
+            self.mirror.fetch_refs([names.TRAIN])
             commit = self.mirror.repo[current]
             held = queue.parse_lease(commit.message)
             silent = time.time() - commit.commit_time
@@ -59,7 +60,7 @@ class TrainLease:
         self.tip = current
         lease = self.next(status)
         try:
-            self.mirror.push({queue.TRAIN_REF: lease})
+            self.mirror.push({names.TRAIN: lease})
         except (PushRace, PushDeclined, GitError) as e:
             why = "another process moved it first" if isinstance(e, PushRace) else str(e)
             self.log(f"could not {'renew' if current else 'take'} the train's lease: {why}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import git, queue
+from . import git, names
 from .batch import one_commit
 from .board import Board
 from .errors import GitError, GitswarmError
@@ -30,7 +30,7 @@ def replay(board: Board, tasks: list[Task], base: str, goal: Goal, speculative: 
         handed = t.result["commit"] if t.result else ""
         try:
             if handed not in repo:
-                raise GitswarmError(f"its commit {handed[:10]} is not on the hub (refs/gitswarm/land/{t.id}/...)")
+                raise GitswarmError(f"its commit {handed[:10]} is not on the hub ({names.LAND}{t.id}/...)")
             if tip == handed or repo.descendant_of(tip, handed):
                 raise GitswarmError(f"its commit {handed[:10]} is already on main")
             since = repo.merge_base(handed, base)
@@ -54,9 +54,9 @@ def replay(board: Board, tasks: list[Task], base: str, goal: Goal, speculative: 
 def fetch(board: Board, tasks: list[Task]) -> None:
     """Bring the tasks' handed-off commits from their land refs into the mirror."""
     repo = board.mirror.repo
-    wanted = [queue.land_ref(t.id, t.attempts) for t in tasks if t.result and t.result["commit"] not in repo]
+    wanted = [names.land_ref(t.id, t.attempts) for t in tasks if t.result and t.result["commit"] not in repo]
     try:
         board.mirror.fetch_refs(wanted)
     except GitError:  # one missing ref fails the whole fetch: fetch those that exist
-        there = board.mirror.remote_refs(queue.LAND_PREFIX + "*")
+        there = board.mirror.remote_refs(names.LAND + "*")
         board.mirror.fetch_refs([r for r in wanted if r in there])

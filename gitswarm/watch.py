@@ -19,11 +19,10 @@ from typing import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
-from . import events
+from . import events, names
 from .errors import GitswarmError
-from .git import Mirror
+from .gitmirror import Mirror
 
-BOARD_REF = "refs/heads/tasks"
 
 
 class Wake(FileSystemEventHandler):
@@ -104,4 +103,4 @@ class Watcher:
 
     def _tip(self) -> str | None:
         self.polls += 1
-        return self.mirror.remote_refs(BOARD_REF).get(BOARD_REF)
+        return self.mirror.remote_refs(names.BOARD).get(names.BOARD)

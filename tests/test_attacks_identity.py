@@ -313,6 +313,26 @@ def test_a_heartbeat_must_be_a_commit_of_gitswarm_s_shape(shape, hub, board_clon
     assert not sh("git", "for-each-ref", "refs/gitswarm/heartbeats", cwd=hub).stdout
 
 
+@pytest.mark.parametrize("name", ["-w", "wé", "w" * 65])  # a leading mark, a letter outside ASCII, too long
+def test_a_heartbeat_ref_follows_the_worker_name_rule(name, hub, board_clone):
+    """A heartbeat ref is named after a worker, and a worker's name follows one rule (names.NAME_RE),
+    as a claim's holder does: a beat for a name no claim can hold renews no lease and is refused."""
+    from gitswarm.names import NAME_RE
+
+    assert not NAME_RE.match(name)
+    beat = git("commit-tree", EMPTY_TREE, "-m", f"heartbeat {name}", cwd=board_clone).stdout.strip()
+    pushed = git("push", "origin", f"{beat}:refs/gitswarm/heartbeats/{name}", cwd=board_clone, check=False)
+    assert pushed.returncode != 0
+    assert f"rejected refs/gitswarm/heartbeats/{name}: a hub holds main, tasks, the heartbeat refs" in pushed.stderr
+    assert "a heartbeat ref is refs/gitswarm/heartbeats/<worker>, a worker's name being" in pushed.stderr
+    assert not sh("git", "for-each-ref", "refs/gitswarm/heartbeats", cwd=hub).stdout
+    edge = ["a" * 64, "W.x_y@z-1"]  # what NAME_RE accepts at its edges, a heartbeat may carry
+    beats = [f"{beat}:refs/gitswarm/heartbeats/{worker}" for worker in edge]
+    git("push", "origin", *beats, cwd=board_clone)
+    assert sh("git", "for-each-ref", "--format=%(refname)", "refs/gitswarm/heartbeats", cwd=hub).stdout.split() \
+        == sorted(f"refs/gitswarm/heartbeats/{worker}" for worker in edge)
+
+
 def test_gitswarm_s_own_heartbeats_pass(hub, tmp_path):
     tid = gitswarm("task", "add", str(hub), "--title", "Anything").stdout.strip()
     gitswarm("claim", str(hub), "--worker", "w1")

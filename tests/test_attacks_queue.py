@@ -17,7 +17,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitswarm import git, identity, queue, rules
+from gitswarm import git, identity, names, queue, rules
 from gitswarm import task as T
 from gitswarm.board import Board
 from gitswarm.leases import prune_land_refs
@@ -27,8 +27,8 @@ from test_guard import A, B, DECLINED, commit, land, mk
 
 HOLDER = "trainer"
 AUTHOR = ("Test Author", "author@example.com")
-MAIN, TASKS, TRAIN = "refs/heads/main", "refs/heads/tasks", queue.TRAIN_REF
-LAND_A = queue.land_ref(A, 1)
+MAIN, TASKS, TRAIN = "refs/heads/main", "refs/heads/tasks", names.TRAIN
+LAND_A = names.land_ref(A, 1)
 
 
 def hub_refs(hub: Path) -> dict[str, str]:
@@ -198,8 +198,8 @@ def test_prune_deletes_the_land_refs_of_ended_tasks_only(scene: Scene) -> None:
             scene.board(step, [t], worker, token)
         assert t.status == status
     land(scene.clone, scene.hub)
-    refs = {queue.land_ref(tid, 1): status for tid, status in zip(tasks, ends)}
-    refs[queue.land_ref("t-99999999", 1)] = "not on the board"
+    refs = {names.land_ref(tid, 1): status for tid, status in zip(tasks, ends)}
+    refs[names.land_ref("t-99999999", 1)] = "not on the board"
     scene.put(work, "refs/gitswarm/kept")
     for ref in refs:
         sh("git", "update-ref", ref, work, cwd=scene.hub)
@@ -233,14 +233,14 @@ def test_a_land_ref_at_another_commit_than_the_handoff_is_refused(scene: Scene) 
 
 def test_a_land_ref_under_another_attempt_is_refused(scene: Scene) -> None:
     work = scene.work(A)
-    refused(scene.clone, scene.hub, {TASKS: scene.handoff(work), queue.land_ref(A, 2): work},
-            f"rejected {queue.land_ref(A, 2)}: is created only together with its task's hand-off")
+    refused(scene.clone, scene.hub, {TASKS: scene.handoff(work), names.land_ref(A, 2): work},
+            f"rejected {names.land_ref(A, 2)}: is created only together with its task's hand-off")
 
 
 def test_a_land_ref_of_another_task_rides_along_with_a_handoff_and_is_refused(scene: Scene) -> None:
     work = scene.work(A)
-    refused(scene.clone, scene.hub, {TASKS: scene.handoff(work), LAND_A: work, queue.land_ref(B, 1): work},
-            f"rejected {queue.land_ref(B, 1)}: is created only together with its task's hand-off")
+    refused(scene.clone, scene.hub, {TASKS: scene.handoff(work), LAND_A: work, names.land_ref(B, 1): work},
+            f"rejected {names.land_ref(B, 1)}: is created only together with its task's hand-off")
 
 
 @pytest.mark.parametrize("how", ["fast-forward", "elsewhere", "delete"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitswarm import runlog
+from gitswarm import names, runlog
 from gitswarm import task as T
 from gitswarm.agents import AgentResult, Trace
 from gitswarm.board import Board
@@ -102,7 +102,7 @@ def refused(forge: Forge, sha: str, ref: str, *expected: str, pusher: str | None
 
 def test_the_record_of_a_worker_that_made_the_attempt_is_accepted_once(setup) -> None:
     hub, tid, forge = setup
-    ref = runlog.runs_ref(tid, 1)
+    ref = names.runs_ref(tid, 1)
     sha = forge.commit(valid(tid), message(tid))
     assert forge.push(f"{sha}:{ref}") == ""
     again = forge.commit({**valid(tid), "1/stdout.txt": (REGULAR, b"rewritten")}, message(tid))
@@ -116,16 +116,16 @@ def test_the_record_of_a_worker_that_made_the_attempt_is_accepted_once(setup) ->
 def test_another_identity_cannot_record_the_workers_attempt(setup) -> None:
     _, tid, forge = setup
     sha = forge.commit(valid(tid), message(tid))
-    refused(forge, sha, runlog.runs_ref(tid, 1), "worker alice belongs to alice-id; this push comes from mallory",
+    refused(forge, sha, names.runs_ref(tid, 1), "worker alice belongs to alice-id; this push comes from mallory",
             pusher="mallory")
-    refused(forge, sha, runlog.runs_ref(tid, 1), "worker alice belongs to alice-id; this push comes from an anonymous",
+    refused(forge, sha, names.runs_ref(tid, 1), "worker alice belongs to alice-id; this push comes from an anonymous",
             pusher=None)
 
 
 def test_a_record_under_another_workers_name_is_refused(setup) -> None:
     _, tid, forge = setup
     sha = forge.commit(valid(tid, worker="bob"), message(tid, "bob"))
-    refused(forge, sha, runlog.runs_ref(tid, 1), f"attempt 1 of {tid} was made by alice; this record's "
+    refused(forge, sha, names.runs_ref(tid, 1), f"attempt 1 of {tid} was made by alice; this record's "
             "Gitswarm-Worker is bob", pusher="bob-id")
 
 
@@ -142,20 +142,20 @@ def test_when_the_board_no_longer_tells_the_worker_its_trailer_must_be_the_pushe
         monkeypatch.delenv("GITSWARM_PUSHER")
     forge, tid = Forge(hub, tmp_path), task.id
     carol = forge.commit(valid(tid, worker="carol"), message(tid, "carol"))
-    refused(forge, carol, runlog.runs_ref(tid, 1), "the board no longer tells who made attempt 1",
+    refused(forge, carol, names.runs_ref(tid, 1), "the board no longer tells who made attempt 1",
             "Gitswarm-Worker carol is bound to nobody, not to this push's mallory", pusher="mallory")
     alice = forge.commit(valid(tid), message(tid))
-    refused(forge, alice, runlog.runs_ref(tid, 1), "is bound to alice-id, not to this push's mallory", pusher="mallory")
-    assert forge.push(f"{alice}:{runlog.runs_ref(tid, 1)}", "alice-id") == ""
+    refused(forge, alice, names.runs_ref(tid, 1), "is bound to alice-id, not to this push's mallory", pusher="mallory")
+    assert forge.push(f"{alice}:{names.runs_ref(tid, 1)}", "alice-id") == ""
 
 
 def test_an_attempt_the_task_never_reached_or_an_unknown_task_is_refused(setup) -> None:
     _, tid, forge = setup
     sha = forge.commit(valid(tid, attempt=2), message(tid))
-    refused(forge, sha, runlog.runs_ref(tid, 2), f"{tid} has made 1 attempts; attempt 2 never was")
+    refused(forge, sha, names.runs_ref(tid, 2), f"{tid} has made 1 attempts; attempt 2 never was")
     other = "t-0123456789ab"
     sha = forge.commit(valid(other), message(other))
-    refused(forge, sha, runlog.runs_ref(other, 1), f"task {other} is not on the board")
+    refused(forge, sha, names.runs_ref(other, 1), f"task {other} is not on the board")
 
 
 @pytest.mark.parametrize("name", ["{tid}", "{tid}/0", "{tid}/01", "{tid}/1/x", "{tid}/-1", "{tid}/1.0",
@@ -172,7 +172,7 @@ def test_bad_runs_ref_names_are_refused(setup, name: str) -> None:
 
 def test_a_record_with_a_parent_is_refused_one_from_main_too(setup) -> None:
     hub, tid, forge = setup
-    ref = runlog.runs_ref(tid, 1)
+    ref = names.runs_ref(tid, 1)
     main = sh("git", "rev-parse", "-q", "--verify", "main", cwd=hub, check=False).stdout.strip()
     base = forge.commit(valid(tid), message(tid))
     for parent in [base] + ([main] if main else []):
@@ -195,7 +195,7 @@ def test_a_record_on_top_of_mains_history(hub: Path, tmp_path: Path, monkeypatch
         board.claim("alice")
         monkeypatch.delenv("GITSWARM_PUSHER")
     forge, tid = Forge(hub, tmp_path), task.id
-    ref = runlog.runs_ref(tid, 1)
+    ref = names.runs_ref(tid, 1)
     main = sh("git", "rev-parse", "main", cwd=hub).stdout.strip()
     main_tree = sh("git", "rev-parse", "main^{tree}", cwd=hub).stdout.strip()
     sha = forge.commit(valid(tid), message(tid), parents=(main,))
@@ -235,7 +235,7 @@ def test_a_record_outside_the_layout_is_refused(setup, change: dict, expected: s
         del files["attempt.yaml"]
         change = {"attempt.yaml/x": (REGULAR, b"x")}
     sha = forge.commit({**files, **change}, message(tid))
-    ref = runlog.runs_ref(tid, 1)
+    ref = names.runs_ref(tid, 1)
     err = refused(forge, sha, ref, f"rejected {ref}: ", expected)
     assert "hint:" in err
 
@@ -244,23 +244,23 @@ def test_attempt_yaml_must_name_the_ref_and_commits_task_attempt_and_worker(setu
     _, tid, forge = setup
     other = valid("t-0123456789ab")
     sha = forge.commit({**valid(tid), "attempt.yaml": other["attempt.yaml"]}, message(tid))
-    refused(forge, sha, runlog.runs_ref(tid, 1), f"attempt.yaml: task is 't-0123456789ab', not '{tid}'")
+    refused(forge, sha, names.runs_ref(tid, 1), f"attempt.yaml: task is 't-0123456789ab', not '{tid}'")
 
 
 def test_a_record_with_too_many_entries_or_a_big_commit_is_refused(setup) -> None:
     _, tid, forge = setup
     many = {**valid(tid), **{f"{n}/run.yaml": (REGULAR, b"reason: x\n") for n in range(2, 80)}}
-    refused(forge, forge.commit(many, message(tid)), runlog.runs_ref(tid, 1), "the tree: not a tree of at most")
+    refused(forge, forge.commit(many, message(tid)), names.runs_ref(tid, 1), "the tree: not a tree of at most")
     big = message(tid).replace("\n\n", "\n\n" + "y" * 5000 + "\n\n")
-    refused(forge, forge.commit(valid(tid), big), runlog.runs_ref(tid, 1), "a record's commit is at most 4096")
+    refused(forge, forge.commit(valid(tid), big), names.runs_ref(tid, 1), "a record's commit is at most 4096")
 
 
 def test_trailers_must_name_the_task_alone(setup) -> None:
     _, tid, forge = setup
     two = message(tid).replace(f"Gitswarm-Task: {tid}\n", f"Gitswarm-Task: {tid}\nGitswarm-Task: t-0123456789ab\n")
-    refused(forge, forge.commit(valid(tid), two), runlog.runs_ref(tid, 1), "not " + tid + " alone")
+    refused(forge, forge.commit(valid(tid), two), names.runs_ref(tid, 1), "not " + tid + " alone")
     none = f"runs\n\nGitswarm-Task: {tid}\n"
-    refused(forge, forge.commit(valid(tid), none), runlog.runs_ref(tid, 1), "no valid Gitswarm-Worker trailer")
+    refused(forge, forge.commit(valid(tid), none), names.runs_ref(tid, 1), "no valid Gitswarm-Worker trailer")
 
 
 REFUSE_RUNS = """#!/bin/sh
@@ -285,9 +285,9 @@ def test_a_refused_record_never_breaks_the_worker(hub: Path, tmp_path: Path) -> 
 def test_no_push_writes_the_archive_of_runs(setup) -> None:
     """Only the hub's daemon folds records into refs/gitswarm/archive/runs (gitswarm/runarchive.py):
     a push that creates it, with a forged record of another task inside, is refused."""
-    from gitswarm.runarchive import ARCHIVE_REF, folder
+    from gitswarm.runarchive import folder
 
     hub, tid, forge = setup
     forged = {f"{folder(tid, 1)}/{path}": entry for path, entry in valid(tid).items()}
     sha = forge.commit(forged, "Fold the runs of 1 attempt(s) of 1 ended task(s) into the archive\n")
-    refused(forge, sha, ARCHIVE_REF, f"rejected {ARCHIVE_REF}")
+    refused(forge, sha, names.ARCHIVE, f"rejected {names.ARCHIVE}")

@@ -23,7 +23,7 @@ from fake_openai import Request, fake_openai, tool_call  # noqa: F401
 from test_attacks_queue import scene  # noqa: F401  (the fixture)
 from test_swarm import push_goal, serve
 
-from gitswarm import attempts
+from gitswarm import attempts, names
 from gitswarm.daemon import Daemon
 
 pytestmark = pytest.mark.slow  # whole swarms with attempts killed and judged
@@ -58,7 +58,7 @@ def tasks(hub: Path) -> dict[str, dict]:
 
 
 def attempt_refs(hub: Path) -> dict[str, str]:
-    text = sh("git", "for-each-ref", "--format=%(refname) %(objectname)", attempts.PREFIX, cwd=hub).stdout
+    text = sh("git", "for-each-ref", "--format=%(refname) %(objectname)", names.ATTEMPTS, cwd=hub).stdout
     return dict(line.split(" ") for line in text.splitlines())
 
 
@@ -78,16 +78,16 @@ def test_a_select_command_picks_the_right_attempt_and_the_losers_stay(hub: Path,
     assert [k["id"] for k in kids] == [f"{parent['id']}-a{k}" for k in (1, 2, 3)]
     assert all(k["status"] == "done" for k in kids) and parent["status"] == "done"
     refs = attempt_refs(hub)
-    assert sorted(refs) == [attempts.ref(parent["id"], k) for k in (1, 2, 3)]  # the losers' refs stay
+    assert sorted(refs) == [names.attempts_ref(parent["id"], k) for k in (1, 2, 3)]  # the losers' refs stay
     for k, word in enumerate(("wrong", "close", "right"), 1):
-        assert sh("git", "show", f"{refs[attempts.ref(parent['id'], k)]}:out.txt", cwd=hub).stdout == word + "\n"
+        assert sh("git", "show", f"{refs[names.attempts_ref(parent['id'], k)]}:out.txt", cwd=hub).stdout == word + "\n"
     summary = parent["result"]["summary"]
     assert summary.startswith("Selected attempt 3 of 3") and "by select" in summary
     assert "attempt 1 (" in summary and "rejected (exit 1): no" in summary
     assert "attempt 2 (" in summary and "score 1" in summary and "score 10 (the highest)" in summary
     message = sh("git", "log", "-1", "--format=%B", "main", cwd=hub).stdout  # git log shows the selection
     assert "Selected attempt 3 of 3" in message and f"Gitswarm-Task: {parent['id']}\n" in message
-    winner = sh("git", "log", "-1", "--format=%B", refs[attempts.ref(parent["id"], 3)], cwd=hub).stdout
+    winner = sh("git", "log", "-1", "--format=%B", refs[names.attempts_ref(parent["id"], 3)], cwd=hub).stdout
     model = re.search(r"^Gitswarm-Model: .*$", winner, re.M).group(0)
     assert model in message.splitlines()  # the winner's model, as its attempt's commit says
     assert len(sh("git", "log", "--format=%H", "main", cwd=hub).stdout.split()) == 2  # the goal, the winner
@@ -180,7 +180,7 @@ def test_variants_give_each_attempt_its_own_model_or_agent(hub: Path, tmp_path: 
     assert sh("git", "show", "main:out.txt", cwd=hub).stdout == "right\n"
     parent, kids = the_task(hub)
     refs = attempt_refs(hub)
-    first = sh("git", "log", "-1", "--format=%B", refs[attempts.ref(parent["id"], 1)], cwd=hub).stdout
+    first = sh("git", "log", "-1", "--format=%B", refs[names.attempts_ref(parent["id"], 1)], cwd=hub).stdout
     assert "Gitswarm-Model: m-a" in first and kids[0]["result"]["tokens"] == 2 * 15  # two calls of (10, 5)
     summary = parent["result"]["summary"]
     assert summary.startswith("Selected attempt 2 of 2") and "m-a): lost to attempt 2" in summary
@@ -267,7 +267,7 @@ def test_the_guard_lets_only_the_attempts_worker_create_its_ref_once(scene) -> N
 
     from gitswarm import rules
 
-    s, ref = scene, attempts.ref(P, 1)
+    s, ref = scene, names.attempts_ref(P, 1)
     accepted(s.clone, s.hub, {TASKS: s.board("add", [mk(P), mk(C, parent=P)])})
     accepted(s.clone, s.hub, {TASKS: s.board("claim", [rules.claim(s.task(C), "alice")], "alice", 1)})
     start = sh("git", "rev-parse", "HEAD", cwd=s.clone).stdout.strip()

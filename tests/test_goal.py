@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gitswarm.goal import Goal, GoalInvalid, GoalTask, goal_path, is_goal_path, parse_goal, task_id_for
-from gitswarm.task import ID_RE
+from gitswarm.names import ID_RE
 from gitswarm.validate import parse_duration
 
 PATH = "goals/css-parser.md"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitswarm import groupcommit
+from gitswarm import groupcommit, names
 from gitswarm.board import Board
 from gitswarm.groupcommit import MAX_BACKOFF, MIN_BACKOFF, backoff_after
 from gitswarm.task import new_task
@@ -61,7 +61,7 @@ def test_a_refusal_that_brings_no_new_tip_backs_off(hub, tmp_path, decisions):
         a.heartbeat(["w"])
         assert a.rejected_pushes == 1
         assert decisions == [((0.0, 1, False), (MIN_BACKOFF, MIN_BACKOFF))]
-        assert sorted(a.mirror.remote_refs(f"{groupcommit.HEARTBEATS}/*")) == [f"{groupcommit.HEARTBEATS}/w"]
+        assert sorted(a.mirror.remote_refs(names.HEARTBEATS + "*")) == [names.heartbeat_ref("w")]
 
 
 def test_a_landing_refused_because_main_moved_retries_on_the_new_main_at_once(hub, tmp_path, decisions):

@@ -184,7 +184,7 @@ def test_landings_of_one_batch_all_land_when_replayed(hub):
 def test_a_fetch_waits_out_a_worktree_being_added(hub, monkeypatch):
     """`git worktree add` writes a null HEAD before the real one; a fetch into the mirror at that
     moment fails its connectivity check. The mirror fetches again."""
-    from gitswarm import git
+    from gitswarm import gitmirror
 
     with Board(str(hub)) as board:
         board.add([new_task("x")])
@@ -198,7 +198,7 @@ def test_a_fetch_waits_out_a_worktree_being_added(hub, monkeypatch):
         def finish_the_worktree(seconds):  # git writes the real HEAD while we wait
             sleeps.append(seconds)
             (broken / "HEAD").write_text(board.tip + "\n")
-        monkeypatch.setattr(git.time, "sleep", finish_the_worktree)
+        monkeypatch.setattr(gitmirror.time, "sleep", finish_the_worktree)
         board.add([new_task("y")])
         assert board.fetch_branch("tasks") == hub_ref(hub, "refs/heads/tasks")
         assert sleeps, "the fetch never met the half-made worktree"

@@ -14,7 +14,7 @@ from conftest import gitswarm, sh
 from fake_openai import fake_openai, text  # noqa: F401
 from test_command_agents import SANDBOX, model_goal, run_goal, task_of
 
-from gitswarm import runlog
+from gitswarm import names, runlog
 
 
 def runs_refs(hub: Path) -> dict[str, str]:
@@ -139,10 +139,10 @@ def test_the_hub_folds_ended_tasks_records_into_one_archive_ref(hub: Path, tmp_p
         assert runarchive.fold(hub, board, lines.append, after=0) == 1
         assert runarchive.fold(hub, board, lines.append, after=0) == 0
     assert runs_refs(hub) == {}
-    where = f"{runarchive.ARCHIVE_REF}:{task['id'][2:4]}/{task['id']}/1"
+    where = f"{names.ARCHIVE}:{task['id'][2:4]}/{task['id']}/1"
     assert sh("git", "rev-parse", where, cwd=hub).stdout.strip() == record_tree  # the record's tree, as it was
-    assert show(hub, runarchive.ARCHIVE_REF, f"{task['id'][2:4]}/{task['id']}/1/1/stdout.txt").strip() == "to-stdout"
-    assert lines == [f"folded the runs of 1 attempt(s) of 1 ended task(s) into {runarchive.ARCHIVE_REF}"]
+    assert show(hub, names.ARCHIVE, f"{task['id'][2:4]}/{task['id']}/1/1/stdout.txt").strip() == "to-stdout"
+    assert lines == [f"folded the runs of 1 attempt(s) of 1 ended task(s) into {names.ARCHIVE}"]
     out = gitswarm("runs", str(hub), task["id"]).stdout
     assert "attempt 1  done  worker" in out and where in out and "to-stdout" in out
 
@@ -160,5 +160,5 @@ def test_a_dead_tasks_attempts_are_all_folded_and_read_back_in_order(hub: Path, 
     assert runs_refs(hub) == {}
     out = gitswarm("runs", str(hub), task["id"]).stdout
     assert out.index("attempt 1  failed") < out.index("attempt 2  failed")  # oldest first, from the archive
-    assert f"attempt 2: {runarchive.ARCHIVE_REF}:{task['id'][2:4]}/{task['id']}/2" in out and "attempt 2" in out
+    assert f"attempt 2: {names.ARCHIVE}:{task['id'][2:4]}/{task['id']}/2" in out and "attempt 2" in out
     assert "code: 3" in gitswarm("runs", str(hub), task["id"], "--attempt", "1").stdout

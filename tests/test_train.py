@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from gitswarm import queue
 from gitswarm.board import Board
 from gitswarm.pool import Pool
 from gitswarm.task import new_task
+from gitswarm import names
 
 from conftest import sh
 
@@ -140,7 +140,7 @@ def test_a_queued_batch_lands_after_one_test_run(hub, tmp_path):
     project(hub, tmp_path, ids)
     work(hub, 5)
     assert set(statuses(hub).values()) == {"landing"}  # handed off: nothing on main yet
-    assert len(sh("git", "for-each-ref", queue.LAND_PREFIX, cwd=hub).stdout.splitlines()) == 5
+    assert len(sh("git", "for-each-ref", names.LAND, cwd=hub).stdout.splitlines()) == 5
     assert main_tips(hub) == []
     lines: list[str] = []
     land_all(hub, lines)
@@ -169,7 +169,7 @@ def test_a_red_batch_lands_all_but_its_culprits(hub, tmp_path, broken, slots):
         t = board[i]
         assert t.status == "failed", t
         assert "the goal's tests fail with this task's commit" in t.result["reason"] and "exit 1" in t.result["reason"]
-        kept = sh("git", "for-each-ref", "--format=%(objectname)", f"{queue.LAND_PREFIX}{i}/", cwd=hub).stdout.split()
+        kept = sh("git", "for-each-ref", "--format=%(objectname)", f"{names.LAND}{i}/", cwd=hub).stdout.split()
         assert kept == [t.result["commit"]]  # kept: the next attempt starts from it
     assert_landed_once(hub, set(ids) - culprits)
     assert_main_green(hub)
@@ -352,7 +352,7 @@ def test_a_train_killed_mid_test_is_taken_over_and_nothing_lands_twice(hub, tmp_
     assert "lease lapsed" in err and "taking the train over" in err, err
     assert_landed_once(hub, ids)
     assert_main_green(hub)
-    holders = sh("git", "log", "--format=%(trailers:key=Gitswarm-Train,valueonly)", queue.TRAIN_REF, cwd=hub).stdout
+    holders = sh("git", "log", "--format=%(trailers:key=Gitswarm-Train,valueonly)", names.TRAIN, cwd=hub).stdout
     assert {"first-train", "second-train"} <= set(holders.split())
 
 

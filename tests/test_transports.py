@@ -120,7 +120,7 @@ def test_a_hub_that_never_answers_times_out(tmp_path, monkeypatch):
     import socket
 
     from gitswarm.errors import GitError
-    from gitswarm.git import Mirror
+    from gitswarm.gitmirror import Mirror
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

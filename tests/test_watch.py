@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from gitswarm.git import Mirror
+from gitswarm.gitmirror import Mirror
 from gitswarm.watch import Signal, Watcher
 
 from conftest import gitswarm

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import checkout, git, prompts, sandbox
+from .. import checkout, git, names, prompts, sandbox
 from ..agents import AgentResult, ChatModel, LimitExceeded, Limits, ModelUnavailable, Step, Tool, contract, run_agent
 from ..agents.backends import make_model
 from ..agents.command import run_command_agent
@@ -289,7 +289,7 @@ class Swarm:
 
     def _hub_main(self) -> str | None:
         """main's tip on the hub now (`git ls-remote`, no objects fetched)."""
-        return self.board.mirror.remote_refs("refs/heads/main").get("refs/heads/main")
+        return self.board.mirror.remote_refs(names.MAIN).get(names.MAIN)
 
 
 def priced(result: AgentResult, settings: RoleConfig) -> AgentResult:

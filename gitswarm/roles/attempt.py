@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import attempts, checkout, git
+from .. import attempts, checkout, git, names
 from ..agents import AgentResult
 from ..record import add_cost
 from ..agents.tools import select_tools
@@ -110,7 +110,7 @@ class BestOfN:
         result, commit = self._do(worktree, goal, tip)
         if commit is None:
             return
-        ref = attempts.ref(parent, k)
+        ref = names.attempts_ref(parent, k)
         said = printable(result.summary or task.title, 3000).strip()
         summary = f"{said}\n\nattempt {k} of {parent}: {commit} at {ref}"
 
@@ -150,12 +150,12 @@ class BestOfN:
     def _select(self, worktree: Path, goal: Goal | None, tip: str) -> tuple[Candidate | None, AgentResult]:
         board, task = self.swarm.board, self.task
         kids = attempts.children(task.id, board.find)
-        heads = board.mirror.remote_refs(f"{attempts.PREFIX}{task.id}/*")
+        heads = board.mirror.remote_refs(f"{names.ATTEMPTS}{task.id}/*")
         board.mirror.fetch_refs(sorted(heads))
         repo = board.mirror.repo
         found: list[Candidate] = []
         for k, kid in enumerate(kids, 1):
-            commit = heads.get(attempts.ref(task.id, k))
+            commit = heads.get(names.attempts_ref(task.id, k))
             if commit is None or kid.status != "done":
                 continue
             c = repo[commit]
@@ -176,7 +176,7 @@ class BestOfN:
         else:
             how = "the judge's model, two at a time"
             winner = self._by_judge(worktree, goal, tip, found, tokens)
-        lines = [f"Selected attempt {winner.k} of {n} ({attempts.ref(task.id, winner.k)}, by {winner.worker}, "
+        lines = [f"Selected attempt {winner.k} of {n} ({names.attempts_ref(task.id, winner.k)}, by {winner.worker}, "
                  f"model {winner.model}) by {how}:"]
         lines += [f"- attempt {c.k} ({c.commit[:10]}, {c.worker}, {c.model}): {c.verdict}" for c in found]
         missing = [k for k in kids if k.id not in {f"{task.id}-a{c.k}" for c in found}]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import checkout, queue
+from .. import checkout, names
 from ..goal import Goal
 
 KEPT_NOTE = """
@@ -51,8 +51,8 @@ class HandOff:
         task, mirror = self.task, self.swarm.board.mirror
         if task.attempts <= 1:
             return None
-        refs = mirror.remote_refs(f"{queue.LAND_PREFIX}{task.id}/*")
-        older = sorted((parsed[1], ref) for ref in refs if (parsed := queue.parse_land_ref(ref))
+        refs = mirror.remote_refs(f"{names.LAND}{task.id}/*")
+        older = sorted((parsed[1], ref) for ref in refs if (parsed := names.parse_land_ref(ref))
                        and parsed[0] == task.id and parsed[1] < task.attempts)
         if not older:
             return None

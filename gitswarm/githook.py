@@ -1,0 +1,145 @@
+"""Reading the repository a hook runs in, pushed objects included: the hub's guard (gitswarm/guard.py)
+reads every push through it. Part of the git layer; uses the git command line only (gitswarm/git.py),
+never pygit2: importing pygit2 would cost a hook ~45 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from .git import EMPTY_TREE, ZERO, out, reflog_time, run
+
+
+def _diff_entries(raw: str, result: dict[str | None, list[tuple[str, str, str, str, str]]]) -> None:
+    """Add the entries of `git diff-tree -r -z` output to `result`, under the commit line before
+    them (None: no commit line, a diff of two trees)."""
+    tokens = raw.split("\0")
+    current, i = None, 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith(":"):
+            _, new_mode, old_blob, new_blob, status = tok[1:].split(" ")
+            result[current].append((status, old_blob, new_blob, tokens[i + 1], new_mode))
+            i += 2
+        else:
+            if tok:
+                current = tok
+            i += 1
+
+
+class HookRepo:
+    """Reads the repository a hook runs in, pushed objects included (they sit in quarantine until
+    pre-receive accepts; git's own commands find them through the variables the hook inherits).
+    Uses the git command line only: importing pygit2 would cost a hook ~45 ms."""
+
+    def __init__(self) -> None:
+        self.env = dict(os.environ, LC_ALL="C")
+        self._cat: subprocess.Popen[bytes] | None = None
+
+    def ref(self, name: str) -> str | None:
+        """A ref's object id, None when it does not exist. Asked of the `cat-file` process the
+        check reads objects through anyway: no `git rev-parse` process of its own on every push."""
+        header = self._ask(b"info " + name.encode())
+        return header[0].decode() if len(header) >= 3 and header[1] != b"missing" else None
+
+    def task_trailers(self, old: str, new: str) -> list[tuple[str, list[str]]]:
+        """(commit, task ids of its Gitswarm-Task trailers) for each commit the update brings that
+        has any: one `git log`, however long the pushed history."""
+        limit = [f"^{old}"] if old != ZERO else ["--not", "--all"]
+        text = out(["log", "--format=%H %(trailers:key=Gitswarm-Task,valueonly,separator=%x20)", new, *limit],
+                   env=self.env)
+        found = [ln.split() for ln in text.splitlines()]
+        return [(parts[0], parts[1:]) for parts in found if len(parts) > 1]
+
+    def updated_at(self, ref: str) -> float | None:
+        """When the hub last moved a ref, on its own clock: the last entry of the ref's reflog."""
+        return reflog_time(Path(self.env.get("GIT_DIR", ".")), ref)
+
+    def is_ancestor(self, commit: str, of: str) -> bool:
+        return run(["merge-base", "--is-ancestor", commit, of], env=self.env, check=False).returncode == 0
+
+    def commits(self, old: str, new: str) -> list[tuple[str, list[str]]]:
+        """(commit, parents) of each commit the update brings, oldest first. One commit on the
+        old tip (a claim, a heartbeat: most pushes) is read through `cat-file`, without a
+        `git rev-list` process of its own."""
+        if old != ZERO and (self.info(new) or ("",))[0] == "commit":
+            head = (self.read(new) or b"").split(b"\n\n", 1)[0].split(b"\n")
+            parents = [ln[7:].decode() for ln in head if ln.startswith(b"parent ")]
+            if parents == [old]:
+                return [(new, parents)]
+        limit = [f"^{old}"] if old != ZERO else ["--not", "--all"]
+        text = out(["rev-list", "--reverse", "--parents", new, *limit], env=self.env)
+        return [(parts[0], parts[1:]) for parts in (ln.split() for ln in text.splitlines())]
+
+    def changes(self, commits: list[tuple[str, list[str]]]) -> dict[str, list[tuple[str, str, str, str, str]]]:
+        """commit -> [(status, old blob, new blob, path, new mode)], from one `git diff-tree --stdin`."""
+        feed = "".join(" ".join([c, *parents]) + "\n" for c, parents in commits)
+        raw = run(["diff-tree", "--stdin", "--root", "-r", "-z", "--no-renames"],
+                  input=feed.encode(), env=self.env).stdout.decode("utf-8", errors="surrogateescape")
+        result: dict[str | None, list[tuple[str, str, str, str, str]]] = {c: [] for c, _ in commits}
+        _diff_entries(raw, result)
+        return result  # type: ignore[return-value]
+
+    def diff(self, old: str | None, new: str) -> list[tuple[str, str, str, str, str]]:
+        """[(status, old blob, new blob, path, new mode)] from tree-ish `old` (None: the empty tree)
+        to `new`, whatever lies between: one `git diff-tree`."""
+        raw = run(["diff-tree", "-r", "-z", "--no-renames", old or EMPTY_TREE, new],
+                  env=self.env).stdout.decode("utf-8", errors="surrogateescape")
+        result: dict[str | None, list[tuple[str, str, str, str, str]]] = {None: []}
+        _diff_entries(raw, result)
+        return result[None]
+
+    def size(self, spec: str) -> int | None:
+        """An object's size (`<sha>` or `<commit>:<path>`), None when missing."""
+        found = self.info(spec)
+        return found[1] if found else None
+
+    def info(self, spec: str) -> tuple[str, int] | None:
+        """An object's type and size, None when missing."""
+        header = self._ask(b"info " + spec.encode())
+        return (header[1].decode(), int(header[2])) if len(header) >= 3 and header[1] != b"missing" else None
+
+    def read(self, spec: str) -> bytes | None:
+        """An object's content, None when missing."""
+        header = self._ask(b"contents " + spec.encode())
+        if len(header) < 3 or header[1] == b"missing":
+            return None
+        assert self._cat is not None and self._cat.stdout is not None
+        data = self._cat.stdout.read(int(header[2]))
+        self._cat.stdout.read(1)
+        return data
+
+    def tree(self, sha: str, most: int) -> list[tuple[str, str, str]] | None:
+        """(mode, name, id) of a tree's entries (one level); None when `sha` is not a tree or holds
+        more than `most` entries (its size tells before it is read: an entry takes 22+ bytes)."""
+        kind, size = self.info(sha) or ("missing", 0)
+        if kind != "tree" or size > most * (22 + 255 + 40):
+            return None
+        raw, entries, i = self.read(sha) or b"", [], 0
+        width = len(sha) // 2  # 20 bytes an id (sha1), 32 (sha256)
+        while i < len(raw):
+            space, nul = raw.index(b" ", i), raw.index(b"\0", i)
+            mode = raw[i:space].decode()
+            entries.append((mode.rjust(6, "0"), raw[space + 1:nul].decode("utf-8", "surrogateescape"),
+                            raw[nul + 1:nul + 1 + width].hex()))
+            i = nul + 1 + width
+            if len(entries) > most:
+                return None
+        return entries
+
+    def _ask(self, command: bytes) -> list[bytes]:
+        if self._cat is None:  # a long-lived conversation, not a run to its end: not gitswarm/proc.py's job
+            self._cat = subprocess.Popen(["git", "cat-file", "--batch-command"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, env=self.env)
+        assert self._cat.stdin and self._cat.stdout
+        self._cat.stdin.write(command + b"\n")
+        self._cat.stdin.flush()
+        return self._cat.stdout.readline().split()
+
+    def close(self) -> None:
+        if self._cat is not None:
+            self._cat.stdin.close()  # type: ignore[union-attr]
+            self._cat.wait()
+            self._cat = None
