@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from gitswarm import git
+from gitswarm.gitmirror import Mirror
 from gitswarm.board import Board
 from gitswarm.boardview import BoardView
 from gitswarm.groupcommit import GroupCommit, Outcome
@@ -13,7 +13,7 @@ from gitswarm.task import new_task
 
 
 def test_a_group_commit_pushes_with_only_its_mirror_view_and_lock(hub, tmp_path):
-    mirror = git.Mirror(str(hub), tmp_path / "mirror")
+    mirror = Mirror(str(hub), tmp_path / "mirror")
     try:
         view = BoardView(mirror)
         commits = GroupCommit(mirror, view, threading.Lock())
