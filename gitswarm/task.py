@@ -33,6 +33,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")  # worker and goal n
 SHA_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z\Z")
 TITLE_MAX = 200
+PRIORITY_RANGE = (-1_000_000, 1_000_000)  # higher goes first
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def from_dict(doc: Any, path: str) -> Task:
         goal=v.optional("goal", doc["goal"], NAME_RE, "letters, digits, '.', '_', '@' or '-'"),
         parent=v.optional("parent", doc["parent"], ID_RE, "a task id"),
         depends_on=v.ids("depends_on", doc["depends_on"]),
-        priority=v.integer("priority", doc["priority"], -1_000_000, 1_000_000),
+        priority=v.integer("priority", doc["priority"], *PRIORITY_RANGE),
         status=v.choice("status", doc["status"], STATUSES),
         attempts=v.integer("attempts", doc["attempts"], 0, 1_000_000),
         claim=v.claim(doc["claim"]),
