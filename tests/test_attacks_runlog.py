@@ -383,3 +383,24 @@ def test_gitswarm_report_skips_unreadable_records_says_so_and_renders(setup, tmp
 
     found = R.build(str(hub))
     assert [a.runs for a in found.attempts] == [None]  # attempt 1's record is bad: no count is taken from it
+
+
+def test_a_bad_record_in_the_archive_is_named_by_its_folder(setup, tmp_path: Path) -> None:
+    """The archive (refs/gitswarm/archive/runs) is the hub's own: a bad record there was written on
+    the hub. `gitswarm runs` names it by ref:folder/file, the report skips it."""
+    from gitswarm.runarchive import ARCHIVE_REF, folder
+
+    hub, tid, _ = setup
+    entries = {f"{folder(tid, 1)}/{path}": entry for path, entry in valid(tid).items()}
+    entries[f"{folder(tid, 1)}/{runlog.ATTEMPT_FILE}"] = (REGULAR, BAD_YAML["tag"][0])
+    git("update-ref", ARCHIVE_REF, Forge.inside(hub).commit(entries, "fold\n"), cwd=hub)
+    path = f"{ARCHIVE_REF}:{folder(tid, 1)}/attempt.yaml"
+    result = gitswarm("runs", str(hub), tid, check=False)
+    assert result.returncode == 2 and f"error: {path}: task: YAML tags are not allowed" in result.stderr, result.stderr
+    assert f"git show {path}" in result.stderr and "only the hub writes the archive" in result.stderr
+    out = tmp_path / "run.html"
+    result = gitswarm("report", str(hub), "-o", str(out))
+    assert "1 unreadable file(s) skipped" in result.stdout
+    page = out.read_text()
+    assert f"{path}: task: YAML tags are not allowed (found tag:yaml.org,2002:python/object/apply:os.system) " \
+           "(record skipped: its runs are not counted)" in page, page
