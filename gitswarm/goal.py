@@ -48,7 +48,8 @@ from typing import Any
 
 from .config import ROLES, ConfigInvalid, parse_role_overrides
 from .errors import FileInvalid
-from .task import ID_RE, PRIORITY_RANGE, TITLE_MAX, UnknownDependency, cycle_text, dependency_id, find_cycle, title_index
+from .task import (ID_RE, PRIORITY_RANGE, TITLE_MAX, UnknownDependency, cycle_text, dependency_id, find_cycle,
+                   title_index)
 from .text import TEXT_MAX
 from .validate import Collect, Fields, shown, typename, unknown_hint
 from .workrules import PROTECTED

@@ -34,6 +34,7 @@ SHA_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z\Z")
 TITLE_MAX = 200
 PRIORITY_RANGE = (-1_000_000, 1_000_000)  # higher goes first
+DEPENDS_MAX = 256  # tasks one task may depend on
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,7 @@ class BoardFields(Fields):
 
     def ids(self, name: str, value: Any) -> tuple[str, ...]:
         return self.list_of(name, value, lambda where, item: self.name(where, item, ID_RE, "a task id"),
-                            256, "task ids")
+                            DEPENDS_MAX, "task ids")
 
     def claim(self, value: Any) -> Claim | None:
         if value is None:

@@ -13,7 +13,6 @@ from .text import TEXT_MAX
 from .validate import Fields, typename
 
 KEYS = ("title", "description", "kind", "depends_on", "priority", "goal", "parent", "id")
-MAX_DEPENDS = 256  # as a task file's depends_on
 _NAMES = {"goal": (T.NAME_RE, "a goal's name: letters, digits, '.', '_', '@' or '-'"),
           "parent": (T.ID_RE, "a task id"),
           "id": (T.ID_RE, "t- then 2 to 48 lowercase letters, digits or dashes")}
@@ -49,7 +48,7 @@ class ItemFields(Fields):
             "description": self.text(f"{where}.description", given("description", ""), TEXT_MAX),
             "kind": self.choice(f"{where}.kind", given("kind", "work"), T.KINDS),
             "priority": self.integer(f"{where}.priority", given("priority", 0), *T.PRIORITY_RANGE),
-            "depends_on": self.list_of(f"{where}.depends_on", given("depends_on", []), dependency, MAX_DEPENDS,
+            "depends_on": self.list_of(f"{where}.depends_on", given("depends_on", []), dependency, T.DEPENDS_MAX,
                                        what, f"write depends_on: [{'<title or id>' if titles else '<id>'}, ...]"),
         }
         for key, (regex, what) in _NAMES.items():
