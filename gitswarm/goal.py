@@ -48,7 +48,8 @@ from typing import Any
 from .config import ROLES, ConfigInvalid, parse_role_overrides
 from .errors import FileInvalid
 from .names import GOAL_RE, ID_RE
-from .task import TITLE_MAX, UnknownDependency, cycle_text, dependency_id, find_cycle, title_index
+from .task import (PRIORITY_RANGE, TITLE_MAX, UnknownDependency, cycle_text, dependency_id, find_cycle,
+                   title_index)
 from .text import TEXT_MAX
 from .validate import Collect, Fields, shown, typename, unknown_hint
 from .workrules import PROTECTED
@@ -340,8 +341,7 @@ class _Fields(Fields):
                 id=task_id, title=title,
                 description=self.text(f"{where}.description", _or(item.get("description"), ""), TEXT_MAX),
                 run=self.command(f"{where}.run", item.get("run")),
-                priority=0 if priority is None else self.integer(f"{where}.priority", priority,
-                                                                  -1_000_000, 1_000_000),
+                priority=0 if priority is None else self.integer(f"{where}.priority", priority, *PRIORITY_RANGE),
                 attempts=self.attempts(f"{where}.attempts", item.get("attempts")),
             ))
         return self._resolve(out, value)

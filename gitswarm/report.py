@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pygit2
-import yaml
 
 from . import names, rules, runlog
 from . import task as T
 from .board import Board
-from .errors import TaskInvalid
+from .errors import FileInvalid, TaskInvalid
 from .record import GoalRecord, spent_cost, total_cost
 from .statuses import STATUSES
 
@@ -110,7 +109,8 @@ class Report:
         states = ", ".join(f"{n} {s}" for s, n in self.by_status().items()) or "no tasks"
         spent = sum(v["total"] for v in self.tokens_by_goal().values())
         return (f"{len(self.records)} goal(s), {len(self.tasks)} task(s): {states}; {len(self.attempts)} attempt(s) "
-                f"by {len(self.workers())} worker(s); {spent} tokens")
+                f"by {len(self.workers())} worker(s); {spent} tokens"
+                + (f"; {len(self.problems)} unreadable file(s) skipped" if self.problems else ""))
 
 
 def _cost(task: T.Task) -> Any:
@@ -131,7 +131,7 @@ def build(remote: str) -> Report:
         repo = board.mirror.repo
         attempts, throughput, queue, named, problems = walk_board(repo, tip)
         landed = walk_main(repo, main) if main else {}
-        counts = run_counts(board.mirror)
+        counts = run_counts(board.mirror, problems)
         for a in attempts:
             a.runs = counts.get((a.task, a.token))
         tasks = sorted(board.tasks(), key=lambda t: (t.created, t.id))
@@ -229,37 +229,55 @@ def _end(live: dict[str, Attempt], attempt: Attempt, outcome: str, sha: str, at:
     live.pop(attempt.task, None)
 
 
-def run_counts(mirror) -> dict[tuple[str, int], int]:
+def run_counts(mirror, problems: list[str]) -> dict[tuple[str, int], int]:
     """(task, attempt) -> how many agent runs its record says there were (attempt.yaml's `runs`),
     from the live records and the archive (gitswarm/runlog.py, gitswarm/runarchive.py): one
-    `git ls-remote`, one fetch. A record that does not say is left out."""
+    `git ls-remote`, one fetch. A record that does not say is left out; one that cannot be read
+    (written around the hub's guard) is left out and said in `problems`."""
     listed = mirror.remote_refs(f"{names.RUNS}*", names.ARCHIVE)
     if not listed:
         return {}
     refs = sorted(listed)
     for i in range(0, len(refs), FETCH_REFS):  # a command line of refspecs has a limit
         mirror.fetch_refs(refs[i:i + FETCH_REFS])
-    trees: list[tuple[str, int, object]] = []
-    for ref, sha in listed.items():
-        parsed = names.parse_runs_ref(ref)
-        if parsed:
-            trees.append((parsed[0], parsed[1], mirror.repo[sha].tree))
-    if names.ARCHIVE in listed:
-        for fan in mirror.repo[listed[names.ARCHIVE]].tree:
-            for task in (fan if fan.type_str == "tree" else ()):
-                for attempt in (task if task.type_str == "tree" else ()):
-                    if attempt.type_str == "tree" and attempt.name.isdigit():
-                        trees.append((task.name, int(attempt.name), attempt))
+    trees: list[tuple[str, int, str, Any]] = []  # task, attempt, where, tree
+    try:
+        for ref, sha in listed.items():
+            parsed = names.parse_runs_ref(ref)
+            if parsed:
+                try:
+                    trees.append((parsed[0], parsed[1], ref, runlog.record_tree(mirror.repo, sha, ref)))
+                except FileInvalid as e:
+                    problems.append(_skipped(e, "record skipped"))
+        if names.ARCHIVE in listed:
+            for fan in runlog.record_tree(mirror.repo, listed[names.ARCHIVE], names.ARCHIVE):
+                for task in (fan if fan.type_str == "tree" else ()):
+                    for attempt in (task if task.type_str == "tree" else ()):
+                        if attempt.type_str == "tree" and attempt.name.isdigit():
+                            where = f"{names.ARCHIVE}:{fan.name}/{task.name}/{attempt.name}"
+                            trees.append((task.name, int(attempt.name), where, attempt))
+    except FileInvalid as e:  # the archive itself
+        problems.append(_skipped(e, "archive skipped"))
     counts: dict[tuple[str, int], int] = {}
-    for task_id, number, tree in trees:
+    for task_id, number, where, tree in trees:
         try:
-            fields = yaml.safe_load((tree / runlog.ATTEMPT_FILE).data)  # type: ignore[operator]
-        except (KeyError, yaml.YAMLError):
+            entry = tree[runlog.ATTEMPT_FILE]
+        except KeyError:
             continue
-        runs = fields.get("runs") if isinstance(fields, dict) else None
+        try:
+            fields = runlog.read_record_yaml(entry.data if entry.type_str == "blob" else b"", where,
+                                             runlog.ATTEMPT_FILE)
+        except FileInvalid as e:
+            problems.append(_skipped(e, "record skipped: its runs are not counted"))
+            continue
+        runs = fields.get("runs")
         if isinstance(runs, int) and not isinstance(runs, bool) and runs >= 0:
             counts.setdefault((task_id, number), runs)  # a live ref is read before the archive
     return counts
+
+
+def _skipped(error: FileInvalid, what: str) -> str:
+    return f"{error.message} ({what})" + (f"\nhint: {error.hint}" if error.hint else "")
 
 
 def trailers(message: str) -> dict[str, list[str]]:

@@ -93,7 +93,8 @@ def render(report: Report, commit_url: str | None = None) -> str:
     parts += task_table(report, commit_url)
     parts += commits(report, commit_url)
     if report.problems:
-        parts += ["<h2>Unreadable board files</h2><ul>"] + [f"<li>{esc(p)}</li>" for p in report.problems] + ["</ul>"]
+        parts += (["<h2>Unreadable board files and run records (skipped)</h2><ul>"]
+                  + [f"<li>{esc(p)}</li>" for p in report.problems] + ["</ul>"])
     parts.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(parts)
 

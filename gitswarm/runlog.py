@@ -196,7 +196,8 @@ class Attempt:
 
 def read_attempts(mirror: "Mirror", task_id: str) -> list[Attempt]:
     """The records of a task's attempts on the hub, live or folded into the archive
-    (gitswarm/runarchive.py), oldest first: one `git ls-remote`, one fetch."""
+    (gitswarm/runarchive.py), oldest first: one `git ls-remote`, one fetch. A record that cannot
+    be read raises FileInvalid naming its ref and file (read_record_yaml)."""
     from .runarchive import folder
 
     listed = mirror.remote_refs(f"{RUNS}{task_id}/*", ARCHIVE)
@@ -205,7 +206,7 @@ def read_attempts(mirror: "Mirror", task_id: str) -> list[Attempt]:
     found: dict[int, Attempt] = {}
     if ARCHIVE in listed:
         try:
-            archived = mirror.repo[listed[ARCHIVE]].tree[folder(task_id)]
+            archived = record_tree(mirror.repo, listed[ARCHIVE], ARCHIVE)[folder(task_id)]
         except KeyError:
             archived = None
         for entry in archived or ():
@@ -214,21 +215,67 @@ def read_attempts(mirror: "Mirror", task_id: str) -> list[Attempt]:
                                                   f"{ARCHIVE}:{folder(task_id, int(entry.name))}")
     for ref, sha in refs.items():
         number = parse_runs_ref(ref)[1]  # type: ignore[index]
-        found[number] = _attempt(mirror.repo[sha].tree, number, sha, ref)
+        found[number] = _attempt(record_tree(mirror.repo, sha, ref), number, sha, ref)
     return [found[n] for n in sorted(found)]
 
 
-def _attempt(tree, number: int, commit: str, where: str) -> Attempt:
-    import yaml
+def record_tree(repo, sha: str, ref: str):
+    """The tree of the commit a runs ref (or the archive) points at; FileInvalid when it points at
+    something else (a blob, a tag: written around the hub's guard)."""
+    from .errors import FileInvalid
 
+    obj = repo[sha]
+    if obj.type_str != "commit":
+        raise FileInvalid(ref, None, f"points at a {obj.type_str}, not a record's commit", _fix(ref, None))
+    return obj.tree
+
+
+def record_path(where: str, name: str) -> str:
+    """Where `git show` finds file `name` of the record at `where` (a ref, or the archive's ref:folder)."""
+    return f"{where}/{name}" if ":" in where else f"{where}:{name}"
+
+
+def read_record_yaml(data: bytes, where: str, name: str) -> dict[str, Any]:
+    """A record's attempt.yaml or run.yaml as a mapping (empty: {}), loaded as every YAML file is
+    (gitswarm/yamlfile.py). The hub's guard checks both at push; one written around it (bad YAML,
+    a tag, an alias, a date that does not exist, not UTF-8) raises FileInvalid naming the ref and
+    the file, with the fix."""
+    from .errors import FileInvalid
+    from .validate import typename
+    from .yamlfile import load_yaml
+
+    path = record_path(where, name)
+
+    def fail(field: str | None, problem: str, hint: str | None = None) -> FileInvalid:
+        return FileInvalid(path, field, problem, _fix(where, path))
+
+    doc = load_yaml(data, path, fail, MAX_YAML_BYTES)
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise fail(None, f"holds a {typename(doc)}, not a mapping of fields")
+    return doc
+
+
+def _fix(where: str, path: str | None) -> str:
+    """What to do about a record the hub's guard would have refused."""
+    seen = f"see it with `git show {path}` in the hub; " if path else ""
+    if ":" in where:  # in the archive, which only the hub's own daemon writes
+        return (f"the hub's guard refuses such a record, and only the hub writes the archive: {seen}"
+                "the record was written on the hub itself")
+    return (f"the hub's guard refuses such a record, so it was written around it: {seen}"
+            f"`git update-ref -d {where}` in the hub drops it")
+
+
+def _attempt(tree, number: int, commit: str, where: str) -> Attempt:
     files = dict(_files(tree))
-    fields = yaml.safe_load(files.get(ATTEMPT_FILE, b"") or b"{}") or {}
+    fields = read_record_yaml(files.get(ATTEMPT_FILE, b""), where, ATTEMPT_FILE)
     runs = []
     for n in range(1, MAX_RUNS + 1):
         mine = {p.split("/", 1)[1]: d for p, d in files.items() if p.startswith(f"{n}/")}
         if not mine:
             break
-        run = yaml.safe_load(mine.get("run.yaml", b"") or b"{}") or {}
+        run = read_record_yaml(mine.get("run.yaml", b""), where, f"{n}/run.yaml")
         run["_files"] = mine
         runs.append(run)
     return Attempt(number, commit, fields, runs, where)
@@ -239,7 +286,7 @@ def _files(tree, prefix: str = ""):
     for entry in tree:
         if entry.type_str == "tree":
             yield from _files(entry, f"{prefix}{entry.name}/")
-        else:
+        elif entry.type_str == "blob":
             yield f"{prefix}{entry.name}", entry.data
 
 
@@ -271,10 +318,10 @@ def describe(attempts: list[Attempt], task_id: str, detail: int | None, tail: in
     lines = []
     for a in attempts:
         f = a.fields
-        tokens = sum(int(r.get("tokens_in") or 0) + int(r.get("tokens_out") or 0) for r in a.runs)
+        tokens = sum(_count(r.get("tokens_in")) + _count(r.get("tokens_out")) for r in a.runs)
         lines.append(f"attempt {a.number}  {printable(str(f.get('outcome', '?')), 200)}  worker "
-                     f"{f.get('worker', '?')}  runs {len(a.runs)}  tokens {tokens}  {f.get('when', '')}  "
-                     f"{a.commit[:10]}")
+                     f"{printable(str(f.get('worker', '?')), 64)}  runs {len(a.runs)}  tokens {tokens}  "
+                     f"{printable(str(f.get('when', '')), 40)}  {a.commit[:10]}")
     for a in attempts:
         if detail is None or a.number != detail:
             continue
@@ -292,3 +339,8 @@ def describe(attempts: list[Attempt], task_id: str, detail: int | None, tail: in
                     lines.append(f"  --- {name} (last {tail} characters at most) ---")
                     lines += ["  " + ln for ln in text.splitlines()]
     return "\n".join(lines)
+
+
+def _count(value: Any) -> int:
+    """A count a record states (tokens): 0 when it states none, or not a whole number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

@@ -31,6 +31,8 @@ RESULT_KEYS = ("worker", "at", "commit", "summary", "reason", "tokens", "cost")
 
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z\Z")
 TITLE_MAX = 200
+PRIORITY_RANGE = (-1_000_000, 1_000_000)  # higher goes first
+DEPENDS_MAX = 256  # tasks one task may depend on
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ def from_dict(doc: Any, path: str) -> Task:
         goal=v.optional("goal", doc["goal"], NAME_RE, "letters, digits, '.', '_', '@' or '-'"),
         parent=v.optional("parent", doc["parent"], ID_RE, "a task id"),
         depends_on=v.ids("depends_on", doc["depends_on"]),
-        priority=v.integer("priority", doc["priority"], -1_000_000, 1_000_000),
+        priority=v.integer("priority", doc["priority"], *PRIORITY_RANGE),
         status=v.choice("status", doc["status"], STATUSES),
         attempts=v.integer("attempts", doc["attempts"], 0, 1_000_000),
         claim=v.claim(doc["claim"]),
@@ -264,7 +266,7 @@ class BoardFields(Fields):
 
     def ids(self, name: str, value: Any) -> tuple[str, ...]:
         return self.list_of(name, value, lambda where, item: self.name(where, item, ID_RE, "a task id"),
-                            256, "task ids")
+                            DEPENDS_MAX, "task ids")
 
     def claim(self, value: Any) -> Claim | None:
         if value is None:

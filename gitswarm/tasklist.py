@@ -1,5 +1,6 @@
 """`gitswarm task add --from FILE`: a YAML list of tasks people write, made tasks (in the file's
-order, one microsecond apart, so that their age keeps it)."""
+order, one microsecond apart, so that their age keeps it). Each item is checked as a task list's
+(gitswarm/taskitem.py): an error names the file, the item and the field."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import task as T
-from .errors import GitswarmError
+from .errors import FileInvalid
+from .taskitem import ItemFields
 from .yamlfile import load_yaml
 
 MAX_BYTES = 16 * 1024 * 1024  # a plan of many thousand tasks
@@ -17,21 +19,10 @@ def tasks_from_file(handle: Any) -> list[T.Task]:
     name = getattr(handle, "name", "input")
     doc = load_yaml(handle.read(), name, max_bytes=MAX_BYTES)
     if not isinstance(doc, list) or not doc:
-        raise GitswarmError(f"{name}: expected a YAML list of tasks", "- title: ...\n  description: ...")
-    allowed = {"title", "description", "kind", "depends_on", "priority", "goal", "parent", "id"}
+        raise FileInvalid(name, None, "expected a YAML list of tasks", "- title: ...\n  description: ...")
+    v = ItemFields(lambda field, problem, hint=None: FileInvalid(name, field, problem, hint))
     created = T.now()
-    out = []
-    for i, item in enumerate(doc):
-        if not isinstance(item, dict) or "title" not in item:
-            raise GitswarmError(f"{name}: item {i + 1}: needs at least a title")
-        extra = set(item) - allowed
-        if extra:
-            raise GitswarmError(f"{name}: item {i + 1}: unknown field {sorted(extra)[0]}",
-                                f"the fields are: {', '.join(sorted(allowed))}")
-        fields = {k: v for k, v in item.items() if k != "id"}
-        fields["depends_on"] = tuple(fields.get("depends_on") or ())
-        out.append(T.new_task(task_id=item.get("id"), created=_offset(created, i), **fields))
-    return out
+    return [T.new_task(created=_offset(created, i), **v.item(f"item {i + 1}", item)) for i, item in enumerate(doc)]
 
 
 def _offset(stamp: str, micros: int) -> str:

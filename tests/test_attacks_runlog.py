@@ -15,7 +15,7 @@ from gitswarm import task as T
 from gitswarm.agents import AgentResult, Trace
 from gitswarm.board import Board
 
-from conftest import sh
+from conftest import gitswarm, sh
 from test_command_agents import run_goal, task_of
 
 DECLINED = "pre-receive hook declined"
@@ -36,6 +36,14 @@ class Forge:
     def __init__(self, hub: Path, where: Path):
         self.clone = where / "forge"
         git("clone", "-q", str(hub), str(self.clone), cwd=where)
+
+    @classmethod
+    def inside(cls, repo: Path) -> "Forge":
+        """Plumbing straight in `repo` (the hub itself: objects and refs written with no push, no
+        hook, as an operator or a bug could)."""
+        forge = cls.__new__(cls)
+        forge.clone = repo
+        return forge
 
     def tree(self, entries: dict[str, tuple[str, bytes | str]]) -> str:
         """`entries`: path -> (mode, content, or an object id for a tree or submodule)."""
@@ -291,3 +299,108 @@ def test_no_push_writes_the_archive_of_runs(setup) -> None:
     forged = {f"{folder(tid, 1)}/{path}": entry for path, entry in valid(tid).items()}
     sha = forge.commit(forged, "Fold the runs of 1 attempt(s) of 1 ended task(s) into the archive\n")
     refused(forge, sha, names.ARCHIVE, f"rejected {names.ARCHIVE}")
+
+
+# ---------------------------------------------------------------- records written around the guard
+
+BAD_YAML = {  # what a record's YAML may hold when it never met the guard, and what the reader says
+    "date": (b"task: t\nwhen: 2026-02-30\n", "not valid YAML: a value cannot be read (day is out of range for month)"),
+    "tag": (b"task: !!python/object/apply:os.system [echo owned]\n", "task: YAML tags are not allowed"),
+    "alias": (b"task: &t t-x\nworker: *t\n", "task: YAML anchors and aliases are not allowed"),
+    "utf8": (b"task: t\nworker: \xff\xfe\n", "not UTF-8 (invalid start byte at byte 16)"),
+    "list": (b"- task\n- worker\n", "holds a list, not a mapping of fields"),
+}
+
+
+def plant(hub: Path, tid: str, attempt: int, files: dict[str, bytes | None]) -> str:
+    """Write a record of `tid` into the hub with `git update-ref`, bypassing its guard: a valid
+    record with `files` changed (None: removed). Its ref."""
+    entries = {path: entry for path, entry in valid(tid, attempt).items() if path not in files}
+    entries.update({path: (REGULAR, data) for path, data in files.items() if data is not None})
+    forge = Forge.inside(hub)
+    sha = forge.commit(entries, message(tid))
+    ref = names.runs_ref(tid, attempt)
+    git("update-ref", ref, sha, cwd=hub)
+    return ref
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_YAML))
+def test_gitswarm_runs_names_the_ref_the_file_and_the_fix_of_a_bad_attempt_yaml(setup, kind: str) -> None:
+    hub, tid, _ = setup
+    data, problem = BAD_YAML[kind]
+    ref = plant(hub, tid, 1, {runlog.ATTEMPT_FILE: data})
+    result = gitswarm("runs", str(hub), tid, check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"error: {ref}:attempt.yaml: {problem}" in result.stderr, result.stderr
+    assert f"git show {ref}:attempt.yaml" in result.stderr and f"git update-ref -d {ref}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_gitswarm_runs_names_a_bad_run_yaml_and_a_ref_at_a_blob(setup) -> None:
+    hub, tid, _ = setup
+    ref = plant(hub, tid, 1, {"1/run.yaml": b"code: 0\nended: 2026-13-01\n"})
+    result = gitswarm("runs", str(hub), tid, check=False)
+    assert result.returncode == 2 and f"error: {ref}:1/run.yaml: not valid YAML: a value cannot be read" \
+        in result.stderr, result.stderr
+    blob = git("hash-object", "-w", "--stdin", cwd=hub, input=b"not a commit\n").stdout.decode().strip()
+    git("update-ref", ref, blob, cwd=hub)
+    result = gitswarm("runs", str(hub), tid, check=False)
+    assert result.returncode == 2 and f"error: {ref}: points at a blob, not a record's commit" in result.stderr
+    assert f"git update-ref -d {ref}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_record_with_odd_but_readable_fields_is_shown(setup) -> None:
+    """Fields of the wrong kind that YAML reads (tokens as text, a worker with an escape sequence)
+    never stop `gitswarm runs`: a count that is not one counts 0, text is made printable."""
+    hub, tid, _ = setup
+    plant(hub, tid, 1, {runlog.ATTEMPT_FILE: b'task: t\nworker: "\\e[31mred"\noutcome: [a, b]\n',
+                        "1/run.yaml": b"tokens_in: lots\ntokens_out: [1]\nsteps: {a: 1}\n"})
+    result = gitswarm("runs", str(hub), tid)
+    assert "attempt 1  ['a', 'b']  worker red  runs 1  tokens 0 " in result.stdout, result.stdout
+    assert "\x1b" not in result.stdout and "steps: {'a': 1}" in result.stdout
+
+
+def test_gitswarm_report_skips_unreadable_records_says_so_and_renders(setup, tmp_path: Path) -> None:
+    hub, tid, _ = setup
+    refs = [plant(hub, tid, n, {runlog.ATTEMPT_FILE: BAD_YAML[kind][0]}) for n, kind in enumerate(sorted(BAD_YAML), 1)]
+    good = plant(hub, tid, len(refs) + 1, {})
+    blob = git("hash-object", "-w", "--stdin", cwd=hub, input=b"not a commit\n").stdout.decode().strip()
+    at_blob = names.runs_ref(tid, len(refs) + 2)
+    git("update-ref", at_blob, blob, cwd=hub)
+    out = tmp_path / "run.html"
+    result = gitswarm("report", str(hub), "-o", str(out), check=False)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}" in result.stdout and f"{len(refs) + 1} unreadable file(s) skipped" in result.stdout
+    page = out.read_text()
+    assert "Unreadable board files and run records" in page
+    for ref, kind in zip(refs, sorted(BAD_YAML)):
+        assert f"{ref}:attempt.yaml: {BAD_YAML[kind][1]}" in page, kind
+    assert page.count("record skipped: its runs are not counted") == len(refs)
+    assert f"{at_blob}: points at a blob, not a record&#x27;s commit (record skipped)" in page
+    assert good not in page
+
+    from gitswarm import report as R
+
+    found = R.build(str(hub))
+    assert [a.runs for a in found.attempts] == [None]  # attempt 1's record is bad: no count is taken from it
+
+
+def test_a_bad_record_in_the_archive_is_named_by_its_folder(setup, tmp_path: Path) -> None:
+    """The archive (refs/gitswarm/archive/runs) is the hub's own: a bad record there was written on
+    the hub. `gitswarm runs` names it by ref:folder/file, the report skips it."""
+    from gitswarm.runarchive import folder
+
+    hub, tid, _ = setup
+    entries = {f"{folder(tid, 1)}/{path}": entry for path, entry in valid(tid).items()}
+    entries[f"{folder(tid, 1)}/{runlog.ATTEMPT_FILE}"] = (REGULAR, BAD_YAML["tag"][0])
+    git("update-ref", names.ARCHIVE, Forge.inside(hub).commit(entries, "fold\n"), cwd=hub)
+    path = f"{names.ARCHIVE}:{folder(tid, 1)}/attempt.yaml"
+    result = gitswarm("runs", str(hub), tid, check=False)
+    assert result.returncode == 2 and f"error: {path}: task: YAML tags are not allowed" in result.stderr, result.stderr
+    assert f"git show {path}" in result.stderr and "only the hub writes the archive" in result.stderr
+    out = tmp_path / "run.html"
+    result = gitswarm("report", str(hub), "-o", str(out))
+    assert "1 unreadable file(s) skipped" in result.stdout
+    page = out.read_text()
+    assert f"{path}: task: YAML tags are not allowed (found tag:yaml.org,2002:python/object/apply:os.system) " \
+           "(record skipped: its runs are not counted)" in page, page

@@ -76,5 +76,5 @@ def test_a_planner_resolves_titles_in_its_call_and_of_its_goal_tasks_it_repeats_
     assert new[1].depends_on == (on_board.id, new[0].id, other.id)
     with pytest.raises(ValueError, match="is neither a title in this call nor an existing task id"):
         tasks_from_call(goal, [{"title": "Last", "depends_on": ["Elsewhere"]}], None, 0, [on_board, other])
-    with pytest.raises(ValueError, match="is neither a title"):
+    with pytest.raises(ValueError, match=r"tasks\[0\]\.depends_on\[0\]: must be text, not list"):
         tasks_from_call(goal, [{"title": "Last", "depends_on": [["a list"]]}], None, 0, [])

@@ -13,6 +13,7 @@ from ..board import Board
 from ..errors import GitswarmError
 from ..goal import Goal
 from ..task import Task, UnknownDependency, dependency_id, new_task, title_index
+from ..taskitem import ItemFields
 from ..yamlfile import load_yaml
 from . import Swarm, describe_tasks
 from ..agents import AgentResult
@@ -119,8 +120,8 @@ def _command_planner(swarm: Swarm, settings, prompt: str, create, about: dict[st
                                  env={"GITSWARM_TASKS_FILE": str(answer)}, about=about)
         if result.reason == "finished" and answer.exists():
             try:
-                items = load_yaml(answer.read_bytes(), "tasks file", _as_value_error, TASKS_FILE_MAX) or []
-                if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                items = load_yaml(answer.read_bytes(), "tasks file", model_error, TASKS_FILE_MAX) or []
+                if not isinstance(items, list):
                     raise ValueError("expected a YAML list of tasks (mappings)")
                 create(items) if items else None
             except ValueError as e:
@@ -130,8 +131,14 @@ def _command_planner(swarm: Swarm, settings, prompt: str, create, about: dict[st
     return result
 
 
-def _as_value_error(field_name: str | None, problem: str, hint: str | None = None) -> ValueError:
-    return ValueError(f"{field_name}: {problem}" if field_name else problem)
+def model_error(field_name: str | None, problem: str, hint: str | None = None) -> ValueError:
+    """A problem with what the model (or the planner's command) gave, as the ValueError that goes
+    back to it as the tool's result: the field, the problem, what to do."""
+    text = f"{field_name}: {problem}" if field_name else problem
+    return ValueError(f"{text} ({hint})" if hint else text)
+
+
+ITEM_KEYS = ("title", "description", "kind", "depends_on", "priority")  # tools.TASK_ITEM's
 
 
 def tasks_from_call(goal: Goal, items: list[dict[str, Any]], area: Task | None, depth: int,
@@ -140,27 +147,26 @@ def tasks_from_call(goal: Goal, items: list[dict[str, Any]], area: Task | None, 
     the same title, which are not added again, so that a planner waking again may repeat its
     plan). depends_on names titles of the same call or of the goal's tasks, or existing ids.
     A ValueError goes back to the model as the tool's result."""
-    if not items:
-        raise ValueError("tasks is empty")
+    if not isinstance(items, list) or not items:
+        raise ValueError("tasks must be a list of one task or more")
+    v = ItemFields(model_error)
+    fields = [v.item(f"tasks[{n}]", item, ITEM_KEYS, titles=True) for n, item in enumerate(items)]
     existing = {t.id for t in board_tasks}
     same_goal = {t.title: t for t in board_tasks if t.goal == goal.name and t.status not in ("cancelled", "dead")}
-    drafts = [new_task(str(i.get("title", "")).strip() or "(untitled)", str(i.get("description", "")),
-                       kind=i.get("kind") or "work", goal=goal.name, parent=area.id if area else None,
-                       priority=int(i.get("priority") or 0)) for i in items]
+    drafts = [new_task(f["title"].strip(), f["description"], kind=f["kind"], goal=goal.name,
+                       parent=area.id if area else None, priority=f["priority"]) for f in fields]
     known = [same_goal[d.title] for d in drafts if d.title in same_goal]
     titles = title_index([*(d for d in drafts if d.title not in same_goal), *known])
     out = []
-    for item, draft in zip(items, drafts):
+    for item, draft in zip(fields, drafts):
         if draft.title in same_goal:
             continue
         if draft.kind == "plan" and depth >= max_depth:
             raise ValueError(f"{draft.title!r}: kind plan is not allowed at depth {depth} (max_depth "
                              f"{max_depth}); make it work tasks")
         deps = []
-        for ref in item.get("depends_on") or []:
+        for ref in item["depends_on"]:
             try:
-                if not isinstance(ref, str):
-                    raise UnknownDependency(repr(ref), 0)
                 deps.append(dependency_id(ref, existing, titles))
             except UnknownDependency as e:
                 raise ValueError(f"{draft.title!r}: depends_on {ref!r}: {e.count} tasks have this title; give "
