@@ -20,8 +20,6 @@ from typing import Any, Callable, Iterable, Mapping
 from .names import ID_RE, MAX_ATTEMPTS
 from .statuses import FINAL  # an attempt that has ended for good (failed ones are retried)
 from .task import Task
-HINT = ("write attempts: 3, or a list of variants, each a mapping of worker settings: "
-        "attempts: [{model: a}, {backend: command, command: ./agent.sh}]")
 _CHILD_RE = re.compile(r"(t-[0-9a-z][0-9a-z-]*[0-9a-z])-a([1-9][0-9]?)\Z")
 _NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
@@ -61,30 +59,6 @@ def waiting(task: Task, by_id: Mapping[str, Task]) -> bool:
     if first is None or first.parent != task.id:
         return False
     return any(c.status not in FINAL for c in children(task.id, by_id.get))
-
-
-def parse_spec(value: Any, name: str, fail: Any) -> Variants:
-    """`attempts:` as written (a number 1-16, or a list of 1-16 mappings of worker settings) as a
-    tuple of variants (empty mappings for a number). `fail(field, problem, hint)` makes the error."""
-    from .config import ConfigInvalid, parse_role_overrides
-
-    if isinstance(value, bool) or not isinstance(value, (int, list)):
-        raise fail(name, f"must be a number of attempts or a list of variants, not {type(value).__name__}", HINT)
-    if isinstance(value, int):
-        if not 1 <= value <= MAX_ATTEMPTS:
-            raise fail(name, f"{value} is out of range", f"give a number from 1 to {MAX_ATTEMPTS}")
-        return tuple({} for _ in range(value))
-    if not 1 <= len(value) <= MAX_ATTEMPTS:
-        raise fail(name, f"lists {len(value)} variants", f"give 1 to {MAX_ATTEMPTS}")
-    out = []
-    for i, item in enumerate(value):
-        if isinstance(item, dict) and "attempts" in item:
-            raise fail(f"{name}[{i}].attempts", "a variant cannot ask for attempts of its own", "remove it")
-        try:
-            out.append(parse_role_overrides({} if item is None else item, "", f"{name}[{i}]"))
-        except ConfigInvalid as e:
-            raise fail(e.field, e.problem, e.hint) from None
-    return tuple(out)
 
 
 def chosen(*specs: Variants | None) -> Variants:

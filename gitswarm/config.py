@@ -31,10 +31,11 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .endpoints import NAME_RE as ENDPOINT_RE, URL_RE, Endpoints, from_environment
 from .errors import FileInvalid
+from .names import MAX_ATTEMPTS
 from .sandbox import network_allowed
 from .text import CONTROL_RE  # the characters task files refuse
 from .validate import Collect, Fields, shown, typename, unknown_hint
@@ -346,9 +347,7 @@ class _Fields(Fields):
         return float(value)
 
     def attempts(self, name: str, value: Any) -> tuple:
-        from .attempts import parse_spec
-
-        return parse_spec(value, name, self.fail)
+        return parse_attempts(value, name, self.fail)
 
 
 _ROLE_CHECKS: dict[str, Callable[[_Fields, str, Any], Any]] = {  # (checks, field, value) -> the setting
@@ -372,3 +371,30 @@ _ROLE_CHECKS: dict[str, Callable[[_Fields, str, Any], Any]] = {  # (checks, fiel
     "max_output": lambda v, name, value: v.integer(name, value, 100, 10_000_000),
     "price": _Fields.price,
 }
+
+
+ATTEMPTS_HINT = ("write attempts: 3, or a list of variants, each a mapping of worker settings: "
+                 "attempts: [{model: a}, {backend: command, command: ./agent.sh}]")
+
+
+def parse_attempts(value: Any, name: str, fail: Any) -> tuple[Mapping[str, Any], ...]:
+    """`attempts:` as written (a number 1-16, or a list of 1-16 mappings of worker settings) as a
+    tuple of variants (empty mappings for a number). `fail(field, problem, hint)` makes the error."""
+    if isinstance(value, bool) or not isinstance(value, (int, list)):
+        raise fail(name, f"must be a number of attempts or a list of variants, not {type(value).__name__}",
+                   ATTEMPTS_HINT)
+    if isinstance(value, int):
+        if not 1 <= value <= MAX_ATTEMPTS:
+            raise fail(name, f"{value} is out of range", f"give a number from 1 to {MAX_ATTEMPTS}")
+        return tuple({} for _ in range(value))
+    if not 1 <= len(value) <= MAX_ATTEMPTS:
+        raise fail(name, f"lists {len(value)} variants", f"give 1 to {MAX_ATTEMPTS}")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict) and "attempts" in item:
+            raise fail(f"{name}[{i}].attempts", "a variant cannot ask for attempts of its own", "remove it")
+        try:
+            out.append(parse_role_overrides({} if item is None else item, "", f"{name}[{i}]"))
+        except ConfigInvalid as e:
+            raise fail(e.field, e.problem, e.hint) from None
+    return tuple(out)

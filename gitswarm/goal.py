@@ -45,7 +45,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .config import ROLES, ConfigInvalid, parse_role_overrides
+from .config import ROLES, ConfigInvalid, parse_attempts, parse_role_overrides
 from .errors import FileInvalid
 from .names import GOAL_RE, ID_RE
 from .task import (PRIORITY_RANGE, TITLE_MAX, UnknownDependency, cycle_text, dependency_id, find_cycle,
@@ -282,9 +282,7 @@ class _Fields(Fields):
                             64, "protected paths", hint)
 
     def attempts(self, name: str, value: Any) -> tuple:
-        from .attempts import parse_spec
-
-        return () if value is None else parse_spec(value, name, self.fail)
+        return () if value is None else parse_attempts(value, name, self.fail)
 
     def models(self, value: Any) -> dict[str, dict[str, Any]]:
         if value is None:
