@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from . import task as T
+from .names import ID_RE, NAME_RE
 from .text import TEXT_MAX
 from .validate import Fields, typename
 
 KEYS = ("title", "description", "kind", "depends_on", "priority", "goal", "parent", "id")
-_NAMES = {"goal": (T.NAME_RE, "a goal's name: letters, digits, '.', '_', '@' or '-'"),
-          "parent": (T.ID_RE, "a task id"),
-          "id": (T.ID_RE, "t- then 2 to 48 lowercase letters, digits or dashes")}
+_NAMES = {"goal": (NAME_RE, "a goal's name: letters, digits, '.', '_', '@' or '-'"),
+          "parent": (ID_RE, "a task id"),
+          "id": (ID_RE, "t- then 2 to 48 lowercase letters, digits or dashes")}
 
 
 class ItemFields(Fields):
@@ -42,7 +43,7 @@ class ItemFields(Fields):
                                  hint="name a task by its title or id")
         else:
             def dependency(name: str, ref: Any) -> str:
-                return self.name(name, ref, T.ID_RE, "a task id")
+                return self.name(name, ref, ID_RE, "a task id")
         out: dict[str, Any] = {
             "title": self.text(f"{where}.title", value["title"], T.TITLE_MAX, required=True, single_line=True),
             "description": self.text(f"{where}.description", given("description", ""), TEXT_MAX),
