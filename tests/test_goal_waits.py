@@ -134,7 +134,8 @@ def test_a_planner_command_that_exits_non_zero_says_why_until_it_is_mended(hub, 
     said, thread, code, lines = serve_failing(hub, tmp_path, "mend", GOAL, PLANNER_BREAKS, "planner")
     assert "exit status 3" in said and "the planner broke" in said, said
     assert "hint: the planner's command failed" in said, said
-    time.sleep(1.5)  # several retries meanwhile: the record is not rewritten for them
+    # several retries meanwhile (each logged): the record is not rewritten for them
+    wait_for(lambda: any("goal mend: planner failing (3 in a row)" in line for line in lines), lines=lines)
     assert goal_commits(hub, "mend").count("goal mend: planner failing") == 1
     assert code == []  # a failing planner's empty cycle is not judged at once: it waits for its planner
 
