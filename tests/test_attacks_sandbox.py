@@ -206,7 +206,7 @@ def test_a_sandboxed_command_cannot_see_or_kill_a_host_process(tmp_path):
     try:
         result = boxed(f"kill -9 {host.pid} 2>/dev/null && echo KILLED; test -e /proc/{host.pid} && echo SEEN; "
                        f"echo done", work)
-        time.sleep(0.2)
+        time.sleep(0.2)  # a kill that did NOT happen: a short grace for a signal in flight to land
         assert host.poll() is None, "a sandboxed command killed a host process"
         assert result.summary.split() == ["done"], result.summary
     finally:

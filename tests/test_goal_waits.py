@@ -77,7 +77,9 @@ def test_a_model_endpoint_that_is_down_is_on_the_goals_record_until_it_is_back(h
     brain = Brain([{"title": "Write hello", "description": "create hello.txt"}])
 
     def answer(req: Request) -> Response | None:
-        return error(503, "overloaded") if down.get(role(req)) else brain(req)
+        # Retry-After 0.1 s: the client waits that between two attempts, not its backoff of about
+        # 1 s (the backoff itself is test_agents' to check); each wait is still said in the log
+        return error(503, "overloaded", retry_after=0.1) if down.get(role(req)) else brain(req)
 
     server.route(answer)
     push_files(hub, tmp_path, {".gitswarm.yaml": settings(server) + "  retries: 1\n  timeout: 5s\n"})
