@@ -58,10 +58,10 @@ def hub(tmp_path: Path):
         guardserver.stop(guard)
 
 
-def sh(*args: str, cwd: str | Path | None = None, check: bool = True, input: str | None = None
-       ) -> subprocess.CompletedProcess[str]:
+def sh(*args: str, cwd: str | Path | None = None, check: bool = True, input: str | None = None,
+       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command; on failure show its output."""
-    proc = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, input=input)
+    proc = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, input=input, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -96,13 +96,45 @@ def age_news(hub: Path, worker: str, seconds: float) -> None:
     much into the past. The hub's guard, `gitswarm reclaim` and the daemon then all see the worker
     silent for that much longer, as they would after a real wait."""
     log = hub / "logs" / "refs" / "gitswarm" / "heartbeats" / worker
-    lines = []
+    assert log.exists() and log.read_bytes().strip(), f"{worker} has given no news: nothing to age"
+    _age_reflog(log, seconds)
+
+
+def _age_reflog(log: Path, seconds: float, last_as_before: bool = False) -> None:
+    """Move every entry of a reflog `seconds` into the past; with `last_as_before`, the last entry
+    takes the time of the one before it (an entry a test wrote, not a move of the ref's owner)."""
+    entries = []
     for line in log.read_bytes().splitlines():
         head, tab, msg = line.partition(b"\t")
         who, stamp, zone = head.rsplit(b" ", 2)
-        lines.append(b"%s %d %s%s%s" % (who, int(stamp) - round(seconds), zone, tab, msg))
-    assert lines, f"{worker} has given no news: nothing to age"
-    log.write_bytes(b"\n".join(lines) + b"\n")
+        entries.append([who, int(stamp) - round(seconds), zone, tab + msg])
+    if last_as_before and len(entries) > 1:
+        entries[-1][1] = entries[-2][1]
+    log.write_bytes(b"".join(b"%s %d %s%s\n" % tuple(e) for e in entries))
 
 
-__all__ = ["sh", "gitswarm", "push", "commit_all", "age_news", "git"]
+def age_train(hub: Path, seconds: float) -> None:
+    """Let `seconds` pass for the landing train's lease, without waiting: its holder then looks
+    silent for that much longer, to the trains (which read the date of the lease commit,
+    gitswarm/trainlease.py) and to the hub's guard (which reads the ref's reflog). The ref moves,
+    without hooks, to a copy of its last lease commit (same message, same empty tree, the old one
+    as its parent: the chain the guard wants) dated `seconds` earlier, and the reflog moves as
+    much into the past. Call it while no train could renew the lease (its holder stopped or dead):
+    a renewal in between makes it fail, not lose a renewal."""
+    ref = "refs/gitswarm/train"
+    old = sh("git", "rev-parse", "--verify", ref, cwd=hub).stdout.strip()
+    head, _, message = sh("git", "cat-file", "commit", old, cwd=hub).stdout.partition("\n\n")
+    author = next(line for line in head.splitlines() if line.startswith("author ")).split(" ", 1)[1]
+    name, _, rest = author.partition(" <")
+    email, _, when = rest.partition("> ")
+    stamp, zone = when.split()
+    date = f"@{int(stamp) - round(seconds)} {zone}"
+    tree = sh("git", "mktree", cwd=hub, input="").stdout.strip()
+    env = dict(os.environ, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email, GIT_AUTHOR_DATE=date,
+               GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email, GIT_COMMITTER_DATE=date)
+    new = sh("git", "commit-tree", tree, "-p", old, cwd=hub, input=message, env=env).stdout.strip()
+    sh("git", "update-ref", "-m", f"aged {seconds:g}s by a test", ref, new, old, cwd=hub)
+    _age_reflog(hub / "logs" / ref, seconds, last_as_before=True)
+
+
+__all__ = ["sh", "gitswarm", "push", "commit_all", "age_news", "age_train", "git"]

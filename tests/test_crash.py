@@ -45,6 +45,20 @@ def wait_for(predicate, seconds: float = 60) -> None:
         time.sleep(0.05)
 
 
+def receive_packs(hub: Path) -> list[int]:
+    """Pids of the hub's live `git receive-pack` processes: pushes in flight."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+            state = cmdline.parent.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and any(b"receive-pack" in w for w in words) and any(str(hub).encode() in w for w in words):
+            found.append(int(cmdline.parent.name))
+    return found
+
+
 def log(hub: Path, branch: str) -> list[str]:
     return sh("git", "log", "--format=%s", branch, cwd=hub, check=False).stdout.splitlines()
 
@@ -84,8 +98,11 @@ def test_kill_9_of_a_worker_mid_push(hub, tmp_path):
     killed: whether git finishes the push or not, nothing is half-done."""
     marker = tmp_path / "hold-next-landing"
     legacy = hub / "hooks" / "pre-receive.legacy"
+    # the held push waits until the test lets it go (after its pusher died), 30 s at most
     legacy.write_text(f"#!/bin/sh\ninput=$(cat)\ncase \"$input\" in *refs/heads/main*)\n"
-                      f"  if [ -f {marker} ]; then rm -f {marker}; touch {marker}.held; sleep 3; fi;;\nesac\nexit 0\n")
+                      f"  if [ -f {marker} ]; then rm -f {marker}; touch {marker}.held; n=0;\n"
+                      f"    while [ ! -f {marker}.go ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done; fi;;\n"
+                      f"esac\nexit 0\n")
     legacy.chmod(0o755)
     push_goal(hub, tmp_path, goal(4))
     hub_daemon = serve(hub, tmp_path, "--workers", "0", "--planners", "0", "--until-done")
@@ -98,7 +115,8 @@ def test_kill_9_of_a_worker_mid_push(hub, tmp_path):
         wait_for(lambda: Path(f"{marker}.held").exists())
         pool.send_signal(signal.SIGKILL)  # the pusher dies while its landing sits in pre-receive
         pool.wait()
-        time.sleep(3.5)  # the hub finishes (or drops) the orphaned push
+        Path(f"{marker}.go").touch()
+        wait_for(lambda: not receive_packs(hub))  # the hub finishes (or drops) the orphaned push
         again = subprocess.Popen([sys.executable, "-m", "gitswarm", "worker", str(hub), "--workers", "2", "--id",
                                   "crashy", "--lease", "3s"], cwd=tmp_path, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)

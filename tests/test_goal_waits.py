@@ -77,7 +77,9 @@ def test_a_model_endpoint_that_is_down_is_on_the_goals_record_until_it_is_back(h
     brain = Brain([{"title": "Write hello", "description": "create hello.txt"}])
 
     def answer(req: Request) -> Response | None:
-        return error(503, "overloaded") if down.get(role(req)) else brain(req)
+        # Retry-After 0.1 s: the client waits that between two attempts, not its backoff of about
+        # 1 s (the backoff itself is test_agents' to check); each wait is still said in the log
+        return error(503, "overloaded", retry_after=0.1) if down.get(role(req)) else brain(req)
 
     server.route(answer)
     push_files(hub, tmp_path, {".gitswarm.yaml": settings(server) + "  retries: 1\n  timeout: 5s\n"})
@@ -134,7 +136,8 @@ def test_a_planner_command_that_exits_non_zero_says_why_until_it_is_mended(hub, 
     said, thread, code, lines = serve_failing(hub, tmp_path, "mend", GOAL, PLANNER_BREAKS, "planner")
     assert "exit status 3" in said and "the planner broke" in said, said
     assert "hint: the planner's command failed" in said, said
-    time.sleep(1.5)  # several retries meanwhile: the record is not rewritten for them
+    # several retries meanwhile (each logged): the record is not rewritten for them
+    wait_for(lambda: any("goal mend: planner failing (3 in a row)" in line for line in lines), lines=lines)
     assert goal_commits(hub, "mend").count("goal mend: planner failing") == 1
     assert code == []  # a failing planner's empty cycle is not judged at once: it waits for its planner
 

@@ -23,9 +23,9 @@ from gitswarm.pool import Pool
 from gitswarm.task import new_task
 from gitswarm import names
 
-from conftest import sh
+from conftest import age_train, sh
 
-pytestmark = pytest.mark.slow  # the landing train end to end; two tests wait out a train's lease
+pytestmark = pytest.mark.slow  # the landing train end to end
 
 CLEAN = "test ! -e broken"  # the goal's test: fails once a task has written `broken`
 
@@ -188,6 +188,7 @@ def test_a_retried_culprit_starts_from_its_kept_commit(hub, tmp_path):
     assert statuses(hub) == {"t-fix": "failed"}
     with Board(str(hub)) as board:
         board.reopen("t-fix")
+    age_train(hub, 31)  # the first pool's train (lease 30 s) is gone: its lease lapses without a wait
     log: list[str] = []
     pool = Pool(str(hub), workers=1, planners=0, name="again", log=log.append, train=True)
     pool.start()
@@ -321,28 +322,47 @@ def test_a_red_batch_throws_away_the_speculation_on_top_of_it(hub, tmp_path, mon
     assert_main_green(hub)
 
 
-def start_train(hub: Path, tmp_path: Path, name: str) -> subprocess.Popen:
-    """A pool of its own, with no worker but the train, whose lease lapses after 3 s of silence."""
+def start_train(hub: Path, tmp_path: Path, name: str, lease: int = 600) -> subprocess.Popen:
+    """A pool of its own, with no worker but the train, on a lease of 10 minutes unless told: it is
+    taken over only once the test lets that time pass (conftest.age_train), never by a wait."""
     return subprocess.Popen([sys.executable, "-m", "gitswarm", "worker", str(hub), "--workers", "0",
-                             "--roles", "worker", "--train", "--train-lease", "3s", "--id", name],
+                             "--roles", "worker", "--train", "--train-lease", f"{lease}s", "--id", name],
                             stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
 
 
-def test_a_train_killed_mid_test_is_taken_over_and_nothing_lands_twice(hub, tmp_path):
-    tag = f"sleep 4.{os.getpid()}"
+def held_until(flags: Path) -> str:
+    """A goal's test that runs until the test touches `flags`/go (a folder shown read-only in the
+    sandbox), so that a train is stopped or killed while it runs; pgrep finds it by that path."""
+    return f"while [ ! -e {flags}/go ]; do sleep 0.05; done"
+
+
+def running(what: str) -> bool:
+    return subprocess.run(["pgrep", "-f", what], capture_output=True).returncode == 0
+
+
+def flags_folder(tmp_path: Path, monkeypatch) -> Path:
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    monkeypatch.setenv("GITSWARM_SANDBOX_PATHS", str(flags))
+    return flags
+
+
+def test_a_train_killed_mid_test_is_taken_over_and_nothing_lands_twice(hub, tmp_path, monkeypatch):
+    flags = flags_folder(tmp_path, monkeypatch)
     ids = files(3)
-    project(hub, tmp_path, ids, test=f"{tag}; {CLEAN}")
+    project(hub, tmp_path, ids, test=f"{held_until(flags)}; {CLEAN}")
     work(hub, 3)
 
     first = start_train(hub, tmp_path, "first")
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(first.stderr), daemon=True)
     reader.start()
-    until(lambda: subprocess.run(["pgrep", "-f", tag], capture_output=True).returncode == 0, "the test to start",
-          lines=seen)
+    until(lambda: running(f"{flags}/go"), "the test to start", lines=seen)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     assert "landing" in statuses(hub).values()
+    (flags / "go").touch()  # the dead train's test ends; the next one's passes at once
+    age_train(hub, 601)  # the dead train has been silent longer than its lease
     second = start_train(hub, tmp_path, "second")
     try:
         until(lambda: "landing" not in statuses(hub).values(), "the second train to land the queue")
@@ -356,31 +376,40 @@ def test_a_train_killed_mid_test_is_taken_over_and_nothing_lands_twice(hub, tmp_
     assert {"first-train", "second-train"} <= set(holders.split())
 
 
-def test_a_train_that_lost_its_lease_mid_test_waits_to_take_it_back(hub, tmp_path):
+def test_a_train_that_lost_its_lease_mid_test_waits_to_take_it_back(hub, tmp_path, monkeypatch):
     """A train frozen (SIGSTOP) past its lease while it bisects loses the train to another; woken
     while its test still runs, it finds the lease gone, kills its test and waits. When the other
     dies, it takes the train back and lands what is queued then. (The test fails at once on a
-    tree with `broken`, and sleeps on one without: the bisection's test of main by itself is the
-    slow one.)"""
-    tag = f"sleep 8.{os.getpid()}"
-    project(hub, tmp_path, files(3, broken=(0,)), test=f"{CLEAN} && {tag}", add=["t-f0", "t-f1"])
+    tree with `broken`, and on one without runs until the test lets it go: the bisection's test of
+    main by itself is the one the first train is frozen in.)"""
+    flags = flags_folder(tmp_path, monkeypatch)
+    project(hub, tmp_path, files(3, broken=(0,)), test=f"{CLEAN} && {held_until(flags)}", add=["t-f0", "t-f1"])
     work(hub, 2, name="wk1")
-    first, second = start_train(hub, tmp_path, "first"), None
+    # the first's lease is short: it asks the hub again once a third of it passed since it renewed
+    first, second = start_train(hub, tmp_path, "first", lease=3), None
     said: dict[str, list[str]] = {"first": [], "second": []}
     threading.Thread(target=lambda: said["first"].extend(first.stderr), daemon=True).start()
     try:
         until(lambda: any("testing main" in line for line in said["first"]), "main tested by itself",
               lines=said["first"])
         os.killpg(first.pid, signal.SIGSTOP)  # its test runs on: a session of its own
+        stopped = time.monotonic()
+        age_train(hub, 4)  # frozen past its lease
         second = start_train(hub, tmp_path, "second")
         threading.Thread(target=lambda: said["second"].extend(second.stderr), daemon=True).start()
         until(lambda: any("taking the train over" in line for line in said["second"]), "the second to take over",
               lines=said["second"])
+        # woken, the first asks the hub only if a third of its lease passed on its own (real) clock
+        time.sleep(max(0.0, 1.1 - (time.monotonic() - stopped)))
         os.killpg(first.pid, signal.SIGCONT)
+        until(lambda: any("waiting to take over" in line for line in said["first"]), "the first to wait",
+              lines=said["first"])
+        (flags / "go").touch()  # the tests pass from now on
         until(lambda: statuses(hub) == {"t-f0": "failed", "t-f1": "done"}, "the second train to land the queue",
               lines=said["second"])
         os.killpg(second.pid, signal.SIGKILL)
         second.wait()
+        age_train(hub, 601)  # the dead train has been silent longer than its lease
         with Board(str(hub)) as board:
             board.add([new_task("Task t-f2", goal="g", task_id="t-f2")])
         work(hub, 1, name="wk2")

@@ -32,6 +32,14 @@ def watcher(remote: str, poll: float, poll_max: float) -> tuple[Watcher, threadi
     return w, stop, said
 
 
+def polled(w: Watcher, n: int, timeout: float = 30.0) -> None:
+    """Wait until the watcher has polled `n` times (a busy machine may be slow to start a poll)."""
+    deadline = time.monotonic() + timeout
+    while w.polls < n:
+        assert time.monotonic() < deadline, f"{w.polls} poll(s), not {n}"
+        time.sleep(0.02)
+
+
 def close(w: Watcher, stop: threading.Event) -> None:
     stop.set()
     w.close()
@@ -41,11 +49,12 @@ def test_a_remote_hub_is_polled_less_often_while_nothing_moves(hub: Path):
     server = GitDaemon(hub.parent)
     try:
         url = server.url(hub.name)
-        w, stop, _ = watcher(url, poll=0.05, poll_max=0.8)
+        w, stop, _ = watcher(url, poll=0.02, poll_max=0.32)
         try:
-            time.sleep(3)
-            # without backoff 60 polls; with it 0.05+0.1+0.2+0.4, then one each 0.8 s: about 7
-            assert 1 <= w.polls <= 12, w.polls
+            time.sleep(1.2)  # a wait in which polls must NOT pile up: kept short, on short intervals
+            # without backoff 60 polls; with it 0.02+0.04+0.08+0.16+0.32, then one each 0.32 s: about 7
+            assert w.polls <= 12, w.polls
+            polled(w, 1)
             seen = w.signal.generation
             gitswarm("task", "add", url, "--title", "Wake up")
             assert w.signal.wait(seen, 30), "the poll never saw the board move"
@@ -61,10 +70,12 @@ def test_an_unreachable_hub_is_said_once_and_polled_with_backoff(hub: Path):
     server = GitDaemon(hub.parent)
     url = server.url(hub.name)
     server.stop()  # nobody answers on that port now
-    w, stop, said = watcher(url, poll=0.05, poll_max=0.4)
+    w, stop, said = watcher(url, poll=0.02, poll_max=0.16)
     try:
-        time.sleep(2)
+        time.sleep(0.8)  # a wait in which polls must NOT pile up: kept short, on short intervals
+        # without backoff 40 polls; with it 0.02+0.04+0.08+0.16, then one each 0.16 s: about 7
         assert w.polls <= 10, w.polls
+        polled(w, 2)  # at least two failures: said once, not once per failure
         assert len([s for s in said if s.startswith("cannot reach the hub")]) == 1, said
     finally:
         close(w, stop)
