@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gitswarm import git
+from gitswarm import git, names
 from gitswarm.install import init
 
 GIT_ENV = {
@@ -121,7 +121,7 @@ def age_train(hub: Path, seconds: float) -> None:
     as its parent: the chain the guard wants) dated `seconds` earlier, and the reflog moves as
     much into the past. Call it while no train could renew the lease (its holder stopped or dead):
     a renewal in between makes it fail, not lose a renewal."""
-    ref = "refs/gitswarm/train"
+    ref = names.TRAIN
     old = sh("git", "rev-parse", "--verify", ref, cwd=hub).stdout.strip()
     head, _, message = sh("git", "cat-file", "commit", old, cwd=hub).stdout.partition("\n\n")
     author = next(line for line in head.splitlines() if line.startswith("author ")).split(" ", 1)[1]
