@@ -25,7 +25,6 @@ from gitswarm import names
 
 from conftest import age_train, sh
 
-pytestmark = pytest.mark.slow  # the landing train end to end
 
 CLEAN = "test ! -e broken"  # the goal's test: fails once a task has written `broken`
 
