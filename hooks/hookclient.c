@@ -35,12 +35,12 @@ extern char **environ;
 struct buf { char *p; size_t len, cap; };
 
 static int put(struct buf *b, const void *s, size_t n) {
-    if (n > ((size_t)-1) / 2 - b->len) return -1;
+    if (n > ((size_t)-1) / 2 - b->len) return errno = ENOMEM, -1;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n) cap *= 2;
         char *p = realloc(b->p, cap);
-        if (!p) return -1;
+        if (!p) return errno = ENOMEM, -1;
         b->p = p, b->cap = cap;
     }
     if (n) memcpy(b->p + b->len, s, n);
@@ -51,8 +51,8 @@ static int put(struct buf *b, const void *s, size_t n) {
 static int put_field(struct buf *b, const char *s) { return put(b, s, strlen(s) + 1); }
 
 /* The head hookclient.request writes: name, folder, umask (octal), count, KEY=VALUE..., each NUL-ended.
- * Like Python's os.environb: entries without a `=` after their first byte are left out, and of a
- * name given twice the first wins (the guard would otherwise take the last). */
+ * Of a name given twice the first wins, as in Python's os.environb (the guard would take the last);
+ * entries with no `=` after their first byte are left out (the guard refuses a request with one). */
 static int head(struct buf *b, const char *name) {
     char num[32];
     size_t size = 256, count = 0;
@@ -208,20 +208,18 @@ int main(int argc, char **argv) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 || put(&data, chunk, (size_t)(n > 0 ? n : 0))) {
             perror("gitswarm: reading the hook's input");
+            free(data.p);
             return 1;
         }
         if (n == 0) break;
     }
     int code = ask_guard(argv[1], &data, live, &sent);
+    if (code < 0 && live && sent)
+        fputs("gitswarm: the hub's guard died during the push; push again\n", stderr), code = 1;
+    else if (code < 0 && !live && refill_stdin(&data))
+        perror("gitswarm: passing the hook's input on"), code = 1;
+    free(data.p);
     if (code >= 0) return code;
-    if (live && sent) {
-        fputs("gitswarm: the hub's guard died during the push; push again\n", stderr);
-        return 1;
-    }
-    if (!live && refill_stdin(&data)) {
-        perror("gitswarm: passing the hook's input on");
-        return 1;
-    }
     execv(argv[2], argv + 2);
     fprintf(stderr, "gitswarm: cannot run %s: %s\n", argv[2], strerror(errno));
     return 1;

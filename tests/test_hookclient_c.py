@@ -162,9 +162,9 @@ FALLBACK = [sys.executable, "-c", "import sys; sys.stdout.write('fallback:' + sy
 
 class StandIn:
     """A guard of this account on `<hub>/gitswarm/guard.sock` that reads one request with
-    guardserver.read_request (or just takes it, for a live one) and answers `answer`."""
+    guardserver.read_request (or just takes it: live, or "raw" to keep its bytes) and answers `answer`."""
 
-    def __init__(self, hub: Path, answer: bytes, live: bool = False):
+    def __init__(self, hub: Path, answer: bytes, live: bool | str = False):
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(hub / hookclient.SOCKET))
         self.listener.listen(1)
@@ -175,7 +175,15 @@ class StandIn:
     def serve(self) -> None:
         conn, _ = self.listener.accept()
         with conn:  # a request read_request refuses fails the test: got stays empty
-            if self.live:
+            if self.live == "raw":
+                chunk, fds, _, _ = socket.recv_fds(conn, 1 << 16, 2)
+                for fd in fds:  # the client's stdout and stderr: our run() reads them to their end
+                    os.close(fd)
+                parts = [chunk]
+                while parts[-1]:
+                    parts.append(conn.recv(1 << 16))
+                self.got.append(b"".join(parts))
+            elif self.live:
                 _, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
                 self.got.append(len(fds))
                 for fd in fds:
@@ -207,6 +215,20 @@ def test_the_request_is_what_the_guard_reads(hub: Path) -> None:
     name, cwd, mask, env, got, nfds = standin.got[0]
     assert (name, cwd, mask, got, nfds) == ("pre-receive", os.fsencode(os.path.realpath(hub)), 0o022, data, 2)
     assert env[b"GIT_QUARANTINE_PATH"] == b"/q" and env[b"X"] == b"a=b" and env[b"GIT_DIR"] == b"."
+
+
+def test_the_request_is_byte_for_byte_hookclient_request(hub: Path) -> None:
+    env = {"GIT_DIR": ".", "LC_ALL": "C.UTF-8", "A": "", "B": "x=y=z", "C": "\u00e9"}  # UTF-8: no locale coercion
+    standin = StandIn(hub, b"exit 0\n", live="raw")
+    ran = subprocess.run([str(hub / hookbuild.CLIENT), "pre-receive", "/bin/false"], cwd=hub, input=b"in\n", env=env,
+                         capture_output=True, timeout=120)
+    standin.close()
+    assert ran.returncode == 0, ran.stderr
+    python = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; sys.path[:0] = [%r]; from gitswarm.hookclient "
+                             "import request; sys.stdout.buffer.write(request('pre-receive', b'in\\n'))"
+                             % os.path.dirname(os.path.dirname(hookclient.__file__))],
+                            cwd=hub, env=env, capture_output=True, check=True)
+    assert standin.got == [python.stdout]
 
 
 @pytest.mark.parametrize("answer", [b"", b"exit 0", b"exit 0\nexit 0\n", b"exit \n", b"exit x\n", b"exit 256\n",
