@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+import stat
+import tempfile
 from pathlib import Path
 
 from . import proc
@@ -20,6 +22,7 @@ from . import proc
 CLIENT = os.path.join("gitswarm", "hookclient")  # inside the hub; the shim names it too
 FLAGS = ["-O2", "-std=c99", "-Wall"]
 COMPILE_SECONDS = 120.0
+_BUILT: dict[str, bytes] = {}  # stamp -> binary: a process making many hubs (the tests) compiles once
 
 
 def build(hub: Path, source: Path) -> list[str]:
@@ -27,28 +30,53 @@ def build(hub: Path, source: Path) -> list[str]:
     note that the shim keeps using Python. Never raises for a missing or failing compiler."""
     target = hub / CLIENT
     compiler = shlex.split(os.environ.get("CC") or "cc")
-    code = source.read_bytes()
-    stamp = hashlib.sha256(repr(compiler + FLAGS).encode() + b"\0" + code).hexdigest()
-    if os.access(target, os.X_OK) and _stamped(target, stamp):
+    stamp = hashlib.sha256(repr(compiler + FLAGS).encode() + b"\0" + source.read_bytes()).hexdigest()
+    if _current(target, stamp):
         return []
-    tmp = target.parent / f".{target.name}.tmp"
-    why = None
-    try:
-        # the stamp rides in the binary as a string (hookclient.c prints it in its usage line)
-        ran = proc.run_killable([*compiler, *FLAGS, f'-DGITSWARM_BUILD="{stamp}"', "-o", str(tmp), str(source)],
-                                timeout=COMPILE_SECONDS, merge=True)
-        if ran.code != 0 or not _stamped(tmp, stamp):
-            why = f"{shlex.join(compiler)} failed: {ran.stdout.splitlines()[0] if ran.stdout else f'exit {ran.code}'}"
-    except OSError as e:  # no compiler at all
-        why = f"no C compiler ({shlex.join(compiler)}: {e.strerror})"
-    if why is not None:
-        tmp.unlink(missing_ok=True)
+    binary, why = (_BUILT[stamp], None) if stamp in _BUILT else _compile(compiler, source, stamp)
+    if binary is None:
         target.unlink(missing_ok=True)  # an old build must not outlive the source it was built from
         return [f"note: the pre-receive hook runs Python for every push ({why}); "
                 f"install a C compiler (or set CC) and run gitswarm init again to build {CLIENT}"]
-    tmp.chmod(0o755)  # and never group-writable: every push of the hub's owner runs it
-    os.rename(tmp, target)
+    _BUILT[stamp] = binary
+    # A new file of our own, written and moved into place: a shared hub's gitswarm/ is writable by
+    # every member, and a name chosen in advance could be a link they put there.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".hookclient.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(binary)
+            os.fchmod(f.fileno(), 0o755)  # never group-writable: every push of the hub's owner runs it
+        os.rename(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return [f"built the hook client {CLIENT} (pushes skip a Python start)"]
+
+
+def _compile(compiler: list[str], source: Path, stamp: str) -> tuple[bytes | None, str | None]:
+    """The binary, compiled in a private folder, or None and why not."""
+    with tempfile.TemporaryDirectory(prefix="gitswarm-cc-") as private:
+        out = Path(private) / "hookclient"
+        try:
+            # the stamp rides in the binary as a string (hookclient.c prints it in its usage line)
+            ran = proc.run_killable([*compiler, *FLAGS, f'-DGITSWARM_BUILD="{stamp}"', "-o", str(out), str(source)],
+                                    timeout=COMPILE_SECONDS, merge=True)
+        except OSError as e:  # no compiler at all
+            return None, f"no C compiler ({shlex.join(compiler)}: {e.strerror})"
+        if ran.code != 0 or not _stamped(out, stamp):
+            return None, f"{shlex.join(compiler)} failed: " + (ran.stdout.splitlines()[0] if ran.stdout
+                                                               else f"exit {ran.code}")
+        return out.read_bytes(), None
+
+
+def _current(target: Path, stamp: str) -> bool:
+    """Whether the hub's client is this build, as init leaves it: ours, a file, 0755."""
+    try:
+        st = os.lstat(target)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == 0o755 \
+        and _stamped(target, stamp)
 
 
 def _stamped(path: Path, stamp: str) -> bool:

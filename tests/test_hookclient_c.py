@@ -312,6 +312,22 @@ def test_init_rebuilds_when_the_compiler_changes_and_drops_a_build_it_cannot_red
     monkeypatch.setenv("CC", "cc -g0")
     assert any("built the hook client" in line for line in init(hub))
     assert init(hub) == []
+    client.chmod(0o775)  # not as init leaves it: rebuilt
+    assert any("built the hook client" in line for line in init(hub))
+    assert client.stat().st_mode & 0o777 == 0o755
     monkeypatch.setenv("CC", "/bin/false")
     assert any(line.startswith("note: ") for line in init(hub))
     assert not client.exists()
+
+
+def test_on_a_shared_hub_the_client_is_not_group_writable(tmp_path: Path) -> None:
+    """gitswarm/ is group-writable there (every member's push spools), the client is not: it is
+    the hub owner's code, and the shim runs only a client of the pusher's own."""
+    from gitswarm.install import init
+
+    hub = tmp_path / "hub.git"
+    sh("git", "init", "-q", "--bare", "--shared=group", str(hub))
+    init(hub)
+    assert (hub / "gitswarm").stat().st_mode & 0o020
+    assert (hub / hookbuild.CLIENT).stat().st_mode & 0o7777 == 0o755
+    assert init(hub) == []
