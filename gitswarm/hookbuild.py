@@ -50,7 +50,20 @@ def build(hub: Path, source: Path) -> list[str]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    why = _runs(target, stamp)
+    if why is not None:  # the shim would exec it and fail every push (sh exits when exec fails)
+        target.unlink(missing_ok=True)
+        return [f"note: the pre-receive hook runs Python for every push: the hook client built but {why}"]
     return [f"built the hook client {CLIENT} (pushes skip a Python start)"]
+
+
+def _runs(target: Path, stamp: str) -> str | None:
+    """None when the client runs where it is (it prints its usage and stamp), else why not."""
+    try:
+        ran = proc.run_killable([str(target)], timeout=COMPILE_SECONDS, merge=True)
+    except OSError as e:
+        return f"does not run from the hub ({e.strerror}: a noexec mount?)"
+    return None if ran.code == 2 and stamp in ran.stdout else f"does not run from the hub (exit {ran.code})"
 
 
 def _compile(compiler: list[str], source: Path, stamp: str) -> tuple[bytes | None, str | None]:
@@ -62,7 +75,7 @@ def _compile(compiler: list[str], source: Path, stamp: str) -> tuple[bytes | Non
             ran = proc.run_killable([*compiler, *FLAGS, f'-DGITSWARM_BUILD="{stamp}"', "-o", str(out), str(source)],
                                     timeout=COMPILE_SECONDS, merge=True)
         except OSError as e:  # no compiler at all
-            return None, f"no C compiler ({shlex.join(compiler)}: {e.strerror})"
+            return None, f"no C compiler: {shlex.join(compiler)}: {e.strerror}"
         if ran.code != 0 or not _stamped(out, stamp):
             return None, f"{shlex.join(compiler)} failed: " + (ran.stdout.splitlines()[0] if ran.stdout
                                                                else f"exit {ran.code}")

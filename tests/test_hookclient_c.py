@@ -331,3 +331,22 @@ def test_on_a_shared_hub_the_client_is_not_group_writable(tmp_path: Path) -> Non
     assert (hub / "gitswarm").stat().st_mode & 0o020
     assert (hub / hookbuild.CLIENT).stat().st_mode & 0o7777 == 0o755
     assert init(hub) == []
+
+
+def test_a_client_that_cannot_run_from_the_hub_is_not_left_for_the_shim(hub: Path, tmp_path: Path, monkeypatch) -> None:
+    """A shim whose exec fails fails every push (sh exits): init runs the client once where it
+    lies, and drops it with a note when it does not run as the client does (a noexec mount; here,
+    a compiler that makes something else, stamp and all)."""
+    from gitswarm.install import init
+
+    fake = tmp_path / "fakecc"
+    fake.write_text('#!/bin/sh\nfor a; do [ "$prev" = -o ] && out=$a; prev=$a; done\n'
+                    'printf "#!/bin/sh\\nexit 0\\n# %s\\n" "$*" > "$out"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("CC", str(fake))
+    done = init(hub)
+    assert any("the hook client built but does not run from the hub (exit 0)" in line for line in done), done
+    assert not (hub / hookbuild.CLIENT).exists()
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", "--branch", "tasks", str(hub), str(clone))
+    G.reject(clone, hub, _bad_claim(clone, hub))
