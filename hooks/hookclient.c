@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* hookclient: gitswarm/hookclient.py's ask_guard in C, built by `gitswarm init` into
  * <hub>/gitswarm/hookclient (gitswarm/hookbuild.py). Every push waits for the pre-receive hook, and
- * a Python start is most of what it costs when the resident guard (gitswarm/guardserver.py) does the
- * checking: this starts in well under a millisecond.
+ * a Python start (6-7 ms, more under load) is most of what it costs when the resident guard
+ * (gitswarm/guardserver.py) does the checking: this starts in about a millisecond.
  *
  *     hookclient <hook-name> <fallback command...>
  *
