@@ -129,12 +129,14 @@ def main() -> int:
     print(f"python benchmarks/speed.py --runs {a.runs}; {os.cpu_count()} cores, python {platform.python_version()}, "
           f"{git(['--version'], cwd=root).strip()}, load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
           f"(1 / 5 / 15 min) at the end, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
-    print("| ms | " + " | ".join(f"{TITLES[m]}: median | p90" for m in MODES) + " | × plain push: guard, py | guard, C |")
+    columns = " | ".join(f"{TITLES[m]}: median | p90" for m in MODES)
+    print(f"| ms | {columns} | × plain push: guard, py | guard, C |")
     print("|---" * (2 * len(MODES) + 3) + "|")
     plain_median = statistics.median(sum(rows["plain bare repo, no hooks: push to main"].values(), []))  # no hooks: all
     for row, modes in rows.items():
         cells = [ms(modes[m]) if m in modes else " | " for m in MODES]
-        ratios = [f"{statistics.median(modes[m]) / plain_median:.2f}" if m in modes else "" for m in ("guard-py", "guard")]
+        ratios = [f"{statistics.median(modes[m]) / plain_median:.2f}" if m in modes else ""
+                  for m in ("guard-py", "guard")]
         print(f"| {row} | " + " | ".join(cells + ratios) + " |")
     import shutil
 

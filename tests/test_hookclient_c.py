@@ -224,10 +224,10 @@ def test_the_request_is_byte_for_byte_hookclient_request(hub: Path) -> None:
                          capture_output=True, timeout=120)
     standin.close()
     assert ran.returncode == 0, ran.stderr
-    python = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; sys.path[:0] = [%r]; from gitswarm.hookclient "
-                             "import request; sys.stdout.buffer.write(request('pre-receive', b'in\\n'))"
-                             % os.path.dirname(os.path.dirname(hookclient.__file__))],
-                            cwd=hub, env=env, capture_output=True, check=True)
+    program = (f"import sys; sys.path[:0] = [{os.path.dirname(os.path.dirname(hookclient.__file__))!r}]; "
+               "from gitswarm.hookclient import request; sys.stdout.buffer.write(request('pre-receive', b'in\\n'))")
+    python = subprocess.run([sys.executable, "-I", "-S", "-c", program], cwd=hub, env=env, capture_output=True,
+                            check=True)
     assert standin.got == [python.stdout]
 
 
