@@ -13,6 +13,7 @@ sends must be what the guard reads (guardserver.read_request), and anything shor
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -32,7 +33,8 @@ from taskfiles import B
 
 pytestmark = [pytest.mark.skipif(os.environ.get("GITSWARM_TEST_GUARD") == "1",
                                  reason="starts and kills guards of its own (conftest's hub has one running)"),
-              pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is None, reason="no C compiler")]
+              pytest.mark.skipif(shutil.which(shlex.split(os.environ.get("CC") or "cc")[0]) is None,
+                                 reason="no C compiler")]
 
 WRAPPER = '#!/bin/sh\necho $$ >> "%s"\nexec %s "$@"\n'
 
