@@ -3,9 +3,11 @@
     python benchmarks/speed.py              # 30 pushes a row
     python benchmarks/speed.py --runs 10
 
-Each row is timed on the same hub, once with no guard (the hooks check in process, as on a hub
-whose `serve` is not running) and once with the resident guard up (gitswarm/guardserver.py), the
-two interleaved push by push so that the machine's load falls on both alike. Rows: a plain
+Each row is timed on the same hub with no guard (the hooks check in process, as on a hub whose
+`serve` is not running) and with the resident guard up (gitswarm/guardserver.py), each through
+the shim's Python client (gitswarm/hookclient.py) and through the C client init builds
+(hooks/hookclient.c; "py" columns: made not executable, so the shim runs Python), the four
+interleaved push by push so that the machine's load falls on all alike. Rows: a plain
 `git push` to a bare repository without hooks; pushes to a hub of a commit on main, a claim
 (Board.claim: the claim and its heartbeat ref) and a landing (Board.land: the work on main and the
 completion on tasks, atomic); each hook alone, as git runs it, on a claim's input. Not a test.
@@ -29,6 +31,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from hubs import git, isolated_root, new_hub  # noqa: E402
 
 
+MODES = ("none-py", "none", "guard-py", "guard")
+TITLES = {"none-py": "no guard, py", "none": "no guard, C", "guard-py": "guard, py", "guard": "guard, C"}
+
+
 def ms(xs: list[float]) -> str:
     xs = sorted(x * 1000 for x in xs)
     return f"{statistics.median(xs):.1f} | {xs[round(0.9 * (len(xs) - 1))]:.1f}"
@@ -50,15 +56,20 @@ def main() -> int:
     git(["clone", "-q", str(plain), str(root / "pc")], cwd=root)
     hub, seed = new_hub(root, "speed\n")
     board = Board(str(hub), cache=root / "cache-board")
-    board.add([T.new_task(f"speed {i}") for i in range(4 * a.runs + 8)])
+    board.add([T.new_task(f"speed {i}") for i in range(len(MODES) * (2 * a.runs + 4))])
     rows: dict[str, dict[str, list[float]]] = {}
     guard: list = [None]
 
+    from gitswarm.hookbuild import CLIENT
+
+    assert os.access(hub / CLIENT, os.X_OK), "init built no C client: is there a compiler (cc, $CC)?"
+
     def setting(mode: str) -> None:
-        if mode == "guard" and guard[0] is None:
+        (hub / CLIENT).chmod(0o644 if mode.endswith("py") else 0o755)
+        if mode.startswith("guard") and guard[0] is None:
             guard[0] = guardserver.start(hub, log=print)
             assert guard[0] is not None
-        elif mode == "none" and guard[0] is not None:
+        elif mode.startswith("none") and guard[0] is not None:
             guardserver.stop(guard[0])
             guard[0] = None
 
@@ -75,15 +86,15 @@ def main() -> int:
 
     claim_input: list[bytes] = []
     for i in range(a.runs + 2):
-        for mode in ("none", "guard"):
+        for k, mode in enumerate(MODES):
             warm = i < 2
-            edit_push(root / "pc", 2 * i + (mode == "guard"))
+            edit_push(root / "pc", len(MODES) * i + k)
             timed("plain bare repo, no hooks: push to main", mode,
                   lambda: git(["push", "-q", "origin", "HEAD:refs/heads/main"], cwd=root / "pc"))
-            edit_push(seed, 2 * i + (mode == "guard"))
+            edit_push(seed, len(MODES) * i + k)
             timed("hub: push to main (no task)", mode,
                   lambda: git(["push", "-q", "origin", "HEAD:refs/heads/main"], cwd=seed))
-            worker = f"w{i}{mode[0]}"
+            worker = f"w{i}m{k}"
             before = board.tip
             got: list = []
             timed("hub: claim (Board.claim)", mode, lambda: got.append(board.claim(worker)))
@@ -102,29 +113,31 @@ def main() -> int:
                     row[mode].pop()
     env = dict(G.no_git_env(), GIT_DIR=".")
     for i in range(a.runs):
-        for mode in ("none", "guard"):
+        for mode in MODES:
             for name in ("pre-receive", "post-receive"):
                 timed(f"{name} alone, a claim's input (as git runs it)", mode,
                       lambda: subprocess.run([str(hub / "hooks" / name)], input=claim_input[0], cwd=hub, env=env,
                                              capture_output=True))
     for name, args in [("python -I -S -c pass (the floor of a Python hook)", [sys.executable, "-I", "-S", "-c", "pass"]),
-                       ("sh -c true", ["sh", "-c", "true"])]:
+                       ("sh -c true", ["sh", "-c", "true"]),
+                       ("C client, no guard, falling back to true", [str(hub / CLIENT), "pre-receive", "/bin/true"])]:
         for _ in range(a.runs):
-            timed(name, "none", lambda: subprocess.run(args))
+            timed(name, "none", lambda: subprocess.run(args, input=b"", cwd=hub, env=env))
     setting("none")
     board.close()
     load = os.getloadavg()
     print(f"python benchmarks/speed.py --runs {a.runs}; {os.cpu_count()} cores, python {platform.python_version()}, "
           f"{git(['--version'], cwd=root).strip()}, load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
           f"(1 / 5 / 15 min) at the end, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
-    print("| ms | no guard (checked in the hook): median | p90 | resident guard: median | p90 "
-          "| × plain push, with the guard |")
-    print("|---|---|---|---|---|---|")
-    plain_median = statistics.median(rows["plain bare repo, no hooks: push to main"]["guard"])
+    columns = " | ".join(f"{TITLES[m]}: median | p90" for m in MODES)
+    print(f"| ms | {columns} | × plain push: guard, py | guard, C |")
+    print("|---" * (2 * len(MODES) + 3) + "|")
+    plain_median = statistics.median(sum(rows["plain bare repo, no hooks: push to main"].values(), []))  # no hooks: all
     for row, modes in rows.items():
-        ratio = statistics.median(modes["guard"]) / plain_median if "guard" in modes else None
-        print(f"| {row} | {ms(modes['none'])} | {ms(modes['guard']) if 'guard' in modes else ' | '} | "
-              f"{f'{ratio:.2f}' if ratio else ''} |")
+        cells = [ms(modes[m]) if m in modes else " | " for m in MODES]
+        ratios = [f"{statistics.median(modes[m]) / plain_median:.2f}" if m in modes else ""
+                  for m in ("guard-py", "guard")]
+        print(f"| {row} | " + " | ".join(cells + ratios) + " |")
     import shutil
 
     shutil.rmtree(root, ignore_errors=True)

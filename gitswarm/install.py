@@ -9,7 +9,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from . import git, names
+from . import git, hookbuild, names
 from .errors import GitswarmError
 from .events import spool_dir
 from .shared import make_dirs
@@ -93,6 +93,7 @@ def init(path: str | Path, hooks_dir: str | Path | None = None) -> list[str]:
     if not spool_dir(repo).is_dir():
         make_dirs(spool_dir(repo), repo)
         done.append(f"created the event spool {spool_dir(repo)}")
+    done += hookbuild.build(repo, resource_dir("gitswarm.hooks", "hooks") / "hookclient.c")
     if git.run(["rev-parse", "-q", "--verify", names.BOARD], cwd=repo, check=False).returncode:
         _create_board(repo)
         done.append("created branch tasks")
@@ -107,7 +108,7 @@ def _share(repo: Path) -> list[str]:
 
     if file_mode(repo, 0o644) is None:
         return []
-    made = [p for p in (repo / "gitswarm").rglob("*")] + [repo / "gitswarm"]
+    made = [p for p in (repo / "gitswarm").rglob("*") if p != repo / hookbuild.CLIENT] + [repo / "gitswarm"]
     made += [p for p in (repo / "objects").iterdir() if len(p.name) == 2 and p.is_dir()]
     changed = 0
     for path in made:

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/* hookclient: gitswarm/hookclient.py's ask_guard in C, built by `gitswarm init` into
+ * <hub>/gitswarm/hookclient (gitswarm/hookbuild.py). Every push waits for the pre-receive hook, and
+ * a Python start (6-7 ms, more under load) is most of what it costs when the resident guard
+ * (gitswarm/guardserver.py) does the checking: this starts in about a millisecond.
+ *
+ *     hookclient <hook-name> <fallback command...>
+ *
+ * It hands the hook to the guard exactly as hookclient.py does (same request, same checks) and exits
+ * with the guard's `exit <code>` answer. Anything else is no answer, and then it execs the fallback
+ * (the Python shim's own command line, which checks in process) with the hook's stdin as it came:
+ * a push is never accepted unchecked. proc-receive talks pkt-lines on stdin/stdout while it runs, so
+ * it is passed live (fds 0, 1, 2) and not read here; once it was sent, only the guard can answer. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#ifndef GITSWARM_BUILD
+#define GITSWARM_BUILD "unstamped"  /* gitswarm/hookbuild.py stamps what built it, to rebuild when it changed */
+#endif
+#define CONNECT_SECONDS 5     /* as hookclient.CONNECT_SECONDS: also bounds each send */
+#define ANSWER_SECONDS 300    /* git has no hook timeout; a wedged guard must not hold a push for ever */
+
+struct buf { char *p; size_t len, cap; };
+
+static int put(struct buf *b, const void *s, size_t n) {
+    if (n > ((size_t)-1) / 2 - b->len) return errno = ENOMEM, -1;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) return errno = ENOMEM, -1;
+        b->p = p, b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+static int put_field(struct buf *b, const char *s) { return put(b, s, strlen(s) + 1); }
+
+/* The head hookclient.request writes: name, folder, umask (octal), count, KEY=VALUE..., each NUL-ended.
+ * Of a name given twice the first wins, as in Python's os.environb (the guard would take the last);
+ * entries with no `=` after their first byte are left out (the guard refuses a request with one). */
+static int head(struct buf *b, const char *name) {
+    char num[32];
+    size_t size = 256, count = 0;
+    char *cwd = NULL, *grown;
+    for (;;) {
+        if (!(grown = realloc(cwd, size))) { free(cwd); return -1; }
+        if (getcwd(cwd = grown, size)) break;
+        if (errno != ERANGE || size > (1u << 20)) { free(cwd); return -1; }
+        size *= 2;
+    }
+    mode_t mask = umask(022);
+    umask(mask);
+    int bad = put_field(b, name) || put_field(b, cwd);
+    free(cwd);
+    snprintf(num, sizeof num, "%o", (unsigned)mask);
+    if (bad || put_field(b, num)) return -1;
+    struct buf env = {0};
+    for (char **e = environ; *e; e++) {
+        const char *eq = **e ? strchr(*e + 1, '=') : NULL;
+        int dup = 0;
+        for (char **f = environ; eq && f < e && !dup; f++)
+            dup = strncmp(*f, *e, (size_t)(eq - *e) + 1) == 0;
+        if (!eq || dup) continue;
+        if (put_field(&env, *e)) { free(env.p); return -1; }
+        count++;
+    }
+    snprintf(num, sizeof num, "%zu", count);
+    bad = put_field(b, num) || put(b, env.p, env.len);
+    free(env.p);
+    return bad ? -1 : 0;
+}
+
+/* sendmsg the iovecs whole, the fds riding on the first call; partial sends and EINTR go on.
+ * *sent turns 1 once any byte (and so the fds) left. */
+static int send_all(int sock, struct iovec *iov, int n, const int *fds, int nfds, int *sent) {
+    union { char buf[CMSG_SPACE(3 * sizeof(int))]; struct cmsghdr align; } ctl;
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    memset(&ctl, 0, sizeof ctl);
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET, c->cmsg_type = SCM_RIGHTS, c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+    while (msg.msg_iovlen) {
+        ssize_t done = sendmsg(sock, &msg, MSG_NOSIGNAL);  /* a dead guard: EPIPE, not SIGPIPE */
+        if (done < 0 && errno == EINTR) continue;
+        if (done < 0) return -1;
+        *sent = 1;
+        msg.msg_control = NULL, msg.msg_controllen = 0;
+        size_t left = (size_t)done;
+        for (; msg.msg_iovlen && left >= msg.msg_iov->iov_len; msg.msg_iovlen--, msg.msg_iov++)
+            left -= msg.msg_iov->iov_len;
+        if (msg.msg_iovlen) {
+            msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + left;
+            msg.msg_iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+/* The guard's exit code, or -1 when there is no whole answer; *sent says whether the request left. */
+static int ask_guard(const char *name, const struct buf *data, int live, int *sent) {
+    static const int fds[3] = {0, 1, 2};
+    const char *git_dir = getenv("GIT_DIR") ? getenv("GIT_DIR") : ".";
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    struct stat hub;
+    struct ucred peer;
+    socklen_t len = sizeof peer;
+    struct timeval wait = {CONNECT_SECONDS, 0};
+    struct timespec now, end;
+    struct buf req = {0};
+    char magic[64], answer[128];
+    size_t got = 0;
+    int code = -1, sock = -1;
+    /* another account's push: the guard (the hub owner's) will not take it */
+    if (stat(git_dir, &hub) || hub.st_uid != getuid()) return -1;
+    if ((size_t)snprintf(addr.sun_path, sizeof addr.sun_path, "%s/gitswarm/guard.sock", git_dir)
+        >= sizeof addr.sun_path) return -1;
+    if ((sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) return -1;
+    /* SO_SNDTIMEO bounds a unix socket's connect (a full backlog) and each send */
+    if (setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof wait)) goto out;
+    while (connect(sock, (struct sockaddr *)&addr, sizeof addr))
+        if (errno != EINTR) goto out;  /* no socket, refused (a guard that died), timed out */
+    /* a socket planted by another account (a shared hub's gitswarm/ is group-writable) */
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &peer, &len) || len != sizeof peer || peer.uid != hub.st_uid)
+        goto out;
+    if (head(&req, name)) goto out;
+    snprintf(magic, sizeof magic, "gitswarm-guard-1 %zu:", req.len);
+    struct iovec iov[3] = {{magic, strlen(magic)}, {req.p, req.len}, {data->p, data->len}};
+    if (send_all(sock, iov, data->len ? 3 : 2, live ? fds : fds + 1, live ? 3 : 2, sent)) goto out;
+    if (shutdown(sock, SHUT_WR)) goto out;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += ANSWER_SECONDS;
+    while (got < 64) {  /* to its end, as hookclient.py: a half answer is no answer */
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (long)(end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
+        struct pollfd p = {sock, POLLIN, 0};
+        int ready = ms > 0 ? poll(&p, 1, (int)ms) : 0;
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) goto out;  /* timed out, or poll failed */
+        ssize_t n = recv(sock, answer + got, 64, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) goto out;  /* reset: the guard died */
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    /* `exit <digits>\n` whole; a code git could not see as given (over 255) is no answer either */
+    if (got < 7 || memcmp(answer, "exit ", 5) || answer[got - 1] != '\n') goto out;
+    code = 0;
+    for (size_t i = 5; i < got - 1 && code >= 0; i++)
+        code = answer[i] >= '0' && answer[i] <= '9' && code * 10 + (answer[i] - '0') <= 255
+               ? code * 10 + (answer[i] - '0') : -1;
+out:
+    free(req.p);
+    close(sock);
+    return code;
+}
+
+/* stdin for the fallback: the bytes already read, in a memory file (or an unlinked temp file). */
+static int refill_stdin(const struct buf *data) {
+    int fd = memfd_create("gitswarm-hook-stdin", MFD_CLOEXEC);
+    if (fd < 0) {
+        const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        struct buf path = {0};
+        if (put(&path, tmp, strlen(tmp)) || put_field(&path, "/gitswarm-hook-XXXXXX")) return -1;
+        fd = mkstemp(path.p);
+        if (fd >= 0) unlink(path.p);
+        free(path.p);
+        if (fd < 0) return -1;
+    }
+    for (size_t off = 0; off < data->len;) {
+        ssize_t n = write(fd, data->p + off, data->len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return close(fd), -1;
+        off += (size_t)n;
+    }
+    if (lseek(fd, 0, SEEK_SET) || dup2(fd, 0) < 0) return close(fd), -1;
+    close(fd);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    struct buf data = {0};
+    char chunk[65536];
+    int sent = 0;
+    if (argc < 3) {
+        fputs("usage: hookclient <hook-name> <fallback command...> (build " GITSWARM_BUILD ")\n", stderr);
+        return 2;
+    }
+    int live = strcmp(argv[1], "proc-receive") == 0;
+    while (!live) {  /* read whole first: a failure here must reject, never check a part */
+        ssize_t n = read(0, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 || put(&data, chunk, (size_t)(n > 0 ? n : 0))) {
+            perror("gitswarm: reading the hook's input");
+            free(data.p);
+            return 1;
+        }
+        if (n == 0) break;
+    }
+    int code = ask_guard(argv[1], &data, live, &sent);
+    if (code < 0 && live && sent)
+        fputs("gitswarm: the hub's guard died during the push; push again\n", stderr), code = 1;
+    else if (code < 0 && !live && refill_stdin(&data))
+        perror("gitswarm: passing the hook's input on"), code = 1;
+    free(data.p);
+    if (code >= 0) return code;
+    execv(argv[2], argv + 2);
+    fprintf(stderr, "gitswarm: cannot run %s: %s\n", argv[2], strerror(errno));
+    return 1;
+}

@@ -1,0 +1,354 @@
+"""The pre-receive hook's C client (hooks/hookclient.c, built by gitswarm/hookbuild.py at init).
+
+Real hubs, real `git push`, a real guard (tests/test_guardserver.py's helpers; init builds the
+client into every hub, so test_guardserver.py's pushes, a socket planted by another account
+among them, go through it too). The shim's Python is
+replaced by a wrapper that records each start, so every test knows which way a push was checked:
+by the guard with no Python start, or by the shim's Python line the C client fell back to. The
+client is also run by hand, as git runs a hook, against a stand-in guard of this account: what it
+sends must be what the guard reads (guardserver.read_request), and anything short of a whole
+`exit <code>` answer must run the fallback with the hook's stdin as it came.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import test_guard as G
+from gitswarm import guardserver, hookbuild, hookclient, rules
+from test_guardserver import CASES, NOBODY, Hub, _bad_claim, _good_claim, as_root, guarded  # noqa: F401 (a fixture)
+
+from conftest import gitswarm, sh
+from taskfiles import B
+
+pytestmark = [pytest.mark.skipif(os.environ.get("GITSWARM_TEST_GUARD") == "1",
+                                 reason="starts and kills guards of its own (conftest's hub has one running)"),
+              pytest.mark.skipif(shutil.which(shlex.split(os.environ.get("CC") or "cc")[0]) is None,
+                                 reason="no C compiler")]
+
+WRAPPER = '#!/bin/sh\necho $$ >> "%s"\nexec %s "$@"\n'
+
+
+@pytest.fixture
+def chub(guarded: Hub, tmp_path: Path) -> Hub:  # noqa: F811
+    """The guarded hub, its C client built by init, its shim's Python recording each start."""
+    client = guarded.path / hookbuild.CLIENT
+    assert os.access(client, os.X_OK), "init did not build the C client"
+    guarded.pythons = tmp_path / "pythons"  # type: ignore[attr-defined]
+    wrapper = tmp_path / "python"
+    wrapper.write_text(WRAPPER % (guarded.pythons, sys.executable))  # type: ignore[attr-defined]
+    wrapper.chmod(0o755)
+    shim = guarded.path / "hooks" / "pre-receive"
+    text = shim.read_text()
+    assert text.count(f"{sys.executable} -I -S") == 2  # the C client's fallback and the shim's own line
+    shim.write_text(text.replace(f"{sys.executable} -I -S", f"{wrapper} -I -S"))
+    return guarded
+
+
+def good_claim_after(clone: Path, hub: Path) -> None:
+    """Drop the clone's refused commits, then push a legal claim of another task: it must be accepted."""
+    sh("git", "reset", "-q", "--hard", "origin/tasks", cwd=clone)
+    G.commit(clone, "claim", [rules.claim(G.seed(clone, hub, "open", B), "alice")], "alice", 1)
+    G.accept(clone, hub)
+
+
+def pythons(h: Hub) -> int:
+    """How many times the shim's Python started."""
+    log = h.pythons  # type: ignore[attr-defined]
+    return len(log.read_text().split()) if log.exists() else 0
+
+
+# ---------------------------------------------------------------- pushes through the shim
+
+@pytest.mark.parametrize("name", CASES[:3])
+def test_with_the_guard_up_no_python_starts(chub: Hub, board_clone: Path, name: str) -> None:
+    chub.start()
+    G.test_an_illegal_transition(board_clone, chub.path, name)
+    good_claim_after(board_clone, chub.path)
+    assert set(chub.checkers()) == {chub.guard.pid} and len(chub.checkers()) == 2
+    assert pythons(chub) == 0
+
+
+def test_with_the_guard_down_the_python_line_checks(chub: Hub, board_clone: Path) -> None:
+    rule = _bad_claim(board_clone, chub.path)
+    G.reject(board_clone, chub.path, rule)
+    good_claim_after(board_clone, chub.path)
+    assert pythons(chub) == 2 and len(chub.checkers()) == 2
+
+
+def test_without_the_c_client_the_shim_runs_python(chub: Hub, board_clone: Path) -> None:
+    (chub.path / hookbuild.CLIENT).chmod(0o644)
+    chub.start()
+    _good_claim(board_clone, chub.path)
+    G.accept(board_clone, chub.path)
+    assert chub.checkers() == [chub.guard.pid] and pythons(chub) == 1
+
+
+@pytest.mark.parametrize("good", [False, True], ids=["bad-push", "good-push"])
+def test_guard_and_child_killed_while_a_push_waits(chub: Hub, board_clone: Path, good: bool) -> None:
+    """A half answer (the guard's group SIGKILLed mid-push): the C client runs the Python line with
+    the stdin it read, which checks the push in process."""
+    hub = chub.path
+    rule = None if good else _bad_claim(board_clone, hub)
+    if good:
+        _good_claim(board_clone, hub)
+    before = G.tip(hub)
+    chub.block.touch()
+    chub.start()
+    pushing = subprocess.Popen(["git", "push", "origin", "HEAD:refs/heads/tasks"], cwd=board_clone,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    chub.wait_blocked()
+    assert pythons(chub) == 0
+    os.killpg(chub.guard.pid, signal.SIGKILL)
+    chub.guard.wait()
+    chub.release.touch()
+    _, err = pushing.communicate()
+    if good:
+        assert pushing.returncode == 0, err
+        assert G.tip(hub) == G.head(board_clone)
+    else:
+        assert pushing.returncode != 0 and G.DECLINED in err and rule in err, err
+        assert G.tip(hub) == before
+    checkers = chub.checkers()
+    assert len(checkers) == 2 and checkers[0] == chub.guard.pid and checkers[1] != chub.guard.pid
+    assert pythons(chub) == 1
+
+
+def test_a_stale_socket_falls_back_at_once(chub: Hub, board_clone: Path) -> None:
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(chub.path / hookclient.SOCKET))
+    dead.close()
+    G.reject(board_clone, chub.path, _bad_claim(board_clone, chub.path))
+    assert pythons(chub) == 1 and len(chub.checkers()) == 1
+
+
+def test_push_options_and_the_hooks_output_pass_through(chub: Hub, board_clone: Path) -> None:
+    sh("git", "config", "receive.advertisePushOptions", "true", cwd=chub.path)
+    legacy = chub.path / "hooks" / "pre-receive.legacy"
+    legacy.write_text(legacy.read_text().replace(
+        "exit 0\n", 'echo "option: $GIT_PUSH_OPTION_0" >&2\necho "to stdout: umask $(umask)"\nexit 0\n'))
+    chub.start()
+    _good_claim(board_clone, chub.path)
+    proc = sh("git", "push", "-o", "hello-c", "origin", "HEAD:refs/heads/tasks", cwd=board_clone, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "remote: option: hello-c" in proc.stderr and "remote: to stdout: umask 0022" in proc.stderr
+    assert chub.checkers() == [chub.guard.pid] and pythons(chub) == 0
+
+
+@as_root
+def test_a_client_planted_by_another_account_is_not_run(chub: Hub, board_clone: Path) -> None:
+    """A shared hub's gitswarm/ is group-writable: the shim runs only a client of the pusher's own."""
+    planted = chub.path / hookbuild.CLIENT
+    planted.unlink()
+    planted.write_text("#!/bin/sh\nexit 0\n")
+    planted.chmod(0o755)
+    os.chown(planted, NOBODY, NOBODY)
+    G.reject(board_clone, chub.path, _bad_claim(board_clone, chub.path))
+    assert pythons(chub) == 1
+
+
+# ---------------------------------------------------------------- the client alone, as git runs a hook
+
+FALLBACK = [sys.executable, "-c", "import sys; sys.stdout.write('fallback:' + sys.stdin.read()); sys.exit(7)"]
+
+
+class StandIn:
+    """A guard of this account on `<hub>/gitswarm/guard.sock` that reads one request with
+    guardserver.read_request (or just takes it: live, or "raw" to keep its bytes) and answers `answer`."""
+
+    def __init__(self, hub: Path, answer: bytes, live: bool | str = False):
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(hub / hookclient.SOCKET))
+        self.listener.listen(1)
+        self.answer, self.live, self.got = answer, live, []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:  # a request read_request refuses fails the test: got stays empty
+            if self.live == "raw":
+                chunk, fds, _, _ = socket.recv_fds(conn, 1 << 16, 2)
+                for fd in fds:  # the client's stdout and stderr: our run() reads them to their end
+                    os.close(fd)
+                parts = [chunk]
+                while parts[-1]:
+                    parts.append(conn.recv(1 << 16))
+                self.got.append(b"".join(parts))
+            elif self.live:
+                _, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+                self.got.append(len(fds))
+                for fd in fds:
+                    os.close(fd)
+            else:
+                name, cwd, mask, env, data, fds = guardserver.read_request(conn)
+                for fd in fds:
+                    os.close(fd)
+                self.got.append((name, cwd, mask, env, data, len(fds)))
+            conn.sendall(self.answer)
+
+    def close(self) -> None:
+        self.thread.join(60)
+        self.listener.close()
+
+
+def run_client(hub: Path, name: str, data: bytes, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {"GIT_DIR": ".", "PATH": os.environ["PATH"], "GIT_QUARANTINE_PATH": "/q", "X": "a=b", **(env or {})}
+    return subprocess.run([str(hub / hookbuild.CLIENT), name, *FALLBACK], cwd=hub, input=data, env=env,
+                          capture_output=True, timeout=120)
+
+
+def test_the_request_is_what_the_guard_reads(hub: Path) -> None:
+    data = b"".join(b"%040d %040d refs/heads/r%d\n" % (i, i + 1, i) for i in range(3000))  # > a socket buffer
+    standin = StandIn(hub, b"exit 3\n")
+    ran = run_client(hub, "pre-receive", data)
+    standin.close()
+    assert ran.returncode == 3 and ran.stdout == b"", ran.stderr
+    name, cwd, mask, env, got, nfds = standin.got[0]
+    assert (name, cwd, mask, got, nfds) == ("pre-receive", os.fsencode(os.path.realpath(hub)), 0o022, data, 2)
+    assert env[b"GIT_QUARANTINE_PATH"] == b"/q" and env[b"X"] == b"a=b" and env[b"GIT_DIR"] == b"."
+
+
+def test_the_request_is_byte_for_byte_hookclient_request(hub: Path) -> None:
+    env = {"GIT_DIR": ".", "LC_ALL": "C.UTF-8", "A": "", "B": "x=y=z", "C": "\u00e9"}  # UTF-8: no locale coercion
+    standin = StandIn(hub, b"exit 0\n", live="raw")
+    ran = subprocess.run([str(hub / hookbuild.CLIENT), "pre-receive", "/bin/false"], cwd=hub, input=b"in\n", env=env,
+                         capture_output=True, timeout=120)
+    standin.close()
+    assert ran.returncode == 0, ran.stderr
+    program = (f"import sys; sys.path[:0] = [{os.path.dirname(os.path.dirname(hookclient.__file__))!r}]; "
+               "from gitswarm.hookclient import request; sys.stdout.buffer.write(request('pre-receive', b'in\\n'))")
+    python = subprocess.run([sys.executable, "-I", "-S", "-c", program], cwd=hub, env=env, capture_output=True,
+                            check=True)
+    assert standin.got == [python.stdout]
+
+
+@pytest.mark.parametrize("answer", [b"", b"exit 0", b"exit 0\nexit 0\n", b"exit \n", b"exit x\n", b"exit 256\n",
+                                    b"EXIT 0\n", b"exit -1\n", b"exit 0 \n"])
+def test_anything_but_a_whole_answer_runs_the_fallback_with_the_stdin(hub: Path, answer: bytes) -> None:
+    standin = StandIn(hub, answer)
+    ran = run_client(hub, "pre-receive", b"old new ref\n")
+    standin.close()
+    assert standin.got, "the client never asked"
+    assert (ran.returncode, ran.stdout) == (7, b"fallback:old new ref\n"), ran.stderr
+
+
+@pytest.mark.parametrize("where", ["no-socket", "other-owner"])
+def test_no_guard_runs_the_fallback(hub: Path, where: str) -> None:
+    listener = None
+    if where == "other-owner":  # the hub is another account's: its guard (or anyone's) is not asked
+        if os.getuid() != 0:
+            pytest.skip("needs root, to give the hub to another account")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(hub / hookclient.SOCKET))
+        listener.listen(1)
+        os.chown(hub, NOBODY, NOBODY)
+    try:
+        ran = run_client(hub, "pre-receive", b"x\n")
+    finally:
+        if listener is not None:
+            os.chown(hub, os.getuid(), os.getgid())
+    assert (ran.returncode, ran.stdout) == (7, b"fallback:x\n"), ran.stderr
+    if listener is not None:
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nobody connected
+            listener.accept()
+        listener.close()
+
+
+def test_live_mode_falls_back_with_stdin_untouched_or_says_the_guard_died(hub: Path) -> None:
+    """proc-receive's stdin is a conversation: no guard -> the fallback reads it itself; a guard
+    that took it and died -> exit 1 and a sentence, never the fallback on a half-read stdin."""
+    ran = run_client(hub, "proc-receive", b"pkt\n")
+    assert (ran.returncode, ran.stdout) == (7, b"fallback:pkt\n"), ran.stderr
+    standin = StandIn(hub, b"", live=True)
+    ran = run_client(hub, "proc-receive", b"pkt\n")
+    standin.close()
+    assert standin.got == [3]
+    assert ran.returncode == 1 and ran.stdout == b""
+    assert b"gitswarm: the hub's guard died during the push; push again" in ran.stderr
+
+
+# ---------------------------------------------------------------- init
+
+@pytest.mark.parametrize("how", ["CC=/bin/false", "no cc on PATH"])
+def test_init_without_a_compiler_still_makes_a_working_hub(tmp_path: Path, how: str) -> None:
+    hub = tmp_path / "hub.git"
+    env = dict(os.environ)
+    if how == "CC=/bin/false":
+        env["CC"] = "/bin/false"
+    else:
+        bare = tmp_path / "bin"
+        bare.mkdir()
+        (bare / "git").symlink_to(shutil.which("git"))
+        env.pop("CC", None)
+        env["PATH"] = str(bare)
+    out = subprocess.run([sys.executable, "-m", "gitswarm", "init", str(hub)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "note: the pre-receive hook runs Python for every push" in out.stdout, out.stdout
+    assert not (hub / hookbuild.CLIENT).exists()
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", "--branch", "tasks", str(hub), str(clone))
+    G.reject(clone, hub, _bad_claim(clone, hub))
+    good_claim_after(clone, hub)
+    again = gitswarm("init", str(hub)).stdout  # a compiler now: built
+    assert "built the hook client" in again and os.access(hub / hookbuild.CLIENT, os.X_OK)
+
+
+def test_init_rebuilds_when_the_compiler_changes_and_drops_a_build_it_cannot_redo(hub: Path, monkeypatch) -> None:
+    from gitswarm.install import init
+
+    client = hub / hookbuild.CLIENT
+    assert init(hub) == []
+    monkeypatch.setenv("CC", (os.environ.get("CC") or "cc") + " -DREBUILT")
+    assert any("built the hook client" in line for line in init(hub))
+    assert init(hub) == []
+    client.chmod(0o775)  # not as init leaves it: rebuilt
+    assert any("built the hook client" in line for line in init(hub))
+    assert client.stat().st_mode & 0o777 == 0o755
+    monkeypatch.setenv("CC", "/bin/false")
+    assert any(line.startswith("note: ") for line in init(hub))
+    assert not client.exists()
+
+
+def test_on_a_shared_hub_the_client_is_not_group_writable(tmp_path: Path) -> None:
+    """gitswarm/ is group-writable there (every member's push spools), the client is not: it is
+    the hub owner's code, and the shim runs only a client of the pusher's own."""
+    from gitswarm.install import init
+
+    hub = tmp_path / "hub.git"
+    sh("git", "init", "-q", "--bare", "--shared=group", str(hub))
+    init(hub)
+    assert (hub / "gitswarm").stat().st_mode & 0o020
+    assert (hub / hookbuild.CLIENT).stat().st_mode & 0o7777 == 0o755
+    assert init(hub) == []
+
+
+def test_a_client_that_cannot_run_from_the_hub_is_not_left_for_the_shim(hub: Path, tmp_path: Path, monkeypatch) -> None:
+    """A shim whose exec fails fails every push (sh exits): init runs the client once where it
+    lies, and drops it with a note when it does not run as the client does (a noexec mount; here,
+    a compiler that makes something else, stamp and all)."""
+    from gitswarm.install import init
+
+    fake = tmp_path / "fakecc"
+    fake.write_text('#!/bin/sh\nfor a; do [ "$prev" = -o ] && out=$a; prev=$a; done\n'
+                    'printf "#!/bin/sh\\nexit 0\\n# %s\\n" "$*" > "$out"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("CC", str(fake))
+    done = init(hub)
+    assert any("the hook client built but does not run from the hub (exit 0)" in line for line in done), done
+    assert not (hub / hookbuild.CLIENT).exists()
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", "--branch", "tasks", str(hub), str(clone))
+    G.reject(clone, hub, _bad_claim(clone, hub))
