@@ -129,7 +129,7 @@ class Board:
         _check_worker(worker)
 
         def apply(state: State) -> Outcome | None:
-            t = state.next_ready(kinds, goal)
+            t = state.next_ready(kinds, goal, self.commits.spread)
             if t is None:
                 return None
             claimed = rules.claim(t, worker, lease=int(lease or self.lease))

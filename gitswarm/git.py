@@ -100,6 +100,8 @@ def failure(message: str, stderr: bytes, hint: str | None = None) -> GitError:
 
 
 STALE = "gitswarm: stale:"  # the hub's guard saw the branch move before it even looked: a race
+DROPPED = "gitswarm: dropped"  # `<DROPPED> <commit> <why>`: a commit the hub left out of a rebased push
+APPLIED = "gitswarm: applied"  # `<APPLIED> <ref> <commit>`: the tip the hub made of a rebased push (applier.py)
 
 
 def bound_libgit2_memory() -> None:
@@ -161,6 +163,81 @@ def graft_commit(repo, parent: str | None, folders: dict[str, str], message: str
     sig = pygit2.Signature(*author)
     return str(repo.create_commit(None, sig, sig, message, _update_tree(repo, base, changes),
                                   [parent] if parent else []))
+
+
+class Conflict(Exception):
+    """A commit cannot be replayed: a file it changes is not, on the new parent, what it changed."""
+
+    def __init__(self, path: str, reason: str = "changed since the commit's parent"):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+
+
+def replay_commit(repo, commit: str, onto: str, rewrite=None) -> str:
+    """The commit made of `commit` on `onto`: each regular file it adds or changes against its one
+    parent written into `onto`'s tree, same author, committer and message. Conflict when `onto`
+    holds another version of such a file than that parent did (a compare-and-swap per file, not a
+    merge of contents), and when the commit is not of that simple shape (a merge, a deletion, a
+    mode other than a regular file, a signature or an encoding a replay would lose). `rewrite(path,
+    data)`: new content for a file the commit writes, or None to keep it."""
+    import pygit2
+
+    c = repo[commit]
+    if len(c.parent_ids) != 1:
+        raise Conflict(commit, "a merge or a root commit is not replayed")
+    if c.message_encoding or b"\ngpgsig" in c.read_raw():
+        raise Conflict(commit, "a commit with an encoding or a signature is not replayed")
+    base, target = c.parents[0].tree, repo[onto].peel(pygit2.Commit).tree
+    changes: dict[tuple[str, ...], object] = {}
+    for delta in repo.diff(base, c.tree).deltas:
+        path = delta.new_file.path
+        if delta.status not in (pygit2.enums.DeltaStatus.ADDED, pygit2.enums.DeltaStatus.MODIFIED) \
+                or delta.new_file.mode != pygit2.enums.FileMode.BLOB:
+            raise Conflict(path, "only added or changed regular files are replayed")
+        if _entry(target, path) != _entry(base, path):
+            raise Conflict(path)
+        new = rewrite(path, repo[delta.new_file.id].data) if rewrite else None
+        changes[tuple(path.split("/"))] = delta.new_file.id if new is None else repo.create_blob(new)
+    tree = _update_tree(repo, target, changes)
+    return str(repo.create_commit(None, c.author, c.committer, c.message, tree, [pygit2.Oid(hex=onto)]))
+
+
+def replay_onto(repo, commit: str, onto: str) -> tuple[str, dict[str, str]] | None:
+    """Replay the commits of `commit` since its merge base with `onto` on top of `onto`, as `git
+    rebase` does (a three-way merge of trees per commit), keeping their messages and authors:
+    (the new tip, {old commit: its replayed commit}), or None at a conflict or a merge commit."""
+    import pygit2
+
+    base = repo.merge_base(commit, onto)
+    chain = []
+    c = repo[commit]
+    while base is None or c.id != base:
+        if len(c.parents) > 1:
+            return None
+        chain.append(c)
+        if not c.parents:  # a root: its change is all of its tree
+            break
+        c = c.parents[0]
+    tip = repo[onto]
+    replayed: dict[str, str] = {}
+    for c in reversed(chain):
+        ancestor = c.parents[0].tree if c.parents else repo[repo.TreeBuilder().write()]
+        index = repo.merge_trees(ancestor, tip.tree, c.tree)
+        if index.conflicts is not None:
+            return None
+        committer = pygit2.Signature(c.committer.name, c.committer.email)
+        tip = repo[repo.create_commit(None, c.author, committer, c.message, index.write_tree(repo), [tip.id])]
+        replayed[str(c.id)] = str(tip.id)
+    return str(tip.id), replayed
+
+
+def _entry(tree, path: str) -> tuple[str, int] | None:
+    """(id, mode) of the entry at `path` of a tree; None when there is none."""
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    return str(entry.id), entry.filemode
 
 
 def _update_tree(repo, tree, changes: dict[tuple[str, ...], object]):

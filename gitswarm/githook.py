@@ -64,14 +64,18 @@ class HookRepo:
         """(commit, parents) of each commit the update brings, oldest first. One commit on the
         old tip (a claim, a heartbeat: most pushes) is read through `cat-file`, without a
         `git rev-list` process of its own."""
-        if old != ZERO and (self.info(new) or ("",))[0] == "commit":
-            head = (self.read(new) or b"").split(b"\n\n", 1)[0].split(b"\n")
-            parents = [ln[7:].decode() for ln in head if ln.startswith(b"parent ")]
-            if parents == [old]:
-                return [(new, parents)]
+        if old != ZERO and self.parents(new) == [old]:
+            return [(new, [old])]
         limit = [f"^{old}"] if old != ZERO else ["--not", "--all"]
         text = out(["rev-list", "--reverse", "--parents", new, *limit], env=self.env)
         return [(parts[0], parts[1:]) for parts in (ln.split() for ln in text.splitlines())]
+
+    def parents(self, commit: str) -> list[str] | None:
+        """A commit's parents, read through `cat-file`; None when `commit` is not a commit."""
+        if (self.info(commit) or ("",))[0] != "commit":
+            return None
+        head = (self.read(commit) or b"").split(b"\n\n", 1)[0].split(b"\n")
+        return [ln[7:].decode() for ln in head if ln.startswith(b"parent ")]
 
     def changes(self, commits: list[tuple[str, list[str]]]) -> dict[str, list[tuple[str, str, str, str, str]]]:
         """commit -> [(status, old blob, new blob, path, new mode)], from one `git diff-tree --stdin`."""

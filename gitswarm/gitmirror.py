@@ -10,12 +10,12 @@ import os
 import re
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import names
 from .errors import GitError, PushDeclined, PushRace
-from .git import STALE, bound_libgit2_memory, failure, network_timeout, open_repository, run
+from .git import APPLIED, DROPPED, STALE, bound_libgit2_memory, failure, network_timeout, open_repository, run
 
 
 def normalize_remote(remote: str) -> str:
@@ -38,6 +38,8 @@ class PushResult:
     ok: bool
     raced: set[str]  # branches refused because they moved underneath
     lines: list[str]
+    applied: dict[str, str] = field(default_factory=dict)  # ref -> the tip the hub made of a rebased push
+    dropped: set[str] = field(default_factory=set)  # commits the hub left out of it (they conflicted)
 
 
 class Mirror:
@@ -56,6 +58,7 @@ class Mirror:
             _create_bare(self.path)
         self.repo = open_repository(self.path)
         self.prefix = f"{names.GITSWARM}{os.getpid()}-{os.urandom(4).hex()}"
+        self.applies = True  # the hub applies pushes to refs/for/ (gitswarm/applier.py) until it says not
 
     def fetch(self, branch: str) -> str | None:
         """Fetch the hub's branch; its commit id, or None when the hub has no such branch."""
@@ -139,19 +142,35 @@ class Mirror:
             time.sleep(0.01 * (attempt + 1))
         return proc
 
-    def push(self, updates: dict[str, str], atomic: bool = False, new_only: bool = False) -> None:
+    def push(self, updates: dict[str, str], atomic: bool = False, new_only: bool = False,
+             apply: bool = False, replay: bool = False) -> PushResult:
         """Push commit ids to refs of the hub (`{ref: sha}`). Raises PushRace when a ref moved
         underneath, PushDeclined when the hub's hook refused, GitError otherwise. `new_only`: the
-        refs are created, never moved (a ref that exists already is a race lost: PushRace)."""
+        refs are created, never moved (a ref that exists already is a race lost: PushRace).
+        `apply`: ask the hub to apply the push (refs/for/<ref>, gitswarm/applier.py: in order, the
+        board's commits rebased onto its tip when their files did not change meanwhile, every ref
+        moved at once), or push plainly to a hub that does not; `replay`: main's work may be
+        replayed onto main's tip by the hub. What the hub took: the refs it
+        rebased (`applied`: their tips are not the commits pushed), the commits it left out."""
+        if apply and self.applies:
+            try:
+                return self._push({names.apply_ref(ref, replay): sha for ref, sha in updates.items()}, False, False)
+            except PushDeclined as e:
+                if not any(ln.startswith(f"gitswarm: rejected {names.APPLY}") for ln in e.lines):
+                    raise
+                self.applies = False  # an older hub: it takes plain pushes only
+        return self._push(updates, atomic, new_only)
+
+    def _push(self, updates: dict[str, str], atomic: bool, new_only: bool) -> PushResult:
         args = ["push", "--porcelain", "--no-verify"] + (["--atomic"] if atomic else [])
         args += [f"--force-with-lease={ref}:" for ref in updates] if new_only else []
         args += [self.remote] + [f"{sha}:{ref}" for ref, sha in updates.items()]
         proc = run(args, cwd=self.path, check=False, timeout=network_timeout())
-        branches = [names.branch_of(ref) for ref in updates]
+        branches = [names.branch_of(names.applied_ref(ref) or ref) for ref in updates]
         result = parse_push(proc.returncode, proc.stdout.decode(errors="replace"),
                             proc.stderr.decode(errors="replace"), branches)
         if result.ok:
-            return
+            return result
         if result.raced:
             raise PushRace(result.raced)
         if any("hook declined" in line for line in result.lines):
@@ -174,16 +193,20 @@ def parse_push(code: int, stdout: str, stderr: str, branches: list[str]) -> Push
     """Read `git push --porcelain` (an --atomic push refused on the client side prints the human
     format on stderr instead): which branches were refused, and why."""
     remote = [ln[len("remote: "):].rstrip() for ln in stderr.splitlines() if ln.startswith("remote: ")]
+    applied = {parts[2]: parts[3] for ln in remote if ln.startswith(APPLIED + " ")
+               and len(parts := ln.split()) == 4 and names.SHA_RE.match(parts[3])}
     rejected = [ln.strip() for ln in (stdout + "\n" + stderr).splitlines()
                 if not ln.startswith("remote: ") and ("[rejected]" in ln or "[remote rejected]" in ln)]
+    dropped = {parts[2] for ln in remote if ln.startswith(DROPPED + " ")
+               and len(parts := ln.split()) > 2 and names.SHA_RE.match(parts[2])}
     if code == 0 and not rejected:
-        return PushResult(True, set(), remote)
+        return PushResult(True, set(), remote, applied, dropped)
     raced: set[str] = set()
     for line in rejected:
         reason = line[line.rfind("("):]
         if "hook declined" not in reason and any(r in reason for r in _RACE):
             target = line.split("\t")[1].split(":")[-1] if "\t" in line else line.split(" -> ")[-1].split(" (")[0]
-            raced.add(names.branch_of(target.strip()))
+            raced.add(names.branch_of(names.applied_ref(target.strip()) or target.strip()))
     for ln in remote:
         if ln.startswith(STALE):
             raced.add(names.branch_of(ln[len(STALE):].split()[0]))

@@ -2,7 +2,10 @@
 in flight; the next thread to lead takes them all, applies them one after another to the board as
 it knows it (one commit each, so `git log tasks` reads one line per change) and pushes the whole
 chain at once, with the other refs the requests move (a landing's branch, heartbeat refs),
-atomically. When `tasks` moved underneath, git refuses the push: the leader fetches, applies the
+atomically. A push of the board, main and heartbeats asks the hub to apply it (gitswarm/applier.py):
+it rebases the chain onto others' changes of other files, in order, and refuses only a chain whose
+files changed meanwhile (a conflict: the same task). When `tasks` moved underneath a plain push, or
+the hub refused a conflict, git refuses the push: the leader fetches, applies the
 requests again on the new tip and pushes again: at once when the fetch brings a new tip (another
 process just pushed), with a growing jittered backoff when refusals repeat (backoff_after).
 
@@ -31,6 +34,7 @@ from .state import State
 from .task import Task
 
 MIN_BACKOFF, MAX_BACKOFF = 0.02, 2.0  # seconds
+MAX_SPREAD = 32  # a claim picks among at most this many first ready tasks (GroupCommit.spread)
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Request:
     error: BaseException | None = None
     done: bool = False
     deferred: bool = False  # waits for the next batch (one branch update besides tasks per push)
+    commit: str | None = None  # its commit in the batch's chain
 
 
 class View(Protocol):
@@ -64,6 +69,7 @@ class View(Protocol):
     that a push landed."""
     tip: str | None
     heads: dict[str, str]
+    tasks: dict[str, Task]
 
     def state(self) -> State: ...
 
@@ -92,6 +98,10 @@ class GroupCommit:
         # halves on each success). While it is non-zero the board is busy with other writers, so a
         # batch starts from a fresh fetch instead of a push that would surely be refused.
         self.backoff = 0.0
+        # How many of the first ready tasks a claim picks among, at random (state.next_ready): 1,
+        # claim order, until claims of this board meet others' claims of the same task (the hub
+        # left them out, or the push lost its race); doubles on each such push, halves on a clean one.
+        self.spread = 1
         self._beats: dict[str, str | None] = {}  # worker -> its heartbeat ref on the hub, as we left it
         self._pending: list[Request] = []
         self._cond = threading.Condition()  # guards _pending and _leading
@@ -167,7 +177,8 @@ class GroupCommit:
             updates, beats = self._updates(batch, chain, beating)
             try:
                 self.pushes += 1
-                self.mirror.push(updates, atomic=len(updates) > 1)
+                took = self.mirror.push(updates, atomic=len(updates) > 1, apply=_applies(updates),
+                                        replay=_replays(batch))
             except PushRace as race:
                 refusals += 1
                 batch = self._refused(batch, race, beats, refusals)
@@ -183,7 +194,13 @@ class GroupCommit:
             except PushDeclined as e:
                 self._declined(batch, e)
                 break
-            self._pushed(state, chain, updates, beats)
+            self._pushed(state, chain, updates, beats, took.applied)
+            for r in batch:  # the hub left its commit out (its task changed meanwhile): again, on the new tip
+                if r.commit in took.dropped:
+                    r.deferred = True
+                elif names.MAIN in took.applied and r.outcome and isinstance(r.outcome.result, Task):
+                    r.outcome.result = self.view.tasks.get(r.outcome.result.id, r.outcome.result)  # its replay
+            self._spread(bool(took.dropped))
             break
         else:
             raise GitswarmError(f"gave up after {self.max_tries} rejected pushes to {self.mirror.remote}",
@@ -199,7 +216,7 @@ class GroupCommit:
         parent = self.view.tip
         branches: set[str] = set()
         for r in batch:
-            r.error, r.outcome, r.deferred = None, None, False
+            r.error, r.outcome, r.deferred, r.commit = None, None, False, None
             try:
                 outcome = r.apply(state)
                 if outcome is None:
@@ -217,7 +234,7 @@ class GroupCommit:
             message = rules.message(outcome.action, outcome.tasks, outcome.worker, outcome.token, outcome.body,
                                     outcome.subject)
             author = (outcome.worker, f"{outcome.worker}@gitswarm") if outcome.worker else self._author()
-            parent = git.write_commit(self.mirror.repo, parent, files, message, author)
+            parent = r.commit = git.write_commit(self.mirror.repo, parent, files, message, author)
             for t in outcome.tasks:
                 state.put(t)
             for g in outcome.records:
@@ -238,9 +255,17 @@ class GroupCommit:
         updates.update(beats)
         return updates, beats
 
-    def _pushed(self, state: State, chain: str | None, updates: dict[str, str], beats: dict[str, str]) -> None:
-        """The hub took the push: the view moves on, the backoff halves."""
+    def _pushed(self, state: State, chain: str | None, updates: dict[str, str], beats: dict[str, str],
+                rebased: dict[str, str] | None = None) -> None:
+        """The hub took the push: the view moves on (to the hub's tip, when it rebased the chain
+        onto others' changes: a fetch of what they changed), the backoff halves."""
         self.view.pushed(chain, state, updates)
+        for ref, tip in (rebased or {}).items():
+            if ref != names.BOARD:  # main, our work replayed by the hub onto others'
+                self.mirror.fetch_refs([ref])
+                self.view.heads[ref] = tip
+        if rebased:
+            self.view.refresh()
         self._remember(beats)
         for ref, sha in beats.items():  # keep the chain reachable here: gc packs it, never prunes it
             self.mirror.keep(ref.removeprefix(names.GITSWARM), sha)
@@ -251,6 +276,7 @@ class GroupCommit:
         """The hub refused the push (a ref moved underneath): fail the work whose branch moved
         (unless the board replays it), fetch, back off as backoff_after says. The requests left."""
         self.rejected_pushes += 1
+        self._spread(True)
         replayed = _fail_moved(batch, race)
         heads = dict(self.view.heads)
         for b in sorted(replayed):
@@ -270,6 +296,10 @@ class GroupCommit:
         if not moved:
             self.view.refresh()
         return batch
+
+    def _spread(self, met: bool) -> None:
+        """After a push that met others' changes of the same tasks (`met`), or not."""
+        self.spread = min(MAX_SPREAD, self.spread * 2) if met else max(1, self.spread // 2)
 
     def _declined(self, batch: list[Request], e: PushDeclined) -> None:
         """The hub's guard refused the push: when several requests changed the board, push them one
@@ -329,6 +359,20 @@ def backoff_after(backoff: float, refusals: int, moved: bool) -> tuple[float, fl
         return backoff, MIN_BACKOFF
     backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, backoff * 2))
     return backoff, backoff
+
+
+def _applies(updates: dict[str, str]) -> bool:
+    """Whether the hub is asked to apply a push (gitswarm/applier.py): one that changes the board,
+    and only refs the hub applies (main, heartbeats). Its commits then meet others' changes of
+    other tasks on the hub, in order, instead of losing a race on the tip to them."""
+    return names.BOARD in updates and all(names.applied_ref(names.apply_ref(ref)) for ref in updates)
+
+
+def _replays(batch: list[Request]) -> bool:
+    """Whether the hub may replay the batch's work on main onto a newer main: every landing of it
+    allows the board to (Board.land's `replay`), so its refs were placed on the batch's tips."""
+    landing = [r.outcome for r in batch if r.outcome and names.MAIN in r.outcome.refs]
+    return bool(landing) and all(o.chained for o in landing)
 
 
 def _unsure(batch: list[Request]) -> bool:

@@ -33,14 +33,14 @@ import sys
 from pathlib import Path
 
 from . import proc as processes
-from .hookclient import MAGIC, SOCKET
+from .hookclient import LIVE, MAGIC, SOCKET
 
 LOCK = os.path.join("gitswarm", "guard.lock")
 MAX_HEAD = 1 << 20  # the environment, the folder and the hook's name
 MAX_STDIN = 64 << 20  # `<old> <new> <ref>` lines: far more refs than any push of gitswarm's
 READY = "gitswarm guard: listening"
 SPARES = 2  # children forked ahead, each waiting for a push
-PRELOAD = ("gitswarm.hookimpl", "gitswarm.identity", "gitswarm.guard", "gitswarm.check", "gitswarm.workrules",
+PRELOAD = ("gitswarm.hookimpl", "gitswarm.applier", "pygit2", "gitswarm.identity", "gitswarm.guard", "gitswarm.check", "gitswarm.workrules",
            "gitswarm.rules", "gitswarm.task", "gitswarm.runguard", "gitswarm.runlog", "gitswarm.queue",
            "gitswarm.goal", "gitswarm.events", "gitswarm.shared", "gitswarm.yamlfile", "gitswarm.text",
            "gitswarm.record", "subprocess", "hashlib", "json", "pwd", "time", "ctypes")
@@ -193,14 +193,15 @@ def _answer(conn: socket.socket) -> int:
     os.umask(mask)
     os.environb.clear()
     os.environb.update(env)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    for fd, target in zip(fds, (1, 2)):
+    if len(fds) == 2:  # the hook's stdin came as data; for LIVE, its stdin itself is the first fd
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+    for fd, target in zip(fds, (1, 2) if len(fds) == 2 else (0, 1, 2)):
         os.dup2(fd, target)
         os.close(fd)
     from .hookimpl import main
 
-    code = main([name], data)
+    code = main([name], data if len(fds) == 2 else None)
     sys.stdout.flush()
     sys.stderr.flush()
     conn.sendall(b"exit %d\n" % code)
@@ -209,9 +210,10 @@ def _answer(conn: socket.socket) -> int:
 
 def read_request(conn: socket.socket) -> tuple[str, bytes, int, dict[bytes, bytes], bytes, list[int]]:
     """(hook name, folder, umask, environment, stdin, [stdout fd, stderr fd]) as hookclient.request
-    wrote them; Refused when they are not that."""
-    chunk, fds, _, _ = socket.recv_fds(conn, 1 << 16, 2)
-    if len(fds) != 2:
+    wrote them, or for LIVE (proc-receive) no stdin and [stdin fd, stdout fd, stderr fd]; Refused
+    when they are not that."""
+    chunk, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+    if len(fds) not in (2, 3):
         for fd in fds:
             os.close(fd)
         raise Refused("no stdout and stderr passed")
@@ -236,6 +238,10 @@ def read_request(conn: socket.socket) -> tuple[str, bytes, int, dict[bytes, byte
     if len(entries) != int(count) or not all(b"=" in e[1:] for e in entries):
         raise Refused("a malformed environment")
     env = dict(e.split(b"=", 1) for e in entries)
+    if (len(fds) == 3) != (name == LIVE.encode()) or (len(fds) == 3 and rest[int(length):]):
+        for fd in fds:
+            os.close(fd)
+        raise Refused(f"{LIVE} alone passes its stdin, and no data")
     return name.decode(), cwd, int(mask, 8), env, rest[int(length):], fds
 
 

@@ -9,6 +9,11 @@ options), its folder and umask, and this process's stdout and stderr to print to
 `exit <code>`. Anything else is no answer: the socket missing, refusing, owned by another account,
 the guard dying before it answers (a half answer), or taking longer than ANSWER_SECONDS. Then the
 push is checked here, as if no guard ran. Never accepted unchecked.
+
+proc-receive (gitswarm/applier.py) is a conversation with git on stdin and stdout, not a read of
+stdin: the guard gets this process's stdin and stdout themselves and no data. It is applied here
+only when the guard could not be asked; once asked, a guard that dies before it answers fails the
+push (git reports that the proc-receive hook failed; the pusher pushes again).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ CONNECT_SECONDS = 5.0
 ANSWER_SECONDS = 300.0  # git has no hook timeout; a wedged guard must not hold a push for ever
 
 
+LIVE = "proc-receive"  # the hook whose stdin and stdout the guard takes over
+
+
 def request(name: str, data: bytes) -> bytes:
     """The bytes the guard reads: `<length of head>:` then the head (name, folder, umask, number of
     variables, the variables as `KEY=VALUE`, each ended by NUL), then this hook's stdin whole."""
@@ -33,7 +41,8 @@ def request(name: str, data: bytes) -> bytes:
 
 
 def ask_guard(name: str, data: bytes, git_dir: str) -> int | None:
-    """The guard's exit code for this hook, or None when there is no whole answer to be had."""
+    """The guard's exit code for this hook, or None when there is no whole answer to be had (for
+    LIVE: when the guard could not be asked; a guard asked that gives no whole answer fails it)."""
     try:
         owner = os.stat(git_dir).st_uid
     except OSError:
@@ -45,6 +54,7 @@ def ask_guard(name: str, data: bytes, git_dir: str) -> int | None:
     if not hasattr(_socket, "SO_PEERCRED"):  # not Linux: no way to tell who listens
         return None
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    asked = False
     try:
         sock.settimeout(CONNECT_SECONDS)
         sock.connect(os.path.join(git_dir, SOCKET))
@@ -52,8 +62,9 @@ def ask_guard(name: str, data: bytes, git_dir: str) -> int | None:
         if int.from_bytes(creds[4:8], sys.byteorder) != owner:  # a socket planted by another account
             return None
         payload = request(name, data)
-        fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (1, 2))
+        fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in ((0, 1, 2) if name == LIVE else (1, 2)))
         sent = sock.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        asked = name == LIVE
         if sent < len(payload):
             sock.sendall(payload[sent:])
         sock.shutdown(_socket.SHUT_WR)
@@ -65,10 +76,13 @@ def ask_guard(name: str, data: bytes, git_dir: str) -> int | None:
                 break
             answer += chunk
     except OSError:  # no socket, refused (a guard that died), reset mid-push, timed out
-        return None
+        answer = b""
     finally:
         sock.close()
     if not (answer.startswith(b"exit ") and answer.endswith(b"\n") and answer[5:-1].isdigit()):
+        if asked:  # it took git's conversation: it cannot be had again here
+            os.write(2, b"gitswarm: the hub's guard died during the push; push again\n")
+            return 1
         return None  # a half answer: the guard died or broke before it finished
     return int(answer[5:-1])
 
@@ -76,13 +90,13 @@ def ask_guard(name: str, data: bytes, git_dir: str) -> int | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     name = argv[0] if argv else ""
-    data = sys.stdin.buffer.read()
+    data = b"" if name == LIVE else sys.stdin.buffer.read()
     code = ask_guard(name, data, os.environ.get("GIT_DIR", "."))
     if code is not None:
         return code
     from .hookimpl import main as check_here
 
-    return check_here(argv, data)
+    return check_here(argv, None if name == LIVE else data)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ pre-receive: the previous hook (kept as <name>.legacy by `gitswarm init`) first,
 (heartbeat refs, the goal files and settings pushed to main (gitswarm/check.py), the board's
 rules, goal records only from the hub's own pushes), then the
 pusher's identity against the workers the push acts for (gitswarm/identity.py).
+proc-receive: apply pushes to refs/for/<ref> (gitswarm/applier.py), checked as pre-receive checks.
 post-receive (only for hubs whose shims predate hooks/post-receive in bash, which spools a push
 record without Python: gitswarm/events.py): spool one event per updated ref, with who pushed it,
 and return at once; never fails the push.
@@ -48,32 +49,61 @@ def _check_main(updates: list[tuple[str, str, str]], repo) -> list[str]:
     return check_changes(changed, repo)
 
 
+def check(updates: list[tuple[str, str, str]], git_dir: str, applied: bool = False, repo=None) -> list[str]:
+    """The guard's checks of a push's (old, new, ref) updates: the lines of its refusal, or [].
+    Updates of refs/for/<ref> are the proc-receive hook's to check (gitswarm/applier.py), on the
+    tips it applies them to (`applied`: this is that check); pre-receive lets them by only when
+    the hub applies them (receive.procReceiveRefs). `repo`: a HookRepo to read through (the
+    applier's), left open; else one of its own."""
+    from .names import APPLY
+
+    if not applied and any(ref.startswith(APPLY) for _, _, ref in updates):
+        from .shared import setting
+
+        if setting(git_dir, "receive.procReceiveRefs") != APPLY.rstrip("/"):
+            return [f"gitswarm: rejected {APPLY}: this hub does not apply pushes (receive.procReceiveRefs is not "
+                    f"{APPLY.rstrip('/')})", "gitswarm: hint: push to the refs themselves, or run `gitswarm init` "
+                    "on the hub to update it"]
+        updates = [u for u in updates if not u[2].startswith(APPLY)]
+        if not updates:  # a board push the hub applies: proc-receive checks it, on the tips it applies to
+            return []
+    from . import identity
+    from .errors import GitswarmError
+    from .githook import HookRepo
+    from .guard import check_heartbeats, check_updates, stale
+
+    own, actors = repo is None, set()
+    repo = repo or HookRepo()
+    try:
+        who = identity.pusher(git_dir=git_dir)
+        return (stale(updates, repo) or check_heartbeats(updates, repo) or _check_main(updates, repo)
+                or check_updates(updates, repo, actors, hub_own=identity.hub_own(git_dir),
+                                 bound=lambda worker: identity.bound(git_dir, worker), pusher=who)
+                or identity.bind(git_dir, actors, who))
+    except GitswarmError as e:  # the hub's own setup is wrong (a setting): say which, and how to fix it
+        return [f"gitswarm: rejected: {e.message}"] + ([f"gitswarm: hint: {e.hint}"] if e.hint else [])
+    except Exception as e:  # a bug must not let a push through unchecked: refuse, and say why
+        return [f"gitswarm: internal error in the guard, push refused: {type(e).__name__}: {e}"]
+    finally:
+        if own:
+            repo.close()
+
+
 def main(argv: list[str] | None = None, data: bytes | None = None) -> int:
     """Run hook argv[0] on `data` (None: read this process's stdin), in this process."""
     argv = sys.argv[1:] if argv is None else argv
     name = argv[0] if argv else ""
     git_dir = os.environ.get("GIT_DIR", ".")
+    if name == "proc-receive":  # a conversation on stdin and stdout, not a read of stdin
+        from .applier import converse
+
+        return converse(lambda updates, repo: check(updates, git_dir, applied=True, repo=repo))
     data = sys.stdin.buffer.read() if data is None else data
     if name == "pre-receive":
         code = _legacy(git_dir, name, data)
         if code:
             return code
-        from . import identity
-        from .errors import GitswarmError
-        from .githook import HookRepo
-        from .guard import check_heartbeats, check_updates, stale
-
-        updates, repo, actors = _updates(data), HookRepo(), set()
-        try:
-            who = identity.pusher(git_dir=git_dir)
-            problems = (stale(updates, repo) or check_heartbeats(updates, repo) or _check_main(updates, repo)
-                        or check_updates(updates, repo, actors, hub_own=identity.hub_own(git_dir),
-                                         bound=lambda worker: identity.bound(git_dir, worker), pusher=who)
-                        or identity.bind(git_dir, actors, who))
-        except GitswarmError as e:  # the hub's own setup is wrong (a setting): say which, and how to fix it
-            problems = [f"gitswarm: rejected: {e.message}"] + ([f"gitswarm: hint: {e.hint}"] if e.hint else [])
-        except Exception as e:  # a bug must not let a push through unchecked: refuse, and say why
-            problems = [f"gitswarm: internal error in the guard, push refused: {type(e).__name__}: {e}"]
+        problems = check(_updates(data), git_dir)
         for line in problems:
             print(line, file=sys.stderr)
         return 1 if problems else 0

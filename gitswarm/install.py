@@ -14,7 +14,7 @@ from .errors import GitswarmError
 from .events import spool_dir
 from .shared import make_dirs
 
-HOOKS = ("pre-receive", "post-receive")
+HOOKS = ("pre-receive", "proc-receive", "post-receive")
 MARKER = "gitswarm-hook:"
 SETTINGS = {
     "receive.denyNonFastForwards": "true",
@@ -22,6 +22,7 @@ SETTINGS = {
     "core.logAllRefUpdates": "always",  # the server's own record of when each ref moved
     "receive.fsckObjects": "true",  # refuse malformed objects (a `.GIT/config` tree entry) before any hook
 }
+APPLY_SETTING = ("receive.procReceiveRefs", names.APPLY.rstrip("/"))  # board pushes the hub applies (applier.py)
 BOARD_AUTHOR = ("gitswarm", "gitswarm@localhost")
 
 
@@ -85,7 +86,12 @@ def init(path: str | Path, hooks_dir: str | Path | None = None) -> list[str]:
     if hooks_dir is None:
         _refuse_managed_hooks(repo)
     done += _install_hooks(repo, None if hooks_dir is None else Path(hooks_dir).expanduser().resolve())
-    for key, value in SETTINGS.items():
+    settings = dict(SETTINGS)
+    if hooks_dir is None and MARKER in _read(repo / "hooks" / "proc-receive"):
+        # the hub applies board pushes; not where a server runs hooks from a folder of its own
+        # (gitolite may not run proc-receive), nor where a proc-receive hook of another's is kept
+        settings[APPLY_SETTING[0]] = APPLY_SETTING[1]
+    for key, value in settings.items():
         current = git.run(["config", "--local", key], cwd=repo, check=False).stdout.decode().strip()
         if current != value:
             git.run(["config", "--local", key, value], cwd=repo)
@@ -153,6 +159,10 @@ def _install_hooks(repo: Path, hooks_dir: Path | None = None) -> list[str]:
             current = target.read_text(errors="replace")
             if current == script:
                 continue
+            if name == "proc-receive" and MARKER not in current:  # one conversation with git: not shared
+                done.append(f"kept the existing {name} hook (note: so the hub does not apply board pushes "
+                            "in order; they are plain pushes)")
+                continue
             if MARKER not in current and target != repo / "hooks" / name:
                 raise GitswarmError(f"{target} exists and is not gitswarm's hook",
                                     f"move it away, or give --hooks-dir a folder of gitswarm's own (it writes "
@@ -170,6 +180,13 @@ def _install_hooks(repo: Path, hooks_dir: Path | None = None) -> list[str]:
         os.rename(tmp, target)
         done.append(f"installed the {name} hook" + ("" if target == repo / "hooks" / name else f" as {target}"))
     return done
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def _create_board(repo: Path) -> None:

@@ -12,6 +12,7 @@ skipped as already applied, and work already on the branch is never landed again
 
 from __future__ import annotations
 
+from . import git
 from .errors import BranchMoved, GitswarmError
 
 
@@ -35,26 +36,7 @@ def place(repo, commit: str, branch: str, tip: str | None, replay: bool) -> str:
 
 
 def replay_onto(repo, commit: str, onto: str) -> str | None:
-    """Replay the commits of `commit` since its merge base with `onto` on top of `onto`, keeping
-    their messages and authors; the new tip, or None at a conflict or a merge commit."""
-    import pygit2
-
-    base = repo.merge_base(commit, onto)
-    chain = []
-    c = repo[commit]
-    while base is None or c.id != base:
-        if len(c.parents) > 1:
-            return None
-        chain.append(c)
-        if not c.parents:  # a root: its change is all of its tree
-            break
-        c = c.parents[0]
-    tip = repo[onto]
-    for c in reversed(chain):
-        ancestor = c.parents[0].tree if c.parents else repo[repo.TreeBuilder().write()]
-        index = repo.merge_trees(ancestor, tip.tree, c.tree)
-        if index.conflicts is not None:
-            return None
-        committer = pygit2.Signature(c.committer.name, c.committer.email)
-        tip = repo[repo.create_commit(None, c.author, committer, c.message, index.write_tree(repo), [tip.id])]
-    return str(tip.id)
+    """Replay the commits of `commit` since its merge base with `onto` on top of `onto`
+    (git.replay_onto); the new tip, or None at a conflict or a merge commit."""
+    replayed = git.replay_onto(repo, commit, onto)
+    return replayed[0] if replayed else None

@@ -9,6 +9,10 @@ The refs a hub holds, all of them (the guard refuses any other, `allowed`):
 - `refs/gitswarm/runs/<task>/<attempt>`: an attempt's runs record (gitswarm/runlog.py);
 - `refs/gitswarm/attempts/<task>/<k>`: best of N's attempts (gitswarm/attempts.py).
 The land, runs and attempts refs are created once, never moved or deleted by a push (`created_once`).
+A push to `refs/for/<ref>` (APPLY; <ref> without its `refs/`: heads/tasks, heads/main, a heartbeat)
+is applied by the hub's proc-receive hook (gitswarm/applier.py) to <ref>, `tasks` rebased onto its
+tip when the push's files did not change meanwhile (`refs/for/replay/heads/main`: main's work too,
+replayed onto main's tip): no ref of these names is ever created.
 The hub writes `refs/gitswarm/archive/runs` itself (gitswarm/runarchive.py): no push may. A mirror
 (gitswarm/gitmirror.py) keeps refs of its own under `refs/gitswarm/hub/` and `refs/gitswarm/<pid>-...`.
 """
@@ -45,6 +49,8 @@ LAND = GITSWARM + "land/"
 RUNS = GITSWARM + "runs/"
 ATTEMPTS = GITSWARM + "attempts/"
 ARCHIVE = GITSWARM + "archive/runs"
+APPLY = REFS + "for/"  # what the hub applies (applied_ref): receive.procReceiveRefs, set by `gitswarm init`
+REPLAY = APPLY + "replay/"  # main's work the hub may replay onto main's tip (apply_ref)
 KEPT = GITSWARM + "hub/"  # in a mirror: the hub's tips as last fetched or pushed, kept from `git gc`
 
 
@@ -56,6 +62,24 @@ def branch_ref(branch: str) -> str:
 def branch_of(ref: str) -> str:
     """The branch a ref names (refs/heads/<branch>); any other ref as it is."""
     return ref.removeprefix(HEADS)
+
+
+def apply_ref(ref: str, replay: bool = False) -> str:
+    """Where a push asks the hub to apply an update of `ref` (refs/heads/tasks ->
+    refs/for/heads/tasks); `replay`: main only, the work may be replayed onto a newer tip of main
+    by the hub (refs/for/replay/heads/main), as the board replays it (gitswarm/landing.py)."""
+    return (REPLAY if replay and ref == MAIN else APPLY) + ref.removeprefix(REFS)
+
+
+def applied_ref(ref: str) -> str | None:
+    """The ref a push to `refs/for/...` updates: the board, main or a heartbeat ref; None for any
+    other (the hub applies those three only)."""
+    if ref.startswith(REPLAY):
+        return MAIN if ref == REPLAY + MAIN.removeprefix(REFS) else None
+    if not ref.startswith(APPLY):
+        return None
+    target = REFS + ref[len(APPLY):]
+    return target if target in (BOARD, MAIN) or heartbeat_worker(target) is not None else None
 
 
 def kept_ref(name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import random
 import time
 from typing import Iterable, Iterator
 
@@ -83,20 +84,25 @@ class State:
             raise GitswarmError(f"no task {task_id} on the board",
                                 "list the tasks with `gitswarm status`") from None
 
-    def next_ready(self, kinds: Iterable[str] | None, goal: str | None) -> Task | None:
-        """The first ready task in claim order (of these kinds, of this goal). Walks the open tasks
-        from the front, merged with those this batch opened: its cost follows how many open tasks
-        wait ahead of the first ready one, not the size of the board."""
+    def next_ready(self, kinds: Iterable[str] | None, goal: str | None, spread: int = 1) -> Task | None:
+        """The first ready task in claim order (of these kinds, of this goal); with `spread` > 1,
+        one of the first `spread` ready tasks of the first one's priority, at random: claimers in
+        several processes, all seeing the same first task, then mostly claim different ones
+        (groupcommit's `spread`). Walks the open tasks from the front, merged with those this batch
+        opened: its cost follows how many open tasks wait ahead of those, not the size of the board."""
         if self._queue is None:
             self._queue = OpenQueue(self.tasks.values())
         opened = sorted(order(t) for t in self.changed.values() if t.status == "open")
         now = time.time()
-        for _, _, task_id in heapq.merge(self._queue, opened):
+        found: list[Task] = []
+        for priority, _, task_id in heapq.merge(self._queue, opened):
+            if found and (priority != -found[0].priority or len(found) >= spread):
+                break
             t = self.tasks[task_id]
             if t.status == "open" and (kinds is None or t.kind in kinds) and (goal is None or t.goal == goal) \
                     and self.goal_open(t.goal) and is_ready(t, self.tasks, self.retry_backoff, now):
-                return t
-        return None
+                found.append(t)
+        return random.choice(found) if found else None
 
 
 def is_ready(t: Task, by_id: dict[str, Task], retry_backoff: float, now: float) -> bool:

@@ -64,10 +64,14 @@ def test_a_refusal_that_brings_no_new_tip_backs_off(hub, tmp_path, decisions):
         assert sorted(a.mirror.remote_refs(names.HEARTBEATS + "*")) == [names.heartbeat_ref("w")]
 
 
-def test_a_landing_refused_because_main_moved_retries_on_the_new_main_at_once(hub, tmp_path, decisions):
-    """Only main moved (a plain push of another's work): that is progress too, not contention."""
+@pytest.mark.parametrize("applies", [False, True], ids=["plain-hub", "applying-hub"])
+def test_a_landing_refused_because_main_moved_retries_on_the_new_main_at_once(hub, tmp_path, decisions, applies):
+    """Only main moved (a plain push of another's work): that is progress too, not contention. A
+    hub that applies board pushes (gitswarm/applier.py) replays the landing itself: no refusal."""
     from gitswarm import git
 
+    if not applies:
+        sh("git", "config", "--unset", "receive.procReceiveRefs", cwd=hub)
     with Board(str(hub)) as board:
         t, = board.add([new_task("write the file")])
         board.claim("alice")
@@ -82,5 +86,6 @@ def test_a_landing_refused_because_main_moved_retries_on_the_new_main_at_once(hu
         sh("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
         done = board.land(t.id, "alice", work, "wrote a.txt", replay=True)
         assert done.status == "done" and done.result["commit"] != work  # replayed onto the new main
-        assert board.rejected_pushes == 1
-        assert decisions == [((0.0, 1, True), (0.0, MIN_BACKOFF))]
+        assert done.result["commit"] == sh("git", "rev-parse", "main", cwd=hub).stdout.strip()
+        assert board.rejected_pushes == (0 if applies else 1)
+        assert decisions == ([] if applies else [((0.0, 1, True), (0.0, MIN_BACKOFF))])

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from gitswarm.board import Board
+from gitswarm.task import new_task
+
 from gitswarm.errors import GitswarmError
 from gitswarm.install import HOOKS, init
 
@@ -35,11 +38,12 @@ def test_init_new_repo(tmp_path):
         hook = hub / "hooks" / name
         text = hook.read_text()
         assert "gitswarm-hook:" in text
-        assert (sys.executable in text and "gitswarm.hookclient" in text) if name == "pre-receive" \
+        assert (sys.executable in text and "gitswarm.hookclient" in text) if name != "post-receive" \
             else text.startswith("#!/bin/bash\n") and "gitswarm/spool" in text
         assert text.rstrip().endswith(f'{name} "$@"') or name == "post-receive"
         assert hook.stat().st_mode & stat.S_IXUSR
-    for key, value in [("receive.denyNonFastForwards", "true"), ("receive.denyDeletes", "true")]:
+    for key, value in [("receive.denyNonFastForwards", "true"), ("receive.denyDeletes", "true"),
+                       ("receive.procReceiveRefs", "refs/for")]:
         assert sh("git", "config", key, cwd=hub).stdout.strip() == value
     assert (hub / "gitswarm" / "spool").is_dir()
     log = sh("git", "log", "--format=%s%n%b", "tasks", cwd=hub).stdout
@@ -79,7 +83,7 @@ def test_init_existing_repo_keeps_its_history(tmp_path):
     assert snapshot(hub) == before
 
 
-@pytest.mark.parametrize("name", HOOKS)
+@pytest.mark.parametrize("name", [h for h in HOOKS if h != "proc-receive"])
 def test_foreign_hook_is_kept_and_still_runs(tmp_path, name):
     hub = tmp_path / "hub.git"
     sh("git", "init", "-q", "--bare", str(hub))
@@ -99,6 +103,22 @@ def test_foreign_hook_is_kept_and_still_runs(tmp_path, name):
     assert "refs/heads/main" in log.read_text()  # it got the same stdin
     # a second init leaves the legacy hook where it is
     assert init(hub) == []
+
+
+def test_a_foreign_proc_receive_hook_is_kept_and_the_hub_does_not_apply(tmp_path):
+    """proc-receive is one conversation with git: another's stays, and board pushes stay plain."""
+    hub = tmp_path / "hub.git"
+    sh("git", "init", "-q", "--bare", str(hub))
+    foreign = hub / "hooks" / "proc-receive"
+    foreign.write_text("#!/bin/sh\nexit 1\n")
+    foreign.chmod(0o755)
+    done = init(hub)
+    assert any("kept the existing proc-receive hook" in d for d in done)
+    assert foreign.read_text() == "#!/bin/sh\nexit 1\n"
+    assert sh("git", "config", "receive.procReceiveRefs", cwd=hub, check=False).stdout == ""
+    with Board(str(hub)) as board:  # the hub refuses refs/for/ (pre-receive): the board pushes plainly
+        board.add([new_task("plain")])
+        assert board.claim("alice") is not None and not board.mirror.applies
 
 
 def test_foreign_pre_receive_can_still_refuse(tmp_path):
@@ -148,7 +168,7 @@ def test_refuses_a_plain_folder_with_files(tmp_path):
 def test_hook_shim_is_thin(hub):
     for name in HOOKS:
         lines = [ln for ln in (hub / "hooks" / name).read_text().splitlines() if ln and not ln.startswith("#")]
-        if name == "pre-receive":
+        if name in ("pre-receive", "proc-receive"):
             assert len(lines) <= 3 and lines[-1].startswith("exec ")  # the C client when built, else Python
         else:  # a spool write in bash: no interpreter to start on every push
             assert len(lines) <= 10 and "python" not in "".join(lines).lower()

@@ -122,13 +122,17 @@ def test_a_replayed_landing_goes_on_top_of_a_moved_main(hub):
         done = board.land(b.id, "bob", stale, "b", replay=True)
         landed = done.result["commit"]
         assert done.status == "done" and landed != stale
-        # the other machine lands on alice's work, not knowing main moved again: git refuses the
-        # push, its board fetches main and replays
+        # the other machine lands on alice's work, not knowing main moved again: the hub replays
+        # it onto main's tip (gitswarm/applier.py), in one push, and its completion names that
         old = work_commit(other, first, c.id, "carol", "c.txt", "from carol")
         rejected = other.rejected_pushes
-        assert other.land(c.id, "carol", old, "c", replay=True).status == "done"
-        assert other.rejected_pushes > rejected
+        carols = other.land(c.id, "carol", old, "c", replay=True)
+        assert carols.status == "done" and other.rejected_pushes == rejected
     tip = hub_ref(hub, "refs/heads/main")
+    assert carols.result["commit"] == tip != old
+    with Board(str(hub), cache=hub.parent / "reader") as reader:
+        reader.refresh()
+        assert reader.get(c.id).result["commit"] == tip  # the board's file, as the hub rewrote it
     assert sh("git", "rev-parse", f"{tip}~1", cwd=hub).stdout.strip() == landed
     assert sh("git", "rev-parse", f"{landed}~1", cwd=hub).stdout.strip() == first
     assert sh("git", "ls-tree", "--name-only", tip, cwd=hub).stdout.split() == ["a.txt", "b.txt", "c.txt"]
