@@ -94,12 +94,13 @@ def test_kill_9_of_the_daemon_mid_run_then_restart(hub, tmp_path):
 
 
 def test_kill_9_of_a_worker_mid_push(hub, tmp_path):
-    """A landing push held inside the hub's pre-receive (a slow legacy hook) while its worker is
+    """A landing push held inside the hub's pre-receive (a slow legacy hook; the landing goes to
+    refs/for/heads/main or refs/for/replay/heads/main, for the hub to apply) while its worker is
     killed: whether git finishes the push or not, nothing is half-done."""
     marker = tmp_path / "hold-next-landing"
     legacy = hub / "hooks" / "pre-receive.legacy"
     # the held push waits until the test lets it go (after its pusher died), 30 s at most
-    legacy.write_text(f"#!/bin/sh\ninput=$(cat)\ncase \"$input\" in *refs/heads/main*)\n"
+    legacy.write_text(f"#!/bin/sh\ninput=$(cat)\ncase \"$input\" in *heads/main*)\n"
                       f"  if [ -f {marker} ]; then rm -f {marker}; touch {marker}.held; n=0;\n"
                       f"    while [ ! -f {marker}.go ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done; fi;;\n"
                       f"esac\nexit 0\n")
