@@ -96,7 +96,7 @@ def measure_pushes(root: Path, runs: int) -> dict[str, dict[str, float]]:
     out["gitswarm hub (main)"] = pushes(root / "c2", "refs/heads/main", edit)
 
     with Board(str(hub), cache=root / "cache-part1") as board:
-        added = board.add([T.new_task(f"push timing {i}") for i in range(runs + 2)])
+        added = board.add([T.new_task(f"push timing {i}") for i in range(2 * (runs + 2))])
     sh(["git", "clone", "-q", "--branch", "tasks", str(hub), str(root / "c3")])
 
     def claim(clone: Path, i: int) -> None:  # a claim commit as gitswarm writes it, pushed by git
@@ -106,6 +106,10 @@ def measure_pushes(root: Path, runs: int) -> dict[str, dict[str, float]]:
         sh(["git", "commit", "-q", "-F", "-"], cwd=clone,
            input=rules.message("claim", [new], "pusher", new.attempts).encode())
     out["gitswarm hub (a claim commit on tasks)"] = pushes(root / "c3", "refs/heads/tasks", claim)
+    # the same, as the board pushes it: to refs/for/, applied by the hub's proc-receive (applier.py)
+    sh(["git", "clone", "-q", "--branch", "tasks", str(hub), str(root / "c4")])
+    out["gitswarm hub (the same, through refs/for/)"] = pushes(root / "c4", "refs/for/heads/tasks",
+                                                               lambda clone, i: claim(clone, runs + 2 + i))
 
     n = max(10, runs // 2)
     hook_env = dict(os.environ, GIT_DIR=str(hub))
