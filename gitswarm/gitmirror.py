@@ -193,14 +193,11 @@ def parse_push(code: int, stdout: str, stderr: str, branches: list[str]) -> Push
     """Read `git push --porcelain` (an --atomic push refused on the client side prints the human
     format on stderr instead): which branches were refused, and why."""
     remote = [ln[len("remote: "):].rstrip() for ln in stderr.splitlines() if ln.startswith("remote: ")]
-    applied = {parts[2]: parts[3] for ln in remote if ln.startswith(APPLIED + " ")
-               and len(parts := ln.split()) == 4 and names.SHA_RE.match(parts[3])}
     rejected = [ln.strip() for ln in (stdout + "\n" + stderr).splitlines()
                 if not ln.startswith("remote: ") and ("[rejected]" in ln or "[remote rejected]" in ln)]
-    dropped = {parts[2] for ln in remote if ln.startswith(DROPPED + " ")
-               and len(parts := ln.split()) > 2 and names.SHA_RE.match(parts[2])}
-    if code == 0 and not rejected:
-        return PushResult(True, set(), remote, applied, dropped)
+    if code == 0 and not rejected:  # what the hub applying it made of it (gitswarm/applier.py)
+        applied = {ref: rest.split()[0] for ref, rest in _said(remote, APPLIED) if names.SHA_RE.match(rest)}
+        return PushResult(True, set(), remote, applied, {commit for commit, _ in _said(remote, DROPPED)})
     raced: set[str] = set()
     for line in rejected:
         reason = line[line.rfind("("):]
@@ -216,6 +213,13 @@ def parse_push(code: int, stdout: str, stderr: str, branches: list[str]) -> Push
     if not rejected:
         lines += [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("remote: ")]
     return PushResult(False, raced, lines)
+
+
+def _said(remote: list[str], prefix: str) -> list[tuple[str, str]]:
+    """(first word, the rest) of the hub's `<prefix> <word> <rest>` lines, a full object id or a ref
+    in the first word's place."""
+    found = [ln[len(prefix) + 1:].partition(" ") for ln in remote if ln.startswith(prefix + " ")]
+    return [(word, rest) for word, _, rest in found if names.SHA_RE.match(word) or word.startswith(names.REFS)]
 
 
 def _create_bare(path: Path) -> None:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Protocol
 
 from . import git, names, record, rules
 from . import task as T
-from .gitmirror import Mirror
+from .gitmirror import Mirror, PushResult
 from .errors import BranchMoved, GitError, GitswarmError, PushDeclined, PushRace
 from .guard import MAX_HEARTBEATS
 from .record import GoalRecord
@@ -194,13 +194,7 @@ class GroupCommit:
             except PushDeclined as e:
                 self._declined(batch, e)
                 break
-            self._pushed(state, chain, updates, beats, took.applied)
-            for r in batch:  # the hub left its commit out (its task changed meanwhile): again, on the new tip
-                if r.commit in took.dropped:
-                    r.deferred = True
-                elif names.MAIN in took.applied and r.outcome and isinstance(r.outcome.result, Task):
-                    r.outcome.result = self.view.tasks.get(r.outcome.result.id, r.outcome.result)  # its replay
-            self._spread(bool(took.dropped))
+            self._pushed(batch, state, chain, updates, beats, took)
             break
         else:
             raise GitswarmError(f"gave up after {self.max_tries} rejected pushes to {self.mirror.remote}",
@@ -255,17 +249,25 @@ class GroupCommit:
         updates.update(beats)
         return updates, beats
 
-    def _pushed(self, state: State, chain: str | None, updates: dict[str, str], beats: dict[str, str],
-                rebased: dict[str, str] | None = None) -> None:
+    def _pushed(self, batch: list[Request], state: State, chain: str | None, updates: dict[str, str],
+                beats: dict[str, str], took: PushResult) -> None:
         """The hub took the push: the view moves on (to the hub's tip, when it rebased the chain
-        onto others' changes: a fetch of what they changed), the backoff halves."""
+        onto others' changes: a fetch of what they changed); a request whose commit the hub left
+        out goes again, on the new tip; a landing the hub replayed returns the task as the hub
+        wrote it; the backoff halves."""
         self.view.pushed(chain, state, updates)
-        for ref, tip in (rebased or {}).items():
+        for ref, tip in took.applied.items():
             if ref != names.BOARD:  # main, our work replayed by the hub onto others'
                 self.mirror.fetch_refs([ref])
                 self.view.heads[ref] = tip
-        if rebased:
+        if took.applied:
             self.view.refresh()
+        for r in batch:
+            if r.commit in took.dropped:
+                r.deferred = True
+            elif names.MAIN in took.applied and r.outcome and isinstance(r.outcome.result, Task):
+                r.outcome.result = self.view.tasks.get(r.outcome.result.id, r.outcome.result)
+        self._spread(bool(took.dropped))
         self._remember(beats)
         for ref, sha in beats.items():  # keep the chain reachable here: gc packs it, never prunes it
             self.mirror.keep(ref.removeprefix(names.GITSWARM), sha)

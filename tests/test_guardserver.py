@@ -14,7 +14,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import pytest
 
 import test_guard as G
 from gitswarm import guardserver, hookclient, rules
-from gitswarm.task import task_path
 
 from conftest import push, sh
 
@@ -155,6 +153,18 @@ def test_the_guard_passes_push_options_and_what_the_hook_prints(guarded: Hub, bo
 
 # ---------------------------------------------------------------- killed mid-push, stale socket
 
+def answered(pushing: subprocess.Popen, good: bool, hub: Path, clone: Path, rule: str | None, before: str) -> None:
+    """The push got a checked answer: a good one taken (the hub at the clone's HEAD), a bad one
+    refused naming `rule` (the hub where it was, `before`)."""
+    _, err = pushing.communicate()
+    if good:
+        assert pushing.returncode == 0, err
+        assert G.tip(hub) == G.head(clone)
+    else:
+        assert pushing.returncode != 0 and G.DECLINED in err and rule in err, err
+        assert G.tip(hub) == before
+
+
 @pytest.mark.parametrize("good", [False, True], ids=["bad-push", "good-push"])
 @pytest.mark.parametrize("kill", ["guard-and-child", "guard-only"])
 def test_a_guard_killed_while_a_push_waits(guarded: Hub, board_clone: Path, kill: str, good: bool) -> None:
@@ -185,13 +195,7 @@ def test_a_guard_killed_while_a_push_waits(guarded: Hub, board_clone: Path, kill
             assert time.monotonic() < deadline, "the guard's spare children outlived it"
             time.sleep(0.02)
     guarded.release.touch()
-    _, err = pushing.communicate()
-    if good:
-        assert pushing.returncode == 0, err
-        assert G.tip(hub) == G.head(board_clone)
-    else:
-        assert pushing.returncode != 0 and G.DECLINED in err and rule in err, err
-        assert G.tip(hub) == before
+    answered(pushing, good, hub, board_clone, rule, before)
     checkers = guarded.checkers()
     assert checkers[0] == guarded.guard.pid
     if kill == "guard-and-child":  # then checked again, in the shim's own process

@@ -26,7 +26,7 @@ import pytest
 
 import test_guard as G
 from gitswarm import guardserver, hookbuild, hookclient, rules
-from test_guardserver import CASES, NOBODY, Hub, _bad_claim, _good_claim, as_root, guarded  # noqa: F401 (a fixture)
+from test_guardserver import CASES, NOBODY, Hub, _bad_claim, _good_claim, answered, as_root, guarded  # noqa: F401 (a fixture)
 
 from conftest import gitswarm, sh
 from taskfiles import B
@@ -112,13 +112,7 @@ def test_guard_and_child_killed_while_a_push_waits(chub: Hub, board_clone: Path,
     os.killpg(chub.guard.pid, signal.SIGKILL)
     chub.guard.wait()
     chub.release.touch()
-    _, err = pushing.communicate()
-    if good:
-        assert pushing.returncode == 0, err
-        assert G.tip(hub) == G.head(board_clone)
-    else:
-        assert pushing.returncode != 0 and G.DECLINED in err and rule in err, err
-        assert G.tip(hub) == before
+    answered(pushing, good, hub, board_clone, rule, before)
     checkers = chub.checkers()
     assert len(checkers) == 2 and checkers[0] == chub.guard.pid and checkers[1] != chub.guard.pid
     assert pythons(chub) == 1

@@ -83,14 +83,20 @@ def test_init_existing_repo_keeps_its_history(tmp_path):
     assert snapshot(hub) == before
 
 
-@pytest.mark.parametrize("name", [h for h in HOOKS if h != "proc-receive"])
-def test_foreign_hook_is_kept_and_still_runs(tmp_path, name):
+def _with_foreign_hook(tmp_path: Path, name: str, text: str) -> tuple[Path, Path]:
+    """A bare repository (not a hub yet) with a hook of another's: (the repository, the hook)."""
     hub = tmp_path / "hub.git"
     sh("git", "init", "-q", "--bare", str(hub))
-    log = tmp_path / f"{name}.log"
     foreign = hub / "hooks" / name
-    foreign.write_text(f"#!/bin/sh\ncat >> {log}\necho 'foreign {name} ran'\n")
+    foreign.write_text(text)
     foreign.chmod(0o755)
+    return hub, foreign
+
+
+@pytest.mark.parametrize("name", [h for h in HOOKS if h != "proc-receive"])
+def test_foreign_hook_is_kept_and_still_runs(tmp_path, name):
+    log = tmp_path / f"{name}.log"
+    hub, foreign = _with_foreign_hook(tmp_path, name, f"#!/bin/sh\ncat >> {log}\necho 'foreign {name} ran'\n")
     done = init(hub)
     assert any(f"{name}.legacy" in d for d in done)
     assert (hub / "hooks" / f"{name}.legacy").read_text().startswith("#!/bin/sh\ncat >>")
@@ -107,11 +113,7 @@ def test_foreign_hook_is_kept_and_still_runs(tmp_path, name):
 
 def test_a_foreign_proc_receive_hook_is_kept_and_the_hub_does_not_apply(tmp_path):
     """proc-receive is one conversation with git: another's stays, and board pushes stay plain."""
-    hub = tmp_path / "hub.git"
-    sh("git", "init", "-q", "--bare", str(hub))
-    foreign = hub / "hooks" / "proc-receive"
-    foreign.write_text("#!/bin/sh\nexit 1\n")
-    foreign.chmod(0o755)
+    hub, foreign = _with_foreign_hook(tmp_path, "proc-receive", "#!/bin/sh\nexit 1\n")
     done = init(hub)
     assert any("kept the existing proc-receive hook" in d for d in done)
     assert foreign.read_text() == "#!/bin/sh\nexit 1\n"
@@ -122,11 +124,8 @@ def test_a_foreign_proc_receive_hook_is_kept_and_the_hub_does_not_apply(tmp_path
 
 
 def test_foreign_pre_receive_can_still_refuse(tmp_path):
+    _with_foreign_hook(tmp_path, "pre-receive", "#!/bin/sh\necho 'policy says no'\nexit 1\n")
     hub = tmp_path / "hub.git"
-    sh("git", "init", "-q", "--bare", str(hub))
-    foreign = hub / "hooks" / "pre-receive"
-    foreign.write_text("#!/bin/sh\necho 'policy says no'\nexit 1\n")
-    foreign.chmod(0o755)
     init(hub)
     work = tmp_path / "work"
     sh("git", "clone", "-q", str(hub), str(work))
