@@ -32,7 +32,7 @@ from dataclasses import replace
 from typing import Callable
 
 from . import names
-from .githook import HookRepo
+from .githook import HookRepo, LibRepo, reader
 from .git import APPLIED, DROPPED, STALE, ZERO, Conflict, open_repository, replay_commit, replay_onto, run
 
 LOCK = os.path.join("gitswarm", "apply.lock")
@@ -147,17 +147,20 @@ def apply(commands: list[tuple[str, str, str]], check: Check, git_dir: str | Non
 
 
 class _Hub:
-    """The hub as the applier reads and writes it: through git's command line (`reader`, no
-    pygit2 import: a push that only fast-forwards pays none), and through pygit2 (`objects`,
-    opened on first use) to replay commits."""
+    """The hub as the applier reads and writes it: `reader` (githook.reader(): through libgit2 in
+    the resident guard; through git's command line in a hook's own process, where a push that only
+    fast-forwards pays no pygit2 import), and `objects`, a pygit2 repository to replay commits
+    with (the reader's own when it has one, else opened on first use)."""
 
     def __init__(self, git_dir: str):
         self.git_dir = git_dir
-        self.reader = HookRepo()
+        self.reader = reader()
         self._objects = None
 
     @property
     def objects(self):
+        if isinstance(self.reader, LibRepo):
+            return self.reader.repo
         if self._objects is None:
             self._objects = open_repository(self.git_dir)
         return self._objects

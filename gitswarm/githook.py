@@ -1,12 +1,16 @@
 """Reading the repository a hook runs in, pushed objects included: the hub's guard (gitswarm/guard.py)
-reads every push through it. Part of the git layer; uses the git command line only (gitswarm/git.py),
-never pygit2: importing pygit2 would cost a hook ~45 ms.
+reads every push through it. Part of the git layer. Two readers with one interface: HookRepo,
+through the git command line (gitswarm/git.py), for a hook's own process, where importing pygit2
+would cost ~45 ms; LibRepo, through libgit2, for a process that has pygit2 loaded already (the
+resident guard, gitswarm/guardserver.py), where a git process per read would be the cost. reader()
+picks one.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from .git import EMPTY_TREE, ZERO, out, reflog_time, run
@@ -27,6 +31,12 @@ def _diff_entries(raw: str, result: dict[str | None, list[tuple[str, str, str, s
             if tok:
                 current = tok
             i += 1
+
+
+def reader() -> "HookRepo":
+    """A reader for this process: LibRepo when pygit2 is loaded already (its import, the only
+    reason not to use it, is paid), else HookRepo."""
+    return LibRepo() if "pygit2" in sys.modules else HookRepo()
 
 
 class HookRepo:
@@ -147,3 +157,112 @@ class HookRepo:
             self._cat.stdin.close()  # type: ignore[union-attr]
             self._cat.wait()
             self._cat = None
+
+
+class LibRepo(HookRepo):
+    """HookRepo's reads through libgit2, in this process: refs, objects, ancestry, commit walks and
+    tree diffs without a git process (`git log`'s trailer parsing and the reflog are still read as
+    HookRepo reads them). The quarantine's objects (pre-receive) are read through an alternate, the
+    folder git names in GIT_OBJECT_DIRECTORY. Diffs as `git diff-tree -r --no-renames` gives
+    them: a type change is one entry (T), a merge given with its parents has none.
+    tests/test_githook.py holds both readers to the same answers."""
+
+    KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        import pygit2
+
+        self._git, self._repo = pygit2, None
+
+    @property
+    def repo(self):
+        """The repository, opened on first use (a push that reads nothing, as a board push's
+        pre-receive, opens none)."""
+        if self._repo is None:
+            git = self._git
+            self._repo = git.Repository(self.env.get("GIT_DIR", "."), git.enums.RepositoryOpenFlag.NO_SEARCH)
+            quarantine = self.env.get("GIT_OBJECT_DIRECTORY")
+            if quarantine and os.path.realpath(quarantine) != os.path.realpath(os.path.join(self._repo.path, "objects")):
+                self._repo.odb.add_disk_alternate(os.path.abspath(quarantine))
+        return self._repo
+
+    def _id(self, spec: str):
+        """The object id `spec` names (an id, `<commit>:<path>`, a ref), or None; no object is read
+        whole (a blob's size is asked before it is read)."""
+        git = self._git
+        try:
+            if len(spec) in (40, 64) and all(c in "0123456789abcdef" for c in spec):
+                oid = git.Oid(hex=spec)
+                return oid if self.repo.odb.exists(oid) else None
+            if ":" in spec:
+                rev, path = spec.split(":", 1)
+                return self.repo.revparse_single(rev).peel(git.Tree)[path].id
+            return self.repo.references[spec].resolve().target if spec.startswith("refs/") \
+                else self.repo.revparse_single(spec).id
+        except (KeyError, ValueError, TypeError, git.GitError):
+            return None
+
+    def ref(self, name: str) -> str | None:
+        oid = self._id(name)
+        return str(oid) if oid is not None and self.repo.odb.exists(oid) else None
+
+    def info(self, spec: str) -> tuple[str, int] | None:
+        oid = self._id(spec)
+        if oid is None:
+            return None
+        try:
+            kind, size = self.repo.odb.read_header(oid)
+        except (KeyError, self._git.GitError):
+            return None
+        return self.KINDS.get(int(kind), "unknown"), size
+
+    def read(self, spec: str) -> bytes | None:
+        oid = self._id(spec)
+        try:
+            return None if oid is None else self.repo.odb.read(oid)[1]
+        except (KeyError, self._git.GitError):
+            return None
+
+    def is_ancestor(self, commit: str, of: str) -> bool:
+        git = self._git
+        try:
+            a, b = (self.repo[self._id(x)].peel(git.Commit).id for x in (commit, of))  # a tag names its commit
+        except (KeyError, ValueError, TypeError, git.GitError, git.InvalidSpecError):
+            return False
+        return a == b or self.repo.descendant_of(b, a)
+
+    def commits(self, old: str, new: str) -> list[tuple[str, list[str]]]:
+        if old != ZERO and self.parents(new) == [old]:
+            return [(new, [old])]
+        git = self._git
+        walker = self.repo.walk(new, git.enums.SortMode.TOPOLOGICAL | git.enums.SortMode.REVERSE)
+        if old != ZERO:
+            walker.hide(old)
+        else:  # `--not --all`: what no ref (nor HEAD) reaches
+            tips = [r.target for r in self.repo.references.objects if isinstance(r.target, git.Oid)]
+            for tip in tips + ([self.repo.head.target] if not self.repo.head_is_unborn else []):
+                try:
+                    walker.hide(self.repo[tip].peel(git.Commit).id)
+                except (KeyError, ValueError, git.GitError, git.InvalidSpecError):
+                    pass  # a ref to a blob or a tree, or to nothing: hides no commit
+        return [(str(c.id), [str(p) for p in c.parent_ids]) for c in walker]
+
+    def changes(self, commits: list[tuple[str, list[str]]]) -> dict[str, list[tuple[str, str, str, str, str]]]:
+        return {c: [] if len(parents) > 1 else self.diff(parents[0] if parents else None, c)
+                for c, parents in commits}
+
+    def diff(self, old: str | None, new: str) -> list[tuple[str, str, str, str, str]]:
+        git = self._git
+        after = self.repo[new].peel(git.Tree)
+        flags = git.enums.DiffOption.INCLUDE_TYPECHANGE
+        deltas = (self.repo.diff(self.repo[old].peel(git.Tree), after, flags=flags) if old
+                  else after.diff_to_tree(flags=flags, swap=True)).deltas
+        return [(d.status_char(), str(d.old_file.id), str(d.new_file.id),
+                 d.new_file.raw_path.decode("utf-8", "surrogateescape"), f"{d.new_file.mode:06o}") for d in deltas]
+
+    def close(self) -> None:
+        super().close()
+        if self._repo is not None:
+            self._repo.free()
+            self._repo = None

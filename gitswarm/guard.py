@@ -9,7 +9,7 @@ from typing import Callable
 from . import names
 from .errors import GitswarmError, RuleViolation, TaskInvalid
 from .git import STALE, ZERO
-from .githook import HookRepo
+from .githook import HookRepo, reader
 
 REGULAR = "100644"
 ACTS_FOR_WORKER = ("claim", "complete", "fail", "release", "handoff",  # the board actions that bind
@@ -43,7 +43,7 @@ def check_updates(updates: list[tuple[str, str, str]], repo: HookRepo | None = N
     from .runguard import bad_names, check_runs
     from .workrules import check_landing
 
-    repo = repo or HookRepo()
+    repo = repo or reader()
     refs = {ref: (old, new) for old, new, ref in updates}
     problems = bad_names(list(refs))
     if problems:

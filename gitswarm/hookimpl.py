@@ -69,11 +69,11 @@ def check(updates: list[tuple[str, str, str]], git_dir: str, applied: bool = Fal
             return []
     from . import identity
     from .errors import GitswarmError
-    from .githook import HookRepo
+    from .githook import reader
     from .guard import check_heartbeats, check_updates, stale
 
     own, actors = repo is None, set()
-    repo = repo or HookRepo()
+    repo = repo or reader()
     try:
         who = identity.pusher(git_dir=git_dir)
         return (stale(updates, repo) or check_heartbeats(updates, repo) or _check_main(updates, repo)
