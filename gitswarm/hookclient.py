@@ -70,8 +70,8 @@ def ask_guard(name: str, data: bytes, git_dir: str) -> int | None:
         sock.shutdown(_socket.SHUT_WR)
         sock.settimeout(ANSWER_SECONDS)
         answer = b""
-        while len(answer) < 64:
-            chunk = sock.recv(64)
+        while len(answer) < 64 and not answer.endswith(b"\n"):  # the line is the whole answer: no wait
+            chunk = sock.recv(64)  # for the guard's child to exit
             if not chunk:
                 break
             answer += chunk

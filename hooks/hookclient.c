@@ -146,7 +146,9 @@ static int ask_guard(const char *name, const struct buf *data, int live, int *se
     if (shutdown(sock, SHUT_WR)) goto out;
     clock_gettime(CLOCK_MONOTONIC, &end);
     end.tv_sec += ANSWER_SECONDS;
-    while (got < 64) {  /* to its end, as hookclient.py: a half answer is no answer */
+    /* to its line's end, as hookclient.py (a half answer is no answer), not to the connection's:
+       the guard's child closes the hook's pipes before it answers, and its exit is not waited for */
+    while (got < 64 && (got == 0 || answer[got - 1] != '\n')) {
         clock_gettime(CLOCK_MONOTONIC, &now);
         long ms = (long)(end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
         struct pollfd p = {sock, POLLIN, 0};
