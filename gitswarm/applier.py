@@ -33,7 +33,7 @@ from typing import Callable
 
 from . import names
 from .githook import HookRepo, LibRepo, reader
-from .git import APPLIED, DROPPED, STALE, ZERO, Conflict, open_repository, replay_commit, replay_onto, run
+from .git import APPLIED, DROPPED, STALE, ZERO, Conflict, open_repository, replay_commit, replay_onto, update_refs
 
 LOCK = os.path.join("gitswarm", "apply.lock")
 MAX_CHAIN = 1000  # commits of one push replayed; a longer history is applied only as a fast-forward
@@ -133,7 +133,7 @@ def apply(commands: list[tuple[str, str, str]], check: Check, git_dir: str | Non
                 problems = check([u for u in updates if u[0] != u[1]], repo.reader)  # a ref that stays is no update
                 if problems:
                     raise Refused("hook declined", problems)
-                if _transaction(git_dir, updates):
+                if update_refs(git_dir, updates, repo.reader.repo if isinstance(repo.reader, LibRepo) else None):
                     for ref in (names.MAIN, names.BOARD):
                         if ref in planned and planned[ref] != wanted[ref]:
                             print(f"{APPLIED} {ref} {planned[ref]}", file=sys.stderr)
@@ -256,17 +256,6 @@ def _replay(repo, new: str, tip: str, dropped: list[str] | None, rewrite=None) -
     if onto == tip:
         raise Conflict(new, "no commit of the push replays on the tip")
     return onto
-
-
-def _transaction(git_dir: str, updates: list[tuple[str, str, str]]) -> bool:
-    """Move every ref from its old tip to its new one, all or none (`git update-ref --stdin`):
-    False when one moved meanwhile (a plain push to it, not through this lock)."""
-    lines = "".join(f"update {ref} {new} {old}\n" for old, new, ref in updates if old != new)
-    if not lines:
-        return True
-    proc = run(["update-ref", "-m", "push", "--stdin"], cwd=git_dir, input=("start\n" + lines + "commit\n").encode(),
-               check=False)
-    return proc.returncode == 0
 
 
 class _Lock:

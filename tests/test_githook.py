@@ -178,3 +178,39 @@ def test_the_reader_follows_what_is_loaded(history):
     for preload, kind in [("", "HookRepo"), ("import pygit2;", "LibRepo")]:
         out = sh(sys.executable, "-c", code.format(preload), env=env).stdout.split()
         assert out == [kind, str(bool(preload))]
+
+
+@pytest.mark.parametrize("way", ["git update-ref", "libgit2"])
+def test_refs_move_all_or_none_either_way(history, way):
+    """git.update_refs, the applier's last step, by `git update-ref --stdin` (a hook's own process)
+    or a libgit2 transaction (the guard): a compare-and-swap of every ref, all or none, under git's
+    own locks, with a reflog entry each."""
+    from gitswarm.git import open_repository, update_refs
+
+    bare, c = history
+    git(bare, "config", "core.logAllRefUpdates", "always")
+    repo = open_repository(bare) if way == "libgit2" else None
+    try:
+        def tips() -> dict[str, str]:
+            return dict(reversed(line.split()) for line in git(bare, "for-each-ref", "--format=%(objectname) %(refname)",
+                                                               "refs/heads/").splitlines())
+
+        before = tips()
+        stale = [(c["root"], c["second"], "refs/heads/old"), (c["second"], c["root"], "refs/heads/main")]  # main is not there
+        assert not update_refs(str(bare), stale, repo) and tips() == before
+        lock = bare / "refs" / "heads" / "old.lock"  # a push of git's own holds the ref
+        lock.write_text("")
+        assert not update_refs(str(bare), [(c["root"], c["second"], "refs/heads/old")], repo) and tips() == before
+        lock.unlink()
+        moves = [(c["root"], c["second"], "refs/heads/old"), (ZERO, c["after"], "refs/heads/made"),
+                 (before["refs/heads/main"], before["refs/heads/main"], "refs/heads/main")]  # one that stays
+        assert update_refs(str(bare), moves, repo)
+        assert tips() == dict(before, **{"refs/heads/old": c["second"], "refs/heads/made": c["after"]})
+        for ref, old, new in [("old", c["root"], c["second"]), ("made", ZERO, c["after"])]:
+            last = (bare / "logs" / "refs" / "heads" / ref).read_text().splitlines()[-1]
+            assert last.startswith(f"{old} {new} Test Committer <committer@example.com> ") and last.endswith("\tpush")
+        assert not (bare / "logs" / "refs" / "heads" / "main").exists() or \
+            len((bare / "logs" / "refs" / "heads" / "main").read_text().splitlines()) == 1  # no entry for a ref that stays
+    finally:
+        if repo is not None:
+            repo.free()
