@@ -42,13 +42,16 @@ def lease_status(message: str) -> str:
     return "\n".join(paragraphs[1:-1]).strip()
 
 
+SECONDS_RE = re.compile(r"[0-9]{1,5}")
+
+
 def parse_lease(message: str) -> tuple[str, int] | None:
     """(holder, lease seconds) of a lease commit's message (its trailers: the last paragraph only,
     as rules.parse_trailers reads them); None when it is not one."""
     last = message.strip().split("\n\n")[-1]
     fields = dict(line.split(": ", 1) for line in last.splitlines() if line.startswith("Gitswarm-") and ": " in line)
     holder, seconds = fields.get("Gitswarm-Train", ""), fields.get("Gitswarm-Lease", "")
-    if not NAME_RE.match(holder) or not re.fullmatch(r"[0-9]{1,5}", seconds):
+    if not NAME_RE.match(holder) or not SECONDS_RE.fullmatch(seconds):
         return None
     if not 1 <= int(seconds) <= MAX_LEASE:
         return None

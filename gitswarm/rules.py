@@ -175,6 +175,9 @@ def trailer_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+TOKEN_RE = re.compile(r"[0-9]{1,9}")  # compiled once, at import: the guard's children each compiled it anew (~0.5 ms)
+
+
 def parse_trailers(text: str, name: str = "commit") -> CommitInfo:
     """Read the trailers (trailer_pairs). A trailer given twice (but Gitswarm-Task) is an error."""
     info = CommitInfo(action=None, name=name)
@@ -190,7 +193,7 @@ def parse_trailers(text: str, name: str = "commit") -> CommitInfo:
         elif key == "Worker":
             info.worker = value
         elif key == "Token":
-            info.token = int(value) if re.fullmatch(r"[0-9]{1,9}", value) else -1
+            info.token = int(value) if TOKEN_RE.fullmatch(value) else -1
     return info
 
 
