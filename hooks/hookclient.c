@@ -12,11 +12,14 @@
  * a push is never accepted unchecked. proc-receive talks pkt-lines on stdin/stdout while it runs, so
  * it is passed live (fds 0, 1, 2) and not read here; once it was sent, only the guard can answer. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -173,6 +176,82 @@ out:
     return code;
 }
 
+/* A whole `<old> <new> <ref>` line of refs/for/ (names.APPLY), ids in lowercase hex: ends at `end`. */
+static int applied_line(const char *p, const char *end) {
+    for (int field = 0; field < 2; field++) {
+        const char *id = p;
+        while (p < end && ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) p++;
+        if ((p - id != 40 && p - id != 64) || p == end || *p != ' ') return 0;
+        p++;
+    }
+    if ((size_t)(end - p) <= strlen("refs/for/") || memcmp(p, "refs/for/", strlen("refs/for/"))) return 0;
+    for (; p < end; p++)
+        if ((unsigned char)*p <= ' ') return 0;
+    return 1;
+}
+
+/* Whether <hub>/config says, in a line written as `gitswarm init` writes it, that git hands
+ * refs/for/ to proc-receive: `procReceiveRefs = refs/for` in a `[receive]` section. Strict: a line
+ * written any other way, or a file with a continued line (a backslash at a line's end), is no. */
+static int hub_applies(const char *git_dir) {
+    struct buf path = {0}, text = {0};
+    char chunk[8192];
+    int yes = 0, in_receive = 0, fd = -1;
+    if (put(&path, git_dir, strlen(git_dir)) || put_field(&path, "/config")) goto out;
+    if ((fd = open(path.p, O_RDONLY | O_CLOEXEC)) < 0) goto out;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 || text.len + (size_t)n > (1 << 20) || put(&text, chunk, (size_t)n)) goto out;
+        if (n == 0) break;
+    }
+    if (memchr(text.p ? text.p : "", '\0', text.len)) goto out;
+    int found = 0;
+    for (size_t i = 0; i < text.len;) {
+        char *line = text.p + i, *nl = memchr(line, '\n', text.len - i);
+        char *end = nl ? nl : text.p + text.len;
+        i = (size_t)(end - text.p) + 1;
+        while (end > line && isspace((unsigned char)end[-1])) end--;
+        if (end > line && end[-1] == '\\') { found = 0; break; }  /* a continued line: no */
+        while (line < end && isspace((unsigned char)*line)) line++;
+        if (line < end && *line == '[') {
+            in_receive = end - line == 9 && !strncasecmp(line, "[receive]", 9);
+            continue;
+        }
+        static const char key[] = "procReceiveRefs";
+        if (!in_receive || (size_t)(end - line) < sizeof key || strncasecmp(line, key, sizeof key - 1)) continue;
+        const char *p = line + sizeof key - 1;
+        while (p < end && (*p == ' ' || *p == '\t')) p++;
+        if (p == end || *p++ != '=') continue;
+        while (p < end && (*p == ' ' || *p == '\t')) p++;
+        if (end - p == 8 && !memcmp(p, "refs/for", 8)) found = 1;
+    }
+    yes = found;
+out:
+    if (fd >= 0) close(fd);
+    free(path.p);
+    free(text.p);
+    return yes;
+}
+
+/* A push that only names refs/for/ refs, on a hub that applies them: its pre-receive has nothing to
+ * check (gitswarm/hookimpl.py's check lets them by on such a hub; proc-receive checks what it
+ * applies), so no guard is asked and no Python starts. Any doubt (another line, a legacy hook to
+ * run, a config line written otherwise) asks the guard as every other push does. */
+static int only_applied(const char *name, const struct buf *data) {
+    const char *git_dir = getenv("GIT_DIR") ? getenv("GIT_DIR") : ".";
+    char legacy[4096];
+    if (strcmp(name, "pre-receive") || !data->len || data->p[data->len - 1] != '\n') return 0;
+    for (size_t i = 0; i < data->len;) {
+        const char *line = data->p + i, *end = memchr(line, '\n', data->len - i);
+        if (!applied_line(line, end)) return 0;
+        i = (size_t)(end - data->p) + 1;
+    }
+    if ((size_t)snprintf(legacy, sizeof legacy, "%s/hooks/pre-receive.legacy", git_dir) >= sizeof legacy) return 0;
+    if (!access(legacy, F_OK)) return 0;
+    return hub_applies(git_dir);
+}
+
 /* stdin for the fallback: the bytes already read, in a memory file (or an unlinked temp file). */
 static int refill_stdin(const struct buf *data) {
     int fd = memfd_create("gitswarm-hook-stdin", MFD_CLOEXEC);
@@ -215,6 +294,7 @@ int main(int argc, char **argv) {
         }
         if (n == 0) break;
     }
+    if (only_applied(argv[1], &data)) return free(data.p), 0;
     int code = ask_guard(argv[1], &data, live, &sent);
     if (code < 0 && live && sent)
         fputs("gitswarm: the hub's guard died during the push; push again\n", stderr), code = 1;

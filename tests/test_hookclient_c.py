@@ -29,7 +29,7 @@ from gitswarm import guardserver, hookbuild, hookclient, rules
 from test_guardserver import CASES, NOBODY, Hub, _bad_claim, _good_claim, answered, as_root, guarded  # noqa: F401 (a fixture)
 
 from conftest import gitswarm, sh
-from taskfiles import B
+from taskfiles import B, C
 
 pytestmark = [pytest.mark.skipif(os.environ.get("GITSWARM_TEST_GUARD") == "1",
                                  reason="starts and kills guards of its own (conftest's hub has one running)"),
@@ -346,3 +346,87 @@ def test_a_client_that_cannot_run_from_the_hub_is_not_left_for_the_shim(hub: Pat
     clone = tmp_path / "clone"
     sh("git", "clone", "-q", "--branch", "tasks", str(hub), str(clone))
     G.reject(clone, hub, _bad_claim(clone, hub))
+
+
+# ---------------------------------------------------------------- a push the hub applies: nothing to ask
+
+APPLIED = b"%s %s refs/for/heads/tasks\n" % (b"a" * 40, b"b" * 40)
+INIT_WRITES = "\tprocReceiveRefs = refs/for"
+
+
+def _config(hub: Path, receive: str) -> None:
+    """The hub's config with its [receive] lines replaced by `receive` (already a whole section, or
+    more than one)."""
+    lines = (hub / "config").read_text().splitlines()
+    assert INIT_WRITES in lines, "init wrote the line as this test expects"
+    start = lines.index("[receive]")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    (hub / "config").write_text("\n".join(lines[:start] + receive.splitlines() + lines[end:]) + "\n")
+
+
+@pytest.mark.parametrize("receive", ["[receive]\n" + INIT_WRITES, "[receive]\nprocreceiverefs=refs/for",
+                                     "[Receive]\n\tProcReceiveRefs =\trefs/for  ",
+                                     "[receive]\n\tprocReceiveRefs = refs/other\n\tprocReceiveRefs = refs/for"])
+def test_a_push_only_to_refs_for_asks_nobody(hub: Path, receive: str) -> None:
+    """Its pre-receive has nothing to check (proc-receive checks what it applies): no guard asked,
+    no Python started, when the hub's config says, as init writes it, that git hands refs/for/ to
+    proc-receive. git agrees on every config this takes."""
+    _config(hub, receive)
+    assert "refs/for" in sh("git", "config", "--get-all", "receive.procReceiveRefs", cwd=hub).stdout.split()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a guard that would be asked
+    listener.bind(str(hub / hookclient.SOCKET))
+    listener.listen(1)
+    ran = run_client(hub, "pre-receive", APPLIED * 2 + APPLIED.replace(b"heads/tasks", b"gitswarm/heartbeats/w1"))
+    listener.setblocking(False)
+    with pytest.raises(BlockingIOError):  # nobody connected
+        listener.accept()
+    listener.close()
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, b"", b"")
+
+
+def test_a_board_push_through_refs_for_starts_no_python_in_pre_receive(chub: Hub, board_clone: Path) -> None:
+    """A real push as the board makes it, the guard down: pre-receive starts no Python (proc-receive,
+    not wrapped here, applies and checks it in process); a claim pushed plainly does."""
+    (chub.path / "hooks" / "pre-receive.legacy").unlink()  # the fixture's recorder: it would be run
+    first, second = (G.seed(board_clone, chub.path, "open", t) for t in (B, C))
+    before = pythons(chub)
+    G.commit(board_clone, "claim", [rules.claim(first, "alice")], "alice", 1)
+    ran = sh("git", "push", "origin", "HEAD:refs/for/heads/tasks", cwd=board_clone, check=False)
+    assert ran.returncode == 0 and G.tip(chub.path) == G.head(board_clone), ran.stderr
+    assert pythons(chub) == before
+    G.commit(board_clone, "claim", [rules.claim(second, "alice")], "alice", 1)
+    G.accept(board_clone, chub.path)
+    assert pythons(chub) == before + 1
+
+
+@pytest.mark.parametrize("receive", ["", "[receive]", "[receive \"x\"]\n" + INIT_WRITES, "[core]\n" + INIT_WRITES,
+                                     "[receive]\n\tprocReceiveRefs = m:refs/for", "[receive]\n\tprocReceiveRefs = refs/for/",
+                                     "[receive]\n\t# procReceiveRefs = refs/for", "[receive] procReceiveRefs = refs/for",
+                                     "[receive]\n\tx = y \\\n" + INIT_WRITES, "[receive]\n\tprocReceiveRefs = \"refs/for\"",
+                                     "[receive]\n\tprocReceiveRefsX = refs/for"])
+def test_any_other_config_asks_as_before(hub: Path, receive: str) -> None:
+    """Strict: a config the client does not read exactly as init writes it (some of which git
+    would read as applying: they are asked about all the same) is checked as every push is."""
+    _config(hub, receive)
+    ran = run_client(hub, "pre-receive", APPLIED)
+    assert (ran.returncode, ran.stdout) == (7, b"fallback:" + APPLIED), ran.stderr
+
+
+@pytest.mark.parametrize("data", [b"", APPLIED[:-1], APPLIED + b"%s %s refs/heads/tasks\n" % (b"a" * 40, b"b" * 40),
+                                  APPLIED.replace(b"a" * 40, b"A" * 40), APPLIED.replace(b"a" * 40, b"a" * 39),
+                                  APPLIED.replace(b"refs/for/heads/tasks", b"refs/for/"), APPLIED.replace(b" refs", b"  refs"),
+                                  APPLIED.replace(b"tasks", b"ta sks"), APPLIED.replace(b"tasks", b"ta\0sks"),
+                                  APPLIED.replace(b"refs/for/", b"refs/forx/"), b"\n" + APPLIED])
+def test_any_other_push_asks_as_before(hub: Path, data: bytes) -> None:
+    ran = run_client(hub, "pre-receive", data)
+    assert (ran.returncode, ran.stdout) == (7, b"fallback:" + data), ran.stderr
+
+
+def test_a_legacy_pre_receive_is_still_run(hub: Path) -> None:
+    legacy = hub / "hooks" / "pre-receive.legacy"
+    legacy.write_text("#!/bin/sh\nexit 0\n")
+    legacy.chmod(0o755)
+    ran = run_client(hub, "pre-receive", APPLIED)
+    assert (ran.returncode, ran.stdout) == (7, b"fallback:" + APPLIED), ran.stderr
+    legacy.unlink()
+    assert run_client(hub, "pre-receive", APPLIED).returncode == 0
