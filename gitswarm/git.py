@@ -17,7 +17,7 @@ import re
 import subprocess
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from .errors import GitError, HubUnreachable
 from .proc import run_killable
@@ -189,15 +189,14 @@ def replay_commit(repo, commit: str, onto: str, rewrite=None) -> str:
         raise Conflict(commit, "a commit with an encoding or a signature is not replayed")
     base, target = c.parents[0].tree, repo[onto].peel(pygit2.Commit).tree
     changes: dict[tuple[str, ...], object] = {}
-    for delta in repo.diff(base, c.tree).deltas:
-        path = delta.new_file.path
-        if delta.status not in (pygit2.enums.DeltaStatus.ADDED, pygit2.enums.DeltaStatus.MODIFIED) \
-                or delta.new_file.mode != pygit2.enums.FileMode.BLOB:
+    for delta in tree_changes(repo, base.id, c.tree_id):
+        path = delta.path
+        if delta.status not in "AM" or delta.new_mode != pygit2.enums.FileMode.BLOB:
             raise Conflict(path, "only added or changed regular files are replayed")
         if _entry(target, path) != _entry(base, path):
             raise Conflict(path)
-        new = rewrite(path, repo[delta.new_file.id].data) if rewrite else None
-        changes[tuple(path.split("/"))] = delta.new_file.id if new is None else repo.create_blob(new)
+        new = rewrite(path, repo[delta.new_id].data) if rewrite else None
+        changes[tuple(path.split("/"))] = pygit2.Oid(hex=delta.new_id) if new is None else repo.create_blob(new)
     tree = _update_tree(repo, target, changes)
     return str(repo.create_commit(None, c.author, c.committer, c.message, tree, [pygit2.Oid(hex=onto)]))
 
@@ -229,6 +228,70 @@ def replay_onto(repo, commit: str, onto: str) -> tuple[str, dict[str, str]] | No
         tip = repo[repo.create_commit(None, c.author, committer, c.message, index.write_tree(repo), [tip.id])]
         replayed[str(c.id)] = str(tip.id)
     return str(tip.id), replayed
+
+
+class Delta(NamedTuple):
+    """One file that differs between two trees, as `git diff-tree -r --no-renames` gives it:
+    status A, D, M or T (its type changed: a file, a link, a submodule), ids and modes (ZERO and 0
+    on the side where it is absent), its path."""
+    status: str
+    old_id: str
+    new_id: str
+    path: str
+    old_mode: int
+    new_mode: int
+
+
+_TREE_ENTRY = {20: re.compile(rb"([0-7]{1,7}) ([^\0]+)\0(.{20})", re.S), 32: re.compile(rb"([0-7]{1,7}) ([^\0]+)\0(.{32})", re.S)}
+
+
+def tree_changes(repo, old, new, prefix: str = "") -> list[Delta]:
+    """The files that differ between two trees (ids; None: the empty tree), in git's order.
+    Subtrees of the same id are not entered, and of two trees only the entries that differ are
+    looked at: a change of one task file reads the few trees on its path (libgit2's own diff reads
+    every entry of both trees: 45 ms against git's 2.7 ms at 100,000 task files)."""
+    sides: dict[bytes, list] = {}
+    one, two = _tree_entries(repo, old), _tree_entries(repo, new)
+    for side, entries in ((0, one - two), (1, two - one)):
+        for mode, name, oid in entries:
+            sides.setdefault(name + (b"/" if mode == 0o40000 else b""), [None, None])[side] = (mode, oid.hex())
+    out: list[Delta] = []
+    for key in sorted(sides):
+        a, b = sides[key]
+        path = prefix + key.rstrip(b"/").decode("utf-8", "surrogateescape")
+        if key.endswith(b"/"):  # a folder on one side or both: what differs below it
+            out += tree_changes(repo, a and a[1], b and b[1], path + "/")
+        elif a is None or b is None:
+            mode, oid = a or b
+            out.append(Delta("D", oid, ZERO, path, mode, 0) if b is None else Delta("A", ZERO, oid, path, 0, mode))
+        else:
+            out.append(Delta("M" if a[0] & 0o170000 == b[0] & 0o170000 else "T", a[1], b[1], path, a[0], b[0]))
+    return out
+
+
+def _tree_entries(repo, oid) -> set[tuple[int, bytes, bytes]]:
+    """(mode as git shows it, name, raw id) of each entry of a tree (None: none), parsed from its
+    bytes whole (a tree that is not entries end to end raises ValueError: never half read)."""
+    if oid is None:
+        return set()
+    kind, data = repo.odb.read(oid)
+    if int(kind) != 2:
+        raise ValueError(f"{oid} is not a tree")
+    entries, size = set(), 0
+    for mode, name, raw in _TREE_ENTRY[len(str(oid)) // 2].findall(data):
+        size += len(mode) + len(name) + len(raw) + 2
+        entries.add((_canon_mode(int(mode, 8)), name, raw))
+    if size != len(data):
+        raise ValueError(f"tree {oid} is malformed")
+    return entries
+
+
+def _canon_mode(mode: int) -> int:
+    """A tree entry's mode as git reads it (canon_mode): 100644 or 100755, 120000, 40000, 160000."""
+    kind = mode & 0o170000
+    if kind == 0o100000:
+        return 0o100755 if mode & 0o100 else 0o100644
+    return kind if kind in (0o120000, 0o40000) else 0o160000
 
 
 def _entry(tree, path: str) -> tuple[str, int] | None:
@@ -275,12 +338,8 @@ def tree_files(repo, commit: str, folder: str) -> Iterator[tuple[str, str, bytes
 
 def changed_files(repo, old: str, new: str) -> Iterator[tuple[str, bytes | None]]:
     """(path, new content or None) of every file that differs between two commits."""
-    diff = repo.diff(repo[old].tree, repo[new].tree)
-    for delta in diff.deltas:
-        if delta.status_char() == "D":
-            yield delta.old_file.path, None
-        else:
-            yield delta.new_file.path, repo[delta.new_file.id].data
+    for delta in tree_changes(repo, repo[old].tree_id, repo[new].tree_id):
+        yield delta.path, None if delta.status == "D" else repo[delta.new_id].data
 
 
 def read_file(repo, commit: str, path: str) -> bytes | None:
@@ -423,8 +482,7 @@ def changed_paths(repo, old: str | None, new: str) -> list[str]:
     """Paths that differ between two commits (all of `new`'s when old is None)."""
     if old is None:
         return list_files(repo, new, limit=1_000_000)
-    return [d.new_file.path if d.status_char() != "D" else d.old_file.path
-            for d in repo.diff(repo[old].tree, repo[new].tree).deltas]
+    return [d.path for d in tree_changes(repo, repo[old].tree_id, repo[new].tree_id)]
 
 
 def patch(repo, old: str, new: str, limit: int = 20_000) -> str:

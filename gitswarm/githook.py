@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .git import EMPTY_TREE, ZERO, out, reflog_time, run
+from .git import EMPTY_TREE, ZERO, open_repository, out, reflog_time, run, tree_changes
 
 
 def _diff_entries(raw: str, result: dict[str | None, list[tuple[str, str, str, str, str]]]) -> None:
@@ -180,8 +180,7 @@ class LibRepo(HookRepo):
         """The repository, opened on first use (a push that reads nothing, as a board push's
         pre-receive, opens none)."""
         if self._repo is None:
-            git = self._git
-            self._repo = git.Repository(self.env.get("GIT_DIR", "."), git.enums.RepositoryOpenFlag.NO_SEARCH)
+            self._repo = open_repository(Path(self.env.get("GIT_DIR", ".")))
             quarantine = self.env.get("GIT_OBJECT_DIRECTORY")
             if quarantine and os.path.realpath(quarantine) != os.path.realpath(os.path.join(self._repo.path, "objects")):
                 self._repo.odb.add_disk_alternate(os.path.abspath(quarantine))
@@ -198,7 +197,7 @@ class LibRepo(HookRepo):
             if ":" in spec:
                 rev, path = spec.split(":", 1)
                 return self.repo.revparse_single(rev).peel(git.Tree)[path].id
-            return self.repo.references[spec].resolve().target if spec.startswith("refs/") \
+            return self.repo.lookup_reference(spec).resolve().target if spec.startswith("refs/") \
                 else self.repo.revparse_single(spec).id
         except (KeyError, ValueError, TypeError, git.GitError):
             return None
@@ -240,10 +239,10 @@ class LibRepo(HookRepo):
         if old != ZERO:
             walker.hide(old)
         else:  # `--not --all`: what no ref (nor HEAD) reaches
-            tips = [r.target for r in self.repo.references.objects if isinstance(r.target, git.Oid)]
-            for tip in tips + ([self.repo.head.target] if not self.repo.head_is_unborn else []):
+            for name in [*self.repo.raw_listall_references(), b"HEAD"]:
                 try:
-                    walker.hide(self.repo[tip].peel(git.Commit).id)
+                    walker.hide(self.repo.lookup_reference(name.decode("utf-8", "surrogateescape")).resolve()
+                                .peel(git.Commit).id)
                 except (KeyError, ValueError, git.GitError, git.InvalidSpecError):
                     pass  # a ref to a blob or a tree, or to nothing: hides no commit
         return [(str(c.id), [str(p) for p in c.parent_ids]) for c in walker]
@@ -253,13 +252,8 @@ class LibRepo(HookRepo):
                 for c, parents in commits}
 
     def diff(self, old: str | None, new: str) -> list[tuple[str, str, str, str, str]]:
-        git = self._git
-        after = self.repo[new].peel(git.Tree)
-        flags = git.enums.DiffOption.INCLUDE_TYPECHANGE
-        deltas = (self.repo.diff(self.repo[old].peel(git.Tree), after, flags=flags) if old
-                  else after.diff_to_tree(flags=flags, swap=True)).deltas
-        return [(d.status_char(), str(d.old_file.id), str(d.new_file.id),
-                 d.new_file.raw_path.decode("utf-8", "surrogateescape"), f"{d.new_file.mode:06o}") for d in deltas]
+        trees = [self.repo[x].peel(self._git.Tree).id if x else None for x in (old, new)]
+        return [(d.status, d.old_id, d.new_id, d.path, f"{d.new_mode:06o}") for d in tree_changes(self.repo, *trees)]
 
     def close(self) -> None:
         super().close()
