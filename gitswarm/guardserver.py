@@ -65,6 +65,9 @@ def serve(hub: str | os.PathLike[str], watch: int | None = None) -> int:
         importlib.import_module(name)
     _prctl()
     os.chdir(hub)  # short relative paths: a unix socket's path is at most 107 bytes
+    from .githook import preopen
+
+    preopen(".")
     lock = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
