@@ -241,8 +241,11 @@ static int post_receive(int argc, char **argv) {
         ssize_t n = read(0, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;  /* a read error ends the input, as it ends bash's `read` */
-        for (ssize_t i = 0, from = 0; i <= n && !bad; i++)  /* bash's `read` drops NUL bytes */
-            if (i == n || chunk[i] == '\0') bad = put(&lines, chunk + from, (size_t)(i - from)), from = i + 1;
+        for (ssize_t i = 0, from = 0; i <= n && !bad; i++)
+            if (i == n || chunk[i] == '\0') {  /* bash's `read` drops NUL bytes */
+                bad = put(&lines, chunk + from, (size_t)(i - from));
+                from = i + 1;
+            }
         if (bad) break;
     }
     if (!bad && lines.len && lines.p[lines.len - 1] != '\n') bad = put(&lines, "\n", 1);

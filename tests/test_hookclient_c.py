@@ -468,3 +468,30 @@ def test_the_client_never_fails_post_receive(hub: Path) -> None:
         ran = subprocess.run([client, *args], cwd=hub, input=b"x\n", capture_output=True, env=env, timeout=120)
         assert ran.returncode == 0 and said in ran.stderr, ran.stderr
     assert not list((hub / "gitswarm" / "spool").iterdir())
+
+
+EXECVE = """import ctypes, os, sys
+args = [os.fsencode(a) for a in sys.argv[1:]]
+env = [b"GIT_DIR=.", b"PATH=" + os.environb[b"PATH"], b"GL_USER=first", b"GL_USER", b"GL_USER=second"]
+ctypes.CDLL(None).execve(args[0], (ctypes.c_char_p * (len(args) + 1))(*args, None),
+                         (ctypes.c_char_p * (len(env) + 1))(*env, None))
+"""
+
+
+@pytest.mark.parametrize("run", ["shim", "client"])
+def test_a_variable_given_twice_is_the_last_as_in_bash(hub: Path, run: str) -> None:
+    """An environment no shell would make (git passes on what it was given): the value bash sees,
+    the last, whether sh's shim hands it on or the client gets it as it is; an entry with no `=` is none."""
+    line = f"{ZERO} {ONE} refs/heads/main\n".encode()
+    records = []
+    for way in ("c", "bash"):
+        (hub / hookbuild.CLIENT).chmod(0o755 if way == "c" else 0o644)
+        program = [str(hub / hookbuild.CLIENT), "post-receive", "GL_USER", "--"] if (run, way) == ("client", "c") \
+            else [str(hub / "hooks" / "post-receive")]
+        ran = subprocess.run([sys.executable, "-c", EXECVE, *program], cwd=hub, input=line, capture_output=True,
+                             timeout=120)
+        assert (ran.returncode, ran.stderr) == (0, b""), ran.stderr
+        (record,) = (hub / "gitswarm" / "spool").glob("*.push")
+        records.append(record.read_bytes())
+        record.unlink()
+    assert records == [b"gitswarm-push-1\0GL_USER=second\0\0" + line] * 2
