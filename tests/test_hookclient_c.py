@@ -354,13 +354,20 @@ def test_a_client_that_cannot_run_from_the_hub_is_not_left_for_the_shim(hub: Pat
 ZERO, ONE = "0" * 40, "1" * 40
 
 
+WHO_RAN = "#!/bin/sh\ncat /proc/$PPID/comm > ran-by\ncat > /dev/null\n"  # a legacy hook saying who ran it
+
+
 def post_receive(hub: Path, way: str, data: bytes, env: dict | None = None, args: tuple[str, ...] = ()) -> bytes:
     """Run the hub's post-receive shim as git runs it, through the C client or (way="bash") its bash
-    fallback; returns the one push record it spooled (which it takes out of the spool)."""
+    fallback, and check which ran it; returns the one push record it spooled (taken out of the spool)."""
     (hub / hookbuild.CLIENT).chmod(0o755 if way == "c" else 0o644)
+    legacy = hub / "hooks" / "post-receive.legacy"
+    legacy.write_text(WHO_RAN)
+    legacy.chmod(0o755)
     ran = subprocess.run([str(hub / "hooks" / "post-receive"), *args], cwd=hub, input=data, capture_output=True,
                          env={"GIT_DIR": ".", "PATH": os.environ["PATH"], **(env or {})}, timeout=120)
     assert (ran.returncode, ran.stdout, ran.stderr) == (0, b"", b""), ran.stderr
+    assert (hub / "ran-by").read_text() == {"c": "hookclient\n", "bash": "bash\n"}[way]
     (record,) = (hub / "gitswarm" / "spool").glob("*.push")
     assert re.fullmatch(r"\d{16}-\d+\.push", record.name) and not list((hub / "gitswarm" / "spool").glob(".*"))
     assert record.stat().st_mode & 0o777 == 0o644  # umask 022, as the script sets
