@@ -56,7 +56,7 @@ def build(hub: Path, source: Path) -> list[str]:
         target.unlink(missing_ok=True)
         return [f"note: the pre-receive hook runs Python for every push, post-receive bash: the hook client built "
                 f"but {why}"]
-    return [f"built the hook client {CLIENT} (pushes skip a Python start)"]
+    return [f"built the hook client {CLIENT} (pushes skip a Python start, post-receive a bash start)"]
 
 
 def _runs(target: Path, stamp: str) -> str | None:
