@@ -1,5 +1,5 @@
-"""The event spool: a folder inside the bare repo where the post-receive hook (hooks/post-receive,
-bash) leaves one push record per push (`<µs>-<pid>.push`: the transport's variables, then git's
+"""The event spool: a folder inside the bare repo where the post-receive hook (hooks/post-receive:
+the C client hooks/hookclient.c, or bash) leaves one push record per push (`<µs>-<pid>.push`: the transport's variables, then git's
 `<old> <new> <ref>` lines), which pending() turns into one JSON event per updated ref, with who
 pushed it. Both written atomically (write, then rename); the daemon lists and acknowledges events.
 

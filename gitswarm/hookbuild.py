@@ -1,6 +1,7 @@
-"""The pre-receive hook's C client: hooks/hookclient.c compiled by `gitswarm init` into
-`<hub>/gitswarm/hookclient`, which the shim execs instead of Python when it is there (and owned by
-the pusher): a push the resident guard checks then pays no Python start (~7 ms, more under load).
+"""The hooks' C client: hooks/hookclient.c compiled by `gitswarm init` into
+`<hub>/gitswarm/hookclient`, which the shims exec when it is there (and owned by the pusher): a
+push the resident guard checks then pays no Python start (~7 ms, more under load), and
+post-receive writes its spool record with no bash start (~2 ms).
 
 Built with `$CC` (or `cc`) when a compiler is there. Without one, or when it fails, init says so
 in a line of its output and the shim goes on running Python: slower, the same checks. The
@@ -36,7 +37,7 @@ def build(hub: Path, source: Path) -> list[str]:
     binary, why = (_BUILT[stamp], None) if stamp in _BUILT else _compile(compiler, source, stamp)
     if binary is None:
         target.unlink(missing_ok=True)  # an old build must not outlive the source it was built from
-        return [f"note: the pre-receive hook runs Python for every push ({why}); "
+        return [f"note: the pre-receive hook runs Python for every push, post-receive bash ({why}); "
                 f"install a C compiler (or set CC) and run gitswarm init again to build {CLIENT}"]
     _BUILT[stamp] = binary
     # A new file of our own, written and moved into place: a shared hub's gitswarm/ is writable by
@@ -53,8 +54,9 @@ def build(hub: Path, source: Path) -> list[str]:
     why = _runs(target, stamp)
     if why is not None:  # the shim would exec it and fail every push (sh exits when exec fails)
         target.unlink(missing_ok=True)
-        return [f"note: the pre-receive hook runs Python for every push: the hook client built but {why}"]
-    return [f"built the hook client {CLIENT} (pushes skip a Python start)"]
+        return [f"note: the pre-receive hook runs Python for every push, post-receive bash: the hook client built "
+                f"but {why}"]
+    return [f"built the hook client {CLIENT} (pushes skip a Python start, post-receive a bash start)"]
 
 
 def _runs(target: Path, stamp: str) -> str | None:

@@ -40,6 +40,7 @@ SERVERS = {"gitolite": "GL_USER", "gitea": "GITEA_PUSHER_NAME", "gitlab": "GL_US
            "soft-serve": "SOFT_SERVE_USERNAME"}
 TRUSTABLE = ("ssh", "http", "local", *SERVERS)
 # every variable `pusher` reads: what hooks/post-receive keeps of a push's environment for its events
+# (install.py fills them into the shim, for its C client and its bash alike)
 VARIABLES = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_ORIGINAL_COMMAND", "GATEWAY_INTERFACE", "REMOTE_ADDR", "REMOTE_USER",
              "GITSWARM_PUSHER", *SERVERS.values())
 

@@ -85,6 +85,11 @@ def init(path: str | Path, hooks_dir: str | Path | None = None) -> list[str]:
                             "and run gitswarm init again")
     if hooks_dir is None:
         _refuse_managed_hooks(repo)
+    if not spool_dir(repo).is_dir():
+        make_dirs(spool_dir(repo), repo)
+        done.append(f"created the event spool {spool_dir(repo)}")
+    # the client before the shims: a new shim may ask it for what an older build cannot do
+    done += hookbuild.build(repo, resource_dir("gitswarm.hooks", "hooks") / "hookclient.c")
     done += _install_hooks(repo, None if hooks_dir is None else Path(hooks_dir).expanduser().resolve())
     settings = dict(SETTINGS)
     if hooks_dir is None and MARKER in _read(repo / "hooks" / "proc-receive"):
@@ -96,10 +101,6 @@ def init(path: str | Path, hooks_dir: str | Path | None = None) -> list[str]:
         if current != value:
             git.run(["config", "--local", key, value], cwd=repo)
             done.append(f"set {key}={value}")
-    if not spool_dir(repo).is_dir():
-        make_dirs(spool_dir(repo), repo)
-        done.append(f"created the event spool {spool_dir(repo)}")
-    done += hookbuild.build(repo, resource_dir("gitswarm.hooks", "hooks") / "hookclient.c")
     if git.run(["rev-parse", "-q", "--verify", names.BOARD], cwd=repo, check=False).returncode:
         _create_board(repo)
         done.append("created branch tasks")

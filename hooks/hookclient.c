@@ -5,6 +5,9 @@
  * (gitswarm/guardserver.py) does the checking: this starts in about a millisecond.
  *
  *     hookclient <hook-name> <fallback command...>
+ *     hookclient post-receive <variable...> -- <hook arguments...>
+ *
+ * The second form is hooks/post-receive's bash in C (no bash start, no mv process): see post_receive.
  *
  * It hands the hook to the guard exactly as hookclient.py does (same request, same checks) and exits
  * with the guard's `exit <code>` answer. Anything else is no answer, and then it execs the fallback
@@ -17,13 +20,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,6 +258,16 @@ static int only_applied(const char *name, const struct buf *data) {
     return hub_applies(git_dir);
 }
 
+static int write_all(int fd, const char *p, size_t len) {
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -1;
+        p += n, len -= (size_t)n;
+    }
+    return 0;
+}
+
 /* stdin for the fallback: the bytes already read, in a memory file (or an unlinked temp file). */
 static int refill_stdin(const struct buf *data) {
     int fd = memfd_create("gitswarm-hook-stdin", MFD_CLOEXEC);
@@ -264,14 +280,92 @@ static int refill_stdin(const struct buf *data) {
         free(path.p);
         if (fd < 0) return -1;
     }
-    for (size_t off = 0; off < data->len;) {
-        ssize_t n = write(fd, data->p + off, data->len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return close(fd), -1;
-        off += (size_t)n;
-    }
+    if (write_all(fd, data->p, data->len)) return close(fd), -1;
     if (lseek(fd, 0, SEEK_SET) || dup2(fd, 0) < 0) return close(fd), -1;
     close(fd);
+    return 0;
+}
+
+/* A variable's value as bash sees it: of a name given twice, the last (getenv gives the first). */
+static const char *shell_value(const char *name) {
+    size_t n = strlen(name);
+    const char *value = NULL;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') value = *e + n + 1;
+    return value;
+}
+
+/* hooks/post-receive's bash, byte for byte (tests/test_hookclient_c.py compares the two): in
+ * ${GIT_DIR:-.}, with umask 022, the record gitswarm/spool/<µs>-<pid>.push holding
+ * `gitswarm-push-1`, NAME=VALUE for each of the shim's variables that is set (gitswarm/identity.py
+ * VARIABLES, filled into the shim by init), each NUL-ended, a NUL, then git's lines as bash's `read`
+ * leaves them (NUL bytes dropped, a last line ended). Written as <name>.tmp, then renamed. Then
+ * hooks/post-receive.legacy, when executable, with those lines on its stdin and the hook's
+ * arguments. Exits 0 whatever happens: git ignores a post-receive's status, and the push stands. */
+static int post_receive(int argc, char **argv) {
+    struct buf lines = {0}, record = {0};
+    char chunk[65536], name[128], tmp[136];
+    const char *what = "reading the hook's input";
+    int vars = 0, fd = -1, bad = 0;
+    while (vars < argc && strcmp(argv[vars], "--")) vars++;
+    if (vars == argc) {
+        fputs("gitswarm: could not spool the event: hookclient post-receive: no -- among its arguments\n", stderr);
+        return 0;
+    }
+    umask(022);
+    setenv("LC_ALL", "C", 1);  /* as the script exports it, for the legacy hook */
+    const char *git_dir = getenv("GIT_DIR") && *getenv("GIT_DIR") ? getenv("GIT_DIR") : ".";
+    if (chdir(git_dir)) return 0;  /* as the script: `cd "${GIT_DIR:-.}" || exit 0` */
+    for (;;) {  /* git's lines: any size, in a buffer that grows */
+        ssize_t n = read(0, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  /* a read error ends the input, as it ends bash's `read` */
+        for (ssize_t i = 0, from = 0; i <= n && !bad; i++)
+            if (i == n || chunk[i] == '\0') {  /* bash's `read` drops NUL bytes */
+                bad = put(&lines, chunk + from, (size_t)(i - from));
+                from = i + 1;
+            }
+        if (bad) break;
+    }
+    if (!bad && lines.len && lines.p[lines.len - 1] != '\n') bad = put(&lines, "\n", 1);
+    struct timeval now;
+    gettimeofday(&now, NULL);  /* bash's EPOCHREALTIME, its point taken out */
+    snprintf(name, sizeof name, "gitswarm/spool/%lu%06lu-%ld.push", (unsigned long)now.tv_sec,
+             (unsigned long)now.tv_usec, (long)getpid());
+    snprintf(tmp, sizeof tmp, "%s.tmp", name);
+    if (!bad) {
+        what = "writing the record";
+        bad = put(&record, "gitswarm-push-1", 16);
+        for (int i = 0; i < vars && !bad; i++) {
+            const char *value = shell_value(argv[i]);
+            if (value)
+                bad = put(&record, argv[i], strlen(argv[i])) || put(&record, "=", 1) || put_field(&record, value);
+        }
+        bad = bad || put(&record, "", 1) || put(&record, lines.p, lines.len);
+    }
+    /* a name of its own (O_EXCL, O_NOFOLLOW): a shared hub's spool is writable by every member */
+    if (!bad && (fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0)
+        bad = 1, what = tmp;
+    if (!bad && (write_all(fd, record.p, record.len) | close(fd)))
+        bad = 1, what = tmp, unlink(tmp);
+    if (!bad && rename(tmp, name))
+        bad = 1, what = name, unlink(tmp);
+    if (bad)
+        fprintf(stderr, "gitswarm: could not spool the event: %s: %s\n", what, strerror(errno));
+    free(record.p);
+    if (access("hooks/post-receive.legacy", X_OK) == 0) {
+        argv[vars] = "hooks/post-receive.legacy";  /* in the place of --, before the hook's arguments */
+        pid_t child = -1;
+        if (refill_stdin(&lines) || (child = fork()) < 0)
+            perror("gitswarm: running hooks/post-receive.legacy");
+        if (child == 0) {
+            execvp(argv[vars], argv + vars);  /* execvp: a script with no #! runs under /bin/sh */
+            fprintf(stderr, "gitswarm: cannot run hooks/post-receive.legacy: %s\n", strerror(errno));
+            _exit(126);
+        }
+        while (child > 0 && waitpid(child, NULL, 0) < 0 && errno == EINTR) {}
+    }
+    free(lines.p);
     return 0;
 }
 
@@ -283,6 +377,7 @@ int main(int argc, char **argv) {
         fputs("usage: hookclient <hook-name> <fallback command...> (build " GITSWARM_BUILD ")\n", stderr);
         return 2;
     }
+    if (strcmp(argv[1], "post-receive") == 0) return post_receive(argc - 2, argv + 2);
     int live = strcmp(argv[1], "proc-receive") == 0;
     while (!live) {  /* read whole first: a failure here must reject, never check a part */
         ssize_t n = read(0, chunk, sizeof chunk);

@@ -1,4 +1,5 @@
-"""The post-receive hook: one event per updated ref, spooled atomically; never fails or holds a push."""
+"""The post-receive hook (its C client or its bash): one event per updated ref, spooled atomically;
+never fails or holds a push."""
 
 from __future__ import annotations
 
@@ -7,11 +8,25 @@ import os
 import subprocess
 import sys
 
-from gitswarm import events
+import pytest
+
+from gitswarm import events, hookbuild
 from gitswarm.board import Board
 from gitswarm.task import new_task
 
 from conftest import commit_all, gitswarm, push, sh
+
+
+@pytest.fixture(params=["c", "bash"])
+def way(request, hub):
+    """The hook's two ways to spool: the C client init built (hooks/hookclient.c), or the shim's
+    bash when there is none it may run (tests/test_hookclient_c.py compares their bytes)."""
+    client = hub / hookbuild.CLIENT
+    if request.param == "c" and not os.access(client, os.X_OK):
+        pytest.skip("init built no C client here (no compiler)")
+    if request.param == "bash" and client.exists():
+        client.chmod(0o644)
+    return request.param
 
 
 def test_each_updated_ref_spools_one_event(hub, tmp_path):
@@ -54,7 +69,7 @@ def test_events_command_lists_and_acks(hub):
     assert [e.name for e in events.pending(hub)] == [doc["events"][1]["name"]]
 
 
-def test_spool_failure_never_fails_the_push(hub, tmp_path):
+def test_spool_failure_never_fails_the_push(hub, tmp_path, way):
     spool = events.spool_dir(hub)
     os.rmdir(spool)
     spool.write_text("a file where the spool folder should be")
@@ -79,7 +94,7 @@ def test_post_receive_leaves_nothing_holding_the_pusher(hub):
     assert [e.new for e in events.pending(hub)] == ["1" * 40]
 
 
-def test_spool_writes_are_atomic_under_concurrent_hooks(hub):
+def test_spool_writes_are_atomic_under_concurrent_hooks(hub, way):
     """Many hook processes at once: every event lands whole, none is lost or torn."""
     line = f"{'0' * 40} {'2' * 40} refs/heads/main\n".encode()
     procs = [subprocess.Popen([str(hub / "hooks" / "post-receive")], cwd=hub,
@@ -96,8 +111,8 @@ def _hook(hub, stdin: bytes, **env) -> None:
     assert proc.returncode == 0 and not proc.stderr, proc.stderr
 
 
-def test_the_hook_writes_one_push_record_and_the_reader_makes_its_events(hub):
-    """hooks/post-receive (bash) writes `<µs>-<pid>.push`; pending() turns it into one event per
+def test_the_hook_writes_one_push_record_and_the_reader_makes_its_events(hub, way):
+    """hooks/post-receive (C or bash) writes `<µs>-<pid>.push`; pending() turns it into one event per
     ref outside refs/gitswarm/, in the order git gave them, with who pushed: over ssh the account
     that owns the record (the pushing account), not what USER says."""
     lines = (f"{'0' * 40} {'1' * 40} refs/heads/main\n{'0' * 40} {'2' * 40} refs/gitswarm/heartbeats/w\n"
@@ -114,7 +129,7 @@ def test_the_hook_writes_one_push_record_and_the_reader_makes_its_events(hub):
     assert events.pending(hub) == got  # read again: the same events, nothing doubled
 
 
-def test_a_push_record_over_http_names_the_web_servers_user_and_a_local_one_nobody(hub):
+def test_a_push_record_over_http_names_the_web_servers_user_and_a_local_one_nobody(hub, way):
     line = f"{'0' * 40} {'1' * 40} refs/heads/main\n".encode()
     _hook(hub, line, GATEWAY_INTERFACE="CGI/1.1", REMOTE_USER="alice")
     _hook(hub, line)

@@ -13,6 +13,7 @@ sends must be what the guard reads (guardserver.read_request), and anything shor
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -430,3 +431,158 @@ def test_a_legacy_pre_receive_is_still_run(hub: Path) -> None:
     assert (ran.returncode, ran.stdout) == (7, b"fallback:" + APPLIED), ran.stderr
     legacy.unlink()
     assert run_client(hub, "pre-receive", APPLIED).returncode == 0
+
+
+# ---------------------------------------------------------------- post-receive: the spool record in C
+
+ZERO, ONE = "0" * 40, "1" * 40
+
+
+WHO_RAN = "#!/bin/sh\ncat /proc/$PPID/comm > ran-by\ncat > /dev/null\n"  # a legacy hook saying who ran it
+
+
+def post_receive(hub: Path, way: str, data: bytes, env: dict | None = None, args: tuple[str, ...] = ()) -> bytes:
+    """Run the hub's post-receive shim as git runs it, through the C client or (way="bash") its bash
+    fallback, and check which ran it; returns the one push record it spooled (taken out of the spool)."""
+    (hub / hookbuild.CLIENT).chmod(0o755 if way == "c" else 0o644)
+    legacy = hub / "hooks" / "post-receive.legacy"
+    legacy.write_text(WHO_RAN)
+    legacy.chmod(0o755)
+    ran = subprocess.run([str(hub / "hooks" / "post-receive"), *args], cwd=hub, input=data, capture_output=True,
+                         env={"GIT_DIR": ".", "PATH": os.environ["PATH"], **(env or {})}, timeout=120)
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, b"", b""), ran.stderr
+    assert (hub / "ran-by").read_text() == {"c": "hookclient\n", "bash": "bash\n"}[way]
+    (record,) = (hub / "gitswarm" / "spool").glob("*.push")
+    assert re.fullmatch(r"\d{16}-\d+\.push", record.name) and not list((hub / "gitswarm" / "spool").glob(".*"))
+    assert record.stat().st_mode & 0o777 == 0o644  # umask 022, as the script sets
+    data = record.read_bytes()
+    record.unlink()
+    return data
+
+
+ODD = {"GITSWARM_PUSHER": "two\nlines", "REMOTE_USER": "a=b==c", "SSH_CLIENT": "",  # set but empty: kept
+       "GL_USER": b"caf\xc3 \xff\xfe", "GATEWAY_INTERFACE": "CGI/1.1", "USER": "not one of VARIABLES"}
+
+
+@pytest.mark.parametrize("data", [
+    b"",
+    f"{ZERO} {ONE} refs/heads/main\n".encode(),
+    f"{ZERO} {ONE} refs/heads/a\r\n\0{ONE} {ZERO} refs/heads/\xe9\n\n{ONE} {ONE} no-newline".encode(),
+    b"".join(b"%040d %040d refs/heads/r%d\n" % (i, i + 1, i) for i in range(5000)),  # more than a pipe holds
+], ids=["empty", "one-ref", "odd-lines", "5000-refs"])
+def test_the_c_client_writes_the_bash_scripts_record_byte_for_byte(hub: Path, data: bytes) -> None:
+    from gitswarm.identity import VARIABLES
+
+    c, bash = post_receive(hub, "c", data, ODD), post_receive(hub, "bash", data, ODD)
+    lines = data.replace(b"\0", b"")  # bash's `read` drops NUL bytes and ends a last line
+    lines += b"\n" if lines and not lines.endswith(b"\n") else b""
+    head = b"".join(os.fsencode(k) + b"=" + os.fsencode(ODD[k]) + b"\0" for k in VARIABLES if k in ODD)
+    assert c == bash == b"gitswarm-push-1\0" + head + b"\0" + lines
+    assert head.index(b"SSH_CLIENT=\0") < head.index(b"GATEWAY_INTERFACE") < head.index(b"GL_USER")
+
+
+def test_an_environment_with_none_of_the_variables_gives_an_empty_head(hub: Path) -> None:
+    line = f"{ZERO} {ONE} refs/heads/main\n".encode()
+    assert post_receive(hub, "c", line) == post_receive(hub, "bash", line) == b"gitswarm-push-1\0\0" + line
+
+
+LEGACY = '#!/bin/sh\n{ echo "$# $*"; pwd; umask; echo "$LC_ALL"; cat; } > "$LEGACY_OUT"\necho "legacy said so"\n'
+
+
+def test_the_legacy_hook_runs_alike_with_the_lines_and_the_arguments(hub: Path, tmp_path: Path) -> None:
+    legacy = hub / "hooks" / "post-receive.legacy"
+    legacy.write_text(LEGACY)
+    legacy.chmod(0o755)
+    data = f"{ZERO} {ONE} refs/heads/main\n{ONE} {ZERO} last".encode()
+    outs = {}
+    for way in ("c", "bash"):
+        (hub / hookbuild.CLIENT).chmod(0o755 if way == "c" else 0o644)
+        ran = subprocess.run([str(hub / "hooks" / "post-receive"), "x", "y z"], cwd=tmp_path, input=data,
+                             capture_output=True, timeout=120,
+                             env={"GIT_DIR": str(hub), "PATH": os.environ["PATH"], "LEGACY_OUT": str(tmp_path / way)})
+        assert (ran.returncode, ran.stdout, ran.stderr) == (0, b"legacy said so\n", b""), ran.stderr
+        outs[way] = (tmp_path / way).read_text()
+    assert outs["c"] == outs["bash"] == f"2 x y z\n{hub}\n0022\nC\n{ZERO} {ONE} refs/heads/main\n{ONE} {ZERO} last\n"
+    assert len(list((hub / "gitswarm" / "spool").glob("*.push"))) == 2
+
+
+@pytest.mark.parametrize("way", ["c", "bash"])
+def test_a_push_spools_and_runs_the_legacy_hook_or_says_it_could_not_spool(hub: Path, tmp_path: Path,
+                                                                            way: str) -> None:
+    """Real pushes: the record is read into events, the legacy hook gets git's line; with a file
+    where the spool folder should be, the push stands, says so, and the legacy hook still runs."""
+    from gitswarm import events
+    from conftest import commit_all, push
+
+    (hub / hookbuild.CLIENT).chmod(0o755 if way == "c" else 0o644)
+    legacy = hub / "hooks" / "post-receive.legacy"
+    legacy.write_text('#!/bin/sh\ncat >> legacy.out\n')
+    legacy.chmod(0o755)
+    work = tmp_path / "work"
+    sh("git", "clone", "-q", str(hub), str(work))
+    commit_all(work, "one")
+    assert push(work, "HEAD:refs/heads/main").returncode == 0
+    first = sh("git", "rev-parse", "HEAD", cwd=work).stdout.strip()
+    assert [(e.ref, e.new) for e in events.pending(hub)] == [("refs/heads/main", first)]
+    spool = events.spool_dir(hub)
+    shutil.rmtree(spool)
+    spool.write_text("a file where the spool folder should be")
+    commit_all(work, "two")
+    result = push(work, "HEAD:refs/heads/main")
+    second = sh("git", "rev-parse", "HEAD", cwd=work).stdout.strip()
+    assert result.returncode == 0 and "remote: gitswarm: could not spool the event" in result.stderr
+    assert sh("git", "rev-parse", "main", cwd=hub).stdout.strip() == second
+    assert (hub / "legacy.out").read_text() == f"{ZERO} {first} refs/heads/main\n{first} {second} refs/heads/main\n"
+
+
+@as_root
+def test_a_post_receive_client_planted_by_another_account_is_not_run(hub: Path) -> None:
+    """The shim runs only the pusher's own client; another's is skipped, and bash spools the push."""
+    planted = hub / hookbuild.CLIENT
+    planted.unlink()
+    planted.write_text("#!/bin/sh\ntouch planted-ran\n")
+    planted.chmod(0o755)
+    os.chown(planted, NOBODY, NOBODY)
+    line = f"{ZERO} {ONE} refs/heads/main\n".encode()
+    ran = subprocess.run([str(hub / "hooks" / "post-receive")], cwd=hub, input=line, capture_output=True,
+                         env={"GIT_DIR": ".", "PATH": os.environ["PATH"]}, timeout=120)
+    assert ran.returncode == 0 and not (hub / "planted-ran").exists(), ran.stderr
+    (record,) = (hub / "gitswarm" / "spool").glob("*.push")
+    assert record.read_bytes() == b"gitswarm-push-1\0\0" + line
+
+
+def test_the_client_never_fails_post_receive(hub: Path) -> None:
+    """Exit 0 and a sentence, whatever goes wrong: a shim without `--`, a GIT_DIR it cannot enter."""
+    client = str(hub / hookbuild.CLIENT)
+    for args, env, said in [(["post-receive", "GL_USER"], {"GIT_DIR": "."}, b"no -- among its arguments"),
+                            (["post-receive", "--"], {"GIT_DIR": "/nonexistent"}, b"")]:
+        ran = subprocess.run([client, *args], cwd=hub, input=b"x\n", capture_output=True, env=env, timeout=120)
+        assert ran.returncode == 0 and said in ran.stderr, ran.stderr
+    assert not list((hub / "gitswarm" / "spool").iterdir())
+
+
+EXECVE = """import ctypes, os, sys
+args = [os.fsencode(a) for a in sys.argv[1:]]
+env = [b"GIT_DIR=.", b"PATH=" + os.environb[b"PATH"], b"GL_USER=first", b"GL_USER", b"GL_USER=second"]
+ctypes.CDLL(None).execve(args[0], (ctypes.c_char_p * (len(args) + 1))(*args, None),
+                         (ctypes.c_char_p * (len(env) + 1))(*env, None))
+"""
+
+
+@pytest.mark.parametrize("run", ["shim", "client"])
+def test_a_variable_given_twice_is_the_last_as_in_bash(hub: Path, run: str) -> None:
+    """An environment no shell would make (git passes on what it was given): the value bash sees,
+    the last, whether sh's shim hands it on or the client gets it as it is; an entry with no `=` is none."""
+    line = f"{ZERO} {ONE} refs/heads/main\n".encode()
+    records = []
+    for way in ("c", "bash"):
+        (hub / hookbuild.CLIENT).chmod(0o755 if way == "c" else 0o644)
+        program = [str(hub / hookbuild.CLIENT), "post-receive", "GL_USER", "--"] if (run, way) == ("client", "c") \
+            else [str(hub / "hooks" / "post-receive")]
+        ran = subprocess.run([sys.executable, "-c", EXECVE, *program], cwd=hub, input=line, capture_output=True,
+                             timeout=120)
+        assert (ran.returncode, ran.stderr) == (0, b""), ran.stderr
+        (record,) = (hub / "gitswarm" / "spool").glob("*.push")
+        records.append(record.read_bytes())
+        record.unlink()
+    assert records == [b"gitswarm-push-1\0GL_USER=second\0\0" + line] * 2

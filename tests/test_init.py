@@ -39,7 +39,7 @@ def test_init_new_repo(tmp_path):
         text = hook.read_text()
         assert "gitswarm-hook:" in text
         assert (sys.executable in text and "gitswarm.hookclient" in text) if name != "post-receive" \
-            else text.startswith("#!/bin/bash\n") and "gitswarm/spool" in text
+            else text.startswith("#!/bin/sh\n") and "gitswarm/spool" in text and "hookclient\" post-receive" in text
         assert text.rstrip().endswith(f'{name} "$@"') or name == "post-receive"
         assert hook.stat().st_mode & stat.S_IXUSR
     for key, value in [("receive.denyNonFastForwards", "true"), ("receive.denyDeletes", "true"),
@@ -169,8 +169,10 @@ def test_hook_shim_is_thin(hub):
         lines = [ln for ln in (hub / "hooks" / name).read_text().splitlines() if ln and not ln.startswith("#")]
         if name in ("pre-receive", "proc-receive"):
             assert len(lines) <= 3 and lines[-1].startswith("exec ")  # the C client when built, else Python
-        else:  # a spool write in bash: no interpreter to start on every push
-            assert len(lines) <= 10 and "python" not in "".join(lines).lower()
+        else:  # a spool write in C when built, else in bash: no interpreter to start on every push
+            assert len(lines) <= 13 and "python" not in "".join(lines).lower()
+            assert lines[1].lstrip().startswith('exec "${GIT_DIR:-.}/gitswarm/hookclient" post-receive ')
+            assert lines[2].startswith("exec /bin/bash --norc -c '") and lines[-1] == "exit 0' post-receive \"$@\""
 
 
 def test_hooks_dir_takes_the_shims_and_leaves_the_repository_hooks_alone(tmp_path):
