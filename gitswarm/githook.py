@@ -37,9 +37,10 @@ _OPENED: dict[str, object] = {}  # hub -> its repository, opened before the guar
 
 
 def preopen(git_dir: str) -> None:
-    """Open the hub's repository now, in the resident guard, for the LibRepo of each child it forks
-    (each takes one push, and its own copy): ~1 ms less a push. libgit2 reads refs and new packs
-    anew as it needs them (it checks packed-refs' and the pack folder's stamps)."""
+    """Open the hub's repository now, in the resident guard, for the LibRepos of each child it
+    forks (each takes one push, on its own copy; a pre-receive adds its quarantine to it): ~1 ms
+    less a push. libgit2 reads refs and new packs anew as it needs them (it checks packed-refs'
+    and the pack folder's stamps)."""
     _OPENED[os.path.realpath(git_dir)] = open_repository(Path(git_dir))
 
 
@@ -183,15 +184,17 @@ class LibRepo(HookRepo):
         super().__init__()
         import pygit2
 
-        self._git, self._repo = pygit2, None
+        self._git, self._repo, self._own = pygit2, None, False
 
     @property
     def repo(self):
         """The repository, opened on first use (a push that reads nothing, as a board push's
-        pre-receive, opens none), or the one preopen() opened for this hub."""
+        pre-receive, opens none), or the one preopen() opened for this hub (shared, never freed here)."""
         if self._repo is None:
             git_dir = self.env.get("GIT_DIR", ".")
-            self._repo = _OPENED.pop(os.path.realpath(git_dir), None) or open_repository(Path(git_dir))
+            self._repo = _OPENED.get(os.path.realpath(git_dir))
+            if self._repo is None:
+                self._repo, self._own = open_repository(Path(git_dir)), True
             quarantine = self.env.get("GIT_OBJECT_DIRECTORY")
             if quarantine and os.path.realpath(quarantine) != os.path.realpath(os.path.join(self._repo.path, "objects")):
                 self._repo.odb.add_disk_alternate(os.path.abspath(quarantine))
@@ -268,6 +271,6 @@ class LibRepo(HookRepo):
 
     def close(self) -> None:
         super().close()
-        if self._repo is not None:
+        if self._repo is not None and self._own:
             self._repo.free()
-            self._repo = None
+        self._repo = None

@@ -160,6 +160,12 @@ def _spawn(listener: socket.socket, lock: int, took: int, told: int) -> int | No
         os.close(lock)  # the lock is the guard's alone: a child must not keep it after the guard's end
         os.close(took)
         _die_with_parent(True, parent)  # while idle: a spare left behind by a dead guard would wait for ever
+        try:
+            from .hookimpl import warm
+
+            warm(".")  # while it waits: what a push would pay for first
+        except Exception:  # a hub it cannot read yet (no tasks branch): the push will say
+            pass
         conn = _take(listener)
         _die_with_parent(False, parent)  # a push in hand is answered even if the guard dies meanwhile
         os.write(told, os.getpid().to_bytes(4, sys.byteorder))

@@ -319,3 +319,25 @@ def test_serve_runs_the_guard_while_it_runs(hub: Path) -> None:
     daemon.run()
     assert seen == [True], "no guard socket while serve ran"
     assert not (hub / hookclient.SOCKET).exists()
+
+
+def test_a_spare_warms_up_without_changing_the_hub(hub: Path, monkeypatch) -> None:
+    """hookimpl.warm, what each spare child runs while it waits: it reads the board as a check
+    does (and parses its task files) and writes nothing, on a hub with a board or none yet."""
+    from gitswarm import hookimpl, task as T
+    from gitswarm.board import Board
+
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(hub)): p.read_bytes() for p in sorted(hub.rglob("*")) if p.is_file()}
+
+    empty = hub.parent / "empty.git"
+    sh("git", "init", "-q", "--bare", str(empty))
+    monkeypatch.setenv("GIT_DIR", str(empty))
+    hookimpl.warm(str(empty))  # no tasks branch: nothing to read, no error
+    with Board(str(hub), cache=hub.parent / "cache") as board:
+        board.add([T.new_task("one"), T.new_task("two")])
+        board.claim("w1")
+    monkeypatch.setenv("GIT_DIR", str(hub))
+    before = files()
+    hookimpl.warm(str(hub))
+    assert files() == before
