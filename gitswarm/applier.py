@@ -233,7 +233,9 @@ def _naming(moved: dict[str, str]):
 def _replay(repo, new: str, tip: str, dropped: list[str] | None, rewrite=None) -> str:
     """`new`'s commits that `tip` lacks, oldest first, replayed one by one onto `tip`. A commit
     that conflicts is left out when `dropped` is a list (its `DROPPED` line added there; a later
-    commit that changes one of its files then conflicts too), else raises Conflict."""
+    commit that changes one of its files then conflicts too; all of them left out: `tip`, and
+    the push's heartbeats still move, its claims made again by the pusher on the new tip, with no
+    refusal and backoff), else raises Conflict."""
     import pygit2
 
     if tip == new:
@@ -253,9 +255,9 @@ def _replay(repo, new: str, tip: str, dropped: list[str] | None, rewrite=None) -
             if dropped is None:
                 raise
             dropped.append(f"{DROPPED} {commit} {e}")
-    if onto == tip:
+    if not commits:  # nothing new: a stale push
         raise Conflict(new, "no commit of the push replays on the tip")
-    return onto
+    return onto  # the tip itself when every commit was left out: the push's other refs still move
 
 
 class _Lock:

@@ -93,13 +93,29 @@ def test_a_commit_whose_file_changed_is_left_out_and_the_rest_applied(board_clon
     assert "bob" not in sh("git", "log", "--format=%B", "tasks", cwd=hub).stdout
 
 
-def test_a_push_with_nothing_that_replays_is_refused_as_stale(board_clone, hub, tmp_path):
+def test_a_push_whose_every_commit_is_left_out_moves_its_other_refs(board_clone, hub, tmp_path):
+    """Its claims lost to another's: no refusal (the pusher would fetch, back off and push again),
+    the commits named, `tasks` left where it is, its heartbeat ref moved."""
     a, _ = _two_open_tasks(board_clone, hub)
     moved = _moved_by_another(hub, tmp_path, lambda c: G.commit(c, "claim", [rules.claim(a, "alice")], "alice", 1))
     G.commit(board_clone, "claim", [rules.claim(a, "bob")], "bob", 1)
-    proc = _push(board_clone)
+    lost = G.head(board_clone)
+    beat = sh("git", "commit-tree", "-m", "beat", "4b825dc642cb6eb9a060e54bf8d69288fbee4904", cwd=board_clone).stdout.strip()
+    proc = sh("git", "push", "--porcelain", "origin", f"HEAD:{names.APPLY}heads/tasks",
+              f"{beat}:{names.apply_ref(names.heartbeat_ref('bob'))}", cwd=board_clone, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"gitswarm: dropped {lost} {PA}: changed since the commit's parent" in proc.stderr
+    assert f"gitswarm: applied refs/heads/tasks {moved}" in proc.stderr
+    assert G.tip(hub) == moved and sh("git", "rev-parse", names.heartbeat_ref("bob"), cwd=hub).stdout.strip() == beat
+
+
+def test_a_push_with_nothing_new_is_refused_as_stale(board_clone, hub, tmp_path):
+    a, _ = _two_open_tasks(board_clone, hub)
+    old = G.head(board_clone)
+    G.commit(board_clone, "claim", [rules.claim(a, "alice")], "alice", 1)
+    G.accept(board_clone, hub)
+    proc = sh("git", "push", "origin", f"{old}:{names.APPLY}heads/tasks", cwd=board_clone, check=False)
     assert proc.returncode != 0 and "gitswarm: stale: refs/heads/tasks moved" in proc.stderr, proc.stderr
-    assert G.tip(hub) == moved
 
 
 def test_a_landing_is_whole_or_refused_and_main_only_fast_forwards(hub, tmp_path):
