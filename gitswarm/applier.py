@@ -33,7 +33,8 @@ from typing import Callable
 
 from . import names
 from .githook import HookRepo, LibRepo, reader
-from .git import APPLIED, DROPPED, STALE, ZERO, Conflict, open_repository, replay_commit, replay_onto, update_refs
+from .git import APPLIED, DROPPED, STALE, ZERO, Conflict, open_repository, replay_commit, replay_onto
+from .gitrefs import update_refs
 
 LOCK = os.path.join("gitswarm", "apply.lock")
 MAX_CHAIN = 1000  # commits of one push replayed; a longer history is applied only as a fast-forward

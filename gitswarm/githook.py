@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .git import EMPTY_TREE, ZERO, open_repository, out, reflog_time, run, tree_changes
+from .git import EMPTY_TREE, ZERO, open_repository, out, run, tree_changes
+from .gitrefs import reflog_time
 
 
 def _diff_entries(raw: str, result: dict[str | None, list[tuple[str, str, str, str, str]]]) -> None:

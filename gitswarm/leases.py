@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import git, names
+from . import git, gitrefs, names
 from . import task as T
 from .board import Board
 from .errors import GitswarmError
@@ -23,7 +23,7 @@ def silence(hub: Path, claim: T.Claim, now: float | None = None) -> float | None
     """Seconds since the holder of a claim last gave news, on the hub's clock; None when nothing
     on it says (a claim stamped far ahead with no heartbeat, which counts as silent: task.last_news)."""
     now = time.time() if now is None else now
-    last = T.last_news(claim, git.reflog_time(hub, names.heartbeat_ref(claim.worker)), now)
+    last = T.last_news(claim, gitrefs.reflog_time(hub, names.heartbeat_ref(claim.worker)), now)
     return None if last is None else now - last
 
 

@@ -182,10 +182,11 @@ def test_the_reader_follows_what_is_loaded(history):
 
 @pytest.mark.parametrize("way", ["git update-ref", "libgit2"])
 def test_refs_move_all_or_none_either_way(history, way):
-    """git.update_refs, the applier's last step, by `git update-ref --stdin` (a hook's own process)
+    """gitrefs.update_refs, the applier's last step, by `git update-ref --stdin` (a hook's own process)
     or a libgit2 transaction (the guard): a compare-and-swap of every ref, all or none, under git's
     own locks, with a reflog entry each."""
-    from gitswarm.git import open_repository, update_refs
+    from gitswarm.git import open_repository
+    from gitswarm.gitrefs import update_refs
 
     bare, c = history
     git(bare, "config", "core.logAllRefUpdates", "always")
