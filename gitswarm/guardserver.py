@@ -39,7 +39,7 @@ LOCK = os.path.join("gitswarm", "guard.lock")
 MAX_HEAD = 1 << 20  # the environment, the folder and the hook's name
 MAX_STDIN = 64 << 20  # `<old> <new> <ref>` lines: far more refs than any push of gitswarm's
 READY = "gitswarm guard: listening"
-SPARES = 2  # children forked ahead, each waiting for a push
+SPARES = 4  # children forked ahead, each warmed up and waiting for a push: pushes that come together find one ready
 PRELOAD = ("gitswarm.hookimpl", "gitswarm.applier", "pygit2", "gitswarm.identity", "gitswarm.guard", "gitswarm.check",
            "gitswarm.workrules", "gitswarm.attemptguard", "gitswarm.attempts", "gitswarm.rules", "gitswarm.task",
            "gitswarm.runguard", "gitswarm.runlog", "gitswarm.queue", "gitswarm.goal", "gitswarm.events",

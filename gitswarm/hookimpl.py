@@ -89,9 +89,13 @@ def check(updates: list[tuple[str, str, str]], git_dir: str, applied: bool = Fal
             repo.close()
 
 
+WARM_FILES = 4  # task files a spare parses: the code's first run is the point, not the board (a commit adding
+# 1,000 tasks made each spare parse them all, and a push that found no spare ready waited ~150 ms)
+
+
 def warm(git_dir: str) -> None:
     """Read the board as a check reads it, changing nothing: the tip of `tasks`, its last commit's
-    changes, the task files it wrote, parsed, and its trailers. The resident guard's spare children
+    changes, a few task files it wrote, parsed, and its trailers. The resident guard's spare children
     run this while they wait for a push (gitswarm/guardserver.py): a forked child pays for the
     memory it first touches and the code it first runs (~2 ms a board push), and pays it here."""
     from . import names, rules, task as T
@@ -102,7 +106,7 @@ def warm(git_dir: str) -> None:
         tip = repo.ref(names.BOARD)
         if tip is None:
             return
-        for _, _, blob, path, _ in repo.changes([(tip, (repo.parents(tip) or [])[:1])])[tip]:
+        for _, _, blob, path, _ in repo.changes([(tip, (repo.parents(tip) or [])[:1])])[tip][:WARM_FILES]:
             try:
                 T.parse(repo.read(blob) or b"", path)
             except Exception:  # not a task file, or a bad one: it was read all the same
