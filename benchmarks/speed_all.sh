@@ -5,6 +5,7 @@
 # a run. Output: one log per run in OUT, the machine's load before each run in OUT/load.
 #
 #   flock /tmp/gitswarm-bench.lock sh benchmarks/speed_all.sh 13bdbcb HEAD /tmp/speed-out [quick]
+#   BEFORE_GUARD=1 flock ... sh benchmarks/speed_all.sh 55af030 HEAD /tmp/speed-out   # both with the guard
 #
 # The swarm row (N = 256, 30 s agents) runs last: it is the long one.
 set -eu
@@ -14,8 +15,9 @@ mkdir -p "$OUT"
 . "$(dirname "$0")/snapshots.sh"
 snap "$BEFORE" "$OUT/before"
 snap "$AFTER" "$OUT/after"
-run() {  # run NAME before|after SCRIPT ARGS...: the guard up after, down before
-  if [ "$2" = after ]; then g=1; else g=0; fi
+run() {  # run NAME before|after SCRIPT ARGS...: the guard up after, down before (up on both sides
+  # with BEFORE_GUARD=1: BEFORE then has a guard too)
+  if [ "$2" = after ] || [ "${BEFORE_GUARD:-0}" = 1 ]; then g=1; else g=0; fi
   _name=$1 _side=$2
   shift 2
   run_on "$_name" "$_side" $g "$@"
