@@ -45,11 +45,12 @@ class BoardView:
         """A batch's starting point: the board at the tip, to change in memory."""
         return State(self.tasks, self.records, self.retry_backoff, self.queue, heads=self.heads)
 
-    def refresh(self) -> None:
-        """Fetch tasks; parse only the files that changed since the tip we knew (or, the first time,
-        start from the snapshot saved beside the mirror)."""
+    def refresh(self, also: list[str] | tuple[str, ...] = ()) -> None:
+        """Fetch tasks (and the refs `also` names, in the same fetch); parse only the files that
+        changed since the tip we knew (or, the first time, start from the snapshot saved beside
+        the mirror)."""
         remote = self.mirror.remote
-        tip = self.mirror.fetch(names.BOARD_BRANCH)
+        tip = self.mirror.fetch(names.BOARD_BRANCH, also)
         if tip is None:
             here = "" if "://" not in remote and Path(remote).exists() else " on the machine that holds it"
             raise GitswarmError(f"{remote} has no tasks branch: it is not a gitswarm hub",

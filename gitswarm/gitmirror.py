@@ -60,10 +60,11 @@ class Mirror:
         self.prefix = f"{names.GITSWARM}{os.getpid()}-{os.urandom(4).hex()}"
         self.applies = True  # the hub applies pushes to refs/for/ (gitswarm/applier.py) until it says not
 
-    def fetch(self, branch: str) -> str | None:
-        """Fetch the hub's branch; its commit id, or None when the hub has no such branch."""
+    def fetch(self, branch: str, also: list[str] | tuple[str, ...] = ()) -> str | None:
+        """Fetch the hub's branch (and the refs `also` names, as fetch_refs does, in the same
+        fetch); its commit id, or None when the hub has no such branch."""
         ref = f"{self.prefix}/{branch}"
-        proc = self._fetch([f"+{names.branch_ref(branch)}:{ref}"])
+        proc = self._fetch([f"+{names.branch_ref(branch)}:{ref}"] + self._refspecs(also))
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace")
             if "couldn't find remote ref" in err:
@@ -124,9 +125,12 @@ class Mirror:
     def fetch_refs(self, refs: list[str]) -> None:
         """Fetch refs of the hub (objects only: what they point at becomes readable here)."""
         if refs:
-            proc = self._fetch([f"+{r}:{self.prefix}/{r.removeprefix(names.REFS)}" for r in refs])
+            proc = self._fetch(self._refspecs(refs))
             if proc.returncode:
                 raise failure("git fetch failed", proc.stderr)
+
+    def _refspecs(self, refs: list[str] | tuple[str, ...]) -> list[str]:
+        return [f"+{r}:{self.prefix}/{r.removeprefix(names.REFS)}" for r in refs]
 
     def _fetch(self, refspecs: list[str], tries: int = 5) -> subprocess.CompletedProcess[bytes]:
         """`git fetch` into the mirror. A worktree being added is half made for a moment (a null

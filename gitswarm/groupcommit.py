@@ -256,12 +256,11 @@ class GroupCommit:
         out goes again, on the new tip; a landing the hub replayed returns the task as the hub
         wrote it; the backoff halves."""
         self.view.pushed(chain, state, updates)
-        for ref, tip in took.applied.items():
-            if ref != names.BOARD:  # main, our work replayed by the hub onto others'
-                self.mirror.fetch_refs([ref])
-                self.view.heads[ref] = tip
-        if took.applied:
-            self.view.refresh()
+        replayed = [ref for ref in took.applied if ref != names.BOARD]  # main: our work on others'
+        if took.applied:  # one fetch for the board and the replayed branches
+            self.view.refresh(also=replayed)
+        for ref in replayed:
+            self.view.heads[ref] = took.applied[ref]
         for r in batch:
             if r.commit in took.dropped:
                 r.deferred = True
