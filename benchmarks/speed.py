@@ -9,8 +9,10 @@ the shim's Python client (gitswarm/hookclient.py) and through the C client init 
 (hooks/hookclient.c; "py" columns: made not executable, so the shim runs Python), the four
 interleaved push by push so that the machine's load falls on all alike. Rows: a plain
 `git push` to a bare repository without hooks; pushes to a hub of a commit on main, a claim
-(Board.claim: the claim and its heartbeat ref) and a landing (Board.land: the work on main and the
-completion on tasks, atomic); each hook alone, as git runs it, on a claim's input. Not a test.
+(Board.claim: the claim and its heartbeat ref, a new worker's), a landing (Board.land: the work on
+main and the completion on tasks, atomic) and a completion (Board.complete), each also as the
+`git push` inside the call alone (the hub's part: the rest is the client's own work, building
+commits and keeping its view); each hook alone, as git runs it, on a claim's input. Not a test.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def main() -> int:
     git(["clone", "-q", str(plain), str(root / "pc")], cwd=root)
     hub, seed = new_hub(root, "speed\n")
     board = Board(str(hub), cache=root / "cache-board")
-    board.add([T.new_task(f"speed {i}") for i in range(len(MODES) * (2 * a.runs + 4))])
+    board.add([T.new_task(f"speed {i}") for i in range(len(MODES) * (3 * a.runs + 6))])
     rows: dict[str, dict[str, list[float]]] = {}
     guard: list = [None]
 
@@ -79,6 +81,23 @@ def main() -> int:
         action()
         rows.setdefault(row, {}).setdefault(mode, []).append(time.perf_counter() - start)
 
+    pushes: list[float] = []  # the board's own `git push`es, inside a Board call
+    board_push = board.mirror.push
+
+    def push_timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return board_push(*args, **kwargs)
+        finally:
+            pushes.append(time.perf_counter() - start)
+    board.mirror.push = push_timed  # type: ignore[method-assign]
+
+    def timed_board(row: str, mode: str, action) -> None:
+        """A Board call, and apart from it the `git push` it made (the hub's part of its cost)."""
+        del pushes[:]
+        timed(row, mode, action)
+        rows.setdefault(f"{row}: its git push", {}).setdefault(mode, []).append(sum(pushes))
+
     def edit_push(clone: Path, i: int) -> None:
         (clone / "f.txt").write_text(f"change {i}\n")
         git(["add", "f.txt"], cwd=clone)
@@ -97,7 +116,7 @@ def main() -> int:
             worker = f"w{i}m{k}"
             before = board.tip
             got: list = []
-            timed("hub: claim (Board.claim)", mode, lambda: got.append(board.claim(worker)))
+            timed_board("hub: claim (Board.claim)", mode, lambda: got.append(board.claim(worker)))
             t = got[0]
             if not claim_input:
                 claim_input.append(f"{before} {board.tip} refs/heads/tasks\n".encode())
@@ -105,8 +124,11 @@ def main() -> int:
             commit = G.write_commit(board.mirror.repo, tip, {f"done/{t.id}.txt": b"done\n"},
                                     f"Work on {t.id}\n\nGitswarm-Task: {t.id}\nGitswarm-Worker: {worker}\n",
                                     (worker, "w@x"))
-            timed("hub: land (Board.land: main and the completion)", mode,
-                  lambda: board.land(t.id, worker, commit, "done"))
+            timed_board("hub: land (Board.land: main and the completion)", mode,
+                        lambda: board.land(t.id, worker, commit, "done"))
+            other = board.claim(worker)
+            timed_board("hub: complete (Board.complete: no work lands)", mode,
+                        lambda: board.complete(other.id, worker, "nothing to change"))
             git(["pull", "-q", "--ff-only", "origin", "main"], cwd=seed)
             if warm:
                 for row in rows.values():
