@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .git import EMPTY_TREE, ZERO, open_repository, out, run, tree_changes
 from .gitrefs import reflog_time
+from .names import REFS
 
 
 def _diff_entries(raw: str, result: dict[str | None, list[tuple[str, str, str, str, str]]]) -> None:
@@ -212,7 +213,7 @@ class LibRepo(HookRepo):
             if ":" in spec:
                 rev, path = spec.split(":", 1)
                 return self.repo.revparse_single(rev).peel(git.Tree)[path].id
-            return self.repo.lookup_reference(spec).resolve().target if spec.startswith("refs/") \
+            return self.repo.lookup_reference(spec).resolve().target if spec.startswith(REFS) \
                 else self.repo.revparse_single(spec).id
         except (KeyError, ValueError, TypeError, git.GitError):
             return None
