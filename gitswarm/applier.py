@@ -134,7 +134,7 @@ def apply(commands: list[tuple[str, str, str]], check: Check, git_dir: str | Non
                 problems = check([u for u in updates if u[0] != u[1]], repo.reader)  # a ref that stays is no update
                 if problems:
                     raise Refused("hook declined", problems)
-                if update_refs(git_dir, updates, repo.reader.repo if isinstance(repo.reader, LibRepo) else None):
+                if update_refs(git_dir, updates, repo.lib):
                     for ref in (names.MAIN, names.BOARD):
                         if ref in planned and planned[ref] != wanted[ref]:
                             print(f"{APPLIED} {ref} {planned[ref]}", file=sys.stderr)
@@ -159,9 +159,14 @@ class _Hub:
         self._objects = None
 
     @property
+    def lib(self):
+        """The reader's own pygit2 repository (in the resident guard), else None."""
+        return self.reader.repo if isinstance(self.reader, LibRepo) else None
+
+    @property
     def objects(self):
-        if isinstance(self.reader, LibRepo):
-            return self.reader.repo
+        if self.lib is not None:
+            return self.lib
         if self._objects is None:
             self._objects = open_repository(self.git_dir)
         return self._objects

@@ -263,7 +263,8 @@ def tree_changes(repo, old, new, prefix: str = "") -> list[Delta]:
             out += tree_changes(repo, a and a[1], b and b[1], path + "/")
         elif a is None or b is None:
             mode, oid = a or b
-            out.append(Delta("D", oid, ZERO, path, mode, 0) if b is None else Delta("A", ZERO, oid, path, 0, mode))
+            zero = "0" * len(oid)  # ZERO of this repository's ids (sha1 or sha256)
+            out.append(Delta("D", oid, zero, path, mode, 0) if b is None else Delta("A", zero, oid, path, 0, mode))
         else:
             out.append(Delta("M" if a[0] & 0o170000 == b[0] & 0o170000 else "T", a[1], b[1], path, a[0], b[0]))
     return out

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .git import ZERO, run
 
+
 def update_refs(git_dir: str, updates: list[tuple[str, str, str]], repo=None, message: str = "push") -> bool:
     """Move each ref of (old, new, ref) from its old tip (ZERO: none) to its new one, all or none,
     under git's own locks (`<ref>.lock`) and with a reflog entry each: False when one moved, or

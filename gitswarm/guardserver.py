@@ -163,7 +163,7 @@ def _spawn(listener: socket.socket, lock: int, took: int, told: int) -> int | No
         try:
             from .hookimpl import warm
 
-            warm(".")  # while it waits: what a push would pay for first
+            warm()  # while it waits: what a push would pay for first
         except Exception:  # a hub it cannot read yet (no tasks branch): the push will say
             pass
         conn = _take(listener)
@@ -217,6 +217,7 @@ def _answer(conn: socket.socket) -> int:
     if len(fds) == 2:  # the hook's stdin came as data; for LIVE, its stdin itself is the first fd
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
+        os.close(null)
     for fd, target in zip(fds, (1, 2) if len(fds) == 2 else (0, 1, 2)):
         os.dup2(fd, target)
         os.close(fd)
@@ -228,6 +229,7 @@ def _answer(conn: socket.socket) -> int:
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # the hook's pipes closed before it exits: git reads them to their end,
         os.dup2(null, fd)  # and waits for no teardown of this child
+    os.close(null)
     conn.sendall(b"exit %d\n" % code)
     return 0
 

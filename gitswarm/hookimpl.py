@@ -93,8 +93,8 @@ WARM_FILES = 4  # task files a spare parses: the code's first run is the point, 
 # 1,000 tasks made each spare parse them all, and a push that found no spare ready waited ~150 ms)
 
 
-def warm(git_dir: str) -> None:
-    """Read the board as a check reads it, changing nothing: the tip of `tasks`, its last commit's
+def warm() -> None:
+    """Read the board (this process's GIT_DIR) as a check reads it, changing nothing: the tip of `tasks`, its last commit's
     changes, a few task files it wrote, parsed, and its trailers. The resident guard's spare children
     run this while they wait for a push (gitswarm/guardserver.py): a forked child pays for the
     memory it first touches and the code it first runs (~2 ms a board push), and pays it here."""

@@ -333,11 +333,11 @@ def test_a_spare_warms_up_without_changing_the_hub(hub: Path, monkeypatch) -> No
     empty = hub.parent / "empty.git"
     sh("git", "init", "-q", "--bare", str(empty))
     monkeypatch.setenv("GIT_DIR", str(empty))
-    hookimpl.warm(str(empty))  # no tasks branch: nothing to read, no error
+    hookimpl.warm()  # no tasks branch: nothing to read, no error
     with Board(str(hub), cache=hub.parent / "cache") as board:
         board.add([T.new_task("one"), T.new_task("two")])
         board.claim("w1")
     monkeypatch.setenv("GIT_DIR", str(hub))
     before = files()
-    hookimpl.warm(str(hub))
+    hookimpl.warm()
     assert files() == before
