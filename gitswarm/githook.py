@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import gittrailers
 from .git import EMPTY_TREE, ZERO, open_repository, out, run, tree_changes
 from .gitrefs import reflog_time
 from .names import REFS
@@ -68,11 +69,23 @@ class HookRepo:
         return header[0].decode() if len(header) >= 3 and header[1] != b"missing" else None
 
     def task_trailers(self, old: str, new: str) -> list[tuple[str, list[str]]]:
-        """(commit, task ids of its Gitswarm-Task trailers) for each commit the update brings that
-        has any: one `git log`, however long the pushed history."""
+        """(commit, task ids of its Gitswarm-Task trailers, as git reads them) for each commit the
+        update brings that has any, newest first: read here when every message is plain enough
+        and no config changes git's reading (gitswarm/gittrailers.py), else one `git log`,
+        however long the pushed history."""
+        if gittrailers.config_plain(self.env):
+            found = []
+            for commit, _ in reversed(self.commits(old, new)):
+                ids = gittrailers.values(self.read(commit) or b"", "Gitswarm-Task")
+                if ids is None:
+                    break
+                if ids:
+                    found.append((commit, ids))
+            else:
+                return found
         limit = [f"^{old}"] if old != ZERO else ["--not", "--all"]
-        text = out(["log", "--format=%H %(trailers:key=Gitswarm-Task,valueonly,separator=%x20)", new, *limit],
-                   env=self.env)
+        text = run(["log", "--format=%H %(trailers:key=Gitswarm-Task,valueonly,separator=%x20)", new, *limit],
+                   env=self.env).stdout.decode("utf-8", "replace")  # a value that is not UTF-8 names no task
         found = [ln.split() for ln in text.splitlines()]
         return [(parts[0], parts[1:]) for parts in found if len(parts) > 1]
 
@@ -174,8 +187,8 @@ class HookRepo:
 
 class LibRepo(HookRepo):
     """HookRepo's reads through libgit2, in this process: refs, objects, ancestry, commit walks and
-    tree diffs without a git process (`git log`'s trailer parsing and the reflog are still read as
-    HookRepo reads them). The quarantine's objects (pre-receive) are read through an alternate, the
+    tree diffs without a git process (the reflog, and trailers git might read otherwise than
+    plainly, are still read as HookRepo reads them). The quarantine's objects (pre-receive) are read through an alternate, the
     folder git names in GIT_OBJECT_DIRECTORY. Diffs as `git diff-tree -r --no-renames` gives
     them: a type change is one entry (T), a merge given with its parents has none.
     tests/test_githook.py holds both readers to the same answers."""

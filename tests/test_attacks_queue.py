@@ -375,6 +375,22 @@ def test_a_land_of_another_task_s_commit_pushed_with_it_is_refused(scene: Scene)
             f"commit {theirs[:10]}: is work for {B}, which this push does not complete with it")
 
 
+@pytest.mark.parametrize("trailers", [
+    "gitswarm-task: {b}", "Gitswarm-Task:{b}", "Gitswarm-Task : {b}", "Gitswarm-Task: {a}\nGitswarm-Task:\t{b}",
+    "Gitswarm-Task: {a}\n# a comment\nGitswarm-Task: {b}", "Gitswarm-Task: {a}\n(cherry picked from commit 1)\n"
+    "Gitswarm-Task: {b}\nmore words", "Signed-off-by: A <a@x>\nGitswarm-Task: {b}\nwords\nmore\nand more",
+    "Gitswarm-Task: {a}\nGitswarm-Task: {b}\n\n# a comment", "Gitswarm-Task: {a}\nGITSWARM-TASK: {b}"])
+def test_a_land_whose_commit_names_another_task_as_git_reads_trailers_is_refused(scene: Scene, trailers: str) -> None:
+    """The guard knows which tasks a commit on main names as git reads its trailers (in any case,
+    with a comment in the block, a quarter of trailers beside Signed-off-by...): the plain ones
+    read without a git process (gitswarm/gittrailers.py), these through `git log`."""
+    scene.handed_off()
+    scene.hold_train()
+    work = scene.commit(scene.base, {"w.txt": b"w\n"}, f"do w\n\n{trailers.format(a=A, b=B)}\n")
+    refused(scene.clone, scene.hub, {MAIN: work, TASKS: train_move(scene, "land", landed=work)},
+            f"commit {work[:10]}: is work for {B}, which this push does not complete with it")
+
+
 def test_a_land_by_the_holder_with_its_commit_on_main_passes(scene: Scene) -> None:
     """The check's other side: the tests above fail for the reason they say, not any reason."""
     work = scene.handed_off()
