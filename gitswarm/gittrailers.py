@@ -33,6 +33,7 @@ import re
 from pathlib import Path
 
 _TEXT = re.compile(rb"[\t\n -~\x80-\xff]*")  # no control character but tab and newline
+# compiled at import: the guard forks a child per push, whose cache of compiled expressions is empty
 _TRAILER = re.compile(rb"([A-Za-z0-9][A-Za-z0-9-]*): ([!-~](?:[ -~]*[!-~])?)")
 _CONFIG_WORDS = (b"trailer", b"commentchar", b"commentstring", b"include", b"encoding")  # includeIf too; i18n
 SYSTEM_CONFIGS = ("/etc/gitconfig", "/usr/local/etc/gitconfig")  # where git builds look (more is only slower)
@@ -61,13 +62,13 @@ def values(raw_commit: bytes, key: str) -> list[str] | None:
     if last is None:  # one paragraph: the title
         return []
     block = lines[last + 1:]
-    starts = re.compile(re.escape(key.encode()) + rb"[ \t]*:", re.IGNORECASE)
-    if not any(starts.match(line) for line in block):
+    wanted = key.lower().encode()
+    if not any(line[:len(wanted)].lower() == wanted and line[len(wanted):].lstrip(b" \t")[:1] == b":"
+               for line in block):
         return []  # whatever git makes of the paragraph, no line of it can be a `key` trailer
     found = [_TRAILER.fullmatch(line) for line in block]
     if not all(found):
         return None
-    wanted = key.lower().encode()
     return [v.decode() for m in found if m and m[1].lower() == wanted for v in m[2].split()]
 
 
