@@ -45,8 +45,13 @@ def ms(xs: list[float]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help=f"the columns to time, of {', '.join(MODES)} (speed_all.sh's A/B of two commits: guard)")
     a = ap.parse_args()
-    from gitswarm import git as G, guardserver, rules, task as T
+    chosen = tuple(m for m in MODES if m in a.modes.split(","))
+    if not chosen or len(chosen) != len(set(a.modes.split(","))):
+        ap.error(f"--modes: give some of {', '.join(MODES)}, comma-separated")
+    from gitswarm import git as G, guardserver, task as T
     from gitswarm.board import Board
 
     root = isolated_root("gitswarm-speed-")
@@ -58,7 +63,7 @@ def main() -> int:
     git(["clone", "-q", str(plain), str(root / "pc")], cwd=root)
     hub, seed = new_hub(root, "speed\n")
     board = Board(str(hub), cache=root / "cache-board")
-    board.add([T.new_task(f"speed {i}") for i in range(len(MODES) * (3 * a.runs + 6))])
+    board.add([T.new_task(f"speed {i}") for i in range(len(chosen) * (3 * a.runs + 6))])
     rows: dict[str, dict[str, list[float]]] = {}
     guard: list = [None]
 
@@ -105,12 +110,12 @@ def main() -> int:
 
     claim_input: list[bytes] = []
     for i in range(a.runs + 2):
-        for k, mode in enumerate(MODES):
+        for k, mode in enumerate(chosen):
             warm = i < 2
-            edit_push(root / "pc", len(MODES) * i + k)
+            edit_push(root / "pc", len(chosen) * i + k)
             timed("plain bare repo, no hooks: push to main", mode,
                   lambda: git(["push", "-q", "origin", "HEAD:refs/heads/main"], cwd=root / "pc"))
-            edit_push(seed, len(MODES) * i + k)
+            edit_push(seed, len(chosen) * i + k)
             timed("hub: push to main (no task)", mode,
                   lambda: git(["push", "-q", "origin", "HEAD:refs/heads/main"], cwd=seed))
             worker = f"w{i}m{k}"
@@ -135,7 +140,7 @@ def main() -> int:
                     row[mode].pop()
     env = dict(G.no_git_env(), GIT_DIR=".")
     for i in range(a.runs):
-        for mode in MODES:
+        for mode in chosen:
             for name in ("pre-receive", "post-receive"):
                 timed(f"{name} alone, a claim's input (as git runs it)", mode,
                       lambda: subprocess.run([str(hub / "hooks" / name)], input=claim_input[0], cwd=hub, env=env,
@@ -143,20 +148,20 @@ def main() -> int:
     for name, args in [("python -I -S -c pass (the floor of a Python hook)", [sys.executable, "-I", "-S", "-c", "pass"]),
                        ("sh -c true", ["sh", "-c", "true"]),
                        ("C client, no guard, falling back to true", [str(hub / CLIENT), "pre-receive", "/bin/true"])]:
-        for _ in range(a.runs):
+        for _ in range(a.runs if "none" in chosen else 0):
             timed(name, "none", lambda: subprocess.run(args, input=b"", cwd=hub, env=env))
     setting("none")
     board.close()
     load = os.getloadavg()
-    print(f"python benchmarks/speed.py --runs {a.runs}; {os.cpu_count()} cores, python {platform.python_version()}, "
-          f"{git(['--version'], cwd=root).strip()}, load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+    print(f"python benchmarks/speed.py --runs {a.runs} --modes {','.join(chosen)}; {os.cpu_count()} cores, "
+          f"python {platform.python_version()}, {git(['--version'], cwd=root).strip()}, load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
           f"(1 / 5 / 15 min) at the end, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
-    columns = " | ".join(f"{TITLES[m]}: median | p90" for m in MODES)
+    columns = " | ".join(f"{TITLES[m]}: median | p90" for m in chosen)
     print(f"| ms | {columns} | × plain push: guard, py | guard, C |")
-    print("|---" * (2 * len(MODES) + 3) + "|")
+    print("|---" * (2 * len(chosen) + 3) + "|")
     plain_median = statistics.median(sum(rows["plain bare repo, no hooks: push to main"].values(), []))  # no hooks: all
     for row, modes in rows.items():
-        cells = [ms(modes[m]) if m in modes else " | " for m in MODES]
+        cells = [ms(modes[m]) if m in modes else " | " for m in chosen]
         ratios = [f"{statistics.median(modes[m]) / plain_median:.2f}" if m in modes else ""
                   for m in ("guard-py", "guard")]
         print(f"| {row} | " + " | ".join(cells + ratios) + " |")
