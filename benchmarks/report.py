@@ -11,6 +11,8 @@ from pathlib import Path
 BEGIN, END = "<!-- swarm.py: begin (generated) -->", "<!-- swarm.py: end -->"
 SECTION = "## Swarm efficiency and the flat baseline"
 TARGET_N, TARGET_RATE, TARGET_EFFICIENCY, TARGET_P99 = 256, 2.8, 0.95, 1.0
+# issue 17's, for the same N at 30 s agents (8.5 tasks/s): a looser p99, at three times the rate
+TARGETS = [(TARGET_RATE, TARGET_P99, "issue 12"), (8.5, 2.0, "issue 17")]
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -65,19 +67,24 @@ def table(rows: list[dict]) -> str:
 
 
 def target(rows: list[dict]) -> str:
-    """The issue's target: 256 workers landing >= 2.8 tasks/s in their steady state (N / agent
-    time), efficiency >= 95 % and p99 overhead < 1 s, nothing lost."""
+    """The issues' targets: 256 workers landing >= 2.8 tasks/s in their steady state (N / agent
+    time) with efficiency >= 95 % and p99 overhead < 1 s (issue 12), and at >= 8.5 tasks/s with p99
+    overhead < 2 s (issue 17); nothing lost. A row is judged by each target whose rate it reaches."""
     found = [r for r in rows if r["design"] == "gitswarm" and r["workers"] >= TARGET_N]
     if not found:
         return f"target (N={TARGET_N}, >= {TARGET_RATE} tasks/s): not run"
     lines = []
     for r in found:
         ideal = r["workers"] / r["agent_time"]
-        met = (r["efficiency"] >= TARGET_EFFICIENCY and r["overhead_p99"] < TARGET_P99 and not r["problems"]
-               and ideal >= TARGET_RATE * 0.99)
-        lines.append(f"target at N={r['workers']} (steady rate {ideal:.2f} tasks/s, wanted >= {TARGET_RATE}): "
-                     f"efficiency {r['efficiency']:.1%} (>= {TARGET_EFFICIENCY:.0%}), p99 overhead "
-                     f"{r['overhead_p99']:.2f} s (< {TARGET_P99:g} s): {'MET' if met else 'MISSED'}")
+        for rate, p99, issue in TARGETS:
+            if ideal < rate * 0.99:
+                continue
+            met = r["efficiency"] >= TARGET_EFFICIENCY and r["overhead_p99"] < p99 and not r["problems"]
+            lines.append(f"{issue}'s target at N={r['workers']} (steady rate {ideal:.2f} tasks/s, wanted >= {rate}): "
+                         f"efficiency {r['efficiency']:.1%} (>= {TARGET_EFFICIENCY:.0%}), p99 overhead "
+                         f"{r['overhead_p99']:.2f} s (< {p99:g} s): {'MET' if met else 'MISSED'}")
+        if not any(ideal >= rate * 0.99 for rate, _, _ in TARGETS):
+            lines.append(f"target at N={r['workers']}: steady rate {ideal:.2f} tasks/s is below {TARGET_RATE}")
     return "\n".join(lines)
 
 
