@@ -154,7 +154,8 @@ def main() -> int:
     board.close()
     load = os.getloadavg()
     print(f"python benchmarks/speed.py --runs {a.runs} --modes {','.join(chosen)}; {os.cpu_count()} cores, "
-          f"python {platform.python_version()}, {git(['--version'], cwd=root).strip()}, load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+          f"python {platform.python_version()}, {git(['--version'], cwd=root).strip()}, "
+          f"load {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
           f"(1 / 5 / 15 min) at the end, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
     columns = " | ".join(f"{TITLES[m]}: median | p90" for m in chosen)
     print(f"| ms | {columns} | × plain push: guard, py | guard, C |")

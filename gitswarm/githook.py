@@ -85,7 +85,7 @@ class HookRepo:
                 return found
         limit = [f"^{old}"] if old != ZERO else ["--not", "--all"]
         text = run(["log", "--format=%H %(trailers:key=Gitswarm-Task,valueonly,separator=%x20)", new, *limit],
-                   env=self.env).stdout.decode("utf-8", "replace")  # a value that is not UTF-8 names no task
+                   env=self.env).stdout.decode("utf-8", "replace")  # not UTF-8: names no task there is
         found = [ln.split() for ln in text.splitlines()]
         return [(parts[0], parts[1:]) for parts in found if len(parts) > 1]
 
@@ -188,9 +188,10 @@ class HookRepo:
 class LibRepo(HookRepo):
     """HookRepo's reads through libgit2, in this process: refs, objects, ancestry, commit walks and
     tree diffs without a git process (the reflog, and trailers git might read otherwise than
-    plainly, are still read as HookRepo reads them). The quarantine's objects (pre-receive) are read through an alternate, the
-    folder git names in GIT_OBJECT_DIRECTORY. Diffs as `git diff-tree -r --no-renames` gives
-    them: a type change is one entry (T), a merge given with its parents has none.
+    plainly, are still read as HookRepo reads them). The quarantine's objects (pre-receive) are
+    read through an alternate, the folder git names in GIT_OBJECT_DIRECTORY. Diffs as `git
+    diff-tree -r --no-renames` gives them: a type change is one entry (T), a merge given with its
+    parents has none.
     tests/test_githook.py holds both readers to the same answers."""
 
     KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}

@@ -41,7 +41,8 @@ BY_HAND = [
     "x\n\nGitswarm-Task: t-1\n\n\n\nGitswarm-Task: t-2\n", "x\n\nGitswarm-Task: t-1\n\n---\nplain\n",
     "Fix \u00e9\n\nA body with \u00e9 and\ta tab\n  indented code: x\n\nGitswarm-Task: t-1\n",  # read here
     "x\n\n  indented: x\n\tGitswarm-Task: t-1\n", "x\n\nGitswarm-Task: t-1\n  more\n",
-    "x\n\nsome: thing\n\tGitswarm-Task: t-2\n", "x\n\nGitswarm-Task \t: t-1\n", "x\n\nNote: \u00e9\nGitswarm-Task: t-1\n",
+    "x\n\nsome: thing\n\tGitswarm-Task: t-2\n", "x\n\nGitswarm-Task \t: t-1\n",
+    "x\n\nNote: \u00e9\nGitswarm-Task: t-1\n",
     "x\n\n\u00e9: y\nGitswarm-Task: t-1\n", "x\n \t\nGitswarm-Task: t-1\n", "x\n\nGitswarm-Task: t-1\u00a0t-2\n",
     "x\n\nGitswarm-Task: t-\udcff\n".encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape"),
 ]
@@ -84,7 +85,8 @@ def chain(tmp_path: Path) -> tuple[Path, list[tuple[str, str, bytes]]]:
     sh("git", "init", "-q", "--bare", str(bare))
     repo = pygit2.Repository(str(bare))
     tree = str(repo.TreeBuilder().write())
-    messages = [(m.encode("utf-8", "surrogateescape"), None) for m in BY_HAND + generated(200, LINES, True) + generated(200, PLAIN_LINES, False)]
+    texts = BY_HAND + generated(200, LINES, True) + generated(200, PLAIN_LINES, False)
+    messages = [(m.encode("utf-8", "surrogateescape"), None) for m in texts]
     messages += [("x\n\nGitswarm-Task: t-\u00e9\n".encode("latin-1"), "ISO-8859-1"),
                  (b"x\n\nGitswarm-Task: t-1\n", "ISO-8859-1"),  # git reads these bytes as EBCDIC: no trailer
                  (b"x\n\nGitswarm-Task: t-1\n", "IBM037"), ("x\n\nGitswarm-Task: t-2\n".encode("cp037"), "IBM037")]
