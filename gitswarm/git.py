@@ -165,6 +165,19 @@ def graft_commit(repo, parent: str | None, folders: dict[str, str], message: str
                                   [parent] if parent else []))
 
 
+def commit_tree(repo, commit: str) -> str:
+    """A tree that keeps a commit whole, without a ref to it: `tree`, the commit's own tree (its
+    content, diffable as is), and `commit`, a blob of the raw commit object's bytes
+    (`git hash-object -t commit -w --stdin` makes the very same commit again); the tree's id."""
+    import pygit2
+
+    c = repo[commit].peel(pygit2.Commit)
+    builder = repo.TreeBuilder()
+    builder.insert("commit", repo.create_blob(c.read_raw()), pygit2.enums.FileMode.BLOB)
+    builder.insert("tree", c.tree_id, pygit2.enums.FileMode.TREE)
+    return str(builder.write())
+
+
 class Conflict(Exception):
     """A commit cannot be replayed: a file it changes is not, on the new parent, what it changed."""
 
