@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from . import git
+from .errors import GitError
+from .logs import error
 from .names import ARCHIVE, ATTEMPTS, ATTEMPTS_ARCHIVE, RUNS, parse_attempts_ref, parse_runs_ref
 from .statuses import FINAL
 from .task import timestamp
@@ -49,7 +51,7 @@ class Folding:
     what: str  # what a ref keeps of an attempt, in messages
 
 
-RUNS_FOLD = Folding(RUNS, ARCHIVE, parse_runs_ref, lambda repo, sha: str(repo[sha].tree_id), "the runs")
+RUNS_FOLD = Folding(RUNS, ARCHIVE, parse_runs_ref, git.tree_of, "the runs")
 ATTEMPTS_FOLD = Folding(ATTEMPTS, ATTEMPTS_ARCHIVE, parse_attempts_ref, git.commit_tree, "the commits")
 FOLDS = (RUNS_FOLD, ATTEMPTS_FOLD)  # what the daemon's pass folds, each on its own
 
@@ -64,8 +66,9 @@ def fold(hub: Path, board: "Board", log: Callable[[str], None], after: float | N
          kind: Folding = RUNS_FOLD) -> int:
     """Fold the refs of `kind` (the runs records unless told) of ended tasks into its archive, in
     the hub itself (`serve`'s own pass); how many were folded. Only tasks that ended `after`
-    (FOLD_AFTER unless told) seconds ago or more. A ref that moved meanwhile (it never should) fails the whole transaction,
-    which the next pass tries again."""
+    (FOLD_AFTER unless told) seconds ago or more. A ref that moved meanwhile (it never should)
+    fails the whole transaction, which the next pass tries again. A ref at no commit (written
+    around the guard) is left where it is, and said so at each pass."""
     after = FOLD_AFTER if after is None else after
     listed = git.run(["for-each-ref", "--format=%(objectname) %(refname)", kind.live], cwd=hub).stdout
     chosen: dict[str, tuple[str, str, int]] = {}
@@ -81,7 +84,16 @@ def fold(hub: Path, board: "Board", log: Callable[[str], None], after: float | N
     repo = git.open_repository(hub)
     try:
         old = git.run(["rev-parse", "-q", "--verify", kind.archive], cwd=hub, check=False).stdout.decode().strip()
-        folders = {folder(task_id, n): kind.folder_tree(repo, sha) for sha, task_id, n in chosen.values()}
+        folders = {}
+        for ref, (sha, task_id, n) in list(chosen.items()):
+            try:
+                folders[folder(task_id, n)] = kind.folder_tree(repo, sha)
+            except GitError as e:
+                del chosen[ref]
+                log(error(f"{ref}: not folded into {kind.archive}: {e} (no push can put it there): see it "
+                          f"with `git show {ref}` in the hub, drop it with `git update-ref -d {ref}`"))
+        if not chosen:
+            return 0
         tasks = len({task_id for _, task_id, _ in chosen.values()})
         what = f"{kind.what} of {len(chosen)} attempt(s) of {tasks} ended task(s)"
         new = git.graft_commit(repo, old or None, folders, f"Fold {what} into the archive\n",

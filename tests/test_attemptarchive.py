@@ -126,6 +126,23 @@ def test_a_ref_that_moved_meanwhile_changes_nothing(board_hub, monkeypatch: pyte
     assert fold(hub) == 2 and recreated(hub, f"{ARCHIVE}:{folder(done, 2)}") == elsewhere
 
 
+def test_a_ref_at_no_commit_is_left_and_named_and_the_rest_fold(board_hub) -> None:
+    """A ref written around the guard (`git update-ref` in the hub) at a blob: not folded, said so
+    with the ref and how to see and drop it; the task's other attempt folds."""
+    hub, done, going, refs = board_hub
+    bad = names.attempts_ref(done, 2)
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=hub, input=b"not a commit\n",
+                          capture_output=True, check=True).stdout.decode().strip()
+    sh("git", "update-ref", bad, blob, cwd=hub)
+    lines: list[str] = []
+    assert fold(hub, lines=lines) == 1
+    assert lines[0] == (f"{bad}: not folded into {ARCHIVE}: {blob} is a blob, not a commit (no push can put it "
+                        f"there): see it with `git show {bad}` in the hub, drop it with `git update-ref -d {bad}`")
+    assert lines[1] == f"folded the commits of 1 attempt(s) of 1 ended task(s) into {ARCHIVE}"
+    assert rev(hub, bad) == blob and not rev(hub, f"{ARCHIVE}:{folder(done, 2)}")
+    assert recreated(hub, f"{ARCHIVE}:{folder(done, 1)}") == refs[names.attempts_ref(done, 1)]
+
+
 @pytest.mark.slow
 def test_a_best_of_n_run_s_attempts_fold_and_read_back_as_the_docs_say(hub: Path, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
