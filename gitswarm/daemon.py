@@ -277,10 +277,11 @@ class Daemon:
             prune_land_refs(self.hub, self.board, self.log)
         except Exception as e:
             self.log(error(f"pruning land refs: {type(e).__name__}: {e}"))
-        try:
-            runarchive.fold(self.hub, self.board, self.log)
-        except Exception as e:
-            self.log(error(f"folding runs records into their archive: {type(e).__name__}: {e}"))
+        for kind in runarchive.FOLDS:  # the runs records, then best of N's attempts
+            try:
+                runarchive.fold(self.hub, self.board, self.log, kind=kind)
+            except Exception as e:
+                self.log(error(f"folding {kind.live}* into {kind.archive}: {type(e).__name__}: {e}"))
 
     def _spawn(self, label: str, target, name: str) -> None:
         threading.Thread(target=target, args=(name,), name=label, daemon=True).start()

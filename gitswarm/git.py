@@ -165,6 +165,35 @@ def graft_commit(repo, parent: str | None, folders: dict[str, str], message: str
                                   [parent] if parent else []))
 
 
+def tree_of(repo, commit: str) -> str:
+    """The id of a commit's tree; GitError when `commit` is no commit."""
+    return str(_commit(repo, commit).tree_id)
+
+
+def commit_tree(repo, commit: str) -> str:
+    """A tree that keeps a commit whole, without a ref to it: `tree`, the commit's own tree (its
+    content, diffable as is), and `commit`, a blob of the raw commit object's bytes
+    (`git hash-object -t commit -w --stdin` makes the very same commit again); the tree's id.
+    GitError when `commit` is no commit."""
+    import pygit2
+
+    c = _commit(repo, commit)
+    builder = repo.TreeBuilder()
+    builder.insert("commit", repo.create_blob(c.read_raw()), pygit2.enums.FileMode.BLOB)
+    builder.insert("tree", c.tree_id, pygit2.enums.FileMode.TREE)
+    return str(builder.write())
+
+
+def _commit(repo, sha: str):
+    """The commit `sha` names; GitError when the object is missing or of another type."""
+    import pygit2
+
+    obj = repo.get(sha)
+    if not isinstance(obj, pygit2.Commit):
+        raise GitError(f"{sha} is {'missing' if obj is None else 'a ' + obj.type_str}, not a commit")
+    return obj
+
+
 class Conflict(Exception):
     """A commit cannot be replayed: a file it changes is not, on the new parent, what it changed."""
 

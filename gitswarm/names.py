@@ -13,7 +13,8 @@ A push to `refs/for/<ref>` (APPLY; <ref> without its `refs/`: heads/tasks, heads
 is applied by the hub's proc-receive hook (gitswarm/applier.py) to <ref>, `tasks` rebased onto its
 tip when the push's files did not change meanwhile (`refs/for/replay/heads/main`: main's work too,
 replayed onto main's tip): no ref of these names is ever created.
-The hub writes `refs/gitswarm/archive/runs` itself (gitswarm/runarchive.py): no push may. A mirror
+The hub writes `refs/gitswarm/archive/runs` and `refs/gitswarm/archive/attempts` itself, folding
+the runs and attempts refs of ended tasks into them (gitswarm/runarchive.py): no push may. A mirror
 (gitswarm/gitmirror.py) keeps refs of its own under `refs/gitswarm/hub/` and `refs/gitswarm/<pid>-...`.
 """
 
@@ -48,7 +49,8 @@ TRAIN = GITSWARM + "train"
 LAND = GITSWARM + "land/"
 RUNS = GITSWARM + "runs/"
 ATTEMPTS = GITSWARM + "attempts/"
-ARCHIVE = GITSWARM + "archive/runs"
+ARCHIVE = GITSWARM + "archive/runs"  # the runs refs of ended tasks, folded (gitswarm/runarchive.py)
+ATTEMPTS_ARCHIVE = GITSWARM + "archive/attempts"  # the attempts refs of ended tasks, folded (same)
 APPLY = REFS + "for/"  # what the hub applies (applied_ref): receive.procReceiveRefs, set by `gitswarm init`
 REPLAY = APPLY + "replay/"  # main's work the hub may replay onto main's tip (apply_ref)
 KEPT = GITSWARM + "hub/"  # in a mirror: the hub's tips as last fetched or pushed, kept from `git gc`

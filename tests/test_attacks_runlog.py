@@ -301,6 +301,21 @@ def test_no_push_writes_the_archive_of_runs(setup) -> None:
     refused(forge, sha, names.ARCHIVE, f"rejected {names.ARCHIVE}")
 
 
+def test_no_push_writes_the_archive_of_attempts(setup) -> None:
+    """Only the hub's daemon folds best of N's attempts into refs/gitswarm/archive/attempts
+    (gitswarm/runarchive.py): a push that creates it, with a forged attempt of a task inside (its
+    tree and its commit's bytes, as the daemon lays them out), is refused."""
+    from gitswarm.runarchive import folder
+
+    hub, tid, forge = setup
+    planted = forge.commit({"out.txt": (REGULAR, b"planted\n")}, f"attempt 1\n\nGitswarm-Task: {tid}-a1\n")
+    raw = git("cat-file", "commit", planted, cwd=forge.clone).stdout
+    tree = git("rev-parse", f"{planted}^{{tree}}", cwd=forge.clone).stdout.decode().strip()
+    forged = {f"{folder(tid, 1)}/commit": (REGULAR, raw), f"{folder(tid, 1)}/tree": (TREE, tree)}
+    sha = forge.commit(forged, "Fold the commits of 1 attempt(s) of 1 ended task(s) into the archive\n")
+    refused(forge, sha, names.ATTEMPTS_ARCHIVE, f"rejected {names.ATTEMPTS_ARCHIVE}")
+
+
 # ---------------------------------------------------------------- records written around the guard
 
 BAD_YAML = {  # what a record's YAML may hold when it never met the guard, and what the reader says

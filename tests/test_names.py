@@ -36,6 +36,7 @@ def test_every_ref_gitswarm_pushes_is_allowed_and_reads_back() -> None:
 @pytest.mark.parametrize("ref", [
     "refs/heads/feature", "refs/tags/v1", "refs/notes/x", "refs/gitswarm/other", "refs/gitswarm/train/x",
     names.ARCHIVE,  # the hub writes it itself
+    names.ATTEMPTS_ARCHIVE,  # the same
     "refs/gitswarm/land/t-aa", "refs/gitswarm/land/t-aa/0", "refs/gitswarm/land/t-aa/01", "refs/gitswarm/land/T-AA/1",
     "refs/gitswarm/land/t-aa/1/x", "refs/gitswarm/runs/t-aa/12345678", "refs/gitswarm/attempts/t-aa/17",
     "refs/gitswarm/heartbeats/", "refs/gitswarm/heartbeats/a/b", "refs/gitswarm/heartbeats/-w",
