@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from . import gittrailers
-from .git import EMPTY_TREE, ZERO, open_repository, out, run, tree_changes
+from .git import EMPTY_TREE, ZERO, open_repository, out, run
+from .gittree import tree_changes
 from .gitrefs import reflog_time
 from .names import REFS
 
