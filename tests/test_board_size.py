@@ -176,9 +176,15 @@ def test_a_replaced_libgit2_handle_is_freed_without_the_cyclic_collector(hub: Pa
         assert board.claim("w") is not None
 
 
-def test_the_hub_packs_itself_after_pushes(hub: Path, tmp_path: Path):
-    """git's receive-pack runs `git gc --auto` after each push (receive.autogc): the hub needs no
-    scheduler of its own. Shown with a low threshold and the gc in the foreground."""
+def test_pushes_leave_packing_to_serve_s_pass(hub: Path, tmp_path: Path):
+    """A push to a hub starts no `git gc --auto` (init sets receive.autoGC false: a git process per
+    push, ~1.5 ms); serve's passes run it (daemon._pack_hub), which packs the hub once loose
+    objects pile up and logs what git says when gc fails, once. Shown with a low threshold and the
+    gc in the foreground."""
+    from gitswarm.daemon import Daemon
+
+    assert subprocess.run(["git", "config", "receive.autoGC"], cwd=hub, capture_output=True,
+                          text=True).stdout.strip() == "false"
     for key, value in (("gc.auto", "256"), ("gc.autoDetach", "false"), ("receive.unpackLimit", "100000")):
         subprocess.run(["git", "config", key, value], cwd=hub, check=True)
     work = tmp_path / "work"
@@ -190,8 +196,29 @@ def test_the_hub_packs_itself_after_pushes(hub: Path, tmp_path: Path):
     subprocess.run(["git", "push", "-q", str(hub), "HEAD:refs/heads/main"], cwd=work, check=True)
     with Board(str(hub)) as board:
         board.add(tasks_of(1))
-    after = loose(hub)
-    assert after["packs"] >= 1 and after["in-pack"] >= 4000 and after["count"] < 50, after
+    before = loose(hub)
+    assert before["count"] >= 4000 and before["packs"] == 0, before  # the pushes packed nothing
+    said: list[str] = []
+    keeper = Daemon(hub, workers=0, planners=0, name="keeper", log=said.append)
+    try:
+        keeper._passes()  # the passes `serve` runs every few seconds
+        after = loose(hub)
+        assert after["packs"] >= 1 and after["in-pack"] >= 4000 and after["count"] < 50, after
+        assert not [line for line in said if "gc" in line], said
+        # a detached gc that failed leaves gc.log: git then refuses each gc --auto, saying why
+        subprocess.run(["git", "config", "gc.autoDetach", "true"], cwd=hub, check=True)
+        (hub / "gc.log").write_text("error: an earlier gc failed\n")
+        for i in range(400):
+            (work / f"g{i}").write_text(f"more {i}\n")
+        subprocess.run(["git", "add", "-A"], cwd=work, check=True)
+        subprocess.run(["git", "commit", "-q", "-m", "more"], cwd=work, check=True)
+        subprocess.run(["git", "push", "-q", str(hub), "HEAD:refs/heads/main"], cwd=work, check=True)
+        keeper._passes()
+        keeper._passes()
+    finally:
+        keeper.pool.close()
+    warned = [line for line in said if "git gc --auto in" in line]
+    assert len(warned) == 1 and "an earlier gc failed" in warned[0], said
 
 
 def test_libgit2_keeps_no_objects_and_a_few_mib_of_packs(hub: Path):
