@@ -70,7 +70,7 @@ def timed(n: int, action, prepare=lambda i: None, warm: int = 0) -> dict[str, fl
 def measure_pushes(root: Path, runs: int) -> dict[str, dict[str, float]]:
     from gitswarm import hookbuild, rules, task as T
     from gitswarm.board import Board
-    from gitswarm.install import init
+    from gitswarm.install import init, install_hooks
 
     def pushes(clone: Path, ref: str, change) -> dict[str, float]:
         return timed(runs, lambda: sh(["git", "push", "-q", "origin", f"HEAD:{ref}"], cwd=clone),
@@ -117,14 +117,16 @@ def measure_pushes(root: Path, runs: int) -> dict[str, dict[str, float]]:
                             ("python -S -c pass", [sys.executable, "-S", "-c", "pass"], None),
                             ("hub's pre-receive, empty input", [str(hub / "hooks" / "pre-receive")], hook_env),
                             ("hub's post-receive, empty input", [str(hub / "hooks" / "post-receive")], hook_env)]:
-        out[name] = timed(n, lambda: subprocess.run(args, input=b"", capture_output=True, env=env))
+        out[name] = timed(n, lambda: subprocess.run(args, input=b"", capture_output=True, env=env, cwd=hub))
     client = hub / hookbuild.CLIENT
     if client.exists():  # the same hook through the shim's bash: no client it may run
         client.chmod(0o644)
+        install_hooks(hub, direct=False)
         out["hub's post-receive, empty input, in bash (no C client)"] = timed(
             n, lambda: subprocess.run([str(hub / "hooks" / "post-receive")], input=b"", capture_output=True,
-                                      env=hook_env))
+                                      env=hook_env, cwd=hub))
         client.chmod(0o755)
+        install_hooks(hub)
 
     sh(["git", "init", "-q", "--bare", str(mirror)])  # what a claimer does after a rejected push:
 

@@ -6,7 +6,8 @@
 Each row is timed on the same hub with no guard (the hooks check in process, as on a hub whose
 `serve` is not running) and with the resident guard up (gitswarm/guardserver.py), each through
 the shim's Python client (gitswarm/hookclient.py) and through the C client init builds
-(hooks/hookclient.c; "py" columns: made not executable, so the shim runs Python), the four
+(hooks/hookclient.c, the shims' interpreter; "py" columns: made not executable, and sh's shims
+written, which then run Python), the four
 interleaved push by push so that the machine's load falls on all alike. Rows: a plain
 `git push` to a bare repository without hooks; pushes to a hub of a commit on main, a claim
 (Board.claim: the claim and its heartbeat ref, a new worker's), a landing (Board.land: the work on
@@ -71,8 +72,15 @@ def main() -> int:
 
     assert os.access(hub / CLIENT, os.X_OK), "init built no C client: is there a compiler (cc, $CC)?"
 
+    from gitswarm import install
+
+    form: list = [None]
+
     def setting(mode: str) -> None:
         (hub / CLIENT).chmod(0o644 if mode.endswith("py") else 0o755)
+        if hasattr(install, "install_hooks") and form[0] != mode.endswith("py"):  # a code whose client may be
+            install.install_hooks(hub, direct=not mode.endswith("py"))  # the shims' interpreter: sh's shims for py
+            form[0] = mode.endswith("py")
         if mode.startswith("guard") and guard[0] is None:
             guard[0] = guardserver.start(hub, log=print)
             assert guard[0] is not None

@@ -20,6 +20,7 @@ from . import git, guardserver, names, runarchive, serving
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_STOPPED, GitswarmError
 from .goal import is_goal_path
 from .goalrecords import GoalRecords
+from .install import shims_broken
 from .leases import prune_land_refs, reclaim_pass
 from .logs import error, warning
 from .config import CONFIG_PATH, load_config
@@ -101,6 +102,9 @@ class Daemon:
         observer.start()
         try:
             self.log(f"serve {self.hub}: {self.pool.workers} workers, {self.pool.planners} planners")
+            broken = shims_broken(self.hub)
+            if broken is not None:
+                self.log(error(broken))
             self.log(self.pool.sandbox)
             try:
                 serving.write(self.hub)

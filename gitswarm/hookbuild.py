@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from . import proc
+from .identity import VARIABLES
 
 CLIENT = os.path.join("gitswarm", "hookclient")  # inside the hub; the shim names it too
 FLAGS = ["-O2", "-std=c99", "-Wall"]
@@ -31,10 +32,11 @@ def build(hub: Path, source: Path) -> list[str]:
     note that the shim keeps using Python. Never raises for a missing or failing compiler."""
     target = hub / CLIENT
     compiler = shlex.split(os.environ.get("CC") or "cc")
-    stamp = hashlib.sha256(repr(compiler + FLAGS).encode() + b"\0" + source.read_bytes()).hexdigest()
+    flags = FLAGS + [f'-DGITSWARM_PUSHER_VARIABLES="{" ".join(VARIABLES)}"']  # for post-receive as an interpreter
+    stamp = hashlib.sha256(repr(compiler + flags).encode() + b"\0" + source.read_bytes()).hexdigest()
     if _current(target, stamp):
         return []
-    binary, why = (_BUILT[stamp], None) if stamp in _BUILT else _compile(compiler, source, stamp)
+    binary, why = (_BUILT[stamp], None) if stamp in _BUILT else _compile(compiler, flags, source, stamp)
     if binary is None:
         target.unlink(missing_ok=True)  # an old build must not outlive the source it was built from
         return [f"note: the pre-receive hook runs Python for every push, post-receive bash ({why}); "
@@ -68,13 +70,13 @@ def _runs(target: Path, stamp: str) -> str | None:
     return None if ran.code == 2 and stamp in ran.stdout else f"does not run from the hub (exit {ran.code})"
 
 
-def _compile(compiler: list[str], source: Path, stamp: str) -> tuple[bytes | None, str | None]:
+def _compile(compiler: list[str], flags: list[str], source: Path, stamp: str) -> tuple[bytes | None, str | None]:
     """The binary, compiled in a private folder, or None and why not."""
     with tempfile.TemporaryDirectory(prefix="gitswarm-cc-") as private:
         out = Path(private) / "hookclient"
         try:
             # the stamp rides in the binary as a string (hookclient.c prints it in its usage line)
-            ran = proc.run_killable([*compiler, *FLAGS, f'-DGITSWARM_BUILD="{stamp}"', "-o", str(out), str(source)],
+            ran = proc.run_killable([*compiler, *flags, f'-DGITSWARM_BUILD="{stamp}"', "-o", str(out), str(source)],
                                     timeout=COMPILE_SECONDS, merge=True)
         except OSError as e:  # no compiler at all
             return None, f"no C compiler: {shlex.join(compiler)}: {e.strerror}"

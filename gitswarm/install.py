@@ -26,6 +26,9 @@ SETTINGS = {
 }
 APPLY_SETTING = ("receive.procReceiveRefs", names.APPLY.rstrip("/"))  # board pushes the hub applies (applier.py)
 BOARD_AUTHOR = ("gitswarm", "gitswarm@localhost")
+# The C client as a shim's interpreter, relative: git runs push hooks in the hub (githooks(5)).
+INTERPRETER = f"#!{hookbuild.CLIENT} --shim\n"
+CLIENT_LINES = '[ -x "${GIT_DIR:-.}/gitswarm/hookclient" ]'  # a shim's two lines that start the client from sh
 
 
 def resource_dir(package: str, source_folder: str) -> Path:
@@ -36,9 +39,10 @@ def resource_dir(package: str, source_folder: str) -> Path:
         return Path(__file__).resolve().parent.parent / source_folder
 
 
-def hook_script(name: str) -> str:
+def hook_script(name: str, direct: bool = False) -> str:
     """The shim for a hook, with this interpreter and the folders it imports gitswarm and PyYAML
-    from recorded (the hook runs Python with -I -S, skipping site initialisation: ~10-20 ms a push)."""
+    from recorded (the hook runs Python with -I -S, skipping site initialisation: ~10-20 ms a push).
+    `direct`: the C client its interpreter (INTERPRETER), the lines that start it from sh left out."""
     import yaml
 
     import gitswarm
@@ -49,8 +53,33 @@ def hook_script(name: str) -> str:
     from .identity import VARIABLES
 
     template = (resource_dir("gitswarm.hooks", "hooks") / name).read_text()
-    return template.replace("@PYTHON@", shlex.quote(sys.executable)).replace("@PROGRAM@", shlex.quote(program)) \
+    text = template.replace("@PYTHON@", shlex.quote(sys.executable)).replace("@PROGRAM@", shlex.quote(program)) \
         .replace("@PUSHER_VARIABLES@", " ".join(VARIABLES))
+    if not direct:
+        return text
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith(CLIENT_LINES))
+    return INTERPRETER + "".join(lines[1:at] + lines[at + 2:])
+
+
+def interpreter_refused(repo: Path) -> str | None:
+    """Why the hub's C client may not be its shims' interpreter, None when it may. The kernel runs an
+    interpreter whoever owns it, with no `-O` test before: only on a hub that is its owner's alone
+    (not shared, the hub, gitswarm/ and the client writable by this account only: nobody else can
+    put a program there), and only a client init built and can run."""
+    from .shared import file_mode
+
+    client = repo / hookbuild.CLIENT
+    if not os.access(client, os.X_OK):
+        return "no C client"
+    if file_mode(repo, 0o644) is not None:
+        return "the hub is shared (core.sharedRepository)"
+    for path in (repo, client.parent, client):
+        st = os.lstat(path)
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return f"{path} is writable by other accounts than {path.owner()}" if st.st_mode & 0o022 \
+                else f"{path} belongs to another account"
+    return None
 
 
 def board_readme() -> bytes:
@@ -92,7 +121,7 @@ def init(path: str | Path, hooks_dir: str | Path | None = None) -> list[str]:
         done.append(f"created the event spool {spool_dir(repo)}")
     # the client before the shims: a new shim may ask it for what an older build cannot do
     done += hookbuild.build(repo, resource_dir("gitswarm.hooks", "hooks") / "hookclient.c")
-    done += _install_hooks(repo, None if hooks_dir is None else Path(hooks_dir).expanduser().resolve())
+    done += install_hooks(repo, None if hooks_dir is None else Path(hooks_dir).expanduser().resolve())
     settings = dict(SETTINGS)
     if hooks_dir is None and MARKER in _read(repo / "hooks" / "proc-receive"):
         # the hub applies board pushes; not where a server runs hooks from a folder of its own
@@ -151,13 +180,28 @@ def _dispatched(folder: Path, name: str) -> Path | None:
     return parts / "gitswarm" if MARKER not in text and ("${hookname}.d" in text or f"{name}.d" in text) else None
 
 
-def _install_hooks(repo: Path, hooks_dir: Path | None = None) -> list[str]:
+def shims_broken(repo: Path) -> str | None:
+    """What stops every push when the shims' interpreter cannot run (git then says only "cannot run
+    hooks/pre-receive"), None when nothing does: `serve` says it when it starts."""
+    client = repo / hookbuild.CLIENT
+    direct = [name for name in HOOKS if _read(repo / "hooks" / name).startswith(INTERPRETER)]
+    if not direct or os.access(client, os.X_OK):
+        return None
+    return (f"{client} is missing or cannot run, and it is the interpreter of hooks/{', hooks/'.join(direct)}: "
+            f"git refuses every push (\"cannot run hooks/{direct[0]}\"); run `gitswarm init {repo}`: it builds "
+            "the client again, or writes shims that do without it")
+
+
+def install_hooks(repo: Path, hooks_dir: Path | None = None, direct: bool = True) -> list[str]:
+    """The shims into hooks/ (or `hooks_dir`); the C client their interpreter where it may be
+    (`direct` and interpreter_refused), else a shell runs them first (~1 ms a hook)."""
     done = []
     folder = repo / "hooks" if hooks_dir is None else hooks_dir
     folder.mkdir(parents=hooks_dir is not None, exist_ok=True)
+    refused = interpreter_refused(repo) if direct else "asked"
     for name in HOOKS:
         target = folder / name if hooks_dir is not None else (_dispatched(folder, name) or folder / name)
-        script = hook_script(name)
+        script = hook_script(name, direct=refused is None and target == repo / "hooks" / name)
         if target.exists():
             current = target.read_text(errors="replace")
             if current == script:
@@ -182,6 +226,8 @@ def _install_hooks(repo: Path, hooks_dir: Path | None = None) -> list[str]:
         tmp.chmod(0o755)
         os.rename(tmp, target)
         done.append(f"installed the {name} hook" + ("" if target == repo / "hooks" / name else f" as {target}"))
+    if done and refused not in (None, "asked", "no C client"):  # said when the shims are written, not every run
+        done.append(f"note: the hooks start a shell before the C client ({refused}): ~1 ms a hook")
     return done
 
 

@@ -6,8 +6,13 @@
  *
  *     hookclient <hook-name> <fallback command...>
  *     hookclient post-receive <variable...> -- <hook arguments...>
+ *     hookclient --shim hooks/<hook-name> <hook arguments...>
  *
  * The second form is hooks/post-receive's bash in C (no bash start, no mv process): see post_receive.
+ * The third is the kernel's, when the client is a shim's interpreter (`#!gitswarm/hookclient --shim`,
+ * gitswarm/install.py; relative to the hub, where git runs push hooks): no shell starts before it.
+ * It is the first form with `/bin/sh hooks/<hook-name> <hook arguments...>` as the fallback (the
+ * shim's own lines, run by sh, check in process), or the second with the variables init built in.
  *
  * It hands the hook to the guard exactly as hookclient.py does (same request, same checks) and exits
  * with the guard's `exit <code>` answer. Anything else is no answer, and then it execs the fallback
@@ -35,6 +40,9 @@
 
 extern char **environ;
 
+#ifndef GITSWARM_PUSHER_VARIABLES
+#define GITSWARM_PUSHER_VARIABLES ""  /* gitswarm/identity.py VARIABLES, space-separated: hookbuild.py fills them in */
+#endif
 #ifndef GITSWARM_BUILD
 #define GITSWARM_BUILD "unstamped"  /* gitswarm/hookbuild.py stamps what built it, to rebuild when it changed */
 #endif
@@ -369,16 +377,48 @@ static int post_receive(int argc, char **argv) {
     return 0;
 }
 
+static int hook(const char *name, char **fallback);
+
+/* `hookclient --shim <shim> <hook arguments...>`, as the kernel runs a shim's interpreter: the hook is
+ * named by the shim's file name. post-receive gets the variables built in; the others, as fallback,
+ * the shim itself run by /bin/sh (its `#!` line is a comment there). */
+static int shim(int argc, char **argv) {
+    const char *slash = strrchr(argv[2], '/'), *name = slash ? slash + 1 : argv[2];
+    int extra = strcmp(name, "post-receive") ? 2 : 1;
+    size_t vars = 0;
+    char *list = strdup(GITSWARM_PUSHER_VARIABLES), *save = NULL;
+    char **args = calloc((size_t)argc + strlen(GITSWARM_PUSHER_VARIABLES) + 4, sizeof *args);
+    if (!list || !args) {
+        fputs("gitswarm: out of memory starting the hook\n", stderr);
+        return 1;
+    }
+    if (extra == 2) {
+        args[0] = "/bin/sh", args[1] = argv[2];
+    } else {
+        for (char *v = strtok_r(list, " ", &save); v; v = strtok_r(NULL, " ", &save)) args[vars++] = v;
+        args[vars] = "--";
+    }
+    for (int i = 3; i < argc; i++) args[vars + (size_t)extra + (size_t)(i - 3)] = argv[i];
+    if (extra == 1) return post_receive((int)vars + 1 + argc - 3, args);
+    return hook(name, args);
+}
+
 int main(int argc, char **argv) {
-    struct buf data = {0};
-    char chunk[65536];
-    int sent = 0;
     if (argc < 3) {
         fputs("usage: hookclient <hook-name> <fallback command...> (build " GITSWARM_BUILD ")\n", stderr);
         return 2;
     }
+    if (strcmp(argv[1], "--shim") == 0) return shim(argc, argv);
     if (strcmp(argv[1], "post-receive") == 0) return post_receive(argc - 2, argv + 2);
-    int live = strcmp(argv[1], "proc-receive") == 0;
+    return hook(argv[1], argv + 2);
+}
+
+/* The hook `name` through the guard; `fallback` (a command line, NULL-ended) when no guard answers. */
+static int hook(const char *name, char **fallback) {
+    struct buf data = {0};
+    char chunk[65536];
+    int sent = 0;
+    int live = strcmp(name, "proc-receive") == 0;
     while (!live) {  /* read whole first: a failure here must reject, never check a part */
         ssize_t n = read(0, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR) continue;
@@ -389,15 +429,15 @@ int main(int argc, char **argv) {
         }
         if (n == 0) break;
     }
-    if (only_applied(argv[1], &data)) return free(data.p), 0;
-    int code = ask_guard(argv[1], &data, live, &sent);
+    if (only_applied(name, &data)) return free(data.p), 0;
+    int code = ask_guard(name, &data, live, &sent);
     if (code < 0 && live && sent)
         fputs("gitswarm: the hub's guard died during the push; push again\n", stderr), code = 1;
     else if (code < 0 && !live && refill_stdin(&data))
         perror("gitswarm: passing the hook's input on"), code = 1;
     free(data.p);
     if (code >= 0) return code;
-    execv(argv[2], argv + 2);
-    fprintf(stderr, "gitswarm: cannot run %s: %s\n", argv[2], strerror(errno));
+    execv(fallback[0], fallback);
+    fprintf(stderr, "gitswarm: cannot run %s: %s\n", fallback[0], strerror(errno));
     return 1;
 }

@@ -58,6 +58,22 @@ def hub(tmp_path: Path):
         guardserver.stop(guard)
 
 
+def hook_form(hub: Path, form: str) -> None:
+    """How the hub's hooks start: "client" (the C client is the shims' interpreter, as init makes
+    them on a hub that is its owner's alone), "sh" (sh first, which runs the client: a shared
+    hub's way) or "none" (sh, with no client it may run: Python checks, bash spools)."""
+    from gitswarm import hookbuild, install
+
+    client = hub / hookbuild.CLIENT
+    if form != "none" and not client.exists():
+        pytest.skip("init built no C client here (no compiler)")
+    if client.exists():
+        client.chmod(0o644 if form == "none" else 0o755)
+    install.install_hooks(hub, direct=form == "client")
+    for name in install.HOOKS:
+        assert (hub / "hooks" / name).read_text().startswith(install.INTERPRETER) == (form == "client"), name
+
+
 def sh(*args: str, cwd: str | Path | None = None, check: bool = True, input: str | None = None,
        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command; on failure show its output."""

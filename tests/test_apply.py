@@ -25,7 +25,7 @@ from gitswarm import guardserver, names, rules
 from gitswarm.board import Board
 from gitswarm.task import new_task
 
-from conftest import sh
+from conftest import hook_form, sh
 from taskfiles import A, B, PA, PB
 
 FOR_TASKS = "HEAD:refs/for/heads/tasks"
@@ -233,7 +233,7 @@ def test_the_guard_applies_and_a_guard_killed_while_it_holds_the_push(board_clon
     moved) and says to push again; pushed again, the hook applies it in its own process, with the
     same rules."""
     if client == "python":
-        (hub / "gitswarm" / "hookclient").unlink()
+        hook_form(hub, "none")
     a, b = _two_open_tasks(board_clone, hub)
     if good:
         G.commit(board_clone, "claim", [rules.claim(b, "bob")], "bob", 1)

@@ -6,26 +6,22 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-from gitswarm import events, hookbuild
+from gitswarm import events
 from gitswarm.board import Board
 from gitswarm.task import new_task
 
-from conftest import commit_all, gitswarm, push, sh
+from conftest import commit_all, gitswarm, hook_form, push, sh
 
 
-@pytest.fixture(params=["c", "bash"])
+@pytest.fixture(params=["interpreter", "c", "bash"])
 def way(request, hub):
-    """The hook's two ways to spool: the C client init built (hooks/hookclient.c), or the shim's
-    bash when there is none it may run (tests/test_hookclient_c.py compares their bytes)."""
-    client = hub / hookbuild.CLIENT
-    if request.param == "c" and not os.access(client, os.X_OK):
-        pytest.skip("init built no C client here (no compiler)")
-    if request.param == "bash" and client.exists():
-        client.chmod(0o644)
+    """The hook's ways to spool: the C client init built (hooks/hookclient.c), the shim's
+    interpreter or started by sh, or the shim's bash when there is none it may run
+    (tests/test_hookclient_c.py compares their bytes)."""
+    hook_form(hub, {"interpreter": "client", "c": "sh", "bash": "none"}[request.param])
     return request.param
 
 

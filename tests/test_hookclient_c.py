@@ -29,7 +29,7 @@ import test_guard as G
 from gitswarm import guardserver, hookbuild, hookclient, rules
 from test_guardserver import CASES, NOBODY, Hub, _bad_claim, _good_claim, answered, as_root, guarded  # noqa: F401 (a fixture)
 
-from conftest import gitswarm, sh
+from conftest import gitswarm, hook_form, sh
 from taskfiles import B, C
 
 pytestmark = [pytest.mark.skipif(os.environ.get("GITSWARM_TEST_GUARD") == "1",
@@ -40,18 +40,22 @@ pytestmark = [pytest.mark.skipif(os.environ.get("GITSWARM_TEST_GUARD") == "1",
 WRAPPER = '#!/bin/sh\necho $$ >> "%s"\nexec %s "$@"\n'
 
 
-@pytest.fixture
-def chub(guarded: Hub, tmp_path: Path) -> Hub:  # noqa: F811
-    """The guarded hub, its C client built by init, its shim's Python recording each start."""
+@pytest.fixture(params=["client", "sh"])
+def chub(guarded: Hub, tmp_path: Path, request) -> Hub:  # noqa: F811
+    """The guarded hub, its C client built by init, its shim's Python recording each start; the
+    client the shims' interpreter, or started by sh (a shared hub's way); "none" (indirect): no
+    client the shim may run."""
     client = guarded.path / hookbuild.CLIENT
     assert os.access(client, os.X_OK), "init did not build the C client"
+    hook_form(guarded.path, request.param)
     guarded.pythons = tmp_path / "pythons"  # type: ignore[attr-defined]
     wrapper = tmp_path / "python"
     wrapper.write_text(WRAPPER % (guarded.pythons, sys.executable))  # type: ignore[attr-defined]
     wrapper.chmod(0o755)
     shim = guarded.path / "hooks" / "pre-receive"
     text = shim.read_text()
-    assert text.count(f"{sys.executable} -I -S") == 2  # the C client's fallback and the shim's own line
+    # the shim's own line; sh's also hands it to the C client as its fallback
+    assert text.count(f"{sys.executable} -I -S") == (1 if request.param == "client" else 2)
     shim.write_text(text.replace(f"{sys.executable} -I -S", f"{wrapper} -I -S"))
     return guarded
 
@@ -87,8 +91,8 @@ def test_with_the_guard_down_the_python_line_checks(chub: Hub, board_clone: Path
     assert pythons(chub) == 2 and len(chub.checkers()) == 2
 
 
+@pytest.mark.parametrize("chub", ["none"], indirect=True)
 def test_without_the_c_client_the_shim_runs_python(chub: Hub, board_clone: Path) -> None:
-    (chub.path / hookbuild.CLIENT).chmod(0o644)
     chub.start()
     _good_claim(board_clone, chub.path)
     G.accept(board_clone, chub.path)
@@ -141,8 +145,11 @@ def test_push_options_and_the_hooks_output_pass_through(chub: Hub, board_clone: 
 
 
 @as_root
+@pytest.mark.parametrize("chub", ["sh"], indirect=True)
 def test_a_client_planted_by_another_account_is_not_run(chub: Hub, board_clone: Path) -> None:
-    """A shared hub's gitswarm/ is group-writable: the shim runs only a client of the pusher's own."""
+    """A shared hub's gitswarm/ is group-writable: sh starts first there (init makes the client an
+    interpreter only on a hub that is its owner's alone, tests/test_init.py), and runs only a
+    client of the pusher's own."""
     planted = chub.path / hookbuild.CLIENT
     planted.unlink()
     planted.write_text("#!/bin/sh\nexit 0\n")
@@ -150,6 +157,35 @@ def test_a_client_planted_by_another_account_is_not_run(chub: Hub, board_clone: 
     os.chown(planted, NOBODY, NOBODY)
     G.reject(board_clone, chub.path, _bad_claim(board_clone, chub.path))
     assert pythons(chub) == 1
+
+
+def test_the_interpreter_is_found_wherever_the_hub_moves_and_a_lost_one_is_named(hub: Path, tmp_path: Path) -> None:
+    """`#!gitswarm/hookclient --shim` is relative: git runs push hooks in the hub, so a hub moved
+    elsewhere still checks every push. Without its interpreter every push is refused (git says only
+    "cannot run hooks/pre-receive"): serve names the cause and the fix, and init mends it."""
+    from gitswarm.install import init, shims_broken
+
+    hook_form(hub, "client")
+    moved = tmp_path / "elsewhere" / "moved.git"
+    moved.parent.mkdir()
+    hub.rename(moved)
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", "--branch", "tasks", str(moved), str(clone))
+    G.reject(clone, moved, _bad_claim(clone, moved))
+    good_claim_after(clone, moved)
+    assert shims_broken(moved) is None
+    task = G.seed(clone, moved, "open", C)
+    (moved / hookbuild.CLIENT).unlink()
+    before = G.tip(moved)
+    G.commit(clone, "claim", [rules.claim(task, "bob")], "bob", 1)
+    refused = sh("git", "push", "origin", "HEAD:refs/heads/tasks", cwd=clone, check=False)
+    assert refused.returncode != 0 and "cannot run hooks/pre-receive" in refused.stderr and G.tip(moved) == before
+    said = shims_broken(moved)
+    assert said is not None and said.startswith(f"{moved / hookbuild.CLIENT} is missing or cannot run")
+    assert f"run `gitswarm init {moved}`" in said
+    init(moved)
+    assert shims_broken(moved) is None
+    G.accept(clone, moved)
 
 
 # ---------------------------------------------------------------- the client alone, as git runs a hook
@@ -438,20 +474,24 @@ def test_a_legacy_pre_receive_is_still_run(hub: Path) -> None:
 ZERO, ONE = "0" * 40, "1" * 40
 
 
-WHO_RAN = "#!/bin/sh\ncat /proc/$PPID/comm > ran-by\ncat > /dev/null\n"  # a legacy hook saying who ran it
+WHO_RAN = '#!/bin/sh\nbasename "$(readlink /proc/$PPID/exe)" > ran-by\ncat > /dev/null\n'  # a legacy hook: who ran it
+
+
+WAYS = {"interpreter": "client", "c": "sh", "bash": "none"}  # post-receive's ways -> conftest.hook_form
 
 
 def post_receive(hub: Path, way: str, data: bytes, env: dict | None = None, args: tuple[str, ...] = ()) -> bytes:
-    """Run the hub's post-receive shim as git runs it, through the C client or (way="bash") its bash
-    fallback, and check which ran it; returns the one push record it spooled (taken out of the spool)."""
-    (hub / hookbuild.CLIENT).chmod(0o755 if way == "c" else 0o644)
+    """Run the hub's post-receive shim as git runs it, through the C client (its interpreter, or
+    started by sh) or (way="bash") its bash fallback, and check which ran it; returns the one push
+    record it spooled (taken out of the spool)."""
+    hook_form(hub, WAYS[way])
     legacy = hub / "hooks" / "post-receive.legacy"
     legacy.write_text(WHO_RAN)
     legacy.chmod(0o755)
     ran = subprocess.run([str(hub / "hooks" / "post-receive"), *args], cwd=hub, input=data, capture_output=True,
                          env={"GIT_DIR": ".", "PATH": os.environ["PATH"], **(env or {})}, timeout=120)
     assert (ran.returncode, ran.stdout, ran.stderr) == (0, b"", b""), ran.stderr
-    assert (hub / "ran-by").read_text() == {"c": "hookclient\n", "bash": "bash\n"}[way]
+    assert (hub / "ran-by").read_text() == ("bash\n" if way == "bash" else "hookclient\n")
     (record,) = (hub / "gitswarm" / "spool").glob("*.push")
     assert re.fullmatch(r"\d{16}-\d+\.push", record.name) and not list((hub / "gitswarm" / "spool").glob(".*"))
     assert record.stat().st_mode & 0o777 == 0o644  # umask 022, as the script sets
@@ -473,17 +513,18 @@ ODD = {"GITSWARM_PUSHER": "two\nlines", "REMOTE_USER": "a=b==c", "SSH_CLIENT": "
 def test_the_c_client_writes_the_bash_scripts_record_byte_for_byte(hub: Path, data: bytes) -> None:
     from gitswarm.identity import VARIABLES
 
-    c, bash = post_receive(hub, "c", data, ODD), post_receive(hub, "bash", data, ODD)
+    direct, c, bash = (post_receive(hub, way, data, ODD) for way in ("interpreter", "c", "bash"))
     lines = data.replace(b"\0", b"")  # bash's `read` drops NUL bytes and ends a last line
     lines += b"\n" if lines and not lines.endswith(b"\n") else b""
     head = b"".join(os.fsencode(k) + b"=" + os.fsencode(ODD[k]) + b"\0" for k in VARIABLES if k in ODD)
-    assert c == bash == b"gitswarm-push-1\0" + head + b"\0" + lines
+    assert direct == c == bash == b"gitswarm-push-1\0" + head + b"\0" + lines
     assert head.index(b"SSH_CLIENT=\0") < head.index(b"GATEWAY_INTERFACE") < head.index(b"GL_USER")
 
 
 def test_an_environment_with_none_of_the_variables_gives_an_empty_head(hub: Path) -> None:
     line = f"{ZERO} {ONE} refs/heads/main\n".encode()
-    assert post_receive(hub, "c", line) == post_receive(hub, "bash", line) == b"gitswarm-push-1\0\0" + line
+    assert post_receive(hub, "interpreter", line) == post_receive(hub, "c", line) == post_receive(hub, "bash", line) \
+        == b"gitswarm-push-1\0\0" + line
 
 
 LEGACY = '#!/bin/sh\n{ echo "$# $*"; pwd; umask; echo "$LC_ALL"; cat; } > "$LEGACY_OUT"\necho "legacy said so"\n'
@@ -495,18 +536,19 @@ def test_the_legacy_hook_runs_alike_with_the_lines_and_the_arguments(hub: Path, 
     legacy.chmod(0o755)
     data = f"{ZERO} {ONE} refs/heads/main\n{ONE} {ZERO} last".encode()
     outs = {}
-    for way in ("c", "bash"):
-        (hub / hookbuild.CLIENT).chmod(0o755 if way == "c" else 0o644)
-        ran = subprocess.run([str(hub / "hooks" / "post-receive"), "x", "y z"], cwd=tmp_path, input=data,
-                             capture_output=True, timeout=120,
+    for way in WAYS:
+        hook_form(hub, WAYS[way])
+        # git runs push hooks in the hub, where a relative interpreter is found; sh's shim cds there itself
+        ran = subprocess.run([str(hub / "hooks" / "post-receive"), "x", "y z"], input=data, capture_output=True,
+                             cwd=hub if way == "interpreter" else tmp_path, timeout=120,
                              env={"GIT_DIR": str(hub), "PATH": os.environ["PATH"], "LEGACY_OUT": str(tmp_path / way)})
         assert (ran.returncode, ran.stdout, ran.stderr) == (0, b"legacy said so\n", b""), ran.stderr
         outs[way] = (tmp_path / way).read_text()
-    assert outs["c"] == outs["bash"] == f"2 x y z\n{hub}\n0022\nC\n{ZERO} {ONE} refs/heads/main\n{ONE} {ZERO} last\n"
-    assert len(list((hub / "gitswarm" / "spool").glob("*.push"))) == 2
+    assert set(outs.values()) == {f"2 x y z\n{hub}\n0022\nC\n{ZERO} {ONE} refs/heads/main\n{ONE} {ZERO} last\n"}
+    assert len(list((hub / "gitswarm" / "spool").glob("*.push"))) == 3
 
 
-@pytest.mark.parametrize("way", ["c", "bash"])
+@pytest.mark.parametrize("way", list(WAYS))
 def test_a_push_spools_and_runs_the_legacy_hook_or_says_it_could_not_spool(hub: Path, tmp_path: Path,
                                                                             way: str) -> None:
     """Real pushes: the record is read into events, the legacy hook gets git's line; with a file
@@ -514,7 +556,7 @@ def test_a_push_spools_and_runs_the_legacy_hook_or_says_it_could_not_spool(hub: 
     from gitswarm import events
     from conftest import commit_all, push
 
-    (hub / hookbuild.CLIENT).chmod(0o755 if way == "c" else 0o644)
+    hook_form(hub, WAYS[way])
     legacy = hub / "hooks" / "post-receive.legacy"
     legacy.write_text('#!/bin/sh\ncat >> legacy.out\n')
     legacy.chmod(0o755)
@@ -537,7 +579,9 @@ def test_a_push_spools_and_runs_the_legacy_hook_or_says_it_could_not_spool(hub: 
 
 @as_root
 def test_a_post_receive_client_planted_by_another_account_is_not_run(hub: Path) -> None:
-    """The shim runs only the pusher's own client; another's is skipped, and bash spools the push."""
+    """The shim runs only the pusher's own client; another's is skipped, and bash spools the push
+    (sh's shim: a shared hub's, where another account could plant one)."""
+    hook_form(hub, "sh")
     planted = hub / hookbuild.CLIENT
     planted.unlink()
     planted.write_text("#!/bin/sh\ntouch planted-ran\n")
@@ -575,8 +619,8 @@ def test_a_variable_given_twice_is_the_last_as_in_bash(hub: Path, run: str) -> N
     the last, whether sh's shim hands it on or the client gets it as it is; an entry with no `=` is none."""
     line = f"{ZERO} {ONE} refs/heads/main\n".encode()
     records = []
-    for way in ("c", "bash"):
-        (hub / hookbuild.CLIENT).chmod(0o755 if way == "c" else 0o644)
+    for way in WAYS:
+        hook_form(hub, WAYS[way])
         program = [str(hub / hookbuild.CLIENT), "post-receive", "GL_USER", "--"] if (run, way) == ("client", "c") \
             else [str(hub / "hooks" / "post-receive")]
         ran = subprocess.run([sys.executable, "-c", EXECVE, *program], cwd=hub, input=line, capture_output=True,
@@ -585,4 +629,4 @@ def test_a_variable_given_twice_is_the_last_as_in_bash(hub: Path, run: str) -> N
         (record,) = (hub / "gitswarm" / "spool").glob("*.push")
         records.append(record.read_bytes())
         record.unlink()
-    assert records == [b"gitswarm-push-1\0GL_USER=second\0\0" + line] * 2
+    assert records == [b"gitswarm-push-1\0GL_USER=second\0\0" + line] * 3

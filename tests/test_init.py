@@ -13,8 +13,9 @@ import pytest
 from gitswarm.board import Board
 from gitswarm.task import new_task
 
+from gitswarm import hookbuild
 from gitswarm.errors import GitswarmError
-from gitswarm.install import HOOKS, init
+from gitswarm.install import CLIENT_LINES, HOOKS, INTERPRETER, hook_script, init
 
 from conftest import commit_all, gitswarm, push, sh
 
@@ -34,12 +35,14 @@ def test_init_new_repo(tmp_path):
     done = init(hub)
     assert any("created bare repository" in d for d in done)
     assert sh("git", "rev-parse", "--is-bare-repository", cwd=hub).stdout.strip() == "true"
+    direct = os.access(hub / hookbuild.CLIENT, os.X_OK)  # init built the C client: the shims' interpreter
     for name in HOOKS:
         hook = hub / "hooks" / name
         text = hook.read_text()
         assert "gitswarm-hook:" in text
+        assert text.startswith(INTERPRETER if direct else "#!/bin/sh\n")
         assert (sys.executable in text and "gitswarm.hookclient" in text) if name != "post-receive" \
-            else text.startswith("#!/bin/sh\n") and "gitswarm/spool" in text and "hookclient\" post-receive" in text
+            else "gitswarm/spool" in text and ("hookclient\" post-receive" in text) != direct
         assert text.rstrip().endswith(f'{name} "$@"') or name == "post-receive"
         assert hook.stat().st_mode & stat.S_IXUSR
     for key, value in [("receive.denyNonFastForwards", "true"), ("receive.denyDeletes", "true"),
@@ -164,15 +167,54 @@ def test_refuses_a_plain_folder_with_files(tmp_path):
     assert os.listdir(folder) == ["notes.txt"]
 
 
-def test_hook_shim_is_thin(hub):
+@pytest.mark.parametrize("direct", [True, False], ids=["client-as-interpreter", "sh"])
+def test_hook_shim_is_thin(hub, direct):
     for name in HOOKS:
-        lines = [ln for ln in (hub / "hooks" / name).read_text().splitlines() if ln and not ln.startswith("#")]
-        if name in ("pre-receive", "proc-receive"):
-            assert len(lines) <= 3 and lines[-1].startswith("exec ")  # the C client when built, else Python
+        text = hook_script(name, direct=direct)
+        lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+        assert text.startswith(INTERPRETER if direct else "#!/bin/sh\n")
+        client = [] if direct else lines[:2]  # sh starts the C client when it may run it
+        if client:
+            assert client[0].startswith(CLIENT_LINES) and client[0].endswith("&&")
+            assert client[1].lstrip().startswith('exec "${GIT_DIR:-.}/gitswarm/hookclient" ')
+        rest = lines[len(client):]
+        if name in ("pre-receive", "proc-receive"):  # Python, when no guard answers or there is no client
+            assert len(rest) == 1 and rest[0].startswith("exec ") and rest[0].endswith(f'{name} "$@"')
         else:  # a spool write in C when built, else in bash: no interpreter to start on every push
-            assert len(lines) <= 13 and "python" not in "".join(lines).lower()
-            assert lines[1].lstrip().startswith('exec "${GIT_DIR:-.}/gitswarm/hookclient" post-receive ')
-            assert lines[2].startswith("exec /bin/bash --norc -c '") and lines[-1] == "exit 0' post-receive \"$@\""
+            assert len(rest) <= 11 and "python" not in "".join(rest).lower()
+            assert rest[0].startswith("exec /bin/bash --norc -c '") and rest[-1] == "exit 0' post-receive \"$@\""
+
+
+def forms(hub: Path) -> set[str]:
+    return {"client" if (hub / "hooks" / n).read_text().startswith(INTERPRETER) else "sh" for n in HOOKS}
+
+
+def test_the_client_is_the_interpreter_only_on_a_hub_that_is_its_owner_s_alone(tmp_path):
+    """The kernel runs a shim's interpreter whoever owns it, with no `-O` test first: init makes the
+    C client the interpreter only where no other account can put a program in its place; elsewhere
+    sh starts first (and tests -O), and init says why. Each change of form is a second init's."""
+    hub = tmp_path / "hub.git"
+    init(hub)
+    if not os.access(hub / hookbuild.CLIENT, os.X_OK):
+        pytest.skip("init built no C client here (no compiler)")
+    assert forms(hub) == {"client"}
+    (hub / "gitswarm").chmod(0o775)
+    done = init(hub)
+    assert forms(hub) == {"sh"} and f"note: the hooks start a shell before the C client ({hub / 'gitswarm'} " \
+        "is writable by other accounts than root): ~1 ms a hook".replace("root", (hub / "gitswarm").owner()) in done
+    (hub / "gitswarm").chmod(0o755)
+    assert any("installed the pre-receive hook" == line for line in init(hub)) and forms(hub) == {"client"}
+    sh("git", "config", "core.sharedRepository", "group", cwd=hub)
+    done = init(hub)
+    assert forms(hub) == {"sh"} and any("the hub is shared (core.sharedRepository)" in line for line in done)
+    sh("git", "config", "--unset", "core.sharedRepository", cwd=hub)
+    for path in (hub, hub / "gitswarm", hub / hookbuild.CLIENT):
+        path.chmod(0o755)
+    init(hub)
+    assert forms(hub) == {"client"}
+    hub.chmod(0o777)
+    assert forms(hub) == {"client"} and any("is writable by other accounts" in line for line in init(hub))
+    assert forms(hub) == {"sh"}
 
 
 def test_hooks_dir_takes_the_shims_and_leaves_the_repository_hooks_alone(tmp_path):
@@ -181,8 +223,9 @@ def test_hooks_dir_takes_the_shims_and_leaves_the_repository_hooks_alone(tmp_pat
     hub, folder = tmp_path / "hub.git", tmp_path / "server" / "hooks" / "gitswarm"
     done = gitswarm("init", str(hub), "--hooks-dir", str(folder)).stdout
     assert f"installed the pre-receive hook as {folder / 'pre-receive'}" in done
-    for name in HOOKS:
+    for name in HOOKS:  # started by the server from its folder, in any folder: sh first, as its path is relative
         assert "gitswarm-hook:" in (folder / name).read_text() and os.access(folder / name, os.X_OK)
+        assert (folder / name).read_text().startswith("#!/bin/sh\n")
         assert not (hub / "hooks" / name).exists()
     assert "already a gitswarm hub" in gitswarm("init", str(hub), "--hooks-dir", str(folder)).stdout
     (folder / "post-receive").write_text("#!/bin/sh\necho someone else's\n")
