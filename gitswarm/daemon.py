@@ -82,7 +82,6 @@ class Daemon:
         self.event_failures: dict[str, int] = {}  # spool event -> handlings that failed
         self.interrupted: int | None = None  # the signal that stopped it
         self.said_idle = 0.0  # when it last said it waits for a goal
-        self.gc_said: str | None = None  # what the hub's last `git gc --auto` said (_pack_hub)
         self.waits = Waits(self.board, log)  # failing planners and judges, on their goals' records
         self.goals = GoalRecords(self.board, self.swarm, log, self._goal_active)
 
@@ -287,19 +286,6 @@ class Daemon:
                 runarchive.fold(self.hub, self.board, self.log, kind=kind)
             except Exception as e:
                 self.log(error(f"folding {kind.live}* into {kind.archive}: {type(e).__name__}: {e}"))
-        self._pack_hub()
-
-    def _pack_hub(self) -> None:
-        """`git gc --auto` on the hub, which init keeps out of every push (receive.autoGC false,
-        install.SETTINGS): a push no longer starts a git process for it (~1.5 ms each), and the
-        hub is still packed as pushes pile objects up. What git says is logged once, not every pass."""
-        try:
-            said = git.gc_auto(self.hub)
-        except Exception as e:
-            said = f"git gc --auto in {self.hub}: {type(e).__name__}: {e}"
-        if said is not None and said != self.gc_said:
-            self.log(warning(said))
-        self.gc_said = said
 
     def _spawn(self, label: str, target, name: str) -> None:
         threading.Thread(target=target, args=(name,), name=label, daemon=True).start()

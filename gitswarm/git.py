@@ -83,18 +83,6 @@ def out(args: list[str], **kw) -> str:
     return run(args, **kw).stdout.decode().strip()
 
 
-def gc_auto(path: str | Path) -> str | None:
-    """`git gc --auto` in the repository at `path`: nothing until loose objects or packs pile up
-    (gc.auto, 6,700 loose objects by default), then a repack in a process of its own
-    (gc.autoDetach). None, or what git said when it failed or warned (a gc.log left by an earlier
-    failed run, say)."""
-    ran = run(["gc", "--auto", "--quiet"], cwd=path, check=False)
-    said = ran.stderr.decode(errors="replace").strip()
-    if ran.returncode == 0 and not said:
-        return None
-    return f"git gc --auto in {path}: " + (" ".join(said.split())[:300] or f"exit {ran.returncode}")
-
-
 # What git says when there is no repository at the remote's address or nothing answers there.
 _UNREACHABLE = re.compile(r"does not appear to be a git repository|unable to connect to|Connection refused|"
                           r"Could not resolve host|Failed to connect to|Connection timed out|No route to host|"

@@ -37,6 +37,7 @@ def _diff_entries(raw: str, result: dict[str | None, list[tuple[str, str, str, s
             i += 1
 
 
+_HEX = frozenset("0123456789abcdef")  # an object id's characters, as git writes them
 _OPENED: dict[str, object] = {}  # hub -> its repository, opened before the guard forks a child per push
 
 
@@ -222,7 +223,7 @@ class LibRepo(HookRepo):
         whole (a blob's size is asked before it is read)."""
         git = self._git
         try:
-            if len(spec) in (40, 64) and all(c in "0123456789abcdef" for c in spec):
+            if len(spec) in (40, 64) and _HEX.issuperset(spec):
                 oid = git.Oid(hex=spec)
                 return oid if self.repo.odb.exists(oid) else None
             if ":" in spec:

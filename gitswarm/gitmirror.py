@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import names
 from .errors import GitError, PushDeclined, PushRace
-from .git import APPLIED, DROPPED, STALE, bound_libgit2_memory, failure, gc_auto, network_timeout, open_repository, run
+from .git import APPLIED, DROPPED, STALE, bound_libgit2_memory, failure, network_timeout, open_repository, run
 
 
 def normalize_remote(remote: str) -> str:
@@ -91,7 +91,7 @@ class Mirror:
         """`git gc --auto` on the mirror: does nothing until loose objects pile up (gc.auto, 6,700 by
         default), then packs them in a process of its own (gc.autoDetach): fetches, the commits we
         build and pushes lost in races all leave loose objects here, and fetch skips maintenance."""
-        gc_auto(self.path)
+        run(["gc", "--auto", "--quiet"], cwd=self.path, check=False)
         self.reopen()  # libgit2 keeps the packs it opened, those gc merged away too
 
     def reopen(self) -> None:

@@ -21,7 +21,7 @@ SETTINGS = {
     "receive.denyDeletes": "true",
     "core.logAllRefUpdates": "always",  # the server's own record of when each ref moved
     "receive.fsckObjects": "true",  # refuse malformed objects (a `.GIT/config` tree entry) before any hook
-    # no `git gc --auto` process after every push (~1.5 ms of it): serve's passes run it (daemon._pack_hub)
+    # no `git gc --auto` process after every push (~1.5 ms of it): post-receive starts it when due
     "receive.autoGC": "false",
 }
 APPLY_SETTING = ("receive.procReceiveRefs", names.APPLY.rstrip("/"))  # board pushes the hub applies (applier.py)

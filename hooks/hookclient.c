@@ -21,6 +21,7 @@
  * it is passed live (fds 0, 1, 2) and not read here; once it was sent, only the guard can answer. */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -46,6 +47,8 @@ extern char **environ;
 #ifndef GITSWARM_BUILD
 #define GITSWARM_BUILD "unstamped"  /* gitswarm/hookbuild.py stamps what built it, to rebuild when it changed */
 #endif
+#define LOOSE_IN_17 27         /* git's estimate of gc.auto's 6,700 loose objects: 6,700 / 256 in objects/17 */
+#define PACKS 50              /* gc.autoPackLimit's default */
 #define CONNECT_SECONDS 5     /* as hookclient.CONNECT_SECONDS: also bounds each send */
 #define ANSWER_SECONDS 300    /* git has no hook timeout; a wedged guard must not hold a push for ever */
 
@@ -309,7 +312,41 @@ static const char *shell_value(const char *name) {
  * VARIABLES, filled into the shim by init), each NUL-ended, a NUL, then git's lines as bash's `read`
  * leaves them (NUL bytes dropped, a last line ended). Written as <name>.tmp, then renamed. Then
  * hooks/post-receive.legacy, when executable, with those lines on its stdin and the hook's
- * arguments. Exits 0 whatever happens: git ignores a post-receive's status, and the push stands. */
+ * arguments; then `git gc --auto` when due (pack_when_due; bash runs it every time). Exits 0
+ * whatever happens: git ignores a post-receive's status, and the push stands. */
+/* How many entries of `dir` have a name `len` long (0: any) ending in `suffix`, counted up to most + 1. */
+static int entries(const char *dir, size_t len, const char *suffix, int most) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && n <= most && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        n += (!len || l == len) && l >= strlen(suffix) && !strcmp(e->d_name + l - strlen(suffix), suffix)
+             && e->d_name[0] != '.';
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* `git gc --auto`, which init keeps out of every push (receive.autoGC false: receive-pack started one
+ * after each push, ~1.5 ms): started here only when git's own estimate at its defaults finds work
+ * (more than 27 loose objects in objects/17, or 50 packs), and waited for as receive-pack waits;
+ * gc then decides as configured (gc.auto, gc.autoPackLimit, gc.autoDetach). In the hub's folder. */
+static void pack_when_due(void) {
+    if (entries("objects/17", 38, "", LOOSE_IN_17) <= LOOSE_IN_17 && entries("objects/pack", 0, ".pack", PACKS) <= PACKS)
+        return;
+    pid_t child = fork();
+    if (child == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0) dup2(null, 0);
+        dup2(2, 1);  /* as receive-pack runs it: what it says goes where the hook's errors go */
+        execlp("git", "git", "gc", "--auto", "--quiet", (char *)NULL);
+        fprintf(stderr, "gitswarm: cannot run git gc --auto: %s\n", strerror(errno));
+        _exit(127);
+    }
+    while (child > 0 && waitpid(child, NULL, 0) < 0 && errno == EINTR) {}
+}
+
 static int post_receive(int argc, char **argv) {
     struct buf lines = {0}, record = {0};
     char chunk[65536], name[128], tmp[136];
@@ -374,6 +411,7 @@ static int post_receive(int argc, char **argv) {
         while (child > 0 && waitpid(child, NULL, 0) < 0 && errno == EINTR) {}
     }
     free(lines.p);
+    pack_when_due();
     return 0;
 }
 

@@ -5,6 +5,7 @@ packed by `git gc --auto` once loose objects pile up. Real repositories, real gi
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 from pathlib import Path
@@ -15,6 +16,8 @@ from gitswarm import rules, snapshot
 from gitswarm import task as T
 from gitswarm.board import Board
 from gitswarm.state import OpenQueue, State, order
+
+from conftest import hook_form, sh
 
 pytestmark = pytest.mark.slow  # large boards, gc
 
@@ -176,49 +179,52 @@ def test_a_replaced_libgit2_handle_is_freed_without_the_cyclic_collector(hub: Pa
         assert board.claim("w") is not None
 
 
-def test_pushes_leave_packing_to_serve_s_pass(hub: Path, tmp_path: Path):
-    """A push to a hub starts no `git gc --auto` (init sets receive.autoGC false: a git process per
-    push, ~1.5 ms); serve's passes run it (daemon._pack_hub), which packs the hub once loose
-    objects pile up and logs what git says when gc fails, once. Shown with a low threshold and the
-    gc in the foreground."""
-    from gitswarm.daemon import Daemon
+def _blobs_in_17(count: int) -> dict[str, str]:
+    """`count` file contents whose blob ids start with 17: git estimates a repository's loose
+    objects from the files in objects/17 (gc.auto's 6,700 = 27 there)."""
+    import pygit2
 
-    assert subprocess.run(["git", "config", "receive.autoGC"], cwd=hub, capture_output=True,
-                          text=True).stdout.strip() == "false"
-    for key, value in (("gc.auto", "256"), ("gc.autoDetach", "false"), ("receive.unpackLimit", "100000")):
-        subprocess.run(["git", "config", key, value], cwd=hub, check=True)
+    found, i = {}, 0
+    while len(found) < count:
+        text = f"filler {i}\n"
+        if str(pygit2.hash(text.encode())).startswith("17"):
+            found[f"f{i}"] = text
+        i += 1
+    return found
+
+
+@pytest.mark.parametrize("form", ["client", "none"], ids=["c-client", "bash"])
+def test_pushes_pack_the_hub_when_due_and_start_no_gc_before(hub: Path, tmp_path: Path, form: str):
+    """init keeps `git gc --auto` out of receive-pack (receive.autoGC false: a git process after every
+    push, ~1.5 ms); post-receive starts it instead, the C client only when git's estimate at its
+    defaults finds work (more than 27 loose objects in objects/17), bash every time: a push of a
+    few objects starts no gc, one past the threshold packs the hub (gc in the foreground here)."""
+    hook_form(hub, form)
+    assert sh("git", "config", "receive.autoGC", cwd=hub).stdout.strip() == "false"
+    sh("git", "config", "gc.autoDetach", "false", cwd=hub)
     work = tmp_path / "work"
-    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
-    for i in range(4000):
-        (work / f"f{i}").write_text(f"filler {i}\n")
-    subprocess.run(["git", "add", "-A"], cwd=work, check=True)
-    subprocess.run(["git", "commit", "-q", "-m", "filler"], cwd=work, check=True)
-    subprocess.run(["git", "push", "-q", str(hub), "HEAD:refs/heads/main"], cwd=work, check=True)
-    with Board(str(hub)) as board:
-        board.add(tasks_of(1))
-    before = loose(hub)
-    assert before["count"] >= 4000 and before["packs"] == 0, before  # the pushes packed nothing
-    said: list[str] = []
-    keeper = Daemon(hub, workers=0, planners=0, name="keeper", log=said.append)
-    try:
-        keeper._passes()  # the passes `serve` runs every few seconds
-        after = loose(hub)
-        assert after["packs"] >= 1 and after["in-pack"] >= 4000 and after["count"] < 50, after
-        assert not [line for line in said if "gc" in line], said
-        # a detached gc that failed leaves gc.log: git then refuses each gc --auto, saying why
-        subprocess.run(["git", "config", "gc.autoDetach", "true"], cwd=hub, check=True)
-        (hub / "gc.log").write_text("error: an earlier gc failed\n")
-        for i in range(400):
-            (work / f"g{i}").write_text(f"more {i}\n")
-        subprocess.run(["git", "add", "-A"], cwd=work, check=True)
-        subprocess.run(["git", "commit", "-q", "-m", "more"], cwd=work, check=True)
-        subprocess.run(["git", "push", "-q", str(hub), "HEAD:refs/heads/main"], cwd=work, check=True)
-        keeper._passes()
-        keeper._passes()
-    finally:
-        keeper.pool.close()
-    warned = [line for line in said if "git gc --auto in" in line]
-    assert len(warned) == 1 and "an earlier gc failed" in warned[0], said
+    sh("git", "init", "-q", "-b", "main", str(work))
+
+    def push(files: dict[str, str], trace: Path) -> None:
+        for name, text in files.items():
+            (work / name).write_text(text)
+        sh("git", "add", "-A", cwd=work)
+        sh("git", "commit", "-q", "-m", f"{len(files)} files", cwd=work)
+        env = dict(os.environ, GIT_TRACE2_EVENT=str(trace))
+        subprocess.run(["git", "push", "-q", str(hub), "HEAD:refs/heads/main"], cwd=work, env=env, check=True)
+
+    def gcs(trace: Path) -> int:
+        return sum(1 for line in trace.read_text().splitlines()
+                   if json.loads(line)["event"] == "start" and json.loads(line)["argv"][1:3] == ["gc", "--auto"])
+
+    few = _blobs_in_17(40)
+    push(dict(list(few.items())[:10]), tmp_path / "few.json")
+    assert gcs(tmp_path / "few.json") == (0 if form == "client" else 1)
+    assert loose(hub)["packs"] == 0 and len(list((hub / "objects" / "17").iterdir())) == 10
+    push(few, tmp_path / "due.json")  # 30 more in objects/17: past git's estimate of 6,700
+    assert gcs(tmp_path / "due.json") == 1
+    after = loose(hub)
+    assert after["packs"] >= 1 and after["in-pack"] >= 40 and after["count"] == 0, after
 
 
 def test_libgit2_keeps_no_objects_and_a_few_mib_of_packs(hub: Path):
