@@ -422,23 +422,22 @@ static int hook(const char *name, char **fallback);
  * the shim itself run by /bin/sh (its `#!` line is a comment there). */
 static int shim(int argc, char **argv) {
     const char *slash = strrchr(argv[2], '/'), *name = slash ? slash + 1 : argv[2];
-    int extra = strcmp(name, "post-receive") ? 2 : 1;
-    size_t vars = 0;
+    int post = strcmp(name, "post-receive") == 0;
+    size_t n = 0;
     char *list = strdup(GITSWARM_PUSHER_VARIABLES), *save = NULL;
     char **args = calloc((size_t)argc + strlen(GITSWARM_PUSHER_VARIABLES) + 4, sizeof *args);
     if (!list || !args) {
         fputs("gitswarm: out of memory starting the hook\n", stderr);
         return 1;
     }
-    if (extra == 2) {
-        args[0] = "/bin/sh", args[1] = argv[2];
-    } else {
-        for (char *v = strtok_r(list, " ", &save); v; v = strtok_r(NULL, " ", &save)) args[vars++] = v;
-        args[vars] = "--";
+    if (post) {  /* post_receive's <variable...> -- */
+        for (char *v = strtok_r(list, " ", &save); v; v = strtok_r(NULL, " ", &save)) args[n++] = v;
+        args[n++] = "--";
+    } else {  /* hook's fallback command */
+        args[n++] = "/bin/sh", args[n++] = argv[2];
     }
-    for (int i = 3; i < argc; i++) args[vars + (size_t)extra + (size_t)(i - 3)] = argv[i];
-    if (extra == 1) return post_receive((int)vars + 1 + argc - 3, args);
-    return hook(name, args);
+    for (int i = 3; i < argc; i++) args[n++] = argv[i];
+    return post ? post_receive((int)n, args) : hook(name, args);
 }
 
 int main(int argc, char **argv) {
