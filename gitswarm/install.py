@@ -29,6 +29,7 @@ BOARD_AUTHOR = ("gitswarm", "gitswarm@localhost")
 # The C client as a shim's interpreter, relative: git runs push hooks in the hub (githooks(5)).
 INTERPRETER = f"#!{hookbuild.CLIENT} --shim\n"
 CLIENT_LINES = '[ -x "${GIT_DIR:-.}/gitswarm/hookclient" ]'  # a shim's two lines that start the client from sh
+NO_CLIENT = "no C client"  # interpreter_refused's answer where init built none: nothing to say
 
 
 def resource_dir(package: str, source_folder: str) -> Path:
@@ -71,7 +72,7 @@ def interpreter_refused(repo: Path) -> str | None:
 
     client = repo / hookbuild.CLIENT
     if not os.access(client, os.X_OK):
-        return "no C client"
+        return NO_CLIENT
     if file_mode(repo, 0o644) is not None:
         return "the hub is shared (core.sharedRepository)"
     for path in (repo, client.parent, client):
@@ -198,10 +199,10 @@ def install_hooks(repo: Path, hooks_dir: Path | None = None, direct: bool = True
     done = []
     folder = repo / "hooks" if hooks_dir is None else hooks_dir
     folder.mkdir(parents=hooks_dir is not None, exist_ok=True)
-    refused = interpreter_refused(repo) if direct else "asked"
+    refused = interpreter_refused(repo) if direct else None
     for name in HOOKS:
         target = folder / name if hooks_dir is not None else (_dispatched(folder, name) or folder / name)
-        script = hook_script(name, direct=refused is None and target == repo / "hooks" / name)
+        script = hook_script(name, direct=direct and refused is None and target == repo / "hooks" / name)
         if target.exists():
             current = target.read_text(errors="replace")
             if current == script:
@@ -226,7 +227,7 @@ def install_hooks(repo: Path, hooks_dir: Path | None = None, direct: bool = True
         tmp.chmod(0o755)
         os.rename(tmp, target)
         done.append(f"installed the {name} hook" + ("" if target == repo / "hooks" / name else f" as {target}"))
-    if done and refused not in (None, "asked", "no C client"):  # said when the shims are written, not every run
+    if done and refused not in (None, NO_CLIENT):  # said when the shims are written, not every run
         done.append(f"note: the hooks start a shell before the C client ({refused}): ~1 ms a hook")
     return done
 
